@@ -1,0 +1,133 @@
+// Starting and stopping the helper servers (Temporal dev server, vcsim, MinIO,
+// toxiproxy) that the tests, the benchmarks, the demo and hypervisord's embedded
+// mode run on loopback.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface ManagedProcess {
+  readonly name: string;
+  readonly pid: number;
+  readonly logFile: string;
+  /** True once the process has exited (for whatever reason). */
+  readonly exited: boolean;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface LaunchOptions {
+  args: string[];
+  logFile: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+// On Linux, `setpriv --pdeathsig KILL` makes the kernel kill the server when the
+// process that launched it dies, even by SIGKILL: no orphaned servers after an
+// interrupted test run.
+const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => process.platform === 'linux' && existsSync(p));
+
+export function launch(name: string, binary: string, options: LaunchOptions): ManagedProcess {
+  const [command, args] = setpriv
+    ? [setpriv, ['--pdeathsig', 'KILL', '--', binary, ...options.args]]
+    : [binary, options.args];
+  const log = createWriteStream(options.logFile, { flags: 'a' });
+  const child: ChildProcess = spawn(command, args, {
+    env: options.env ?? process.env,
+    cwd: options.cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // own process group, so stop() reaches anything it forks
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  let exited = false;
+  const exit = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    });
+    child.once('error', (err) => {
+      log.write(`spawn error: ${err.message}\n`);
+      exited = true;
+      resolve();
+    });
+  });
+  if (child.pid === undefined) throw new Error(`${name}: could not start ${binary}`);
+  const pid = child.pid;
+  return {
+    name,
+    pid,
+    logFile: options.logFile,
+    get exited() {
+      return exited;
+    },
+    async stop(graceMs = 5_000) {
+      if (exited) return;
+      signalGroup(pid, 'SIGTERM');
+      const killed = await Promise.race([exit.then(() => true), sleep(graceMs).then(() => false)]);
+      if (!killed) signalGroup(pid, 'SIGKILL');
+      await exit;
+      log.end();
+    },
+  };
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** A TCP port that was free on 127.0.0.1 a moment ago. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      server.close(() => {
+        if (address && typeof address === 'object') resolve(address.port);
+        else reject(new Error('no port assigned'));
+      });
+    });
+  });
+}
+
+/**
+ * Polls `probe` until it returns a value, the process dies, or `timeoutMs` passes.
+ * The error carries the tail of the server's log, which is what one needs to see.
+ */
+export async function waitUntilReady<T>(
+  proc: ManagedProcess,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (proc.exited) break;
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    await sleep(100);
+  }
+  const why = proc.exited ? 'exited before it was ready' : `was not ready after ${timeoutMs} ms`;
+  await proc.stop();
+  const detail = lastError instanceof Error ? ` (last probe error: ${lastError.message})` : '';
+  throw new Error(`${proc.name} ${why}${detail}. Log tail (${proc.logFile}):\n${logTail(proc.logFile)}`);
+}
+
+export function logTail(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}

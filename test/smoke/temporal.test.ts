@@ -1,0 +1,34 @@
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, inject, it } from 'vitest';
+import * as activities from '../fixtures/smoke-activities.js';
+import type { smokeWorkflow } from '../fixtures/smoke-workflows.js';
+
+describe('Temporal dev server', () => {
+  it('runs a workflow that calls an activity and returns its result', async () => {
+    const { temporal } = inject('services');
+    const taskQueue = `smoke-${randomUUID()}`;
+    const nativeConnection = await NativeConnection.connect({ address: temporal.address });
+    const worker = await Worker.create({
+      connection: nativeConnection,
+      namespace: temporal.namespace,
+      taskQueue,
+      workflowsPath: fileURLToPath(new URL('../fixtures/smoke-workflows.ts', import.meta.url)),
+      activities,
+    });
+    const connection = await Connection.connect({ address: temporal.address });
+    const client = new Client({ connection, namespace: temporal.namespace });
+    try {
+      const result = await worker.runUntil(
+        client.workflow.execute<typeof smokeWorkflow>('smokeWorkflow', { taskQueue, workflowId: `smoke-${randomUUID()}`, args: ['vitest'] }),
+      );
+      // The activity really ran in this process's worker, not somewhere else.
+      expect(result).toEqual({ caller: 'vitest', pid: process.pid });
+    } finally {
+      await connection.close();
+      await nativeConnection.close();
+    }
+  });
+});
