@@ -1,0 +1,61 @@
+// The validated configuration every process (gateway, worker, CLIs) works from.
+// Loaded from a YAML file plus environment (environment wins) by ./load.ts.
+import type { ExportFormat, ExportMethod, ExportOptions } from '../export/contract.js';
+
+export interface VsphereProfile {
+  /** https://host[:port]/sdk (a bare host is completed to that form). */
+  url: string;
+  username: string;
+  password: string;
+  /** Skip certificate verification. Explicit, never the default. */
+  insecure: boolean;
+  /** Pin the server certificate by SHA-1 or SHA-256 thumbprint ("AA:BB:..."). */
+  thumbprint?: string;
+}
+
+export interface S3Settings {
+  endpoint?: string;
+  region: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  forcePathStyle: boolean;
+}
+
+export interface HyperConfig {
+  daemon: {
+    /** host:port the gateway listens on; default localhost:8080. */
+    addr: string;
+    /** Required whenever addr is not a loopback address. */
+    apiToken?: string;
+    /** State directory: embedded Temporal database, generated keys. */
+    dataDir: string;
+    maxBodyBytes: number;
+  };
+  temporal: {
+    /** host:port of a Temporal frontend; unset = start the embedded dev server. */
+    address?: string;
+    namespace: string;
+    taskQueue: string;
+    /** Port of the embedded dev server's web UI (0 = pick one). */
+    uiPort: number;
+  };
+  vsphere: {
+    profiles: Record<string, VsphereProfile>;
+    defaultProfile: string;
+  };
+  s3: S3Settings;
+  output: {
+    /** Absolute, symlinks resolved. The first is where relative output paths go. */
+    allowedRoots: string[];
+  };
+  /** Applied to submits that carry no options (hyper2kvm sends only vm_path and output_path). */
+  defaults: ExportOptions & { method: ExportMethod; format: ExportFormat };
+  /** 32-byte key (base64) that seals inline credentials between gateway and workers. */
+  secretsKey: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  worker: {
+    /** Transfer activities one worker runs at once (DOWNLOAD_WORKERS). */
+    maxConcurrentTransfers: number;
+    heartbeatIntervalMs: number;
+  };
+}

@@ -1,0 +1,114 @@
+// The export workflow's public contract: its input, its progress query and its
+// result. The gateway, the CLIs and the worker all import these types; nothing
+// else about the workflow is public. Everything is plain JSON and carries no secret.
+
+export const EXPORT_WORKFLOW_TYPE = 'exportVmWorkflow';
+export const PROGRESS_QUERY = 'progress';
+export const DEFAULT_TASK_QUEUE = 'hypersdk-export';
+
+export type ExportFormat = 'ovf' | 'ova';
+/** auto: ExportVm/ExportSnapshot NFC lease, falling back to datastore when the server refuses. */
+export type ExportMethod = 'auto' | 'ovf' | 'datastore';
+
+export interface ExportOptions {
+  parallelDownloads: number;
+  removeCdrom: boolean;
+  /** For a powered-on VM: export a snapshot we create (and remove afterwards). */
+  snapshot: boolean;
+  /** For a powered-on VM: graceful shutdown, then hard power-off after the timeout. */
+  powerOff: boolean;
+  shutdownTimeoutSeconds: number;
+}
+
+/**
+ * Where the worker finds credentials. A `profile` names an entry of the worker's
+ * configuration; `sealedCredentials` is inline vCenter credentials encrypted by the
+ * gateway with the shared secrets key (AES-256-GCM), opaque to Temporal.
+ */
+export interface SourceRef {
+  provider: 'vsphere';
+  profile?: string;
+  sealedCredentials?: string;
+}
+
+export type SinkRef =
+  | { kind: 'local'; /** absolute, already checked against the allowed roots */ directory: string }
+  | { kind: 's3'; bucket: string; /** key prefix ending in "/" or empty */ prefix: string; profile?: string };
+
+export interface ExportWorkflowInput {
+  jobId: string;
+  jobName: string;
+  vmPath: string;
+  format: ExportFormat;
+  method: ExportMethod;
+  options: ExportOptions;
+  source: SourceRef;
+  sink: SinkRef;
+  /** The output path as the client gave it, for display (hyper2kvm reads it back). */
+  outputPath: string;
+  submittedAt: string;
+}
+
+export type ExportPhase =
+  | 'pending'
+  | 'connecting'
+  | 'preparing'
+  | 'leasing'
+  | 'transferring'
+  | 'finalizing'
+  | 'cleaning_up'
+  | 'completed'
+  | 'failed'
+  | 'cancelled';
+
+export type DiskState = 'pending' | 'transferring' | 'done' | 'failed';
+
+export interface DiskProgress {
+  key: number;
+  /** Output file name, e.g. "DC0_H0_VM0-disk-0.vmdk". */
+  fileName: string;
+  sizeBytes: number;
+  /** Bytes committed when the workflow last heard (completed disks: their size). Live counts come from heartbeats. */
+  bytesDone: number;
+  state: DiskState;
+  attempts: number;
+}
+
+export interface ExportProgress {
+  phase: ExportPhase;
+  method?: 'ovf' | 'datastore';
+  vmName?: string;
+  disks: DiskProgress[];
+  startedAt: string;
+  updatedAt: string;
+  error?: { type: string; message: string };
+}
+
+export interface ExportedFile {
+  /** Path relative to the output directory / prefix. */
+  name: string;
+  sizeBytes: number;
+  sha256: string;
+}
+
+export interface ExportResult {
+  vmName: string;
+  method: 'ovf' | 'datastore';
+  /** Local directory or s3://bucket/prefix. */
+  outputDir: string;
+  ovfPath: string;
+  ovaPath?: string;
+  manifestPath: string;
+  files: ExportedFile[];
+  totalSize: number;
+  durationMs: number;
+}
+
+/** What a transfer activity heartbeats; the gateway reads it for live byte counts. */
+export interface TransferHeartbeat {
+  diskKey: number;
+  bytesDone: number;
+  sizeBytes: number;
+  /** Opaque resume state of the transfer engine. */
+  checkpoint?: unknown;
+}

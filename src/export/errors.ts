@@ -1,0 +1,39 @@
+// The fixed set of failure types that cross activity/workflow/API boundaries as
+// ApplicationFailure.type. Workflows and the gateway branch on these strings,
+// never on `instanceof`.
+export const ErrorType = {
+  AuthenticationFailed: 'AuthenticationFailed',
+  VmNotFound: 'VmNotFound',
+  VmPoweredOn: 'VmPoweredOn',
+  InvalidPowerState: 'InvalidPowerState',
+  NotSupported: 'NotSupported',
+  TlsError: 'TlsError',
+  LeaseLost: 'LeaseLost',
+  LeaseError: 'LeaseError',
+  RangeNotSatisfiable: 'RangeNotSatisfiable',
+  SourceChanged: 'SourceChanged',
+  SinkFull: 'SinkFull',
+  SinkError: 'SinkError',
+  OutputPathNotAllowed: 'OutputPathNotAllowed',
+  InvalidInput: 'InvalidInput',
+  ProfileNotFound: 'ProfileNotFound',
+  Timeout: 'Timeout',
+  SoapFault: 'SoapFault',
+  TransferFailed: 'TransferFailed',
+} as const;
+export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
+
+/**
+ * Types that can never succeed on retry. Listed in every activity retry policy.
+ * SinkFull is deliberately absent: once space is freed, a retry resumes.
+ */
+export const NON_RETRYABLE_ERROR_TYPES: ErrorType[] = [
+  ErrorType.AuthenticationFailed,
+  ErrorType.VmNotFound,
+  ErrorType.VmPoweredOn,
+  ErrorType.NotSupported,
+  ErrorType.TlsError,
+  ErrorType.OutputPathNotAllowed,
+  ErrorType.InvalidInput,
+  ErrorType.ProfileNotFound,
+];
