@@ -1,0 +1,107 @@
+// Inputs and outputs of the export activities: plain JSON without secrets, because
+// all of it is recorded in the workflow history.
+import type { ExportMethod, ExportOptions, ExportFormat, ExportedFile, SinkRef, SourceRef } from '../export/contract.js';
+import type { ExportLease, ExportTarget, VmDescription } from '../providers/types.js';
+
+export interface DescribeInput {
+  source: SourceRef;
+  vmPath: string;
+}
+
+export interface PrepareInput {
+  jobId: string;
+  source: SourceRef;
+  vm: VmDescription;
+  options: ExportOptions;
+}
+
+export interface PreparedExport {
+  target: ExportTarget;
+  /** Snapshot this export created; cleanup removes it. */
+  createdSnapshotId?: string;
+  poweredOff: boolean;
+}
+
+export interface OpenLeaseInput {
+  source: SourceRef;
+  target: ExportTarget;
+}
+export type OpenedLease = ExportLease;
+
+export interface LeaseInput {
+  source: SourceRef;
+  leaseId: string;
+}
+
+export interface KeepLeaseAliveInput extends LeaseInput {
+  intervalMs: number;
+}
+
+export interface TransferDiskInput {
+  jobId: string;
+  source: SourceRef;
+  sink: SinkRef;
+  vm: VmDescription;
+  diskKey: number;
+  fileName: string;
+  sizeBytes: number;
+  mode: Exclude<ExportMethod, 'auto'>;
+  /** ovf mode: the lease the device URL belongs to. */
+  leaseId?: string;
+  deviceUrl?: string;
+  sslThumbprint?: string;
+  /** Checkpoint carried over from an attempt on a lease that was lost. */
+  resumeFrom?: unknown;
+}
+
+export interface TransferredDisk {
+  diskKey: number;
+  fileName: string;
+  bytes: number;
+  sha256: string;
+  resumedFromOffset: number;
+  restartedFromZero: boolean;
+}
+
+export interface FinalizeInput {
+  jobId: string;
+  sink: SinkRef;
+  vm: VmDescription;
+  disks: TransferredDisk[];
+  format: ExportFormat;
+  removeCdrom: boolean;
+}
+
+export interface FinalizedExport {
+  outputDir: string;
+  ovfPath: string;
+  manifestPath: string;
+  ovaPath?: string;
+  files: ExportedFile[];
+}
+
+export interface CleanupInput {
+  source: SourceRef;
+  sink: SinkRef;
+  leaseId?: string;
+  leaseCompleted: boolean;
+  createdSnapshotId?: string;
+  /** Remove partial (and, on cancellation, finished) disk files of this export. */
+  removeFiles: string[];
+}
+
+/**
+ * The activities the export workflow schedules. The worker builds them with
+ * createExportActivities(deps); the workflow sees only this type.
+ */
+export interface ExportActivities {
+  describeVm(input: DescribeInput): Promise<VmDescription>;
+  prepareExport(input: PrepareInput): Promise<PreparedExport>;
+  openLease(input: OpenLeaseInput): Promise<OpenedLease>;
+  /** Runs until cancelled, renewing the lease; fails with LeaseLost when the lease dies. */
+  keepLeaseAlive(input: KeepLeaseAliveInput): Promise<void>;
+  completeLease(input: LeaseInput): Promise<void>;
+  transferDisk(input: TransferDiskInput): Promise<TransferredDisk>;
+  finalizeExport(input: FinalizeInput): Promise<FinalizedExport>;
+  cleanupExport(input: CleanupInput): Promise<void>;
+}

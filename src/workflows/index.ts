@@ -1,0 +1,2 @@
+// Everything the worker registers: the bundle entry point for workflowsPath.
+export { exportVmWorkflow, progressQuery } from './export.js';
