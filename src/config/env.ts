@@ -1,0 +1,76 @@
+// Environment variables that override the configuration file. The GOVC_* names are
+// the ones govc and the original hypersdk use, so existing shells keep working.
+import type { OriginMap } from './origins.js';
+
+type Converter = (value: string) => unknown;
+
+const asString: Converter = (v) => v;
+// Kept as a string when it is not a number, so that validation names the variable.
+const asInt: Converter = (v) => (/^\s*\d+\s*$/.test(v) ? Number(v) : v);
+const asBool: Converter = (v) => {
+  const s = v.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(s)) return false;
+  return v;
+};
+
+interface EnvBinding {
+  name: string;
+  /** `$profile` stands for the default vSphere profile name. */
+  path: string[];
+  convert: Converter;
+}
+
+export const ENV_BINDINGS: EnvBinding[] = [
+  { name: 'GOVC_URL', path: ['vsphere', 'profiles', '$profile', 'url'], convert: asString },
+  { name: 'GOVC_USERNAME', path: ['vsphere', 'profiles', '$profile', 'username'], convert: asString },
+  { name: 'GOVC_PASSWORD', path: ['vsphere', 'profiles', '$profile', 'password'], convert: asString },
+  { name: 'GOVC_INSECURE', path: ['vsphere', 'profiles', '$profile', 'insecure'], convert: asBool },
+  { name: 'GOVC_THUMBPRINT', path: ['vsphere', 'profiles', '$profile', 'thumbprint'], convert: asString },
+  { name: 'DAEMON_ADDR', path: ['daemon', 'addr'], convert: asString },
+  { name: 'HYPERSDK_API_TOKEN', path: ['daemon', 'api_token'], convert: asString },
+  { name: 'HYPERSDK_DATA_DIR', path: ['daemon', 'data_dir'], convert: asString },
+  { name: 'LOG_LEVEL', path: ['log_level'], convert: (v) => v.trim().toLowerCase() },
+  { name: 'DOWNLOAD_WORKERS', path: ['worker', 'max_concurrent_transfers'], convert: asInt },
+  { name: 'TEMPORAL_ADDRESS', path: ['temporal', 'address'], convert: asString },
+  { name: 'TEMPORAL_NAMESPACE', path: ['temporal', 'namespace'], convert: asString },
+  { name: 'HYPERSDK_TASK_QUEUE', path: ['temporal', 'task_queue'], convert: asString },
+  { name: 'HYPERSDK_SECRETS_KEY', path: ['secrets_key'], convert: asString },
+  { name: 'AWS_ENDPOINT_URL_S3', path: ['s3', 'endpoint'], convert: asString },
+  { name: 'AWS_ENDPOINT_URL', path: ['s3', 'endpoint'], convert: asString },
+  { name: 'AWS_REGION', path: ['s3', 'region'], convert: asString },
+  { name: 'AWS_DEFAULT_REGION', path: ['s3', 'region'], convert: asString },
+  { name: 'AWS_ACCESS_KEY_ID', path: ['s3', 'access_key_id'], convert: asString },
+  { name: 'AWS_SECRET_ACCESS_KEY', path: ['s3', 'secret_access_key'], convert: asString },
+  { name: 'AWS_S3_FORCE_PATH_STYLE', path: ['s3', 'force_path_style'], convert: asBool },
+];
+
+export function setIn(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+/** Writes set environment variables into the raw config; the first binding of a path wins. */
+export function applyEnvironment(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+  profile: string,
+  origins: OriginMap,
+): void {
+  const done = new Set<string>();
+  for (const binding of ENV_BINDINGS) {
+    const value = env[binding.name];
+    if (value === undefined) continue;
+    const path = binding.path.map((p) => (p === '$profile' ? profile : p));
+    const id = path.join('.');
+    if (done.has(id)) continue;
+    done.add(id);
+    setIn(raw, path, binding.convert(value));
+    origins.setEnv(path, binding.name);
+  }
+}

@@ -1,0 +1,98 @@
+// The configuration file's schema (snake_case YAML), validated with zod. Every
+// field is optional here: defaults are applied when building HyperConfig, so that
+// "missing" and "wrong" stay distinguishable in error messages.
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const nonEmpty = z.string().min(1, 'must not be empty');
+
+export const profileSchema = z.object({
+  url: nonEmpty,
+  username: z.string().optional(),
+  password: z.string().optional(),
+  insecure: z.boolean().optional(),
+  thumbprint: z
+    .string()
+    .regex(/^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){19,31}$/, 'must be a SHA-1 or SHA-256 thumbprint like "AA:BB:..."')
+    .optional(),
+});
+
+export const fileSchema = z.object({
+  daemon: z
+    .object({
+      addr: z
+        .string()
+        .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'must be host:port, e.g. localhost:8080')
+        .optional(),
+      api_token: z.string().min(16, 'must be at least 16 characters').optional(),
+      data_dir: nonEmpty.optional(),
+      max_body_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
+    })
+    .optional(),
+  temporal: z
+    .object({
+      address: nonEmpty.optional(),
+      namespace: nonEmpty.optional(),
+      task_queue: nonEmpty.optional(),
+      ui_port: port.optional(),
+    })
+    .optional(),
+  vsphere: z
+    .object({
+      default_profile: nonEmpty.optional(),
+      profiles: z.record(z.string(), profileSchema).optional(),
+    })
+    .optional(),
+  s3: z
+    .object({
+      endpoint: z.url().optional(),
+      region: nonEmpty.optional(),
+      access_key_id: z.string().optional(),
+      secret_access_key: z.string().optional(),
+      force_path_style: z.boolean().optional(),
+    })
+    .optional(),
+  output: z
+    .object({
+      allowed_roots: z.array(nonEmpty).min(1).optional(),
+    })
+    .optional(),
+  defaults: z
+    .object({
+      method: z.enum(['auto', 'ovf', 'datastore']).optional(),
+      format: z.enum(['ovf', 'ova']).optional(),
+      parallel_downloads: z.number().int().min(1).max(32).optional(),
+      remove_cdrom: z.boolean().optional(),
+      snapshot: z.boolean().optional(),
+      power_off: z.boolean().optional(),
+      shutdown_timeout_seconds: z.number().int().min(1).max(3600).optional(),
+    })
+    .optional(),
+  secrets_key: z
+    .string()
+    .refine((s) => Buffer.from(s, 'base64').length === 32, 'must be 32 bytes, base64-encoded (openssl rand -base64 32)')
+    .optional(),
+  log_level: z.enum(['debug', 'info', 'warn', 'error']).optional(),
+  worker: z
+    .object({
+      max_concurrent_transfers: z.number().int().min(1).max(256).optional(),
+      heartbeat_interval_ms: z.number().int().min(100).max(60_000).optional(),
+    })
+    .optional(),
+});
+
+export type FileConfig = z.infer<typeof fileSchema>;
+
+/**
+ * The original Go daemon's flat keys, mapped onto the structured form, so that an
+ * existing /etc/hypervisord/config.yaml keeps working.
+ */
+export const LEGACY_KEYS: Record<string, readonly string[]> = {
+  VCenterURL: ['vsphere', 'profiles', '$default', 'url'],
+  Username: ['vsphere', 'profiles', '$default', 'username'],
+  Password: ['vsphere', 'profiles', '$default', 'password'],
+  Insecure: ['vsphere', 'profiles', '$default', 'insecure'],
+  DaemonAddr: ['daemon', 'addr'],
+  LogLevel: ['log_level'],
+  DownloadWorkers: ['worker', 'max_concurrent_transfers'],
+};

@@ -1,0 +1,226 @@
+// Loads the daemon configuration: YAML file, then environment (which wins), then
+// defaults. Errors name the key and where it came from (file line or variable).
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { DEFAULT_TASK_QUEUE } from '../export/contract.js';
+import { applyEnvironment, setIn } from './env.js';
+import { fileSchema, LEGACY_KEYS, type FileConfig } from './file-schema.js';
+import { OriginMap } from './origins.js';
+import { realpathLongestPrefix } from './output-path.js';
+import { generateSecretsKey } from './secrets.js';
+import type { HyperConfig, VsphereProfile } from './types.js';
+import { findUnknownKeys } from './unknown-keys.js';
+
+export interface ConfigIssue {
+  /** Dotted key, e.g. "daemon.addr", or the environment variable. */
+  key: string;
+  line?: number;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly issues: ConfigIssue[]) {
+    super(issues.map((i) => `${i.key}: ${i.message}`).join('\n'));
+  }
+}
+
+export interface LoadConfigOptions {
+  /** YAML file; optional: environment and defaults alone are a valid configuration. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /**
+   * Persist a generated secrets key under the data directory (default true). The
+   * CLIs that never seal credentials pass false and get an ephemeral key.
+   */
+  persistSecretsKey?: boolean;
+}
+
+export interface LoadedConfig {
+  config: HyperConfig;
+  /** Unknown keys and other harmless oddities, each a readable sentence. */
+  warnings: string[];
+}
+
+export const DEFAULTS = {
+  addr: 'localhost:8080',
+  maxBodyBytes: 1024 * 1024,
+  namespace: 'default',
+  profile: 'default',
+  region: 'us-east-1',
+  logLevel: 'info',
+  maxConcurrentTransfers: 4,
+  heartbeatIntervalMs: 5_000,
+} as const;
+
+export function defaultDataDir(env: NodeJS.ProcessEnv): string {
+  const state = env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
+  return join(state, 'hypersdk');
+}
+
+async function readYaml(file: string): Promise<{ raw: Record<string, unknown>; origins: OriginMap }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ key: file, message: `cannot read the configuration file: ${(err as Error).message}` }]);
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const first = doc.errors[0];
+  if (first) {
+    const line = lines.linePos(first.pos[0]).line;
+    throw new ConfigError([{ key: file, line, message: `line ${line}: invalid YAML: ${first.message.split('\n')[0]}` }]);
+  }
+  const value: unknown = doc.toJS();
+  if (value !== null && value !== undefined && (typeof value !== 'object' || Array.isArray(value))) {
+    throw new ConfigError([{ key: file, line: 1, message: 'the configuration file must be a YAML mapping (key: value)' }]);
+  }
+  return { raw: (value ?? {}) as Record<string, unknown>, origins: new OriginMap(doc, lines, file) };
+}
+
+/** Moves the original Go daemon's flat keys (VCenterURL, ...) to their structured place. */
+function applyLegacyKeys(raw: Record<string, unknown>, profile: string, origins: OriginMap, warnings: string[]): void {
+  for (const [legacy, target] of Object.entries(LEGACY_KEYS)) {
+    if (!(legacy in raw)) continue;
+    const path = target.map((p) => (p === '$default' ? profile : p));
+    setIn(raw, path, raw[legacy]);
+    origins.setLegacy(path, [legacy]);
+    delete raw[legacy];
+    warnings.push(`${legacy} is the original daemon's key; it is read as ${path.join('.')}`);
+  }
+}
+
+function completeVsphereUrl(url: string): string {
+  const withScheme = /^[a-z]+:\/\//i.test(url) ? url : `https://${url}`;
+  const parsed = new URL(withScheme);
+  if (parsed.pathname === '/' || parsed.pathname === '') parsed.pathname = '/sdk';
+  return parsed.toString();
+}
+
+async function loadSecretsKey(dataDir: string, persist: boolean): Promise<string> {
+  if (!persist) return generateSecretsKey();
+  const file = join(dataDir, 'secrets.key');
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const key = generateSecretsKey();
+  try {
+    // wx: never overwrite a key another process wrote meanwhile.
+    await writeFile(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
+    return key;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return (await readFile(file, 'utf8')).trim();
+    throw err;
+  }
+}
+
+export async function loadConfig(options: LoadConfigOptions = {}): Promise<LoadedConfig> {
+  const env = options.env ?? process.env;
+  const warnings: string[] = [];
+  let raw: Record<string, unknown> = {};
+  let origins = new OriginMap(undefined, undefined, undefined);
+  if (options.file) {
+    const loaded = await readYaml(options.file);
+    raw = loaded.raw;
+    origins = loaded.origins;
+  }
+
+  const vsphereRaw = raw.vsphere as { default_profile?: unknown } | undefined;
+  const profileName =
+    typeof vsphereRaw?.default_profile === 'string' && vsphereRaw.default_profile ? vsphereRaw.default_profile : DEFAULTS.profile;
+  applyLegacyKeys(raw, profileName, origins, warnings);
+  applyEnvironment(raw, env, profileName, origins);
+
+  for (const path of findUnknownKeys(fileSchema, raw)) {
+    warnings.push(`unknown key ${origins.describe(path)} is ignored`);
+  }
+
+  const parsed = fileSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const origin = origins.origin(issue.path);
+        return {
+          key: origins.describe(issue.path),
+          line: origin.kind === 'file' ? origin.line : undefined,
+          message: issue.message,
+        };
+      }),
+    );
+  }
+  const config = await buildConfig(parsed.data, profileName, env, options.persistSecretsKey ?? true, origins);
+  return { config, warnings };
+}
+
+async function buildConfig(
+  file: FileConfig,
+  profileName: string,
+  env: NodeJS.ProcessEnv,
+  persistKey: boolean,
+  origins: OriginMap,
+): Promise<HyperConfig> {
+  const dataDir = resolve(file.daemon?.data_dir ?? defaultDataDir(env));
+  const profiles: Record<string, VsphereProfile> = {};
+  for (const [name, p] of Object.entries(file.vsphere?.profiles ?? {})) {
+    let url: string;
+    try {
+      url = completeVsphereUrl(p.url);
+    } catch {
+      throw new ConfigError([{ key: origins.describe(['vsphere', 'profiles', name, 'url']), message: 'is not a URL' }]);
+    }
+    profiles[name] = {
+      url,
+      username: p.username ?? '',
+      password: p.password ?? '',
+      insecure: p.insecure ?? false,
+      ...(p.thumbprint ? { thumbprint: p.thumbprint } : {}),
+    };
+  }
+  const roots = file.output?.allowed_roots ?? [join(dataDir, 'exports'), tmpdir()];
+  const allowedRoots = await Promise.all(roots.map((r) => realpathLongestPrefix(resolve(dataDir, r))));
+  const d = file.defaults ?? {};
+  return {
+    daemon: {
+      addr: file.daemon?.addr ?? DEFAULTS.addr,
+      ...(file.daemon?.api_token ? { apiToken: file.daemon.api_token } : {}),
+      dataDir,
+      maxBodyBytes: file.daemon?.max_body_bytes ?? DEFAULTS.maxBodyBytes,
+    },
+    temporal: {
+      ...(file.temporal?.address ? { address: file.temporal.address } : {}),
+      namespace: file.temporal?.namespace ?? DEFAULTS.namespace,
+      taskQueue: file.temporal?.task_queue ?? DEFAULT_TASK_QUEUE,
+      uiPort: file.temporal?.ui_port ?? 0,
+    },
+    vsphere: { profiles, defaultProfile: profileName },
+    s3: {
+      ...(file.s3?.endpoint ? { endpoint: file.s3.endpoint } : {}),
+      region: file.s3?.region ?? DEFAULTS.region,
+      ...(file.s3?.access_key_id ? { accessKeyId: file.s3.access_key_id } : {}),
+      ...(file.s3?.secret_access_key ? { secretAccessKey: file.s3.secret_access_key } : {}),
+      forcePathStyle: file.s3?.force_path_style ?? Boolean(file.s3?.endpoint),
+    },
+    output: { allowedRoots },
+    defaults: {
+      method: d.method ?? 'auto',
+      format: d.format ?? 'ovf',
+      parallelDownloads: d.parallel_downloads ?? 4,
+      removeCdrom: d.remove_cdrom ?? false,
+      snapshot: d.snapshot ?? false,
+      powerOff: d.power_off ?? false,
+      shutdownTimeoutSeconds: d.shutdown_timeout_seconds ?? 300,
+    },
+    secretsKey: file.secrets_key ?? (await loadSecretsKey(dataDir, persistKey)),
+    logLevel: file.log_level ?? DEFAULTS.logLevel,
+    worker: {
+      maxConcurrentTransfers: file.worker?.max_concurrent_transfers ?? DEFAULTS.maxConcurrentTransfers,
+      heartbeatIntervalMs: file.worker?.heartbeat_interval_ms ?? DEFAULTS.heartbeatIntervalMs,
+    },
+  };
+}

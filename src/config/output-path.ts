@@ -1,0 +1,86 @@
+// Where exports may be written. An output path from a client is untrusted: it must
+// land, after resolving every symlink that already exists, inside one of the
+// configured roots. Paths that do not exist yet are resolved through their longest
+// existing prefix, so a symlinked parent cannot smuggle the export elsewhere.
+import { realpath } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { ErrorType } from '../export/errors.js';
+import type { HyperConfig } from './types.js';
+
+export class OutputPathNotAllowedError extends Error {
+  override name = 'OutputPathNotAllowedError';
+  readonly type = ErrorType.OutputPathNotAllowed;
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}
+
+/** realpath of the longest existing prefix of `path`, with the missing tail appended. */
+export async function realpathLongestPrefix(path: string): Promise<string> {
+  const missing: string[] = [];
+  let current = resolve(path);
+  for (;;) {
+    try {
+      const real = await realpath(current);
+      return missing.length ? join(real, ...missing.reverse()) : real;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+      const parent = dirname(current);
+      if (parent === current) return resolve(path);
+      missing.push(basename(current));
+      current = parent;
+    }
+  }
+}
+
+export function isInside(root: string, candidate: string): boolean {
+  if (candidate === root) return true;
+  const prefix = root.endsWith(sep) ? root : root + sep;
+  return candidate.startsWith(prefix);
+}
+
+/**
+ * Resolves a client-given output path against the allowed roots. Absolute paths
+ * must resolve inside a root; relative ones go under the first root.
+ * Returns the resolved absolute path.
+ */
+export async function resolveOutputPath(
+  config: Pick<HyperConfig, 'output'>,
+  requested: string,
+  field = 'output_path',
+): Promise<string> {
+  const roots = config.output.allowedRoots;
+  const first = roots[0];
+  if (first === undefined) throw new OutputPathNotAllowedError(field, 'no allowed output roots are configured');
+  if (requested.trim() === '') throw new OutputPathNotAllowedError(field, 'must not be empty');
+  if (requested.includes('\0')) throw new OutputPathNotAllowedError(field, 'must not contain NUL bytes');
+  const absolute = isAbsolute(requested) ? resolve(requested) : resolve(first, requested);
+  const real = await realpathLongestPrefix(absolute);
+  for (const root of roots) {
+    if (isInside(await realpathLongestPrefix(root), real)) return real;
+  }
+  throw new OutputPathNotAllowedError(
+    field,
+    `${JSON.stringify(requested)} resolves to ${real}, outside the allowed output roots (${roots.join(', ')}); ` +
+      'use a path under one of them or add a root to output.allowed_roots',
+  );
+}
+
+/**
+ * Turns a VM name into a safe file name component: no path separators, no
+ * control characters, no leading dots, bounded length.
+ */
+export function safeFileName(name: string, fallback = 'vm'): string {
+  const cleaned = name
+    .normalize('NFKC')
+    .replace(/[^A-Za-z0-9._+-]+/g, '_')
+    .replace(/_+/g, '_')
+    .replace(/^[._]+/, '')
+    .replace(/[_]+$/, '')
+    .slice(0, 200);
+  return cleaned === '' || cleaned === '.' || cleaned === '..' ? fallback : cleaned;
+}
