@@ -25,6 +25,7 @@ export function verifyPeer(socket: TLSSocket, policy: TlsPolicy, host: string): 
   const cert = socket.getPeerCertificate();
   const sha256 = cert.fingerprint256 ?? '';
   const sha1 = cert.fingerprint ?? '';
+  if (!sha256) return `TLS connection to ${host} presented no certificate to verify`;
   if (policy.thumbprint) {
     const pin = normaliseThumbprint(policy.thumbprint);
     if (pin === normaliseThumbprint(sha256) || pin === normaliseThumbprint(sha1)) return undefined;
@@ -52,7 +53,12 @@ export interface DispatcherOptions extends TlsPolicy {
  * pass the lease's per-device sslThumbprint to pin an ESXi host.
  */
 export function createVsphereDispatcher(options: DispatcherOptions = {}): Agent {
-  const base = buildConnector({ rejectUnauthorized: false, timeout: options.connectTimeoutMs ?? 10_000 });
+  // No TLS session resumption: a resumed session carries no peer certificate to check.
+  const base = buildConnector({
+    rejectUnauthorized: false,
+    maxCachedSessions: 0,
+    timeout: options.connectTimeoutMs ?? 10_000,
+  });
   return new Agent({
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000,
     connect: (opts, callback) => {
