@@ -37,7 +37,7 @@ export async function startVcsim(options: VcsimOptions): Promise<Vcsim> {
   const password = options.password ?? 'hyper-secret';
   const dataDir = join(options.workDir, 'vcsim-data');
   mkdirSync(dataDir, { recursive: true });
-  const args = ['-l', `127.0.0.1:${port}`, '-username', username, '-password', password, '-E', '/dev/null'];
+  const args = ['-l', `127.0.0.1:${port}`];
   if (options.vmsPerPool !== undefined) args.push('-vm', String(options.vmsPerPool));
   if (options.hostsPerCluster !== undefined) args.push('-host', String(options.hostsPerCluster));
   if (options.clusters !== undefined) args.push('-cluster', String(options.clusters));
@@ -47,7 +47,8 @@ export async function startVcsim(options: VcsimOptions): Promise<Vcsim> {
   // vcsim creates its datastore directories under TMPDIR.
   const proc = launch('vcsim', toolPath('vcsim'), {
     args,
-    env: { ...process.env, TMPDIR: dataDir },
+    // Credentials travel in the environment, never in argv (tools/vcsim).
+    env: { ...process.env, TMPDIR: dataDir, VCSIM_USERNAME: username, VCSIM_PASSWORD: password },
     logFile: join(options.workDir, 'vcsim.log'),
   });
   const host = `127.0.0.1:${port}`;

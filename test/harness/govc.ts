@@ -23,6 +23,7 @@ export async function govc(target: GovcTarget, args: string[], timeoutMs = 60_00
       GOVC_USERNAME: target.vcsim.username,
       GOVC_PASSWORD: target.vcsim.password,
       GOVC_INSECURE: '1',
+      GOVC_PERSIST_SESSION: 'false',
     },
   });
   return stdout;
