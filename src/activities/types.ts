@@ -70,6 +70,8 @@ export interface FinalizeInput {
   disks: TransferredDisk[];
   format: ExportFormat;
   removeCdrom: boolean;
+  /** How the disks were read: decides the disk format the OVF declares. */
+  method: Exclude<ExportMethod, 'auto'>;
 }
 
 export interface FinalizedExport {

@@ -87,6 +87,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
       disks: transferred,
       format: input.format,
       removeCdrom: input.options.removeCdrom,
+      method,
     });
     await leases.complete();
     succeeded = true;

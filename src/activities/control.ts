@@ -1,0 +1,107 @@
+// Control-plane activities: describe, prepare, lease handling, cleanup. Short
+// calls against the provider; the long one (keepLeaseAlive) heartbeats.
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ErrorType } from '../export/errors.js';
+import type { ExportActivities, PreparedExport } from './types.js';
+import type { ExportActivityDeps } from './deps.js';
+
+type ControlActivities = Pick<
+  ExportActivities,
+  'describeVm' | 'prepareExport' | 'openLease' | 'keepLeaseAlive' | 'completeLease' | 'cleanupExport'
+>;
+
+/** Progress reported to vCenter must only grow; keep-alive sends the best figure this worker knows. */
+const HEARTBEAT_EVERY_MS = 5_000;
+
+export function createControlActivities(deps: ExportActivityDeps): ControlActivities {
+  const { providers } = deps;
+  return {
+    async describeVm({ source, vmPath }) {
+      const provider = await providers.get(source);
+      return provider.describeVm(vmPath);
+    },
+
+    async prepareExport({ jobId, source, vm, options }): Promise<PreparedExport> {
+      const provider = await providers.get(source);
+      if (vm.powerState === 'poweredOff') return { target: { kind: 'vm', vmId: vm.id }, poweredOff: false };
+      if (options.snapshot) {
+        // A retry after the snapshot was made but before this activity completed
+        // reuses it (recorded in the heartbeat) instead of leaving a stray snapshot.
+        const ctx = Context.current();
+        const earlier = ctx.info.heartbeatDetails as { snapshotId?: string } | undefined;
+        const snapshotId =
+          earlier?.snapshotId ??
+          (await provider.createSnapshot(vm.id, `hypersdk-export-${jobId}`, `Created by hypersdk export ${jobId}; removed when the export ends`));
+        ctx.heartbeat({ snapshotId });
+        return { target: { kind: 'snapshot', snapshotId }, createdSnapshotId: snapshotId, poweredOff: false };
+      }
+      if (options.powerOff) {
+        await provider.powerOff(vm.id, { graceful: true, timeoutMs: options.shutdownTimeoutSeconds * 1_000 });
+        return { target: { kind: 'vm', vmId: vm.id }, poweredOff: true };
+      }
+      throw ApplicationFailure.create({
+        type: ErrorType.VmPoweredOn,
+        message: `VM "${vm.name}" is ${vm.powerState}: export it with snapshot: true (exports a snapshot, the VM keeps running) or power_off: true (shuts the guest down first)`,
+        nonRetryable: true,
+      });
+    },
+
+    async openLease({ source, target }) {
+      const provider = await providers.get(source);
+      return provider.openExportLease(target);
+    },
+
+    async keepLeaseAlive({ source, leaseId, intervalMs }) {
+      const ctx = Context.current();
+      const provider = await providers.get(source);
+      let lastProgressAt = 0;
+      for (;;) {
+        const state = await provider.leaseState(leaseId);
+        if (state === 'error' || state === 'done') {
+          throw ApplicationFailure.create({
+            type: ErrorType.LeaseLost,
+            message: `export lease ${leaseId} is ${state === 'done' ? 'no longer open' : 'in error'}`,
+            nonRetryable: true,
+          });
+        }
+        if (Date.now() - lastProgressAt >= intervalMs) {
+          await provider.leaseProgress(leaseId, deps.leaseProgress.percent(leaseId));
+          lastProgressAt = Date.now();
+        }
+        ctx.heartbeat();
+        await ctx.sleep(Math.min(HEARTBEAT_EVERY_MS, intervalMs)); // throws when the workflow cancels us
+      }
+    },
+
+    async completeLease({ source, leaseId }) {
+      const provider = await providers.get(source);
+      await provider.completeLease(leaseId);
+      deps.leaseProgress.forget(leaseId);
+    },
+
+    async cleanupExport({ source, sink, leaseId, leaseCompleted, createdSnapshotId, removeFiles }) {
+      // Every step runs even if an earlier one fails; the first error is reported after.
+      const errors: unknown[] = [];
+      const attempt = async (step: () => Promise<void>) => {
+        try {
+          await step();
+        } catch (err) {
+          // Already gone (ManagedObjectNotFound) is what cleanup wants: not an error.
+          if ((err as { type?: string }).type !== ErrorType.VmNotFound) errors.push(err);
+        }
+      };
+      const provider = await providers.get(source);
+      if (leaseId && !leaseCompleted) {
+        await attempt(() => provider.abortLease(leaseId, 'hypersdk export ended without completing'));
+        deps.leaseProgress.forget(leaseId);
+      }
+      if (createdSnapshotId) await attempt(() => provider.removeSnapshot(createdSnapshotId));
+      if (removeFiles.length > 0) {
+        const output = deps.sinks.open(sink);
+        for (const name of removeFiles) await attempt(() => output.remove(name));
+      }
+      if (source.sealedCredentials) await attempt(() => providers.release(source));
+      if (errors.length > 0) throw errors[0];
+    },
+  };
+}

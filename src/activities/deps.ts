@@ -1,0 +1,13 @@
+import type { SinkRef } from '../export/contract.js';
+import type { OutputSink } from '../storage/sink.js';
+import type { ProviderPool } from '../worker/provider-pool.js';
+import type { LeaseProgressRegistry } from './lease-progress.js';
+
+/** What the export activities need from the worker that hosts them. */
+export interface ExportActivityDeps {
+  providers: ProviderPool;
+  sinks: { open(ref: SinkRef): OutputSink };
+  leaseProgress: LeaseProgressRegistry;
+  /** How often a transfer commits and heartbeats its offset (default 2 s). */
+  checkpointEveryMs: number;
+}

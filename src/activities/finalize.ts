@@ -1,0 +1,53 @@
+// Writes the OVF descriptor and the SHA-256 manifest next to the disks (and, for
+// format ova, packs them into one tar with the descriptor first).
+import { ApplicationFailure } from '@temporalio/activity';
+import { createHash } from 'node:crypto';
+import { manifestFileName, ovaFileName, ovfFileName } from '../export/disk-files.js';
+import { ErrorType } from '../export/errors.js';
+import { generateManifest, generateOvf } from '../export/ovf.js';
+import type { ExportedFile } from '../export/contract.js';
+import type { ExportActivityDeps } from './deps.js';
+import { packOva } from './ova.js';
+import type { ExportActivities, FinalizedExport } from './types.js';
+
+const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+
+export function createFinalizeActivity(deps: ExportActivityDeps): Pick<ExportActivities, 'finalizeExport'> {
+  return {
+    async finalizeExport({ sink: sinkRef, vm, disks, format, removeCdrom, method }): Promise<FinalizedExport> {
+      const sink = deps.sinks.open(sinkRef);
+      const ovfName = ovfFileName(vm);
+      const ovf = generateOvf(
+        vm,
+        disks.map((d) => ({ diskKey: d.diskKey, fileName: d.fileName, sizeBytes: d.bytes })),
+        { removeCdrom, diskFormat: method === 'ovf' ? 'streamOptimized' : 'flat' },
+      );
+      const diskFiles: ExportedFile[] = disks.map((d) => ({ name: d.fileName, sizeBytes: d.bytes, sha256: d.sha256 }));
+      const ovfFile: ExportedFile = { name: ovfName, sizeBytes: Buffer.byteLength(ovf), sha256: sha256(ovf) };
+      const manifestName = manifestFileName(vm);
+      const manifest = generateManifest([ovfFile, ...diskFiles].map((f) => ({ name: f.name, sha256: f.sha256 })));
+      const manifestFile: ExportedFile = { name: manifestName, sizeBytes: Buffer.byteLength(manifest), sha256: sha256(manifest) };
+
+      await sink.writeFile(ovfName, ovf);
+      await sink.writeFile(manifestName, manifest);
+      const files = [ovfFile, manifestFile, ...diskFiles];
+      const result: FinalizedExport = {
+        outputDir: sink.location,
+        ovfPath: sink.describe(ovfName),
+        manifestPath: sink.describe(manifestName),
+        files,
+      };
+      if (format !== 'ova') return result;
+
+      if (sinkRef.kind !== 'local') {
+        throw ApplicationFailure.create({
+          type: ErrorType.NotSupported,
+          message: 'format ova is available for local output directories; use format ovf for S3',
+          nonRetryable: true,
+        });
+      }
+      const ova = await packOva(sink, ovaFileName(vm), files.map((f) => f.name));
+      return { ...result, ovaPath: ova.uri, files: [...files, { name: ova.name, sizeBytes: ova.sizeBytes, sha256: ova.sha256 }] };
+    },
+  };
+}

@@ -1,0 +1,112 @@
+// One disk, streamed from the source (NFC device URL or datastore file) into the
+// sink, heartbeating the committed offset. A retry (killed worker, dropped
+// connection, full disk freed) resumes from the last heartbeat; a lost lease is
+// handed back to the workflow with the checkpoint, so it can reopen the lease and
+// resume on the new URL.
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import type { TransferHeartbeat } from '../export/contract.js';
+import { ErrorType } from '../export/errors.js';
+import type { DiskSource } from '../providers/types.js';
+import { transferDisk } from '../transfer/index.js';
+import type { TransferCheckpoint } from '../transfer/types.js';
+import type { ExportActivityDeps } from './deps.js';
+import type { ExportActivities, TransferDiskInput } from './types.js';
+
+export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportActivities, 'transferDisk'> {
+  return {
+    async transferDisk(input) {
+      const ctx = Context.current();
+      const previous = ctx.info.heartbeatDetails as TransferHeartbeat | undefined;
+      const checkpoint = (previous?.checkpoint ?? input.resumeFrom) as TransferCheckpoint | undefined;
+      let last: TransferCheckpoint | undefined = checkpoint;
+
+      const provider = await deps.providers.get(input.source);
+      const profile = deps.providers.profile(input.source);
+      const source = await diskSource(input, provider);
+      // The vCenter certificate pin also covers datastore URLs (same host).
+      if (!source.sslThumbprint && input.mode === 'datastore' && profile.thumbprint) source.sslThumbprint = profile.thumbprint;
+      const writer = await deps.sinks
+        .open(input.sink)
+        .openDiskWriter(input.fileName, { sizeBytes: source.sizeBytes ?? input.sizeBytes, ...(checkpoint ? { checkpoint } : {}) });
+
+      const beat = (cp: TransferCheckpoint | undefined) => {
+        const details: TransferHeartbeat = {
+          diskKey: input.diskKey,
+          bytesDone: cp?.offset ?? 0,
+          sizeBytes: source.sizeBytes ?? input.sizeBytes,
+          ...(cp ? { checkpoint: cp } : {}),
+        };
+        ctx.heartbeat(details);
+        if (input.leaseId) deps.leaseProgress.update(input.leaseId, input.diskKey, details.bytesDone, details.sizeBytes);
+      };
+      // Heartbeat even while no byte moves (slow start, stall), so cancellation
+      // reaches us and the server does not take a live attempt for a dead one.
+      beat(last);
+      const ticker = setInterval(() => beat(last), 5_000);
+      try {
+        const result = await transferDisk({
+          source,
+          writer,
+          ...(checkpoint ? { checkpoint } : {}),
+          signal: ctx.cancellationSignal,
+          tls: { insecure: profile.insecure },
+          checkpointEveryMs: deps.checkpointEveryMs,
+          onCheckpoint: (cp: TransferCheckpoint) => {
+            last = cp;
+            beat(cp);
+          },
+        });
+        return {
+          diskKey: input.diskKey,
+          fileName: input.fileName,
+          bytes: result.bytes,
+          sha256: result.sha256,
+          resumedFromOffset: result.resumedFromOffset,
+          restartedFromZero: result.restartedFromZero,
+        };
+      } catch (err) {
+        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('transfer cancelled');
+        if (input.mode === 'ovf' && input.leaseId && (await leaseIsGone(provider, input.leaseId))) {
+          throw ApplicationFailure.create({
+            type: ErrorType.LeaseLost,
+            message: `export lease ${input.leaseId} was lost while transferring ${input.fileName}`,
+            nonRetryable: true,
+            details: [last],
+            cause: err as Error,
+          });
+        }
+        throw err;
+      } finally {
+        clearInterval(ticker);
+        await writer.close().catch(() => undefined);
+      }
+    },
+  };
+}
+
+async function diskSource(
+  input: TransferDiskInput,
+  provider: Awaited<ReturnType<ExportActivityDeps['providers']['get']>>,
+): Promise<DiskSource> {
+  if (input.mode === 'datastore') return provider.datastoreDiskSource(input.vm, input.diskKey);
+  if (!input.deviceUrl) {
+    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: 'ovf transfer without a device URL', nonRetryable: true });
+  }
+  return {
+    url: input.deviceUrl,
+    headers: provider.downloadHeaders(),
+    sizeBytes: input.sizeBytes,
+    ...(input.sslThumbprint ? { sslThumbprint: input.sslThumbprint } : {}),
+  };
+}
+
+async function leaseIsGone(provider: { leaseState(id: string): Promise<string> }, leaseId: string): Promise<boolean> {
+  try {
+    const state = await provider.leaseState(leaseId);
+    return state === 'error' || state === 'done';
+  } catch (err) {
+    // The lease object no longer exists (ManagedObjectNotFound). Any other error
+    // (vCenter unreachable) says nothing about the lease: the attempt is retried.
+    return (err as { type?: string }).type === ErrorType.VmNotFound;
+  }
+}

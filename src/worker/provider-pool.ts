@@ -1,0 +1,88 @@
+// One connected provider session per credential source, shared by every activity
+// on this worker. Any worker can serve any activity: the session is (re)built from
+// the worker's own configuration on first use, so nothing secret crosses Temporal.
+import { ApplicationFailure } from '@temporalio/common';
+import { createHash } from 'node:crypto';
+import type { VsphereProfile } from '../config/types.js';
+import type { SourceRef } from '../export/contract.js';
+import { ErrorType } from '../export/errors.js';
+import type { SourceProvider } from '../providers/types.js';
+
+export type ProviderConnector = (profile: VsphereProfile) => Promise<SourceProvider>;
+
+export interface ProviderPoolOptions {
+  profiles: Record<string, VsphereProfile>;
+  defaultProfile: string;
+  connect: ProviderConnector;
+  /** Opens gateway-sealed inline credentials; throws when they cannot be opened. */
+  openSealed: (sealed: string) => VsphereProfile;
+}
+
+export class ProviderPool {
+  private readonly sessions = new Map<string, Promise<SourceProvider>>();
+
+  constructor(private readonly options: ProviderPoolOptions) {}
+
+  get(source: SourceRef): Promise<SourceProvider> {
+    const key = this.keyOf(source);
+    let session = this.sessions.get(key);
+    if (!session) {
+      session = this.options.connect(this.profileOf(source));
+      this.sessions.set(key, session);
+      // A failed login must not stay cached: the next attempt logs in again.
+      session.catch(() => this.sessions.delete(key));
+    }
+    return session;
+  }
+
+  /** The credentials/TLS policy a source resolves to (never logged). */
+  profile(source: SourceRef): VsphereProfile {
+    return this.profileOf(source);
+  }
+
+  /** Drops (and logs out) a session, e.g. after inline credentials are no longer needed. */
+  async release(source: SourceRef): Promise<void> {
+    const key = this.keyOf(source);
+    const session = this.sessions.get(key);
+    this.sessions.delete(key);
+    if (session) await session.then((p) => p.logout()).catch(() => undefined);
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.allSettled(all.map((s) => s.then((p) => p.logout())));
+  }
+
+  private keyOf(source: SourceRef): string {
+    if (source.sealedCredentials) {
+      return `sealed:${createHash('sha256').update(source.sealedCredentials).digest('hex')}`;
+    }
+    return `profile:${source.profile ?? this.options.defaultProfile}`;
+  }
+
+  private profileOf(source: SourceRef): VsphereProfile {
+    if (source.sealedCredentials) {
+      try {
+        return this.options.openSealed(source.sealedCredentials);
+      } catch (err) {
+        throw ApplicationFailure.create({
+          type: ErrorType.ProfileNotFound,
+          message: `inline credentials could not be opened on this worker (${(err as Error).message}); gateway and workers must share secrets_key`,
+          nonRetryable: true,
+        });
+      }
+    }
+    const name = source.profile ?? this.options.defaultProfile;
+    const profile = this.options.profiles[name];
+    if (!profile) {
+      const known = Object.keys(this.options.profiles);
+      throw ApplicationFailure.create({
+        type: ErrorType.ProfileNotFound,
+        message: `no vSphere profile "${name}" in this worker's configuration (known: ${known.length ? known.join(', ') : 'none'}); set GOVC_URL/GOVC_USERNAME/GOVC_PASSWORD or add it under vsphere.profiles`,
+        nonRetryable: true,
+      });
+    }
+    return profile;
+  }
+}

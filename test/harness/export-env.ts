@@ -1,0 +1,119 @@
+// Builds what an export test needs around the harness services: a worker
+// configuration pointing at vcsim/MinIO, a running export worker, a client and
+// workflow inputs. Everything real; nothing mocked.
+import { Client, Connection } from '@temporalio/client';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateSecretsKey } from '../../src/config/secrets.js';
+import type { HyperConfig } from '../../src/config/types.js';
+import { DEFAULT_TASK_QUEUE, type ExportWorkflowInput } from '../../src/export/contract.js';
+import { createExportWorker, type ExportWorker } from '../../src/worker/create-worker.js';
+import type { ServiceInfo } from './services.js';
+
+export interface TestConfigOptions {
+  /** Point the vSphere profile somewhere else (e.g. a toxiproxy listener in front of vcsim). */
+  vcsimHost?: string;
+  temporalAddress?: string;
+  taskQueue?: string;
+  heartbeatIntervalMs?: number;
+}
+
+export function testConfig(services: ServiceInfo, options: TestConfigOptions = {}): HyperConfig {
+  const root = join(services.workDir, 'exports');
+  mkdirSync(root, { recursive: true });
+  return {
+    daemon: { addr: '127.0.0.1:0', dataDir: join(services.workDir, 'daemon'), maxBodyBytes: 1 << 20 },
+    temporal: {
+      address: options.temporalAddress ?? services.temporal.address,
+      namespace: services.temporal.namespace,
+      taskQueue: options.taskQueue ?? `${DEFAULT_TASK_QUEUE}-${randomBytes(4).toString('hex')}`,
+      uiPort: 0,
+    },
+    vsphere: {
+      profiles: {
+        default: {
+          url: `https://${options.vcsimHost ?? services.vcsim.host}/sdk`,
+          username: services.vcsim.username,
+          password: services.vcsim.password,
+          insecure: true,
+        },
+      },
+      defaultProfile: 'default',
+    },
+    s3: {
+      endpoint: services.minio.endpoint,
+      region: services.minio.region,
+      accessKeyId: services.minio.accessKeyId,
+      secretAccessKey: services.minio.secretAccessKey,
+      forcePathStyle: true,
+    },
+    output: { allowedRoots: [root] },
+    defaults: {
+      method: 'auto',
+      format: 'ovf',
+      parallelDownloads: 2,
+      removeCdrom: false,
+      snapshot: false,
+      powerOff: false,
+      shutdownTimeoutSeconds: 60,
+    },
+    secretsKey: generateSecretsKey(),
+    logLevel: 'warn',
+    worker: { maxConcurrentTransfers: 4, heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1_000 },
+  };
+}
+
+export interface RunningWorker {
+  worker: ExportWorker;
+  /** Resolves when the worker has stopped. */
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startWorker(config: HyperConfig): Promise<RunningWorker> {
+  const worker = await createExportWorker({ config });
+  const done = worker.run();
+  return {
+    worker,
+    done,
+    async stop() {
+      worker.shutdown();
+      await done;
+    },
+  };
+}
+
+export async function temporalClient(config: HyperConfig): Promise<{ client: Client; close(): Promise<void> }> {
+  const connection = await Connection.connect({ address: config.temporal.address! });
+  return { client: new Client({ connection, namespace: config.temporal.namespace }), close: () => connection.close() };
+}
+
+export function exportInput(
+  jobId: string,
+  vmPath: string,
+  sink: ExportWorkflowInput['sink'],
+  overrides: Partial<Omit<ExportWorkflowInput, 'options'>> & { options?: Partial<ExportWorkflowInput['options']> } = {},
+): ExportWorkflowInput {
+  const { options, ...rest } = overrides;
+  return {
+    jobId,
+    jobName: jobId,
+    vmPath,
+    format: 'ovf',
+    method: 'auto',
+    source: { provider: 'vsphere', profile: 'default' },
+    sink,
+    outputPath: sink.kind === 'local' ? sink.directory : `s3://${sink.bucket}/${sink.prefix}`,
+    submittedAt: new Date().toISOString(),
+    ...rest,
+    options: {
+      parallelDownloads: 2,
+      removeCdrom: false,
+      snapshot: false,
+      powerOff: false,
+      shutdownTimeoutSeconds: 60,
+      ...options,
+    },
+  };
+}
