@@ -1,0 +1,23 @@
+# Image for hypervisord (gateway and/or worker) used by docker-compose.yml.
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM node:20-bookworm-slim
+WORKDIR /opt/hypersdk
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY bin ./bin
+COPY --from=build /src/dist ./dist
+RUN ln -s /opt/hypersdk/bin/hypervisord.js /usr/local/bin/hypervisord \
+ && ln -s /opt/hypersdk/bin/hyperctl.js /usr/local/bin/hyperctl \
+ && useradd --system --home /var/lib/hypersdk hypersdk \
+ && mkdir -p /var/lib/hypersdk/exports && chown -R hypersdk /var/lib/hypersdk
+USER hypersdk
+ENV XDG_STATE_HOME=/var/lib
+EXPOSE 8080
+CMD ["hypervisord"]
