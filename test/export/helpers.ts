@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import type { Client } from '@temporalio/client';
 import { EXPORT_WORKFLOW_TYPE, type ExportWorkflowInput } from '../../src/export/contract.js';
 import type { exportVmWorkflow } from '../../src/workflows/export.js';
+import { govc } from '../harness/govc.js';
 import { addDisk, vmDisks, writeVmDiskContent } from '../harness/vcsim-disks.js';
 import type { ServiceInfo } from '../harness/services.js';
 
@@ -39,4 +40,26 @@ export function startExport(client: Client, taskQueue: string, input: ExportWork
     workflowId: input.jobId,
     args: [input],
   });
+}
+
+/**
+ * Creates a VM of its own for a test (so test files running in parallel never
+ * share one) with `disks` disks of known content. Returns the inventory path and
+ * the SHA-256 of each disk by key.
+ */
+export async function createTestVm(
+  services: ServiceInfo,
+  name: string,
+  options: { disks: number; sizeBytes: number; poweredOn: boolean },
+): Promise<{ path: string; hashes: Map<number, string> }> {
+  await govc(services, [
+    'vm.create',
+    '-m', '256', '-c', '1', '-g', 'ubuntu64Guest', '-net', 'VM Network',
+    '-ds', 'LocalDS_0', '-pool', '/DC0/host/DC0_C0/Resources',
+    '-disk', `${Math.ceil(options.sizeBytes / (1 << 20))}MB`,
+    `-on=${options.poweredOn}`,
+    name,
+  ]);
+  const hashes = await prepareVmDisks(services, name, options.disks, options.sizeBytes, name);
+  return { path: `/DC0/vm/${name}`, hashes };
 }
