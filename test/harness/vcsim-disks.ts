@@ -58,7 +58,11 @@ export async function vmDisks(target: GovcTarget, vm: string): Promise<VcsimDisk
   };
   const devices = out.virtualMachines[0]?.config.hardware.device ?? [];
   return devices
-    .filter((d) => d.backing?.fileName?.endsWith('.vmdk') && (d.capacityInBytes !== undefined || d.capacityInKB !== undefined))
+    .filter(
+      (d) =>
+        d.backing?.fileName?.endsWith('.vmdk') &&
+        (d.capacityInBytes !== undefined || d.capacityInKB !== undefined),
+    )
     .map((d) => ({
       key: d.key,
       label: d.deviceInfo?.label ?? '',
@@ -117,13 +121,17 @@ function ivAt(blockIndex: bigint): Buffer {
 }
 
 /** Writes `sizeBytes` of deterministic pseudo-random bytes to `path` (truncating it); returns their SHA-256. */
-export async function writeDiskContent(path: string, sizeBytes: number, seed: number | string = 1): Promise<WrittenDisk> {
+export async function writeDiskContent(
+  path: string,
+  sizeBytes: number,
+  seed: number | string = 1,
+): Promise<WrittenDisk> {
   const cipher = createCipheriv('aes-128-ctr', keyFor(seed), ivAt(0n));
   const zeros = Buffer.alloc(CHUNK);
   const hash = createHash('sha256');
   const file = await open(path, 'w');
   try {
-    for (let written = 0; written < sizeBytes; ) {
+    for (let written = 0; written < sizeBytes;) {
       const n = Math.min(CHUNK, sizeBytes - written);
       const block = cipher.update(zeros.subarray(0, n));
       hash.update(block);
@@ -155,7 +163,10 @@ export async function writeVmDiskContent(
 ): Promise<WrittenDisk & { disk: VcsimDisk }> {
   const disks = await vmDisks(target, vm);
   const disk = options.diskKey === undefined ? disks[0] : disks.find((d) => d.key === options.diskKey);
-  if (!disk) throw new Error(`VM ${vm} has no disk${options.diskKey === undefined ? '' : ` with key ${options.diskKey}`}`);
+  if (!disk)
+    throw new Error(
+      `VM ${vm} has no disk${options.diskKey === undefined ? '' : ` with key ${options.diskKey}`}`,
+    );
   const path = await diskLocalPath(target, disk.backingFile);
   const written = await writeDiskContent(path, options.sizeBytes, options.seed ?? 1);
   const flat = path.replace(/\.vmdk$/, '-flat.vmdk');

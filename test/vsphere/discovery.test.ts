@@ -47,7 +47,7 @@ async function govcInventory(): Promise<Map<string, Expected>> {
   const out = new Map<string, Expected>();
   for (const o of objects) {
     const p = new Map(o.changeSet.map((c) => [c.name, c.val]));
-    const devices = ((p.get('config.hardware.device') as { _value?: GovcDevice[] } | undefined)?._value ?? []);
+    const devices = (p.get('config.hardware.device') as { _value?: GovcDevice[] } | undefined)?._value ?? [];
     const disks = devices
       .filter((d) => d.backing?.fileName?.endsWith('.vmdk') && d.capacityInKB !== undefined)
       .map((d) => ({
@@ -60,7 +60,9 @@ async function govcInventory(): Promise<Map<string, Expected>> {
         controllerKey: d.controllerKey,
         unitNumber: d.unitNumber,
       }));
-    const nics = devices.filter((d) => d.macAddress !== undefined).map((d) => ({ key: d.key, macAddress: d.macAddress }));
+    const nics = devices
+      .filter((d) => d.macAddress !== undefined)
+      .map((d) => ({ key: d.key, macAddress: d.macAddress }));
     const rootSnapshot = (p.get('rootSnapshot') as { _value?: unknown[] | null } | undefined)?._value ?? [];
     out.set(o.obj.value, {
       id: o.obj.value,
@@ -119,7 +121,10 @@ describe('vSphere discovery', () => {
 
   beforeAll(async () => {
     // A VM two folders deep, with EFI and a vmxnet3 NIC, so paths and those fields are exercised.
-    nestedPath = await createVm(nestedName, { folder: `/DC0/vm/${uniqueName('vsphere-f1')}/inner`, firmware: 'efi' });
+    nestedPath = await createVm(nestedName, {
+      folder: `/DC0/vm/${uniqueName('vsphere-f1')}/inner`,
+      firmware: 'efi',
+    });
     provider = await connect();
   });
   afterAll(async () => {
@@ -144,7 +149,8 @@ describe('vSphere discovery', () => {
       expect(ours(vm)).toEqual(expected.fields);
       expect(vm.datacenter).toBe('DC0');
     }
-    for (const vm of vms) expect(before.has(vm.id) || after.has(vm.id), `${vm.path} unknown to govc`).toBe(true);
+    for (const vm of vms)
+      expect(before.has(vm.id) || after.has(vm.id), `${vm.path} unknown to govc`).toBe(true);
   });
 
   it('lists summaries with paths right for nested folders, and device types govc names', async () => {
@@ -171,8 +177,11 @@ describe('vSphere discovery', () => {
       VirtualBusLogicController: 'buslogic',
     };
     expect(full.disks.length).toBe(1);
-    for (const d of full.disks) expect(d.controllerType).toBe(shortType[typeByKey.get(d.controllerKey) ?? '']);
-    const cdromKeys = listing.devices.filter((d) => d.type === 'VirtualCdrom').map((d) => Number(/-(\d+)$/.exec(d.name)?.[1]));
+    for (const d of full.disks)
+      expect(d.controllerType).toBe(shortType[typeByKey.get(d.controllerKey) ?? '']);
+    const cdromKeys = listing.devices
+      .filter((d) => d.type === 'VirtualCdrom')
+      .map((d) => Number(/-(\d+)$/.exec(d.name)?.[1]));
     expect(full.cdroms.map((c) => c.key).sort()).toEqual(cdromKeys.sort());
   });
 });

@@ -11,7 +11,13 @@ export function services(): ServiceInfo {
 /** Our provider against the harness vcsim (self-signed certificate: insecure on purpose). */
 export function connect(extra: { timeoutMs?: number } = {}): Promise<VsphereProvider> {
   const { vcsim } = services();
-  return connectVsphere({ url: vcsim.sdkUrl, username: vcsim.username, password: vcsim.password, insecure: true, ...extra });
+  return connectVsphere({
+    url: vcsim.sdkUrl,
+    username: vcsim.username,
+    password: vcsim.password,
+    insecure: true,
+    ...extra,
+  });
 }
 
 export function runGovc(args: string[]): Promise<string> {
@@ -43,13 +49,20 @@ export async function createVm(
   }
   await runGovc([
     'vm.create',
-    '-folder', folder,
-    '-host', 'DC0_H0',
-    '-ds', 'LocalDS_0',
-    '-net', 'VM Network',
-    '-net.adapter', 'vmxnet3',
-    '-disk', options.diskSize ?? '1MB',
-    '-firmware', options.firmware ?? 'bios',
+    '-folder',
+    folder,
+    '-host',
+    'DC0_H0',
+    '-ds',
+    'LocalDS_0',
+    '-net',
+    'VM Network',
+    '-net.adapter',
+    'vmxnet3',
+    '-disk',
+    options.diskSize ?? '1MB',
+    '-firmware',
+    options.firmware ?? 'bios',
     `-on=${options.on ?? true}`,
     name,
   ]);

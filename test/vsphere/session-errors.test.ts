@@ -39,7 +39,9 @@ describe('vSphere session and errors', () => {
     const { vcsim } = services();
     const password = 'wrong-Secret-42';
     const started = Date.now();
-    const err = await failureOf(connectVsphere({ url: vcsim.sdkUrl, username: vcsim.username, password, insecure: true }));
+    const err = await failureOf(
+      connectVsphere({ url: vcsim.sdkUrl, username: vcsim.username, password, insecure: true }),
+    );
     expect(Date.now() - started).toBeLessThan(2000);
     expect(err.type).toBe(ErrorType.AuthenticationFailed);
     expect(err.nonRetryable).toBe(true);
@@ -65,13 +67,23 @@ describe('vSphere session and errors', () => {
     const { vcsim } = services();
     const cert = await peerCertificate(vcsim.host);
     for (const thumbprint of [cert.fingerprint256, cert.fingerprint.replace(/:/g, '').toLowerCase()]) {
-      const pinned = await connectVsphere({ url: vcsim.sdkUrl, username: vcsim.username, password: vcsim.password, thumbprint });
+      const pinned = await connectVsphere({
+        url: vcsim.sdkUrl,
+        username: vcsim.username,
+        password: vcsim.password,
+        thumbprint,
+      });
       expect((await pinned.listVms()).length).toBeGreaterThan(0);
       await pinned.logout();
     }
     const wrongPin = 'AA:'.repeat(31) + 'AA';
     const err = await failureOf(
-      connectVsphere({ url: vcsim.sdkUrl, username: vcsim.username, password: vcsim.password, thumbprint: wrongPin }),
+      connectVsphere({
+        url: vcsim.sdkUrl,
+        username: vcsim.username,
+        password: vcsim.password,
+        thumbprint: wrongPin,
+      }),
     );
     expect(err.type).toBe(ErrorType.TlsError);
     expect(err.message).toContain(cert.fingerprint256);

@@ -36,22 +36,29 @@ export async function withContainerView<T>(
 
 /** Every VM, fully described. */
 export async function discoverVms(session: VsphereSession): Promise<VmDescription[]> {
-  const objects = await withContainerView(session, ['VirtualMachine', 'Folder', 'Datacenter', 'Network'], (view) =>
-    retrieveAll(
-      session.client,
-      session.content.propertyCollector,
-      propertySpecs([{ type: 'VirtualMachine', pathSet: VM_PROPERTIES }, ...TREE_SPECS]),
-      [viewObjectSpec(view)],
-    ),
+  const objects = await withContainerView(
+    session,
+    ['VirtualMachine', 'Folder', 'Datacenter', 'Network'],
+    (view) =>
+      retrieveAll(
+        session.client,
+        session.content.propertyCollector,
+        propertySpecs([{ type: 'VirtualMachine', pathSet: VM_PROPERTIES }, ...TREE_SPECS]),
+        [viewObjectSpec(view)],
+      ),
   );
   const tree = new InventoryTree().add(objects);
-  return objects.filter((o) => o.obj.type === 'VirtualMachine').map((o) => toVmDescription(o.obj.value, o.props, tree));
+  return objects
+    .filter((o) => o.obj.type === 'VirtualMachine')
+    .map((o) => toVmDescription(o.obj.value, o.props, tree));
 }
 
 /** Folders, datacenters and networks: what paths and NIC network names need (one call). */
 export async function loadInventoryTree(session: VsphereSession): Promise<InventoryTree> {
   const objects = await withContainerView(session, ['Folder', 'Datacenter', 'Network'], (view) =>
-    retrieveAll(session.client, session.content.propertyCollector, propertySpecs(TREE_SPECS), [viewObjectSpec(view)]),
+    retrieveAll(session.client, session.content.propertyCollector, propertySpecs(TREE_SPECS), [
+      viewObjectSpec(view),
+    ]),
   );
   return new InventoryTree().add(objects);
 }

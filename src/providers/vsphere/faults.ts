@@ -43,8 +43,18 @@ export function faultToFailure(fault: SoapFaultInfo, context: string): Applicati
   return failure(ErrorType.SoapFault, message, false, fault);
 }
 
-export function failure(type: ErrorType, message: string, nonRetryable: boolean, fault?: SoapFaultInfo): ApplicationFailure {
-  return ApplicationFailure.create({ type, message, nonRetryable, details: fault ? [{ fault: fault.name }] : undefined });
+export function failure(
+  type: ErrorType,
+  message: string,
+  nonRetryable: boolean,
+  fault?: SoapFaultInfo,
+): ApplicationFailure {
+  return ApplicationFailure.create({
+    type,
+    message,
+    nonRetryable,
+    details: fault ? [{ fault: fault.name }] : undefined,
+  });
 }
 
 /** The vim25 fault name carried by a failure we created, if any. */

@@ -21,7 +21,11 @@ export class InventoryTree {
       const name = text(o.props.get('name'));
       if (o.obj.type === 'Folder' || o.obj.type === 'Datacenter') {
         this.nodes.set(o.obj.value, { name, parent: optMoref(o.props.get('parent')), type: o.obj.type });
-      } else if (o.obj.type === 'Network' || o.obj.type === 'DistributedVirtualPortgroup' || o.obj.type === 'OpaqueNetwork') {
+      } else if (
+        o.obj.type === 'Network' ||
+        o.obj.type === 'DistributedVirtualPortgroup' ||
+        o.obj.type === 'OpaqueNetwork'
+      ) {
         this.networkNames.set(o.obj.value, name);
       }
     }

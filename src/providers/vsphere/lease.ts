@@ -40,7 +40,11 @@ export async function waitForLeaseReady(
   const deadline = Date.now() + options.timeoutMs;
   let delay = options.pollMs ?? 50;
   for (;;) {
-    const props = await retrieveOne(session.client, session.content.propertyCollector, lease, ['state', 'error', 'info']);
+    const props = await retrieveOne(session.client, session.content.propertyCollector, lease, [
+      'state',
+      'error',
+      'info',
+    ]);
     const state = text(props.get('state'));
     if (state === 'ready') return parseDeviceUrls(props.get('info'));
     if (state === 'error' || state === 'done') {
@@ -54,7 +58,11 @@ export async function waitForLeaseReady(
       );
     }
     if (Date.now() >= deadline) {
-      throw failure(ErrorType.LeaseError, `lease ${lease.value} not ready within ${options.timeoutMs} ms (state ${state})`, false);
+      throw failure(
+        ErrorType.LeaseError,
+        `lease ${lease.value} not ready within ${options.timeoutMs} ms (state ${state})`,
+        false,
+      );
     }
     await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
     delay = Math.min(delay * 2, 1000);
@@ -92,7 +100,11 @@ export function replaceWildcardHost(url: string, host: string): string {
 }
 
 /** Pairs each device URL with the VM disk it serves (see the header comment for the rules). */
-export function mapLeaseDevices(raw: RawLeaseDevice[], inventory: DeviceInventory, host: string): LeaseDevice[] {
+export function mapLeaseDevices(
+  raw: RawLeaseDevice[],
+  inventory: DeviceInventory,
+  host: string,
+): LeaseDevice[] {
   const disks = [...inventory.disks].sort((a, b) => diskOrder(a, inventory) - diskOrder(b, inventory));
   const used = new Set<number>();
   const take = (disk: DiskDescription | undefined) => {
@@ -106,7 +118,12 @@ export function mapLeaseDevices(raw: RawLeaseDevice[], inventory: DeviceInventor
     const [, vimType, bus, unit] = m;
     return inventory.disks.find((d) => {
       const c = inventory.controllers.get(d.controllerKey);
-      return c !== undefined && c.vimType === vimType && c.busNumber === Number(bus) && d.unitNumber === Number(unit);
+      return (
+        c !== undefined &&
+        c.vimType === vimType &&
+        c.busNumber === Number(bus) &&
+        d.unitNumber === Number(unit)
+      );
     });
   };
   const byOrdinal = (key: string) => {
@@ -117,7 +134,9 @@ export function mapLeaseDevices(raw: RawLeaseDevice[], inventory: DeviceInventor
     targetId ? inventory.disks.find((d) => d.backingFile.split('/').pop() === targetId) : undefined;
 
   const devices: LeaseDevice[] = raw.map((d) => {
-    const diskKey = d.disk ? (take(byPosition(d.key)) ?? take(byOrdinal(d.key)) ?? take(byTarget(d.targetId))) : undefined;
+    const diskKey = d.disk
+      ? (take(byPosition(d.key)) ?? take(byOrdinal(d.key)) ?? take(byTarget(d.targetId)))
+      : undefined;
     return {
       deviceId: d.key,
       ...(diskKey !== undefined ? { diskKey } : {}),
@@ -156,7 +175,9 @@ export async function openLease(
 }
 
 export async function leaseState(session: VsphereSession, lease: MoRef): Promise<LeaseState> {
-  const props = await leaseCall(lease, () => retrieveOne(session.client, session.content.propertyCollector, lease, ['state']));
+  const props = await leaseCall(lease, () =>
+    retrieveOne(session.client, session.content.propertyCollector, lease, ['state']),
+  );
   const state = text(props.get('state'));
   if (state === 'initializing' || state === 'ready' || state === 'done' || state === 'error') return state;
   throw failure(ErrorType.LeaseLost, `lease ${lease.value} has no state (gone)`, false);

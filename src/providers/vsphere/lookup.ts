@@ -27,7 +27,10 @@ export async function resolveVm(session: VsphereSession, ref: string): Promise<s
     const byUuid = (await findByUuid(session, query, false)) ?? (await findByUuid(session, query, true));
     if (byUuid) return byUuid;
   }
-  const matches = closeMatches(query, all.map((vm) => vm.name));
+  const matches = closeMatches(
+    query,
+    all.map((vm) => vm.name),
+  );
   throw failure(
     ErrorType.VmNotFound,
     `VM "${ref}" not found (tried inventory path, name, managed object id and UUID)` +
@@ -45,7 +48,11 @@ async function findByInventoryPath(session: VsphereSession, path: string): Promi
   return ref?.type === 'VirtualMachine' ? ref.value : undefined;
 }
 
-async function findByUuid(session: VsphereSession, uuid: string, instanceUuid: boolean): Promise<string | undefined> {
+async function findByUuid(
+  session: VsphereSession,
+  uuid: string,
+  instanceUuid: boolean,
+): Promise<string | undefined> {
   const rv = await session.client.call('FindByUuid', {
     _this: session.content.searchIndex,
     uuid,

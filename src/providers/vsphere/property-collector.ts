@@ -2,7 +2,7 @@
 // (ObjectContent -> { obj, props }) with property values left as parsed XML for the
 // typed converters (vm.ts, lease.ts) to read.
 import type { SoapClient } from './soap-client.js';
-import type { MoRef} from './xml.js';
+import type { MoRef } from './xml.js';
 import { asArray, isObject, moref, text, Typed, type SoapArg } from './xml.js';
 
 export interface ObjectProps {
@@ -31,7 +31,12 @@ export function viewObjectSpec(view: MoRef): SoapArg {
   return {
     obj: view,
     skip: true,
-    selectSet: new Typed('TraversalSpec', { name: 'traverseView', type: 'ContainerView', path: 'view', skip: false }),
+    selectSet: new Typed('TraversalSpec', {
+      name: 'traverseView',
+      type: 'ContainerView',
+      path: 'view',
+      skip: false,
+    }),
   };
 }
 
@@ -55,7 +60,8 @@ export async function retrieveAll(
   });
   let method = 'RetrievePropertiesEx';
   for (let page = 0; page < MAX_PAGES; page++) {
-    const token = /<token>([^<]+)<\/token>/.exec(xml.slice(-512))?.[1] ?? /<token>([^<]+)<\/token>/.exec(xml)?.[1];
+    const token =
+      /<token>([^<]+)<\/token>/.exec(xml.slice(-512))?.[1] ?? /<token>([^<]+)<\/token>/.exec(xml)?.[1];
     const next = token
       ? client.callText('ContinueRetrievePropertiesEx', { _this: collector, token })
       : undefined;

@@ -144,16 +144,20 @@ export class VsphereProvider implements SourceProvider {
   }
 
   private async powerState(vm: MoRef): Promise<string> {
-    return text((await retrieveOne(this.session.client, this.collector, vm, ['runtime.powerState'])).get('runtime.powerState'));
+    return text(
+      (await retrieveOne(this.session.client, this.collector, vm, ['runtime.powerState'])).get(
+        'runtime.powerState',
+      ),
+    );
   }
 
   async openExportLease(target: ExportTarget): Promise<ExportLease> {
     const source = target.kind === 'vm' ? vmRef(target.vmId) : snapshotRef(target.snapshotId);
     const method = target.kind === 'vm' ? 'ExportVm' : 'ExportSnapshot';
     // The disk layout the lease serves: the VM's now, or the snapshot's frozen config.
-    const devices = (await retrieveOne(this.session.client, this.collector, source, ['config.hardware.device'])).get(
-      'config.hardware.device',
-    );
+    const devices = (
+      await retrieveOne(this.session.client, this.collector, source, ['config.hardware.device'])
+    ).get('config.hardware.device');
     const lease = moref(await this.session.client.call(method, { _this: source }));
     try {
       return await openLease(this.session, lease, devices, { timeoutMs: this.leaseReadyTimeoutMs });
@@ -170,7 +174,9 @@ export class VsphereProvider implements SourceProvider {
   async leaseProgress(leaseId: string, percent: number): Promise<void> {
     const lease = leaseRef(leaseId);
     const clamped = Math.max(0, Math.min(100, Math.round(percent)));
-    await leaseCall(lease, () => this.session.client.call('HttpNfcLeaseProgress', { _this: lease, percent: clamped }));
+    await leaseCall(lease, () =>
+      this.session.client.call('HttpNfcLeaseProgress', { _this: lease, percent: clamped }),
+    );
   }
 
   async completeLease(leaseId: string): Promise<void> {
@@ -206,7 +212,11 @@ export class VsphereProvider implements SourceProvider {
       const size = await this.headSize(url, headers);
       if (size !== undefined) return { url, headers, sizeBytes: size };
     }
-    throw failure(ErrorType.SoapFault, `disk file ${disk.backingFile} of VM ${vm.name} is not on its datastore`, false);
+    throw failure(
+      ErrorType.SoapFault,
+      `disk file ${disk.backingFile} of VM ${vm.name} is not on its datastore`,
+      false,
+    );
   }
 
   /** https://host/folder/<path>?dcPath=<dc>&dsName=<ds> */
@@ -227,9 +237,14 @@ export class VsphereProvider implements SourceProvider {
     await res.body.dump();
     if (res.statusCode === 404) return undefined;
     if (res.statusCode === 401 || res.statusCode === 403) {
-      throw failure(ErrorType.AuthenticationFailed, `datastore access to ${new URL(url).pathname} refused (${res.statusCode})`, false);
+      throw failure(
+        ErrorType.AuthenticationFailed,
+        `datastore access to ${new URL(url).pathname} refused (${res.statusCode})`,
+        false,
+      );
     }
-    if (res.statusCode >= 300) throw failure(ErrorType.SoapFault, `HEAD ${new URL(url).pathname}: HTTP ${res.statusCode}`, false);
+    if (res.statusCode >= 300)
+      throw failure(ErrorType.SoapFault, `HEAD ${new URL(url).pathname}: HTTP ${res.statusCode}`, false);
     const length = Number(res.headers['content-length']);
     return Number.isFinite(length) ? length : undefined;
   }
@@ -260,4 +275,3 @@ function toSummary(vm: VmDescription): VmSummary {
     storageBytes: vm.storageBytes,
   };
 }
-

@@ -31,7 +31,10 @@ export class VsphereSession {
     try {
       const content = await retrieveServiceContent(client);
       client.apiVersion = content.apiVersion || client.apiVersion;
-      const session = new VsphereSession(client, content, { username: options.username, password: options.password });
+      const session = new VsphereSession(client, content, {
+        username: options.username,
+        password: options.password,
+      });
       await session.login();
       client.onNotAuthenticated(() => session.login());
       return session;
@@ -69,7 +72,8 @@ export class VsphereSession {
 
   async logout(): Promise<void> {
     try {
-      if (this.client.cookie) await this.client.call('Logout', { _this: this.content.sessionManager }, 10_000);
+      if (this.client.cookie)
+        await this.client.call('Logout', { _this: this.content.sessionManager }, 10_000);
     } catch {
       // Logging out of an expired session is not worth failing cleanup for.
     } finally {
@@ -80,10 +84,13 @@ export class VsphereSession {
 }
 
 async function retrieveServiceContent(client: SoapClient): Promise<ServiceContent> {
-  const rv = await client.call('RetrieveServiceContent', { _this: new MoRef('ServiceInstance', 'ServiceInstance') });
+  const rv = await client.call('RetrieveServiceContent', {
+    _this: new MoRef('ServiceInstance', 'ServiceInstance'),
+  });
   const need = (name: string): MoRef => {
     const ref = optMoref(childByLocalName(rv, name));
-    if (!ref) throw failure(ErrorType.SoapFault, `RetrieveServiceContent: server did not return ${name}`, false);
+    if (!ref)
+      throw failure(ErrorType.SoapFault, `RetrieveServiceContent: server did not return ${name}`, false);
     return ref;
   };
   const about = isObject(rv) ? rv.about : undefined;

@@ -64,7 +64,11 @@ export class SoapClient {
     return isObject(response) ? response.returnval : undefined;
   }
 
-  private async send(method: string, args: Record<string, SoapArg>, timeoutMs = this.timeoutMs): Promise<string> {
+  private async send(
+    method: string,
+    args: Record<string, SoapArg>,
+    timeoutMs = this.timeoutMs,
+  ): Promise<string> {
     const headers: Record<string, string> = {
       'content-type': 'text/xml; charset=utf-8',
       soapaction: `urn:vim25/${this.apiVersion}`,

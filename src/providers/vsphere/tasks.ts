@@ -13,7 +13,11 @@ export interface WaitOptions {
 }
 
 /** Waits for a task; returns its result (parsed XML, e.g. a snapshot moref) or throws its fault. */
-export async function waitForTask(session: VsphereSession, task: MoRef, options: WaitOptions): Promise<unknown> {
+export async function waitForTask(
+  session: VsphereSession,
+  task: MoRef,
+  options: WaitOptions,
+): Promise<unknown> {
   const deadline = Date.now() + options.timeoutMs;
   let delay = 50;
   for (;;) {
@@ -24,7 +28,11 @@ export async function waitForTask(session: VsphereSession, task: MoRef, options:
     if (state === 'error') throw taskFault(info, task);
     if (isObject(info) && info.progress !== undefined) options.onProgress?.(num(info.progress));
     if (Date.now() >= deadline) {
-      throw failure(ErrorType.Timeout, `task ${task.value} did not finish within ${options.timeoutMs} ms`, false);
+      throw failure(
+        ErrorType.Timeout,
+        `task ${task.value} did not finish within ${options.timeoutMs} ms`,
+        false,
+      );
     }
     await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
     delay = Math.min(delay * 2, 1000);

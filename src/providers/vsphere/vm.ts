@@ -1,5 +1,11 @@
 // VirtualMachine properties (as parsed XML) -> the provider-neutral VmDescription.
-import type { CdromDescription, DiskDescription, NicDescription, PowerState, VmDescription } from '../types.js';
+import type {
+  CdromDescription,
+  DiskDescription,
+  NicDescription,
+  PowerState,
+  VmDescription,
+} from '../types.js';
 import type { InventoryTree } from './inventory.js';
 import { arrayItems, bool, isObject, num, optMoref, optText, text, xsiType } from './xml.js';
 
@@ -63,7 +69,10 @@ export function parseDatastorePath(file: string): { datastore: string; path: str
   return m ? { datastore: m[1] ?? '', path: m[2] ?? '' } : { datastore: '', path: file };
 }
 
-export function readDevices(devicesValue: unknown, networkNames?: ReadonlyMap<string, string>): DeviceInventory {
+export function readDevices(
+  devicesValue: unknown,
+  networkNames?: ReadonlyMap<string, string>,
+): DeviceInventory {
   const inv: DeviceInventory = { controllers: new Map(), disks: [], nics: [], cdroms: [] };
   const devices = arrayItems(devicesValue).filter(isObject);
   for (const d of devices) {
@@ -80,7 +89,8 @@ export function readDevices(devicesValue: unknown, networkNames?: ReadonlyMap<st
     const backing = isObject(d.backing) ? d.backing : undefined;
     if (type === 'VirtualDisk') {
       const file = text(backing?.fileName);
-      const capacityBytes = d.capacityInBytes !== undefined ? num(d.capacityInBytes) : num(d.capacityInKB) * 1024;
+      const capacityBytes =
+        d.capacityInBytes !== undefined ? num(d.capacityInBytes) : num(d.capacityInKB) * 1024;
       const controllerKey = num(d.controllerKey);
       inv.disks.push({
         key: num(d.key),
@@ -109,7 +119,10 @@ export function readDevices(devicesValue: unknown, networkNames?: ReadonlyMap<st
   return inv;
 }
 
-function nicNetwork(backing: Record<string, unknown> | undefined, names?: ReadonlyMap<string, string>): string {
+function nicNetwork(
+  backing: Record<string, unknown> | undefined,
+  names?: ReadonlyMap<string, string>,
+): string {
   if (!backing) return '';
   if (backing.deviceName !== undefined) return text(backing.deviceName); // standard portgroup
   const port = backing.port;
@@ -128,7 +141,11 @@ function powerState(value: unknown): PowerState {
 }
 
 /** One VM's properties -> VmDescription (paths and network names from the inventory tree). */
-export function toVmDescription(id: string, props: ReadonlyMap<string, unknown>, tree: InventoryTree): VmDescription {
+export function toVmDescription(
+  id: string,
+  props: ReadonlyMap<string, unknown>,
+  tree: InventoryTree,
+): VmDescription {
   const name = text(props.get('name'));
   const parent = optMoref(props.get('parent'));
   const devices = readDevices(props.get('config.hardware.device'), tree.networkNames);

@@ -27,9 +27,16 @@ export class Typed {
   ) {}
 }
 
-export type SoapArg = string | number | boolean | MoRef | Typed | SoapArg[] | { [field: string]: SoapArg } | undefined;
+export type SoapArg =
+  string | number | boolean | MoRef | Typed | SoapArg[] | { [field: string]: SoapArg } | undefined;
 
-const XML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+const XML_ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&apos;',
+};
 export function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => XML_ESCAPES[c] ?? c);
 }
@@ -42,8 +49,10 @@ export function escapeXml(s: string): string {
 export function toXml(name: string, value: SoapArg): string {
   if (value === undefined) return '';
   if (Array.isArray(value)) return value.map((v) => toXml(name, v)).join('');
-  if (value instanceof MoRef) return `<${name} type="${escapeXml(value.type)}">${escapeXml(value.value)}</${name}>`;
-  if (value instanceof Typed) return `<${name} xsi:type="${escapeXml(value.xsiType)}">${fieldsXml(value.fields)}</${name}>`;
+  if (value instanceof MoRef)
+    return `<${name} type="${escapeXml(value.type)}">${escapeXml(value.value)}</${name}>`;
+  if (value instanceof Typed)
+    return `<${name} xsi:type="${escapeXml(value.xsiType)}">${fieldsXml(value.fields)}</${name}>`;
   if (typeof value === 'object') return `<${name}>${fieldsXml(value)}</${name}>`;
   return `<${name}>${escapeXml(String(value))}</${name}>`;
 }
