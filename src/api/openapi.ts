@@ -1,0 +1,67 @@
+// /openapi.json, generated from the same zod schemas that validate requests.
+import { z } from 'zod';
+import * as s from './schemas.js';
+
+type Schema = z.ZodType;
+
+interface Operation {
+  method: 'get' | 'post';
+  path: string;
+  summary: string;
+  body?: Schema;
+  response: Schema;
+  params?: string[];
+  errors?: number[];
+}
+
+const operations: Operation[] = [
+  { method: 'get', path: '/health', summary: 'Liveness (no authentication)', response: s.healthResponseSchema },
+  { method: 'get', path: '/status', summary: 'Version, uptime and job counts', response: s.statusResponseSchema },
+  { method: 'post', path: '/jobs/submit', summary: 'Submit one job, {jobs:[...]} or an array (JSON or YAML)', body: s.submitRequestSchema, response: s.submitResponseSchema, errors: [400, 413] },
+  { method: 'post', path: '/jobs/query', summary: 'Query jobs by id, status, or all', body: s.queryRequestSchema, response: s.queryResponseSchema, errors: [400] },
+  { method: 'get', path: '/jobs/query', summary: 'Query jobs (?job_ids=a,b&status=running&all=true&limit=n)', response: s.queryResponseSchema, errors: [400] },
+  { method: 'get', path: '/jobs/{id}', summary: 'One job', params: ['id'], response: s.jobSchema, errors: [404] },
+  { method: 'post', path: '/jobs/cancel', summary: 'Cancel jobs', body: s.cancelRequestSchema, response: s.cancelResponseSchema, errors: [400] },
+  { method: 'get', path: '/jobs/progress/{id}', summary: 'Progress of one job', params: ['id'], response: s.progressResponseSchema, errors: [404] },
+  { method: 'get', path: '/vms/list', summary: 'VMs of the vCenter (?profile=name)', response: s.vmListResponseSchema, errors: [502] },
+  { method: 'post', path: '/vms/info', summary: 'Description of one VM', body: s.vmInfoRequestSchema, response: s.vmInfoResponseSchema, errors: [400, 404, 502] },
+  { method: 'get', path: '/openapi.json', summary: 'This document', response: z.record(z.string(), z.unknown()) },
+  { method: 'get', path: '/metrics', summary: 'Prometheus metrics (text format)', response: z.string() },
+];
+
+function jsonSchema(schema: Schema): unknown {
+  return z.toJSONSchema(schema, { target: 'openapi-3.0', unrepresentable: 'any', io: 'output' });
+}
+
+export function buildOpenApiDocument(version: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  const error = { description: 'Error', content: { 'application/json': { schema: jsonSchema(s.errorResponseSchema) } } };
+  for (const op of operations) {
+    const responses: Record<string, unknown> = {
+      200: { description: 'OK', content: { [op.path === '/metrics' ? 'text/plain' : 'application/json']: { schema: jsonSchema(op.response) } } },
+    };
+    for (const code of [...(op.errors ?? []), ...(op.path === '/health' ? [] : [401])]) responses[code] = error;
+    paths[op.path] ??= {};
+    paths[op.path]![op.method] = {
+      summary: op.summary,
+      ...(op.params ? { parameters: op.params.map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } })) } : {}),
+      ...(op.body
+        ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(op.body) }, 'application/yaml': { schema: jsonSchema(op.body) } } } }
+        : {}),
+      responses,
+      ...(op.path === '/health' ? { security: [] } : {}),
+    };
+  }
+  return {
+    openapi: '3.0.3',
+    info: { title: 'hypersdk REST API', version, description: 'Compatible with the original hypersdk daemon (hypervisord).' },
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer' },
+        apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+      },
+    },
+    security: [{ bearer: [] }, { apiKey: [] }],
+    paths,
+  };
+}

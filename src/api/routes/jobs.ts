@@ -1,0 +1,142 @@
+// /jobs/*: submit, query, get, cancel, progress. Every answer has the contract's
+// shape; every refusal is an HttpError naming the field.
+import { Hono } from 'hono';
+import type { HyperConfig } from '../../config/types.js';
+import { readBody } from '../body.js';
+import { badRequest, HttpError, notFound, now } from '../http-error.js';
+import { DuplicateJobError, type TemporalJobStore } from '../jobs/temporal-jobs.js';
+import { progressView } from '../jobs/views.js';
+import type { GatewayMetrics } from '../metrics.js';
+import { cancelRequestSchema, JOB_ID_PATTERN, JOB_STATUSES, queryRequestSchema, type JobStatus } from '../schemas.js';
+import { prepareSubmit } from '../submit.js';
+
+const DEFAULT_LIMIT = 1000;
+
+function asList(value: string | string[] | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  return (Array.isArray(value) ? value : value.split(',')).map((s) => s.trim()).filter(Boolean);
+}
+
+function parseStatuses(value: string | string[] | undefined): JobStatus[] | undefined {
+  const list = asList(value)?.map((s) => (s === 'canceled' ? 'cancelled' : s.toLowerCase()));
+  if (!list) return undefined;
+  for (const s of list) {
+    if (!(JOB_STATUSES as readonly string[]).includes(s)) throw badRequest('status', `unknown status "${s}" (use ${JOB_STATUSES.join(', ')})`);
+  }
+  return list as JobStatus[];
+}
+
+function validJobId(id: string, field: string): string {
+  if (!JOB_ID_PATTERN.test(id)) throw badRequest(field, `"${id}" is not a valid job id`);
+  return id;
+}
+
+/** Validates with zod and turns the first issue into a 400 naming the field. */
+function parseWith<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }, value: unknown): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  throw badRequest(issue.path.map(String).join('.') || 'body', issue.message);
+}
+
+export function jobRoutes(config: HyperConfig, store: TemporalJobStore, metrics: GatewayMetrics): Hono {
+  const app = new Hono();
+
+  app.post('/submit', async (c) => {
+    const body = await readBody(c);
+    if (body === undefined) throw badRequest('body', 'empty; send a job (vm_path, output_path) as JSON or YAML');
+    if (typeof body !== 'object' || body === null) throw badRequest('body', 'must be a job object, {jobs: [...]} or a list of jobs');
+    const prepared = await prepareSubmit(config, body);
+    const jobIds: string[] = [];
+    const errors = [...prepared.errors];
+    let rejected = prepared.rejected;
+    for (const job of prepared.jobs) {
+      try {
+        await store.start(job.input);
+        jobIds.push(job.input.jobId);
+      } catch (err) {
+        if (!(err instanceof DuplicateJobError)) throw err;
+        errors.push(`id: ${err.message}`);
+        rejected++;
+      }
+    }
+    metrics.jobsSubmitted.inc({ result: 'accepted' }, jobIds.length);
+    metrics.jobsSubmitted.inc({ result: 'rejected' }, rejected);
+    const response = {
+      job_ids: jobIds,
+      accepted: jobIds.length,
+      rejected,
+      ...(errors.length ? { errors } : {}),
+      ...(prepared.warnings.length ? { warnings: prepared.warnings } : {}),
+      timestamp: now(),
+    };
+    if (jobIds.length === 0) {
+      const duplicate = errors.length > 0 && errors.every((e) => e.includes('already exists'));
+      throw new HttpError(duplicate ? 409 : 400, errors[0] ?? 'no job submitted', { ...response, timestamp: undefined });
+    }
+    return c.json(response, 200);
+  });
+
+  const query = async (request: { job_ids?: string | string[]; status?: string | string[]; all?: boolean; limit?: number }) => {
+    const ids = asList(request.job_ids)?.map((id) => validJobId(id, 'job_ids'));
+    const statuses = parseStatuses(request.status);
+    const limit = request.limit ?? DEFAULT_LIMIT;
+    let jobs = ids ? await store.getMany(ids) : await store.list({ statuses, limit });
+    if (ids && statuses) jobs = jobs.filter((j) => statuses.includes(j.status));
+    return { jobs: jobs.slice(0, limit), total: Math.min(jobs.length, limit), timestamp: now() };
+  };
+
+  app.post('/query', async (c) => {
+    const body = (await readBody(c)) ?? {};
+    return c.json(await query(parseWith(queryRequestSchema, body)));
+  });
+
+  app.get('/query', async (c) => {
+    const q = c.req.query();
+    const limit = q.limit === undefined ? undefined : Number(q.limit);
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 10_000)) throw badRequest('limit', 'must be an integer between 1 and 10000');
+    if (q.all !== undefined && !['true', 'false', '1', '0', ''].includes(q.all)) throw badRequest('all', 'must be true or false');
+    return c.json(await query({ job_ids: q.job_ids ?? q.id, status: q.status, limit }));
+  });
+
+  app.post('/cancel', async (c) => {
+    const body = (await readBody(c)) ?? {};
+    const request = parseWith(cancelRequestSchema, body);
+    const ids = asList(request.job_ids) ?? [];
+    if (ids.length === 0) throw badRequest('job_ids', 'give at least one job id');
+    const cancelled: string[] = [];
+    const failed: string[] = [];
+    const errors: string[] = [];
+    for (const id of ids) {
+      const outcome = JOB_ID_PATTERN.test(id) ? await store.cancel(id) : { ok: false as const, reason: `job ${id} not found` };
+      if (outcome.ok) cancelled.push(id);
+      else {
+        failed.push(id);
+        errors.push(outcome.reason);
+      }
+    }
+    metrics.jobsCancelled.inc(cancelled.length);
+    return c.json({ cancelled, failed, errors, timestamp: now() });
+  });
+
+  app.get('/progress/:id', async (c) => {
+    const id = c.req.param('id');
+    const job = JOB_ID_PATTERN.test(id) ? await store.get(id) : undefined;
+    if (!job) throw notFound(`job ${id} not found`);
+    return c.json({
+      job_id: id,
+      status: job.status,
+      progress: job.progress ?? progressView({ status: job.status, heartbeats: [] }),
+      timestamp: now(),
+    });
+  });
+
+  app.get('/:id', async (c) => {
+    const id = c.req.param('id');
+    const job = JOB_ID_PATTERN.test(id) ? await store.get(id) : undefined;
+    if (!job) throw notFound(`job ${id} not found`);
+    return c.json(job);
+  });
+
+  return app;
+}

@@ -1,0 +1,217 @@
+// The REST contract as zod schemas: requests are validated with them, response
+// types are inferred from them, and /openapi.json is generated from them.
+import { z } from 'zod';
+
+/** Job ids become workflow ids and URL segments: no ':' (hyper2kvm splits on it), no '/'. */
+export const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export const jobOptionsSchema = z.object({
+  parallel_downloads: z.number().int().min(1).max(32).optional(),
+  remove_cdrom: z.boolean().optional(),
+  snapshot: z.boolean().optional(),
+  power_off: z.boolean().optional(),
+  shutdown_timeout_seconds: z.number().int().min(1).max(3600).optional(),
+});
+
+export const vcenterSchema = z.object({
+  server: z.string().min(1),
+  username: z.string().min(1),
+  password: z.string(),
+  insecure: z.boolean().optional(),
+  thumbprint: z.string().optional(),
+});
+
+export const jobDefinitionInputSchema = z
+  .object({
+    id: z.string().regex(JOB_ID_PATTERN, 'must be 1-128 letters, digits, ".", "_" or "-" (no ":" or "/")').optional(),
+    name: z.string().max(256).optional(),
+    vm_path: z.string().min(1, 'must not be empty'),
+    output_path: z.string().min(1, 'must not be empty').optional(),
+    format: z.enum(['ovf', 'ova']).optional(),
+    export_method: z.enum(['auto', 'ovf', 'datastore']).optional(),
+    options: jobOptionsSchema.optional(),
+    provider: z.literal('vsphere').optional(),
+    profile: z.string().min(1).optional(),
+    vcenter: vcenterSchema.optional(),
+    // The original daemon's top-level credential fields.
+    vcenter_url: z.string().min(1).optional(),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    insecure: z.boolean().optional(),
+  })
+  .meta({ id: 'JobDefinitionInput', description: 'aliases: output_dir = output_path, method = export_method' });
+export type JobDefinitionInput = z.infer<typeof jobDefinitionInputSchema>;
+
+/** Fields real clients send that this server does not use: accepted with a warning. */
+export const IGNORED_FIELDS = ['compression', 'verify', 'created_at', 'updated_at', 'status'] as const;
+export const FIELD_ALIASES: Record<string, string> = { output_dir: 'output_path', method: 'export_method' };
+
+export const submitRequestSchema = z
+  .union([jobDefinitionInputSchema, z.object({ jobs: z.array(jobDefinitionInputSchema) }), z.array(jobDefinitionInputSchema)])
+  .meta({ id: 'SubmitRequest' });
+
+export const submitResponseSchema = z
+  .object({
+    job_ids: z.array(z.string()),
+    accepted: z.number().int(),
+    rejected: z.number().int(),
+    errors: z.array(z.string()).optional(),
+    warnings: z.array(z.string()).optional(),
+    timestamp: z.string(),
+  })
+  .meta({ id: 'SubmitResponse' });
+
+export const jobDefinitionSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    vm_path: z.string(),
+    output_path: z.string(),
+    format: z.enum(['ovf', 'ova']),
+    export_method: z.enum(['auto', 'ovf', 'datastore']),
+    provider: z.literal('vsphere'),
+    profile: z.string().optional(),
+    options: z.object({
+      parallel_downloads: z.number().int(),
+      remove_cdrom: z.boolean(),
+      snapshot: z.boolean(),
+      power_off: z.boolean(),
+      shutdown_timeout_seconds: z.number().int(),
+    }),
+    created_at: z.string(),
+  })
+  .meta({ id: 'JobDefinition' });
+export type JobDefinition = z.infer<typeof jobDefinitionSchema>;
+
+export const diskProgressSchema = z.object({
+  key: z.number().int(),
+  file: z.string(),
+  state: z.enum(['pending', 'transferring', 'done', 'failed']),
+  bytes_done: z.number(),
+  size_bytes: z.number(),
+  attempts: z.number().int(),
+});
+
+export const jobProgressSchema = z
+  .object({
+    phase: z.string(),
+    method: z.enum(['ovf', 'datastore']).optional(),
+    vm_name: z.string().optional(),
+    current_file: z.string(),
+    files_downloaded: z.number().int(),
+    total_files: z.number().int(),
+    bytes_downloaded: z.number(),
+    total_bytes: z.number(),
+    percent_complete: z.number(),
+    speed_mbps: z.number().meta({ description: 'MiB per second' }),
+    estimated_remaining: z.string().meta({ description: 'Go duration string, e.g. "1m30s"; empty when unknown' }),
+    estimated_remaining_seconds: z.number().optional(),
+    disks: z.array(diskProgressSchema),
+  })
+  .meta({ id: 'JobProgress' });
+export type JobProgress = z.infer<typeof jobProgressSchema>;
+
+export const jobResultSchema = z
+  .object({
+    vm_name: z.string(),
+    method: z.enum(['ovf', 'datastore']),
+    output_dir: z.string(),
+    ovf_path: z.string(),
+    ova_path: z.string().optional(),
+    manifest_path: z.string(),
+    files: z.array(z.string()).meta({ description: 'paths of the exported files' }),
+    file_details: z.array(z.object({ name: z.string(), path: z.string(), size: z.number(), sha256: z.string() })),
+    total_size: z.number(),
+    duration: z.number().meta({ description: 'seconds' }),
+  })
+  .meta({ id: 'JobResult' });
+export type JobResult = z.infer<typeof jobResultSchema>;
+
+export const jobSchema = z
+  .object({
+    definition: jobDefinitionSchema,
+    status: z.enum(JOB_STATUSES),
+    progress: jobProgressSchema.optional(),
+    result: jobResultSchema.optional(),
+    error: z.string().optional(),
+    error_type: z.string().optional(),
+    started_at: z.string(),
+    completed_at: z.string().optional(),
+    updated_at: z.string(),
+  })
+  .meta({ id: 'Job' });
+export type Job = z.infer<typeof jobSchema>;
+
+const stringList = z.union([z.array(z.string()), z.string()]);
+
+export const queryRequestSchema = z
+  .object({
+    job_ids: stringList.optional(),
+    status: stringList.optional(),
+    all: z.boolean().optional(),
+    limit: z.number().int().min(1).max(10_000).optional(),
+  })
+  .meta({ id: 'QueryRequest' });
+
+export const queryResponseSchema = z
+  .object({ jobs: z.array(jobSchema), total: z.number().int(), timestamp: z.string() })
+  .meta({ id: 'QueryResponse' });
+
+export const cancelRequestSchema = z.object({ job_ids: stringList }).meta({ id: 'CancelRequest' });
+export const cancelResponseSchema = z
+  .object({ cancelled: z.array(z.string()), failed: z.array(z.string()), errors: z.array(z.string()), timestamp: z.string() })
+  .meta({ id: 'CancelResponse' });
+
+export const progressResponseSchema = z
+  .object({ job_id: z.string(), status: z.enum(JOB_STATUSES), progress: jobProgressSchema, timestamp: z.string() })
+  .meta({ id: 'ProgressResponse' });
+
+export const healthResponseSchema = z.object({ status: z.literal('healthy'), timestamp: z.string() }).meta({ id: 'Health' });
+
+export const statusResponseSchema = z
+  .object({
+    version: z.string(),
+    uptime: z.string().meta({ description: 'Go duration string' }),
+    uptime_seconds: z.number(),
+    total_jobs: z.number().int(),
+    pending_jobs: z.number().int(),
+    running_jobs: z.number().int(),
+    completed_jobs: z.number().int(),
+    failed_jobs: z.number().int(),
+    cancelled_jobs: z.number().int(),
+    temporal: z.object({ address: z.string(), namespace: z.string(), task_queue: z.string(), reachable: z.boolean() }),
+    timestamp: z.string(),
+  })
+  .meta({ id: 'Status' });
+
+export const vmSummarySchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    path: z.string(),
+    power_state: z.string(),
+    guest_os: z.string(),
+    guest_id: z.string(),
+    memory_mb: z.number(),
+    num_cpu: z.number(),
+    storage_bytes: z.number(),
+  })
+  .meta({ id: 'VmSummary' });
+
+export const vmListResponseSchema = z
+  .object({ vms: z.array(vmSummarySchema), total: z.number().int(), timestamp: z.string() })
+  .meta({ id: 'VmList' });
+
+export const vmInfoRequestSchema = z
+  .object({ vm_path: z.string().min(1, 'must not be empty'), profile: z.string().min(1).optional() })
+  .meta({ id: 'VmInfoRequest' });
+
+export const vmInfoResponseSchema = z
+  .object({ vm: z.record(z.string(), z.unknown()), timestamp: z.string() })
+  .meta({ id: 'VmInfo' });
+
+export const errorResponseSchema = z
+  .object({ error: z.string(), field: z.string().optional(), timestamp: z.string() })
+  .meta({ id: 'Error' });

@@ -1,0 +1,214 @@
+// Turns a submit body (one job, {jobs:[...]}, or a bare array) into validated
+// workflow inputs. Unknown-but-harmless fields become warnings; wrong types or
+// values of known fields reject that job with an error naming the field.
+import { randomUUID } from 'node:crypto';
+import { resolveOutputPath, OutputPathNotAllowedError, safeFileName } from '../config/output-path.js';
+import { sealCredentials } from '../config/secrets.js';
+import type { HyperConfig } from '../config/types.js';
+import type { ExportWorkflowInput, SinkRef, SourceRef } from '../export/contract.js';
+import { FIELD_ALIASES, IGNORED_FIELDS, jobDefinitionInputSchema, jobOptionsSchema, type JobDefinition, type JobDefinitionInput } from './schemas.js';
+
+export interface PreparedJob {
+  input: ExportWorkflowInput;
+  definition: JobDefinition;
+}
+
+export interface PreparedSubmit {
+  jobs: PreparedJob[];
+  errors: string[];
+  warnings: string[];
+  /** Jobs that could not be prepared (errors holds one line each). */
+  rejected: number;
+}
+
+/** A rejected job: the message names the field (`jobs[1].vm_path: ...`). */
+class JobRejected extends Error {}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Splits a body into job objects and the label prefix used in messages. */
+export function splitSubmitBody(body: unknown): { items: unknown[]; batch: boolean } {
+  if (Array.isArray(body)) return { items: body, batch: true };
+  if (isRecord(body) && 'jobs' in body) {
+    if (!Array.isArray(body.jobs)) throw new JobRejected('jobs: must be a list of job definitions');
+    return { items: body.jobs, batch: true };
+  }
+  return { items: [body], batch: false };
+}
+
+const KNOWN_FIELDS = new Set(Object.keys(jobDefinitionInputSchema.shape));
+const KNOWN_OPTIONS = new Set(Object.keys(jobOptionsSchema.shape));
+const IGNORED = new Set<string>(IGNORED_FIELDS);
+
+/** Applies aliases and strips unused fields, collecting warnings. */
+function normalise(item: Record<string, unknown>, label: string, warnings: string[]): Record<string, unknown> {
+  const job: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(item)) {
+    const target = FIELD_ALIASES[key];
+    if (target) {
+      if (item[target] !== undefined && item[target] !== value) {
+        warnings.push(`${label}${key}: ignored because ${target} is also given`);
+      } else {
+        job[target] = value;
+      }
+    } else if (key === 'id' && value === '') {
+      warnings.push(`${label}id: empty, a job id was generated`);
+    } else if (KNOWN_FIELDS.has(key)) {
+      if (job[key] === undefined) job[key] = value;
+    } else {
+      warnings.push(
+        IGNORED.has(key)
+          ? `${label}${key}: not used by this server, ignored`
+          : `${label}${key}: unknown field, ignored`,
+      );
+    }
+  }
+  if (isRecord(job.options)) {
+    const options: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(job.options)) {
+      if (KNOWN_OPTIONS.has(key)) options[key] = value;
+      else warnings.push(`${label}options.${key}: unknown option, ignored`);
+    }
+    job.options = options;
+  }
+  return job;
+}
+
+function validate(job: Record<string, unknown>, label: string): JobDefinitionInput {
+  const parsed = jobDefinitionInputSchema.safeParse(job);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const field = issue.path.map(String).join('.');
+  let value: unknown = job;
+  for (const key of issue.path) value = isRecord(value) ? value[key as string] : undefined;
+  const reason = value === undefined && issue.code === 'invalid_type' ? 'is required' : issue.message;
+  throw new JobRejected(`${label}${field || 'job'}: ${reason}`);
+}
+
+function credentialsOf(job: JobDefinitionInput, label: string) {
+  if (job.vcenter) {
+    const v = job.vcenter;
+    return { server: v.server, username: v.username, password: v.password, insecure: v.insecure ?? false, ...(v.thumbprint ? { thumbprint: v.thumbprint } : {}) };
+  }
+  if (job.vcenter_url !== undefined || job.password !== undefined) {
+    if (!job.vcenter_url) throw new JobRejected(`${label}vcenter_url: is required with username/password`);
+    return { server: job.vcenter_url, username: job.username ?? '', password: job.password ?? '', insecure: job.insecure ?? false };
+  }
+  return undefined;
+}
+
+function parseS3(output: string, label: string): SinkRef | undefined {
+  if (!output.startsWith('s3://')) return undefined;
+  const rest = output.slice('s3://'.length);
+  const [bucket, ...prefixParts] = rest.split('/');
+  if (!bucket) throw new JobRejected(`${label}output_path: s3:// URL needs a bucket`);
+  const prefix = prefixParts.filter(Boolean).join('/');
+  return { kind: 's3', bucket, prefix: prefix ? `${prefix}/` : '' };
+}
+
+async function prepareOne(
+  config: HyperConfig,
+  item: unknown,
+  label: string,
+  warnings: string[],
+): Promise<PreparedJob> {
+  if (!isRecord(item)) throw new JobRejected(`${label || 'body'}: a job must be an object with at least vm_path`);
+  const job = validate(normalise(item, label, warnings), label);
+  const jobId = job.id ?? randomUUID();
+  const vmLeaf = job.vm_path.split('/').filter(Boolean).pop() ?? job.vm_path;
+  const name = job.name ?? vmLeaf;
+
+  let source: SourceRef;
+  const inline = credentialsOf(job, label);
+  if (inline) {
+    source = { provider: 'vsphere', sealedCredentials: sealCredentials(config.secretsKey, inline) };
+  } else {
+    const profile = job.profile ?? config.vsphere.defaultProfile;
+    const known = Object.keys(config.vsphere.profiles);
+    if (job.profile && known.length > 0 && !known.includes(job.profile)) {
+      throw new JobRejected(`${label}profile: unknown vCenter profile "${job.profile}" (configured: ${known.join(', ')})`);
+    }
+    if (known.length === 0) warnings.push(`${label}profile: this gateway has no vCenter profile; the worker must have "${profile}"`);
+    source = { provider: 'vsphere', profile };
+  }
+
+  const requestedOutput = job.output_path ?? `${safeFileName(name)}-${jobId.slice(0, 8)}`;
+  let sink = parseS3(requestedOutput, label);
+  let outputPath = requestedOutput;
+  if (!sink) {
+    try {
+      outputPath = await resolveOutputPath(config, requestedOutput, `${label}output_path`);
+    } catch (err) {
+      if (err instanceof OutputPathNotAllowedError) throw new JobRejected(err.message);
+      throw err;
+    }
+    sink = { kind: 'local', directory: outputPath };
+  }
+
+  const d = config.defaults;
+  const o = job.options ?? {};
+  const options = {
+    parallelDownloads: o.parallel_downloads ?? d.parallelDownloads,
+    removeCdrom: o.remove_cdrom ?? d.removeCdrom,
+    snapshot: o.snapshot ?? d.snapshot,
+    powerOff: o.power_off ?? d.powerOff,
+    shutdownTimeoutSeconds: o.shutdown_timeout_seconds ?? d.shutdownTimeoutSeconds,
+  };
+  const submittedAt = new Date().toISOString();
+  const input: ExportWorkflowInput = {
+    jobId,
+    jobName: name,
+    vmPath: job.vm_path,
+    format: job.format ?? d.format,
+    method: job.export_method ?? d.method,
+    options,
+    source,
+    sink,
+    outputPath: job.output_path ?? outputPath,
+    submittedAt,
+  };
+  const definition: JobDefinition = {
+    id: jobId,
+    name,
+    vm_path: input.vmPath,
+    output_path: input.outputPath,
+    format: input.format,
+    export_method: input.method,
+    provider: 'vsphere',
+    ...(source.profile ? { profile: source.profile } : {}),
+    options: {
+      parallel_downloads: options.parallelDownloads,
+      remove_cdrom: options.removeCdrom,
+      snapshot: options.snapshot,
+      power_off: options.powerOff,
+      shutdown_timeout_seconds: options.shutdownTimeoutSeconds,
+    },
+    created_at: submittedAt,
+  };
+  return { input, definition };
+}
+
+export async function prepareSubmit(config: HyperConfig, body: unknown): Promise<PreparedSubmit> {
+  const result: PreparedSubmit = { jobs: [], errors: [], warnings: [], rejected: 0 };
+  let split: { items: unknown[]; batch: boolean };
+  try {
+    split = splitSubmitBody(body);
+  } catch (err) {
+    if (!(err instanceof JobRejected)) throw err;
+    return { ...result, errors: [err.message], rejected: 1 };
+  }
+  if (split.items.length === 0) return { ...result, errors: ['jobs: the list is empty'], rejected: 0 };
+  for (const [index, item] of split.items.entries()) {
+    const label = split.batch ? `jobs[${index}].` : '';
+    try {
+      result.jobs.push(await prepareOne(config, item, label, result.warnings));
+    } catch (err) {
+      if (!(err instanceof JobRejected)) throw err;
+      result.errors.push(err.message);
+      result.rejected++;
+    }
+  }
+  return result;
+}
