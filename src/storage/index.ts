@@ -1,0 +1,16 @@
+export type {
+  CompletedPart,
+  DiskWriter,
+  FinishedFile,
+  LocalWriterState,
+  OpenDiskWriterOptions,
+  OutputSink,
+  S3WriterState,
+  WriterCommit,
+  WriterResumePoint,
+  WriterState,
+} from './sink.js';
+export { LocalSink } from './local-sink.js';
+export { S3Sink, type S3SinkOptions } from './s3-sink.js';
+export { choosePartSize } from './s3-part-size.js';
+export { sinkFailure } from './sink-errors.js';

@@ -1,0 +1,115 @@
+// An S3 (or S3-compatible) prefix as the output of an export.
+//
+// Options
+//   client        an S3Client (the caller owns it: endpoint, credentials, path style)
+//   bucket        the bucket
+//   prefix        key prefix, "" or ending in "/"; file names are appended to it
+//   queueSize     part uploads in flight per disk while the next part fills (default 2)
+//   partSizeBytes fixed part size; default chosen per disk by choosePartSize(sizeBytes):
+//                 max(8 MiB, size/9000 rounded up to MiB) so 10,000 parts always suffice
+//
+// Memory cost per disk being written (lib-storage style): (queueSize + 1) × partSize,
+// i.e. 24 MiB for disks under ~70 GiB with the defaults, ~3 × size/9000 above that
+// (a 1 TiB disk: 117 MiB parts, ~350 MiB; lower queueSize to 1 for ~234 MiB).
+// Nothing is staged on local disk.
+//
+// Durability and resume: a part is durable when UploadPart answered; checkpoints
+// carry the upload id and the completed parts (number, ETag, size), and a resumed
+// writer checks them with ListParts. Bytes re-sent after an interruption are at
+// most the parts in flight plus the filling one. The object appears only at
+// CompleteMultipartUpload. Cancellation leaves the upload for the caller to
+// abort (writer.abort() or remove(name)); remove() aborts every upload of the key.
+import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { validateRelativeName } from './local-paths.js';
+import { choosePartSize } from './s3-part-size.js';
+import { abortUploadsOfKey, openS3DiskWriter } from './s3-disk-writer.js';
+import type { DiskWriter, FinishedFile, OpenDiskWriterOptions, OutputSink } from './sink.js';
+import { sinkFailure } from './sink-errors.js';
+
+export interface S3SinkOptions {
+  client: S3Client;
+  bucket: string;
+  prefix: string;
+  queueSize?: number;
+  partSizeBytes?: number;
+}
+
+export class S3Sink implements OutputSink {
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+  private readonly queueSize: number;
+  private readonly partSizeBytes: number | undefined;
+
+  constructor(options: S3SinkOptions) {
+    if (options.prefix !== '' && !options.prefix.endsWith('/')) throw new Error('S3 prefix must be empty or end with "/"');
+    this.client = options.client;
+    this.bucket = options.bucket;
+    this.prefix = options.prefix;
+    this.queueSize = Math.max(1, options.queueSize ?? 2);
+    this.partSizeBytes = options.partSizeBytes;
+  }
+
+  get location(): string {
+    return `s3://${this.bucket}/${this.prefix}`;
+  }
+
+  private key(name: string): string {
+    validateRelativeName(name);
+    return `${this.prefix}${name}`;
+  }
+
+  openDiskWriter(name: string, options: OpenDiskWriterOptions): Promise<DiskWriter> {
+    return openS3DiskWriter(
+      {
+        client: this.client,
+        bucket: this.bucket,
+        key: this.key(name),
+        name,
+        partSizeBytes: this.partSizeBytes ?? choosePartSize(options.sizeBytes),
+        queueSize: this.queueSize,
+      },
+      options,
+    );
+  }
+
+  async writeFile(name: string, data: Buffer | string): Promise<FinishedFile> {
+    const key = this.key(name);
+    const body = typeof data === 'string' ? Buffer.from(data) : data;
+    try {
+      // A single PUT is atomic: readers see the old object or the whole new one.
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body }));
+    } catch (err) {
+      throw sinkFailure(err, `writing s3://${this.bucket}/${key}`);
+    }
+    return { name, uri: this.describe(name), sizeBytes: body.length };
+  }
+
+  async remove(name: string): Promise<void> {
+    const key = this.key(name);
+    try {
+      await abortUploadsOfKey(this.client, this.bucket, key);
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (err) {
+      throw sinkFailure(err, `removing s3://${this.bucket}/${key}`);
+    }
+  }
+
+  describe(name: string): string {
+    return `s3://${this.bucket}/${this.key(name)}`;
+  }
+
+  async listComplete(): Promise<string[]> {
+    const names: string[] = [];
+    let token: string | undefined;
+    for (let page = 0; page < 10_000; page++) {
+      const out = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ContinuationToken: token }),
+      );
+      for (const o of out.Contents ?? []) if (o.Key) names.push(o.Key.slice(this.prefix.length));
+      if (!out.IsTruncated) break;
+      token = out.NextContinuationToken;
+    }
+    return names.sort();
+  }
+}

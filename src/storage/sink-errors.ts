@@ -1,0 +1,40 @@
+// Maps storage failures to the workflow's error types. A full disk or quota is
+// SinkFull and retryable: the partial stays, and once space is freed a retry
+// resumes from the last checkpoint.
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType } from '../export/errors.js';
+
+const FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
+/** Errors that no retry will fix: permissions, read-only file system, missing bucket. */
+const PERMANENT_CODES = new Set(['EACCES', 'EPERM', 'EROFS', 'AccessDenied', 'NoSuchBucket', 'InvalidAccessKeyId', 'SignatureDoesNotMatch']);
+
+export function errorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as { code?: unknown; name?: unknown; Code?: unknown };
+  if (typeof e.code === 'string') return e.code;
+  if (typeof e.Code === 'string') return e.Code;
+  if (typeof e.name === 'string' && e.name !== 'Error') return e.name;
+  return undefined;
+}
+
+/** Wraps any storage error as an ApplicationFailure (passes ApplicationFailures through). */
+export function sinkFailure(err: unknown, what: string): ApplicationFailure {
+  if (err instanceof ApplicationFailure) return err;
+  const code = errorCode(err);
+  const detail = err instanceof Error ? err.message : String(err);
+  const cause = err instanceof Error ? err : undefined;
+  if (code !== undefined && FULL_CODES.has(code)) {
+    return ApplicationFailure.create({
+      type: ErrorType.SinkFull,
+      message: `${what}: output storage is full (${code}); free space and the transfer resumes`,
+      nonRetryable: false,
+      cause,
+    });
+  }
+  return ApplicationFailure.create({
+    type: ErrorType.SinkError,
+    message: `${what}: ${detail}`,
+    nonRetryable: code !== undefined && PERMANENT_CODES.has(code),
+    cause,
+  });
+}

@@ -1,0 +1,98 @@
+// The output-sink contract the transfer engine writes through. A sink is a place
+// (local directory, S3 prefix) that holds the files of one export; a DiskWriter is
+// one resumable file being written. Everything a writer needs to resume travels in
+// plain JSON (WriterState) inside the transfer checkpoint, i.e. in Temporal
+// heartbeat details.
+
+/** Resume state of a local partial file: the file itself is the state. */
+export interface LocalWriterState {
+  kind: 'local';
+}
+
+/** One finished multipart part. */
+export interface CompletedPart {
+  partNumber: number;
+  etag: string;
+  sizeBytes: number;
+}
+
+/** Resume state of an S3 multipart upload: enough to find it again and complete it. */
+export interface S3WriterState {
+  kind: 's3';
+  key: string;
+  uploadId: string;
+  partSizeBytes: number;
+  parts: CompletedPart[];
+}
+
+export type WriterState = LocalWriterState | S3WriterState;
+
+/** What a writer needs from a previous attempt (a TransferCheckpoint satisfies this). */
+export interface WriterResumePoint {
+  /** Bytes known durable when the checkpoint was taken. */
+  offset: number;
+  sink: WriterState;
+}
+
+export interface OpenDiskWriterOptions {
+  /** Expected size, or an upper-bound hint (S3 uses it to choose the part size). */
+  sizeBytes?: number;
+  checkpoint?: WriterResumePoint;
+}
+
+export interface WriterCommit {
+  /** Every byte before this offset is durable (local: fdatasync'ed; S3: in completed parts). */
+  offset: number;
+  state: WriterState;
+}
+
+export interface FinishedFile {
+  name: string;
+  /** Final location: absolute path or s3://bucket/key. */
+  uri: string;
+  sizeBytes: number;
+}
+
+export interface DiskWriter {
+  readonly name: string;
+  /**
+   * How the engine recovers the hash of the bytes before `resumeOffset`:
+   * 'reread' — the writer can read its durable prefix back (local);
+   * 'saved-state' — it cannot (S3), so the checkpoint must carry a hash state.
+   */
+  readonly prefixHashing: 'reread' | 'saved-state';
+  /** Durable points are multiples of this (S3: the part size), or the end. 1 = any offset. */
+  readonly commitGranularity: number;
+  /** Where the next write lands: the checkpoint offset when it could be resumed, else 0. */
+  readonly resumeOffset: number;
+  /** Appends bytes. Resolves when the writer can take more (backpressure), not when durable. */
+  write(chunk: Buffer): Promise<void>;
+  /** Makes what it can durable and reports it. May run concurrently with write(). */
+  commit(): Promise<WriterCommit>;
+  /** Pushes every written byte to durable storage (the last short S3 part included). */
+  flush(): Promise<void>;
+  /** Drops everything: the next write lands at offset 0. */
+  reset(): Promise<void>;
+  /** Reads back [0, resumeOffset) — only for prefixHashing 'reread'. */
+  readPrefix?(): AsyncIterable<Buffer>;
+  /** Publishes the file atomically under its final name. Call after flush(). */
+  finish(): Promise<FinishedFile>;
+  /** Releases resources and keeps the partial for a later resume. */
+  close(): Promise<void>;
+  /** Removes the partial (local file / S3 multipart upload). */
+  abort(): Promise<void>;
+}
+
+export interface OutputSink {
+  /** Human-readable location of the sink: directory or s3://bucket/prefix. */
+  readonly location: string;
+  openDiskWriter(name: string, options: OpenDiskWriterOptions): Promise<DiskWriter>;
+  /** Writes a small whole file atomically (OVF descriptor, manifest). */
+  writeFile(name: string, data: Buffer | string): Promise<FinishedFile>;
+  /** Removes the file and any partial or in-progress upload of it. */
+  remove(name: string): Promise<void>;
+  /** Final URI/path of a file, whether or not it exists yet. */
+  describe(name: string): string;
+  /** Names of complete files (never partials). */
+  listComplete(): Promise<string[]>;
+}

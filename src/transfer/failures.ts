@@ -1,0 +1,65 @@
+// Turns network and protocol failures into the workflow's error types. Anything a
+// retry may fix (a dropped connection, a stall, a 5xx, an expired session) is
+// retryable TransferFailed; certificate problems are TlsError and final.
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType } from '../export/errors.js';
+import { errorCode } from '../storage/sink-errors.js';
+import { THUMBPRINT_MISMATCH } from './tls-dispatcher.js';
+
+const TLS_CODES = new Set([
+  THUMBPRINT_MISMATCH,
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+export function failure(type: ErrorType, message: string, nonRetryable = false, cause?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable, cause: cause instanceof Error ? cause : undefined });
+}
+
+/** Finds the first error code along the `cause` chain (undici wraps socket errors). */
+function codeInChain(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && e !== undefined && e !== null; depth++) {
+    const code = errorCode(e);
+    if (code !== undefined && code !== 'TypeError') return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+export function classifyTransferError(err: unknown, url: string): ApplicationFailure {
+  if (err instanceof ApplicationFailure) return err;
+  const code = codeInChain(err);
+  const message = err instanceof Error ? err.message : String(err);
+  const where = redactUrl(url);
+  if (code !== undefined && (TLS_CODES.has(code) || code.startsWith('ERR_SSL_'))) {
+    return failure(ErrorType.TlsError, `TLS to ${where} refused: ${message} (${code})`, true, err);
+  }
+  if (code === 'UND_ERR_BODY_TIMEOUT') return failure(ErrorType.TransferFailed, `${where}: source stalled (${message})`, false, err);
+  return failure(ErrorType.TransferFailed, `${where}: ${message}${code ? ` (${code})` : ''}`, false, err);
+}
+
+/** Query strings of lease/datastore URLs may carry tokens: keep them out of messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return '<invalid url>';
+  }
+}
+
+/** The error to throw when `signal` aborted the transfer: its reason (Temporal's CancelledFailure) when it is an Error. */
+export function cancellation(signal: AbortSignal): Error {
+  if (signal.reason instanceof Error) return signal.reason;
+  const e = new Error('transfer cancelled');
+  e.name = 'AbortError';
+  return e;
+}

@@ -1,0 +1,51 @@
+// SHA-256 of a whole file across resumes, two ways (measured on this machine's
+// 2 cores with SHA-NI: Node crypto ~1950 MiB/s, hash-wasm ~475 MiB/s):
+// - NodeSha256: Node's crypto, fast enough not to slow a loopback transfer; its
+//   state cannot be serialised, so a resume re-hashes the sink's durable prefix
+//   (local disk: a sequential read at disk/page-cache speed).
+// - WasmSha256: hash-wasm, whose state can be saved into the checkpoint; used when
+//   the prefix cannot be read back (S3 parts), where the network is slower anyway.
+import { createHash, type Hash } from 'node:crypto';
+import { createSHA256, type IHasher } from 'hash-wasm';
+import type { HashCheckpoint } from './types.js';
+
+export interface ResumableSha256 {
+  update(chunk: Buffer): void;
+  /** The hash part of a checkpoint taken at the current position. */
+  checkpoint(): HashCheckpoint;
+  digestHex(): string;
+}
+
+export class NodeSha256 implements ResumableSha256 {
+  private hash: Hash = createHash('sha256');
+  update(chunk: Buffer): void {
+    this.hash.update(chunk);
+  }
+  checkpoint(): HashCheckpoint {
+    return { algorithm: 'sha256', kind: 'reread-prefix' };
+  }
+  digestHex(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+export class WasmSha256 implements ResumableSha256 {
+  private constructor(private readonly hasher: IHasher) {}
+
+  static async create(state?: string): Promise<WasmSha256> {
+    const hasher = await createSHA256();
+    hasher.init();
+    if (state !== undefined) hasher.load(Buffer.from(state, 'base64'));
+    return new WasmSha256(hasher);
+  }
+
+  update(chunk: Buffer): void {
+    this.hasher.update(chunk);
+  }
+  checkpoint(): HashCheckpoint {
+    return { algorithm: 'sha256', kind: 'hash-wasm-state', state: Buffer.from(this.hasher.save()).toString('base64') };
+  }
+  digestHex(): string {
+    return this.hasher.digest('hex');
+  }
+}

@@ -1,0 +1,56 @@
+// The undici dispatcher for one transfer. TLS is verified against the system CAs
+// by default. `insecure` turns verification off explicitly. A thumbprint (SHA-1,
+// as vSphere leases give, or SHA-256) pins the server certificate instead: ESXi
+// hosts usually present self-signed certificates, so with a pin the CA chain is not
+// required, but the peer certificate's fingerprint must match exactly or the
+// connection is refused before any request is sent.
+import type { TLSSocket } from 'node:tls';
+import { Agent, buildConnector } from 'undici';
+
+export const THUMBPRINT_MISMATCH = 'ERR_HYPERSDK_THUMBPRINT_MISMATCH';
+
+/** "ab:cd:…" / "ABCD…" → "ABCD…"; throws on anything that is not a SHA-1 or SHA-256 hex digest. */
+export function normaliseThumbprint(thumbprint: string): string {
+  const hex = thumbprint.replace(/[:\s-]/g, '').toUpperCase();
+  if (!/^[0-9A-F]+$/.test(hex) || (hex.length !== 40 && hex.length !== 64)) {
+    throw new Error('certificate thumbprint must be a SHA-1 (40 hex digits) or SHA-256 (64 hex digits) digest');
+  }
+  return hex;
+}
+
+export function peerMatchesThumbprint(socket: TLSSocket, pinned: string): boolean {
+  const cert = socket.getPeerCertificate();
+  const fingerprint = pinned.length === 40 ? cert.fingerprint : cert.fingerprint256;
+  return typeof fingerprint === 'string' && fingerprint.replace(/:/g, '').toUpperCase() === pinned;
+}
+
+export interface DispatcherOptions {
+  insecure?: boolean;
+  sslThumbprint?: string;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+}
+
+export function createTransferDispatcher(options: DispatcherOptions): Agent {
+  const pinned = options.sslThumbprint ? normaliseThumbprint(options.sslThumbprint) : undefined;
+  const base = buildConnector({ rejectUnauthorized: !options.insecure && pinned === undefined });
+  const connect: buildConnector.connector = (opts, callback) => {
+    base(opts, (err, socket) => {
+      if (err !== null) return callback(err, null);
+      if (pinned !== undefined && 'getPeerCertificate' in socket && !peerMatchesThumbprint(socket, pinned)) {
+        socket.destroy();
+        const mismatch = Object.assign(new Error(`server certificate does not match the pinned thumbprint ${pinned}`), {
+          code: THUMBPRINT_MISMATCH,
+        });
+        return callback(mismatch, null);
+      }
+      callback(null, socket);
+    });
+  };
+  return new Agent({
+    connect,
+    headersTimeout: options.headersTimeoutMs,
+    bodyTimeout: options.bodyTimeoutMs,
+    allowH2: false,
+  });
+}

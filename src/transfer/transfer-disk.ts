@@ -1,0 +1,290 @@
+// The transfer engine: streams one disk from an HTTP(S) source into a DiskWriter,
+// hashing as it goes, checkpointing durable progress, resuming with Range.
+//
+// Flow: recover the hash of the writer's durable prefix (saved hash-wasm state, or
+// re-read the local prefix) → GET with `Range: bytes=<offset>-` when resuming →
+// accept 206 only with a Content-Range that starts at our offset and a source
+// identity (size/ETag/Last-Modified) equal to the checkpoint's; a 200 means the
+// server ignored the range, so writer and hash are reset and the file starts over
+// → stream with backpressure (for-await over undici's body pauses the socket while
+// the writer is busy; memory is the body's high-water mark plus the writer's
+// buffers, whatever the size) → a timer commits the writer every
+// `checkpointEveryMs` and reports the durable offset → flush, a last checkpoint,
+// finish (atomic publish).
+import { request } from 'undici';
+import { ErrorType } from '../export/errors.js';
+import type { DiskWriter, WriterCommit } from '../storage/sink.js';
+import { headerValue, parseContentRange } from './content-range.js';
+import { cancellation, classifyTransferError, failure, redactUrl } from './failures.js';
+import { NodeSha256, WasmSha256, type ResumableSha256 } from './resumable-sha256.js';
+import { identityMismatch } from './source-identity.js';
+import { createTransferDispatcher } from './tls-dispatcher.js';
+import type { HashCheckpoint, SourceIdentity, TransferCheckpoint, TransferRequest, TransferResult } from './types.js';
+
+const DEFAULT_CHECKPOINT_MS = 2000;
+const DEFAULT_TIMEOUT_MS = 60_000;
+/** undici body high-water mark: large enough for few, big chunks; bounded memory. */
+const BODY_HIGH_WATER_MARK = 1024 * 1024;
+
+function newHasher(writer: DiskWriter): Promise<ResumableSha256> {
+  return writer.prefixHashing === 'saved-state' ? WasmSha256.create() : Promise.resolve(new NodeSha256());
+}
+
+/** Recovers the hash of [0, writer.resumeOffset); undefined when it cannot be recovered. */
+async function recoverPrefixHash(req: TransferRequest): Promise<ResumableSha256 | undefined> {
+  const { writer, checkpoint: cp } = req;
+  if (writer.prefixHashing === 'saved-state') {
+    if (cp?.hash.kind !== 'hash-wasm-state' || cp.offset !== writer.resumeOffset) return undefined;
+    return WasmSha256.create(cp.hash.state);
+  }
+  if (!writer.readPrefix) return undefined;
+  const hasher = new NodeSha256();
+  let read = 0;
+  for await (const chunk of writer.readPrefix()) {
+    if (req.signal.aborted) throw cancellation(req.signal);
+    hasher.update(chunk);
+    read += chunk.length;
+  }
+  return read === writer.resumeOffset ? hasher : undefined;
+}
+
+function identityOf(headers: Record<string, string | string[] | undefined>, sizeBytes: number | undefined): SourceIdentity {
+  const id: SourceIdentity = {};
+  if (sizeBytes !== undefined) id.sizeBytes = sizeBytes;
+  const etag = headerValue(headers, 'etag');
+  const lastModified = headerValue(headers, 'last-modified');
+  if (etag) id.etag = etag;
+  if (lastModified) id.lastModified = lastModified;
+  return id;
+}
+
+export async function transferDisk(req: TransferRequest): Promise<TransferResult> {
+  if (req.signal.aborted) throw cancellation(req.signal);
+  const { writer, source } = req;
+  const cp = req.checkpoint?.offset ? req.checkpoint : undefined;
+  const dispatcher = createTransferDispatcher({
+    insecure: req.tls?.insecure,
+    sslThumbprint: source.sslThumbprint,
+    headersTimeoutMs: req.headersTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+    bodyTimeoutMs: req.stallTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+  });
+  const state = new TransferState(req);
+  try {
+    return await state.run(dispatcher, cp);
+  } catch (err) {
+    await state.stopCheckpointing();
+    if (req.signal.aborted) {
+      await state.lastCheckpoint();
+      await writer.close().catch(() => undefined);
+      throw cancellation(req.signal);
+    }
+    const f = classifyTransferError(err, source.url);
+    if (f.nonRetryable) {
+      // Nothing will resume this partial: clean up remote/local state before rethrowing.
+      await writer.abort().catch(() => undefined);
+    } else {
+      if (f.type !== ErrorType.SinkFull && f.type !== ErrorType.SinkError) await state.lastCheckpoint();
+      await writer.close().catch(() => undefined);
+    }
+    throw f;
+  } finally {
+    await dispatcher.destroy().catch(() => undefined);
+  }
+}
+
+/** One attempt's mutable state; `run` is the happy path, the rest serves checkpoints. */
+class TransferState {
+  private hasher!: ResumableSha256;
+  private position = 0;
+  private bytesReceived = 0;
+  private identity: SourceIdentity = {};
+  private totalBytes: number | undefined;
+  /** Hash states at the writer's commit granularity boundaries (saved-state writers only). */
+  private readonly snapshots = new Map<number, HashCheckpoint>();
+  private timer: NodeJS.Timeout | undefined;
+  private committing: Promise<void> | undefined;
+  private commitError: Error | undefined;
+  private lastEmitted = -1;
+  private streaming = false;
+
+  constructor(private readonly req: TransferRequest) {}
+
+  private get writer(): DiskWriter {
+    return this.req.writer;
+  }
+
+  private get granularity(): number {
+    return this.writer.prefixHashing === 'saved-state' ? this.writer.commitGranularity : 0;
+  }
+
+  async run(dispatcher: ReturnType<typeof createTransferDispatcher>, cp: TransferCheckpoint | undefined): Promise<TransferResult> {
+    const { writer, source, signal } = this.req;
+    let restartedFromZero = false;
+    let start = 0;
+    const recovered = cp && writer.resumeOffset > 0 ? await recoverPrefixHash(this.req) : undefined;
+    if (recovered) {
+      this.hasher = recovered;
+      start = writer.resumeOffset;
+    } else {
+      if (writer.resumeOffset > 0) await writer.reset();
+      this.hasher = await newHasher(writer);
+      restartedFromZero = cp !== undefined;
+    }
+
+    const headers: Record<string, string> = { ...source.headers };
+    if (start > 0) headers.range = `bytes=${start}-`;
+    const res = await request(source.url, {
+      method: 'GET',
+      headers,
+      signal,
+      dispatcher,
+      highWaterMark: BODY_HIGH_WATER_MARK,
+    });
+    const where = redactUrl(source.url);
+    const contentLength = headerValue(res.headers, 'content-length');
+
+    if (res.statusCode === 206 && start > 0) {
+      const cr = parseContentRange(headerValue(res.headers, 'content-range'));
+      if (cr?.start !== start || cr.total === undefined || cr.end !== cr.total - 1) {
+        await res.body.dump();
+        throw failure(ErrorType.TransferFailed, `${where}: 206 with Content-Range ${headerValue(res.headers, 'content-range')} does not continue at ${start}`);
+      }
+      this.identity = identityOf(res.headers, cr.total);
+      const changed = cp ? identityMismatch(cp.source, this.identity) : undefined;
+      if (changed) {
+        await res.body.dump();
+        await this.startOver();
+        throw failure(ErrorType.SourceChanged, `${where} changed since the last attempt (${changed}); starting over`);
+      }
+      this.totalBytes = cr.total;
+    } else if (res.statusCode === 416 && start > 0) {
+      await res.body.dump();
+      const cr = parseContentRange(headerValue(res.headers, 'content-range'));
+      const sameSource = cp ? identityMismatch(cp.source, identityOf(res.headers, cr?.total)) === undefined : false;
+      if (cr?.total !== start || !sameSource) {
+        await this.startOver();
+        throw failure(ErrorType.RangeNotSatisfiable, `${where}: range from ${start} not satisfiable (size ${cr?.total ?? 'unknown'}); starting over`);
+      }
+      // Everything was already transferred by the previous attempt: just publish.
+      this.identity = cp?.source ?? {};
+      this.totalBytes = start;
+      res.body.destroy();
+    } else if (res.statusCode === 200) {
+      if (start > 0) {
+        // The server ignored Range: what it sends starts at byte 0.
+        await writer.reset();
+        this.hasher = await newHasher(writer);
+        start = 0;
+        restartedFromZero = true;
+      }
+      this.totalBytes = contentLength !== undefined ? Number(contentLength) : undefined;
+      this.identity = identityOf(res.headers, this.totalBytes);
+    } else {
+      await res.body.dump().catch(() => undefined);
+      throw failure(ErrorType.TransferFailed, `${where}: HTTP ${res.statusCode}`);
+    }
+
+    this.position = start;
+    if (res.statusCode !== 416) await this.stream(res.body);
+    await this.stopCheckpointing();
+    if (this.commitError !== undefined) throw this.commitError;
+    if (this.granularity) this.snapshots.set(this.position, this.hasher.checkpoint());
+    await writer.flush();
+    await this.emit(await writer.commit());
+    const sha256 = this.hasher.digestHex();
+    const file = await writer.finish();
+    return {
+      bytes: this.position,
+      sha256,
+      resumedFromOffset: start,
+      restartedFromZero,
+      bytesReceived: this.bytesReceived,
+      file,
+    };
+  }
+
+  private async stream(body: AsyncIterable<Buffer>): Promise<void> {
+    const g = this.granularity;
+    if (g) this.snapshots.set(this.position, this.hasher.checkpoint());
+    this.streaming = true;
+    this.timer = setInterval(() => this.tick(), this.req.checkpointEveryMs ?? DEFAULT_CHECKPOINT_MS);
+    for await (const chunk of body) {
+      if (this.commitError !== undefined) throw this.commitError;
+      this.bytesReceived += chunk.length;
+      if (g) this.hashWithSnapshots(chunk, g);
+      else this.hasher.update(chunk);
+      await this.writer.write(chunk);
+      this.position += chunk.length;
+      if (this.totalBytes !== undefined && this.position > this.totalBytes) {
+        throw failure(ErrorType.TransferFailed, `${redactUrl(this.req.source.url)} sent more than the announced ${this.totalBytes} bytes`);
+      }
+    }
+    if (this.totalBytes !== undefined && this.position !== this.totalBytes) {
+      throw failure(ErrorType.TransferFailed, `${redactUrl(this.req.source.url)} ended at ${this.position} of ${this.totalBytes} bytes`);
+    }
+  }
+
+  /** Hashes a chunk, saving the hash state at each multiple of `g` it crosses. */
+  private hashWithSnapshots(chunk: Buffer, g: number): void {
+    let at = 0;
+    let pos = this.position;
+    while (at < chunk.length) {
+      const boundary = (Math.floor(pos / g) + 1) * g;
+      const n = Math.min(chunk.length - at, boundary - pos);
+      this.hasher.update(chunk.subarray(at, at + n));
+      at += n;
+      pos += n;
+      if (pos === boundary) this.snapshots.set(pos, this.hasher.checkpoint());
+    }
+  }
+
+  private tick(): void {
+    if (this.committing || !this.streaming) return;
+    this.committing = this.writer
+      .commit()
+      .then((c) => this.emit(c))
+      .catch((err: unknown) => {
+        this.commitError ??= err instanceof Error ? err : new Error(String(err));
+      })
+      .finally(() => {
+        this.committing = undefined;
+      });
+  }
+
+  async stopCheckpointing(): Promise<void> {
+    this.streaming = false;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.committing) await this.committing;
+  }
+
+  /** On interruption: make what is already written durable and report it, so a retry re-sends less. */
+  async lastCheckpoint(): Promise<void> {
+    if (this.position === 0) return;
+    try {
+      await this.emit(await this.writer.commit());
+    } catch {
+      // best effort: the previous checkpoint still stands
+    }
+  }
+
+  private emit(c: WriterCommit): Promise<void> {
+    if (c.offset < this.lastEmitted) return Promise.resolve();
+    const hash = this.granularity ? this.snapshots.get(c.offset) : this.hasher.checkpoint();
+    if (!hash) return Promise.resolve();
+    for (const k of this.snapshots.keys()) if (k < c.offset) this.snapshots.delete(k);
+    this.lastEmitted = c.offset;
+    const cp: TransferCheckpoint = { version: 1, offset: c.offset, sink: c.state, hash, source: this.identity };
+    if (this.totalBytes !== undefined) cp.totalBytes = this.totalBytes;
+    this.req.onCheckpoint(cp);
+    return Promise.resolve();
+  }
+
+  /** Drops the partial and reports an offset-0 checkpoint, so the next attempt starts clean. */
+  private async startOver(): Promise<void> {
+    await this.writer.reset();
+    const c = await this.writer.commit();
+    const hash = (await newHasher(this.writer)).checkpoint();
+    this.req.onCheckpoint({ version: 1, offset: 0, sink: c.state, hash, source: {} });
+  }
+}

@@ -1,0 +1,68 @@
+// The transfer engine's public types. A TransferCheckpoint is plain JSON: the
+// transfer activity heartbeats it, and a retried attempt passes it back to resume.
+import type { FinishedFile, WriterState } from '../storage/sink.js';
+import type { DiskWriter } from '../storage/sink.js';
+import type { DiskSource } from '../providers/types.js';
+
+/** What identifies the bytes being served, to notice a source that changed between attempts. */
+export interface SourceIdentity {
+  /** Total size from Content-Length (200) or Content-Range (206), when the server said. */
+  sizeBytes?: number;
+  etag?: string;
+  lastModified?: string;
+}
+
+/**
+ * How the engine gets the SHA-256 of the bytes before `offset` on resume.
+ * - 'reread-prefix': the sink can read its durable prefix back (local disk); the
+ *   engine hashes with Node's crypto (~2 GB/s here, 4× hash-wasm) and re-reads the
+ *   prefix on resume, which costs a local sequential read of the committed bytes.
+ * - 'hash-wasm-state': the prefix is not readable (S3 multipart parts); the state
+ *   of hash-wasm's SHA-256 at `offset` is saved (base64, ~160 bytes).
+ */
+export type HashCheckpoint =
+  | { algorithm: 'sha256'; kind: 'reread-prefix' }
+  | { algorithm: 'sha256'; kind: 'hash-wasm-state'; state: string };
+
+export interface TransferCheckpoint {
+  version: 1;
+  /** Every byte before this offset is durable in the sink. */
+  offset: number;
+  /** Sink resume state (S3: upload id and completed parts with ETags). */
+  sink: WriterState;
+  hash: HashCheckpoint;
+  source: SourceIdentity;
+  /** Total size when known (for progress), else undefined. */
+  totalBytes?: number;
+}
+
+export interface TransferRequest {
+  source: DiskSource;
+  /** From OutputSink.openDiskWriter(name, { sizeBytes, checkpoint }); finished by the engine on success. */
+  writer: DiskWriter;
+  /** The checkpoint the writer was opened with (last heartbeat of the previous attempt). */
+  checkpoint?: TransferCheckpoint;
+  signal: AbortSignal;
+  tls?: { insecure?: boolean };
+  onCheckpoint(cp: TransferCheckpoint): void;
+  /** Default 2000. Checkpoints are also emitted once at the end. */
+  checkpointEveryMs?: number;
+  /** No response headers within this time → retryable TransferFailed. Default 60 s. */
+  headersTimeoutMs?: number;
+  /** No body bytes within this time (a stalled source) → retryable TransferFailed. Default 60 s. */
+  stallTimeoutMs?: number;
+}
+
+export interface TransferResult {
+  /** Size of the whole file. */
+  bytes: number;
+  /** Hex SHA-256 of the whole file, across resumes. */
+  sha256: string;
+  /** Offset this attempt started from (0 when it started over). */
+  resumedFromOffset: number;
+  /** A checkpoint was given but could not be used (server ignored Range, partial gone...). */
+  restartedFromZero: boolean;
+  /** Body bytes received over the network by this attempt (includes discarded ones). */
+  bytesReceived: number;
+  file: FinishedFile;
+}
