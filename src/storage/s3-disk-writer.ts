@@ -215,12 +215,13 @@ class S3DiskWriter implements DiskWriter {
     return prefix;
   }
 
-  commit(): Promise<WriterCommit> {
-    this.throwIfFailed();
+  /** Waits for the parts in flight (they are whole parts), then reports the durable prefix. */
+  async commit(): Promise<WriterCommit> {
+    await Promise.allSettled(this.inFlight);
     const parts = this.durablePrefix();
     const offset = parts.reduce((sum, p) => sum + p.sizeBytes, 0);
     const state: S3WriterState = { kind: 's3', key: this.t.key, uploadId: this.uploadId, partSizeBytes: this.partSize, parts };
-    return Promise.resolve({ offset, state });
+    return { offset, state };
   }
 
   async flush(): Promise<void> {

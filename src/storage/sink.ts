@@ -67,7 +67,7 @@ export interface DiskWriter {
   readonly resumeOffset: number;
   /** Appends bytes. Resolves when the writer can take more (backpressure), not when durable. */
   write(chunk: Buffer): Promise<void>;
-  /** Makes what it can durable and reports it. May run concurrently with write(). */
+  /** Makes what it can durable and reports it (never the bytes of a failed write). May run concurrently with write(). */
   commit(): Promise<WriterCommit>;
   /** Pushes every written byte to durable storage (the last short S3 part included). */
   flush(): Promise<void>;
