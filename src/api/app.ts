@@ -17,7 +17,7 @@ import { VERSION } from './version.js';
 export interface GatewayApp {
   app: Hono;
   /** Releases what the app holds (vCenter sessions). */
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 export const silentLogger: Logger = () => undefined;
