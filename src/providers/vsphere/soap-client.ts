@@ -6,7 +6,8 @@ import { errors as undiciErrors, request, type Agent } from 'undici';
 import { ErrorType } from '../../export/errors.js';
 import { failure, faultName, faultToFailure, parseFault } from './faults.js';
 import { createVsphereDispatcher, type TlsPolicy } from './tls.js';
-import { childByLocalName, envelope, isObject, xmlParser, type SoapArg } from './xml.js';
+import { readXml } from './xml-reader.js';
+import { childByLocalName, envelope, isObject, type SoapArg } from './xml.js';
 
 export interface SoapClientOptions extends TlsPolicy {
   /** https://vcenter/sdk */
@@ -56,7 +57,7 @@ export class SoapClient {
 
   /** Parses a response body; throws the mapped failure for a SOAP fault. */
   parse(method: string, xml: string): unknown {
-    const doc: unknown = xmlParser.parse(xml);
+    const doc: unknown = readXml(xml);
     const body = childByLocalName(childByLocalName(doc, 'Envelope'), 'Body');
     const fault = childByLocalName(body, 'Fault');
     if (fault !== undefined) throw faultToFailure(parseFault(fault), method);

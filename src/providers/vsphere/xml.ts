@@ -3,8 +3,9 @@
 // SOAP library we keep two small, explicit halves:
 //  - writing: request arguments are plain values; the few polymorphic ones carry
 //    their xsi:type (`Typed`), managed object references their `type` attribute.
-//  - reading: fast-xml-parser turns the response into plain objects; the helpers
-//    below normalise what XML cannot say (a one-element array looks like a scalar,
+//  - reading: responses become plain objects (xml-reader.ts on the hot path; the
+//    fast-xml-parser configuration below defines the shape and is its reference in
+//    tests); the helpers below normalise what XML cannot say (a one-element array looks like a scalar,
 //    ArrayOfX wraps its items in <X>, typed values carry xsi:type).
 import { XMLParser } from 'fast-xml-parser';
 
