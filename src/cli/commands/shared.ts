@@ -1,0 +1,36 @@
+// Options every hyperctl command takes, and the context commands run in.
+import type { Command } from 'commander';
+import { DaemonClient } from '../daemon-client.js';
+import type { ExitCode } from '../exit-codes.js';
+import type { CliIo } from '../io.js';
+
+export const DEFAULT_DAEMON_URL = 'http://localhost:8080';
+
+export interface CommonOptions {
+  daemon?: string;
+  token?: string;
+  json?: boolean;
+}
+
+export interface CommandContext {
+  io: CliIo;
+  /** Set by the command; hyperctl returns it to bin/hyperctl.js. */
+  setExitCode(code: ExitCode): void;
+}
+
+export function withCommonOptions(command: Command): Command {
+  return command
+    .option('--daemon <url>', `daemon URL (env HYPERVISOR_URL, default ${DEFAULT_DAEMON_URL})`)
+    .option('--token <token>', 'API token (env HYPERSDK_API_TOKEN)')
+    .option('--json', 'machine-readable JSON output');
+}
+
+export function daemonClient(options: CommonOptions, io: CliIo): DaemonClient {
+  const url = options.daemon ?? io.env.HYPERVISOR_URL ?? io.env.HYPERSDK_DAEMON_URL ?? DEFAULT_DAEMON_URL;
+  const token = options.token ?? io.env.HYPERSDK_API_TOKEN;
+  return new DaemonClient({ url, ...(token ? { token } : {}) });
+}
+
+export function printJson(io: CliIo, value: unknown): void {
+  io.out(`${JSON.stringify(value, null, 2)}\n`);
+}

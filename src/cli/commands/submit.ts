@@ -1,0 +1,99 @@
+import { readFile } from 'node:fs/promises';
+import { Command, InvalidArgumentError } from 'commander';
+import { CliError } from '../daemon-client.js';
+import { ExitCode } from '../exit-codes.js';
+import { daemonClient, printJson, withCommonOptions, type CommandContext, type CommonOptions } from './shared.js';
+
+interface SubmitOptions extends CommonOptions {
+  vm?: string;
+  output?: string;
+  file?: string;
+  name?: string;
+  id?: string;
+  format?: string;
+  method?: string;
+  parallel?: number;
+  removeCdrom?: boolean;
+  snapshot?: boolean;
+  powerOff?: boolean;
+  profile?: string;
+}
+
+interface SubmitResponse {
+  job_ids: string[];
+  accepted: number;
+  rejected: number;
+  errors?: string[];
+  warnings?: string[];
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 32) throw new InvalidArgumentError('must be an integer from 1 to 32');
+  return n;
+}
+
+export function submitCommand(ctx: CommandContext): Command {
+  return withCommonOptions(
+    new Command('submit')
+      .description('submit an export job: -vm <path> -output <dir>, or -file job.yaml')
+      .option('--vm <path>', 'VM inventory path, name, moref or UUID')
+      .option('--output <dir>', 'output directory (absolute, inside an allowed root, or relative to the first root)')
+      .option('--file <job.yaml>', 'job file: one job or a "jobs:" list (YAML or JSON)')
+      .option('--name <name>', 'job name')
+      .option('--id <id>', 'job id (default: generated)')
+      .option('--format <ovf|ova>', 'package format')
+      .option('--method <auto|ovf|datastore>', 'export method')
+      .option('--parallel <n>', 'parallel disk downloads', positiveInt)
+      .option('--remove-cdrom', 'drop CD-ROM drives from the OVF')
+      .option('--snapshot', 'export a snapshot of a powered-on VM')
+      .option('--power-off', 'shut a powered-on VM down before exporting')
+      .option('--profile <name>', 'vCenter profile of the daemon configuration'),
+  ).action(async (options: SubmitOptions, command: Command) => {
+    const { io } = ctx;
+    if (!options.file && !options.vm) command.error('error: give -vm <path> (with -output <dir>) or -file <job.yaml>', { exitCode: ExitCode.Usage });
+    const client = daemonClient(options, io);
+    let response: SubmitResponse;
+    try {
+      if (options.file) {
+        const text = await readFile(options.file, 'utf8').catch((err: Error) => {
+          throw new CliError(`cannot read ${options.file}: ${err.message}`, ExitCode.Usage);
+        });
+        response = await client.post<SubmitResponse>('/jobs/submit', text, 'application/yaml');
+      } else {
+        const jobOptions: Record<string, unknown> = {};
+        if (options.parallel !== undefined) jobOptions.parallel_downloads = options.parallel;
+        if (options.removeCdrom) jobOptions.remove_cdrom = true;
+        if (options.snapshot) jobOptions.snapshot = true;
+        if (options.powerOff) jobOptions.power_off = true;
+        response = await client.post<SubmitResponse>('/jobs/submit', {
+          vm_path: options.vm,
+          ...(options.output ? { output_path: options.output } : {}),
+          ...(options.name ? { name: options.name } : {}),
+          ...(options.id ? { id: options.id } : {}),
+          ...(options.format ? { format: options.format } : {}),
+          ...(options.method ? { export_method: options.method } : {}),
+          ...(options.profile ? { profile: options.profile } : {}),
+          ...(Object.keys(jobOptions).length ? { options: jobOptions } : {}),
+        });
+      }
+    } catch (err) {
+      const body = (err as { body?: SubmitResponse }).body;
+      if (err instanceof CliError && body?.errors && !options.json) {
+        io.err(`Submit rejected:\n${body.errors.map((e) => `  - ${e}`).join('\n')}\n`);
+        ctx.setExitCode(ExitCode.Failed);
+        return;
+      }
+      throw err;
+    }
+    if (options.json) printJson(io, response);
+    else {
+      io.out(`Submitted ${response.accepted} job(s)\n`);
+      // hyper2kvm reads this exact line.
+      for (const id of response.job_ids) io.out(`  - Job ID: ${id}\n`);
+      for (const e of response.errors ?? []) io.err(`  rejected: ${e}\n`);
+      for (const w of response.warnings ?? []) io.err(`  warning: ${w}\n`);
+    }
+    ctx.setExitCode(response.accepted > 0 ? ExitCode.Ok : ExitCode.Failed);
+  });
+}
