@@ -1,0 +1,153 @@
+// hyperctl as hyper2kvm runs it: a subprocess against a real gateway on a free
+// loopback port, reading its text output.
+import { Client, Connection } from '@temporalio/client';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGateway, type RunningGateway } from '../../src/api/gateway.js';
+import type { HyperConfig } from '../../src/config/types.js';
+import { noProvider, startStubWorker, testConfig } from '../api/helpers.js';
+
+const bin = fileURLToPath(new URL('../../bin/hyperctl.js', import.meta.url));
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function hyperctl(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { env: { ...process.env, NO_COLOR: '', ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+let config: HyperConfig;
+let gateway: RunningGateway;
+let connection: Connection;
+let worker: { stop(): Promise<void> };
+let daemon: string[];
+
+beforeAll(async () => {
+  config = await testConfig({ DAEMON_ADDR: '127.0.0.1:0' });
+  connection = await Connection.connect({ address: config.temporal.address! });
+  gateway = await startGateway(config, {
+    temporalClient: new Client({ connection, namespace: config.temporal.namespace }),
+    providerFactory: noProvider,
+    startedAt: new Date(),
+  });
+  daemon = ['-daemon', gateway.url];
+  worker = await startStubWorker(config);
+});
+afterAll(async () => {
+  await worker?.stop();
+  await gateway?.stop();
+  await connection?.close();
+});
+
+function jobIdOf(stdout: string): string {
+  const match = /^ {2}- Job ID: (\S+)$/m.exec(stdout);
+  expect(match, stdout).not.toBeNull();
+  return match![1]!;
+}
+
+describe('hyperctl', () => {
+  it('does what hyper2kvm does: submit, take the Job ID line, poll query until completed', async () => {
+    const output = join(config.output.allowedRoots[0]!, 'h2k');
+    const submit = await hyperctl(['submit', '-vm', '/DC0/vm/complete-h2k', '-output', output, ...daemon]);
+    expect(submit.code, submit.stderr).toBe(0);
+    const id = jobIdOf(submit.stdout);
+    expect(id).not.toContain(':');
+    let last = '';
+    for (let i = 0; i < 60 && !last.includes('completed'); i++) {
+      const q = await hyperctl(['query', '-id', id, ...daemon]);
+      expect(q.code).toBe(0);
+      last = q.stdout;
+      if (!last.includes('completed')) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(last).toMatch(/Status: +completed/);
+    expect(last).toContain(`${output}/vm.ovf`);
+    expect(last).not.toMatch(/\u001b\[/);
+  });
+
+  it('shows a pending job with its status word and no final-state word anywhere', async () => {
+    // A queue nobody polls: the job stays pending. Its path contains "completed"
+    // and "failed", which must not leak into the output while it is pending.
+    const submit = await hyperctl(['submit', '--vm=/DC0/vm/transfer-completed-failed', '--id', `pending-${Date.now()}`, '--name', 'cancelled-name', ...daemon]);
+    const id = jobIdOf(submit.stdout);
+    const q = await hyperctl(['query', '-id', id, ...daemon]);
+    expect(q.stdout).toMatch(/Status: +(pending|running)/);
+    expect(q.stdout).not.toMatch(/completed|failed|cancelled/i);
+    const cancel = await hyperctl(['cancel', '-id', id, ...daemon]);
+    expect(cancel.code).toBe(0);
+    expect(cancel.stdout).toContain(id);
+  });
+
+  it('submits a job file and prints every id; -json gives machine output', async () => {
+    const file = join(config.daemon.dataDir, 'batch.yaml');
+    writeFileSync(file, 'jobs:\n  - name: "vm-1"\n    vm_path: "/DC0/vm/complete-1"\n    output_path: "f1"\n  - name: "vm-2"\n    vm_path: "/DC0/vm/complete-2"\n    output_path: "f2"\n    compression: true\n');
+    const submit = await hyperctl(['submit', '-file', file, ...daemon]);
+    expect(submit.code).toBe(0);
+    expect(submit.stdout.match(/ {2}- Job ID: /g)).toHaveLength(2);
+    expect(submit.stderr).toContain('compression');
+    const json = await hyperctl(['query', '-all', '-json', ...daemon]);
+    const parsed = JSON.parse(json.stdout) as { jobs: unknown[]; total: number };
+    expect(parsed.total).toBeGreaterThanOrEqual(2);
+  });
+
+  it('status exits 0 when the daemon answers and 3 when it does not', async () => {
+    const ok = await hyperctl(['status'], { HYPERVISOR_URL: gateway.url });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('Jobs:');
+    const down = await hyperctl(['status', '-daemon', 'http://127.0.0.1:1']);
+    expect(down.code).toBe(3);
+    expect(down.stderr).toContain('cannot reach the daemon');
+  });
+
+  it('watch follows a job to its end and exits by outcome', async () => {
+    const ok = jobIdOf((await hyperctl(['submit', '-vm', '/DC0/vm/complete-w', ...daemon])).stdout);
+    const watched = await hyperctl(['watch', '-id', ok, '-interval', '0.2', '-timeout', '30', ...daemon]);
+    expect(watched.code).toBe(0);
+    expect(watched.stdout).toContain('completed');
+    const bad = jobIdOf((await hyperctl(['submit', '-vm', '/DC0/vm/fail-w', ...daemon])).stdout);
+    const failed = await hyperctl(['watch', '-id', bad, '-interval', '0.2', '-timeout', '30', ...daemon]);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('not found');
+  });
+
+  it('describe and history read Temporal directly', async () => {
+    const id = jobIdOf((await hyperctl(['submit', '-vm', '/DC0/vm/complete-d', ...daemon])).stdout);
+    const temporal = ['-temporal', config.temporal.address!];
+    let described: Run | undefined;
+    for (let i = 0; i < 40; i++) {
+      described = await hyperctl(['describe', '-id', id, '-json', ...temporal]);
+      if ((JSON.parse(described.stdout) as { status: string }).status === 'COMPLETED') break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(JSON.parse(described!.stdout)).toMatchObject({ workflow_id: id, type: 'exportVmWorkflow', search_attributes: { HyperVmPath: '/DC0/vm/complete-d' } });
+    const history = await hyperctl(['history', '-id', id, ...temporal]);
+    expect(history.code).toBe(0);
+    expect(history.stdout).toContain('workflowExecutionCompleted');
+  });
+
+  it('rejects bad flags, missing arguments and bad values with usage and exit 2', async () => {
+    for (const args of [['submit', '-nope'], ['submit'], ['query'], ['cancel'], ['submit', '-vm', 'x', '-parallel', 'many'], ['frobnicate'], []]) {
+      const run = await hyperctl([...args, ...daemon]);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr, args.join(' ')).toMatch(/Usage:|error:/);
+    }
+  });
+
+  it('reports daemon-side errors with exit 1 and says what to do', async () => {
+    const missing = await hyperctl(['query', '-id', 'no-such-job', ...daemon]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("hyperctl query -all");
+    const rejected = await hyperctl(['submit', '-vm', '/DC0/vm/x', '-output', '/etc/nowhere', ...daemon]);
+    expect(rejected.code).toBe(1);
+    expect(rejected.stderr).toContain('output_path');
+  });
+});
