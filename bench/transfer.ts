@@ -3,6 +3,13 @@
 // own process, so the engine's peak RSS (process.resourceUsage().maxRSS) is its own.
 //
 //   npx tsx bench/transfer.ts            # 4 GiB; BENCH_TRANSFER_GIB=1 for a quicker run
+//   BENCH_TRANSFER_OUT=/dev/shm          # outputs on tmpfs: the pipeline's CPU cost without the disk
+//   BENCH_CHECKPOINT_MS=600000           # (almost) no periodic fdatasync, to see its cost
+//
+// The engine fsyncs before it reports a file done; plain `curl -o` leaves the data
+// in the page cache. Both baselines are printed: `curl -o`, and `curl -o` followed
+// by an fsync of the file (the same guarantee). On a small machine the figures
+// swing with the page cache's dirty limits and the disk's write-back; run twice.
 //
 // Prints MB/s for both, the ratio (engine / curl), peak RSS; then the same with 4
 // disks in parallel (one engine process, like one worker) against 4 parallel curls.
@@ -81,7 +88,14 @@ async function engine(dir: string, urls: string[]): Promise<void> {
   const results = await Promise.all(
     urls.map(async (url, i) => {
       const writer = await sink.openDiskWriter(`disk-${i}.vmdk`, {});
-      return transferDisk({ source: { url, headers: {} }, writer, signal: new AbortController().signal, onCheckpoint: () => undefined });
+      return transferDisk({
+        source: { url, headers: {} },
+        writer,
+        signal: new AbortController().signal,
+        onCheckpoint: () => undefined,
+        // BENCH_CHECKPOINT_MS: to see what the periodic fdatasync costs (default: the engine's 2 s).
+        checkpointEveryMs: process.env.BENCH_CHECKPOINT_MS ? Number(process.env.BENCH_CHECKPOINT_MS) : undefined,
+      });
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
