@@ -1,18 +1,15 @@
 // Shared set-up for the gateway tests: a config on a temporary data directory,
 // a Temporal client for the harness's dev server, and the in-process app.
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 import { createApp } from '../../src/api/app.js';
 import type { ProviderFactory } from '../../src/api/deps.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { HyperConfig } from '../../src/config/types.js';
-import * as stubActivities from './fixtures/stub-activities.js';
 
 export interface TestGateway {
   config: HyperConfig;
@@ -67,25 +64,7 @@ export async function createTestGateway(
   };
 }
 
-/** Runs the stub export workflow on the gateway's task queue until stopped. */
-export async function startStubWorker(config: HyperConfig): Promise<{ stop(): Promise<void> }> {
-  const connection = await NativeConnection.connect({ address: config.temporal.address! });
-  const worker = await Worker.create({
-    connection,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
-    workflowsPath: fileURLToPath(new URL('./fixtures/stub-export-workflow.ts', import.meta.url)),
-    activities: stubActivities,
-  });
-  const running = worker.run();
-  return {
-    stop: async () => {
-      worker.shutdown();
-      await running;
-      await connection.close();
-    },
-  };
-}
+export { startStubWorker } from './fixtures/stub-worker.js';
 
 export const json = (body: unknown, headers: Record<string, string> = {}): RequestInit => ({
   method: 'POST',

@@ -35,6 +35,12 @@ const QUERY_TIMEOUT_MS = 1_500;
 const QUERY_BACKOFF_MS = 10_000;
 const DESCRIBE_CONCURRENCY = 16;
 const MAX_CACHED_OUTCOMES = 10_000;
+/**
+ * Live views of running jobs are reused for this long, and concurrent requests for
+ * the same job share one describe: polling clients (hyper2kvm polls every few
+ * seconds, dashboards more) then cost Temporal a bounded number of calls.
+ */
+const LIVE_VIEW_TTL_MS = 1_000;
 // PendingActivityState.PENDING_ACTIVITY_STATE_STARTED (temporal.api.enums.v1).
 const ACTIVITY_STARTED = 2;
 
@@ -119,6 +125,10 @@ export async function startExportWorkflow(client: Client, taskQueue: string, inp
 
 export class TemporalJobStore {
   private readonly outcomes = new Map<string, Outcome>();
+  /** Final views by job id: a closed export never changes, and ids are never reused (REJECT_DUPLICATE). */
+  private readonly closedViews = new Map<string, Job>();
+  private readonly liveViews = new Map<string, { at: number; view: Promise<Job | undefined> }>();
+  private readonly listings = new Map<string, { at: number; infos: Promise<WorkflowExecutionInfo[]> }>();
   private readonly definitions = new Map<string, JobDefinition>();
   private readonly queryBackoff = new Map<string, number>();
   private readonly rates = new RateTracker();
@@ -136,10 +146,28 @@ export class TemporalJobStore {
   }
 
   /** One job by id, or undefined when no such export exists. */
-  async get(jobId: string): Promise<Job | undefined> {
+  get(jobId: string): Promise<Job | undefined> {
+    const closed = this.closedViews.get(jobId);
+    if (closed) return Promise.resolve(closed);
+    const live = this.liveViews.get(jobId);
+    if (live && Date.now() - live.at < LIVE_VIEW_TTL_MS) return live.view;
+    const view = this.fetchView(jobId);
+    this.liveViews.set(jobId, { at: Date.now(), view });
+    if (this.liveViews.size > MAX_CACHED_OUTCOMES) this.pruneLiveViews();
+    // A failed lookup is not remembered: the next request tries again.
+    view.catch(() => this.liveViews.delete(jobId));
+    return view;
+  }
+
+  private async fetchView(jobId: string): Promise<Job | undefined> {
     const described = await this.describe(jobId);
     if (!described || described.type !== EXPORT_WORKFLOW_TYPE || described.taskQueue !== this.taskQueue) return undefined;
     return this.view(described, described);
+  }
+
+  private pruneLiveViews(): void {
+    const now = Date.now();
+    for (const [id, entry] of this.liveViews) if (now - entry.at >= LIVE_VIEW_TTL_MS) this.liveViews.delete(id);
   }
 
   async getMany(jobIds: readonly string[]): Promise<Job[]> {
@@ -154,19 +182,36 @@ export class TemporalJobStore {
       const names = [...new Set([...wanted].flatMap((s) => VISIBILITY_STATUS[s]))];
       query += ` AND (${names.map((n) => `ExecutionStatus = ${quote(n)}`).join(' OR ')})`;
     }
-    const infos: WorkflowExecutionInfo[] = [];
-    for await (const info of this.client.workflow.list({ query, pageSize: Math.min(filter.limit, 1000) })) {
-      infos.push(info);
-      if (infos.length >= filter.limit) break;
-    }
+    const infos = await this.visibility(query, filter.limit);
     const jobs = await mapLimit(infos, DESCRIBE_CONCURRENCY, async (info) => {
-      if (info.status.name !== 'RUNNING') return this.view(info, undefined);
-      // Running jobs: describe for pending/running and live progress.
-      const described = await this.describe(info.workflowId);
-      return described ? this.view(described, described) : undefined;
+      if (info.status.name !== 'RUNNING') return this.closedViews.get(info.workflowId) ?? this.view(info, undefined);
+      // Running jobs: described (or recently described) for pending/running and live progress.
+      return this.get(info.workflowId);
     });
     // pending and running share a visibility status; split them here.
     return jobs.filter((j): j is Job => j !== undefined && (!wanted || wanted.has(j.status)));
+  }
+
+  /**
+   * Visibility is eventually consistent anyway; sharing one listing between the
+   * requests of the same second keeps list polling from saturating Temporal.
+   */
+  private visibility(query: string, limit: number): Promise<WorkflowExecutionInfo[]> {
+    const key = `${limit}|${query}`;
+    const cached = this.listings.get(key);
+    if (cached && Date.now() - cached.at < LIVE_VIEW_TTL_MS) return cached.infos;
+    const infos = (async () => {
+      const found: WorkflowExecutionInfo[] = [];
+      for await (const info of this.client.workflow.list({ query, pageSize: Math.min(limit, 1000) })) {
+        found.push(info);
+        if (found.length >= limit) break;
+      }
+      return found;
+    })();
+    if (this.listings.size > 100) this.listings.clear();
+    this.listings.set(key, { at: Date.now(), infos });
+    infos.catch(() => this.listings.delete(key));
+    return infos;
   }
 
   async cancel(jobId: string): Promise<{ ok: true } | { ok: false; reason: string }> {
@@ -176,6 +221,7 @@ export class TemporalJobStore {
       return { ok: false, reason: `job ${jobId} is not running (${CLOSED_STATUS[described.status.name] ?? described.status.name.toLowerCase()})` };
     }
     await this.client.workflow.getHandle(jobId, described.runId).cancel();
+    this.liveViews.delete(jobId);
     return { ok: true };
   }
 
@@ -216,7 +262,10 @@ export class TemporalJobStore {
         progress.method = outcome.result.method;
         progress.vm_name = outcome.result.vmName;
       }
-      return jobView({ definition, status: closed, startedAt: info.startTime, closedAt: info.closeTime, progress, ...outcome });
+      const job = jobView({ definition, status: closed, startedAt: info.startTime, closedAt: info.closeTime, progress, ...outcome });
+      this.liveViews.delete(info.workflowId);
+      remember(this.closedViews, info.workflowId, job);
+      return job;
     }
     const live = described ? await this.liveState(described) : { status: 'running' as const, heartbeats: [] };
     const bytes = live.heartbeats.reduce((n, h) => n + h.bytesDone, 0);
