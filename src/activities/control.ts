@@ -1,6 +1,6 @@
 // Control-plane activities: describe, prepare, lease handling, cleanup. Short
 // calls against the provider; the long one (keepLeaseAlive) heartbeats.
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { ErrorType } from '../export/errors.js';
 import type { ExportActivities, PreparedExport } from './types.js';
 import type { ExportActivityDeps } from './deps.js';
@@ -75,8 +75,19 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
 
     async completeLease({ source, leaseId }) {
       const provider = await providers.get(source);
-      await provider.completeLease(leaseId);
-      deps.leaseProgress.forget(leaseId);
+      try {
+        await provider.completeLease(leaseId);
+      } catch (err) {
+        // Every byte is already in the sink and hashed; completing only tells vCenter
+        // we are done. A lease that vanished meanwhile (expired, or invisible to
+        // this worker's session after a worker restart) changes nothing about the
+        // export, so it is not worth failing it for.
+        const type = (err as { type?: string }).type;
+        if (type !== ErrorType.LeaseLost && type !== ErrorType.VmNotFound) throw err;
+        log.warn('export lease was gone at completion; the export is complete', { leaseId, reason: (err as Error).message });
+      } finally {
+        deps.leaseProgress.forget(leaseId);
+      }
     },
 
     async cleanupExport({ source, sink, leaseId, leaseCompleted, createdSnapshotId, removeFiles }) {

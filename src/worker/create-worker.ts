@@ -63,6 +63,11 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: workflowsPath() }),
     activities,
     maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentTransfers + 8,
+    // The SDK would otherwise send heartbeats only every 0.8 × heartbeatTimeout
+    // (16 s): the server's copy of the checkpoint, which a retry resumes from and
+    // progress reads, must be as fresh as the commits.
+    maxHeartbeatThrottleInterval: config.worker.heartbeatIntervalMs,
+    defaultHeartbeatThrottleInterval: config.worker.heartbeatIntervalMs,
     // Give in-flight transfers a moment to commit and heartbeat before shutdown.
     shutdownGraceTime: '10 seconds',
     ...options.workerOptions,

@@ -17,14 +17,14 @@ export const controlOptions: ActivityOptions = {
 
 /**
  * Disk transfers: hours long, heartbeating every few seconds. A missed heartbeat
- * (killed worker) reschedules the attempt within 30 s, and it resumes from the last
+ * (killed worker) reschedules the attempt within 20 s, and it resumes from the last
  * heartbeat. LeaseLost is handled by the workflow (it reopens the lease), so the
  * activity itself does not retry it. No attempt limit: SinkFull retries until space
  * is freed, with the backoff capped at 30 s.
  */
 export const transferOptions: ActivityOptions = {
   startToCloseTimeout: '48 hours',
-  heartbeatTimeout: '30 seconds',
+  heartbeatTimeout: '20 seconds',
   retry: { ...retry, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, ErrorType.LeaseLost] },
 };
 

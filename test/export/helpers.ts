@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { Client } from '@temporalio/client';
-import { EXPORT_WORKFLOW_TYPE, type ExportWorkflowInput } from '../../src/export/contract.js';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import type { TransferredDisk } from '../../src/activities/types.js';
+import { EXPORT_WORKFLOW_TYPE, type ExportWorkflowInput, type TransferHeartbeat } from '../../src/export/contract.js';
 import type { exportVmWorkflow } from '../../src/workflows/export.js';
 import { govc } from '../harness/govc.js';
 import { addDisk, vmDisks, writeVmDiskContent } from '../harness/vcsim-disks.js';
@@ -62,4 +64,48 @@ export async function createTestVm(
   ]);
   const hashes = await prepareVmDisks(services, name, options.disks, options.sizeBytes, name);
   return { path: `/DC0/vm/${name}`, hashes };
+}
+
+/** Live transfer state from the pending activities' heartbeat details (what the gateway shows). */
+export async function pendingTransfers(handle: WorkflowHandle): Promise<TransferHeartbeat[]> {
+  const description = await handle.describe();
+  const beats: TransferHeartbeat[] = [];
+  for (const activity of description.raw.pendingActivities ?? []) {
+    const payload = activity.heartbeatDetails?.payloads?.[0];
+    if (!payload) continue;
+    const details = defaultPayloadConverter.fromPayload<TransferHeartbeat>(payload as Payload);
+    if (details && typeof details === 'object' && 'diskKey' in details) beats.push(details);
+  }
+  return beats;
+}
+
+/** Polls until `predicate` holds for the live transfers (bounded by `timeoutMs`). */
+export async function waitForTransfers(
+  handle: WorkflowHandle,
+  predicate: (beats: TransferHeartbeat[]) => boolean,
+  timeoutMs = 120_000,
+): Promise<TransferHeartbeat[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const beats = await pendingTransfers(handle);
+    if (predicate(beats)) return beats;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`transfers did not reach the expected state within ${timeoutMs} ms`);
+}
+
+/** Results of the completed transferDisk activities, read from the workflow history. */
+export async function transferResults(handle: WorkflowHandle): Promise<TransferredDisk[]> {
+  const history = await handle.fetchHistory();
+  const scheduled = new Map<string, string>();
+  const results: TransferredDisk[] = [];
+  for (const event of history.events ?? []) {
+    const s = event.activityTaskScheduledEventAttributes;
+    if (s) scheduled.set(String(event.eventId), s.activityType?.name ?? '');
+    const c = event.activityTaskCompletedEventAttributes;
+    if (c && scheduled.get(String(c.scheduledEventId)) === 'transferDisk') {
+      results.push(defaultPayloadConverter.fromPayload<TransferredDisk>(c.result!.payloads![0] as Payload));
+    }
+  }
+  return results;
 }

