@@ -33,7 +33,9 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
         const details: TransferHeartbeat = {
           diskKey: input.diskKey,
           bytesDone: cp?.offset ?? 0,
-          sizeBytes: source.sizeBytes ?? input.sizeBytes,
+          // What the server says it will send beats the disk's capacity (thin and
+          // streamOptimized disks are smaller than their capacity).
+          sizeBytes: cp?.totalBytes ?? source.sizeBytes ?? input.sizeBytes,
           ...(cp ? { checkpoint: cp } : {}),
         };
         ctx.heartbeat(details);

@@ -84,7 +84,9 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
       }
     },
     shutdown() {
-      worker.shutdown();
+      // The SDK also starts shutting down on SIGINT/SIGTERM by itself: only the
+      // first request counts.
+      if (worker.getState() === 'RUNNING') worker.shutdown();
     },
   };
 }

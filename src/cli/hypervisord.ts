@@ -1,0 +1,90 @@
+// hypervisord: the hypersdk daemon. Runs the REST gateway and the export worker
+// (or either alone), with an embedded Temporal dev server when no Temporal address
+// is configured. Returns an exit code; only bin/hypervisord.js ends the process.
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { startDaemon, type DaemonMode } from '../daemon/run-daemon.js';
+import { ExitCode } from './exit-codes.js';
+import { normaliseGoFlags } from './go-flags.js';
+import { processIo, type CliIo } from './io.js';
+
+interface DaemonOptions {
+  config?: string;
+  mode: DaemonMode;
+  addr?: string;
+}
+
+const HELP = `
+Configuration: a YAML file (-config) plus environment, which wins:
+  GOVC_URL, GOVC_USERNAME, GOVC_PASSWORD, GOVC_INSECURE=1   default vSphere profile
+  DAEMON_ADDR         listen address (default localhost:8080)
+  TEMPORAL_ADDRESS    Temporal frontend; unset = embedded dev server with a SQLite
+                      file in the data directory and the Temporal UI
+  HYPERSDK_API_TOKEN  required when listening beyond loopback
+  LOG_LEVEL, DOWNLOAD_WORKERS, HYPERSDK_SECRETS_KEY, AWS_* (S3 output)
+
+Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad flags or configuration.
+`;
+
+/** Resolves when the daemon has shut down (signal) or failed to start. */
+export async function runHypervisord(
+  args: readonly string[],
+  io: CliIo = processIo(),
+  signals: NodeJS.EventEmitter = process,
+): Promise<number> {
+  const program = new Command('hypervisord')
+    .description('hypersdk daemon: REST gateway + export worker (+ embedded Temporal). Flags take one dash or two.')
+    .option('--config <file>', 'YAML configuration file')
+    .addOption(new Option('--mode <mode>', 'what to run').choices(['all', 'gateway', 'worker']).default('all'))
+    .option('--addr <host:port>', 'gateway listen address (overrides DAEMON_ADDR and the file)')
+    .addHelpText('after', HELP)
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err });
+  let options: DaemonOptions;
+  try {
+    program.parse(normaliseGoFlags(args, new Set(['config', 'mode', 'addr', 'help'])), { from: 'user' });
+    options = program.opts<DaemonOptions>();
+  } catch (err) {
+    if (err instanceof CommanderError) return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? ExitCode.Ok : ExitCode.Usage;
+    throw err;
+  }
+
+  const log = (line: string) => io.err(`hypervisord: ${line}\n`);
+  let loaded;
+  try {
+    loaded = await loadConfig({ ...(options.config ? { file: options.config } : {}), env: io.env });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      io.err(`hypervisord: invalid configuration${options.config ? ` in ${options.config}` : ''}:\n`);
+      for (const issue of err.issues) io.err(`  ${issue.key}${issue.line ? ` (line ${issue.line})` : ''}: ${issue.message}\n`);
+      return ExitCode.Usage;
+    }
+    io.err(`hypervisord: cannot read configuration: ${(err as Error).message}\n`);
+    return ExitCode.Usage;
+  }
+  for (const warning of loaded.warnings) log(`warning: ${warning}`);
+  const config = options.addr ? { ...loaded.config, daemon: { ...loaded.config.daemon, addr: options.addr } } : loaded.config;
+
+  let daemon;
+  try {
+    daemon = await startDaemon(config, options.mode, log);
+  } catch (err) {
+    io.err(`hypervisord: failed to start: ${(err as Error).message}\n`);
+    return ExitCode.Failed;
+  }
+  log('ready');
+
+  const stopSignal = new Promise<string>((resolve) => {
+    signals.once('SIGINT', () => resolve('SIGINT'));
+    signals.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  const workerFailed = daemon.workerDone?.then(
+    () => 'worker stopped',
+    (err: unknown) => `worker failed: ${(err as Error).message}`,
+  );
+  const reason = await Promise.race([stopSignal, ...(workerFailed ? [workerFailed] : [])]);
+  log(`${reason}: shutting down (running transfers commit their progress and resume on restart)`);
+  await daemon.stop();
+  log('stopped');
+  return reason.startsWith('SIG') ? ExitCode.Ok : ExitCode.Failed;
+}
