@@ -73,7 +73,7 @@ export async function pendingTransfers(handle: WorkflowHandle): Promise<Transfer
   for (const activity of description.raw.pendingActivities ?? []) {
     const payload = activity.heartbeatDetails?.payloads?.[0];
     if (!payload) continue;
-    const details = defaultPayloadConverter.fromPayload<TransferHeartbeat>(payload as Payload);
+    const details = defaultPayloadConverter.fromPayload<TransferHeartbeat>(payload);
     if (details && typeof details === 'object' && 'diskKey' in details) beats.push(details);
   }
   return beats;

@@ -1,0 +1,87 @@
+// A real hypervisord in a child process (gateway + worker) against the harness
+// Temporal and vcsim, configured through a YAML file and GOVC_* environment the
+// way an operator would. Its stderr is kept so tests can check what it logged.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../../src/devservices/process.js';
+import type { ServiceInfo } from '../harness/services.js';
+
+const bin = (name: string) => fileURLToPath(new URL(`../../bin/${name}.js`, import.meta.url));
+
+export interface Daemon {
+  url: string;
+  exportRoot: string;
+  env: NodeJS.ProcessEnv;
+  log: () => string;
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(services: ServiceInfo, extraYaml = ''): Promise<Daemon> {
+  const dir = join(services.workDir, `daemon-${randomBytes(3).toString('hex')}`);
+  const exportRoot = join(dir, 'exports');
+  mkdirSync(exportRoot, { recursive: true });
+  const port = await freePort();
+  const configFile = join(dir, 'config.yaml');
+  writeFileSync(
+    configFile,
+    [
+      'temporal:',
+      `  address: ${services.temporal.address}`,
+      `  task_queue: e2e-${randomBytes(4).toString('hex')}`,
+      'daemon:',
+      `  data_dir: ${dir}`,
+      'output:',
+      `  allowed_roots: [${exportRoot}]`,
+      'log_level: warn',
+      extraYaml,
+    ].join('\n'),
+  );
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    GOVC_URL: services.vcsim.sdkUrl,
+    GOVC_USERNAME: services.vcsim.username,
+    GOVC_PASSWORD: services.vcsim.password,
+    GOVC_INSECURE: '1',
+    DAEMON_ADDR: `127.0.0.1:${port}`,
+    HYPERVISOR_URL: `http://127.0.0.1:${port}`,
+  };
+  let log = '';
+  const child: ChildProcess = spawn(process.execPath, [bin('hypervisord'), '-config', configFile], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  for (let i = 0; i < 600 && !log.includes('hypervisord: ready'); i++) {
+    if (child.exitCode !== null) throw new Error(`hypervisord exited:\n${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if (!log.includes('hypervisord: ready')) throw new Error(`hypervisord not ready in 60 s:\n${log}`);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    exportRoot,
+    env,
+    log: () => log,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Runs `hyperctl` as hyper2kvm does: a subprocess, text output. */
+export function hyperctl(daemon: Daemon, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin('hyperctl'), ...args], { env: daemon.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
