@@ -1,0 +1,322 @@
+// hyperexport: export VMs to OVF/OVA, for people. Pick VMs interactively (when
+// run in a terminal without -vm) or name them with -vm; watch per-disk progress;
+// Ctrl-C cancels what it started. Through the daemon (hypervisord) by default, or
+// -standalone with an in-process worker. Resolves to an exit code; only
+// bin/hyperexport.js ends the process.
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { safeFileName } from '../config/output-path.js';
+import { CliError, DaemonClient } from './daemon-client.js';
+import { ExitCode } from './exit-codes.js';
+import { formatBytes } from './format.js';
+import { normaliseGoFlags } from './go-flags.js';
+import type { ExportBackend, ExportRequest, VmRow } from './hyperexport/backend.js';
+import { DaemonBackend } from './hyperexport/daemon-backend.js';
+import { chooseInteractively, type Prompts } from './hyperexport/interactive.js';
+import { planExport, renderPlan } from './hyperexport/plan.js';
+import { exitCodeOf, jsonReport, runExports, summarise } from './hyperexport/run.js';
+import { StandaloneBackend } from './hyperexport/standalone-backend.js';
+import { DEFAULT_DAEMON_URL } from './commands/shared.js';
+import { processIo, type CliIo } from './io.js';
+
+export interface HyperexportOptions {
+  vm?: string[];
+  output?: string;
+  format?: 'ovf' | 'ova';
+  method?: 'auto' | 'ovf' | 'datastore';
+  snapshot?: boolean;
+  powerOff?: boolean;
+  parallel?: number;
+  removeCdrom?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  daemon?: string;
+  token?: string;
+  standalone?: boolean;
+  config?: string;
+  profile?: string;
+  interval: number;
+}
+
+export interface HyperexportDeps {
+  io?: CliIo;
+  /** Both stdin and stdout are terminals: interactive selection is possible. */
+  interactive?: boolean;
+  columns?: number;
+  /** Prompt functions (default: @inquirer/prompts). */
+  prompts?: Prompts;
+  /** Subscribes to Ctrl-C; returns the unsubscribe function (default: process SIGINT). */
+  onInterrupt?: (handler: () => void) => () => void;
+}
+
+const USAGE = 'Usage: hyperexport [-vm <path>...] [-output <dir>] [options]   (hyperexport --help lists them all)';
+
+const EXIT_CODES = `
+Exit codes:
+  0  every export completed (-dry-run: every VM was found)
+  1  an export failed or was refused, or a VM was not found
+  2  usage error (unknown flag, bad value, no -vm outside a terminal)
+  3  the daemon, vCenter or Temporal is unreachable
+  4  authentication failed (-token / HYPERSDK_API_TOKEN, or the vCenter credentials)
+  130  interrupted with Ctrl-C (the exports this run started are cancelled)
+`;
+
+const EXAMPLES = `
+Examples:
+  hyperexport                                   pick VMs interactively (in a terminal)
+  hyperexport -vm /DC0/vm/web01 -output /var/lib/hypersdk/exports/web01
+  hyperexport -vm /DC0/vm/a,/DC0/vm/b -format ova -snapshot
+  hyperexport -vm web01 -dry-run                show disks, sizes and files; export nothing
+  hyperexport -standalone -vm web01 -output ./out
+                                                no daemon: GOVC_URL/GOVC_USERNAME/GOVC_PASSWORD,
+                                                an embedded Temporal unless TEMPORAL_ADDRESS is set
+
+Flags take one dash or two: -vm x == --vm x. With several VMs, each goes to
+<output>/<vm name>. Ctrl-C cancels the exports this run started (exit 130).
+Environment: HYPERVISOR_URL (daemon), HYPERSDK_API_TOKEN, GOVC_* and TEMPORAL_ADDRESS (-standalone).
+`;
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 32) throw new InvalidArgumentError('must be an integer from 1 to 32');
+  return n;
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0.1 || n > 60) throw new InvalidArgumentError('must be a number of seconds from 0.1 to 60');
+  return n;
+}
+
+function collectVms(value: string, previous: string[] | undefined): string[] {
+  const added = value.split(',').map((v) => v.trim()).filter(Boolean);
+  if (added.length === 0) throw new InvalidArgumentError('must name a VM');
+  return [...(previous ?? []), ...added];
+}
+
+export function buildHyperexport(io: CliIo): Command {
+  const program = new Command('hyperexport')
+    .description('Export VMware VMs to OVF/OVA with live progress: interactively, or with -vm.')
+    .option('--vm <path>', 'VM inventory path, name, moref or UUID (repeatable, or a comma list)', collectVms)
+    .option('--output <dir>', 'output directory (relative paths: from the current directory)')
+    .addOption(new Option('--format <format>', 'package format').choices(['ovf', 'ova']))
+    .addOption(new Option('--method <method>', 'export method').choices(['auto', 'ovf', 'datastore']))
+    .option('--snapshot', 'powered-on VMs: export a snapshot (the VM keeps running)')
+    .option('--power-off', 'powered-on VMs: shut them down before exporting')
+    .option('--parallel <n>', 'parallel disk downloads per VM', positiveInt)
+    .option('--remove-cdrom', 'leave CD-ROM drives out of the OVF')
+    .option('--dry-run', 'print what would be exported (disks, sizes, files) and exit')
+    .option('--json', 'machine-readable JSON output (no progress bars)')
+    .option('--daemon <url>', `daemon URL (env HYPERVISOR_URL, default ${DEFAULT_DAEMON_URL})`)
+    .option('--token <token>', 'API token (env HYPERSDK_API_TOKEN)')
+    .option('--standalone', 'no daemon: run an export worker in this process')
+    .option('--config <file>', '-standalone: configuration file (YAML, as hypervisord reads)')
+    .option('--profile <name>', 'vCenter profile of the configuration')
+    .option('--interval <seconds>', 'progress poll interval', seconds, 1)
+    .allowExcessArguments(false)
+    .addHelpText('after', EXAMPLES + EXIT_CODES)
+    .exitOverride()
+    .showHelpAfterError(USAGE);
+  program.configureOutput({ writeOut: io.out, writeErr: io.err });
+  return program;
+}
+
+function longOptionNames(command: Command): Set<string> {
+  return new Set(command.options.flatMap((o) => (o.long ? [o.long.replace(/^--/, '')] : [])));
+}
+
+async function inquirerPrompts(): Promise<Prompts> {
+  const inquirer = await import('@inquirer/prompts');
+  return {
+    checkbox: (config) => inquirer.checkbox(config),
+    select: (config) => inquirer.select(config),
+    input: (config) => inquirer.input(config),
+    confirm: (config) => inquirer.confirm(config),
+  };
+}
+
+function processInterrupt(handler: () => void): () => void {
+  process.on('SIGINT', handler);
+  return () => process.off('SIGINT', handler);
+}
+
+/** Where a VM's files go: <output> for one VM, <output>/<vm name> for several. */
+function outputFor(output: string | undefined, vmPath: string, many: boolean): string | undefined {
+  if (output === undefined) return undefined;
+  const base = resolve(output);
+  if (!many) return base;
+  return resolve(base, safeFileName(vmPath.split('/').filter(Boolean).pop() ?? vmPath));
+}
+
+function requestFor(vmPath: string, options: HyperexportOptions, output: string | undefined): ExportRequest {
+  const leaf = vmPath.split('/').filter(Boolean).pop() ?? vmPath;
+  const id = `hyperexport-${safeFileName(leaf).slice(0, 80)}-${randomBytes(4).toString('hex')}`;
+  return {
+    id,
+    name: leaf,
+    vm_path: vmPath,
+    ...(output !== undefined ? { output_path: output } : {}),
+    ...(options.format ? { format: options.format } : {}),
+    ...(options.method ? { export_method: options.method } : {}),
+    options: {
+      ...(options.parallel !== undefined ? { parallel_downloads: options.parallel } : {}),
+      ...(options.removeCdrom ? { remove_cdrom: true } : {}),
+      ...(options.snapshot ? { snapshot: true } : {}),
+      ...(options.powerOff ? { power_off: true } : {}),
+    },
+  };
+}
+
+async function dryRun(backend: ExportBackend, vms: readonly string[], options: HyperexportOptions, io: CliIo): Promise<number> {
+  const plans = [];
+  const errors: string[] = [];
+  for (const vm of vms) {
+    try {
+      const info = await backend.describeVm(vm);
+      const outputDir = outputFor(options.output, vm, vms.length > 1);
+      plans.push(
+        planExport(info, {
+          format: options.format ?? 'ovf',
+          method: options.method ?? 'auto',
+          snapshot: options.snapshot ?? false,
+          powerOff: options.powerOff ?? false,
+          removeCdrom: options.removeCdrom ?? false,
+          ...(outputDir ? { outputDir } : {}),
+        }),
+      );
+    } catch (err) {
+      if (err instanceof CliError && err.exitCode !== ExitCode.Failed) throw err;
+      errors.push(`${vm}: ${(err as Error).message}`);
+    }
+  }
+  if (options.json) io.out(`${JSON.stringify({ dry_run: true, exports: plans, errors }, null, 2)}\n`);
+  else {
+    io.out(`Dry run through ${backend.label}: nothing will be exported.\n`);
+    for (const plan of plans) io.out(renderPlan(plan));
+    for (const e of errors) io.err(`✖ ${e}\n`);
+    const total = plans.reduce((n, p) => n + p.total_bytes, 0);
+    io.out(`${plans.length} VM(s), ${plans.reduce((n, p) => n + p.disks.length, 0)} disk(s), ${formatBytes(total)} (${total} bytes) in total\n`);
+  }
+  return errors.length ? ExitCode.Failed : ExitCode.Ok;
+}
+
+function openBackend(options: HyperexportOptions, io: CliIo): Promise<ExportBackend> {
+  if (options.standalone) {
+    return StandaloneBackend.open({
+      ...(options.config ? { configFile: options.config } : {}),
+      ...(options.profile ? { profile: options.profile } : {}),
+      env: io.env,
+      note: (text) => {
+        if (!options.json) io.err(text);
+      },
+    });
+  }
+  const url = options.daemon ?? io.env.HYPERVISOR_URL ?? io.env.HYPERSDK_DAEMON_URL ?? DEFAULT_DAEMON_URL;
+  const token = options.token ?? io.env.HYPERSDK_API_TOKEN;
+  return Promise.resolve(new DaemonBackend(new DaemonClient({ url, ...(token ? { token } : {}) })));
+}
+
+async function main(options: HyperexportOptions, io: CliIo, deps: HyperexportDeps): Promise<number> {
+  const named = options.vm ?? [];
+  const interactive = named.length === 0 && !options.json && (deps.interactive ?? (Boolean(process.stdin.isTTY) && Boolean(process.stdout.isTTY)));
+  if (named.length === 0 && !interactive) {
+    throw new CliError('give -vm <path> (repeatable or comma-separated), or run hyperexport in a terminal to pick VMs interactively', ExitCode.Usage);
+  }
+  if (options.snapshot && options.powerOff) throw new CliError('-snapshot and -power-off exclude each other: pick one', ExitCode.Usage);
+  if (options.config && !options.standalone) throw new CliError('-config is read in -standalone mode only (the daemon has its own)', ExitCode.Usage);
+
+  const backend = await openBackend(options, io);
+  const interrupt = new AbortController();
+  const force = new AbortController();
+  const unsubscribe = (deps.onInterrupt ?? processInterrupt)(() => (interrupt.signal.aborted ? force.abort() : interrupt.abort()));
+  try {
+    let vms = named;
+    let effective = options;
+    if (interactive) {
+      if (!io.isTty) io.err(`Discovering VMs through ${backend.label}...\n`);
+      const found: VmRow[] = await backend.listVms();
+      if (found.length === 0) throw new CliError(`${backend.label} sees no VMs`, ExitCode.Failed);
+      const prompts = deps.prompts ?? (await inquirerPrompts());
+      let selection;
+      try {
+        selection = await chooseInteractively(
+          found,
+          {
+            ...(options.format ? { format: options.format } : {}),
+            ...(options.output !== undefined ? { output: options.output } : {}),
+            snapshot: options.snapshot ?? false,
+            powerOff: options.powerOff ?? false,
+            removeCdrom: options.removeCdrom ?? false,
+            outputRequired: options.standalone ?? false,
+          },
+          prompts,
+        );
+      } catch (err) {
+        // Ctrl-C inside a prompt (inquirer's ExitPromptError): nothing was started.
+        if ((err as Error).name === 'ExitPromptError' || (err as Error).name === 'AbortPromptError') return 130;
+        throw err;
+      }
+      if (!selection) {
+        io.err('Nothing exported.\n');
+        return ExitCode.Ok;
+      }
+      vms = selection.vms.map((vm) => vm.path);
+      effective = {
+        ...options,
+        format: selection.format,
+        snapshot: selection.snapshot,
+        powerOff: selection.powerOff,
+        removeCdrom: selection.removeCdrom,
+        ...(selection.output !== undefined ? { output: selection.output } : {}),
+      };
+    }
+    if (effective.dryRun) return await dryRun(backend, vms, effective, io);
+
+    const many = vms.length > 1;
+    const requests = vms.map((vm) => requestFor(vm, effective, outputFor(effective.output, vm, many)));
+    if (!effective.json) io.err(`Exporting ${vms.length} VM(s) through ${backend.label}. Ctrl-C cancels.\n`);
+    const outcome = await runExports(backend, requests, {
+      io,
+      json: effective.json ?? false,
+      intervalMs: effective.interval * 1000,
+      ...(deps.columns ? { columns: deps.columns } : {}),
+      interrupt: interrupt.signal,
+      force: force.signal,
+    });
+    if (effective.json) io.out(`${JSON.stringify(jsonReport(outcome), null, 2)}\n`);
+    else summarise(outcome, io);
+    return exitCodeOf(outcome);
+  } finally {
+    unsubscribe();
+    await backend.close();
+  }
+}
+
+/** Runs hyperexport with the arguments after the program name; resolves to the exit code. */
+export async function runHyperexport(args: readonly string[], deps: HyperexportDeps = {}): Promise<number> {
+  const io = deps.io ?? processIo();
+  const program = buildHyperexport(io);
+  let options: HyperexportOptions;
+  try {
+    program.parse(normaliseGoFlags(args, longOptionNames(program)), { from: 'user' });
+    options = program.opts<HyperexportOptions>();
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version' ? ExitCode.Ok : ExitCode.Usage;
+    }
+    throw err;
+  }
+  try {
+    return await main(options, io, { columns: process.stdout.columns, ...deps });
+  } catch (err) {
+    if (err instanceof CliError) {
+      io.err(`hyperexport: ${err.message}\n`);
+      if (err.exitCode === ExitCode.Usage) io.err(`${USAGE}\n`);
+      if (err.exitCode === ExitCode.Unreachable && !options.standalone) io.err("hint: start the daemon with 'hypervisord', or export without one: hyperexport -standalone ... (uses GOVC_URL, GOVC_USERNAME, GOVC_PASSWORD)\n");
+      return err.exitCode;
+    }
+    io.err(`hyperexport: unexpected error: ${(err as Error).message}\n`);
+    return ExitCode.Failed;
+  }
+}
