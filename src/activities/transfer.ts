@@ -107,8 +107,13 @@ async function leaseIsGone(provider: { leaseState(id: string): Promise<string> }
     const state = await provider.leaseState(leaseId);
     return state === 'error' || state === 'done';
   } catch (err) {
-    // The lease object no longer exists (ManagedObjectNotFound). Any other error
-    // (vCenter unreachable) says nothing about the lease: the attempt is retried.
-    return (err as { type?: string }).type === ErrorType.VmNotFound;
+    // The lease object no longer exists or can no longer be used: the provider
+    // reports ManagedObjectNotFound/InvalidState on a lease call as LeaseLost (a
+    // bare ManagedObjectNotFound as VmNotFound). Without this, a lease aborted
+    // behind the worker's back left the transfer retrying its dead device URL
+    // (HTTP 404) forever. Any other error (vCenter unreachable) says nothing about
+    // the lease: the attempt is retried.
+    const type = (err as { type?: string }).type;
+    return type === ErrorType.VmNotFound || type === ErrorType.LeaseLost;
   }
 }

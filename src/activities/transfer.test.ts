@@ -1,0 +1,108 @@
+// Regression (found by the fault-injection suite, test/faults): an NFC lease
+// aborted behind the worker's back made the device URL answer 404, and the
+// transfer activity, asking the provider whether the lease was gone, got
+// LeaseLost (the provider's mapping of ManagedObjectNotFound on a lease call)
+// and did not recognise it: the attempt was retried on the dead URL forever
+// instead of handing the checkpoint to the workflow to reopen the lease.
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorType } from '../export/errors.js';
+import type { SourceProvider } from '../providers/types.js';
+import { LocalSink } from '../storage/local-sink.js';
+import { ProviderPool } from '../worker/provider-pool.js';
+import { LeaseProgressRegistry } from './lease-progress.js';
+import { createTransferActivity } from './transfer.js';
+import type { TransferDiskInput } from './types.js';
+
+let server: Server;
+let base: string;
+let dir: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'hypersdk-transfer-activity-'));
+  // A device URL of a lease that no longer exists: what vcsim (and vCenter) answer.
+  server = createServer((_req, res) => res.writeHead(404).end('not found'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function activityWith(leaseState: () => Promise<string>) {
+  const provider = { leaseState, downloadHeaders: () => ({}) } as unknown as SourceProvider;
+  const providers = new ProviderPool({
+    profiles: { default: { url: 'https://vcenter.invalid/sdk', username: 'u', password: 'p', insecure: true } },
+    defaultProfile: 'default',
+    connect: () => Promise.resolve(provider),
+    openSealed: () => {
+      throw new Error('not used');
+    },
+  });
+  return createTransferActivity({
+    providers,
+    sinks: { open: (ref) => new LocalSink(ref.kind === 'local' ? ref.directory : dir) },
+    leaseProgress: new LeaseProgressRegistry(),
+    checkpointEveryMs: 1_000,
+  });
+}
+
+const input = (name: string): TransferDiskInput => ({
+  jobId: 'job-1',
+  source: { provider: 'vsphere', profile: 'default' },
+  sink: { kind: 'local', directory: join(dir, name) },
+  vm: { name: 'vm' } as TransferDiskInput['vm'],
+  diskKey: 2000,
+  fileName: 'vm-disk1.vmdk',
+  sizeBytes: 1024,
+  mode: 'ovf',
+  leaseId: 'session[abc]lease-1',
+  deviceUrl: `${base}/nfc/session%5Babc%5Dlease-1/disk-0.vmdk`,
+});
+
+async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ApplicationFailure);
+  return err as ApplicationFailure;
+}
+
+describe('transferDisk activity on a lost lease', () => {
+  it('hands LeaseLost (not a retryable 404) to the workflow when the lease object is gone', async () => {
+    const lost = ApplicationFailure.create({ type: ErrorType.LeaseLost, message: 'lease session[abc]lease-1 is no longer usable (ManagedObjectNotFound)' });
+    const activity = activityWith(() => Promise.reject(lost));
+    const err = await failureOf(new MockActivityEnvironment().run(activity.transferDisk, input('lost')));
+    expect(err.type).toBe(ErrorType.LeaseLost);
+    expect(err.nonRetryable).toBe(true);
+  });
+
+  it('also when the provider reports the bare ManagedObjectNotFound (VmNotFound)', async () => {
+    const gone = ApplicationFailure.create({ type: ErrorType.VmNotFound, message: 'ManagedObjectNotFound' });
+    const activity = activityWith(() => Promise.reject(gone));
+    const err = await failureOf(new MockActivityEnvironment().run(activity.transferDisk, input('gone')));
+    expect(err.type).toBe(ErrorType.LeaseLost);
+  });
+
+  it('keeps a retryable transfer failure when the lease state cannot be read (vCenter unreachable)', async () => {
+    const activity = activityWith(() => Promise.reject(new Error('connect ECONNREFUSED')));
+    const err = await failureOf(new MockActivityEnvironment().run(activity.transferDisk, input('unreachable')));
+    expect(err.type).toBe(ErrorType.TransferFailed);
+    expect(err.nonRetryable).toBe(false);
+  });
+
+  it('keeps a retryable transfer failure while the lease is still ready', async () => {
+    const activity = activityWith(() => Promise.resolve('ready'));
+    const err = await failureOf(new MockActivityEnvironment().run(activity.transferDisk, input('ready')));
+    expect(err.type).toBe(ErrorType.TransferFailed);
+    expect(err.message).toMatch(/HTTP 404/);
+  });
+});
