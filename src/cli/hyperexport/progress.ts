@@ -88,13 +88,13 @@ export class ProgressDisplay {
       const phase = p && p.phase !== status ? ` · ${p.phase}${p.method ? ` (${p.method})` : ''}` : '';
       out.push(`${s.bold(e.vmPath)} ${colour(status)}${phase}`);
       if (!p) continue;
-      for (const d of p.disks) {
+      for (const d of disksOf(job)) {
         const rate = d.state === 'transferring' ? this.rates.observe(`${e.id}/${d.key}`, d.bytes_done, at) : undefined;
         const eta = rate && rate > 0 && d.size_bytes > d.bytes_done ? formatEta((d.size_bytes - d.bytes_done) / rate) : undefined;
         const mark = d.state === 'done' ? s.green('✔') : d.state === 'failed' ? s.red('✖') : ' ';
         out.push(`  ${mark} ${renderBar({ label: fit(d.file, LABEL), done: d.bytes_done, total: d.size_bytes, ...(rate !== undefined ? { rateBytesPerSecond: rate } : {}), ...(eta ? { eta } : {}) })}`);
       }
-      if (p.disks.length > 1) {
+      if (disksOf(job).length > 1) {
         const total = this.rates.observe(`${e.id}/total`, p.bytes_downloaded, at);
         const eta = total && total > 0 && p.total_bytes > p.bytes_downloaded ? formatEta((p.total_bytes - p.bytes_downloaded) / total) : undefined;
         out.push(`    ${renderBar({ label: fit('total', LABEL), done: p.bytes_downloaded, total: p.total_bytes, ...(total !== undefined ? { rateBytesPerSecond: total } : {}), ...(eta ? { eta } : {}) })}`);
@@ -139,6 +139,18 @@ export class ProgressDisplay {
       this.io.out(`${guardStatusWords(text, job.status)}\n`);
     }
   }
+}
+
+/**
+ * The disks to draw. A finished job's view carries no per-disk progress (the
+ * workflow is closed); its result lists the disk files, drawn full.
+ */
+function disksOf(job: Job): NonNullable<Job['progress']>['disks'] {
+  const disks = job.progress?.disks ?? [];
+  if (disks.length > 0 || job.status !== 'completed' || !job.result) return disks;
+  return job.result.file_details
+    .filter((f) => f.name.endsWith('.vmdk'))
+    .map((f, i) => ({ key: i, file: f.name, state: 'done' as const, bytes_done: f.size, size_bytes: f.size, attempts: 1 }));
 }
 
 /** Cuts a line to `width` visible characters, leaving ANSI sequences intact. */

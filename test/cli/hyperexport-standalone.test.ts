@@ -1,0 +1,79 @@
+// hyperexport -standalone: no daemon. Credentials from GOVC_*, the harness's
+// Temporal through TEMPORAL_ADDRESS, an export worker inside the hyperexport
+// process, a VM of its own on the harness vcsim.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, inject, it } from 'vitest';
+import { createTestVm, sha256File } from '../export/helpers.js';
+
+const bin = fileURLToPath(new URL('../../bin/hyperexport.js', import.meta.url));
+const services = inject('services');
+const MiB = 1024 * 1024;
+
+function hyperexport(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  // Only the credentials and addresses a test gives: none from the environment of the run.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(GOVC_|TEMPORAL_|HYPERSDK_)/.test(k)));
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [bin, ...args], { env: { ...inherited, NO_COLOR: '', ...env }, timeout: 110_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+    child.stdin?.end();
+  });
+}
+
+describe('hyperexport -standalone', () => {
+  it('exports with GOVC_* credentials and an in-process worker: files exist and disk hashes equal the source', async () => {
+    const name = `hx-sa-${randomBytes(3).toString('hex')}`;
+    const vm = await createTestVm(services, name, { disks: 2, sizeBytes: 8 * MiB, poweredOn: false });
+    const work = mkdtempSync(join(tmpdir(), 'hyperexport-sa-'));
+    const out = join(work, 'out');
+    const env = {
+      GOVC_URL: services.vcsim.sdkUrl,
+      GOVC_USERNAME: services.vcsim.username,
+      GOVC_PASSWORD: services.vcsim.password,
+      GOVC_INSECURE: '1',
+      TEMPORAL_ADDRESS: services.temporal.address,
+      TEMPORAL_NAMESPACE: services.temporal.namespace,
+      HYPERSDK_DATA_DIR: join(work, 'state'),
+      LOG_LEVEL: 'warn',
+    };
+
+    const dry = await hyperexport(['-standalone', '-vm', vm.path, '-output', out, '-dry-run'], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain('Dry run through standalone mode');
+    expect(dry.stdout).toContain(`${name}-disk2.vmdk`);
+    expect(readdirSync(work)).not.toContain('out');
+
+    const run = await hyperexport(['-standalone', '-vm', vm.path, '-output', out, '-interval', '0.2'], env);
+    expect(run.code, run.stderr + run.stdout).toBe(0);
+    expect(readdirSync(out).sort()).toEqual([`${name}-disk1.vmdk`, `${name}-disk2.vmdk`, `${name}.mf`, `${name}.ovf`]);
+    const exported = [await sha256File(join(out, `${name}-disk1.vmdk`)), await sha256File(join(out, `${name}-disk2.vmdk`))];
+    expect(exported.sort()).toEqual([...vm.hashes.values()].sort());
+    expect(run.stdout).toContain(`✔ ${vm.path} -> ${out}`);
+    // The password never reaches the output.
+    expect(run.stdout + run.stderr).not.toContain(services.vcsim.password);
+  });
+
+  it('without credentials it says which variables to set (exit 2)', async () => {
+    const run = await hyperexport(['-standalone', '-vm', '/DC0/vm/x'], { HYPERSDK_DATA_DIR: mkdtempSync(join(tmpdir(), 'hyperexport-sa-')) });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('GOVC_URL, GOVC_USERNAME and GOVC_PASSWORD');
+  });
+
+  it('wrong vCenter credentials exit 4 and name the variables', async () => {
+    const run = await hyperexport(['-standalone', '-vm', '/DC0/vm/x', '-dry-run'], {
+      GOVC_URL: services.vcsim.sdkUrl,
+      GOVC_USERNAME: 'nobody',
+      GOVC_PASSWORD: 'wrong-password',
+      GOVC_INSECURE: '1',
+      HYPERSDK_DATA_DIR: mkdtempSync(join(tmpdir(), 'hyperexport-sa-')),
+    });
+    expect(run.code, run.stderr).toBe(4);
+    expect(run.stderr).toContain('GOVC_USERNAME');
+    expect(run.stderr).not.toContain('wrong-password');
+  });
+});
