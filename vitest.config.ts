@@ -8,6 +8,9 @@ export default defineConfig({
           name: 'unit',
           include: ['src/**/*.test.ts'],
           environment: 'node',
+          // Projects run one after the other (unit, integration, faults): each
+          // has its own worker count, and the two cores are shared.
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -21,6 +24,23 @@ export default defineConfig({
           hookTimeout: 120_000,
           // Two cores: files share the services; run them two at a time.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        // Fault injection and API fuzzing (test/faults/*.faults.ts, so the
+        // integration project does not pick them up). Short form by default;
+        // FAULTS_FULL=1 for the full one, FAULTS_SEED=<n> to replay a schedule.
+        test: {
+          name: 'faults',
+          include: ['test/faults/**/*.faults.ts'],
+          environment: 'node',
+          globalSetup: ['test/harness/global-setup.ts'],
+          setupFiles: ['test/harness/quiet-runtime.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 180_000,
+          maxWorkers: 2,
+          sequence: { groupOrder: 2 },
         },
       },
     ],
