@@ -3,8 +3,9 @@
 // configured roots. Paths that do not exist yet are resolved through their longest
 // existing prefix, so a symlinked parent cannot smuggle the export elsewhere.
 import { realpath } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { ErrorType } from '../export/errors.js';
+import { isInside } from '../storage/local-paths.js';
 import type { HyperConfig } from './types.js';
 
 export class OutputPathNotAllowedError extends Error {
@@ -37,12 +38,6 @@ export async function realpathLongestPrefix(path: string): Promise<string> {
   }
 }
 
-export function isInside(root: string, candidate: string): boolean {
-  if (candidate === root) return true;
-  const prefix = root.endsWith(sep) ? root : root + sep;
-  return candidate.startsWith(prefix);
-}
-
 /**
  * Resolves a client-given output path against the allowed roots. Absolute paths
  * must resolve inside a root; relative ones go under the first root.
@@ -70,17 +65,6 @@ export async function resolveOutputPath(
   );
 }
 
-/**
- * Turns a VM name into a safe file name component: no path separators, no
- * control characters, no leading dots, bounded length.
- */
-export function safeFileName(name: string, fallback = 'vm'): string {
-  const cleaned = name
-    .normalize('NFKC')
-    .replace(/[^A-Za-z0-9._+-]+/g, '_')
-    .replace(/_+/g, '_')
-    .replace(/^[._]+/, '')
-    .replace(/[_]+$/, '')
-    .slice(0, 200);
-  return cleaned === '' || cleaned === '.' || cleaned === '..' ? fallback : cleaned;
-}
+// Kept here for callers that think of it as path hygiene; the one implementation
+// lives with the export file names (pure, usable from workflow code).
+export { safeFileName } from '../export/disk-files.js';

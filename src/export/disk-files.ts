@@ -2,28 +2,33 @@
 // Pure and deterministic: safe to import from workflow code.
 import type { VmDescription } from '../providers/types.js';
 
-/** Replaces anything that is not safe in a file name; never returns "", "." or "..". */
-export function sanitizeFileName(name: string): string {
+/**
+ * Turns a VM name into a safe file name component: no path separators, no
+ * control characters, no leading dots, bounded length; never "", "." or "..".
+ */
+export function safeFileName(name: string, fallback = 'vm'): string {
   const cleaned = name
     .normalize('NFKC')
-    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .replace(/[^A-Za-z0-9._+-]+/g, '_')
+    .replace(/_+/g, '_')
     .replace(/^[._]+/, '')
-    .slice(0, 120);
-  return cleaned.length > 0 ? cleaned : 'vm';
+    .replace(/[_]+$/, '')
+    .slice(0, 200);
+  return cleaned === '' || cleaned === '.' || cleaned === '..' ? fallback : cleaned;
 }
 
 export function diskFileName(vm: Pick<VmDescription, 'name'>, index: number): string {
-  return `${sanitizeFileName(vm.name)}-disk${index + 1}.vmdk`;
+  return `${safeFileName(vm.name)}-disk${index + 1}.vmdk`;
 }
 
 export function ovfFileName(vm: Pick<VmDescription, 'name'>): string {
-  return `${sanitizeFileName(vm.name)}.ovf`;
+  return `${safeFileName(vm.name)}.ovf`;
 }
 
 export function manifestFileName(vm: Pick<VmDescription, 'name'>): string {
-  return `${sanitizeFileName(vm.name)}.mf`;
+  return `${safeFileName(vm.name)}.mf`;
 }
 
 export function ovaFileName(vm: Pick<VmDescription, 'name'>): string {
-  return `${sanitizeFileName(vm.name)}.ova`;
+  return `${safeFileName(vm.name)}.ova`;
 }
