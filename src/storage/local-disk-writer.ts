@@ -3,9 +3,12 @@
 // fsyncs, renames atomically to the final name and fsyncs the directory, so a file
 // under its final name is always complete.
 //
-// Throughput: chunks are coalesced into batches of ~1 MiB written with one writev,
-// with one batch in flight while the next fills, so the network side rarely waits
-// for the disk. Memory: at most two batches (~2 MiB) per writer.
+// Throughput: chunks are coalesced into batches of ~1 MiB written with one writev
+// (the engine hands over batches of 2 MiB already, so usually one chunk = one
+// write), with one batch in flight while the next fills, so the network side
+// rarely waits for the disk. Chunks are released to the caller as soon as their
+// write completed (or was dropped), so the caller can reuse its buffers.
+// Memory: at most two batches per writer, which are the caller's buffers.
 import { constants, createReadStream } from 'node:fs';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import type { DiskWriter, FinishedFile, OpenDiskWriterOptions, WriterCommit } from './sink.js';
@@ -61,15 +64,21 @@ export async function openLocalDiskWriter(
   }
 }
 
+function releaseAll(releases: (() => void)[]): void {
+  for (const r of releases) r();
+}
+
 class LocalDiskWriter implements DiskWriter {
   readonly prefixHashing = 'reread' as const;
   readonly commitGranularity = 1;
+  readonly releasesChunks = true;
   readonly name: string;
   /** Bytes handed to write(). */
   private written: number;
   /** Bytes whose write() system call completed (may not be durable yet). */
   private flushed: number;
   private batch: Buffer[] = [];
+  private batchReleases: (() => void)[] = [];
   private batchBytes = 0;
   private inFlight: Promise<void> | undefined;
   private closed = false;
@@ -84,8 +93,13 @@ class LocalDiskWriter implements DiskWriter {
     this.flushed = resumeOffset;
   }
 
-  async write(chunk: Buffer): Promise<void> {
+  async write(chunk: Buffer, release?: () => void): Promise<void> {
+    if (this.closed) {
+      release?.();
+      throw sinkFailure(new Error('writer closed'), `writing ${this.paths.partialPath}`);
+    }
     this.batch.push(chunk);
+    if (release) this.batchReleases.push(release);
     this.batchBytes += chunk.length;
     this.written += chunk.length;
     if (this.batchBytes >= BATCH_BYTES) await this.startBatch();
@@ -97,12 +111,16 @@ class LocalDiskWriter implements DiskWriter {
     if (this.batchBytes === 0) return;
     const chunks = this.batch;
     const bytes = this.batchBytes;
+    const releases = this.batchReleases;
     const position = this.flushed;
     this.batch = [];
+    this.batchReleases = [];
     this.batchBytes = 0;
-    const p = this.writeAll(chunks, bytes, position).then(() => {
-      this.flushed = position + bytes;
-    });
+    const p = this.writeAll(chunks, bytes, position)
+      .then(() => {
+        this.flushed = position + bytes;
+      })
+      .finally(() => releaseAll(releases));
     this.inFlight = p;
     // Surface the error on the next await of inFlight, never as an unhandled rejection.
     p.catch(() => undefined);
@@ -143,8 +161,7 @@ class LocalDiskWriter implements DiskWriter {
 
   async reset(): Promise<void> {
     if (this.inFlight) await this.inFlight.catch(() => undefined);
-    this.batch = [];
-    this.batchBytes = 0;
+    this.dropBatch();
     this.written = 0;
     this.flushed = 0;
     try {
@@ -180,7 +197,17 @@ class LocalDiskWriter implements DiskWriter {
 
   async close(): Promise<void> {
     if (this.inFlight) await this.inFlight.catch(() => undefined);
+    this.dropBatch();
     await this.closeHandle();
+  }
+
+  /** Forgets the bytes not yet handed to the kernel, releasing their chunks. */
+  private dropBatch(): void {
+    const releases = this.batchReleases;
+    this.batch = [];
+    this.batchReleases = [];
+    this.batchBytes = 0;
+    releaseAll(releases);
   }
 
   async abort(): Promise<void> {

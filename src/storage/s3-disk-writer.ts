@@ -117,6 +117,8 @@ class S3DiskWriter implements DiskWriter {
   readonly prefixHashing = 'saved-state' as const;
   readonly name: string;
   readonly commitGranularity: number;
+  /** write() copies each chunk into the part buffer, so it is released when write() settles. */
+  readonly releasesChunks = true;
   private completed: CompletedPart[];
   private buffer: Buffer | undefined;
   private fill = 0;
@@ -142,16 +144,20 @@ class S3DiskWriter implements DiskWriter {
     return `s3://${this.t.bucket}/${this.t.key}`;
   }
 
-  async write(chunk: Buffer): Promise<void> {
-    this.throwIfFailed();
-    let at = 0;
-    while (at < chunk.length) {
-      this.buffer ??= Buffer.allocUnsafe(this.partSize);
-      const n = Math.min(chunk.length - at, this.partSize - this.fill);
-      chunk.copy(this.buffer, this.fill, at, at + n);
-      this.fill += n;
-      at += n;
-      if (this.fill === this.partSize) await this.dispatchPart();
+  async write(chunk: Buffer, release?: () => void): Promise<void> {
+    try {
+      this.throwIfFailed();
+      let at = 0;
+      while (at < chunk.length) {
+        this.buffer ??= Buffer.allocUnsafe(this.partSize);
+        const n = Math.min(chunk.length - at, this.partSize - this.fill);
+        chunk.copy(this.buffer, this.fill, at, at + n);
+        this.fill += n;
+        at += n;
+        if (this.fill === this.partSize) await this.dispatchPart();
+      }
+    } finally {
+      release?.();
     }
   }
 

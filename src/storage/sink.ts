@@ -65,8 +65,15 @@ export interface DiskWriter {
   readonly commitGranularity: number;
   /** Where the next write lands: the checkpoint offset when it could be resumed, else 0. */
   readonly resumeOffset: number;
-  /** Appends bytes. Resolves when the writer can take more (backpressure), not when durable. */
-  write(chunk: Buffer): Promise<void>;
+  /**
+   * Appends bytes. Resolves when the writer can take more (backpressure), not when durable.
+   * The writer may keep reading `chunk` after that. Writers with `releasesChunks`
+   * call `release` exactly once when they no longer read it (copied, written, or
+   * dropped by a failure, reset or close), so the caller may reuse the memory.
+   */
+  write(chunk: Buffer, release?: () => void): Promise<void>;
+  /** True when write() honours `release`; otherwise a chunk must never be reused. */
+  readonly releasesChunks?: boolean;
   /** Makes what it can durable and reports it (never the bytes of a failed write). May run concurrently with write(). */
   commit(): Promise<WriterCommit>;
   /** Pushes every written byte to durable storage (the last short S3 part included). */

@@ -6,17 +6,26 @@
 // accept 206 only with a Content-Range that starts at our offset and a source
 // identity (size/ETag/Last-Modified) equal to the checkpoint's; a 200 means the
 // server ignored the range, so writer and hash are reset and the file starts over
-// → stream with backpressure (for-await over undici's body pauses the socket while
-// the writer is busy; memory is the body's high-water mark plus the writer's
-// buffers, whatever the size) → a timer commits the writer every
+// → stream with backpressure → a timer commits the writer every
 // `checkpointEveryMs` and reports the durable offset → flush, a last checkpoint,
 // finish (atomic publish).
+//
+// Streaming (measured on 2 cores; see bench/transfer.ts): undici's body chunks
+// (≤ 64 KiB socket reads) are copied into a few reusable batches of BATCH_BYTES;
+// a full batch goes to the writer (one positional write) and, once the writer has
+// released it, to the hash worker (hash-worker.ts), which hands the memory back.
+// So the event loop only receives and copies; the write runs on libuv's pool and
+// the SHA-256 on the worker, concurrently. Memory per transfer: BATCH_SLOTS ×
+// BATCH_BYTES plus the body's high-water mark, whatever the disk size. When no
+// batch is free the body is paused, which pauses the socket (backpressure).
+import type { Readable } from 'node:stream';
 import { request } from 'undici';
 import { ErrorType } from '../export/errors.js';
 import type { DiskWriter, WriterCommit } from '../storage/sink.js';
 import { headerValue, parseContentRange } from './content-range.js';
 import { cancellation, classifyTransferError, failure, redactUrl } from './failures.js';
 import { NodeSha256, WasmSha256, type ResumableSha256 } from './resumable-sha256.js';
+import { WorkerSha256 } from './hash-worker.js';
 import { identityMismatch } from './source-identity.js';
 import { createTransferDispatcher } from './tls-dispatcher.js';
 import type { HashCheckpoint, SourceIdentity, TransferCheckpoint, TransferRequest, TransferResult } from './types.js';
@@ -25,6 +34,72 @@ const DEFAULT_CHECKPOINT_MS = 2000;
 const DEFAULT_TIMEOUT_MS = 60_000;
 /** undici body high-water mark: large enough for few, big chunks; bounded memory. */
 const BODY_HIGH_WATER_MARK = 1024 * 1024;
+/** Size of one batch handed to the writer (one write system call) and the hasher. */
+const BATCH_BYTES = 2 * 1024 * 1024;
+/** Batches per transfer: one filling, one being written, one queued, one hashing. */
+const BATCH_SLOTS = 4;
+
+/** Reusable batch buffers. Each owns its ArrayBuffer, so it can be transferred to the hash worker. */
+class BatchPool {
+  private readonly free: Buffer[] = [];
+  private made = 0;
+  onFree: (() => void) | undefined;
+
+  /** `reuse` false: the writer never releases chunks, so every batch is new memory. */
+  constructor(private readonly reuse: boolean) {}
+
+  take(): Buffer | undefined {
+    const b = this.free.pop();
+    if (b) return b;
+    if (this.reuse && this.made >= BATCH_SLOTS) return undefined;
+    this.made++;
+    return Buffer.allocUnsafeSlow(BATCH_BYTES);
+  }
+
+  give(b: Buffer): void {
+    if (this.reuse) this.free.push(b);
+    this.onFree?.();
+  }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** Sealed batches from the body's 'data' events to the writing loop. */
+class BatchQueue {
+  private readonly items: { buf: Buffer; len: number }[] = [];
+  private ended = false;
+  private error: Error | undefined;
+  private wake: (() => void) | undefined;
+
+  push(buf: Buffer, len: number): void {
+    this.items.push({ buf, len });
+    this.notify();
+  }
+  end(): void {
+    this.ended = true;
+    this.notify();
+  }
+  fail(err: unknown): void {
+    this.error ??= asError(err);
+    this.notify();
+  }
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+  async next(): Promise<{ buf: Buffer; len: number } | undefined> {
+    for (;;) {
+      if (this.error !== undefined) throw this.error;
+      const item = this.items.shift();
+      if (item) return item;
+      if (this.ended) return undefined;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+}
 
 function newHasher(writer: DiskWriter): Promise<ResumableSha256> {
   return writer.prefixHashing === 'saved-state' ? WasmSha256.create() : Promise.resolve(new NodeSha256());
@@ -88,13 +163,20 @@ export async function transferDisk(req: TransferRequest): Promise<TransferResult
     }
     throw f;
   } finally {
+    state.dispose();
     await dispatcher.destroy().catch(() => undefined);
   }
 }
 
 /** One attempt's mutable state; `run` is the happy path, the rest serves checkpoints. */
 class TransferState {
-  private hasher!: ResumableSha256;
+  /** Event-loop hasher (S3's saveable state, a resumed prefix, or hashOnWorker false)... */
+  private hasher: ResumableSha256 | undefined;
+  /** ...or the worker thread's, for a fresh attempt into a writer that releases chunks. */
+  private workerHasher: WorkerSha256 | undefined;
+  /** Worker hashing: batches are posted in stream order along this chain. */
+  private hashOrder: Promise<void> = Promise.resolve();
+  private pipeError: Error | undefined;
   private position = 0;
   private bytesReceived = 0;
   private identity: SourceIdentity = {};
@@ -127,7 +209,7 @@ class TransferState {
       start = writer.resumeOffset;
     } else {
       if (writer.resumeOffset > 0) await writer.reset();
-      this.hasher = await newHasher(writer);
+      await this.freshHasher();
       restartedFromZero = cp !== undefined;
     }
 
@@ -173,7 +255,7 @@ class TransferState {
       if (start > 0) {
         // The server ignored Range: what it sends starts at byte 0.
         await writer.reset();
-        this.hasher = await newHasher(writer);
+        await this.freshHasher();
         start = 0;
         restartedFromZero = true;
       }
@@ -188,10 +270,10 @@ class TransferState {
     if (res.statusCode !== 416) await this.stream(res.body);
     await this.stopCheckpointing();
     if (this.commitError !== undefined) throw this.commitError;
-    if (this.granularity) this.snapshots.set(this.position, this.hasher.checkpoint());
+    if (this.granularity) this.snapshots.set(this.position, this.mainHasher().checkpoint());
     await writer.flush();
     await this.emit(await writer.commit());
-    const sha256 = this.hasher.digestHex();
+    const sha256 = await this.digestHex();
     const file = await writer.finish();
     return {
       bytes: this.position,
@@ -203,38 +285,153 @@ class TransferState {
     };
   }
 
-  private async stream(body: AsyncIterable<Buffer>): Promise<void> {
+  private async freshHasher(): Promise<void> {
+    this.workerHasher?.close();
+    this.workerHasher = undefined;
+    this.hasher = undefined;
+    const w = this.writer;
+    if (this.req.hashOnWorker !== false && w.prefixHashing === 'reread' && w.releasesChunks === true) {
+      this.workerHasher = new WorkerSha256();
+    } else {
+      this.hasher = await newHasher(w);
+    }
+  }
+
+  private mainHasher(): ResumableSha256 {
+    if (!this.hasher) throw new Error('no event-loop hasher');
+    return this.hasher;
+  }
+
+  private hashCheckpoint(): HashCheckpoint {
+    return this.workerHasher ? { algorithm: 'sha256', kind: 'reread-prefix' } : this.mainHasher().checkpoint();
+  }
+
+  private async digestHex(): Promise<string> {
+    if (!this.workerHasher) return this.mainHasher().digestHex();
+    await this.hashOrder;
+    if (this.pipeError !== undefined) throw this.pipeError;
+    return this.workerHasher.digestHex();
+  }
+
+  dispose(): void {
+    this.workerHasher?.close();
+  }
+
+  private async stream(body: Readable): Promise<void> {
     const g = this.granularity;
-    if (g) this.snapshots.set(this.position, this.hasher.checkpoint());
+    if (g) this.snapshots.set(this.position, this.mainHasher().checkpoint());
+    const where = redactUrl(this.req.source.url);
+    const pool = new BatchPool(this.writer.releasesChunks === true);
+    const queue = new BatchQueue();
+    const announcedRest = this.totalBytes !== undefined ? this.totalBytes - this.position : undefined;
+    let received = 0;
+    let slot: Buffer | undefined;
+    let fill = 0;
+    let stash: { chunk: Buffer; at: number } | undefined;
+
+    /** Copies chunk[at..] into batches; false when out of batches (the rest is stashed). */
+    const take = (chunk: Buffer, at: number): boolean => {
+      while (at < chunk.length) {
+        slot ??= pool.take();
+        if (!slot) {
+          stash = { chunk, at };
+          return false;
+        }
+        const n = chunk.copy(slot, fill, at, Math.min(chunk.length, at + slot.length - fill));
+        fill += n;
+        at += n;
+        if (fill === slot.length) {
+          queue.push(slot, fill);
+          slot = undefined;
+          fill = 0;
+        }
+      }
+      return true;
+    };
+    const onData = (chunk: Buffer): void => {
+      this.bytesReceived += chunk.length;
+      received += chunk.length;
+      if (announcedRest !== undefined && received > announcedRest) {
+        queue.fail(failure(ErrorType.TransferFailed, `${where} sent more than the announced ${this.totalBytes} bytes`));
+        body.destroy();
+        return;
+      }
+      if (!take(chunk, 0)) body.pause();
+    };
+    pool.onFree = () => {
+      if (!stash) return;
+      const s = stash;
+      stash = undefined;
+      if (take(s.chunk, s.at)) body.resume();
+    };
+    const onEnd = (): void => {
+      if (slot && fill > 0) queue.push(slot, fill);
+      slot = undefined;
+      queue.end();
+    };
+    const onError = (err: Error): void => queue.fail(err);
+
     this.streaming = true;
     this.timer = setInterval(() => this.tick(), this.req.checkpointEveryMs ?? DEFAULT_CHECKPOINT_MS);
-    for await (const chunk of body) {
-      if (this.commitError !== undefined) throw this.commitError;
-      this.bytesReceived += chunk.length;
-      if (g) this.hashWithSnapshots(chunk, g);
-      else this.hasher.update(chunk);
-      await this.writer.write(chunk);
-      this.position += chunk.length;
-      if (this.totalBytes !== undefined && this.position > this.totalBytes) {
-        throw failure(ErrorType.TransferFailed, `${redactUrl(this.req.source.url)} sent more than the announced ${this.totalBytes} bytes`);
+    body.on('data', onData).once('end', onEnd).once('error', onError);
+    try {
+      for (let b = await queue.next(); b; b = await queue.next()) {
+        if (this.commitError !== undefined) throw this.commitError;
+        if (this.pipeError !== undefined) throw this.pipeError;
+        await this.consume(pool, queue, b.buf, b.len, g);
       }
+    } finally {
+      pool.onFree = undefined;
+      body.off('data', onData).off('end', onEnd).off('error', onError);
+      if (!body.readableEnded) body.destroy();
     }
     if (this.totalBytes !== undefined && this.position !== this.totalBytes) {
-      throw failure(ErrorType.TransferFailed, `${redactUrl(this.req.source.url)} ended at ${this.position} of ${this.totalBytes} bytes`);
+      throw failure(ErrorType.TransferFailed, `${where} ended at ${this.position} of ${this.totalBytes} bytes`);
     }
+  }
+
+  /** Hashes (event loop) or queues for the worker, and writes one batch. */
+  private async consume(pool: BatchPool, queue: BatchQueue, buf: Buffer, len: number, g: number): Promise<void> {
+    const view = len === buf.length ? buf : buf.subarray(0, len);
+    const worker = this.workerHasher;
+    if (!worker) {
+      if (g) this.hashWithSnapshots(view, g);
+      else this.mainHasher().update(view);
+      await this.writer.write(view, () => pool.give(buf));
+    } else {
+      // The worker takes the memory away (transfer), so it may only see the batch
+      // once the writer released it; batches are posted in stream order.
+      let released!: () => void;
+      const releasedP = new Promise<void>((resolve) => (released = resolve));
+      this.hashOrder = this.hashOrder
+        .then(() => releasedP)
+        .then(() => {
+          if (this.pipeError !== undefined) return;
+          worker.update(buf, len).then(
+            (back) => pool.give(back),
+            (err: unknown) => {
+              this.pipeError ??= asError(err);
+              queue.fail(err); // wakes the loop, which may be waiting for a batch that will never be freed
+            },
+          );
+        });
+      await this.writer.write(view, released);
+    }
+    this.position += len;
   }
 
   /** Hashes a chunk, saving the hash state at each multiple of `g` it crosses. */
   private hashWithSnapshots(chunk: Buffer, g: number): void {
+    const hasher = this.mainHasher();
     let at = 0;
     let pos = this.position;
     while (at < chunk.length) {
       const boundary = (Math.floor(pos / g) + 1) * g;
       const n = Math.min(chunk.length - at, boundary - pos);
-      this.hasher.update(chunk.subarray(at, at + n));
+      hasher.update(chunk.subarray(at, at + n));
       at += n;
       pos += n;
-      if (pos === boundary) this.snapshots.set(pos, this.hasher.checkpoint());
+      if (pos === boundary) this.snapshots.set(pos, hasher.checkpoint());
     }
   }
 
@@ -270,7 +467,7 @@ class TransferState {
 
   private emit(c: WriterCommit): Promise<void> {
     if (c.offset < this.lastEmitted) return Promise.resolve();
-    const hash = this.granularity ? this.snapshots.get(c.offset) : this.hasher.checkpoint();
+    const hash = this.granularity ? this.snapshots.get(c.offset) : this.hashCheckpoint();
     if (!hash) return Promise.resolve();
     for (const k of this.snapshots.keys()) if (k < c.offset) this.snapshots.delete(k);
     this.lastEmitted = c.offset;

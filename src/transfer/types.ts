@@ -51,6 +51,12 @@ export interface TransferRequest {
   headersTimeoutMs?: number;
   /** No body bytes within this time (a stalled source) → retryable TransferFailed. Default 60 s. */
   stallTimeoutMs?: number;
+  /**
+   * Hash on the shared worker thread (default true) when the writer allows it
+   * (prefixHashing 'reread' and releasesChunks) and the attempt starts at 0; a
+   * resumed attempt continues on the event loop with the re-hashed prefix.
+   */
+  hashOnWorker?: boolean;
 }
 
 export interface TransferResult {
