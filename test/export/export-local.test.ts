@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { parseManifest } from '../../src/export/ovf.js';
 import type { ExportProgress } from '../../src/export/contract.js';
-import { exportInput, startWorker, temporalClient, testConfig, type RunningWorker } from '../harness/export-env.js';
+import { exportInput, testConfig, useWorkerAndClient } from '../harness/export-env.js';
 import { govc } from '../harness/govc.js';
 import { decodedHistoryText } from '../harness/history.js';
 import { prepareVmDisks, sha256File, startExport } from './helpers.js';
@@ -12,17 +12,8 @@ import { prepareVmDisks, sha256File, startExport } from './helpers.js';
 const services = inject('services');
 const config = testConfig(services);
 const MiB = 1024 * 1024;
-let worker: RunningWorker;
-let temporal: Awaited<ReturnType<typeof temporalClient>>;
+const temporal = useWorkerAndClient(config);
 
-beforeAll(async () => {
-  worker = await startWorker(config);
-  temporal = await temporalClient(config);
-});
-afterAll(async () => {
-  await worker?.stop();
-  await temporal?.close();
-});
 
 describe('export of a powered-on VM with snapshot mode to a local directory', () => {
   it('writes the OVF, a verifying manifest and disks byte-identical to the source; govc can import it', async () => {

@@ -1,15 +1,14 @@
 import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { parseManifest } from '../../src/export/ovf.js';
-import { exportInput, startWorker, temporalClient, testConfig, type RunningWorker } from '../harness/export-env.js';
+import { exportInput, testConfig, useWorkerAndClient } from '../harness/export-env.js';
 import { createTestVm, startExport } from './helpers.js';
 
 const services = inject('services');
 const config = testConfig(services);
 const MiB = 1024 * 1024;
-let worker: RunningWorker;
-let temporal: Awaited<ReturnType<typeof temporalClient>>;
+const temporal = useWorkerAndClient(config);
 const s3 = new S3Client({
   endpoint: services.minio.endpoint,
   region: services.minio.region,
@@ -17,13 +16,7 @@ const s3 = new S3Client({
   credentials: { accessKeyId: services.minio.accessKeyId, secretAccessKey: services.minio.secretAccessKey },
 });
 
-beforeAll(async () => {
-  worker = await startWorker(config);
-  temporal = await temporalClient(config);
-});
-afterAll(async () => {
-  await worker?.stop();
-  await temporal?.close();
+afterAll(() => {
   s3.destroy();
 });
 

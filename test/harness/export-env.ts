@@ -4,6 +4,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { afterAll, beforeAll } from 'vitest';
 import { join } from 'node:path';
 import { generateSecretsKey } from '../../src/config/secrets.js';
 import type { HyperConfig } from '../../src/config/types.js';
@@ -114,6 +115,29 @@ export function exportInput(
       powerOff: false,
       shutdownTimeoutSeconds: 60,
       ...options,
+    },
+  };
+}
+
+/**
+ * For a test file that exports through one in-process worker: starts the worker
+ * and a client before the tests and stops both after. Read `env.client` inside tests.
+ */
+export function useWorkerAndClient(config: HyperConfig): { readonly client: Client } {
+  let worker: RunningWorker | undefined;
+  let temporal: Awaited<ReturnType<typeof temporalClient>> | undefined;
+  beforeAll(async () => {
+    worker = await startWorker(config);
+    temporal = await temporalClient(config);
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await temporal?.close();
+  });
+  return {
+    get client() {
+      if (!temporal) throw new Error('useWorkerAndClient: the client exists only inside tests');
+      return temporal.client;
     },
   };
 }
