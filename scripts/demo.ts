@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../src/devservices/process.js';
+import { dyingWithParent, freePort } from '../src/devservices/process.js';
 import { projectRoot } from '../src/devservices/tools.js';
 import { toolPath } from '../src/devservices/tools.js';
 import { startVcsim } from '../src/devservices/vcsim.js';
@@ -75,7 +75,7 @@ async function main(): Promise<number> {
     };
     say('Starting hypervisord (REST gateway + export worker + embedded Temporal)');
     let daemonLog = '';
-    daemon = spawn(process.execPath, [join(projectRoot, 'bin/hypervisord.js')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    daemon = spawn(...dyingWithParent(process.execPath, [join(projectRoot, 'bin/hypervisord.js')]), { env, stdio: ['ignore', 'ignore', 'pipe'] });
     daemon.stderr!.on('data', (d: Buffer) => {
       daemonLog += d.toString();
       for (const line of d.toString().split('\n')) if (line.startsWith('hypervisord:')) console.log(`    ${line}`);

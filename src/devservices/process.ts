@@ -28,10 +28,13 @@ export interface LaunchOptions {
 // interrupted test run.
 const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => process.platform === 'linux' && existsSync(p));
 
+/** The command line that runs `binary` so that it dies with this process (where the platform allows). */
+export function dyingWithParent(binary: string, args: readonly string[]): [string, string[]] {
+  return setpriv ? [setpriv, ['--pdeathsig', 'KILL', '--', binary, ...args]] : [binary, [...args]];
+}
+
 export function launch(name: string, binary: string, options: LaunchOptions): ManagedProcess {
-  const [command, args] = setpriv
-    ? [setpriv, ['--pdeathsig', 'KILL', '--', binary, ...options.args]]
-    : [binary, options.args];
+  const [command, args] = dyingWithParent(binary, options.args);
   const log = createWriteStream(options.logFile, { flags: 'a' });
   const child: ChildProcess = spawn(command, args, {
     env: options.env ?? process.env,

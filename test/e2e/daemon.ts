@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../src/devservices/process.js';
+import { dyingWithParent, freePort } from '../../src/devservices/process.js';
 import type { ServiceInfo } from '../harness/services.js';
 
 const bin = (name: string) => fileURLToPath(new URL(`../../bin/${name}.js`, import.meta.url));
@@ -49,7 +49,7 @@ export async function startDaemon(services: ServiceInfo, extraYaml = ''): Promis
     HYPERVISOR_URL: `http://127.0.0.1:${port}`,
   };
   let log = '';
-  const child: ChildProcess = spawn(process.execPath, [bin('hypervisord'), '-config', configFile], {
+  const child: ChildProcess = spawn(...dyingWithParent(process.execPath, [bin('hypervisord'), '-config', configFile]), {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

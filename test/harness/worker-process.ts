@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HyperConfig } from '../../src/config/types.js';
+import { dyingWithParent } from '../../src/devservices/process.js';
 
 const workerMain = fileURLToPath(new URL('../fixtures/worker-main.ts', import.meta.url));
 
@@ -16,7 +17,8 @@ export interface WorkerProcess {
 export async function spawnWorker(config: HyperConfig, dir: string, name: string): Promise<WorkerProcess> {
   const configFile = join(dir, `${name}.json`);
   writeFileSync(configFile, JSON.stringify(config), { mode: 0o600 });
-  const child = spawn(process.execPath, ['--import', 'tsx', workerMain, configFile], {
+  // Dies with the test runner even when a timed-out test never reaches its cleanup.
+  const child = spawn(...dyingWithParent(process.execPath, ['--import', 'tsx', workerMain, configFile]), {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
