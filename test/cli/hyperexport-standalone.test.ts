@@ -3,16 +3,26 @@
 // process, a VM of its own on the harness vcsim.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createTestVm, sha256File } from '../export/helpers.js';
 
 const bin = fileURLToPath(new URL('../../bin/hyperexport.js', import.meta.url));
 const services = inject('services');
 const MiB = 1024 * 1024;
+const workDirs: string[] = [];
+afterAll(() => {
+  for (const dir of workDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function workDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hyperexport-sa-'));
+  workDirs.push(dir);
+  return dir;
+}
 
 function hyperexport(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   // Only the credentials and addresses a test gives: none from the environment of the run.
@@ -29,7 +39,7 @@ describe('hyperexport -standalone', () => {
   it('exports with GOVC_* credentials and an in-process worker: files exist and disk hashes equal the source', async () => {
     const name = `hx-sa-${randomBytes(3).toString('hex')}`;
     const vm = await createTestVm(services, name, { disks: 2, sizeBytes: 8 * MiB, poweredOn: false });
-    const work = mkdtempSync(join(tmpdir(), 'hyperexport-sa-'));
+    const work = workDir();
     const out = join(work, 'out');
     const env = {
       GOVC_URL: services.vcsim.sdkUrl,
@@ -59,7 +69,7 @@ describe('hyperexport -standalone', () => {
   });
 
   it('without credentials it says which variables to set (exit 2)', async () => {
-    const run = await hyperexport(['-standalone', '-vm', '/DC0/vm/x'], { HYPERSDK_DATA_DIR: mkdtempSync(join(tmpdir(), 'hyperexport-sa-')) });
+    const run = await hyperexport(['-standalone', '-vm', '/DC0/vm/x'], { HYPERSDK_DATA_DIR: workDir() });
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('GOVC_URL, GOVC_USERNAME and GOVC_PASSWORD');
   });
@@ -70,7 +80,7 @@ describe('hyperexport -standalone', () => {
       GOVC_USERNAME: 'nobody',
       GOVC_PASSWORD: 'wrong-password',
       GOVC_INSECURE: '1',
-      HYPERSDK_DATA_DIR: mkdtempSync(join(tmpdir(), 'hyperexport-sa-')),
+      HYPERSDK_DATA_DIR: workDir(),
     });
     expect(run.code, run.stderr).toBe(4);
     expect(run.stderr).toContain('GOVC_USERNAME');

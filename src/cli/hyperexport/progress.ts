@@ -7,10 +7,15 @@ import { formatBytes, guardStatusWords } from '../format.js';
 import { styles, type CliIo } from '../io.js';
 import { renderBar } from '../progress-bar.js';
 
-/** Bytes per second over a sliding window of observations. */
+/**
+ * Bytes per second from successive byte counts. Counts arrive in steps (workers
+ * heartbeat every few seconds), so only changes are kept, and the rate spans the
+ * changes of the last `windowMs`: between two heartbeats it holds steady instead
+ * of dropping to zero.
+ */
 export class RateWindow {
   private readonly samples = new Map<string, { at: number; bytes: number }[]>();
-  constructor(private readonly windowMs = 5_000) {}
+  constructor(private readonly windowMs = 20_000) {}
 
   observe(key: string, bytes: number, at: number): number | undefined {
     let list = this.samples.get(key);
@@ -18,10 +23,12 @@ export class RateWindow {
     const last = list[list.length - 1];
     // A restarted transfer (retry from zero) starts a new series.
     if (last && bytes < last.bytes) list.length = 0;
-    if (!last || at > last.at) list.push({ at, bytes });
+    if (!last || bytes !== last.bytes || list.length === 0) list.push({ at, bytes });
     while (list.length > 2 && at - list[0]!.at > this.windowMs) list.shift();
     const first = list[0]!;
     const newest = list[list.length - 1]!;
+    // No change for a whole window: stalled, no rate to show.
+    if (at - newest.at > this.windowMs) return 0;
     const elapsed = (newest.at - first.at) / 1000;
     return elapsed > 0 ? (newest.bytes - first.bytes) / elapsed : undefined;
   }

@@ -4,7 +4,7 @@
 // in a temporary directory that is removed afterwards. Everything is started
 // lazily: a dry run or a listing never starts Temporal.
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { DefaultLogger, makeTelemetryFilterString, Runtime } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -187,9 +187,14 @@ export class StandaloneBackend implements ExportBackend {
       stops.push(() => rm(workDir, { recursive: true, force: true }));
       const logFile = join(workDir, 'worker.log');
       try {
-        // Worker chatter would tear the progress bars: warnings go to a log file in the work directory.
+        // Worker chatter (the SDK's and the native core's) would tear the progress
+        // bars: warnings go to a log file in the work directory instead.
         Runtime.install({
           logger: new DefaultLogger('WARN', (entry) => appendFileSync(logFile, `${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} ${entry.level} ${entry.message} ${JSON.stringify(entry.meta ?? {})}\n`)),
+          telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+          // The SDK would shut the worker down on Ctrl-C; hyperexport handles Ctrl-C
+          // itself and needs the worker to run the cancellation's cleanup (lease, snapshot).
+          shutdownSignals: [],
         });
       } catch {
         // A runtime is already installed in this process (tests); keep it.
