@@ -16,7 +16,6 @@ import { DaemonBackend } from './hyperexport/daemon-backend.js';
 import { chooseInteractively, type Prompts } from './hyperexport/interactive.js';
 import { planExport, renderPlan } from './hyperexport/plan.js';
 import { exitCodeOf, jsonReport, runExports, summarise } from './hyperexport/run.js';
-import { StandaloneBackend } from './hyperexport/standalone-backend.js';
 import { DEFAULT_DAEMON_URL } from './commands/shared.js';
 import { processIo, type CliIo } from './io.js';
 
@@ -201,8 +200,10 @@ async function dryRun(backend: ExportBackend, vms: readonly string[], options: H
   return errors.length ? ExitCode.Failed : ExitCode.Ok;
 }
 
-function openBackend(options: HyperexportOptions, io: CliIo): Promise<ExportBackend> {
+async function openBackend(options: HyperexportOptions, io: CliIo): Promise<ExportBackend> {
   if (options.standalone) {
+    // Loaded on demand: the Temporal worker and the vSphere client are heavy, and daemon mode needs neither.
+    const { StandaloneBackend } = await import('./hyperexport/standalone-backend.js');
     return StandaloneBackend.open({
       ...(options.config ? { configFile: options.config } : {}),
       ...(options.profile ? { profile: options.profile } : {}),
@@ -214,7 +215,7 @@ function openBackend(options: HyperexportOptions, io: CliIo): Promise<ExportBack
   }
   const url = options.daemon ?? io.env.HYPERVISOR_URL ?? io.env.HYPERSDK_DAEMON_URL ?? DEFAULT_DAEMON_URL;
   const token = options.token ?? io.env.HYPERSDK_API_TOKEN;
-  return Promise.resolve(new DaemonBackend(new DaemonClient({ url, ...(token ? { token } : {}) })));
+  return new DaemonBackend(new DaemonClient({ url, ...(token ? { token } : {}) }), options.profile);
 }
 
 async function main(options: HyperexportOptions, io: CliIo, deps: HyperexportDeps): Promise<number> {

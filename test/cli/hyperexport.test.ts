@@ -123,10 +123,11 @@ describe('hyperexport through the daemon', () => {
   });
 
   it('rejects bad flags and missing -vm (outside a terminal) with usage and exit 2', async () => {
-    for (const args of [['-nope'], [], ['-vm', 'x', '-format', 'zip'], ['-vm', 'x', '-parallel', '0'], ['-vm', 'x', '-method', 'ftp'], ['-vm', 'x', '-snapshot', '-power-off'], ['-vm', 'x', 'extra']]) {
-      const run = await hyperexport([...args, ...daemon]);
-      expect(run.code, args.join(' ')).toBe(2);
-      expect(run.stderr, args.join(' ')).toContain('Usage: hyperexport');
+    const cases = [['-nope'], [], ['-vm', 'x', '-format', 'zip'], ['-vm', 'x', '-parallel', '0'], ['-vm', 'x', '-method', 'ftp'], ['-vm', 'x', '-snapshot', '-power-off'], ['-vm', 'x', 'extra']];
+    const runs = await Promise.all(cases.map((args) => hyperexport([...args, ...daemon])));
+    for (const [i, run] of runs.entries()) {
+      expect(run.code, cases[i]!.join(' ')).toBe(2);
+      expect(run.stderr, cases[i]!.join(' ')).toContain('Usage: hyperexport');
     }
     const help = await hyperexport(['--help']);
     expect(help.code).toBe(0);

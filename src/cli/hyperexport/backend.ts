@@ -36,6 +36,8 @@ export interface ExportRequest {
   output_path?: string;
   format?: 'ovf' | 'ova';
   export_method?: 'auto' | 'ovf' | 'datastore';
+  /** vCenter profile of the daemon's configuration. */
+  profile?: string;
   options: { parallel_downloads?: number; remove_cdrom?: boolean; snapshot?: boolean; power_off?: boolean };
 }
 

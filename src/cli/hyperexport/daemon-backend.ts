@@ -14,22 +14,26 @@ interface SubmitResponse {
 
 export class DaemonBackend implements ExportBackend {
   readonly label: string;
-  constructor(private readonly client: DaemonClient) {
+  constructor(
+    private readonly client: DaemonClient,
+    private readonly profile?: string,
+  ) {
     this.label = `the daemon at ${client.url}`;
   }
 
   async listVms(): Promise<VmRow[]> {
-    return (await this.client.get<{ vms: VmRow[] }>('/vms/list')).vms;
+    const query = this.profile ? `?profile=${encodeURIComponent(this.profile)}` : '';
+    return (await this.client.get<{ vms: VmRow[] }>(`/vms/list${query}`)).vms;
   }
 
   async describeVm(vmPath: string): Promise<VmInfo> {
-    return (await this.client.post<{ vm: VmInfo }>('/vms/info', { vm_path: vmPath })).vm;
+    return (await this.client.post<{ vm: VmInfo }>('/vms/info', { vm_path: vmPath, ...(this.profile ? { profile: this.profile } : {}) })).vm;
   }
 
   async submit(request: ExportRequest): Promise<string> {
     let response: SubmitResponse;
     try {
-      response = await this.client.post<SubmitResponse>('/jobs/submit', request);
+      response = await this.client.post<SubmitResponse>('/jobs/submit', { ...request, ...(this.profile ? { profile: this.profile } : {}) });
     } catch (err) {
       const body = (err as { body?: SubmitResponse }).body;
       if (err instanceof CliError && body?.errors?.length) throw new CliError(`the daemon refused ${request.vm_path}: ${body.errors.join('; ')}`, ExitCode.Failed);
