@@ -1,28 +1,43 @@
 // Transfer benchmark: our engine against `curl -o`, streaming a generated file from
-// a loopback HTTP server to local disk. The server and the engine each run in their
-// own process, so the engine's peak RSS (process.resourceUsage().maxRSS) is its own.
+// a loopback HTTP server to local disk. The server, the engine and curl each run in
+// their own process, so the engine's peak RSS (process.resourceUsage().maxRSS) is
+// its own.
 //
-//   npx tsx bench/transfer.ts            # 4 GiB; BENCH_TRANSFER_GIB=1 for a quicker run
+//   npx tsx bench/transfer.ts            # 4 GiB, 3 rounds; BENCH_TRANSFER_GIB=1 for a quicker run
+//   BENCH_ROUNDS=5                       # more interleaved rounds (medians are reported)
+//   BENCH_PARALLEL=4                     # disks in the parallel comparison
 //   BENCH_TRANSFER_OUT=/dev/shm          # outputs on tmpfs: the pipeline's CPU cost without the disk
 //   BENCH_CHECKPOINT_MS=600000           # (almost) no periodic fdatasync, to see its cost
+//   BENCH_HASH_WORKER=0                  # hash on the event loop instead of the worker thread
 //
-// The engine fsyncs before it reports a file done; plain `curl -o` leaves the data
-// in the page cache. Both baselines are printed: `curl -o`, and `curl -o` followed
-// by an fsync of the file (the same guarantee). On a small machine the figures
-// swing with the page cache's dirty limits and the disk's write-back; run twice.
+// Fairness: the source file is in the page cache for every run; before each run
+// the outputs are removed and `sync` leaves no dirty pages behind; the contenders
+// are interleaved (curl, curl+fsync, engine, then the reverse order) over
+// BENCH_ROUNDS rounds and medians are compared. The server is a tiny Go program
+// using sendfile (built on the fly when `go` is installed; else a Node server),
+// so that it costs little CPU and is the bottleneck of neither side. The engine's
+// time is taken inside its process, from the first request to the published
+// file (imports excluded); curl's is its whole process.
 //
-// Prints MB/s for both, the ratio (engine / curl), peak RSS; then the same with 4
-// disks in parallel (one engine process, like one worker) against 4 parallel curls.
-// Targets: ratio >= 0.9, engine peak RSS <= 200 MB.
-import { spawn } from 'node:child_process';
+// Durability: the engine fdatasyncs every checkpoint interval and fsyncs before it
+// reports a file done; plain `curl -o` leaves the data in the page cache. Both
+// baselines are printed: `curl -o` (the issue's target, the headline ratio) and
+// `curl -o` followed by an fsync of the file (the same guarantee).
+//
+// The engine costs more CPU per byte than curl (SHA-256 alone is ~1 s per 2 GiB
+// here); on a 2-core machine that others share, the ratio depends on how much of
+// the second core is free: the load average is printed with every figure.
+// Target: ratio vs curl -o >= 0.9, engine peak RSS <= 200 MB.
+import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 const SELF = fileURLToPath(import.meta.url);
 const MB = 1e6;
@@ -30,6 +45,7 @@ const MB = 1e6;
 export interface TransferBenchOptions {
   sizeBytes?: number;
   parallel?: number;
+  rounds?: number;
   workDir?: string;
   /** Where outputs are written (default: inside workDir). */
   outDir?: string;
@@ -37,12 +53,16 @@ export interface TransferBenchOptions {
 }
 
 export interface RunFigures {
+  /** Median over the rounds. */
   seconds: number;
   mbPerSec: number;
+  /** Every round's MB/s, in run order. */
+  runs: number[];
 }
 
 export interface TransferBenchResult {
   sizeBytes: number;
+  server: string;
   single: RunComparison;
   parallel: RunComparison & { disks: number };
 }
@@ -53,13 +73,50 @@ export interface RunComparison {
   curl: RunFigures;
   /** curl -o followed by an fsync of the file: the same guarantee as the engine. */
   curlFsync: RunFigures;
+  /** Headline: engine / curl -o (medians). */
   ratio: number;
   ratioVsDurable: number;
   enginePeakRssMb: number;
+  /** The engine process's RSS after its imports, before any transfer. */
+  engineBaseRssMb: number;
   sha256Ok: boolean;
+  loadAvg: number[];
 }
 
-// ---- child: the HTTP server (Range-capable, streams the file) -------------------
+// ---- child: the HTTP server (Range-capable) -----------------------------------
+// The Go server: net/http's ServeContent answers Range and sends the file with sendfile.
+const GO_SERVER = `package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+)
+
+func main() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(ln.Addr().(*net.TCPAddr).Port)
+	go func() { io.Copy(io.Discard, os.Stdin); os.Exit(0) }()
+	http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, err := os.Open(os.Args[1])
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		defer f.Close()
+		st, _ := f.Stat()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		http.ServeContent(w, r, "", st.ModTime(), f)
+	}))
+}
+`;
+
+// The fallback: a Node server (reads and writes through user space: more CPU).
 async function serve(file: string): Promise<void> {
   const size = statSync(file).size;
   const server = createServer((req, res) => {
@@ -83,6 +140,7 @@ async function serve(file: string): Promise<void> {
 async function engine(dir: string, urls: string[]): Promise<void> {
   const { LocalSink } = await import('../src/storage/local-sink.js');
   const { transferDisk } = await import('../src/transfer/transfer-disk.js');
+  const baseRssMb = process.memoryUsage.rss() / MB;
   const sink = new LocalSink(dir);
   const t0 = performance.now();
   const results = await Promise.all(
@@ -95,12 +153,13 @@ async function engine(dir: string, urls: string[]): Promise<void> {
         onCheckpoint: () => undefined,
         // BENCH_CHECKPOINT_MS: to see what the periodic fdatasync costs (default: the engine's 2 s).
         checkpointEveryMs: process.env.BENCH_CHECKPOINT_MS ? Number(process.env.BENCH_CHECKPOINT_MS) : undefined,
+        hashOnWorker: process.env.BENCH_HASH_WORKER !== '0',
       });
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
   const maxRssMb = (process.resourceUsage().maxRSS * 1024) / MB;
-  process.stdout.write(`${JSON.stringify({ seconds, maxRssMb, hashes: results.map((r) => r.sha256) })}\n`);
+  process.stdout.write(`${JSON.stringify({ seconds, maxRssMb, baseRssMb, hashes: results.map((r) => r.sha256) })}\n`);
 }
 
 // ---- parent ---------------------------------------------------------------------
@@ -136,24 +195,47 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** The Go sendfile server when `go` can build it, else the Node one. */
+async function startServer(work: string, src: string): Promise<{ proc: ReturnType<typeof spawn>; kind: string }> {
+  let cmd: string[] = [process.execPath, '--import', 'tsx', SELF, '--serve', src];
+  let kind = 'node (fallback: go not available)';
+  try {
+    await writeFile(join(work, 'server.go'), GO_SERVER);
+    await promisify(execFile)('go', ['build', '-o', join(work, 'server'), join(work, 'server.go')], { cwd: work });
+    cmd = [join(work, 'server'), src];
+    kind = 'go net/http (sendfile)';
+  } catch {
+    // keep the Node server
+  }
+  const proc = spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
+  return { proc, kind };
+}
+
 export async function runTransferBench(opts: TransferBenchOptions = {}): Promise<TransferBenchResult> {
   const size = opts.sizeBytes ?? Math.round(Number(process.env.BENCH_TRANSFER_GIB ?? '4') * 1024 ** 3);
-  const disks = opts.parallel ?? 4;
+  const disks = opts.parallel ?? Number(process.env.BENCH_PARALLEL ?? '4');
+  const rounds = Math.max(1, Math.min(20, opts.rounds ?? Number(process.env.BENCH_ROUNDS ?? '3')));
   const log = opts.log ?? ((l: string) => console.log(l));
   const work = await mkdtemp(join(opts.workDir ?? tmpdir(), 'hyper-bench-transfer-'));
   const src = join(work, 'source.bin');
   // BENCH_TRANSFER_OUT=/dev/shm measures the pipeline without the disk (fsync is free on tmpfs).
   const out = join(opts.outDir ?? process.env.BENCH_TRANSFER_OUT ?? work, `out-${process.pid}`);
-  const tsxImport = ['--import', 'tsx', SELF];
   let server: ReturnType<typeof spawn> | undefined;
   try {
     log(`generating ${(size / 1024 ** 3).toFixed(2)} GiB in ${work}`);
     const sha256 = await generate(src, size);
     // The server stats the file at start: start it only once the file is complete.
-    server = spawn(process.execPath, [...tsxImport, '--serve', src], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const started = await startServer(work, src);
+    server = started.proc;
     const [portLine] = (await once(server.stdout!, 'data')) as [Buffer];
     const url = (i: number): string => `http://127.0.0.1:${portLine.toString().trim()}/disk-${i}`;
-    await run('sh', ['-c', 'cat "$0" > /dev/null', src]); // warm the page cache for both contenders
+    log(`server: ${started.kind}; ${rounds} interleaved round(s); outputs in ${out}`);
 
     // `durable` adds an fsync of curl's output (`sync FILE`), the guarantee the engine gives before it reports done.
     const curlOnce = (n: number, durable: boolean): Promise<number> =>
@@ -166,45 +248,83 @@ export async function runTransferBench(opts: TransferBenchOptions = {}): Promise
           }),
         ),
       );
-    const engineOnce = async (n: number): Promise<{ seconds: number; maxRssMb: number; ok: boolean }> => {
+    const engineOnce = async (n: number): Promise<{ seconds: number; maxRssMb: number; baseRssMb: number; ok: boolean }> => {
       const urls = Array.from({ length: n }, (_, i) => url(i));
-      const r = JSON.parse(await run(process.execPath, [...tsxImport, '--engine', out, ...urls])) as {
+      const r = JSON.parse(await run(process.execPath, ['--import', 'tsx', SELF, '--engine', out, ...urls])) as {
         seconds: number;
         maxRssMb: number;
+        baseRssMb: number;
         hashes: string[];
       };
-      return { seconds: r.seconds, maxRssMb: r.maxRssMb, ok: r.hashes.every((h) => h === sha256) };
+      return { seconds: r.seconds, maxRssMb: r.maxRssMb, baseRssMb: r.baseRssMb, ok: r.hashes.every((h) => h === sha256) };
     };
-    const figures = (seconds: number, n: number): RunFigures => ({ seconds, mbPerSec: (size * n) / MB / seconds });
+    const figures = (secs: number[], n: number): RunFigures => {
+      const runs = secs.map((t) => (size * n) / MB / t);
+      const seconds = median(secs);
+      return { seconds, mbPerSec: (size * n) / MB / seconds, runs };
+    };
+    /** Same starting state for every run: no outputs, nothing dirty, the source in the page cache. */
+    const fresh = async (): Promise<void> => {
+      await rm(out, { recursive: true, force: true });
+      await run('sync', []);
+      await run('mkdir', ['-p', out]);
+      await run('sh', ['-c', 'cat "$0" > /dev/null', src]);
+    };
 
-    const measure = async (n: number) => {
-      await run('mkdir', ['-p', out]);
-      const curlSec = await curlOnce(n, false);
+    const measure = async (n: number): Promise<RunComparison> => {
+      const t = { curl: [] as number[], curlFsync: [] as number[], engine: [] as number[] };
+      let peak = 0;
+      let base = 0;
+      let ok = true;
+      const loads: number[] = [];
+      for (let r = 0; r < rounds; r++) {
+        const order: (keyof typeof t)[] = r % 2 === 0 ? ['curl', 'curlFsync', 'engine'] : ['engine', 'curlFsync', 'curl'];
+        for (const who of order) {
+          await fresh();
+          loads.push(loadavg()[0]!);
+          if (who === 'engine') {
+            const e = await engineOnce(n);
+            t.engine.push(e.seconds);
+            peak = Math.max(peak, e.maxRssMb);
+            base = Math.max(base, e.baseRssMb);
+            ok &&= e.ok;
+          } else {
+            t[who].push(await curlOnce(n, who === 'curlFsync'));
+          }
+        }
+      }
       await rm(out, { recursive: true, force: true });
       await run('sync', []);
-      await run('mkdir', ['-p', out]);
-      const curlSyncSec = await curlOnce(n, true);
-      await rm(out, { recursive: true, force: true });
-      await run('sync', []);
-      await run('mkdir', ['-p', out]);
-      const e = await engineOnce(n);
-      await rm(out, { recursive: true, force: true });
-      await run('sync', []);
-      const curl = figures(curlSec, n);
-      const curlFsync = figures(curlSyncSec, n);
-      const eng = figures(e.seconds, n);
-      const ratio = eng.mbPerSec / curl.mbPerSec;
-      const ratioVsDurable = eng.mbPerSec / curlFsync.mbPerSec;
+      const curl = figures(t.curl, n);
+      const curlFsync = figures(t.curlFsync, n);
+      const eng = figures(t.engine, n);
+      const c: RunComparison = {
+        engine: eng,
+        curl,
+        curlFsync,
+        ratio: eng.mbPerSec / curl.mbPerSec,
+        ratioVsDurable: eng.mbPerSec / curlFsync.mbPerSec,
+        enginePeakRssMb: peak,
+        engineBaseRssMb: base,
+        sha256Ok: ok,
+        loadAvg: loads,
+      };
+      const runs = (f: RunFigures): string => f.runs.map((x) => x.toFixed(0)).join(' ');
+      log(`\n${n} disk(s) x ${(size / 1024 ** 3).toFixed(2)} GiB, medians of ${rounds} (MB/s, aggregate):`);
+      log(`| contender                          | median MB/s | runs (MB/s)          |`);
+      log(`| engine (hashed, fsynced)           | ${eng.mbPerSec.toFixed(0).padStart(11)} | ${runs(eng).padEnd(20)} |`);
+      log(`| curl -o                            | ${curl.mbPerSec.toFixed(0).padStart(11)} | ${runs(curl).padEnd(20)} |`);
+      log(`| curl -o + fsync                    | ${curlFsync.mbPerSec.toFixed(0).padStart(11)} | ${runs(curlFsync).padEnd(20)} |`);
       log(
-        `${n} disk(s): engine ${eng.mbPerSec.toFixed(0)} MB/s (fsynced, hashed), curl -o ${curl.mbPerSec.toFixed(0)} MB/s, ` +
-          `curl -o + fsync ${curlFsync.mbPerSec.toFixed(0)} MB/s; ratio ${ratio.toFixed(2)} vs curl -o, ` +
-          `${ratioVsDurable.toFixed(2)} vs curl -o + fsync; engine peak RSS ${e.maxRssMb.toFixed(0)} MB, sha256 ${e.ok ? 'ok' : 'MISMATCH'}`,
+        `ratio engine / curl -o = ${c.ratio.toFixed(2)} (headline); engine / (curl -o + fsync) = ${c.ratioVsDurable.toFixed(2)}; ` +
+          `engine peak RSS ${peak.toFixed(0)} MB (${base.toFixed(0)} MB after imports, before any transfer); sha256 ${ok ? 'ok' : 'MISMATCH'}; ` +
+          `1-min load avg during runs ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}`,
       );
-      return { engine: eng, curl, curlFsync, ratio, ratioVsDurable, enginePeakRssMb: e.maxRssMb, sha256Ok: e.ok };
+      return c;
     };
     const single = await measure(1);
     const parallel = { disks, ...(await measure(disks)) };
-    return { sizeBytes: size, single, parallel };
+    return { sizeBytes: size, server: started.kind, single, parallel };
   } finally {
     server?.stdin?.end();
     server?.kill();
@@ -219,8 +339,12 @@ if (process.argv[1] === SELF) {
   else if (mode === '--engine') await engine(args[0]!, args.slice(1));
   else {
     const r = await runTransferBench();
-    const pass = r.single.ratioVsDurable >= 0.9 && r.single.enginePeakRssMb <= 200 && r.parallel.enginePeakRssMb <= 200;
+    const ratioOk = r.single.ratio >= 0.9 && r.parallel.ratio >= 0.9;
+    const rssOk = r.single.enginePeakRssMb <= 200 && r.parallel.enginePeakRssMb <= 200;
     console.log(JSON.stringify(r, null, 2));
-    console.log(`targets (ratio vs durable curl >= 0.9, peak RSS <= 200 MB): ${pass ? 'met' : 'NOT met'}`);
+    console.log(
+      `targets: ratio vs curl -o >= 0.9 (1 and ${r.parallel.disks} disks): ${ratioOk ? 'met' : 'NOT met'}; ` +
+        `peak RSS <= 200 MB: ${rssOk ? 'met' : 'NOT met'}`,
+    );
   }
 }

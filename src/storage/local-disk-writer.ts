@@ -4,7 +4,7 @@
 // under its final name is always complete.
 //
 // Throughput: chunks are coalesced into batches of ~1 MiB written with one writev
-// (the engine hands over batches of 2 MiB already, so usually one chunk = one
+// (the engine hands over batches of 1 MiB already, so usually one chunk = one
 // write), with one batch in flight while the next fills, so the network side
 // rarely waits for the disk. Chunks are released to the caller as soon as their
 // write completed (or was dropped), so the caller can reuse its buffers.

@@ -70,6 +70,8 @@ class SharedHashWorker {
 
   request(key: string, message: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<Reply> {
     const w = this.start();
+    // Referenced only while a reply is awaited: an idle worker must not keep the process alive.
+    if (this.pending.size === 0) w.ref();
     return new Promise<Reply>((resolve, reject) => {
       this.pending.set(key, { resolve, reject });
       w.postMessage(message, transfer);
@@ -79,11 +81,11 @@ class SharedHashWorker {
   private start(): Worker {
     if (this.worker) return this.worker;
     const w = new Worker(WORKER_SOURCE, { eval: true });
-    w.unref();
     w.on('message', (m: Reply) => {
       const key = m.digest !== undefined ? `${m.id}:digest` : `${m.id}:${m.seq}`;
       const p = this.pending.get(key);
       this.pending.delete(key);
+      if (this.pending.size === 0) w.unref();
       p?.resolve(m);
     });
     const fail = (err: Error): void => {
@@ -93,6 +95,7 @@ class SharedHashWorker {
     };
     w.on('error', fail);
     w.on('exit', (code) => fail(new Error(`hash worker exited (${code})`)));
+    w.unref(); // after the listeners: adding a 'message' listener refs it again
     this.worker = w;
     return w;
   }
