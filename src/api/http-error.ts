@@ -28,9 +28,25 @@ export function now(): string {
 
 /** True for errors that mean "Temporal is not reachable" rather than a bad request. */
 function isUnavailable(err: unknown): boolean {
-  const e = err as { code?: unknown; name?: unknown; message?: unknown };
-  // gRPC UNAVAILABLE (14) / DEADLINE_EXCEEDED (4), and the SDK's connection errors.
-  return e.code === 14 || e.code === 4 || e.name === 'TransportError' || e.name === 'ServiceError';
+  const e = err as { code?: unknown; name?: unknown };
+  // gRPC UNAVAILABLE (14) / DEADLINE_EXCEEDED (4), and the SDK's transport errors.
+  // A ServiceError only when its gRPC cause says so: Temporal refusing a request
+  // (INVALID_ARGUMENT) is not an outage.
+  const code = grpcCode(err);
+  return code === 14 || code === 4 || e.name === 'TransportError' || (e.name === 'ServiceError' && code === undefined);
+}
+
+/** The gRPC status code of an error or of its cause (the SDK wraps them in ServiceError). */
+function grpcCode(err: unknown): number | undefined {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'number') return e.code;
+  }
+  return undefined;
+}
+
+/** gRPC INVALID_ARGUMENT (3): Temporal refused what the client sent. */
+function isRejectedByTemporal(err: unknown): boolean {
+  return grpcCode(err) === 3;
 }
 
 export type Logger = (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
@@ -42,6 +58,9 @@ export function errorHandler(log: Logger) {
     }
     if (err instanceof HTTPException) {
       return c.json({ error: err.message || 'request rejected', timestamp: now() }, err.status);
+    }
+    if (isRejectedByTemporal(err)) {
+      return c.json({ error: `rejected by Temporal: ${err.message}`, timestamp: now() }, 400);
     }
     if (isUnavailable(err)) {
       log('warn', 'temporal unavailable', { path: c.req.path, reason: err.message });

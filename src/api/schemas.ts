@@ -27,7 +27,8 @@ export const jobDefinitionInputSchema = z
   .object({
     id: z.string().regex(JOB_ID_PATTERN, 'must be 1-128 letters, digits, ".", "_" or "-" (no ":" or "/")').optional(),
     name: z.string().max(256).optional(),
-    vm_path: z.string().min(1, 'must not be empty'),
+    // Temporal indexes it as a Keyword search attribute, which has a length limit.
+    vm_path: z.string().min(1, 'must not be empty').max(1024, 'must be at most 1024 characters'),
     output_path: z.string().min(1, 'must not be empty').optional(),
     format: z.enum(['ovf', 'ova']).optional(),
     export_method: z.enum(['auto', 'ovf', 'datastore']).optional(),
@@ -205,7 +206,7 @@ export const vmListResponseSchema = z
   .meta({ id: 'VmList' });
 
 export const vmInfoRequestSchema = z
-  .object({ vm_path: z.string().min(1, 'must not be empty'), profile: z.string().min(1).optional() })
+  .object({ vm_path: z.string().min(1, 'must not be empty').max(1024, 'must be at most 1024 characters'), profile: z.string().min(1).optional() })
   .meta({ id: 'VmInfoRequest' });
 
 export const vmInfoResponseSchema = z

@@ -3,6 +3,7 @@
 // the worker's own configuration on first use, so nothing secret crosses Temporal.
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
+import { findProfile } from '../config/profiles.js';
 import type { VsphereProfile } from '../config/types.js';
 import type { SourceRef } from '../export/contract.js';
 import { ErrorType } from '../export/errors.js';
@@ -74,7 +75,7 @@ export class ProviderPool {
       }
     }
     const name = source.profile ?? this.options.defaultProfile;
-    const profile = this.options.profiles[name];
+    const profile = findProfile(this.options.profiles, name);
     if (!profile) {
       const known = Object.keys(this.options.profiles);
       throw ApplicationFailure.create({

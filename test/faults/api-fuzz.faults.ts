@@ -10,7 +10,7 @@
 // Runs: 1000 in the short form, 10000 with FAULTS_FULL=1; FAULTS_SEED replays.
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
-import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import { stringify as toYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
 import { connectVsphere } from '../../src/providers/vsphere/index.js';
@@ -45,52 +45,11 @@ const serverErrors: string[] = [];
 const knownDefectHits = new Map<string, number>();
 
 /**
- * Defects this suite found outside the code it may fix (src/api), reported and
- * pinned by an `it.fails` test below: tolerated in the random run so that it
- * keeps looking for new ones. Remove an entry when its test starts passing.
+ * Defects this suite found are fixed and kept as regression tests below; a new one
+ * can be pinned here (tolerated in the random run, with an it.fails test) until fixed.
  */
-const KNOWN_DEFECTS: { name: string; matches: (r: FuzzRequest, status: number) => boolean }[] = [
-  {
-    // A vm_path longer than Temporal's search attribute limit (2048 bytes for the
-    // HyperVmPath Keyword) is accepted by validation; Temporal refuses the start
-    // (INVALID_ARGUMENT) and the error mapper reports every ServiceError as
-    // "Temporal unavailable" (503) instead of a 400 naming vm_path.
-    name: 'oversized vm_path -> 503',
-    matches: (r, status) => status === 503 && r.path === '/jobs/submit' && longestVmPath(r.body) > 2_000,
-  },
-  {
-    // A profile named after an Object.prototype member ("__proto__",
-    // "constructor", "toString"...) is looked up with profiles[name], finds the
-    // inherited member, and the gateway tries to log in to vCenter "undefined"
-    // (502) instead of answering 400 "unknown profile". Same lookup in
-    // src/worker/provider-pool.ts and src/cli/hyperexport/standalone-backend.ts.
-    name: 'prototype-named profile -> 502',
-    matches: (r, status) => status === 502 && r.path.startsWith('/vms/') && prototypeProfile(r),
-  },
-];
+const KNOWN_DEFECTS: { name: string; matches: (r: FuzzRequest, status: number) => boolean }[] = [];
 
-function prototypeProfile(r: FuzzRequest): boolean {
-  const names: unknown[] = [new URLSearchParams(r.path.split('?')[1] ?? '').get('profile')];
-  try {
-    names.push((parseYaml(r.body ?? '') as { profile?: unknown } | null)?.profile);
-  } catch {
-    // not a mapping
-  }
-  return names.some((n) => typeof n === 'string' && n in Object.prototype);
-}
-
-function longestVmPath(body: string | undefined): number {
-  let parsed: unknown;
-  try {
-    parsed = parseYaml(body ?? '') as unknown; // YAML is a superset of JSON
-  } catch {
-    return 0;
-  }
-  const jobs = Array.isArray(parsed) ? parsed : [parsed, ...(((parsed as { jobs?: unknown })?.jobs as unknown[] | undefined) ?? [])];
-  let longest = 0;
-  for (const j of jobs as { vm_path?: unknown }[]) if (typeof j?.vm_path === 'string') longest = Math.max(longest, j.vm_path.length);
-  return longest;
-}
 const statuses = new Map<number, number>();
 const held: { id: string; definition: unknown }[] = [];
 
@@ -295,16 +254,15 @@ describe(`API fuzzing from /openapi.json (seed ${seed})`, () => {
     }
   });
 
-  // Pinned defect (src/api, not fixed here): see KNOWN_DEFECTS. Passes while the
-  // defect exists; when it is fixed this test fails: delete it and the entry above.
-  it.fails('known defect: a vm_path over 2048 bytes is a 400 naming vm_path, not a 503 "Temporal unavailable"', async () => {
+  // Regression tests for defects the fuzzing found (fixed in src/api and src/config/profiles.ts).
+  it('a vm_path over the search attribute limit is a 400 naming vm_path, not a 503 "Temporal unavailable"', async () => {
     const res = await send({ label: 'long vm_path', method: 'POST', path: '/jobs/submit', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ vm_path: `/DC0/vm/${'x'.repeat(2_100)}`, output_path: 'long' }) });
     const body = (await res.json()) as { error: string };
     expect(res.status).toBe(400);
     expect(body.error).toMatch(/vm_path/);
   });
 
-  it.fails('known defect: /vms/info with profile "constructor" is a 400 unknown profile, not a 502', async () => {
+  it('/vms/info with profile "constructor", "__proto__" or "toString" is a 400 unknown profile, not a 502', async () => {
     for (const profile of ['constructor', '__proto__', 'toString']) {
       const res = await send({ label: 'prototype profile', method: 'POST', path: '/vms/info', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ vm_path: '/DC0/vm/DC0_H0_VM0', profile }) });
       expect(res.status, profile).toBe(400);

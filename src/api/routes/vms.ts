@@ -7,6 +7,7 @@ import { readBody } from '../body.js';
 import type { ProviderFactory } from '../deps.js';
 import { badRequest, HttpError, now } from '../http-error.js';
 import { vmInfoRequestSchema } from '../schemas.js';
+import { findProfile } from '../../config/profiles.js';
 
 export class ProviderCache {
   private readonly providers = new Map<string, Promise<SourceProvider>>();
@@ -81,7 +82,7 @@ export function vmRoutes(config: HyperConfig, cache: ProviderCache): Hono {
 
   const providerFor = (name: string | undefined, field: string) => {
     const profileName = name ?? config.vsphere.defaultProfile;
-    const profile = config.vsphere.profiles[profileName];
+    const profile = findProfile(config.vsphere.profiles, profileName);
     if (!profile) {
       const known = Object.keys(config.vsphere.profiles);
       throw badRequest(field, known.length ? `unknown vCenter profile "${profileName}" (configured: ${known.join(', ')})` : 'no vCenter is configured (set GOVC_URL, GOVC_USERNAME, GOVC_PASSWORD)');

@@ -23,6 +23,7 @@ import { createExportWorker } from '../../worker/create-worker.js';
 import { CliError } from '../daemon-client.js';
 import { ExitCode } from '../exit-codes.js';
 import type { ExportBackend, ExportRequest, VmInfo, VmRow } from './backend.js';
+import { findProfile } from '../../config/profiles.js';
 
 export interface StandaloneOptions {
   configFile?: string;
@@ -98,7 +99,7 @@ export class StandaloneBackend implements ExportBackend {
       throw err;
     }
     const name = options.profile ?? config.vsphere.defaultProfile;
-    const profile = config.vsphere.profiles[name];
+    const profile = findProfile(config.vsphere.profiles, name);
     if (!profile?.url || !profile.username) {
       const known = Object.keys(config.vsphere.profiles);
       throw new CliError(
