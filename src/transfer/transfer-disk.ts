@@ -362,16 +362,24 @@ class TransferState {
       }
       if (!take(chunk, 0)) body.pause();
     };
+    let bodyEnded = false;
+    const finishBatches = (): void => {
+      if (slot && fill > 0) queue.push(slot, fill);
+      slot = undefined;
+      queue.end();
+    };
     pool.onFree = () => {
       if (!stash) return;
       const s = stash;
       stash = undefined;
-      if (take(s.chunk, s.at)) body.resume();
+      if (!take(s.chunk, s.at)) return;
+      if (bodyEnded) finishBatches();
+      else body.resume();
     };
     const onEnd = (): void => {
-      if (slot && fill > 0) queue.push(slot, fill);
-      slot = undefined;
-      queue.end();
+      bodyEnded = true;
+      // A paused body does not end; but should it, the stashed rest goes first.
+      if (!stash) finishBatches();
     };
     const onError = (err: Error): void => queue.fail(err);
 
