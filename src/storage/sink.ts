@@ -4,9 +4,19 @@
 // plain JSON (WriterState) inside the transfer checkpoint, i.e. in Temporal
 // heartbeat details.
 
-/** Resume state of a local partial file: the file itself is the state. */
+/**
+ * Resume state of a local partial file: the file itself holds the bytes. The
+ * checkpoint offset counts bytes the kernel has accepted (page cache): they
+ * survive a killed worker, not a crashed machine. So the state also names the
+ * machine's boot and the last fdatasync'ed offset; a resume after a reboot (or
+ * on another machine) falls back to that.
+ */
 export interface LocalWriterState {
   kind: 'local';
+  /** /proc/sys/kernel/random/boot_id when the checkpoint was taken. */
+  bootId?: string;
+  /** Bytes fdatasync'ed (durable even across a power loss). */
+  durableOffset?: number;
 }
 
 /** One finished multipart part. */
