@@ -12,7 +12,7 @@ const rows: string[][] = [];
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 log('== transfer: engine vs curl -o');
-const transfer = await runTransferBench({ sizeBytes: (quick ? 1 : 4) * GiB, parallel: 4, log });
+const transfer = await runTransferBench({ sizeBytes: (quick ? 1 : 4) * GiB, parallel: 4, rounds: Number(process.env.BENCH_ROUNDS ?? 1), log });
 const t1 = transfer.single;
 const t4 = transfer.parallel;
 rows.push([
