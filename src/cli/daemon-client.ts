@@ -64,3 +64,14 @@ export class DaemonClient {
     return parsed as T;
   }
 }
+
+/** One VM as GET /vms/list returns it. */
+export interface VmRow {
+  name: string;
+  path: string;
+  power_state: string;
+  guest_os: string;
+  memory_mb: number;
+  num_cpu: number;
+  storage_bytes: number;
+}

@@ -2,16 +2,8 @@ import { Command } from 'commander';
 import { ExitCode } from '../exit-codes.js';
 import { formatBytes } from '../format.js';
 import { daemonClient, printJson, withCommonOptions, type CommandContext, type CommonOptions } from './shared.js';
+import type { VmRow } from '../daemon-client.js';
 
-interface VmRow {
-  name: string;
-  path: string;
-  power_state: string;
-  guest_os: string;
-  memory_mb: number;
-  num_cpu: number;
-  storage_bytes: number;
-}
 
 export function vmsCommand(ctx: CommandContext): Command {
   const vms = new Command('vms').description('discover VMs through the daemon (list, info)');

@@ -2,17 +2,10 @@
 // in-process worker on Temporal. Both speak the REST contract's shapes, so the
 // selection, dry-run and progress code does not care which one runs.
 import type { Job } from '../../api/schemas.js';
+import type { VmRow } from '../daemon-client.js';
 
-/** One VM as GET /vms/list returns it. */
-export interface VmRow {
-  name: string;
-  path: string;
-  power_state: string;
-  guest_os: string;
-  memory_mb: number;
-  num_cpu: number;
-  storage_bytes: number;
-}
+/** One VM as GET /vms/list returns it (shared with hyperctl vms). */
+export type { VmRow };
 
 export interface VmDisk {
   key: number;
