@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startVcsim, type Vcsim } from '../../src/devservices/vcsim.js';
 import type { ServiceInfo } from '../harness/services.js';
@@ -122,11 +123,24 @@ describe('cancellation mid-transfer', () => {
       const left = existsSync(outDir) ? readdirSync(outDir) : [];
       expect(left).toEqual([]);
       expect(await govc(services, ['snapshot.tree', '-vm', name])).not.toContain('hypersdk-export-');
-      // The lease was aborted: its state is error (vCenter's state for an aborted lease).
-      const history = JSON.stringify(await handle.fetchHistory());
-      const leaseId = /"type":"HttpNfcLease","value":"([^"]+)"|session\[[^\]]+\][0-9a-f-]+|lease-[0-9]+/.exec(history);
-      expect(history).toContain('cleanupExport');
-      void leaseId;
+      // The lease was aborted: cleanup ran with the open lease and completed.
+      const history = await handle.fetchHistory();
+      const scheduled = new Map<string, { name: string; input: unknown }>();
+      let abortedLease: string | undefined;
+      for (const event of history.events ?? []) {
+        const s = event.activityTaskScheduledEventAttributes;
+        if (s) {
+          const input = s.input?.payloads?.[0] ? defaultPayloadConverter.fromPayload(s.input.payloads[0]) : undefined;
+          scheduled.set(String(event.eventId), { name: s.activityType?.name ?? '', input });
+        }
+        const done = event.activityTaskCompletedEventAttributes;
+        const activity = done ? scheduled.get(String(done.scheduledEventId)) : undefined;
+        if (activity?.name === 'cleanupExport') {
+          const input = activity.input as { leaseId?: string; leaseCompleted: boolean };
+          if (input.leaseId && !input.leaseCompleted) abortedLease = input.leaseId;
+        }
+      }
+      expect(abortedLease, 'a completed cleanupExport that aborted the open lease').toBeDefined();
     } finally {
       await worker.kill('SIGTERM');
       await temporal.close();
