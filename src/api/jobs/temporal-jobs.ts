@@ -41,6 +41,8 @@ const MAX_CACHED_OUTCOMES = 10_000;
  * seconds, dashboards more) then cost Temporal a bounded number of calls.
  */
 const LIVE_VIEW_TTL_MS = 1_000;
+/** A listing older than this is never served, not even while a refresh runs. */
+const LISTING_STALE_MS = 5_000;
 // PendingActivityState.PENDING_ACTIVITY_STATE_STARTED (temporal.api.enums.v1).
 const ACTIVITY_STARTED = 2;
 
@@ -128,7 +130,11 @@ export class TemporalJobStore {
   /** Final views by job id: a closed export never changes, and ids are never reused (REJECT_DUPLICATE). */
   private readonly closedViews = new Map<string, Job>();
   private readonly liveViews = new Map<string, { at: number; view: Promise<Job | undefined> }>();
-  private readonly listings = new Map<string, { at: number; infos: Promise<WorkflowExecutionInfo[]> }>();
+  private readonly listings = new Map<string, { at: number; infos: Promise<WorkflowExecutionInfo[]>; refreshing: boolean }>();
+  /** Listings being fetched, shared by the requests that arrive meanwhile. */
+  private readonly fetching = new Map<string, Promise<WorkflowExecutionInfo[]>>();
+  /** Bumped by invalidateListings(): a fetch started before it is not kept. */
+  private listingGeneration = 0;
   private readonly definitions = new Map<string, JobDefinition>();
   private readonly queryBackoff = new Map<string, number>();
   private readonly rates = new RateTracker();
@@ -141,8 +147,9 @@ export class TemporalJobStore {
     this.baseQuery = `WorkflowType = ${quote(EXPORT_WORKFLOW_TYPE)} AND TaskQueue = ${quote(taskQueue)}`;
   }
 
-  start(input: ExportWorkflowInput): Promise<void> {
-    return startExportWorkflow(this.client, this.taskQueue, input);
+  async start(input: ExportWorkflowInput): Promise<void> {
+    await startExportWorkflow(this.client, this.taskQueue, input);
+    this.invalidateListings(); // a listing served from before the submit would miss the job
   }
 
   /** One job by id, or undefined when no such export exists. */
@@ -199,7 +206,24 @@ export class TemporalJobStore {
   private visibility(query: string, limit: number): Promise<WorkflowExecutionInfo[]> {
     const key = `${limit}|${query}`;
     const cached = this.listings.get(key);
-    if (cached && Date.now() - cached.at < LIVE_VIEW_TTL_MS) return cached.infos;
+    const age = cached ? Date.now() - cached.at : Infinity;
+    if (cached && age < LIVE_VIEW_TTL_MS) return cached.infos;
+    // Stale but recent: answer from it and refresh once in the background, so no
+    // request waits for a full visibility listing (that wait was the p99).
+    if (cached && age < LISTING_STALE_MS) {
+      if (!cached.refreshing) {
+        cached.refreshing = true;
+        void this.fetchListing(key, query, limit).catch(() => (cached.refreshing = false));
+      }
+      return cached.infos;
+    }
+    return this.fetchListing(key, query, limit);
+  }
+
+  private fetchListing(key: string, query: string, limit: number): Promise<WorkflowExecutionInfo[]> {
+    const inFlight = this.fetching.get(key);
+    if (inFlight) return inFlight;
+    const generation = this.listingGeneration;
     const infos = (async () => {
       const found: WorkflowExecutionInfo[] = [];
       for await (const info of this.client.workflow.list({ query, pageSize: Math.min(limit, 1000) })) {
@@ -208,10 +232,31 @@ export class TemporalJobStore {
       }
       return found;
     })();
-    if (this.listings.size > 100) this.listings.clear();
-    this.listings.set(key, { at: Date.now(), infos });
-    infos.catch(() => this.listings.delete(key));
-    return infos;
+    // Replace the entry only once the new listing is complete.
+    const settled = infos
+      .then(
+        (found) => {
+          if (this.listings.size > 100) this.listings.clear();
+          if (generation === this.listingGeneration) {
+            this.listings.set(key, { at: Date.now(), infos: Promise.resolve(found), refreshing: false });
+          }
+          return found;
+        },
+        (err: unknown) => {
+          this.listings.delete(key);
+          throw err;
+        },
+      )
+      .finally(() => this.fetching.delete(key));
+    this.fetching.set(key, settled);
+    return settled;
+  }
+
+  /** Forget every listing, and any listing being fetched, after this gateway changed or saw a change. */
+  private invalidateListings(): void {
+    this.listingGeneration++;
+    this.listings.clear();
+    this.fetching.clear();
   }
 
   async cancel(jobId: string): Promise<{ ok: true } | { ok: false; reason: string }> {
@@ -222,6 +267,7 @@ export class TemporalJobStore {
     }
     await this.client.workflow.getHandle(jobId, described.runId).cancel();
     this.liveViews.delete(jobId);
+    this.invalidateListings();
     return { ok: true };
   }
 
@@ -264,6 +310,9 @@ export class TemporalJobStore {
       }
       const job = jobView({ definition, status: closed, startedAt: info.startTime, closedAt: info.closeTime, progress, ...outcome });
       this.liveViews.delete(info.workflowId);
+      // The first time this gateway sees a job closed, listings it may still serve
+      // are older than what it just told a client: drop them.
+      if (!this.closedViews.has(info.workflowId)) this.invalidateListings();
       remember(this.closedViews, info.workflowId, job);
       return job;
     }
