@@ -129,7 +129,7 @@ export class TemporalJobStore {
   private readonly outcomes = new Map<string, Outcome>();
   /** Final views by job id: a closed export never changes, and ids are never reused (REJECT_DUPLICATE). */
   private readonly closedViews = new Map<string, Job>();
-  private readonly liveViews = new Map<string, { at: number; view: Promise<Job | undefined> }>();
+  private readonly liveViews = new Map<string, { at: number; view: Promise<Job | undefined>; settled: boolean; refreshing: boolean }>();
   private readonly listings = new Map<string, { at: number; infos: Promise<WorkflowExecutionInfo[]>; refreshing: boolean }>();
   /** Listings being fetched, shared by the requests that arrive meanwhile. */
   private readonly fetching = new Map<string, Promise<WorkflowExecutionInfo[]>>();
@@ -149,6 +149,7 @@ export class TemporalJobStore {
 
   async start(input: ExportWorkflowInput): Promise<void> {
     await startExportWorkflow(this.client, this.taskQueue, input);
+    this.liveViews.delete(input.jobId); // an earlier "no such job" must not be served
     this.invalidateListings(); // a listing served from before the submit would miss the job
   }
 
@@ -157,12 +158,36 @@ export class TemporalJobStore {
     const closed = this.closedViews.get(jobId);
     if (closed) return Promise.resolve(closed);
     const live = this.liveViews.get(jobId);
-    if (live && Date.now() - live.at < LIVE_VIEW_TTL_MS) return live.view;
+    const age = live ? Date.now() - live.at : Infinity;
+    if (live && age < LIVE_VIEW_TTL_MS) return live.view;
+    // A running job's view a little past its second is still served while one
+    // refresh runs in the background: no request waits for describe + query.
+    if (live?.settled && age < LISTING_STALE_MS) {
+      if (!live.refreshing) {
+        live.refreshing = true;
+        void this.refreshView(jobId).catch(() => (live.refreshing = false));
+      }
+      return live.view;
+    }
+    return this.refreshView(jobId);
+  }
+
+  private refreshView(jobId: string): Promise<Job | undefined> {
     const view = this.fetchView(jobId);
-    this.liveViews.set(jobId, { at: Date.now(), view });
+    const entry = { at: Date.now(), view, settled: false, refreshing: false };
+    void view.then(
+      () => {
+        entry.settled = true;
+        // A closed job moved to closedViews meanwhile; otherwise this is the newest view.
+        if (!this.closedViews.has(jobId)) this.liveViews.set(jobId, entry);
+      },
+      // A failed lookup is not remembered: the next request tries again.
+      () => {
+        if (this.liveViews.get(jobId) === entry) this.liveViews.delete(jobId);
+      },
+    );
+    if (!this.liveViews.get(jobId)?.settled) this.liveViews.set(jobId, entry);
     if (this.liveViews.size > MAX_CACHED_OUTCOMES) this.pruneLiveViews();
-    // A failed lookup is not remembered: the next request tries again.
-    view.catch(() => this.liveViews.delete(jobId));
     return view;
   }
 
