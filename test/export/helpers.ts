@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import { defaultPayloadConverter } from '@temporalio/common';
 import type { TransferredDisk } from '../../src/activities/types.js';
 import { EXPORT_WORKFLOW_TYPE, type ExportWorkflowInput, type TransferHeartbeat } from '../../src/export/contract.js';
 import type { exportVmWorkflow } from '../../src/workflows/export.js';
 import { govc } from '../harness/govc.js';
+import { activityResults } from '../harness/history.js';
 import { addDisk, vmDisks, writeVmDiskContent } from '../harness/vcsim-disks.js';
 import type { ServiceInfo } from '../harness/services.js';
 
@@ -95,17 +96,6 @@ export async function waitForTransfers(
 }
 
 /** Results of the completed transferDisk activities, read from the workflow history. */
-export async function transferResults(handle: WorkflowHandle): Promise<TransferredDisk[]> {
-  const history = await handle.fetchHistory();
-  const scheduled = new Map<string, string>();
-  const results: TransferredDisk[] = [];
-  for (const event of history.events ?? []) {
-    const s = event.activityTaskScheduledEventAttributes;
-    if (s) scheduled.set(String(event.eventId), s.activityType?.name ?? '');
-    const c = event.activityTaskCompletedEventAttributes;
-    if (c && scheduled.get(String(c.scheduledEventId)) === 'transferDisk') {
-      results.push(defaultPayloadConverter.fromPayload<TransferredDisk>(c.result!.payloads![0] as Payload));
-    }
-  }
-  return results;
+export function transferResults(handle: WorkflowHandle): Promise<TransferredDisk[]> {
+  return activityResults<TransferredDisk>(handle, 'transferDisk');
 }

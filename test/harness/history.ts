@@ -1,3 +1,5 @@
+import type { WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 
 /**
@@ -22,4 +24,21 @@ export function decodedHistoryText(history: temporal.api.history.v1.IHistory): s
   };
   visit(history);
   return `${JSON.stringify(history)}\n${parts.join('\n')}`;
+}
+
+/** Results of completed activities of one type, in history order. */
+export async function activityResults<T>(handle: WorkflowHandle, type: string): Promise<T[]> {
+  const history = await handle.fetchHistory();
+  const scheduled = new Map<string, string>();
+  const out: T[] = [];
+  for (const event of history.events ?? []) {
+    const s = event.activityTaskScheduledEventAttributes;
+    if (s) scheduled.set(String(event.eventId), s.activityType?.name ?? '');
+    const c = event.activityTaskCompletedEventAttributes;
+    if (c && scheduled.get(String(c.scheduledEventId)) === type) {
+      const payload = c.result?.payloads?.[0];
+      if (payload) out.push(defaultPayloadConverter.fromPayload<T>(payload));
+    }
+  }
+  return out;
 }

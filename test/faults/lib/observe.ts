@@ -174,19 +174,4 @@ export class ExportObserver {
   }
 }
 
-/** Results of completed activities of one type, in history order. */
-export async function activityResults<T>(handle: WorkflowHandle, type: string): Promise<T[]> {
-  const history = await handle.fetchHistory();
-  const scheduled = new Map<string, string>();
-  const out: T[] = [];
-  for (const event of history.events ?? []) {
-    const s = event.activityTaskScheduledEventAttributes;
-    if (s) scheduled.set(String(event.eventId), s.activityType?.name ?? '');
-    const c = event.activityTaskCompletedEventAttributes;
-    if (c && scheduled.get(String(c.scheduledEventId)) === type) {
-      const payload = c.result?.payloads?.[0];
-      if (payload) out.push(defaultPayloadConverter.fromPayload<T>(payload));
-    }
-  }
-  return out;
-}
+export { activityResults } from '../../harness/history.js';
