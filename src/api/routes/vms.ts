@@ -2,12 +2,13 @@
 // profile (they re-login by themselves); a failed connection is not cached.
 import { Hono } from 'hono';
 import type { HyperConfig, VsphereProfile } from '../../config/types.js';
-import type { SourceProvider, VmDescription, VmSummary } from '../../providers/types.js';
+import type { SourceProvider, VmSummary } from '../../providers/types.js';
 import { readBody } from '../body.js';
 import type { ProviderFactory } from '../deps.js';
 import { badRequest, HttpError, now } from '../http-error.js';
 import { vmInfoRequestSchema } from '../schemas.js';
 import { findProfile } from '../../config/profiles.js';
+import { vmDescriptionView as description, vmSummaryView as summary } from '../vm-views.js';
 
 export class ProviderCache {
   private readonly providers = new Map<string, Promise<SourceProvider>>();
@@ -28,44 +29,6 @@ export class ProviderCache {
     this.providers.clear();
     await Promise.allSettled(all.map(async (p) => (await p).logout()));
   }
-}
-
-function summary(vm: VmSummary) {
-  return {
-    id: vm.id,
-    name: vm.name,
-    path: vm.path,
-    power_state: vm.powerState,
-    guest_os: vm.guestFullName,
-    guest_id: vm.guestId,
-    memory_mb: vm.memoryMb,
-    num_cpu: vm.numCpu,
-    storage_bytes: vm.storageBytes,
-  };
-}
-
-function description(vm: VmDescription) {
-  return {
-    ...summary(vm),
-    provider: vm.provider,
-    instance_uuid: vm.instanceUuid,
-    bios_uuid: vm.biosUuid,
-    firmware: vm.firmware,
-    has_snapshots: vm.hasSnapshots,
-    datacenter: vm.datacenter,
-    disks: vm.disks.map((d) => ({
-      key: d.key,
-      label: d.label,
-      capacity_bytes: d.capacityBytes,
-      backing_file: d.backingFile,
-      datastore: d.datastore,
-      thin: d.thin,
-      controller_type: d.controllerType,
-      unit_number: d.unitNumber,
-    })),
-    nics: vm.nics.map((n) => ({ key: n.key, label: n.label, mac_address: n.macAddress, network: n.network, adapter_type: n.adapterType })),
-    cdroms: vm.cdroms.map((c) => ({ key: c.key, label: c.label, ...(c.isoFile ? { iso_file: c.isoFile } : {}) })),
-  };
 }
 
 /** Provider failures as HTTP: a missing VM is 404, anything from vCenter is 502. */

@@ -24,6 +24,7 @@ import { CliError } from '../daemon-client.js';
 import { ExitCode } from '../exit-codes.js';
 import type { ExportBackend, ExportRequest, VmInfo, VmRow } from './backend.js';
 import { findProfile } from '../../config/profiles.js';
+import { vmDescriptionView, vmSummaryView } from '../../api/vm-views.js';
 
 export interface StandaloneOptions {
   configFile?: string;
@@ -41,23 +42,11 @@ interface Engine {
 }
 
 function row(vm: VmSummary): VmRow {
-  return {
-    name: vm.name,
-    path: vm.path,
-    power_state: vm.powerState,
-    guest_os: vm.guestFullName,
-    memory_mb: vm.memoryMb,
-    num_cpu: vm.numCpu,
-    storage_bytes: vm.storageBytes,
-  };
+  return vmSummaryView(vm);
 }
 
 function info(vm: VmDescription): VmInfo {
-  return {
-    ...row(vm),
-    disks: vm.disks.map((d) => ({ key: d.key, label: d.label, capacity_bytes: d.capacityBytes, backing_file: d.backingFile, datastore: d.datastore })),
-    cdroms: vm.cdroms.map((c) => ({ key: c.key, label: c.label, ...(c.isoFile ? { iso_file: c.isoFile } : {}) })),
-  };
+  return vmDescriptionView(vm);
 }
 
 /** vCenter failures as CLI errors with the exit code and what to do about them. */
