@@ -13,11 +13,15 @@
 // Throughput: chunks are coalesced into batches of ~1 MiB written with one writev
 // (the engine hands over batches of 1 MiB already, so usually one chunk = one
 // write), with one batch in flight while the next fills, so the network side
-// rarely waits for the disk. Chunks are released to the caller as soon as their
-// write completed (or was dropped), so the caller can reuse its buffers.
-// Memory: at most two batches per writer, which are the caller's buffers.
+// rarely waits for the disk. A batch that is one aligned chunk at an aligned
+// offset — the engine's batches, in buffers from allocateBuffers() — is written
+// with O_DIRECT, bypassing the page cache (see direct-io.ts for why and how); the
+// rest (a tail, other callers' buffers, tmpfs) is buffered. Chunks are released to
+// the caller as soon as their write completed (or was dropped), so the caller can
+// reuse its buffers. Memory: at most two batches per writer, the caller's buffers.
 import { constants, createReadStream, readFileSync } from 'node:fs';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { alignedBuffers, DIRECT_ALIGN, isEinval, openDirect } from './direct-io.js';
 import type { DiskWriter, FinishedFile, OpenDiskWriterOptions, WriterCommit } from './sink.js';
 import { sinkFailure } from './sink-errors.js';
 
@@ -67,27 +71,30 @@ export async function fsyncDirectory(dir: string): Promise<void> {
   }
 }
 
-export async function openLocalDiskWriter(
-  paths: LocalWriterPaths,
-  options: OpenDiskWriterOptions,
-  openPartial: PartialOpener = openPartialNoFollow,
-): Promise<DiskWriter> {
+/** `openPartial` substitutes the file (tests: /dev/full); a substitute is written buffered only. */
+export async function openLocalDiskWriter(paths: LocalWriterPaths, options: OpenDiskWriterOptions, openPartial?: PartialOpener): Promise<DiskWriter> {
   let fh: FileHandle;
   try {
-    fh = await openPartial(paths.partialPath);
+    fh = await (openPartial ?? openPartialNoFollow)(paths.partialPath);
   } catch (err) {
     throw sinkFailure(err, `opening ${paths.partialPath}`);
   }
+  let direct: FileHandle | undefined;
   try {
     const st = await fh.stat();
+    direct = openPartial || !st.isFile() ? undefined : await openDirect(paths.partialPath);
     const { offset: wanted, durable } = resumableOffset(options.checkpoint);
     // The partial may be longer than the checkpoint (writes after it); those bytes
     // were never reported durable, so cut them. Shorter means the checkpoint's data
-    // is gone (file replaced?): start over.
-    const resumeOffset = st.isFile() && wanted > 0 && st.size >= wanted ? wanted : 0;
+    // is gone (file replaced?): start over. With direct writes the resume point is
+    // rounded down to an aligned offset (re-sending < 4 KiB), so that every later
+    // batch lands aligned too.
+    const align = direct ? DIRECT_ALIGN : 1;
+    const resumeOffset = st.isFile() && wanted > 0 && st.size >= wanted ? wanted - (wanted % align) : 0;
     if (st.isFile()) await fh.truncate(resumeOffset);
-    return new LocalDiskWriter(paths, fh, resumeOffset, Math.min(durable, resumeOffset));
+    return new LocalDiskWriter(paths, fh, direct, resumeOffset, Math.min(durable, resumeOffset));
   } catch (err) {
+    await direct?.close().catch(() => undefined);
     await fh.close().catch(() => undefined);
     throw sinkFailure(err, `preparing ${paths.partialPath}`);
   }
@@ -116,6 +123,8 @@ class LocalDiskWriter implements DiskWriter {
   constructor(
     private readonly paths: LocalWriterPaths,
     private readonly fh: FileHandle,
+    /** O_DIRECT handle on the same file, where the file system has direct I/O. */
+    private readonly direct: FileHandle | undefined,
     readonly resumeOffset: number,
     /** Bytes known fdatasync'ed. */
     private durable: number,
@@ -148,7 +157,7 @@ class LocalDiskWriter implements DiskWriter {
     this.batch = [];
     this.batchReleases = [];
     this.batchBytes = 0;
-    const p = this.writeAll(chunks, bytes, position)
+    const p = this.writeBatch(chunks, bytes, position)
       .then(() => {
         this.flushed = position + bytes;
       })
@@ -156,6 +165,47 @@ class LocalDiskWriter implements DiskWriter {
     this.inFlight = p;
     // Surface the error on the next await of inFlight, never as an unhandled rejection.
     p.catch(() => undefined);
+  }
+
+  /**
+   * Buffers for write(): with direct I/O, memory the device accepts, so the
+   * engine's batches bypass the page cache. Call before writing (it probes at the
+   * end of the data and cuts the probe off again); `bytes` a multiple of 4096.
+   */
+  async allocateBuffers(count: number, bytes: number): Promise<Buffer[]> {
+    if (!this.direct || bytes % DIRECT_ALIGN !== 0) return Array.from({ length: count }, () => Buffer.allocUnsafeSlow(bytes));
+    await this.startBatch();
+    if (this.inFlight) await this.inFlight;
+    const end = this.written;
+    const probeAt = Math.ceil(end / DIRECT_ALIGN) * DIRECT_ALIGN;
+    try {
+      const buffers = await alignedBuffers(this.direct, probeAt, count, bytes);
+      await this.fh.truncate(end);
+      return buffers;
+    } catch (err) {
+      throw sinkFailure(err, `preparing ${this.paths.partialPath}`);
+    }
+  }
+
+  /** One aligned chunk at an aligned offset: written with O_DIRECT. False when the memory is not aligned (nothing written). */
+  private async writeDirect(chunk: Buffer, position: number): Promise<boolean> {
+    if (!this.direct || chunk.length % DIRECT_ALIGN !== 0 || position % DIRECT_ALIGN !== 0) return false;
+    let written: number;
+    try {
+      written = (await this.direct.write(chunk, 0, chunk.length, position)).bytesWritten;
+    } catch (err) {
+      if (isEinval(err)) return false;
+      throw sinkFailure(err, `writing ${this.paths.partialPath}`);
+    }
+    // A short direct write (rare): the rest goes through the page cache.
+    if (written < chunk.length) await this.writeAll([chunk.subarray(written)], chunk.length - written, position + written);
+    return true;
+  }
+
+  private async writeBatch(chunks: Buffer[], bytes: number, position: number): Promise<void> {
+    const [only] = chunks;
+    if (chunks.length === 1 && only && (await this.writeDirect(only, position))) return;
+    await this.writeAll(chunks, bytes, position);
   }
 
   private async writeAll(chunks: Buffer[], bytes: number, position: number): Promise<void> {
@@ -259,6 +309,7 @@ class LocalDiskWriter implements DiskWriter {
   private async closeHandle(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.direct?.close().catch(() => undefined);
     await this.fh.close();
   }
 }

@@ -27,9 +27,21 @@ describe('WorkerSha256', () => {
     expect(await b.digestHex()).toBe(want);
   });
 
-  it('refuses a slice of a larger buffer (it could not be transferred alone)', async () => {
+  it('hashes a window of memory it owns (an aligned batch) and hands back the same window', async () => {
     const h = new WorkerSha256();
-    await expect(h.update(Buffer.alloc(16).subarray(4), 8)).rejects.toThrow(/owns its memory/);
+    const raw = Buffer.allocUnsafeSlow(4096 + 64);
+    const window = raw.subarray(48, 48 + 4096);
+    window.fill(7);
+    const back = await h.update(window, 100);
+    expect([back.byteOffset, back.length]).toEqual([48, 4096]);
+    expect(back[0]).toBe(7);
+    expect(await h.digestHex()).toBe(createHash('sha256').update(Buffer.alloc(100, 7)).digest('hex'));
+  });
+
+  it('refuses a small slice of a larger buffer (transferring it would take its neighbours away)', async () => {
+    const h = new WorkerSha256();
+    await expect(h.update(Buffer.from('a pooled string').subarray(2), 8)).rejects.toThrow(/owns its memory/);
+    await expect(h.update(Buffer.alloc(16).subarray(4), 8)).resolves.toHaveLength(12);
     h.close();
     h.close();
   });

@@ -19,7 +19,7 @@ parentPort.on('message', (m) => {
   if (m.op === 'update') {
     let h = streams.get(m.id);
     if (!h) { h = createHash('sha256'); streams.set(m.id, h); }
-    h.update(new Uint8Array(m.ab, 0, m.len));
+    h.update(new Uint8Array(m.ab, m.offset, m.len));
     parentPort.postMessage({ id: m.id, seq: m.seq, ab: m.ab }, [m.ab]);
   } else if (m.op === 'digest') {
     const h = streams.get(m.id) ?? createHash('sha256');
@@ -113,9 +113,10 @@ const shared = new SharedHashWorker();
 
 /**
  * One SHA-256 stream hashed on the shared worker. `update` takes ownership of the
- * buffer (it must own its whole ArrayBuffer, e.g. Buffer.allocUnsafeSlow) and
- * resolves with a Buffer over the same memory once hashed; calls must come in
- * stream order (the worker hashes in message order).
+ * buffer's whole ArrayBuffer (so the caller must own all of it: allocUnsafeSlow,
+ * or a window of memory of its own such as an aligned batch) and resolves with a
+ * Buffer over the same window once hashed; calls must come in stream order (the
+ * worker hashes in message order).
  */
 export class WorkerSha256 {
   private readonly id = shared.open();
@@ -124,11 +125,14 @@ export class WorkerSha256 {
 
   async update(buf: Buffer, len: number): Promise<Buffer> {
     if (this.closed) return buf; // a failed transfer's late batches: nothing to hash any more
-    if (buf.byteOffset !== 0 || buf.buffer.byteLength !== buf.length) throw new Error('WorkerSha256 needs a buffer that owns its memory');
+    // The whole ArrayBuffer moves: a small slice of a larger one (Buffer's shared
+    // pool, say) would take its neighbours away with it.
+    if (buf.length * 2 < buf.buffer.byteLength || len > buf.length) throw new Error('WorkerSha256 needs a buffer that owns its memory');
     const seq = this.seq++;
     const ab = buf.buffer as ArrayBuffer;
-    const reply = await shared.request(`${this.id}:${seq}`, { op: 'update', id: this.id, seq, ab, len }, [ab]);
-    return Buffer.from(reply.ab!);
+    const { byteOffset, length } = buf;
+    const reply = await shared.request(`${this.id}:${seq}`, { op: 'update', id: this.id, seq, ab, offset: byteOffset, len }, [ab]);
+    return Buffer.from(reply.ab!, byteOffset, length);
   }
 
   async digestHex(): Promise<string> {

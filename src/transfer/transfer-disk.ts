@@ -15,7 +15,9 @@
 // a full batch goes to the writer (one positional write) and, once the writer has
 // released it, to the hash worker (hash-worker.ts), which hands the memory back.
 // So the event loop only receives and copies; the write runs on libuv's pool and
-// the SHA-256 on the worker, concurrently. Memory per transfer: BATCH_SLOTS ×
+// the SHA-256 on the worker, concurrently. The batches come from the writer when
+// it offers them (local files: memory aligned for O_DIRECT, so a batch goes from
+// here to the device without a page-cache copy). Memory per transfer: BATCH_SLOTS ×
 // BATCH_BYTES plus the body's high-water mark, whatever the disk size. When no
 // batch is free the body is paused, which pauses the socket (backpressure).
 import type { Readable } from 'node:stream';
@@ -49,8 +51,17 @@ class BatchPool {
   private made = 0;
   onFree: (() => void) | undefined;
 
-  /** `reuse` false: the writer never releases chunks, so every batch is new memory. */
-  constructor(private readonly reuse: boolean) {}
+  /**
+   * `reuse` false: the writer never releases chunks, so every batch is new memory.
+   * `buffers`: batches the writer allocated (aligned for direct I/O), used first.
+   */
+  constructor(
+    private readonly reuse: boolean,
+    buffers: Buffer[] = [],
+  ) {
+    this.free.push(...buffers);
+    this.made = buffers.length;
+  }
 
   take(): Buffer | undefined {
     const b = this.free.pop();
@@ -325,7 +336,9 @@ class TransferState {
     const g = this.granularity;
     if (g) this.snapshots.set(this.position, this.mainHasher().checkpoint());
     const where = redactUrl(this.req.source.url);
-    const pool = new BatchPool(this.writer.releasesChunks === true);
+    const reuse = this.writer.releasesChunks === true;
+    const buffers = reuse && this.writer.allocateBuffers ? await this.writer.allocateBuffers(BATCH_SLOTS, BATCH_BYTES) : [];
+    const pool = new BatchPool(reuse, buffers);
     const queue = new BatchQueue();
     const announcedRest = this.totalBytes !== undefined ? this.totalBytes - this.position : undefined;
     let received = 0;
