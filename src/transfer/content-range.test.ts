@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseContentRange } from './content-range.js';
 import { identityMismatch } from './source-identity.js';
-import { normaliseThumbprint } from './tls-dispatcher.js';
+import { normaliseThumbprint } from './tls-pinning.js';
 
 describe('parseContentRange', () => {
   it('parses a satisfied range', () => {

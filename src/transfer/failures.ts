@@ -4,7 +4,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../export/errors.js';
 import { errorCode } from '../storage/sink-errors.js';
-import { THUMBPRINT_MISMATCH } from './tls-dispatcher.js';
+import { BODY_TIMEOUT } from './http-get.js';
+import { THUMBPRINT_MISMATCH } from './tls-pinning.js';
 
 const TLS_CODES = new Set([
   THUMBPRINT_MISMATCH,
@@ -23,7 +24,7 @@ export function failure(type: ErrorType, message: string, nonRetryable = false, 
   return ApplicationFailure.create({ type, message, nonRetryable, cause: cause instanceof Error ? cause : undefined });
 }
 
-/** Finds the first error code along the `cause` chain (undici wraps socket errors). */
+/** Finds the first error code along the `cause` chain (wrapped socket errors). */
 function codeInChain(err: unknown): string | undefined {
   let e: unknown = err;
   for (let depth = 0; depth < 5 && e !== undefined && e !== null; depth++) {
@@ -42,7 +43,7 @@ export function classifyTransferError(err: unknown, url: string): ApplicationFai
   if (code !== undefined && (TLS_CODES.has(code) || code.startsWith('ERR_SSL_'))) {
     return failure(ErrorType.TlsError, `TLS to ${where} refused: ${message} (${code})`, true, err);
   }
-  if (code === 'UND_ERR_BODY_TIMEOUT') return failure(ErrorType.TransferFailed, `${where}: source stalled (${message})`, false, err);
+  if (code === BODY_TIMEOUT) return failure(ErrorType.TransferFailed, `${where}: source stalled (${message})`, false, err);
   return failure(ErrorType.TransferFailed, `${where}: ${message}${code ? ` (${code})` : ''}`, false, err);
 }
 

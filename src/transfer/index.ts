@@ -1,3 +1,3 @@
 export { transferDisk } from './transfer-disk.js';
 export type { HashCheckpoint, SourceIdentity, TransferCheckpoint, TransferRequest, TransferResult } from './types.js';
-export { normaliseThumbprint } from './tls-dispatcher.js';
+export { normaliseThumbprint } from './tls-pinning.js';

@@ -10,18 +10,16 @@
 // `checkpointEveryMs` and reports the durable offset → flush, a last checkpoint,
 // finish (atomic publish).
 //
-// Streaming (measured on 2 cores; see bench/transfer.ts): undici's body chunks
-// (≤ 64 KiB socket reads) are copied into a few reusable 1 MiB batches;
+// Streaming (measured on 2 cores; see bench/transfer.ts): the body arrives as views
+// of http-get.ts's reused read buffers and is copied into a few reusable 1 MiB batches;
 // a full batch goes to the writer (one positional write) and, once the writer has
 // released it, to the hash worker (hash-worker.ts), which hands the memory back.
 // So the event loop only receives and copies; the write runs on libuv's pool and
 // the SHA-256 on the worker, concurrently. The batches come from the writer when
 // it offers them (local files: memory aligned for O_DIRECT, so a batch goes from
 // here to the device without a page-cache copy). Memory per transfer: BATCH_SLOTS ×
-// BATCH_BYTES plus the body's high-water mark, whatever the disk size. When no
-// batch is free the body is paused, which pauses the socket (backpressure).
-import type { Readable } from 'node:stream';
-import { request } from 'undici';
+// BATCH_BYTES plus the client's read buffers (256 KiB), whatever the disk size. When
+// no batch is free the body is paused, which pauses the socket (backpressure).
 import { ErrorType } from '../export/errors.js';
 import type { DiskWriter, WriterCommit } from '../storage/sink.js';
 import { headerValue, parseContentRange } from './content-range.js';
@@ -29,13 +27,11 @@ import { cancellation, classifyTransferError, failure, redactUrl } from './failu
 import { NodeSha256, WasmSha256, type ResumableSha256 } from './resumable-sha256.js';
 import { WorkerSha256 } from './hash-worker.js';
 import { identityMismatch } from './source-identity.js';
-import { createTransferDispatcher } from './tls-dispatcher.js';
+import { httpGet, type HttpBody } from './http-get.js';
 import type { HashCheckpoint, SourceIdentity, TransferCheckpoint, TransferRequest, TransferResult } from './types.js';
 
 const DEFAULT_CHECKPOINT_MS = 2000;
 const DEFAULT_TIMEOUT_MS = 60_000;
-/** undici body high-water mark: what is buffered while the body is paused (chunks are copied out as they come). */
-const BODY_HIGH_WATER_MARK = 512 * 1024;
 /**
  * Size of one batch handed to the writer (one write system call) and the hasher.
  * 1 MiB: system-call and message costs are already negligible at this size, and
@@ -152,15 +148,9 @@ export async function transferDisk(req: TransferRequest): Promise<TransferResult
   if (req.signal.aborted) throw cancellation(req.signal);
   const { writer, source } = req;
   const cp = req.checkpoint?.offset ? req.checkpoint : undefined;
-  const dispatcher = createTransferDispatcher({
-    insecure: req.tls?.insecure,
-    sslThumbprint: source.sslThumbprint,
-    headersTimeoutMs: req.headersTimeoutMs ?? DEFAULT_TIMEOUT_MS,
-    bodyTimeoutMs: req.stallTimeoutMs ?? DEFAULT_TIMEOUT_MS,
-  });
   const state = new TransferState(req);
   try {
-    return await state.run(dispatcher, cp);
+    return await state.run(cp);
   } catch (err) {
     await state.stopCheckpointing();
     if (req.signal.aborted) {
@@ -179,7 +169,6 @@ export async function transferDisk(req: TransferRequest): Promise<TransferResult
     throw f;
   } finally {
     state.dispose();
-    await dispatcher.destroy().catch(() => undefined);
   }
 }
 
@@ -214,7 +203,7 @@ class TransferState {
     return this.writer.prefixHashing === 'saved-state' ? this.writer.commitGranularity : 0;
   }
 
-  async run(dispatcher: ReturnType<typeof createTransferDispatcher>, cp: TransferCheckpoint | undefined): Promise<TransferResult> {
+  async run(cp: TransferCheckpoint | undefined): Promise<TransferResult> {
     const { writer, source, signal } = this.req;
     let restartedFromZero = false;
     let start = 0;
@@ -230,12 +219,14 @@ class TransferState {
 
     const headers: Record<string, string> = { ...source.headers };
     if (start > 0) headers.range = `bytes=${start}-`;
-    const res = await request(source.url, {
-      method: 'GET',
+    const res = await httpGet({
+      url: source.url,
       headers,
       signal,
-      dispatcher,
-      highWaterMark: BODY_HIGH_WATER_MARK,
+      insecure: this.req.tls?.insecure,
+      sslThumbprint: source.sslThumbprint,
+      headersTimeoutMs: this.req.headersTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+      bodyTimeoutMs: this.req.stallTimeoutMs ?? DEFAULT_TIMEOUT_MS,
     });
     const where = redactUrl(source.url);
     const contentLength = headerValue(res.headers, 'content-length');
@@ -243,19 +234,19 @@ class TransferState {
     if (res.statusCode === 206 && start > 0) {
       const cr = parseContentRange(headerValue(res.headers, 'content-range'));
       if (cr?.start !== start || cr.total === undefined || cr.end !== cr.total - 1) {
-        await res.body.dump();
+        res.body.destroy();
         throw failure(ErrorType.TransferFailed, `${where}: 206 with Content-Range ${headerValue(res.headers, 'content-range')} does not continue at ${start}`);
       }
       this.identity = identityOf(res.headers, cr.total);
       const changed = cp ? identityMismatch(cp.source, this.identity) : undefined;
       if (changed) {
-        await res.body.dump();
+        res.body.destroy();
         await this.startOver();
         throw failure(ErrorType.SourceChanged, `${where} changed since the last attempt (${changed}); starting over`);
       }
       this.totalBytes = cr.total;
     } else if (res.statusCode === 416 && start > 0) {
-      await res.body.dump();
+      res.body.destroy();
       const cr = parseContentRange(headerValue(res.headers, 'content-range'));
       const sameSource = cp ? identityMismatch(cp.source, identityOf(res.headers, cr?.total)) === undefined : false;
       if (cr?.total !== start || !sameSource) {
@@ -277,7 +268,7 @@ class TransferState {
       this.totalBytes = contentLength !== undefined ? Number(contentLength) : undefined;
       this.identity = identityOf(res.headers, this.totalBytes);
     } else {
-      await res.body.dump().catch(() => undefined);
+      res.body.destroy();
       throw failure(ErrorType.TransferFailed, `${where}: HTTP ${res.statusCode}`);
     }
 
@@ -332,7 +323,7 @@ class TransferState {
     this.workerHasher?.close();
   }
 
-  private async stream(body: Readable): Promise<void> {
+  private async stream(body: HttpBody): Promise<void> {
     const g = this.granularity;
     if (g) this.snapshots.set(this.position, this.mainHasher().checkpoint());
     const where = redactUrl(this.req.source.url);
@@ -344,6 +335,7 @@ class TransferState {
     let received = 0;
     let slot: Buffer | undefined;
     let fill = 0;
+    // The body view not yet copied while no batch was free; the client keeps it valid while paused.
     let stash: { chunk: Buffer; at: number } | undefined;
 
     /** Copies chunk[at..] into batches; false when out of batches (the rest is stashed). */
@@ -365,40 +357,34 @@ class TransferState {
       }
       return true;
     };
-    const onData = (chunk: Buffer): void => {
+    const data = (chunk: Buffer): boolean => {
       this.bytesReceived += chunk.length;
       received += chunk.length;
       if (announcedRest !== undefined && received > announcedRest) {
         queue.fail(failure(ErrorType.TransferFailed, `${where} sent more than the announced ${this.totalBytes} bytes`));
         body.destroy();
-        return;
+        return false;
       }
-      if (!take(chunk, 0)) body.pause();
-    };
-    let bodyEnded = false;
-    const finishBatches = (): void => {
-      if (slot && fill > 0) queue.push(slot, fill);
-      slot = undefined;
-      queue.end();
+      return take(chunk, 0);
     };
     pool.onFree = () => {
       if (!stash) return;
       const s = stash;
       stash = undefined;
-      if (!take(s.chunk, s.at)) return;
-      if (bodyEnded) finishBatches();
-      else body.resume();
+      if (take(s.chunk, s.at)) body.resume();
     };
-    const onEnd = (): void => {
-      bodyEnded = true;
-      // A paused body does not end; but should it, the stashed rest goes first.
-      if (!stash) finishBatches();
-    };
-    const onError = (err: Error): void => queue.fail(err);
 
     this.streaming = true;
     this.timer = setInterval(() => this.tick(), this.req.checkpointEveryMs ?? DEFAULT_CHECKPOINT_MS);
-    body.on('data', onData).once('end', onEnd).once('error', onError);
+    // The body ends only once every view was taken (a paused client does not finish).
+    const reading = body.read({ data }).then(
+      () => {
+        if (slot && fill > 0) queue.push(slot, fill);
+        slot = undefined;
+        queue.end();
+      },
+      (err: unknown) => queue.fail(err),
+    );
     try {
       for (let b = await queue.next(); b; b = await queue.next()) {
         if (this.commitError !== undefined) throw this.commitError;
@@ -407,8 +393,8 @@ class TransferState {
       }
     } finally {
       pool.onFree = undefined;
-      body.off('data', onData).off('end', onEnd).off('error', onError);
-      if (!body.readableEnded) body.destroy();
+      body.destroy();
+      await reading;
     }
     if (this.totalBytes !== undefined && this.position !== this.totalBytes) {
       throw failure(ErrorType.TransferFailed, `${where} ended at ${this.position} of ${this.totalBytes} bytes`);
