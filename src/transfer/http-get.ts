@@ -96,6 +96,31 @@ function headerRecord(flat: string[]): Record<string, string> {
   return out;
 }
 
+const CHUNK_SIZE_LINE = /^[0-9A-Fa-f]{1,13}[ \t]*(;.*)?$/;
+
+/**
+ * http-parser-js reads a chunk-size line with parseInt, so "zz" counts as the last
+ * chunk and "5zz" as 5. A download must never take malformed framing for data:
+ * check each size line before the parser's own state handler reads it.
+ */
+function strictChunkSizes(parser: InstanceType<typeof HTTPParser>): void {
+  const p = parser as unknown as { BODY_CHUNKHEAD(): void; consumeLine(): string | undefined };
+  const consumeLine = p.consumeLine.bind(p);
+  const readSize = p.BODY_CHUNKHEAD.bind(p);
+  p.BODY_CHUNKHEAD = () => {
+    p.consumeLine = () => {
+      const line = consumeLine();
+      if (line !== undefined && !CHUNK_SIZE_LINE.test(line)) throw new Error(`invalid chunk size line ${JSON.stringify(line.slice(0, 40))}`);
+      return line;
+    };
+    try {
+      readSize();
+    } finally {
+      p.consumeLine = consumeLine;
+    }
+  };
+}
+
 /** Sends the GET and resolves once the response head has arrived. */
 export function httpGet(options: HttpGetOptions): Promise<HttpResponse> {
   return new Exchange(options).start();
@@ -181,6 +206,7 @@ class Exchange implements HttpBody {
 
   private setUpParser(): void {
     const p = this.parser;
+    strictChunkSizes(p);
     p[HTTPParser.kOnHeadersComplete] = (info: Parameters<OnHeadersCompleteParser>[0]) => {
       if (info.statusCode >= 100 && info.statusCode < 200) return; // an interim response: the real one follows
       clearTimeout(this.headTimer);
