@@ -49,7 +49,11 @@ describe('jobs without a worker', () => {
   it('POST and GET /jobs/query find jobs by id, status and all; lists are never null', async () => {
     const a = await submitOne({ vm_path: '/DC0/vm/qa' });
     const b = await submitOne({ vm_path: '/DC0/vm/qb' });
-    const byId = (await (await gw.request('/jobs/query', json({ job_ids: [a, 'no-such-job'] }))).json()) as { jobs: Job[]; total: number };
+    const byIdRes = await gw.request('/jobs/query', json({ job_ids: [a, 'no-such-job'] }));
+    expect(byIdRes.headers.get('content-type')).toMatch(/^application\/json/);
+    const byId = (await byIdRes.json()) as { jobs: Job[]; total: number; timestamp: string };
+    expect(Object.keys(byId)).toEqual(['jobs', 'total', 'timestamp']);
+    expect(Number.isNaN(Date.parse(byId.timestamp))).toBe(false);
     expect(byId.jobs.map((j) => j.definition.id)).toEqual([a]);
     expect(byId.total).toBe(1);
     const all = await eventually(async () => {
@@ -60,6 +64,9 @@ describe('jobs without a worker', () => {
     expect(all.jobs.every((j) => j.status === 'pending')).toBe(true);
     const get = (await (await gw.request(`/jobs/query?job_ids=${a},${b}&status=pending`)).json()) as { jobs: Job[] };
     expect(get.jobs).toHaveLength(2);
+    // The serialised list is reused only for the very same job views: a different answer is never stale.
+    const onlyB = (await (await gw.request('/jobs/query', json({ job_ids: [b] }))).json()) as { jobs: Job[]; total: number };
+    expect([onlyB.jobs.map((j) => j.definition.id), onlyB.total]).toEqual([[b], 1]);
     const none = (await (await gw.request('/jobs/query', json({ status: ['completed'] }))).json()) as { jobs: unknown; total: number };
     expect(none.jobs).toEqual([]);
     expect(none.total).toBe(0);
