@@ -24,9 +24,11 @@
 // baselines are printed: `curl -o` (the issue's target, the headline ratio) and
 // `curl -o` followed by an fsync of the file (the same guarantee).
 //
-// The engine costs more CPU per byte than curl (SHA-256 alone is ~1 s per 2 GiB
-// here); on a 2-core machine that others share, the ratio depends on how much of
-// the second core is free: the load average is printed with every figure.
+// The engine hashes SHA-256 (~1 s of CPU per 2 GiB here, on a worker thread) and
+// curl does not; but the engine writes with O_DIRECT while `curl -o` pays the page
+// cache (copy, dirty-page throttling, writeback), which on this machine costs more
+// kernel time than the hash. Both depend on how much of the second core is free:
+// the load average is printed with every figure, and curl's runs spread widely.
 // Target: ratio vs curl -o >= 0.9, engine peak RSS <= 200 MB.
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
