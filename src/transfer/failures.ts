@@ -56,11 +56,3 @@ export function redactUrl(url: string): string {
     return '<invalid url>';
   }
 }
-
-/** The error to throw when `signal` aborted the transfer: its reason (Temporal's CancelledFailure) when it is an Error. */
-export function cancellation(signal: AbortSignal): Error {
-  if (signal.reason instanceof Error) return signal.reason;
-  const e = new Error('transfer cancelled');
-  e.name = 'AbortError';
-  return e;
-}

@@ -19,6 +19,7 @@
 import { connect as netConnect, isIP, type OnReadOpts, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { HTTPParser, type OnHeadersCompleteParser } from 'http-parser-js';
+import { cancellation } from './cancellation.js';
 import { normaliseThumbprint, peerMatchesThumbprint, THUMBPRINT_MISMATCH } from './tls-pinning.js';
 
 /** Per read system call; TCP rarely hands over more at once, TLS gives 16 KiB records. */
@@ -60,17 +61,12 @@ export interface HttpBody {
   read(consumer: BodyConsumer): Promise<void>;
   /** Continues after the consumer paused. */
   resume(): void;
-  /** Closes the connection (the rest of the body is not wanted). */
+  /** Closes the connection (the rest of the body is not wanted); a pending read() resolves. */
   destroy(): void;
 }
 
 function codedError(code: string, message: string, cause?: unknown): Error {
   return Object.assign(new Error(message, cause === undefined ? undefined : { cause }), { code });
-}
-
-function abortError(signal: AbortSignal): Error {
-  if (signal.reason instanceof Error) return signal.reason;
-  return Object.assign(new Error('request aborted'), { name: 'AbortError', code: 'ABORT_ERR' });
 }
 
 /** The request head; header values come from our callers, but CR/LF in them would split the request. */
@@ -144,13 +140,13 @@ class Exchange implements HttpBody {
   private headTimer: NodeJS.Timeout | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
   private lastDataAt = 0;
-  private readonly onAbort = (): void => this.fail(abortError(this.options.signal));
+  private readonly onAbort = (): void => this.fail(cancellation(this.options.signal));
 
   constructor(private readonly options: HttpGetOptions) {}
 
   start(): Promise<HttpResponse> {
     const { signal } = this.options;
-    if (signal.aborted) return Promise.reject(abortError(signal));
+    if (signal.aborted) return Promise.reject(cancellation(signal));
     const url = new URL(this.options.url);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return Promise.reject(new TypeError(`unsupported protocol ${url.protocol}`));
     let head: string;
@@ -211,7 +207,7 @@ class Exchange implements HttpBody {
       if (info.statusCode >= 100 && info.statusCode < 200) return; // an interim response: the real one follows
       clearTimeout(this.headTimer);
       // Nothing is read past the head until read() attaches a consumer (backpressure from the start).
-      this.paused = true;
+      this.pause();
       this.lastDataAt = performance.now();
       this.armStallTimer(this.options.bodyTimeoutMs);
       const head = this.head;
@@ -256,7 +252,6 @@ class Exchange implements HttpBody {
       this.fail(codedError(BAD_RESPONSE, `malformed HTTP response: ${err.message}`, err));
       return false;
     }
-    if (this.paused) this.held.add(buf);
     return !this.paused;
   }
 
