@@ -2,12 +2,14 @@
 // calls against the provider; the long one (keepLeaseAlive) heartbeats.
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { ErrorType } from '../export/errors.js';
-import type { ExportActivities, PreparedExport } from './types.js';
+import type { SourceRef } from '../export/contract.js';
+import type { CleanupInput, CleanupResult, ExportActivities, PreparedExport } from './types.js';
 import type { ExportActivityDeps } from './deps.js';
+import { whileHeartbeating } from './heartbeat.js';
 
 type ControlActivities = Pick<
   ExportActivities,
-  'describeVm' | 'prepareExport' | 'openLease' | 'keepLeaseAlive' | 'completeLease' | 'cleanupExport'
+  'describeVm' | 'prepareExport' | 'openLease' | 'keepLeaseAlive' | 'completeLease' | 'checkOutput' | 'cleanupExport'
 >;
 
 /** Progress reported to vCenter must only grow; keep-alive sends the best figure this worker knows. */
@@ -15,41 +17,44 @@ const HEARTBEAT_EVERY_MS = 5_000;
 
 export function createControlActivities(deps: ExportActivityDeps): ControlActivities {
   const { providers } = deps;
-  return {
+  const activities: ControlActivities = {
     async describeVm({ source, vmPath }) {
-      const provider = await providers.get(source);
-      return provider.describeVm(vmPath);
-    },
-
-    async prepareExport({ jobId, source, vm, options }): Promise<PreparedExport> {
-      const provider = await providers.get(source);
-      if (vm.powerState === 'poweredOff') return { target: { kind: 'vm', vmId: vm.id }, poweredOff: false };
-      if (options.snapshot) {
-        // A retry after the snapshot was made but before this activity completed
-        // reuses it (recorded in the heartbeat) instead of leaving a stray snapshot.
-        const ctx = Context.current();
-        const earlier = ctx.info.heartbeatDetails as { snapshotId?: string } | undefined;
-        const snapshotId =
-          earlier?.snapshotId ??
-          (await provider.createSnapshot(vm.id, `hypersdk-export-${jobId}`, `Created by hypersdk export ${jobId}; removed when the export ends`));
-        ctx.heartbeat({ snapshotId });
-        return { target: { kind: 'snapshot', snapshotId }, createdSnapshotId: snapshotId, poweredOff: false };
-      }
-      if (options.powerOff) {
-        await provider.powerOff(vm.id, { graceful: true, timeoutMs: options.shutdownTimeoutSeconds * 1_000 });
-        return { target: { kind: 'vm', vmId: vm.id }, poweredOff: true };
-      }
-      throw ApplicationFailure.create({
-        type: ErrorType.VmPoweredOn,
-        message: `VM "${vm.name}" is ${vm.powerState}: export it with snapshot: true (exports a snapshot, the VM keeps running) or power_off: true (shuts the guest down first)`,
-        nonRetryable: true,
+      return whileHeartbeating(async () => {
+        const provider = await providers.get(source);
+        return provider.describeVm(vmPath);
       });
     },
 
-    async openLease({ source, target }) {
-      const provider = await providers.get(source);
-      return provider.openExportLease(target);
-    },
+    prepareExport: ({ jobId, source, vm, options }) =>
+      whileHeartbeating(async (beat): Promise<PreparedExport> => {
+        const provider = await providers.get(source);
+        if (vm.powerState === 'poweredOff') return { target: { kind: 'vm', vmId: vm.id }, poweredOff: false };
+        if (options.snapshot) {
+          // A retry after the snapshot was made but before this activity completed
+          // reuses it (recorded in the heartbeat) instead of leaving a stray snapshot.
+          const earlier = Context.current().info.heartbeatDetails as { snapshotId?: string } | undefined;
+          const snapshotId =
+            earlier?.snapshotId ??
+            (await provider.createSnapshot(vm.id, `hypersdk-export-${jobId}`, `Created by hypersdk export ${jobId}; removed when the export ends`));
+          beat({ snapshotId });
+          return { target: { kind: 'snapshot', snapshotId }, createdSnapshotId: snapshotId, poweredOff: false };
+        }
+        if (options.powerOff) {
+          await provider.powerOff(vm.id, { graceful: true, timeoutMs: options.shutdownTimeoutSeconds * 1_000 });
+          return { target: { kind: 'vm', vmId: vm.id }, poweredOff: true };
+        }
+        throw ApplicationFailure.create({
+          type: ErrorType.VmPoweredOn,
+          message: `VM "${vm.name}" is ${vm.powerState}: export it with snapshot: true (exports a snapshot, the VM keeps running) or power_off: true (shuts the guest down first)`,
+          nonRetryable: true,
+        });
+      }),
+
+    openLease: ({ source, target }) =>
+      whileHeartbeating(async () => {
+        const provider = await providers.get(source);
+        return provider.openExportLease(target);
+      }),
 
     async keepLeaseAlive({ source, leaseId, intervalMs }) {
       const ctx = Context.current();
@@ -73,46 +78,80 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
       }
     },
 
-    async completeLease({ source, leaseId }) {
-      const provider = await providers.get(source);
-      try {
-        await provider.completeLease(leaseId);
-      } catch (err) {
-        // Every byte is already in the sink and hashed; completing only tells vCenter
-        // we are done. A lease that vanished meanwhile (expired, or invisible to
-        // this worker's session after a worker restart) changes nothing about the
-        // export, so it is not worth failing it for.
-        const type = (err as { type?: string }).type;
-        if (type !== ErrorType.LeaseLost && type !== ErrorType.VmNotFound) throw err;
-        log.warn('export lease was gone at completion; the export is complete', { leaseId, reason: (err as Error).message });
-      } finally {
-        deps.leaseProgress.forget(leaseId);
-      }
+    completeLease: ({ source, leaseId }) => whileHeartbeating(() => completeLease(source, leaseId)),
+
+    async checkOutput({ sink, names, overwrite }) {
+      if (overwrite) return;
+      const found = await deps.sinks.open(sink).existing(names);
+      if (found.length === 0) return;
+      throw ApplicationFailure.create({
+        type: ErrorType.OutputExists,
+        message: `${deps.sinks.open(sink).location} already holds ${found.join(', ')} from an earlier export; choose another output or submit with overwrite: true (the old files are replaced only once the new export has succeeded)`,
+        nonRetryable: true,
+        details: [{ files: found }],
+      });
     },
 
-    async cleanupExport({ source, sink, leaseId, leaseCompleted, createdSnapshotId, removeFiles }) {
-      // Every step runs even if an earlier one fails; the first error is reported after.
-      const errors: unknown[] = [];
-      const attempt = async (step: () => Promise<void>) => {
-        try {
-          await step();
-        } catch (err) {
-          // Already gone (ManagedObjectNotFound) is what cleanup wants: not an error.
-          if ((err as { type?: string }).type !== ErrorType.VmNotFound) errors.push(err);
-        }
-      };
-      const provider = await providers.get(source);
-      if (leaseId && !leaseCompleted) {
-        await attempt(() => provider.abortLease(leaseId, 'hypersdk export ended without completing'));
-        deps.leaseProgress.forget(leaseId);
-      }
-      if (createdSnapshotId) await attempt(() => provider.removeSnapshot(createdSnapshotId));
-      if (removeFiles.length > 0) {
-        const output = deps.sinks.open(sink);
-        for (const name of removeFiles) await attempt(() => output.remove(name));
-      }
-      if (source.sealedCredentials) await attempt(() => providers.release(source));
-      if (errors.length > 0) throw errors[0];
-    },
+    cleanupExport: (input) => whileHeartbeating(() => cleanupExport(input)),
   };
+
+  async function completeLease(source: SourceRef, leaseId: string): Promise<void> {
+    const provider = await providers.get(source);
+    try {
+      await provider.completeLease(leaseId);
+    } catch (err) {
+      // Every byte is already in the sink and hashed; completing only tells vCenter
+      // we are done. A lease that vanished meanwhile (expired, or invisible to
+      // this worker's session after a worker restart) changes nothing about the
+      // export, so it is not worth failing it for.
+      const type = (err as { type?: string }).type;
+      if (type !== ErrorType.LeaseLost && type !== ErrorType.VmNotFound) throw err;
+      log.warn('export lease was gone at completion; the export is complete', { leaseId, reason: (err as Error).message });
+    } finally {
+      deps.leaseProgress.forget(leaseId);
+    }
+  }
+
+  async function cleanupExport({ source, sink, leaseId, leaseCompleted, createdSnapshotId, files }: CleanupInput): Promise<CleanupResult> {
+    // Every step runs even if an earlier one fails; the first error is reported after.
+    const errors: unknown[] = [];
+    const attempt = async (step: () => Promise<void>) => {
+      try {
+        await step();
+      } catch (err) {
+        // Already gone (ManagedObjectNotFound) is what cleanup wants: not an error.
+        if ((err as { type?: string }).type !== ErrorType.VmNotFound) errors.push(err);
+      }
+    };
+    const provider = await providers.get(source);
+    if (leaseId && !leaseCompleted) {
+      await attempt(() => provider.abortLease(leaseId, 'hypersdk export ended without completing'));
+      deps.leaseProgress.forget(leaseId);
+    }
+    if (createdSnapshotId) await attempt(() => provider.removeSnapshot(createdSnapshotId));
+    const kept: string[] = [];
+    if (files) {
+      const output = deps.sinks.open(sink);
+      for (const name of files.disks) {
+        await attempt(async () => {
+          if (output.stages) {
+            // Only what this job staged: an earlier job's verified copy (also one
+            // this job reused), or another export's file of the same name, is
+            // not ours to remove.
+            const record = await output.readStaged(name);
+            const keep = files.keepVerified && record?.verified === true;
+            if (keep) kept.push(name);
+            if (keep || record?.jobId !== files.jobId) return;
+          }
+          await output.discardStaged(name);
+        });
+      }
+      for (const name of files.published) await attempt(() => output.remove(name));
+    }
+    if (source.sealedCredentials) await attempt(() => providers.release(source));
+    if (errors.length > 0) throw errors[0];
+    return { kept };
+  }
+
+  return activities;
 }

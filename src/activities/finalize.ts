@@ -8,7 +8,9 @@ import { generateManifest, generateOvf } from '../export/ovf.js';
 import type { ExportedFile } from '../export/contract.js';
 import type { ExportActivityDeps } from './deps.js';
 import { packOva } from './ova.js';
-import type { ExportActivities, FinalizedExport } from './types.js';
+import type { ExportActivities, FinalizedExport, TransferredDisk } from './types.js';
+import type { OutputSink } from '../storage/sink.js';
+import { whileHeartbeating } from './heartbeat.js';
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -16,6 +18,12 @@ export function createFinalizeActivity(deps: ExportActivityDeps): Pick<ExportAct
   return {
     async finalizeExport({ sink: sinkRef, vm, disks, format, removeCdrom, method }): Promise<FinalizedExport> {
       const sink = deps.sinks.open(sinkRef);
+      // Publish the disks first and the descriptor and manifest last: an export's
+      // .mf under its final name means every file it lists is complete. Each move
+      // is idempotent, so a retried finalize picks up where it stopped.
+      await whileHeartbeating(async () => {
+        for (const d of disks) await publishDisk(sink, d);
+      });
       const ovfName = ovfFileName(vm);
       const ovf = generateOvf(
         vm,
@@ -46,8 +54,35 @@ export function createFinalizeActivity(deps: ExportActivityDeps): Pick<ExportAct
           nonRetryable: true,
         });
       }
-      const ova = await packOva(sink, ovaFileName(vm), files.map((f) => f.name));
+      const ova = await whileHeartbeating(() => packOva(sink, ovaFileName(vm), files.map((f) => f.name)));
       return { ...result, ovaPath: ova.uri, files: [...files, { name: ova.name, sizeBytes: ova.sizeBytes, sha256: ova.sha256 }] };
     },
   };
+}
+
+/**
+ * Moves one staged disk under its final name, after checking that the staged copy
+ * is the one the transfer verified (a record from another job, or another hash,
+ * means something else wrote there since: never publish it).
+ */
+async function publishDisk(sink: OutputSink, disk: TransferredDisk): Promise<void> {
+  if (sink.stages) {
+    const record = await sink.readStaged(disk.fileName);
+    // No record: a retry after this disk was already published.
+    if (record && (!record.verified || record.sha256 !== disk.sha256 || record.bytes !== disk.bytes)) {
+      throw ApplicationFailure.create({
+        type: ErrorType.SinkError,
+        message: `the staged copy of ${disk.fileName} is not the verified one (expected ${disk.bytes} bytes, sha256 ${disk.sha256}); refusing to publish it`,
+        nonRetryable: true,
+      });
+    }
+  }
+  const published = await sink.publish(disk.fileName);
+  if (published.sizeBytes !== disk.bytes) {
+    throw ApplicationFailure.create({
+      type: ErrorType.SinkError,
+      message: `${published.uri} has ${published.sizeBytes} bytes after publishing, expected ${disk.bytes}`,
+      nonRetryable: true,
+    });
+  }
 }

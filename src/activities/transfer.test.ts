@@ -58,7 +58,7 @@ const input = (name: string): TransferDiskInput => ({
   jobId: 'job-1',
   source: { provider: 'vsphere', profile: 'default' },
   sink: { kind: 'local', directory: join(dir, name) },
-  vm: { name: 'vm' } as TransferDiskInput['vm'],
+  vm: { name: 'vm', disks: [] } as unknown as TransferDiskInput['vm'],
   diskKey: 2000,
   fileName: 'vm-disk1.vmdk',
   sizeBytes: 1024,

@@ -3,14 +3,21 @@
 // connection, full disk freed) resumes from the last heartbeat; a lost lease is
 // handed back to the workflow with the checkpoint, so it can reopen the lease and
 // resume on the new URL.
+//
+// The disk is staged, not published: it stays out of sight (with a record naming
+// this job, its size, hash and source) until finalize publishes the whole export.
+// A verified copy an earlier job left from a provably identical source is reused
+// without moving a byte; any other staged copy of another job is discarded first.
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { TransferHeartbeat } from '../export/contract.js';
 import { ErrorType } from '../export/errors.js';
 import type { DiskSource } from '../providers/types.js';
+import type { OutputSink, StagedDiskRecord } from '../storage/sink.js';
 import { transferDisk } from '../transfer/index.js';
 import type { TransferCheckpoint } from '../transfer/types.js';
 import type { ExportActivityDeps } from './deps.js';
-import type { ExportActivities, TransferDiskInput } from './types.js';
+import { diskIdentity, provablySame, type DiskIdentity } from './disk-identity.js';
+import type { ExportActivities, TransferDiskInput, TransferredDisk } from './types.js';
 
 export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportActivities, 'transferDisk'> {
   return {
@@ -25,9 +32,15 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       const source = await diskSource(input, provider);
       // The vCenter certificate pin also covers datastore URLs (same host).
       if (!source.sslThumbprint && input.mode === 'datastore' && profile.thumbprint) source.sslThumbprint = profile.thumbprint;
-      const writer = await deps.sinks
-        .open(input.sink)
-        .openDiskWriter(input.fileName, { sizeBytes: source.sizeBytes ?? input.sizeBytes, ...(checkpoint ? { checkpoint } : {}) });
+      const sink = deps.sinks.open(input.sink);
+      const identity = diskIdentity(input.vm, input.diskKey, input.target, await validatorsOf(input, provider, source));
+      const reused = await claimStaged(sink, input, identity);
+      if (reused) return reused;
+      const writer = await sink.openDiskWriter(input.fileName, {
+        sizeBytes: source.sizeBytes ?? input.sizeBytes,
+        stage: true,
+        ...(checkpoint ? { checkpoint } : {}),
+      });
 
       const beat = (cp: TransferCheckpoint | undefined) => {
         const details: TransferHeartbeat = {
@@ -58,6 +71,7 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
             beat(cp);
           },
         });
+        await sink.writeStaged(input.fileName, stagedRecord(input.jobId, identity, { bytes: result.bytes, sha256: result.sha256 }));
         return {
           diskKey: input.diskKey,
           fileName: input.fileName,
@@ -84,6 +98,56 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       }
     },
   };
+}
+
+function stagedRecord(jobId: string, source: DiskIdentity, verified?: { bytes: number; sha256: string }): StagedDiskRecord {
+  return { version: 1, jobId, verified: verified !== undefined, ...verified, source, updatedAt: new Date().toISOString() };
+}
+
+/**
+ * Takes the staged slot of this disk for the job. Returns the earlier result when
+ * a verified copy can stand for this transfer: this job's own (an attempt that
+ * finished but was not reported), or an earlier job's from a provably identical
+ * source. Any other job's staged copy is discarded before this job writes.
+ */
+async function claimStaged(sink: OutputSink, input: TransferDiskInput, identity: DiskIdentity): Promise<TransferredDisk | undefined> {
+  if (!sink.stages) return undefined;
+  const record = await sink.readStaged(input.fileName);
+  const ours = record?.jobId === input.jobId;
+  if (record?.verified && record.bytes !== undefined && record.sha256 && (ours || provablySame(record.source, identity))) {
+    // The record keeps naming the job that made the copy: this one did not create
+    // it, so if it is cancelled it leaves the copy for the next attempt.
+    return {
+      diskKey: input.diskKey,
+      fileName: input.fileName,
+      bytes: record.bytes,
+      sha256: record.sha256,
+      resumedFromOffset: record.bytes,
+      restartedFromZero: false,
+      reused: !ours,
+    };
+  }
+  if (record && !ours) await sink.discardStaged(input.fileName);
+  if (!ours) await sink.writeStaged(input.fileName, stagedRecord(input.jobId, identity));
+  return undefined;
+}
+
+/**
+ * Validators of the disk's backing file. The datastore source has them from its
+ * HEAD; for an NFC stream they are asked for the same way (a HEAD on the backing
+ * file), and a refusal only means the copy will not be reusable.
+ */
+async function validatorsOf(
+  input: TransferDiskInput,
+  provider: Awaited<ReturnType<ExportActivityDeps['providers']['get']>>,
+  source: DiskSource,
+): Promise<DiskSource['validators']> {
+  if (input.mode === 'datastore') return source.validators;
+  if (input.target?.kind !== 'vm') return undefined; // a snapshot of this job: never the same twice
+  return provider
+    .datastoreDiskSource(input.vm, input.diskKey)
+    .then((s) => s.validators)
+    .catch(() => undefined);
 }
 
 async function diskSource(

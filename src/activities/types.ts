@@ -39,6 +39,8 @@ export interface KeepLeaseAliveInput extends LeaseInput {
 
 export interface TransferDiskInput {
   jobId: string;
+  /** What is being exported (the VM as it is, or the job's snapshot): part of the disk's identity. */
+  target?: ExportTarget;
   source: SourceRef;
   sink: SinkRef;
   vm: VmDescription;
@@ -61,6 +63,15 @@ export interface TransferredDisk {
   sha256: string;
   resumedFromOffset: number;
   restartedFromZero: boolean;
+  /** A verified copy left by an earlier job from the same source was used: no byte moved. */
+  reused?: boolean;
+}
+
+export interface CheckOutputInput {
+  sink: SinkRef;
+  /** Every final name the export will publish. */
+  names: string[];
+  overwrite: boolean;
 }
 
 export interface FinalizeInput {
@@ -88,8 +99,21 @@ export interface CleanupInput {
   leaseId?: string;
   leaseCompleted: boolean;
   createdSnapshotId?: string;
-  /** Remove partial (and, on cancellation, finished) disk files of this export. */
-  removeFiles: string[];
+  /** Staged disks of this export to clean up (absent: leave the output alone, e.g. a lease reopen). */
+  files?: {
+    jobId: string;
+    /** The export's disk names; only the staged copies whose record names jobId are touched. */
+    disks: string[];
+    /** Failure: keep verified disks for a later job. Cancellation: remove everything this job created. */
+    keepVerified: boolean;
+    /** Disks this job already published under their final names (S3, which cannot stage): removed. */
+    published: string[];
+  };
+}
+
+export interface CleanupResult {
+  /** Verified disks left staged for a later export of the same source. */
+  kept: string[];
 }
 
 /**
@@ -105,5 +129,7 @@ export interface ExportActivities {
   completeLease(input: LeaseInput): Promise<void>;
   transferDisk(input: TransferDiskInput): Promise<TransferredDisk>;
   finalizeExport(input: FinalizeInput): Promise<FinalizedExport>;
-  cleanupExport(input: CleanupInput): Promise<void>;
+  /** Refuses (OutputExists) an output that already holds files with the export's names, unless overwrite. */
+  checkOutput(input: CheckOutputInput): Promise<void>;
+  cleanupExport(input: CleanupInput): Promise<CleanupResult>;
 }

@@ -33,6 +33,10 @@ export const jobDefinitionInputSchema = z
     format: z.enum(['ovf', 'ova']).optional(),
     export_method: z.enum(['auto', 'ovf', 'datastore']).optional(),
     options: jobOptionsSchema.optional(),
+    overwrite: z
+      .boolean()
+      .optional()
+      .meta({ description: 'replace files of an earlier export with the same names, once this export has succeeded (default: refuse with 409 OutputExists)' }),
     provider: z.literal('vsphere').optional(),
     profile: z.string().min(1).optional(),
     vcenter: vcenterSchema.optional(),
@@ -74,6 +78,7 @@ export const jobDefinitionSchema = z
     export_method: z.enum(['auto', 'ovf', 'datastore']),
     provider: z.literal('vsphere'),
     profile: z.string().optional(),
+    overwrite: z.boolean().optional(),
     options: z.object({
       parallel_downloads: z.number().int(),
       remove_cdrom: z.boolean(),

@@ -2,6 +2,7 @@
 // workflow inputs. Unknown-but-harmless fields become warnings; wrong types or
 // values of known fields reject that job with an error naming the field.
 import { randomUUID } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import { resolveOutputPath, OutputPathNotAllowedError, safeFileName } from '../config/output-path.js';
 import { sealCredentials } from '../config/secrets.js';
 import type { HyperConfig } from '../config/types.js';
@@ -23,6 +24,30 @@ export interface PreparedSubmit {
 
 /** A rejected job: the message names the field (`jobs[1].vm_path: ...`). */
 class JobRejected extends Error {}
+
+/** Marks a rejection as a conflict with existing files (answered 409 when it is the only kind). */
+export const OUTPUT_EXISTS = 'OutputExists';
+
+/**
+ * The files an export of `vmName` would publish that already exist in `dir`. The
+ * gateway only knows the VM by the path's last element, which is its name in
+ * nearly every case; the worker checks again with the real name (checkOutput).
+ */
+async function existingExportFiles(dir: string, vmName: string): Promise<string[]> {
+  const base = safeFileName(vmName);
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch {
+    return []; // no directory yet: nothing to collide with
+  }
+  const ours = new Set([`${base}.ovf`, `${base}.mf`, `${base}.ova`]);
+  const isDisk = (e: string) => {
+    const n = e.startsWith(`${base}-disk`) && e.endsWith('.vmdk') ? e.slice(base.length + 5, -5) : '';
+    return /^\d+$/.test(n);
+  };
+  return entries.filter((e) => ours.has(e) || isDisk(e)).sort();
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
@@ -145,6 +170,12 @@ async function prepareOne(
       throw err;
     }
     sink = { kind: 'local', directory: outputPath };
+    const clash = job.overwrite ? [] : await existingExportFiles(outputPath, vmLeaf);
+    if (clash.length > 0) {
+      throw new JobRejected(
+        `${label}output_path: ${OUTPUT_EXISTS}: ${outputPath} already holds ${clash.join(', ')} from an earlier export; choose another output_path or set overwrite: true (the old files are replaced only once the new export has succeeded)`,
+      );
+    }
   }
 
   const d = config.defaults;
@@ -167,6 +198,7 @@ async function prepareOne(
     source,
     sink,
     outputPath: job.output_path ?? outputPath,
+    ...(job.overwrite ? { overwrite: true } : {}),
     submittedAt,
   };
   const definition: JobDefinition = {
@@ -178,6 +210,7 @@ async function prepareOne(
     export_method: input.method,
     provider: 'vsphere',
     ...(source.profile ? { profile: source.profile } : {}),
+    ...(job.overwrite ? { overwrite: true } : {}),
     options: {
       parallel_downloads: options.parallelDownloads,
       remove_cdrom: options.removeCdrom,

@@ -46,6 +46,11 @@ export interface ExportWorkflowInput {
   sink: SinkRef;
   /** The output path as the client gave it, for display (hyper2kvm reads it back). */
   outputPath: string;
+  /**
+   * Replace an earlier export's files of the same names, once this one has
+   * succeeded. Without it an output holding such files is refused (OutputExists).
+   */
+  overwrite?: boolean;
   submittedAt: string;
 }
 
@@ -72,6 +77,8 @@ export interface DiskProgress {
   bytesDone: number;
   state: DiskState;
   attempts: number;
+  /** A verified copy from an earlier export of the same source was used. */
+  reused?: boolean;
 }
 
 export interface ExportProgress {
@@ -82,6 +89,8 @@ export interface ExportProgress {
   startedAt: string;
   updatedAt: string;
   error?: { type: string; message: string };
+  /** After a failure: verified disks kept out of sight for a resubmit of the same VM to the same output. */
+  kept?: string[];
 }
 
 export interface ExportedFile {

@@ -20,6 +20,8 @@ export const ErrorType = {
   Timeout: 'Timeout',
   SoapFault: 'SoapFault',
   TransferFailed: 'TransferFailed',
+  /** The output already holds files with the export's names and the job did not ask to overwrite. */
+  OutputExists: 'OutputExists',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 
@@ -36,4 +38,5 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorType[] = [
   ErrorType.OutputPathNotAllowed,
   ErrorType.InvalidInput,
   ErrorType.ProfileNotFound,
+  ErrorType.OutputExists,
 ];

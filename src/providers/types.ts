@@ -77,6 +77,8 @@ export interface DiskSource {
   sizeBytes?: number;
   /** SHA-1 or SHA-256 thumbprint of the serving host's certificate, when known (pinning). */
   sslThumbprint?: string;
+  /** HTTP validators of the file (datastore HEAD): they change when its content does. */
+  validators?: { etag?: string; lastModified?: string };
 }
 
 export interface LeaseDevice {

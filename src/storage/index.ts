@@ -6,6 +6,7 @@ export type {
   OpenDiskWriterOptions,
   OutputSink,
   S3WriterState,
+  StagedDiskRecord,
   WriterCommit,
   WriterResumePoint,
   WriterState,

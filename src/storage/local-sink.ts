@@ -2,12 +2,19 @@
 // the directory (see local-paths.ts); disks are written through resumable partial
 // files and whole small files are written to a partial, fsynced and renamed, so
 // nothing under a final name is ever incomplete.
+//
+// Staging: an export's disk lives out of sight until the whole export succeeds:
+//   .<name>.partial     bytes arriving (resumable from the transfer's checkpoint)
+//   .<name>.verified    every byte in, fsynced, hashed; waiting for publish()
+//   .<name>.state.json  which job wrote it, its size and SHA-256, its source
+// publish() renames .verified to <name>. So a failed export never replaces or
+// removes a file it did not create, and keeps its verified disks for a later job.
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, realpath, rename, unlink } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { lstat, mkdir, open, readdir, readFile, realpath, rename, unlink } from 'node:fs/promises';
+import { basename, join, relative } from 'node:path';
 import { containedPaths, validateRelativeName } from './local-paths.js';
 import { fsyncDirectory, openLocalDiskWriter } from './local-disk-writer.js';
-import type { DiskWriter, FinishedFile, OpenDiskWriterOptions, OutputSink } from './sink.js';
+import type { DiskWriter, FinishedFile, OpenDiskWriterOptions, OutputSink, StagedDiskRecord } from './sink.js';
 import { sinkFailure } from './sink-errors.js';
 
 export class LocalSink implements OutputSink {
@@ -25,13 +32,27 @@ export class LocalSink implements OutputSink {
     return this.rootReal;
   }
 
-  async openDiskWriter(name: string, options: OpenDiskWriterOptions): Promise<DiskWriter> {
+  readonly stages = true;
+
+  private async paths(name: string) {
     const paths = await containedPaths(await this.root(), name);
-    return openLocalDiskWriter({ name, ...paths }, options);
+    const hidden = (suffix: string) => join(paths.parentDir, `.${basename(paths.finalPath)}.${suffix}`);
+    return { ...paths, verifiedPath: hidden('verified'), statePath: hidden('state.json') };
+  }
+
+  async openDiskWriter(name: string, options: OpenDiskWriterOptions): Promise<DiskWriter> {
+    const paths = await this.paths(name);
+    // Staged: the writer's atomic "publish" lands on the hidden verified name.
+    const finalPath = options.stage ? paths.verifiedPath : paths.finalPath;
+    return openLocalDiskWriter({ name, finalPath, partialPath: paths.partialPath, parentDir: paths.parentDir }, options);
   }
 
   async writeFile(name: string, data: Buffer | string): Promise<FinishedFile> {
     const { finalPath, partialPath, parentDir } = await containedPaths(await this.root(), name);
+    return this.writeAtomically(name, finalPath, partialPath, parentDir, data);
+  }
+
+  private async writeAtomically(name: string, finalPath: string, partialPath: string, parentDir: string, data: Buffer | string): Promise<FinishedFile> {
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     try {
       const fh = await open(partialPath, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o640);
@@ -59,6 +80,58 @@ export class LocalSink implements OutputSink {
     }
   }
 
+  async existing(names: string[]): Promise<string[]> {
+    const found: string[] = [];
+    for (const name of names) {
+      const { finalPath } = await containedPaths(await this.root(), name);
+      if (await exists(finalPath)) found.push(name);
+    }
+    return found;
+  }
+
+  async readStaged(name: string): Promise<StagedDiskRecord | undefined> {
+    const { statePath } = await this.paths(name);
+    try {
+      const record = JSON.parse(await readFile(statePath, 'utf8')) as StagedDiskRecord;
+      return record?.version === 1 && typeof record.jobId === 'string' ? record : undefined;
+    } catch {
+      return undefined; // absent, or torn by a crash before its rename: no claim
+    }
+  }
+
+  async writeStaged(name: string, record: StagedDiskRecord): Promise<void> {
+    const { statePath, parentDir } = await this.paths(name);
+    await this.writeAtomically(name, statePath, `${statePath}.tmp`, parentDir, JSON.stringify(record));
+  }
+
+  async publish(name: string): Promise<FinishedFile> {
+    const { verifiedPath, finalPath, statePath, parentDir } = await this.paths(name);
+    try {
+      // A retry after the rename finds the verified copy gone and the final file there.
+      if (await exists(verifiedPath)) {
+        await rename(verifiedPath, finalPath);
+        await fsyncDirectory(parentDir);
+      }
+      await unlinkIfPresent(statePath);
+      const { size } = await lstat(finalPath);
+      return { name, uri: finalPath, sizeBytes: size };
+    } catch (err) {
+      throw sinkFailure(err, `publishing ${finalPath}`);
+    }
+  }
+
+  async discardStaged(name: string): Promise<void> {
+    const { partialPath, verifiedPath, statePath } = await this.paths(name);
+    try {
+      // The record goes last: as long as data is left, its owner is known.
+      await unlinkIfPresent(partialPath);
+      await unlinkIfPresent(verifiedPath);
+      await unlinkIfPresent(statePath);
+    } catch (err) {
+      throw sinkFailure(err, `removing the staged copy of ${name}`);
+    }
+  }
+
   describe(name: string): string {
     validateRelativeName(name);
     return join(this.directory, name);
@@ -73,4 +146,20 @@ export class LocalSink implements OutputSink {
       .filter((rel) => !rel.split('/').some((s) => s.startsWith('.')))
       .sort();
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw sinkFailure(err, `checking ${path}`);
+  }
+}
+
+async function unlinkIfPresent(path: string): Promise<void> {
+  await unlink(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
 }

@@ -19,11 +19,11 @@
 // most the parts in flight plus the filling one. The object appears only at
 // CompleteMultipartUpload. Cancellation leaves the upload for the caller to
 // abort (writer.abort() or remove(name)); remove() aborts every upload of the key.
-import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { validateRelativeName } from './local-paths.js';
 import { choosePartSize } from './s3-part-size.js';
 import { abortUploadsOfKey, openS3DiskWriter } from './s3-disk-writer.js';
-import type { DiskWriter, FinishedFile, OpenDiskWriterOptions, OutputSink } from './sink.js';
+import type { DiskWriter, FinishedFile, OpenDiskWriterOptions, OutputSink, StagedDiskRecord } from './sink.js';
 import { sinkFailure } from './sink-errors.js';
 
 export interface S3SinkOptions {
@@ -92,6 +92,54 @@ export class S3Sink implements OutputSink {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
     } catch (err) {
       throw sinkFailure(err, `removing s3://${this.bucket}/${key}`);
+    }
+  }
+
+  /**
+   * S3 cannot hide a finished object: a disk appears under its key when its
+   * upload completes (at the end of its transfer), not at publish().
+   */
+  readonly stages = false;
+
+  async existing(names: string[]): Promise<string[]> {
+    const found: string[] = [];
+    for (const name of names) if ((await this.head(name)) !== undefined) found.push(name);
+    return found;
+  }
+
+  private async head(name: string): Promise<number | undefined> {
+    const key = this.key(name);
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return out.ContentLength ?? 0;
+    } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404) return undefined;
+      throw sinkFailure(err, `checking s3://${this.bucket}/${key}`);
+    }
+  }
+
+  readStaged(): Promise<StagedDiskRecord | undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  writeStaged(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async publish(name: string): Promise<FinishedFile> {
+    const size = await this.head(name);
+    if (size === undefined) throw sinkFailure(new Error('object not found'), `publishing ${this.describe(name)}`);
+    return { name, uri: this.describe(name), sizeBytes: size };
+  }
+
+  /** Aborts the key's unfinished uploads; a completed object is removed only by remove(). */
+  async discardStaged(name: string): Promise<void> {
+    const key = this.key(name);
+    try {
+      await abortUploadsOfKey(this.client, this.bucket, key);
+    } catch (err) {
+      throw sinkFailure(err, `aborting the uploads of s3://${this.bucket}/${key}`);
     }
   }
 

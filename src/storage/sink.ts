@@ -48,6 +48,12 @@ export interface OpenDiskWriterOptions {
   /** Expected size, or an upper-bound hint (S3 uses it to choose the part size). */
   sizeBytes?: number;
   checkpoint?: WriterResumePoint;
+  /**
+   * finish() leaves the complete file out of sight (local: ".<name>.verified")
+   * for OutputSink.publish() to move under its final name once the whole export
+   * has succeeded. Sinks that cannot hide a finished file (S3) publish at finish().
+   */
+  stage?: boolean;
 }
 
 export interface WriterCommit {
@@ -106,6 +112,24 @@ export interface DiskWriter {
   abort(): Promise<void>;
 }
 
+/**
+ * What a sink records beside a staged disk: which job wrote it and, once every
+ * byte is in and hashed, its size and SHA-256. A later job reuses a verified disk
+ * only when its source identity is the same; cleanup removes only records (and
+ * their data) of its own job.
+ */
+export interface StagedDiskRecord {
+  version: 1;
+  jobId: string;
+  /** Every byte is in the staged file, fsynced, and hashed. */
+  verified: boolean;
+  bytes?: number;
+  sha256?: string;
+  /** What the bytes are a copy of (plain JSON, compared field by field). */
+  source: Record<string, string | number | boolean>;
+  updatedAt: string;
+}
+
 export interface OutputSink {
   /** Human-readable location of the sink: directory or s3://bucket/prefix. */
   readonly location: string;
@@ -118,4 +142,20 @@ export interface OutputSink {
   describe(name: string): string;
   /** Names of complete files (never partials). */
   listComplete(): Promise<string[]>;
+  /** Which of `names` exist as complete files under their final names. */
+  existing(names: string[]): Promise<string[]>;
+  /** True when this sink can keep finished disks out of sight until publish() (local). */
+  readonly stages: boolean;
+  /** The staging record of a disk, if any (undefined also for an unreadable one). */
+  readStaged(name: string): Promise<StagedDiskRecord | undefined>;
+  /** Writes the staging record atomically (no-op where the sink does not stage). */
+  writeStaged(name: string, record: StagedDiskRecord): Promise<void>;
+  /**
+   * Moves a staged, verified disk under its final name, atomically replacing an
+   * older file of that name; idempotent (a retry after the move succeeds).
+   * Sinks that do not stage: the file is already there.
+   */
+  publish(name: string): Promise<FinishedFile>;
+  /** Removes a staged disk: its partial, its verified copy and its record. Never the final file. */
+  discardStaged(name: string): Promise<void>;
 }

@@ -10,7 +10,7 @@ import {
   setHandler,
 } from '@temporalio/workflow';
 import type { ExportActivities, PreparedExport, TransferredDisk } from '../activities/types.js';
-import { diskFileName } from '../export/disk-files.js';
+import { diskFileName, manifestFileName, ovaFileName, ovfFileName } from '../export/disk-files.js';
 import {
   PROGRESS_QUERY,
   type DiskProgress,
@@ -20,7 +20,7 @@ import {
 } from '../export/contract.js';
 import { ErrorType } from '../export/errors.js';
 import type { ExportLease, VmDescription } from '../providers/types.js';
-import { controlOptions, keepAliveOptions, transferOptions } from './activity-options.js';
+import { controlOptions, finalizeOptions, keepAliveOptions, transferOptions } from './activity-options.js';
 import { failureDetails, failureType, rootMessage } from './failures.js';
 
 export const progressQuery = defineQuery<ExportProgress>(PROGRESS_QUERY);
@@ -28,6 +28,7 @@ export const progressQuery = defineQuery<ExportProgress>(PROGRESS_QUERY);
 const control = proxyActivities<ExportActivities>(controlOptions);
 const { transferDisk } = proxyActivities<ExportActivities>(transferOptions);
 const { keepLeaseAlive } = proxyActivities<ExportActivities>(keepAliveOptions);
+const { finalizeExport } = proxyActivities<ExportActivities>(finalizeOptions);
 
 /** How often one lease may be lost and reopened before the export gives up. */
 const MAX_LEASE_REOPENS = 5;
@@ -50,8 +51,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
   const { source, sink } = input;
   let prepared: PreparedExport | undefined;
   const leases = new LeaseKeeper(input);
-  let succeeded = false;
-  let fileNames: string[] = [];
+  const transfers = new TransferTracker();
 
   try {
     setPhase('connecting');
@@ -67,7 +67,9 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
         attempts: 0,
       }),
     );
-    fileNames = progress.disks.map((d) => d.fileName);
+    transfers.diskNames = progress.disks.map((d) => d.fileName);
+    // Refused before anything is made: an output holding an earlier export's files.
+    await control.checkOutput({ sink, names: outputNames(vm, transfers.diskNames, input.format), overwrite: input.overwrite ?? false });
 
     setPhase('preparing');
     prepared = await control.prepareExport({ jobId: input.jobId, source, vm, options: input.options });
@@ -77,10 +79,10 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     progress.method = method;
 
     setPhase('transferring');
-    const transferred = await transferAll(input, vm, progress, leases, method);
+    const transferred = await transferAll(input, vm, progress, leases, method, prepared, transfers);
 
     setPhase('finalizing');
-    const finalized = await control.finalizeExport({
+    const finalized = await finalizeExport({
       jobId: input.jobId,
       sink,
       vm,
@@ -90,8 +92,10 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
       method,
     });
     await leases.complete();
-    succeeded = true;
+    transfers.succeeded = true;
     setPhase('cleaning_up');
+    await cleanUp(input, leases, prepared, transfers, false);
+    setPhase('completed');
     return {
       vmName: vm.name,
       method,
@@ -104,35 +108,72 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
       durationMs: Date.now() - startedAt,
     };
   } catch (err) {
-    if (isCancellation(err)) {
+    if (transfers.succeeded) throw err; // cleanup after success failed: the export itself is done
+    const cancelled = isCancellation(err);
+    const type = failureType(err) ?? ErrorType.TransferFailed;
+    const message = rootMessage(err);
+    // Every transfer has stopped (transferAll waits for them): now clean up,
+    // even while the workflow is being cancelled.
+    const kept = await CancellationScope.nonCancellable(() => cleanUp(input, leases, prepared, transfers, cancelled));
+    if (cancelled) {
       setPhase('cancelled');
       throw err;
     }
-    const type = failureType(err) ?? ErrorType.TransferFailed;
-    const message = rootMessage(err);
-    progress.error = { type, message };
+    if (kept.length > 0) progress.kept = kept;
+    const keptNote = kept.length
+      ? ` (verified disks kept out of sight in ${input.outputPath} for a resubmit of the same VM to the same output: ${kept.join(', ')})`
+      : '';
+    progress.error = { type, message: message + keptNote };
     setPhase('failed');
     // Surface the root cause's type at the top of the workflow failure, so clients
     // need not dig through ActivityFailure wrappers.
-    throw ApplicationFailure.create({ type, message, nonRetryable: true, cause: err as Error });
-  } finally {
-    const phase = progress.phase;
-    // Cleanup must run even when the workflow is being cancelled.
-    await CancellationScope.nonCancellable(async () => {
-      leases.stopKeepAlive();
-      await control.cleanupExport({
-        source,
-        sink,
-        ...(leases.current ? { leaseId: leases.current.id } : {}),
-        leaseCompleted: leases.completed,
-        ...(prepared?.createdSnapshotId ? { createdSnapshotId: prepared.createdSnapshotId } : {}),
-        // A failed or cancelled export leaves nothing that could be taken for a result.
-        removeFiles: succeeded ? [] : fileNames,
-      });
+    throw ApplicationFailure.create({
+      type,
+      message: message + keptNote,
+      nonRetryable: true,
+      cause: err as Error,
+      ...(kept.length ? { details: [{ kept }] } : {}),
     });
-    if (succeeded) setPhase('completed');
-    else progress.phase = phase;
   }
+}
+
+/** Every name the export publishes: the disks, the descriptor, the manifest, the archive. */
+function outputNames(vm: VmDescription, disks: string[], format: ExportWorkflowInput['format']): string[] {
+  return [...disks, ovfFileName(vm), manifestFileName(vm), ...(format === 'ova' ? [ovaFileName(vm)] : [])];
+}
+
+/** What the workflow knows about the files its transfers made. */
+class TransferTracker {
+  diskNames: string[] = [];
+  /** Disks already under their final names (sinks that cannot stage publish at transfer end). */
+  published: string[] = [];
+  succeeded = false;
+}
+
+/**
+ * Aborts the lease, removes our snapshot and, unless the export succeeded, the
+ * staged files this job created: all of them when cancelled, all but the verified
+ * disks when failed. Returns the disks kept.
+ */
+async function cleanUp(
+  input: ExportWorkflowInput,
+  leases: LeaseKeeper,
+  prepared: PreparedExport | undefined,
+  transfers: TransferTracker,
+  cancelled: boolean,
+): Promise<string[]> {
+  leases.stopKeepAlive();
+  const result = await control.cleanupExport({
+    source: input.source,
+    sink: input.sink,
+    ...(leases.current ? { leaseId: leases.current.id } : {}),
+    leaseCompleted: leases.completed,
+    ...(prepared?.createdSnapshotId ? { createdSnapshotId: prepared.createdSnapshotId } : {}),
+    ...(transfers.succeeded
+      ? {}
+      : { files: { jobId: input.jobId, disks: transfers.diskNames, keepVerified: !cancelled, published: transfers.published } }),
+  });
+  return result.kept;
 }
 
 async function transferAll(
@@ -141,6 +182,8 @@ async function transferAll(
   progress: ExportProgress,
   leases: LeaseKeeper,
   method: 'ovf' | 'datastore',
+  prepared: PreparedExport,
+  transfers: TransferTracker,
 ): Promise<TransferredDisk[]> {
   const queue = vm.disks.map((disk, index) => ({ disk, index }));
   const results: TransferredDisk[] = [];
@@ -166,6 +209,7 @@ async function transferAll(
       try {
         const done = await transferDisk({
           jobId: input.jobId,
+          target: prepared.target,
           source: input.source,
           sink: input.sink,
           vm,
@@ -178,9 +222,11 @@ async function transferAll(
             : {}),
           ...(resumeFrom !== undefined ? { resumeFrom } : {}),
         });
+        if (input.sink.kind !== 'local') transfers.published.push(done.fileName);
         state.state = 'done';
         state.bytesDone = done.bytes;
         state.sizeBytes = done.bytes;
+        if (done.reused) state.reused = true;
         progress.updatedAt = new Date().toISOString();
         return done;
       } catch (err) {
@@ -196,12 +242,28 @@ async function transferAll(
     }
   };
 
-  const runners = Array.from({ length: parallel }, async () => {
-    for (let next = queue.shift(); next; next = queue.shift()) {
-      results.push(await runOne(next.index));
-    }
-  });
-  await Promise.all(runners);
+  // The transfers run in a scope of their own. The first failure cancels the
+  // others, and nothing returns until every transfer activity has stopped
+  // (transferOptions waits for cancellation to complete): cleanup must never
+  // remove files a transfer is still writing.
+  let firstError: Error | undefined;
+  const scope = new CancellationScope();
+  const runners = Array.from({ length: parallel }, () =>
+    scope.run(async () => {
+      for (let next = queue.shift(); next && firstError === undefined; next = queue.shift()) {
+        try {
+          results.push(await runOne(next.index));
+        } catch (err) {
+          firstError ??= err instanceof Error ? err : new Error(String(err));
+          scope.cancel();
+        }
+      }
+    }),
+  );
+  const settled = await Promise.allSettled(runners);
+  if (firstError !== undefined) throw firstError;
+  const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (rejected) throw rejected.reason instanceof Error ? rejected.reason : new Error(String(rejected.reason));
   return vm.disks.map((d) => results.find((r) => r.diskKey === d.key)!);
 }
 
@@ -248,7 +310,7 @@ class LeaseKeeper {
     const old = this.current;
     this.current = undefined;
     if (old) {
-      await control.cleanupExport({ source: this.input.source, sink: this.input.sink, leaseId: old.id, leaseCompleted: false, removeFiles: [] });
+      await control.cleanupExport({ source: this.input.source, sink: this.input.sink, leaseId: old.id, leaseCompleted: false });
     }
     this.current = await control.openLease({ source: this.input.source, target: this.prepared!.target });
     this.generation++;

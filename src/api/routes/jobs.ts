@@ -8,7 +8,7 @@ import { DuplicateJobError, type TemporalJobStore } from '../jobs/temporal-jobs.
 import { progressView } from '../jobs/views.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { cancelRequestSchema, JOB_ID_PATTERN, JOB_STATUSES, queryRequestSchema, type Job, type JobStatus } from '../schemas.js';
-import { prepareSubmit } from '../submit.js';
+import { OUTPUT_EXISTS, prepareSubmit } from '../submit.js';
 
 const DEFAULT_LIMIT = 1000;
 
@@ -91,8 +91,9 @@ export function jobRoutes(config: HyperConfig, store: TemporalJobStore, metrics:
       timestamp: now(),
     };
     if (jobIds.length === 0) {
-      const duplicate = errors.length > 0 && errors.every((e) => e.includes('already exists'));
-      throw new HttpError(duplicate ? 409 : 400, errors[0] ?? 'no job submitted', { ...response, timestamp: undefined });
+      // Conflicts with what exists (a job id, an earlier export's files) are 409s.
+      const conflict = errors.length > 0 && errors.every((e) => e.includes('already exists') || e.includes(`${OUTPUT_EXISTS}:`));
+      throw new HttpError(conflict ? 409 : 400, errors[0] ?? 'no job submitted', { ...response, timestamp: undefined });
     }
     return c.json(response, 200);
   });

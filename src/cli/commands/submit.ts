@@ -17,6 +17,7 @@ interface SubmitOptions extends CommonOptions {
   snapshot?: boolean;
   powerOff?: boolean;
   profile?: string;
+  overwrite?: boolean;
 }
 
 interface SubmitResponse {
@@ -48,7 +49,8 @@ export function submitCommand(ctx: CommandContext): Command {
       .option('--remove-cdrom', 'drop CD-ROM drives from the OVF')
       .option('--snapshot', 'export a snapshot of a powered-on VM')
       .option('--power-off', 'shut a powered-on VM down before exporting')
-      .option('--profile <name>', 'vCenter profile of the daemon configuration'),
+      .option('--profile <name>', 'vCenter profile of the daemon configuration')
+      .option('--overwrite', 'replace an earlier export with the same file names in the output, once this one has succeeded'),
   ).action(async (options: SubmitOptions, command: Command) => {
     const { io } = ctx;
     if (!options.file && !options.vm) command.error('error: give -vm <path> (with -output <dir>) or -file <job.yaml>', { exitCode: ExitCode.Usage });
@@ -74,6 +76,7 @@ export function submitCommand(ctx: CommandContext): Command {
           ...(options.format ? { format: options.format } : {}),
           ...(options.method ? { export_method: options.method } : {}),
           ...(options.profile ? { profile: options.profile } : {}),
+          ...(options.overwrite ? { overwrite: true } : {}),
           ...(Object.keys(jobOptions).length ? { options: jobOptions } : {}),
         });
       }

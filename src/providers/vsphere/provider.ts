@@ -209,8 +209,8 @@ export class VsphereProvider implements SourceProvider {
     const candidates = path.endsWith('.vmdk') ? [path.replace(/\.vmdk$/, '-flat.vmdk'), path] : [path];
     for (const candidate of candidates) {
       const url = this.datastoreUrl(vm.datacenter, datastore, candidate);
-      const size = await this.headSize(url, headers);
-      if (size !== undefined) return { url, headers, sizeBytes: size };
+      const head = await this.headFile(url, headers);
+      if (head) return { url, headers, ...head };
     }
     throw failure(
       ErrorType.SoapFault,
@@ -226,7 +226,7 @@ export class VsphereProvider implements SourceProvider {
     return `${base.protocol}//${base.host}/folder/${encodedPath}?dcPath=${encodeURIComponent(datacenter)}&dsName=${encodeURIComponent(datastore)}`;
   }
 
-  private async headSize(url: string, headers: Record<string, string>): Promise<number | undefined> {
+  private async headFile(url: string, headers: Record<string, string>): Promise<Pick<DiskSource, 'sizeBytes' | 'validators'> | undefined> {
     const res = await request(url, {
       method: 'HEAD',
       headers,
@@ -246,7 +246,16 @@ export class VsphereProvider implements SourceProvider {
     if (res.statusCode >= 300)
       throw failure(ErrorType.SoapFault, `HEAD ${new URL(url).pathname}: HTTP ${res.statusCode}`, false);
     const length = Number(res.headers['content-length']);
-    return Number.isFinite(length) ? length : undefined;
+    const header = (name: string) => {
+      const v = res.headers[name];
+      return typeof v === 'string' && v ? v : undefined;
+    };
+    const etag = header('etag');
+    const lastModified = header('last-modified');
+    return {
+      ...(Number.isFinite(length) ? { sizeBytes: length } : {}),
+      ...(etag || lastModified ? { validators: { ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) } } : {}),
+    };
   }
 
   downloadHeaders(): Record<string, string> {
