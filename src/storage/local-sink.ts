@@ -123,10 +123,12 @@ export class LocalSink implements OutputSink {
   async discardStaged(name: string): Promise<void> {
     const { partialPath, verifiedPath, statePath } = await this.paths(name);
     try {
-      // The record goes last: as long as data is left, its owner is known.
-      await unlinkIfPresent(partialPath);
-      await unlinkIfPresent(verifiedPath);
-      await unlinkIfPresent(statePath);
+      // The record goes last: as long as data is left, its owner is known. Only
+      // regular files: the writers never make anything else, so a symlink or a
+      // directory under these names was put there by someone else.
+      await unlinkIfRegularFile(partialPath);
+      await unlinkIfRegularFile(verifiedPath);
+      await unlinkIfRegularFile(statePath);
     } catch (err) {
       throw sinkFailure(err, `removing the staged copy of ${name}`);
     }
@@ -156,6 +158,16 @@ async function exists(path: string): Promise<boolean> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw sinkFailure(err, `checking ${path}`);
   }
+}
+
+async function unlinkIfRegularFile(path: string): Promise<void> {
+  try {
+    if (!(await lstat(path)).isFile()) return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  await unlinkIfPresent(path);
 }
 
 async function unlinkIfPresent(path: string): Promise<void> {

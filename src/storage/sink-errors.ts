@@ -6,7 +6,8 @@ import { ErrorType } from '../export/errors.js';
 
 const FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
 /** Errors that no retry will fix: permissions, read-only file system, missing bucket. */
-const PERMANENT_CODES = new Set(['EACCES', 'EPERM', 'EROFS', 'AccessDenied', 'NoSuchBucket', 'InvalidAccessKeyId', 'SignatureDoesNotMatch']);
+// ELOOP: a symlink planted where a partial is opened (O_NOFOLLOW): refused, never followed.
+const PERMANENT_CODES = new Set(['EACCES', 'EPERM', 'EROFS', 'ELOOP', 'AccessDenied', 'NoSuchBucket', 'InvalidAccessKeyId', 'SignatureDoesNotMatch']);
 
 export function errorCode(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
