@@ -1,5 +1,8 @@
 // POST /jobs/submit: shapes, aliases, warnings, defaults, ids, and every kind of
 // bad input answered with a 4xx that names the field.
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestGateway, json, yaml, type TestGateway } from './helpers.js';
 
@@ -111,5 +114,30 @@ describe('POST /jobs/submit', () => {
     const res = await gw.request('/jobs/submit', { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': String(huge.length) }, body: huge });
     expect(res.status).toBe(413);
     expect(((await res.json()) as { error: string }).error).toContain('body');
+  });
+
+  it('refuses with 409 OutputExists an output holding an earlier export of the VM, unless overwrite: true', async () => {
+    const root = gw.config.output.allowedRoots[0]!;
+    const dir = join(root, `exists-${randomUUID().slice(0, 8)}`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'web01.ovf'), '<Envelope/>');
+    writeFileSync(join(dir, 'web01-disk1.vmdk'), 'x');
+    writeFileSync(join(dir, 'web01-disk1.vmdk.bak'), 'not ours'); // not an export file name
+    const refused = await submit(json({ vm_path: '/DC0/vm/web01', output_path: dir }));
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toContain('output_path: OutputExists');
+    expect(refused.body.error).toContain('web01-disk1.vmdk, web01.ovf');
+    expect(refused.body.error).toContain('overwrite: true');
+    expect(refused.body.accepted).toBe(0);
+
+    const other = await submit(json({ vm_path: '/DC0/vm/db01', output_path: dir }));
+    expect(other.status).toBe(200);
+    const allowed = await submit(json({ vm_path: '/DC0/vm/web01', output_path: dir, overwrite: true }));
+    expect(allowed.status).toBe(200);
+    const description = await gw.client.workflow.getHandle(allowed.body.job_ids[0]!).describe();
+    expect(description.status.name).toBe('RUNNING');
+    const wrongType = await submit(json({ vm_path: '/DC0/vm/web01', output_path: dir, overwrite: 'yes' }));
+    expect(wrongType.status).toBe(400);
+    expect(wrongType.body.error).toContain('overwrite');
   });
 });

@@ -12,7 +12,9 @@ export function failureOf(err: unknown): JobFailure {
   let application: ApplicationFailure | undefined;
   let first: unknown = cause;
   while (cause instanceof Error) {
-    if (cause instanceof ApplicationFailure && cause.type) application = cause;
+    // The outermost: the workflow's own failure carries the root cause's type and
+    // message plus what the export left behind (verified disks kept for a resubmit).
+    if (cause instanceof ApplicationFailure && cause.type) application ??= cause;
     if (cause instanceof CancelledFailure) return { type: 'Cancelled', message: 'the export was cancelled' };
     if (cause instanceof TerminatedFailure) return { type: 'Terminated', message: `the export workflow was terminated${cause.message ? `: ${cause.message}` : ''}` };
     if (cause instanceof TimeoutFailure) return { type: 'Timeout', message: `the export timed out: ${cause.message}` };
