@@ -13,7 +13,7 @@
 //
 // Short form (CI): 4 exports, 2 disks of 64 MiB each. FAULTS_FULL=1: 10 exports,
 // 2 disks of 256 MiB each.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -313,6 +313,33 @@ function looksComplete(name: string): boolean {
   return !name.startsWith('.');
 }
 
+/**
+ * Another VM's export already in the output directory, with a staged disk of
+ * another job beside it: no fault, failure or cleanup of ours may touch them.
+ */
+function plantEarlierExport(dir: string): { names: string[]; fingerprint: Map<string, string> } {
+  mkdirSync(dir, { recursive: true });
+  const files: Record<string, Buffer> = {
+    'earlier-vm.ovf': Buffer.from('<Envelope/>'),
+    'earlier-vm.mf': Buffer.from('SHA256(earlier-vm.ovf)= 00\n'),
+    'earlier-vm-disk1.vmdk': randomBytes(1024 * 1024),
+    '.earlier-vm-disk2.vmdk.partial': randomBytes(256 * 1024),
+    '.earlier-vm-disk2.vmdk.state.json': Buffer.from(JSON.stringify({ version: 1, jobId: 'an-earlier-job', verified: false, source: {}, updatedAt: '' })),
+  };
+  const fingerprint = new Map<string, string>();
+  for (const [name, data] of Object.entries(files)) {
+    writeFileSync(join(dir, name), data);
+    fingerprint.set(name, createHash('sha256').update(data).digest('hex'));
+  }
+  return { names: Object.keys(files), fingerprint };
+}
+
+async function fingerprint(dir: string, names: string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const name of names) out.set(name, existsSync(join(dir, name)) ? await sha256File(join(dir, name)) : 'missing');
+  return out;
+}
+
 // ---------------------------------------------------------------- the exports
 
 describe(`fault injection (seed ${seed})`, () => {
@@ -340,6 +367,7 @@ describe(`fault injection (seed ${seed})`, () => {
           }
         }
 
+        const earlier = plantEarlierExport(outDir);
         const handle = await startExport(
           client.client,
           config.temporal.taskQueue,
@@ -410,14 +438,17 @@ describe(`fault injection (seed ${seed})`, () => {
                 dataLost += SHAPE.diskBytes;
               }
             }
-            const leftovers = readdirSync(outDir).filter((n) => n.endsWith('.partial'));
+            const leftovers = readdirSync(outDir).filter((n) => n.endsWith('.partial') && !earlier.names.includes(n));
             expect(leftovers, 'no partial file left after completion').toEqual([]);
           } else {
             // Failed or cancelled: a clear error, and nothing under a final name that looks complete.
-            const left = existsSync(outDir) ? readdirSync(outDir).filter(looksComplete) : [];
+            const left = existsSync(outDir) ? readdirSync(outDir).filter((n) => looksComplete(n) && !earlier.names.includes(n)) : [];
             expect(left, `files that look complete after ${status}`).toEqual([]);
             expect(error ?? '').toMatch(/\w+: .{10,}/);
           }
+
+          // Whatever happened, what another export left in the directory is untouched.
+          expect(await fingerprint(outDir, earlier.names), 'an earlier export in the output survives byte for byte').toEqual(earlier.fingerprint);
 
           const outcome: ExportOutcome = {
             plan,
@@ -450,6 +481,39 @@ describe(`fault injection (seed ${seed})`, () => {
       SHAPE.exportDeadlineMs + 120_000,
     );
   }
+
+  it('a cancel during transfer removes what the export created, and nothing in the output changes for 10 s after', async () => {
+    const name = `cancel-${randomBytes(2).toString('hex')}`;
+    const vm = await createTestVm(services, name, { disks: SHAPE.disks, sizeBytes: SHAPE.diskBytes, poweredOn: false });
+    const outDir = join(config.output.allowedRoots[0]!, name);
+    const earlier = plantEarlierExport(outDir);
+    const handle = await startExport(
+      client.client,
+      config.temporal.taskQueue,
+      exportInput(`faults-${name}`, vm.path, { kind: 'local', directory: outDir }, { method: 'datastore' }),
+    );
+    const observer = new ExportObserver(handle, outDir);
+    observer.start();
+    try {
+      const deadline = Date.now() + SHAPE.exportDeadlineMs;
+      while (observer.progress().fraction < 0.3 && Date.now() < deadline) await sleep(100);
+      const cancelledAt = observer.progress().fraction;
+      expect(cancelledAt).toBeGreaterThanOrEqual(0.3);
+      await handle.cancel();
+      const outcome = await awaitOutcome(handle, Date.now() + 60_000);
+      expect('error' in outcome && (outcome.error as { cause?: { name?: string } }).cause?.name).toBe('CancelledFailure');
+      const all = async () => fingerprint(outDir, readdirSync(outDir).sort());
+      const atCancel = await all();
+      expect([...atCancel.keys()].sort(), 'only the earlier export is left').toEqual([...earlier.names].sort());
+      expect(atCancel).toEqual(earlier.fingerprint);
+      await sleep(10_000);
+      expect(await all(), 'nothing writes to the output after the export reported cancelled').toEqual(atCancel);
+      console.log(`${name}: cancelled at ${(cancelledAt * 100).toFixed(0)}%; the output held only the earlier export and did not change for 10 s`);
+    } finally {
+      await observer.stop();
+      if (!process.env.HYPERSDK_KEEP_WORKDIR) rmSync(outDir, { recursive: true, force: true });
+    }
+  }, SHAPE.exportDeadlineMs + 60_000);
 
   it('loses no data (summary)', () => {
     const lost = outcomes.reduce((s, o) => s + o.dataLost, 0);
