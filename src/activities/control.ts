@@ -146,7 +146,6 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
           await output.discardStaged(name);
         });
       }
-      for (const name of files.published) await attempt(() => output.remove(name));
     }
     if (source.sealedCredentials) await attempt(() => providers.release(source));
     if (errors.length > 0) throw errors[0];

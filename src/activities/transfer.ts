@@ -71,7 +71,10 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
             beat(cp);
           },
         });
-        await sink.writeStaged(input.fileName, stagedRecord(input.jobId, identity, { bytes: result.bytes, sha256: result.sha256 }));
+        await sink.writeStaged(input.fileName, {
+          ...stagedRecord(input.jobId, identity, { bytes: result.bytes, sha256: result.sha256 }),
+          ...(last ? { sinkState: last.sink } : {}),
+        });
         return {
           diskKey: input.diskKey,
           fileName: input.fileName,

@@ -106,8 +106,6 @@ export interface CleanupInput {
     disks: string[];
     /** Failure: keep verified disks for a later job. Cancellation: remove everything this job created. */
     keepVerified: boolean;
-    /** Disks this job already published under their final names (S3, which cannot stage): removed. */
-    published: string[];
   };
 }
 

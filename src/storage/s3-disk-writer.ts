@@ -29,9 +29,11 @@ export interface S3WriterTarget {
   name: string;
   partSizeBytes: number;
   queueSize: number;
+  /** finish() leaves the upload open for publishStagedUpload() (see OpenDiskWriterOptions.stage). */
+  stage?: boolean;
 }
 
-async function listAllParts(t: S3WriterTarget, uploadId: string): Promise<Map<number, { etag: string; size: number }>> {
+async function listAllParts(t: Pick<S3WriterTarget, 'client' | 'bucket' | 'key'>, uploadId: string): Promise<Map<number, { etag: string; size: number }>> {
   const found = new Map<number, { etag: string; size: number }>();
   let marker: string | undefined;
   for (let page = 0; page < MAX_PARTS; page++) {
@@ -252,6 +254,9 @@ class S3DiskWriter implements DiskWriter {
     await this.flush();
     const parts = this.durablePrefix();
     const size = parts.reduce((sum, p) => sum + p.sizeBytes, 0);
+    // Staged: every part is in and listed in the last checkpoint; the object
+    // appears only when finalize completes the upload (publishStagedUpload).
+    if (this.t.stage) return { name: this.name, uri: this.where, sizeBytes: size };
     try {
       if (parts.length === 0) {
         // An empty file: a multipart upload needs at least one part; a plain PUT is simpler.
@@ -293,4 +298,35 @@ class S3DiskWriter implements DiskWriter {
       .send(new AbortMultipartUploadCommand({ Bucket: this.t.bucket, Key: this.t.key, UploadId: this.uploadId }))
       .catch(ignoreNoSuchUpload);
   }
+}
+
+/**
+ * Completes a staged upload: parts 1..N of `uploadId` (N from the size and the part
+ * size) must all be there and add up to `sizeBytes`; anything else means the upload
+ * is not the verified one, and nothing is published.
+ */
+export async function publishStagedUpload(
+  t: Pick<S3WriterTarget, 'client' | 'bucket' | 'key'>,
+  staged: { uploadId: string; partSizeBytes: number; sizeBytes: number },
+): Promise<void> {
+  const where = `s3://${t.bucket}/${t.key}`;
+  if (staged.sizeBytes === 0) {
+    await t.client.send(new PutObjectCommand({ Bucket: t.bucket, Key: t.key, Body: Buffer.alloc(0) }));
+    await t.client.send(new AbortMultipartUploadCommand({ Bucket: t.bucket, Key: t.key, UploadId: staged.uploadId })).catch(ignoreNoSuchUpload);
+    return;
+  }
+  const listed = await listAllParts(t, staged.uploadId);
+  const count = Math.ceil(staged.sizeBytes / staged.partSizeBytes);
+  const parts: { PartNumber: number; ETag: string }[] = [];
+  let total = 0;
+  for (let n = 1; n <= count; n++) {
+    const part = listed.get(n);
+    if (!part) throw new Error(`${where}: part ${n} of the staged upload is missing`);
+    parts.push({ PartNumber: n, ETag: part.etag });
+    total += part.size;
+  }
+  if (total !== staged.sizeBytes) throw new Error(`${where}: the staged upload holds ${total} bytes, expected ${staged.sizeBytes}`);
+  await t.client.send(
+    new CompleteMultipartUploadCommand({ Bucket: t.bucket, Key: t.key, UploadId: staged.uploadId, MultipartUpload: { Parts: parts } }),
+  );
 }

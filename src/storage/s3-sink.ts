@@ -19,12 +19,21 @@
 // most the parts in flight plus the filling one. The object appears only at
 // CompleteMultipartUpload. Cancellation leaves the upload for the caller to
 // abort (writer.abort() or remove(name)); remove() aborts every upload of the key.
-import { DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { validateRelativeName } from './local-paths.js';
 import { choosePartSize } from './s3-part-size.js';
-import { abortUploadsOfKey, openS3DiskWriter } from './s3-disk-writer.js';
+import { abortUploadsOfKey, openS3DiskWriter, publishStagedUpload } from './s3-disk-writer.js';
 import type { DiskWriter, FinishedFile, OpenDiskWriterOptions, OutputSink, StagedDiskRecord } from './sink.js';
 import { sinkFailure } from './sink-errors.js';
+
+/** Where staging records live under the prefix (a leading dot: never a valid export file name). */
+const STAGING_DIR = '.hypersdk';
+
+function isNotFound(err: unknown): boolean {
+  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  const code = (err as { name?: string }).name;
+  return status === 404 || code === 'NoSuchKey' || code === 'NotFound';
+}
 
 export interface S3SinkOptions {
   client: S3Client;
@@ -68,6 +77,7 @@ export class S3Sink implements OutputSink {
         name,
         partSizeBytes: this.partSizeBytes ?? choosePartSize(options.sizeBytes),
         queueSize: this.queueSize,
+        ...(options.stage ? { stage: true } : {}),
       },
       options,
     );
@@ -96,50 +106,83 @@ export class S3Sink implements OutputSink {
   }
 
   /**
-   * S3 cannot hide a finished object: a disk appears under its key when its
-   * upload completes (at the end of its transfer), not at publish().
+   * Staging on S3: a disk's multipart upload stays open (its parts invisible)
+   * until publish() completes it; its record is a small object under
+   * "<prefix>.hypersdk/", which listComplete() never shows.
    */
-  readonly stages = false;
+  readonly stages = true;
+
+  private recordKey(name: string): string {
+    validateRelativeName(name);
+    return `${this.prefix}${STAGING_DIR}/${name}.state.json`;
+  }
 
   async existing(names: string[]): Promise<string[]> {
     const found: string[] = [];
-    for (const name of names) if ((await this.head(name)) !== undefined) found.push(name);
+    for (const name of names) if ((await this.head(this.key(name))) !== undefined) found.push(name);
     return found;
   }
 
-  private async head(name: string): Promise<number | undefined> {
-    const key = this.key(name);
+  private async head(key: string): Promise<number | undefined> {
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       return out.ContentLength ?? 0;
     } catch (err) {
-      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (status === 404) return undefined;
+      if (isNotFound(err)) return undefined;
       throw sinkFailure(err, `checking s3://${this.bucket}/${key}`);
     }
   }
 
-  readStaged(): Promise<StagedDiskRecord | undefined> {
-    return Promise.resolve(undefined);
+  async readStaged(name: string): Promise<StagedDiskRecord | undefined> {
+    const key = this.recordKey(name);
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const record = JSON.parse((await out.Body?.transformToString('utf8')) ?? '') as StagedDiskRecord;
+      return record?.version === 1 && typeof record.jobId === 'string' ? record : undefined;
+    } catch (err) {
+      if (isNotFound(err) || err instanceof SyntaxError) return undefined;
+      throw sinkFailure(err, `reading s3://${this.bucket}/${key}`);
+    }
   }
 
-  writeStaged(): Promise<void> {
-    return Promise.resolve();
+  async writeStaged(name: string, record: StagedDiskRecord): Promise<void> {
+    const key = this.recordKey(name);
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: JSON.stringify(record), ContentType: 'application/json' }));
+    } catch (err) {
+      throw sinkFailure(err, `writing s3://${this.bucket}/${key}`);
+    }
   }
 
   async publish(name: string): Promise<FinishedFile> {
-    const size = await this.head(name);
-    if (size === undefined) throw sinkFailure(new Error('object not found'), `publishing ${this.describe(name)}`);
+    const key = this.key(name);
+    const record = await this.readStaged(name);
+    try {
+      if (record) {
+        const upload = record.sinkState?.kind === 's3' && record.sinkState.key === key ? record.sinkState : undefined;
+        if (!record.verified || record.bytes === undefined || !upload) throw new Error('the staged upload is not verified');
+        await publishStagedUpload({ client: this.client, bucket: this.bucket, key }, { uploadId: upload.uploadId, partSizeBytes: upload.partSizeBytes, sizeBytes: record.bytes });
+        // Leftovers of attempts that never checkpointed: not part of the object.
+        await abortUploadsOfKey(this.client, this.bucket, key);
+        await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.recordKey(name) }));
+      }
+    } catch (err) {
+      throw sinkFailure(err, `publishing s3://${this.bucket}/${key}`);
+    }
+    // No record: a retry after the upload was completed and its record removed.
+    const size = await this.head(key);
+    if (size === undefined) throw sinkFailure(new Error('object not found'), `publishing s3://${this.bucket}/${key}`);
     return { name, uri: this.describe(name), sizeBytes: size };
   }
 
-  /** Aborts the key's unfinished uploads; a completed object is removed only by remove(). */
+  /** Aborts the key's unfinished uploads and drops its record; a completed object is removed only by remove(). */
   async discardStaged(name: string): Promise<void> {
     const key = this.key(name);
     try {
       await abortUploadsOfKey(this.client, this.bucket, key);
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.recordKey(name) }));
     } catch (err) {
-      throw sinkFailure(err, `aborting the uploads of s3://${this.bucket}/${key}`);
+      throw sinkFailure(err, `discarding the staged upload of s3://${this.bucket}/${key}`);
     }
   }
 
@@ -154,7 +197,11 @@ export class S3Sink implements OutputSink {
       const out = await this.client.send(
         new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ContinuationToken: token }),
       );
-      for (const o of out.Contents ?? []) if (o.Key) names.push(o.Key.slice(this.prefix.length));
+      for (const o of out.Contents ?? []) {
+        const name = o.Key?.slice(this.prefix.length);
+        // Staging records (".hypersdk/…") are not files of the export.
+        if (name && !name.split('/').some((s) => s.startsWith('.'))) names.push(name);
+      }
       if (!out.IsTruncated) break;
       token = out.NextContinuationToken;
     }

@@ -127,6 +127,8 @@ export interface StagedDiskRecord {
   sha256?: string;
   /** What the bytes are a copy of (plain JSON, compared field by field). */
   source: Record<string, string | number | boolean>;
+  /** The writer's state at the end (S3: the upload that publish() completes). */
+  sinkState?: WriterState;
   updatedAt: string;
 }
 

@@ -79,7 +79,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     progress.method = method;
 
     setPhase('transferring');
-    const transferred = await transferAll(input, vm, progress, leases, method, prepared, transfers);
+    const transferred = await transferAll(input, vm, progress, leases, method, prepared);
 
     setPhase('finalizing');
     const finalized = await finalizeExport({
@@ -145,8 +145,6 @@ function outputNames(vm: VmDescription, disks: string[], format: ExportWorkflowI
 /** What the workflow knows about the files its transfers made. */
 class TransferTracker {
   diskNames: string[] = [];
-  /** Disks already under their final names (sinks that cannot stage publish at transfer end). */
-  published: string[] = [];
   succeeded = false;
 }
 
@@ -171,7 +169,7 @@ async function cleanUp(
     ...(prepared?.createdSnapshotId ? { createdSnapshotId: prepared.createdSnapshotId } : {}),
     ...(transfers.succeeded
       ? {}
-      : { files: { jobId: input.jobId, disks: transfers.diskNames, keepVerified: !cancelled, published: transfers.published } }),
+      : { files: { jobId: input.jobId, disks: transfers.diskNames, keepVerified: !cancelled } }),
   });
   return result.kept;
 }
@@ -183,7 +181,6 @@ async function transferAll(
   leases: LeaseKeeper,
   method: 'ovf' | 'datastore',
   prepared: PreparedExport,
-  transfers: TransferTracker,
 ): Promise<TransferredDisk[]> {
   const queue = vm.disks.map((disk, index) => ({ disk, index }));
   const results: TransferredDisk[] = [];
@@ -222,7 +219,6 @@ async function transferAll(
             : {}),
           ...(resumeFrom !== undefined ? { resumeFrom } : {}),
         });
-        if (input.sink.kind !== 'local') transfers.published.push(done.fileName);
         state.state = 'done';
         state.bytesDone = done.bytes;
         state.sizeBytes = done.bytes;
