@@ -117,6 +117,33 @@ function strictChunkSizes(parser: InstanceType<typeof HTTPParser>): void {
   };
 }
 
+/** The parts of http-parser-js's state machine this client hooks into (http-parser.js). */
+interface ParserInternals {
+  state: string;
+  offset: number;
+  end: number;
+  reinitialize(type: string): void;
+  [state: string]: unknown;
+}
+
+/**
+ * After a message completes, http-parser-js re-arms itself for the next one and
+ * would parse whatever else arrives as another response (its head callbacks would
+ * fire again). Bytes after the end of our response are not ours: once `over()`,
+ * the parser is parked in a state that discards them.
+ */
+function parkAfterEnd(parser: InstanceType<typeof HTTPParser>, over: () => boolean): void {
+  const p = parser as unknown as ParserInternals;
+  const rearm = p.reinitialize.bind(p);
+  p.reinitialize = (type: string) => {
+    rearm(type);
+    if (over()) p.state = 'AFTER_END';
+  };
+  p.AFTER_END = () => {
+    p.offset = p.end;
+  };
+}
+
 /** Sends the GET and resolves once the response head has arrived. */
 export function httpGet(options: HttpGetOptions): Promise<HttpResponse> {
   return new Exchange(options).start();
@@ -134,6 +161,8 @@ class Exchange implements HttpBody {
   private readonly held = new Set<Buffer>();
   private lastRead: Buffer | undefined;
   private paused = false;
+  /** The parser is inside an interim (1xx) response. */
+  private interim = false;
   private ended = false;
   private failure: Error | undefined;
   private finished = false;
@@ -203,8 +232,21 @@ class Exchange implements HttpBody {
   private setUpParser(): void {
     const p = this.parser;
     strictChunkSizes(p);
+    parkAfterEnd(p, () => this.ended || this.finished);
     p[HTTPParser.kOnHeadersComplete] = (info: Parameters<OnHeadersCompleteParser>[0]) => {
-      if (info.statusCode >= 100 && info.statusCode < 200) return; // an interim response: the real one follows
+      if (this.finished) return 1;
+      if (info.statusCode === 101) {
+        // We never ask to upgrade: what follows would not be HTTP at all.
+        this.fail(codedError(BAD_RESPONSE, 'unexpected 101 Switching Protocols (no upgrade was requested)'));
+        return 1;
+      }
+      if (info.statusCode >= 100 && info.statusCode < 200) {
+        // An interim response (100 Continue, 103 Early Hints...) ends with its head,
+        // whatever its headers claim (RFC 9110 §15.2): skipBody makes the parser
+        // complete it at once and re-arm for the real response, which follows.
+        this.interim = true;
+        return 1;
+      }
       clearTimeout(this.headTimer);
       // Nothing is read past the head until read() attaches a consumer (backpressure from the start).
       this.pause();
@@ -225,6 +267,12 @@ class Exchange implements HttpBody {
       }
     };
     p[HTTPParser.kOnMessageComplete] = () => {
+      if (this.interim) {
+        // The end of an interim response, not of ours: keep waiting for the real head.
+        this.interim = false;
+        return;
+      }
+      if (this.finished) return;
       this.ended = true;
       this.maybeFinish();
     };
@@ -246,8 +294,9 @@ class Exchange implements HttpBody {
     this.lastRead = buf;
     this.lastDataAt = performance.now();
     const err = this.parser.execute(buf, 0, n);
-    // Once the response is complete the parser expects another one, and may
-    // complain about the bytes it already counted: nothing after the end is ours.
+    if (this.finished) return false; // failed (a 101...) or done while parsing: the socket is gone
+    // The parser may still complain about the bytes it already counted (finish()
+    // after the end): nothing after the end is ours.
     if (err instanceof Error && !this.ended) {
       this.fail(codedError(BAD_RESPONSE, `malformed HTTP response: ${err.message}`, err));
       return false;
