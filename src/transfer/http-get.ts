@@ -92,6 +92,27 @@ function headerRecord(flat: string[]): Record<string, string> {
   return out;
 }
 
+const CONTENT_LENGTH = /^\d{1,15}$/;
+
+/**
+ * The one Content-Length of a head, or an error. http-parser-js reads the field
+ * with unary plus, so "abc" or "10, 10" frame the body as NaN bytes, which ends it
+ * at once with nothing: an empty body that looks complete. Digits only; repeated
+ * fields must agree (RFC 9112 §6.3).
+ */
+function contentLengthOf(flat: string[]): string | undefined | Error {
+  let value: string | undefined;
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    if (flat[i]!.toLowerCase() !== 'content-length') continue;
+    const v = flat[i + 1]!;
+    if (!CONTENT_LENGTH.test(v) || (value !== undefined && v !== value)) {
+      return new Error(`invalid Content-Length ${JSON.stringify(v.slice(0, 40))}`);
+    }
+    value = v;
+  }
+  return value;
+}
+
 const CHUNK_SIZE_LINE = /^[0-9A-Fa-f]{1,13}[ \t]*(;.*)?$/;
 
 /**
@@ -247,6 +268,14 @@ class Exchange implements HttpBody {
         this.interim = true;
         return 1;
       }
+      const contentLength = contentLengthOf(info.headers);
+      if (contentLength instanceof Error) {
+        this.fail(codedError(BAD_RESPONSE, `malformed HTTP response: ${contentLength.message}`));
+        return 1;
+      }
+      const headers = headerRecord(info.headers);
+      // Repeated equal fields count once (not "10, 10").
+      if (contentLength !== undefined) headers['content-length'] = contentLength;
       clearTimeout(this.headTimer);
       // Nothing is read past the head until read() attaches a consumer (backpressure from the start).
       this.pause();
@@ -254,7 +283,7 @@ class Exchange implements HttpBody {
       this.armStallTimer(this.options.bodyTimeoutMs);
       const head = this.head;
       this.head = undefined;
-      head?.resolve({ statusCode: info.statusCode, headers: headerRecord(info.headers), body: this });
+      head?.resolve({ statusCode: info.statusCode, headers, body: this });
     };
     p[HTTPParser.kOnBody] = (chunk: Buffer, offset: number, length: number) => {
       if (length === 0) return;
