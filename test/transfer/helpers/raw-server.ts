@@ -8,8 +8,11 @@ import { httpGet } from '../../../src/transfer/http-get.js';
 const servers: Server[] = [];
 const sockets = new Set<Socket>();
 
-/** A server that answers every connection with `respond(socket)` once the request head arrived. */
-export async function rawServer(respond: (socket: Socket) => unknown, tls?: { key: string; cert: string }): Promise<string> {
+/** A server that answers every connection with `respond(socket, requestHead)` once the request head arrived. */
+export async function rawServer(
+  respond: (socket: Socket, requestHead: string) => unknown,
+  tls?: { key: string; cert: string },
+): Promise<string> {
   const onConnection = (socket: Socket): void => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -17,7 +20,7 @@ export async function rawServer(respond: (socket: Socket) => unknown, tls?: { ke
     socket.on('data', (d: Buffer) => {
       if (head.includes('\r\n\r\n')) return;
       head += d.toString('latin1');
-      if (head.includes('\r\n\r\n')) void respond(socket);
+      if (head.includes('\r\n\r\n')) void respond(socket, head);
     });
     socket.on('error', () => undefined);
   };
