@@ -1,7 +1,11 @@
 // Loopback servers that write exactly the bytes a test wants, byte for byte: the
 // HTTP client is judged against what real (and really broken) servers put on the
 // wire, not against another HTTP library's idea of a response.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
 import { httpGet } from '../../../src/transfer/http-get.js';
 
@@ -69,4 +73,33 @@ export function slices(data: Buffer, pieceBytes: number): Buffer[] {
   const out: Buffer[] = [];
   for (let at = 0; at < data.length; at += pieceBytes) out.push(data.subarray(at, at + pieceBytes));
   return out;
+}
+
+/** A self-signed certificate for 127.0.0.1 (openssl), for raw TLS servers. */
+export function selfSignedTls(): { key: string; cert: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'hyper-raw-tls-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Writes `head`, then `piece` again and again (honouring backpressure) until
+ * `totalBytes` or until the client goes away; `written` tells how far it got.
+ */
+export function flood(socket: Socket, head: string | Buffer, piece: Buffer, totalBytes: number): { written: number; done: Promise<void> } {
+  const state = { written: 0, done: Promise.resolve() };
+  state.done = (async () => {
+    socket.write(head);
+    while (state.written < totalBytes && !socket.destroyed && socket.writable) {
+      state.written += piece.length;
+      if (!socket.write(piece)) await new Promise((r) => socket.once('drain', r).once('close', r));
+    }
+    if (!socket.destroyed) socket.end();
+  })();
+  return state;
 }
