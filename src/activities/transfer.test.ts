@@ -6,7 +6,8 @@
 // instead of handing the checkpoint to the workflow to reopen the lease.
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,8 +19,10 @@ import { LocalSink } from '../storage/local-sink.js';
 import { ProviderPool } from '../worker/provider-pool.js';
 import { LeaseProgressRegistry } from './lease-progress.js';
 import { createTransferActivity } from './transfer.js';
-import type { TransferDiskInput } from './types.js';
+import type { TransferDiskInput, TransferredDisk } from './types.js';
 
+const DISK_BYTES = 100_000;
+const disk = randomBytes(DISK_BYTES);
 let server: Server;
 let base: string;
 let dir: string;
@@ -27,7 +30,11 @@ let dir: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hypersdk-transfer-activity-'));
   // A device URL of a lease that no longer exists: what vcsim (and vCenter) answer.
-  server = createServer((_req, res) => res.writeHead(404).end('not found'));
+  // /disk: a file of DISK_BYTES (a datastore file or an NFC stream).
+  server = createServer((req, res) => {
+    if (req.url?.split('?')[0] === '/disk') res.writeHead(200, { 'content-length': String(DISK_BYTES) }).end(disk);
+    else res.writeHead(404).end('not found');
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -36,8 +43,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function activityWith(leaseState: () => Promise<string>) {
-  const provider = { leaseState, downloadHeaders: () => ({}) } as unknown as SourceProvider;
+function activityWith(leaseState: () => Promise<string>, more: Partial<SourceProvider> = {}) {
+  const provider = { leaseState, downloadHeaders: () => ({}), ...more } as unknown as SourceProvider;
   const providers = new ProviderPool({
     profiles: { default: { url: 'https://vcenter.invalid/sdk', username: 'u', password: 'p', insecure: true } },
     defaultProfile: 'default',
@@ -104,5 +111,40 @@ describe('transferDisk activity on a lost lease', () => {
     const err = await failureOf(new MockActivityEnvironment().run(activity.transferDisk, input('ready')));
     expect(err.type).toBe(ErrorType.TransferFailed);
     expect(err.message).toMatch(/HTTP 404/);
+  });
+});
+
+describe('transferDisk activity and the size known before the download', () => {
+  const datastoreAt = (name: string, headSize: number) => {
+    const activity = activityWith(() => Promise.resolve('ready'), {
+      // What the provider's HEAD on the datastore file said.
+      datastoreDiskSource: () => Promise.resolve({ url: `${base}/disk?dcPath=DC0&token=secret`, headers: {}, sizeBytes: headSize }),
+    });
+    const datastoreInput: TransferDiskInput = { ...input(name), mode: 'datastore', leaseId: undefined, deviceUrl: undefined };
+    const run: Promise<TransferredDisk> = new MockActivityEnvironment().run(activity.transferDisk, datastoreInput);
+    return { run, out: join(dir, name) };
+  };
+
+  it('datastore: a GET serving another size than the HEAD said → final SizeMismatch, nothing left in the output', async () => {
+    const { run, out } = datastoreAt('ds-mismatch', DISK_BYTES + 1);
+    const err = await failureOf(run);
+    expect(err.type).toBe(ErrorType.SizeMismatch);
+    expect(err.nonRetryable).toBe(true);
+    expect(err.message).toContain(`${DISK_BYTES + 1}`);
+    expect(err.message).toContain(`${DISK_BYTES}`);
+    expect(err.message).not.toContain('secret');
+    expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
+  });
+
+  it('datastore: the size the HEAD said → the file', async () => {
+    const { run } = datastoreAt('ds-match', DISK_BYTES);
+    expect((await run).bytes).toBe(DISK_BYTES);
+  });
+
+  it('ovf: the lease size (an estimate, or the capacity) does not hold the stream', async () => {
+    const activity = activityWith(() => Promise.resolve('ready'));
+    const nfcInput: TransferDiskInput = { ...input('nfc'), sizeBytes: 1024, deviceUrl: `${base}/disk` };
+    const done: TransferredDisk = await new MockActivityEnvironment().run(activity.transferDisk, nfcInput);
+    expect(done.bytes).toBe(DISK_BYTES);
   });
 });

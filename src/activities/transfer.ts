@@ -32,6 +32,7 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       const source = await diskSource(input, provider);
       // The vCenter certificate pin also covers datastore URLs (same host).
       if (!source.sslThumbprint && input.mode === 'datastore' && profile.thumbprint) source.sslThumbprint = profile.thumbprint;
+      const expectedBytes = trueByteCount(input, source);
       const sink = deps.sinks.open(input.sink);
       const identity = diskIdentity(input.vm, input.diskKey, input.target, await validatorsOf(input, provider, source));
       const reused = await claimStaged(sink, input, identity);
@@ -62,6 +63,7 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
         const result = await transferDisk({
           source,
           writer,
+          ...(expectedBytes !== undefined ? { expectedBytes } : {}),
           ...(checkpoint ? { checkpoint } : {}),
           signal: ctx.cancellationSignal,
           tls: { insecure: profile.insecure },
@@ -151,6 +153,31 @@ async function validatorsOf(
     .datastoreDiskSource(input.vm, input.diskKey)
     .then((s) => s.validators)
     .catch(() => undefined);
+}
+
+/**
+ * The size the download must have, when one is known before the GET as a true byte
+ * count; the engine then refuses (SizeMismatch) to publish anything of another size.
+ *
+ * - datastore: `sizeBytes` is the Content-Length of a HEAD on the very file the GET
+ *   then reads byte for byte (the flat extent; vcsim's .vmdk). Nothing writes to
+ *   that file meanwhile: datastore reads serve a powered-off VM's disk or the
+ *   frozen base under the job's own snapshot (and a flat extent's length is the
+ *   disk's capacity anyway, whatever a guest writes). So it is the file's size,
+ *   exactly; a GET that delivers another is not that file.
+ * - ovf (NFC lease): not a byte count. ExportVm/ExportSnapshot serve a
+ *   streamOptimized VMDK compressed on the fly, whose length exists only once the
+ *   stream ends. The lease's HttpNfcLeaseDeviceUrl.fileSize is "the size of the
+ *   file, if known": absent on a real vCenter for such streams or at most an
+ *   estimate (vcsim reports 0, which lease.ts reads as unknown), and without it
+ *   the workflow passes the disk's capacity, which a thin or compressed stream
+ *   never reaches. Holding the stream to either would fail good exports; NFC
+ *   bodies are framed by the server (Content-Length or chunked) instead.
+ */
+function trueByteCount(input: TransferDiskInput, source: DiskSource): number | undefined {
+  if (input.mode !== 'datastore') return undefined;
+  const size = source.sizeBytes;
+  return size !== undefined && Number.isSafeInteger(size) && size >= 0 ? size : undefined;
 }
 
 async function diskSource(

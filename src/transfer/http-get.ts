@@ -12,10 +12,15 @@
 //
 // Reading model: `body.read(consumer)` calls `consumer.data(view)` with views of
 // the read buffers. A view stays valid until the consumer returns false (pause)
-// and later calls `body.resume()`: the buffer it lies in is held, and reads made
-// meanwhile (TLS keeps delivering records it already decrypted) go to other
-// buffers and wait their turn. Memory: READ_BUFFER_BYTES per transfer, plus one
-// more per read that arrives while paused.
+// and later calls `body.resume()`: the buffer it lies in is held, and the socket
+// stops reading. Reads that still arrive (TLS delivers every record it already
+// decrypted) go behind the held bytes, then to other buffers, and wait their turn.
+//
+// Memory is bounded whatever the server sends: at most MAX_READ_BUFFERS read
+// buffers (one in steady state), a response head of at most MAX_HEAD_BYTES, at
+// most MAX_INTERIM_RESPONSES interim responses, chunk lines and trailers capped
+// (the parser accumulates a line until its LF arrives, so an endless line would
+// otherwise grow without end).
 import { connect as netConnect, isIP, type OnReadOpts, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { HTTPParser, type OnHeadersCompleteParser } from 'http-parser-js';
@@ -24,11 +29,31 @@ import { normaliseThumbprint, peerMatchesThumbprint, THUMBPRINT_MISMATCH } from 
 
 /** Per read system call; TCP rarely hands over more at once, TLS gives 16 KiB records. */
 const READ_BUFFER_BYTES = 256 * 1024;
+/**
+ * Read buffers per exchange. Once the consumer pauses, the socket stops reading and
+ * only what TLS already decrypted (one TCP read, ≤ 64 KiB) still arrives; it is
+ * packed behind the held bytes, so two buffers are all a pause ever took here.
+ */
+const MAX_READ_BUFFERS = 4;
+/** A held buffer's free tail smaller than this is not worth a read (TLS records are ≤ 16 KiB). */
+const MIN_TAIL_BYTES = 16 * 1024;
+/** Status line + header fields of one response (http-parser-js alone counts whole reads). */
+export const MAX_HEAD_BYTES = 64 * 1024;
+/** 100 Continue, 103 Early Hints...: a server that never sends the real response is refused. */
+export const MAX_INTERIM_RESPONSES = 10;
+/** A chunk-size line with its extensions, and the line ending a chunk's data. */
+const MAX_CHUNK_LINE_BYTES = 4 * 1024;
+/** All trailer fields after the last chunk. */
+const MAX_TRAILER_BYTES = 16 * 1024;
+/** Where reads land after the exchange is over (a destroyed TLS socket may still deliver): never read. */
+const DISCARD = Buffer.allocUnsafeSlow(MIN_TAIL_BYTES);
 
 export const HEADERS_TIMEOUT = 'ERR_HYPERSDK_HEADERS_TIMEOUT';
 export const BODY_TIMEOUT = 'ERR_HYPERSDK_BODY_TIMEOUT';
 export const BODY_TRUNCATED = 'ERR_HYPERSDK_BODY_TRUNCATED';
 export const BAD_RESPONSE = 'ERR_HYPERSDK_BAD_RESPONSE';
+/** More reads arrived while paused than MAX_READ_BUFFERS can hold (Node delivering after readStop). */
+export const READ_BUFFERS_EXHAUSTED = 'ERR_HYPERSDK_READ_BUFFERS_EXHAUSTED';
 
 export interface HttpGetOptions {
   url: string;
@@ -92,29 +117,110 @@ function headerRecord(flat: string[]): Record<string, string> {
   return out;
 }
 
-const CHUNK_SIZE_LINE = /^[0-9A-Fa-f]{1,13}[ \t]*(;.*)?$/;
+const CONTENT_LENGTH = /^\d{1,15}$/;
 
 /**
- * http-parser-js reads a chunk-size line with parseInt, so "zz" counts as the last
- * chunk and "5zz" as 5. A download must never take malformed framing for data:
- * check each size line before the parser's own state handler reads it.
+ * The one Content-Length of a head, or an error. http-parser-js reads the field
+ * with unary plus, so "abc" or "10, 10" frame the body as NaN bytes, which ends it
+ * at once with nothing: an empty body that looks complete. Digits only; repeated
+ * fields must agree (RFC 9112 §6.3).
  */
-function strictChunkSizes(parser: InstanceType<typeof HTTPParser>): void {
-  const p = parser as unknown as { BODY_CHUNKHEAD(): void; consumeLine(): string | undefined };
-  const consumeLine = p.consumeLine.bind(p);
-  const readSize = p.BODY_CHUNKHEAD.bind(p);
-  p.BODY_CHUNKHEAD = () => {
-    p.consumeLine = () => {
-      const line = consumeLine();
-      if (line !== undefined && !CHUNK_SIZE_LINE.test(line)) throw new Error(`invalid chunk size line ${JSON.stringify(line.slice(0, 40))}`);
-      return line;
-    };
-    try {
-      readSize();
-    } finally {
-      p.consumeLine = consumeLine;
+function contentLengthOf(flat: string[]): string | undefined | Error {
+  let value: string | undefined;
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    if (flat[i]!.toLowerCase() !== 'content-length') continue;
+    const v = flat[i + 1]!;
+    if (!CONTENT_LENGTH.test(v) || (value !== undefined && v !== value)) {
+      return new Error(`invalid Content-Length ${JSON.stringify(v.slice(0, 40))}`);
     }
+    value = v;
+  }
+  return value;
+}
+
+const CHUNK_SIZE_LINE = /^[0-9A-Fa-f]{1,13}[ \t]*(;.*)?$/;
+
+/** The parts of http-parser-js's state machine this client hooks into (http-parser.js). */
+interface ParserInternals {
+  state: string;
+  offset: number;
+  end: number;
+  /** The part of a line received so far (before its LF). */
+  line: string;
+  maxHeaderSize: number;
+  consumeLine(): string | undefined;
+  reinitialize(type: string): void;
+  [state: string]: unknown;
+}
+
+function lineError(what: string, limit: number): Error {
+  return new Error(`${what} longer than ${limit} bytes`);
+}
+
+/**
+ * Makes http-parser-js strict and bounded where it is neither, by checking each
+ * line as its state handlers consume it (once per head line or chunk, never per
+ * body byte):
+ * - it reads a chunk-size line with parseInt, so "zz" counted as the last chunk
+ *   and "5zz" as 5: a download must never take malformed framing for data;
+ * - it accumulates a line until its LF, and caps only head lines (by whole reads):
+ *   an endless chunk extension, chunk ending or trailer grew without bound. Head,
+ *   chunk lines and trailers are capped here (MAX_HEAD_BYTES, ...);
+ * - after a message it re-arms for the next one and would parse whatever else
+ *   arrives as another response (its head callbacks firing again). Bytes after the
+ *   end of our response are not ours: once `over()`, the parser is parked in a
+ *   state that discards them.
+ */
+function guardParser(parser: InstanceType<typeof HTTPParser>, over: () => boolean): void {
+  const p = parser as unknown as ParserInternals;
+  const consumeLine = p.consumeLine.bind(p);
+  const rearm = p.reinitialize.bind(p);
+  let headBytes = 0;
+  let trailerBytes = 0;
+  // Ours is the one head limit, counted per response (the parser's counts whole reads).
+  p.maxHeaderSize = Number.MAX_SAFE_INTEGER;
+  p.consumeLine = () => {
+    const state = p.state;
+    const line = consumeLine();
+    // A complete line (with its CRLF), or what of an unfinished one is buffered.
+    const done = line === undefined ? 0 : line.length + 2;
+    const partial = line === undefined ? p.line.length : 0;
+    switch (state) {
+      case 'RESPONSE_LINE':
+      case 'HEADER':
+        headBytes += done;
+        if (headBytes + partial > MAX_HEAD_BYTES) throw lineError('response head', MAX_HEAD_BYTES);
+        break;
+      case 'BODY_CHUNKTRAILERS':
+        trailerBytes += done;
+        if (trailerBytes + partial > MAX_TRAILER_BYTES) throw lineError('trailer section', MAX_TRAILER_BYTES);
+        break;
+      case 'BODY_CHUNKHEAD':
+        if (done + partial > MAX_CHUNK_LINE_BYTES) throw lineError('chunk size line', MAX_CHUNK_LINE_BYTES);
+        if (line !== undefined && !CHUNK_SIZE_LINE.test(line)) throw new Error(`invalid chunk size line ${JSON.stringify(line.slice(0, 40))}`);
+        break;
+      case 'BODY_CHUNKEMPTYLINE':
+        // Must be empty (the parser says so once the LF comes): no need to wait that long.
+        if (done + partial > MAX_CHUNK_LINE_BYTES) throw lineError('line after chunk data', MAX_CHUNK_LINE_BYTES);
+        break;
+    }
+    return line;
   };
+  p.reinitialize = (type: string) => {
+    rearm(type);
+    p.maxHeaderSize = Number.MAX_SAFE_INTEGER;
+    headBytes = 0;
+    trailerBytes = 0;
+    if (over()) p.state = 'AFTER_END';
+  };
+  p.AFTER_END = () => {
+    p.offset = p.end;
+  };
+}
+
+/** Test hook: how many read buffers an exchange has allocated (its memory, in READ_BUFFER_BYTES). */
+export function readBuffersAllocated(body: HttpBody): number {
+  return body instanceof Exchange ? body.buffersAllocated : 0;
 }
 
 /** Sends the GET and resolves once the response head has arrived. */
@@ -128,12 +234,20 @@ class Exchange implements HttpBody {
   private head: { resolve(r: HttpResponse): void; reject(e: Error): void } | undefined;
   private done: { resolve(): void; reject(e: Error): void } | undefined;
   private consumer: BodyConsumer | undefined;
-  /** Body views not yet delivered (before read(), or after the consumer paused). */
+  /** Body views not yet delivered (before read(), or after the consumer paused), from pendingAt on. */
   private readonly pending: Buffer[] = [];
+  private pendingAt = 0;
+  /** Read buffers, at most MAX_READ_BUFFERS, allocated as pauses need them. */
   private readonly buffers: Buffer[] = [];
+  /** Buffers that pending views lie in: not read into again until the consumer took them. */
   private readonly held = new Set<Buffer>();
-  private lastRead: Buffer | undefined;
+  /** The buffer the last read went into, and where in it that read ended. */
+  private lastBuffer: Buffer | undefined;
+  private lastEnd = 0;
   private paused = false;
+  /** The parser is inside an interim (1xx) response. */
+  private interim = false;
+  private interimResponses = 0;
   private ended = false;
   private failure: Error | undefined;
   private finished = false;
@@ -202,9 +316,33 @@ class Exchange implements HttpBody {
 
   private setUpParser(): void {
     const p = this.parser;
-    strictChunkSizes(p);
+    guardParser(p, () => this.ended || this.finished);
     p[HTTPParser.kOnHeadersComplete] = (info: Parameters<OnHeadersCompleteParser>[0]) => {
-      if (info.statusCode >= 100 && info.statusCode < 200) return; // an interim response: the real one follows
+      if (this.finished) return 1;
+      if (info.statusCode === 101) {
+        // We never ask to upgrade: what follows would not be HTTP at all.
+        this.fail(codedError(BAD_RESPONSE, 'unexpected 101 Switching Protocols (no upgrade was requested)'));
+        return 1;
+      }
+      if (info.statusCode >= 100 && info.statusCode < 200) {
+        if (++this.interimResponses > MAX_INTERIM_RESPONSES) {
+          this.fail(codedError(BAD_RESPONSE, `more than ${MAX_INTERIM_RESPONSES} interim responses`));
+          return 1;
+        }
+        // An interim response (100 Continue, 103 Early Hints...) ends with its head,
+        // whatever its headers claim (RFC 9110 §15.2): skipBody makes the parser
+        // complete it at once and re-arm for the real response, which follows.
+        this.interim = true;
+        return 1;
+      }
+      const contentLength = contentLengthOf(info.headers);
+      if (contentLength instanceof Error) {
+        this.fail(codedError(BAD_RESPONSE, `malformed HTTP response: ${contentLength.message}`));
+        return 1;
+      }
+      const headers = headerRecord(info.headers);
+      // Repeated equal fields count once (not "10, 10").
+      if (contentLength !== undefined) headers['content-length'] = contentLength;
       clearTimeout(this.headTimer);
       // Nothing is read past the head until read() attaches a consumer (backpressure from the start).
       this.pause();
@@ -212,52 +350,83 @@ class Exchange implements HttpBody {
       this.armStallTimer(this.options.bodyTimeoutMs);
       const head = this.head;
       this.head = undefined;
-      head?.resolve({ statusCode: info.statusCode, headers: headerRecord(info.headers), body: this });
+      head?.resolve({ statusCode: info.statusCode, headers, body: this });
     };
     p[HTTPParser.kOnBody] = (chunk: Buffer, offset: number, length: number) => {
-      if (length === 0) return;
+      // After destroy() (a consumer may call it from data()) the rest of the read is not wanted.
+      if (length === 0 || this.finished) return;
       const view = offset === 0 && length === chunk.length ? chunk : chunk.subarray(offset, offset + length);
       if (this.consumer && !this.paused) {
         if (!this.consumer.data(view)) this.pause();
       } else {
         this.pending.push(view);
-        if (this.lastRead) this.held.add(this.lastRead);
+        if (this.lastBuffer) this.held.add(this.lastBuffer);
       }
     };
     p[HTTPParser.kOnMessageComplete] = () => {
+      if (this.interim) {
+        // The end of an interim response, not of ours: keep waiting for the real head.
+        this.interim = false;
+        return;
+      }
+      if (this.finished) return;
       this.ended = true;
       this.maybeFinish();
     };
   }
 
-  /** Memory for the next read: the last buffer again, unless views into it are still held. */
+  get buffersAllocated(): number {
+    return this.buffers.length;
+  }
+
+  /**
+   * Memory for the next read (Node asks after every read). Steady state: the last
+   * buffer again from its start, as nothing in it waits. While views wait in it
+   * (the consumer paused), a read that still arrives goes behind them, else into a
+   * buffer nothing waits in; never more than MAX_READ_BUFFERS.
+   */
   private readBuffer(): Buffer {
-    const last = this.lastRead;
+    const last = this.lastBuffer;
     if (last && !this.held.has(last)) return last;
+    if (this.finished) return DISCARD;
+    if (last && last.length - this.lastEnd >= MIN_TAIL_BYTES) return last.subarray(this.lastEnd);
     const free = this.buffers.find((b) => !this.held.has(b));
-    const next = free ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
-    if (!free) this.buffers.push(next);
-    this.lastRead = next;
-    return next;
+    if (free) return free;
+    if (this.buffers.length < MAX_READ_BUFFERS) {
+      const next = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+      this.buffers.push(next);
+      return next;
+    }
+    // Cannot happen with Node's readStop (see MAX_READ_BUFFERS); if it ever does,
+    // fail (retryable) rather than grow or overwrite bytes still waiting.
+    this.fail(codedError(READ_BUFFERS_EXHAUSTED, `more than ${MAX_READ_BUFFERS} read buffers of data arrived while the consumer was paused`));
+    return DISCARD;
   }
 
   private onRead(n: number, buf: Buffer): boolean {
     if (this.finished || n <= 0) return !this.paused;
-    this.lastRead = buf;
+    // A read into a held buffer's tail is a view of it: the buffer is what is held.
+    const buffer = buf.length === READ_BUFFER_BYTES ? buf : (this.buffers.find((b) => b.buffer === buf.buffer) ?? buf);
+    this.lastBuffer = buffer;
+    this.lastEnd = buf.byteOffset - buffer.byteOffset + n;
     this.lastDataAt = performance.now();
     const err = this.parser.execute(buf, 0, n);
-    // Once the response is complete the parser expects another one, and may
-    // complain about the bytes it already counted: nothing after the end is ours.
+    if (this.finished) return false; // failed (a 101...) or done while parsing: the socket is gone
+    // The parser may still complain about the bytes it already counted (finish()
+    // after the end): nothing after the end is ours.
     if (err instanceof Error && !this.ended) {
       this.fail(codedError(BAD_RESPONSE, `malformed HTTP response: ${err.message}`, err));
       return false;
     }
+    // false stops reading the socket (Node's readStop, what socket.pause() does for
+    // an onread socket) until drain() resumes it: a paused consumer holds the server
+    // back by TCP flow control, not by our memory.
     return !this.paused;
   }
 
   private pause(): void {
     this.paused = true;
-    if (this.lastRead) this.held.add(this.lastRead);
+    if (this.lastBuffer) this.held.add(this.lastBuffer);
   }
 
   private onEof(): void {
@@ -287,17 +456,20 @@ class Exchange implements HttpBody {
   private drain(): void {
     const consumer = this.consumer;
     if (!consumer) return;
-    while (!this.paused && this.pending.length > 0) {
-      if (!consumer.data(this.pending.shift()!)) this.paused = true;
+    // An index, not shift(): a paused read of tiny chunks can queue thousands of views.
+    while (!this.paused && this.pendingAt < this.pending.length) {
+      if (!consumer.data(this.pending[this.pendingAt++]!)) this.paused = true;
     }
     if (this.paused) return;
+    this.pending.length = 0;
+    this.pendingAt = 0;
     this.held.clear();
     if (this.maybeFinish()) return;
     this.socket?.resume();
   }
 
   private maybeFinish(): boolean {
-    if (!this.ended || this.pending.length > 0 || !this.consumer || this.paused || this.finished) return false;
+    if (!this.ended || this.pendingAt < this.pending.length || !this.consumer || this.paused || this.finished) return false;
     this.cleanUp();
     this.done?.resolve();
     return true;
@@ -334,5 +506,6 @@ class Exchange implements HttpBody {
     this.options.signal.removeEventListener('abort', this.onAbort);
     this.socket?.destroy();
     this.pending.length = 0;
+    this.pendingAt = 0;
   }
 }

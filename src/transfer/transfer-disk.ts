@@ -6,7 +6,9 @@
 // accept 206 only with a Content-Range that starts at our offset and a source
 // identity (size/ETag/Last-Modified) equal to the checkpoint's; a 200 means the
 // server ignored the range, so writer and hash are reset and the file starts over
-// → stream with backpressure → a timer commits the writer every
+// → a size known before the GET (expectedBytes) must equal the announced one and
+// the bytes the body delivers, or the attempt fails with final SizeMismatch and
+// the partial is removed → stream with backpressure → a timer commits the writer every
 // `checkpointEveryMs` and reports the durable offset → flush, a last checkpoint,
 // finish (atomic publish).
 //
@@ -20,6 +22,7 @@
 // here to the device without a page-cache copy). Memory per transfer: BATCH_SLOTS ×
 // BATCH_BYTES plus the client's read buffers (256 KiB), whatever the disk size. When
 // no batch is free the body is paused, which pauses the socket (backpressure).
+import type { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../export/errors.js';
 import type { DiskWriter, WriterCommit } from '../storage/sink.js';
 import { headerValue, parseContentRange } from './content-range.js';
@@ -145,8 +148,21 @@ function identityOf(headers: Record<string, string | string[] | undefined>, size
   return id;
 }
 
+/**
+ * The source serves another size than it announced before the download: a retry
+ * would get the same bytes, and publishing them would publish a disk of the wrong
+ * size, so this is final (and the partial is removed).
+ */
+function sizeMismatch(where: string, expected: number, what: string): ApplicationFailure {
+  return failure(ErrorType.SizeMismatch, `${where}: expected ${expected} bytes (size known before the download), but ${what}`, true);
+}
+
 export async function transferDisk(req: TransferRequest): Promise<TransferResult> {
   if (req.signal.aborted) throw cancellation(req.signal);
+  const expected = req.expectedBytes;
+  if (expected !== undefined && !(Number.isSafeInteger(expected) && expected >= 0)) {
+    throw failure(ErrorType.InvalidInput, `expectedBytes ${expected} is not a byte count`, true);
+  }
   const { writer, source } = req;
   const cp = req.checkpoint?.offset ? req.checkpoint : undefined;
   const state = new TransferState(req);
@@ -231,12 +247,17 @@ class TransferState {
     });
     const where = redactUrl(source.url);
     const contentLength = headerValue(res.headers, 'content-length');
+    const expected = this.req.expectedBytes;
 
     if (res.statusCode === 206 && start > 0) {
       const cr = parseContentRange(headerValue(res.headers, 'content-range'));
       if (cr?.start !== start || cr.total === undefined || cr.end !== cr.total - 1) {
         res.body.destroy();
         throw failure(ErrorType.TransferFailed, `${where}: 206 with Content-Range ${headerValue(res.headers, 'content-range')} does not continue at ${start}`);
+      }
+      if (expected !== undefined && cr.total !== expected) {
+        res.body.destroy();
+        throw sizeMismatch(where, expected, `the 206's Content-Range says ${cr.total}`);
       }
       this.identity = identityOf(res.headers, cr.total);
       const changed = cp ? identityMismatch(cp.source, this.identity) : undefined;
@@ -249,6 +270,9 @@ class TransferState {
     } else if (res.statusCode === 416 && start > 0) {
       res.body.destroy();
       const cr = parseContentRange(headerValue(res.headers, 'content-range'));
+      if (expected !== undefined && cr?.total !== undefined && cr.total !== expected) {
+        throw sizeMismatch(where, expected, `the 416's Content-Range says ${cr.total}`);
+      }
       const sameSource = cp ? identityMismatch(cp.source, identityOf(res.headers, cr?.total)) === undefined : false;
       if (cr?.total !== start || !sameSource) {
         await this.startOver();
@@ -259,6 +283,10 @@ class TransferState {
       this.totalBytes = start;
       res.body.destroy();
     } else if (res.statusCode === 200) {
+      if (expected !== undefined && contentLength !== undefined && Number(contentLength) !== expected) {
+        res.body.destroy();
+        throw sizeMismatch(where, expected, `the 200's Content-Length says ${contentLength}`);
+      }
       if (start > 0) {
         // The server ignored Range: what it sends starts at byte 0.
         await writer.reset();
@@ -333,6 +361,10 @@ class TransferState {
     const pool = new BatchPool(reuse, buffers);
     const queue = new BatchQueue();
     const announcedRest = this.totalBytes !== undefined ? this.totalBytes - this.position : undefined;
+    // A body without a length (chunked, close-delimited) is held to the size known
+    // in advance as it arrives: a source running past it fails at once.
+    const expected = this.req.expectedBytes;
+    const from = this.position;
     let received = 0;
     let slot: Buffer | undefined;
     let fill = 0;
@@ -361,6 +393,11 @@ class TransferState {
     const data = (chunk: Buffer): boolean => {
       this.bytesReceived += chunk.length;
       received += chunk.length;
+      if (expected !== undefined && from + received > expected) {
+        queue.fail(sizeMismatch(where, expected, `the server sent at least ${from + received} bytes`));
+        body.destroy();
+        return false;
+      }
       if (announcedRest !== undefined && received > announcedRest) {
         queue.fail(failure(ErrorType.TransferFailed, `${where} sent more than the announced ${this.totalBytes} bytes`));
         body.destroy();
@@ -396,6 +433,12 @@ class TransferState {
       pool.onFree = undefined;
       body.destroy();
       await reading;
+    }
+    // Whatever the framing: a close-delimited body that ends early is
+    // indistinguishable from a complete one, and the size known in advance is
+    // the only evidence left that it is not.
+    if (expected !== undefined && this.position !== expected) {
+      throw sizeMismatch(where, expected, `the body ended after ${this.position} bytes`);
     }
     if (this.totalBytes !== undefined && this.position !== this.totalBytes) {
       throw failure(ErrorType.TransferFailed, `${where} ended at ${this.position} of ${this.totalBytes} bytes`);

@@ -38,6 +38,14 @@ export interface TransferCheckpoint {
 
 export interface TransferRequest {
   source: DiskSource;
+  /**
+   * The file's size when it is known before the GET as a true byte count (a
+   * datastore HEAD's Content-Length, a flat extent's size), not an estimate. A
+   * response that announces another size (Content-Length, Content-Range total), or
+   * a body that ends short of it or runs past it, fails with non-retryable
+   * SizeMismatch and the partial is removed: nothing of another size is published.
+   */
+  expectedBytes?: number;
   /** From OutputSink.openDiskWriter(name, { sizeBytes, checkpoint }); finished by the engine on success. */
   writer: DiskWriter;
   /** The checkpoint the writer was opened with (last heartbeat of the previous attempt). */

@@ -4,39 +4,14 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer as createTlsServer } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BAD_RESPONSE, BODY_TIMEOUT, BODY_TRUNCATED, HEADERS_TIMEOUT, httpGet, type HttpResponse } from '../../src/transfer/http-get.js';
+import { BAD_RESPONSE, BODY_TIMEOUT, BODY_TRUNCATED, HEADERS_TIMEOUT, type HttpResponse } from '../../src/transfer/http-get.js';
+import { closeRawServers, get, rawServer } from './helpers/raw-server.js';
 
-const servers: Server[] = [];
-afterEach(() => {
-  for (const s of servers.splice(0)) s.close();
-});
-
-/** A server that answers every connection with `respond(socket)` once the request head arrived. */
-async function rawServer(respond: (socket: Socket) => unknown, tls?: { key: string; cert: string }): Promise<string> {
-  const onConnection = (socket: Socket): void => {
-    let head = '';
-    socket.on('data', (d: Buffer) => {
-      if (head.includes('\r\n\r\n')) return;
-      head += d.toString('latin1');
-      if (head.includes('\r\n\r\n')) void respond(socket);
-    });
-    socket.on('error', () => undefined);
-  };
-  const server = tls ? createTlsServer(tls, onConnection) : createServer(onConnection);
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  return `${tls ? 'https' : 'http'}://127.0.0.1:${port}/disk`;
-}
-
-const get = (url: string, extra: Partial<Parameters<typeof httpGet>[0]> = {}) =>
-  httpGet({ url, signal: new AbortController().signal, headersTimeoutMs: 5000, bodyTimeoutMs: 5000, ...extra });
+afterEach(closeRawServers);
 
 /** Reads the whole body, copying each view (optionally pausing after every view and resuming later). */
 async function readAll(res: HttpResponse, pauseMs?: number): Promise<Buffer> {

@@ -26,6 +26,7 @@ export async function attempt(
       source: options.source ?? { url, headers: {} },
       writer,
       checkpoint: options.checkpoint,
+      expectedBytes: options.expectedBytes,
       signal: options.signal ?? new AbortController().signal,
       tls: options.tls,
       checkpointEveryMs: options.checkpointEveryMs ?? 100,
