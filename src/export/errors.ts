@@ -20,6 +20,7 @@ export const ErrorType = {
   Timeout: 'Timeout',
   SoapFault: 'SoapFault',
   TransferFailed: 'TransferFailed',
+  WorkerLost: 'WorkerLost',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 
