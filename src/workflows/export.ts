@@ -6,10 +6,9 @@ import {
   CancellationScope,
   defineQuery,
   isCancellation,
-  proxyActivities,
   setHandler,
 } from '@temporalio/workflow';
-import type { ExportActivities, PreparedExport, TransferredDisk } from '../activities/types.js';
+import type { PreparedExport, TransferredDisk } from '../activities/types.js';
 import { diskFileName } from '../export/disk-files.js';
 import {
   PROGRESS_QUERY,
@@ -20,14 +19,14 @@ import {
 } from '../export/contract.js';
 import { ErrorType } from '../export/errors.js';
 import type { ExportLease, VmDescription } from '../providers/types.js';
-import { controlOptions, keepAliveOptions, transferOptions } from './activity-options.js';
 import { failureDetails, failureType, rootMessage } from './failures.js';
+import { activitiesFor, claimWorkerFor, sharedQueueActivities } from './worker-affinity.js';
 
 export const progressQuery = defineQuery<ExportProgress>(PROGRESS_QUERY);
 
-const control = proxyActivities<ExportActivities>(controlOptions);
-const { transferDisk } = proxyActivities<ExportActivities>(transferOptions);
-const { keepLeaseAlive } = proxyActivities<ExportActivities>(keepAliveOptions);
+// Module state is per workflow execution (the SDK isolates it): re-targeted below
+// at the worker that claims a local export.
+let { control, transferDisk, keepLeaseAlive } = sharedQueueActivities();
 
 /** How often one lease may be lost and reopened before the export gives up. */
 const MAX_LEASE_REOPENS = 5;
@@ -55,6 +54,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
 
   try {
     setPhase('connecting');
+    ({ control, transferDisk, keepLeaseAlive } = activitiesFor(sink, await claimWorkerFor(sink)));
     const vm = await control.describeVm({ source, vmPath: input.vmPath });
     progress.vmName = vm.name;
     progress.disks = vm.disks.map(
