@@ -32,6 +32,7 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { name: 'HYPERSDK_DATA_DIR', path: ['daemon', 'data_dir'], convert: asString },
   { name: 'LOG_LEVEL', path: ['log_level'], convert: (v) => v.trim().toLowerCase() },
   { name: 'DOWNLOAD_WORKERS', path: ['worker', 'max_concurrent_transfers'], convert: asInt },
+  { name: 'HYPERSDK_WORKER_ID', path: ['worker', 'identity'], convert: asString },
   { name: 'TEMPORAL_ADDRESS', path: ['temporal', 'address'], convert: asString },
   { name: 'TEMPORAL_NAMESPACE', path: ['temporal', 'namespace'], convert: asString },
   { name: 'HYPERSDK_TASK_QUEUE', path: ['temporal', 'task_queue'], convert: asString },

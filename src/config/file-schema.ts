@@ -6,6 +6,18 @@ import { z } from 'zod';
 const port = z.number().int().min(0).max(65535);
 const nonEmpty = z.string().min(1, 'must not be empty');
 
+/**
+ * A worker's stable name. It becomes part of a task queue name
+ * (`<task_queue>@<identity>`) that local exports are pinned to, so it must survive
+ * restarts and stay readable in logs and in the Temporal UI.
+ */
+export const workerIdentity = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(100, 'must be at most 100 characters')
+  // \S* rather than \S+: an empty value is min(1)'s to report, once.
+  .regex(/^\S*$/, 'must not contain whitespace');
+
 export const profileSchema = z.object({
   url: nonEmpty,
   username: z.string().optional(),
@@ -77,6 +89,8 @@ export const fileSchema = z.object({
     .object({
       max_concurrent_transfers: z.number().int().min(1).max(256).optional(),
       heartbeat_interval_ms: z.number().int().min(100).max(60_000).optional(),
+      identity: workerIdentity.optional(),
+      lost_timeout_seconds: z.number().int().min(1).max(7 * 24 * 3600).optional(),
     })
     .optional(),
 });

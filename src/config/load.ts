@@ -1,12 +1,12 @@
 // Loads the daemon configuration: YAML file, then environment (which wins), then
 // defaults. Errors name the key and where it came from (file line or variable).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { homedir, hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { DEFAULT_TASK_QUEUE } from '../export/contract.js';
 import { applyEnvironment, setIn } from './env.js';
-import { fileSchema, LEGACY_KEYS, type FileConfig } from './file-schema.js';
+import { fileSchema, LEGACY_KEYS, workerIdentity, type FileConfig } from './file-schema.js';
 import { OriginMap } from './origins.js';
 import { realpathLongestPrefix } from './output-path.js';
 import { generateSecretsKey } from './secrets.js';
@@ -53,7 +53,25 @@ export const DEFAULTS = {
   logLevel: 'info',
   maxConcurrentTransfers: 4,
   heartbeatIntervalMs: 5_000,
+  lostTimeoutSeconds: 600,
 } as const;
+
+/**
+ * worker.identity, or the host name when it is unset: on one machine the host name
+ * is stable across restarts, which is what pinning local exports needs. A host name
+ * that cannot serve (too long, say) is an error naming the key to set instead.
+ */
+export function resolveWorkerIdentity(configured: string | undefined, host: string = hostname()): string {
+  if (configured !== undefined) return configured;
+  const parsed = workerIdentity.safeParse(host);
+  if (parsed.success) return parsed.data;
+  throw new ConfigError([
+    {
+      key: 'worker.identity',
+      message: `is not set and the host name "${host}" cannot stand in for it (${parsed.error.issues[0]?.message ?? 'invalid'}); set worker.identity or HYPERSDK_WORKER_ID`,
+    },
+  ]);
+}
 
 export function defaultDataDir(env: NodeJS.ProcessEnv): string {
   const state = env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
@@ -221,6 +239,8 @@ async function buildConfig(
     worker: {
       maxConcurrentTransfers: file.worker?.max_concurrent_transfers ?? DEFAULTS.maxConcurrentTransfers,
       heartbeatIntervalMs: file.worker?.heartbeat_interval_ms ?? DEFAULTS.heartbeatIntervalMs,
+      identity: resolveWorkerIdentity(file.worker?.identity),
+      lostTimeoutMs: (file.worker?.lost_timeout_seconds ?? DEFAULTS.lostTimeoutSeconds) * 1_000,
     },
   };
 }

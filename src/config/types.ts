@@ -57,5 +57,13 @@ export interface HyperConfig {
     /** Transfer activities one worker runs at once (DOWNLOAD_WORKERS). */
     maxConcurrentTransfers: number;
     heartbeatIntervalMs: number;
+    /**
+     * Stable name of this worker (worker.identity, HYPERSDK_WORKER_ID; default the
+     * host name). Local exports are pinned to the task queue `<task_queue>@<identity>`,
+     * so a restarted worker with the same identity picks its jobs up again.
+     */
+    identity: string;
+    /** How long a local export waits for its worker to come back before failing with WorkerLost. */
+    lostTimeoutMs: number;
   };
 }

@@ -81,7 +81,7 @@ export async function startDaemon(
         worker!.shutdown();
         await workerDone;
       });
-      log(`worker polling task queue ${effective.temporal.taskQueue} (namespace ${effective.temporal.namespace})`);
+      log(`worker ${worker.identity} polling task queues ${effective.temporal.taskQueue} and ${worker.workerTaskQueue} (namespace ${effective.temporal.namespace})`);
     }
     return {
       ...(gateway ? { gatewayUrl: gateway.url } : {}),

@@ -23,6 +23,7 @@ export const ErrorType = {
   TransferFailed: 'TransferFailed',
   /** The output already holds files with the export's names and the job did not ask to overwrite. */
   OutputExists: 'OutputExists',
+  WorkerLost: 'WorkerLost',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

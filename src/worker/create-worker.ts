@@ -1,5 +1,7 @@
-// Builds a Temporal worker that runs export workflows and activities. Used by
-// hypervisord (embedded or scale-out worker), the demo and the tests.
+// Builds the Temporal workers of one export worker process: one on the shared task
+// queue (workflows and every activity) and one on the process's own queue
+// `<task_queue>@<identity>` (activities only), where local exports pinned to this
+// machine run. Used by hypervisord (embedded or scale-out worker), the demo and the tests.
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +11,7 @@ import type { HyperConfig, VsphereProfile } from '../config/types.js';
 import { connectVsphere } from '../providers/vsphere/index.js';
 import { ProviderPool, type ProviderConnector } from './provider-pool.js';
 import { createSinkFactory } from './sinks.js';
+import { sdkWorkerIdentity, workerTaskQueue } from './worker-queue.js';
 
 export interface ExportWorkerOptions {
   config: HyperConfig;
@@ -23,8 +26,18 @@ export interface ExportWorkerOptions {
 }
 
 export interface ExportWorker {
+  /** On the shared task queue: workflows, claims, S3 exports, any activity. */
   worker: Worker;
-  /** Runs until shutdown() (or a fatal error), then closes sessions and connections. */
+  /**
+   * Activities only, on this worker's own queue (`<task_queue>@<identity>`): every
+   * activity of the local exports this worker claimed, retries included.
+   */
+  pinnedWorker: Worker;
+  /** worker.identity. */
+  identity: string;
+  /** The pinned worker's task queue. */
+  workerTaskQueue: string;
+  /** Runs both until shutdown() (or a fatal error in either), then closes sessions and connections. */
   run(): Promise<void>;
   shutdown(): void;
 }
@@ -50,18 +63,21 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
     },
   });
   const sinks = createSinkFactory(config.s3);
-  const activities = createExportActivities({
-    providers,
-    sinks,
-    leaseProgress: new LeaseProgressRegistry(),
-    checkpointEveryMs: config.worker.heartbeatIntervalMs,
-  });
-  const worker = await Worker.create({
+  const identity = config.worker.identity;
+  const ownQueue = workerTaskQueue(config.temporal.taskQueue, identity);
+  const activities = createExportActivities(
+    { providers, sinks, leaseProgress: new LeaseProgressRegistry(), checkpointEveryMs: config.worker.heartbeatIntervalMs },
+    { taskQueue: ownQueue, identity, lostTimeoutMs: config.worker.lostTimeoutMs },
+  );
+  // Both workers share one activity set (one session pool, one lease-progress
+  // registry): a keep-alive on one queue reports the bytes of transfers on the other.
+  const common = {
     connection,
     namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: workflowsPath() }),
     activities,
+    identity: sdkWorkerIdentity(identity),
+    // Per worker: a process runs at most twice this at once, local exports' on the
+    // pinned queue and S3 exports' on the shared one.
     maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentTransfers + 8,
     // The SDK would otherwise send heartbeats only every 0.8 × heartbeatTimeout
     // (16 s): the server's copy of the checkpoint, which a retry resumes from and
@@ -70,23 +86,49 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
     defaultHeartbeatThrottleInterval: config.worker.heartbeatIntervalMs,
     // Give in-flight transfers a moment to commit and heartbeat before shutdown.
     shutdownGraceTime: '10 seconds',
-    ...options.workerOptions,
-  });
+  } satisfies Partial<WorkerOptions>;
+  // The pinned worker must stay on its own queue and never run workflows, whatever the caller overrides.
+  const { taskQueue: _queue, workflowsPath: _path, workflowBundle: _bundle, ...activityOverrides } = options.workerOptions ?? {};
+  let worker: Worker;
+  let pinnedWorker: Worker;
+  try {
+    worker = await Worker.create({
+      ...common,
+      taskQueue: config.temporal.taskQueue,
+      ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: workflowsPath() }),
+      ...options.workerOptions,
+    });
+    pinnedWorker = await Worker.create({ ...common, ...activityOverrides, taskQueue: ownQueue });
+  } catch (err) {
+    await providers.closeAll();
+    sinks.close();
+    if (ownConnection) await connection.close();
+    throw err;
+  }
+  const workers = [worker, pinnedWorker];
+  const shutdown = () => {
+    // The SDK also starts shutting down on SIGINT/SIGTERM by itself: only the
+    // first request counts.
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  };
   return {
     worker,
+    pinnedWorker,
+    identity,
+    workerTaskQueue: ownQueue,
     async run() {
       try {
-        await worker.run();
+        // One stops, both stop: a process whose pinned worker is gone must not
+        // go on claiming local exports on the shared queue that nobody would run.
+        const results = await Promise.allSettled(workers.map((w) => w.run().finally(shutdown)));
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
       } finally {
         await providers.closeAll();
         sinks.close();
         if (ownConnection) await connection.close();
       }
     },
-    shutdown() {
-      // The SDK also starts shutting down on SIGINT/SIGTERM by itself: only the
-      // first request counts.
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-    },
+    shutdown,
   };
 }

@@ -6,10 +6,10 @@ import {
   CancellationScope,
   defineQuery,
   isCancellation,
-  proxyActivities,
+  patched,
   setHandler,
 } from '@temporalio/workflow';
-import type { ExportActivities, PreparedExport, TransferredDisk } from '../activities/types.js';
+import type { PreparedExport, TransferredDisk } from '../activities/types.js';
 import { diskFileName, manifestFileName, ovaFileName, ovfFileName } from '../export/disk-files.js';
 import {
   PROGRESS_QUERY,
@@ -20,15 +20,17 @@ import {
 } from '../export/contract.js';
 import { ErrorType } from '../export/errors.js';
 import type { ExportLease, VmDescription } from '../providers/types.js';
-import { controlOptions, finalizeOptions, keepAliveOptions, transferOptions } from './activity-options.js';
 import { failureDetails, failureType, rootMessage } from './failures.js';
+import { activitiesFor, claimWorkerFor, sharedQueueActivities } from './worker-affinity.js';
+
+/** The patch marker of exports that check their output and stage their disks. */
+export const OUTPUT_OWNERSHIP_PATCH = 'output-ownership';
 
 export const progressQuery = defineQuery<ExportProgress>(PROGRESS_QUERY);
 
-const control = proxyActivities<ExportActivities>(controlOptions);
-const { transferDisk } = proxyActivities<ExportActivities>(transferOptions);
-const { keepLeaseAlive } = proxyActivities<ExportActivities>(keepAliveOptions);
-const { finalizeExport } = proxyActivities<ExportActivities>(finalizeOptions);
+// Module state is per workflow execution (the SDK isolates it): re-targeted below
+// at the worker that claims a local export.
+let { control, transferDisk, keepLeaseAlive, finalizeExport } = sharedQueueActivities();
 
 /** How often one lease may be lost and reopened before the export gives up. */
 const MAX_LEASE_REOPENS = 5;
@@ -55,6 +57,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
 
   try {
     setPhase('connecting');
+    ({ control, transferDisk, keepLeaseAlive, finalizeExport } = activitiesFor(sink, await claimWorkerFor(sink)));
     const vm = await control.describeVm({ source, vmPath: input.vmPath });
     progress.vmName = vm.name;
     progress.disks = vm.disks.map(
@@ -69,7 +72,8 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     );
     transfers.diskNames = progress.disks.map((d) => d.fileName);
     // Refused before anything is made: an output holding an earlier export's files.
-    await control.checkOutput({ sink, names: outputNames(vm, transfers.diskNames, input.format), overwrite: input.overwrite ?? false });
+    // (Exports started before this check replay without it.)
+    if (patched(OUTPUT_OWNERSHIP_PATCH)) await control.checkOutput({ sink, names: outputNames(vm, transfers.diskNames, input.format), overwrite: input.overwrite ?? false });
 
     setPhase('preparing');
     prepared = await control.prepareExport({ jobId: input.jobId, source, vm, options: input.options });
@@ -171,7 +175,8 @@ async function cleanUp(
       ? {}
       : { files: { jobId: input.jobId, disks: transfers.diskNames, keepVerified: !cancelled } }),
   });
-  return result.kept;
+  // Histories from before cleanup reported anything hold no result.
+  return (result as Partial<typeof result> | undefined)?.kept ?? [];
 }
 
 async function transferAll(

@@ -29,9 +29,20 @@ export function failureDetails(err: unknown, type: string): unknown[] {
   return [];
 }
 
-/** The innermost meaningful message (the application's, not the wrapper's "Activity task failed"). */
+/**
+ * The innermost meaningful message (the application's, not the wrapper's "Activity
+ * task failed"): the innermost application failure's (one with a type) when there
+ * is one, so that a failure the workflow raises about a timeout (WorkerLost) keeps
+ * its own words over the server's "activity ScheduleToStart timeout" below it;
+ * otherwise the innermost message at all.
+ */
 export function rootMessage(err: unknown): string {
-  let message = 'unknown error';
-  for (const f of causeChain(err)) if (typeof f.message === 'string' && f.message) message = f.message;
-  return message;
+  let message: string | undefined;
+  let applicationMessage: string | undefined;
+  for (const f of causeChain(err)) {
+    if (typeof f.message !== 'string' || !f.message) continue;
+    message = f.message;
+    if (typeof f.type === 'string' && f.type) applicationMessage = f.message;
+  }
+  return applicationMessage ?? message ?? 'unknown error';
 }

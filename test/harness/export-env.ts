@@ -18,6 +18,10 @@ export interface TestConfigOptions {
   temporalAddress?: string;
   taskQueue?: string;
   heartbeatIntervalMs?: number;
+  /** worker.identity; worker processes started with HYPERSDK_WORKER_ID override it. */
+  workerIdentity?: string;
+  /** worker.lost_timeout_seconds, in ms (tests of a lost worker shorten it). */
+  lostTimeoutMs?: number;
 }
 
 export function testConfig(services: ServiceInfo, options: TestConfigOptions = {}): HyperConfig {
@@ -61,7 +65,12 @@ export function testConfig(services: ServiceInfo, options: TestConfigOptions = {
     },
     secretsKey: generateSecretsKey(),
     logLevel: 'warn',
-    worker: { maxConcurrentTransfers: 4, heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1_000 },
+    worker: {
+      maxConcurrentTransfers: 4,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1_000,
+      identity: options.workerIdentity ?? 'test-worker',
+      lostTimeoutMs: options.lostTimeoutMs ?? 600_000,
+    },
   };
 }
 

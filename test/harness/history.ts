@@ -42,3 +42,39 @@ export async function activityResults<T>(handle: WorkflowHandle, type: string): 
   }
   return out;
 }
+
+/** One activity execution as the history records it (Temporal writes the started event of the last attempt only). */
+export interface ActivityRun {
+  type: string;
+  /** The task queue it was scheduled on. */
+  taskQueue: string;
+  /** SDK identity of the worker that ran the last attempt; undefined if no attempt ever started. */
+  identity?: string;
+  /** Number of the last attempt. */
+  attempt?: number;
+  outcome?: 'completed' | 'failed' | 'timed_out' | 'canceled';
+}
+
+/** Every activity of a workflow, in the order they were scheduled. */
+export async function activityRuns(handle: WorkflowHandle): Promise<ActivityRun[]> {
+  const history = await handle.fetchHistory();
+  const runs = new Map<string, ActivityRun>();
+  for (const event of history.events ?? []) {
+    const scheduled = event.activityTaskScheduledEventAttributes;
+    if (scheduled) {
+      runs.set(String(event.eventId), { type: scheduled.activityType?.name ?? '', taskQueue: scheduled.taskQueue?.name ?? '' });
+      continue;
+    }
+    const started = event.activityTaskStartedEventAttributes;
+    const run = (id: unknown) => runs.get(String(id));
+    if (started) Object.assign(run(started.scheduledEventId) ?? {}, { identity: started.identity ?? '', attempt: started.attempt ?? 0 });
+    const ended: [ActivityRun['outcome'], { scheduledEventId?: unknown } | null | undefined][] = [
+      ['completed', event.activityTaskCompletedEventAttributes],
+      ['failed', event.activityTaskFailedEventAttributes],
+      ['timed_out', event.activityTaskTimedOutEventAttributes],
+      ['canceled', event.activityTaskCanceledEventAttributes],
+    ];
+    for (const [outcome, attrs] of ended) if (attrs) Object.assign(run(attrs.scheduledEventId) ?? {}, { outcome });
+  }
+  return [...runs.values()];
+}

@@ -13,13 +13,19 @@ export interface WorkerProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
+export interface SpawnWorkerOptions {
+  /** Added to the test runner's environment (e.g. HYPERSDK_WORKER_ID). */
+  env?: Record<string, string>;
+}
+
 /** Starts an export worker in a child process and waits until it polls. */
-export async function spawnWorker(config: HyperConfig, dir: string, name: string): Promise<WorkerProcess> {
+export async function spawnWorker(config: HyperConfig, dir: string, name: string, options: SpawnWorkerOptions = {}): Promise<WorkerProcess> {
   const configFile = join(dir, `${name}.json`);
   writeFileSync(configFile, JSON.stringify(config), { mode: 0o600 });
   // Dies with the test runner even when a timed-out test never reaches its cleanup.
   const child = spawn(...dyingWithParent(process.execPath, ['--import', 'tsx', workerMain, configFile]), {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
   });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
