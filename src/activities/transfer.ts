@@ -96,6 +96,9 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
             cause: err as Error,
           });
         }
+        // The engine removed the partial of a transfer no retry will resume; its
+        // claim goes with it, so a failed disk leaves nothing of this job behind.
+        if ((err as { nonRetryable?: unknown }).nonRetryable === true) await sink.discardStaged(input.fileName).catch(() => undefined);
         throw err;
       } finally {
         clearInterval(ticker);
