@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdtempSync, openSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { generateManifest } from '../export/ovf.js';
 import { manifestByteSize, paxRecord, planOvaLayout, TAR_BLOCK, type OvaLayout, type OvaLayoutInput } from './ova-layout.js';
 
@@ -19,9 +19,16 @@ function input(disks: { name: string; sizeBytes: number }[], more: Partial<OvaLa
   };
 }
 
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
 /** Writes only the headers (sparse, data left as zeros): enough for a tar reader to walk the archive. */
 function writeSkeleton(layout: OvaLayout): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'hypersdk-ovalayout-')), 'x.ova');
+  const dir = mkdtempSync(join(tmpdir(), 'hypersdk-ovalayout-'));
+  dirs.push(dir);
+  const path = join(dir, 'x.ova');
   const fd = openSync(path, 'w');
   try {
     ftruncateSync(fd, layout.totalSize);

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { constants, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { isAllZero } from './batched-file-writer.js';
 import { currentBootId, openLocalDiskWriter, resumableOffset } from './local-disk-writer.js';
 import type { DiskWriter } from './sink.js';
@@ -20,6 +20,17 @@ describe('resumableOffset', () => {
     expect(resumableOffset(cp(900, {}))).toEqual({ offset: 900, durable: 900 });
     expect(resumableOffset(undefined)).toEqual({ offset: 0, durable: 0 });
   });
+});
+
+const dirs: string[] = [];
+/** A temporary directory, removed after the file's tests. */
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hypersdk-ldw-'));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 function pathsIn(dir: string) {
@@ -43,7 +54,7 @@ const onLinux = process.platform === 'linux';
 
 describe('openLocalDiskWriter', () => {
   it('cuts a partial from another boot back to its durable offset', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hypersdk-ldw-'));
+    const dir = tempDir();
     const paths = pathsIn(dir);
     writeFileSync(paths.partialPath, Buffer.alloc(20_000, 7));
     const writer = await openLocalDiskWriter(paths, { checkpoint: cp(16_384, { bootId: 'another-boot', durableOffset: 8192 }) });
@@ -59,7 +70,7 @@ describe('openLocalDiskWriter', () => {
   });
 
   it.runIf(onLinux)('writes aligned batches with O_DIRECT and the tail through the page cache, byte-exact', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hypersdk-ldw-'));
+    const dir = tempDir();
     const paths = pathsIn(dir);
     const writer = await openLocalDiskWriter(paths, {});
     const direct = openFlags(paths.partialPath).filter((f) => f & constants.O_DIRECT);
@@ -81,7 +92,7 @@ describe('openLocalDiskWriter', () => {
   });
 
   it.runIf(onLinux)('rounds a resume point down to 4 KiB when writing directly, so later batches stay aligned', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hypersdk-ldw-'));
+    const dir = tempDir();
     const paths = pathsIn(dir);
     writeFileSync(paths.partialPath, Buffer.alloc(10_000, 7));
     const writer = await openLocalDiskWriter(paths, { checkpoint: cp(9000, { bootId: currentBootId, durableOffset: 9000 }) });
@@ -91,7 +102,7 @@ describe('openLocalDiskWriter', () => {
   });
 
   it('writes memory the device refuses for O_DIRECT (odd address) through the page cache instead', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hypersdk-ldw-'));
+    const dir = tempDir();
     const paths = pathsIn(dir);
     const writer = await openLocalDiskWriter(paths, {});
     const odd = Buffer.allocUnsafeSlow(8192 + 1).subarray(1); // an odd address is never block-aligned
@@ -139,7 +150,7 @@ const allocated = (path: string) => statSync(path).blocks * 512;
 
 describe('sparse local writes', () => {
   it('leaves all-zero MiBs at the start, middle and end as holes, byte-exact at full size', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hypersdk-ldw-'));
+    const dir = tempDir();
     const paths = pathsIn(dir);
     // 64 MiB: zeros 0-15, data 16-23, zeros 24-39, data 40-47, zeros 48-63, then 1000 more zero bytes (a buffered tail).
     const want = pattern(64, (i) => (i >= 16 && i < 24) || (i >= 40 && i < 48), 1000);
@@ -157,7 +168,7 @@ describe('sparse local writes', () => {
   });
 
   it('a commit inside a trailing zero run makes the file cover the reported offset, and a resume continues there', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hypersdk-ldw-'));
+    const dir = tempDir();
     const paths = pathsIn(dir);
     // data 0-3, zeros 4-19 (the commit falls here), data 20-23, zeros 24-31.
     const want = pattern(32, (i) => i < 4 || (i >= 20 && i < 24));
@@ -181,7 +192,7 @@ describe('sparse local writes', () => {
   });
 
   it('after reset(), zeros over bytes of the abandoned attempt come out as zeros', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hypersdk-ldw-'));
+    const dir = tempDir();
     const paths = pathsIn(dir);
     const writer = await openLocalDiskWriter(paths, {});
     await stream(writer, pattern(4, () => true));

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { generateManifest } from '../export/ovf.js';
 import { manifestByteSize, planOvaLayout, type OvaLayout } from '../formats/ova-layout.js';
 import { currentBootId } from './batched-file-writer.js';
@@ -17,6 +17,17 @@ const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const SELF_DIR = fileURLToPath(new URL('.', import.meta.url));
+
+const dirs: string[] = [];
+/** A temporary directory, removed after the file's tests. */
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hypersdk-ova-'));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
 
 /** A disk's content without holding it: zeros, overlaid with the given pieces. */
 interface Content {
@@ -94,7 +105,7 @@ describe('an OVA written in place by region writers', () => {
   it(
     'is a tar that GNU tar and Python read, each disk byte-exact, a sparse 8 GiB+ disk taking the space of its data',
     async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'hypersdk-ova-'));
+      const dir = tempDir();
       const big = 8 * GiB + 3 * MiB + 12_345; // over 8 GiB (pax size), not a multiple of anything
       const disks: { name: string; content: Content }[] = [
         {
@@ -201,7 +212,7 @@ function regionOf(layout: OvaLayout, disk: number): OvaRegion {
 
 /** A one-disk layout whose partial is filled with 0xEE everywhere outside the disk region (and its marker slot), to catch stray writes. */
 async function oneDisk(size: number): Promise<{ partial: string; region: OvaRegion; layout: OvaLayout }> {
-  const dir = mkdtempSync(join(tmpdir(), 'hypersdk-ova-'));
+  const dir = tempDir();
   const layout = planOvaLayout({
     descriptor: { name: 'a.ovf', sizeBytes: 100 },
     manifest: { name: 'a.mf', sizeBytes: manifestByteSize(['a.ovf', 'a.vmdk']) },
