@@ -23,12 +23,15 @@ export const DIRECT_ALIGN = 4096;
 /** malloc returns memory aligned to 16 bytes: the only offsets worth probing. */
 const MALLOC_ALIGN = 16;
 
-/** A second handle on `path` for direct writes, or undefined where the platform or file system has none. */
-export async function openDirect(path: string): Promise<FileHandle | undefined> {
+/**
+ * A second handle on `path` for direct writes (and reads, when `readable`), or
+ * undefined where the platform or file system has none.
+ */
+export async function openDirect(path: string, readable = false): Promise<FileHandle | undefined> {
   const direct = constants.O_DIRECT as number | undefined;
   if (direct === undefined) return undefined;
   try {
-    return await open(path, constants.O_WRONLY | constants.O_NOFOLLOW | direct);
+    return await open(path, (readable ? constants.O_RDWR : constants.O_WRONLY) | constants.O_NOFOLLOW | direct);
   } catch {
     return undefined; // EINVAL on tmpfs and the like: buffered writes still work
   }
@@ -40,19 +43,22 @@ export function isEinval(err: unknown): boolean {
 
 /**
  * `count` zeroed buffers of `bytes` (a multiple of DIRECT_ALIGN) whose memory the
- * device accepts for direct writes. Probing writes one block at `position` (which
- * must be aligned, at or past the end of the data) and the caller truncates the
- * file back afterwards. Buffers that no offset suits (never seen) are returned
- * unaligned: their writes simply go through the page cache.
+ * device accepts for direct I/O. Probing with 'write' writes one block of zeros at
+ * `position` (which must be aligned, at or past the end of the data) and the
+ * caller truncates the file back afterwards; probing with 'read' (a handle opened
+ * `readable`) reads one block at `position` (aligned, inside the file) and changes
+ * nothing, for files that others share. Buffers that no offset suits (never seen)
+ * are returned unaligned: their writes simply go through the page cache.
  */
-export async function alignedBuffers(direct: FileHandle, position: number, count: number, bytes: number): Promise<Buffer[]> {
+export async function alignedBuffers(direct: FileHandle, position: number, count: number, bytes: number, probe: 'write' | 'read' = 'write'): Promise<Buffer[]> {
   const out: Buffer[] = [];
   for (let i = 0; i < count; i++) {
     const raw = Buffer.alloc(bytes + DIRECT_ALIGN);
     let found = -1;
     for (let at = 0; at < DIRECT_ALIGN && found < 0; at += MALLOC_ALIGN) {
       try {
-        await direct.write(raw, at, DIRECT_ALIGN, position);
+        if (probe === 'write') await direct.write(raw, at, DIRECT_ALIGN, position);
+        else await direct.read(raw, at, DIRECT_ALIGN, position).then(() => raw.fill(0));
         found = at;
       } catch (err) {
         if (!isEinval(err)) throw err;

@@ -1,9 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import { constants, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { constants, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isAllZero } from './batched-file-writer.js';
 import { currentBootId, openLocalDiskWriter, resumableOffset } from './local-disk-writer.js';
+import type { DiskWriter } from './sink.js';
 
 const cp = (offset: number, sink: { bootId?: string; durableOffset?: number }) => ({ offset, sink: { kind: 'local' as const, ...sink } });
 
@@ -18,6 +20,17 @@ describe('resumableOffset', () => {
     expect(resumableOffset(cp(900, {}))).toEqual({ offset: 900, durable: 900 });
     expect(resumableOffset(undefined)).toEqual({ offset: 0, durable: 0 });
   });
+});
+
+const dirs: string[] = [];
+/** A temporary directory, removed after the file's tests. */
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hypersdk-ldw-'));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 function pathsIn(dir: string) {
@@ -41,7 +54,7 @@ const onLinux = process.platform === 'linux';
 
 describe('openLocalDiskWriter', () => {
   it('cuts a partial from another boot back to its durable offset', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hypersdk-ldw-'));
+    const dir = tempDir();
     const paths = pathsIn(dir);
     writeFileSync(paths.partialPath, Buffer.alloc(20_000, 7));
     const writer = await openLocalDiskWriter(paths, { checkpoint: cp(16_384, { bootId: 'another-boot', durableOffset: 8192 }) });
@@ -57,7 +70,7 @@ describe('openLocalDiskWriter', () => {
   });
 
   it.runIf(onLinux)('writes aligned batches with O_DIRECT and the tail through the page cache, byte-exact', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hypersdk-ldw-'));
+    const dir = tempDir();
     const paths = pathsIn(dir);
     const writer = await openLocalDiskWriter(paths, {});
     const direct = openFlags(paths.partialPath).filter((f) => f & constants.O_DIRECT);
@@ -79,7 +92,7 @@ describe('openLocalDiskWriter', () => {
   });
 
   it.runIf(onLinux)('rounds a resume point down to 4 KiB when writing directly, so later batches stay aligned', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hypersdk-ldw-'));
+    const dir = tempDir();
     const paths = pathsIn(dir);
     writeFileSync(paths.partialPath, Buffer.alloc(10_000, 7));
     const writer = await openLocalDiskWriter(paths, { checkpoint: cp(9000, { bootId: currentBootId, durableOffset: 9000 }) });
@@ -89,7 +102,7 @@ describe('openLocalDiskWriter', () => {
   });
 
   it('writes memory the device refuses for O_DIRECT (odd address) through the page cache instead', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hypersdk-ldw-'));
+    const dir = tempDir();
     const paths = pathsIn(dir);
     const writer = await openLocalDiskWriter(paths, {});
     const odd = Buffer.allocUnsafeSlow(8192 + 1).subarray(1); // an odd address is never block-aligned
@@ -99,5 +112,105 @@ describe('openLocalDiskWriter', () => {
     await writer.flush();
     await writer.finish();
     expect(readFileSync(paths.finalPath).equals(want)).toBe(true);
+  });
+});
+
+const MiB = 1024 * 1024;
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** `mib` MiB: random where `data` says so, zeros elsewhere (plus `tail` more zero bytes). */
+function pattern(mib: number, data: (i: number) => boolean, tail = 0): Buffer {
+  const out = Buffer.alloc(mib * MiB + tail);
+  for (let i = 0; i < mib; i++) if (data(i)) randomBytes(MiB).copy(out, i * MiB);
+  return out;
+}
+
+/**
+ * Writes `bytes` from `from` in 1 MiB chunks through the writer's own buffers
+ * (aligned for O_DIRECT where the file system has it), reusing one only after
+ * the writer released it, as the transfer engine does.
+ */
+async function stream(writer: DiskWriter, bytes: Buffer, from = 0): Promise<void> {
+  const free = await writer.allocateBuffers!(2, MiB);
+  for (let at = from; at < bytes.length; at += MiB) {
+    const n = Math.min(MiB, bytes.length - at);
+    // Bounded: the writer releases a buffer once its batch is written (at most two batches are held).
+    for (let spins = 0; free.length === 0; spins++) {
+      if (spins > 10_000) throw new Error('the writer never released a buffer');
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    const buf = free.pop()!;
+    bytes.copy(buf, 0, at, at + n);
+    await writer.write(n === buf.length ? buf : buf.subarray(0, n), () => free.push(buf));
+  }
+}
+
+/** Bytes the file system allocated for `path` (holes take none). */
+const allocated = (path: string) => statSync(path).blocks * 512;
+
+describe('sparse local writes', () => {
+  it('leaves all-zero MiBs at the start, middle and end as holes, byte-exact at full size', async () => {
+    const dir = tempDir();
+    const paths = pathsIn(dir);
+    // 64 MiB: zeros 0-15, data 16-23, zeros 24-39, data 40-47, zeros 48-63, then 1000 more zero bytes (a buffered tail).
+    const want = pattern(64, (i) => (i >= 16 && i < 24) || (i >= 40 && i < 48), 1000);
+    const writer = await openLocalDiskWriter(paths, {});
+    await stream(writer, want);
+    await writer.flush();
+    const file = await writer.finish();
+    expect(file.sizeBytes).toBe(want.length);
+    const got = readFileSync(paths.finalPath);
+    expect(got.length).toBe(want.length);
+    expect(sha256(got)).toBe(sha256(want));
+    // 16 MiB of data; the holes (48 MiB and the zero tail) take nothing (a few blocks of slack for metadata).
+    expect(allocated(paths.finalPath)).toBeGreaterThanOrEqual(16 * MiB);
+    expect(allocated(paths.finalPath)).toBeLessThan(17 * MiB);
+  });
+
+  it('a commit inside a trailing zero run makes the file cover the reported offset, and a resume continues there', async () => {
+    const dir = tempDir();
+    const paths = pathsIn(dir);
+    // data 0-3, zeros 4-19 (the commit falls here), data 20-23, zeros 24-31.
+    const want = pattern(32, (i) => i < 4 || (i >= 20 && i < 24));
+    const first = await openLocalDiskWriter(paths, {});
+    await stream(first, want.subarray(0, 12 * MiB));
+    const cpt = await first.commit(); // what the heartbeat would carry
+    await first.close(); // the worker dies here
+    expect(cpt.offset).toBeGreaterThanOrEqual(11 * MiB); // all but at most the batch in flight
+    expect(statSync(paths.partialPath).size).toBeGreaterThanOrEqual(cpt.offset); // the hole counts as written
+    expect(allocated(paths.partialPath)).toBeLessThan(5 * MiB);
+
+    const second = await openLocalDiskWriter(paths, { checkpoint: { offset: cpt.offset, sink: cpt.state } });
+    expect(second.resumeOffset).toBe(cpt.offset); // resumed across the hole, not from zero
+    const prefix: Buffer[] = [];
+    for await (const chunk of second.readPrefix!()) prefix.push(chunk);
+    expect(sha256(Buffer.concat(prefix))).toBe(sha256(want.subarray(0, cpt.offset)));
+    await stream(second, want, cpt.offset);
+    await second.finish();
+    expect(sha256(readFileSync(paths.finalPath))).toBe(sha256(want));
+    expect(allocated(paths.finalPath)).toBeLessThan(9 * MiB);
+  });
+
+  it('after reset(), zeros over bytes of the abandoned attempt come out as zeros', async () => {
+    const dir = tempDir();
+    const paths = pathsIn(dir);
+    const writer = await openLocalDiskWriter(paths, {});
+    await stream(writer, pattern(4, () => true));
+    await writer.flush();
+    await writer.reset();
+    const want = pattern(4, (i) => i === 2);
+    await stream(writer, want);
+    await writer.finish();
+    expect(sha256(readFileSync(paths.finalPath))).toBe(sha256(want));
+  });
+
+  it('detects zeros exactly: one non-zero byte anywhere in a MiB is data', () => {
+    expect(isAllZero(Buffer.alloc(3 * MiB + 5))).toBe(true);
+    for (const at of [0, 1, MiB - 1, MiB, 2 * MiB + 7, 3 * MiB + 4]) {
+      const b = Buffer.alloc(3 * MiB + 5);
+      b[at] = 1;
+      expect(isAllZero(b)).toBe(false);
+    }
+    expect(isAllZero(Buffer.alloc(0))).toBe(true);
   });
 });
