@@ -11,13 +11,15 @@ import { packOva } from './ova.js';
 import type { ExportActivities, FinalizedExport, TransferredDisk } from './types.js';
 import type { OutputSink } from '../storage/sink.js';
 import { whileHeartbeating } from './heartbeat.js';
+import { finalizeOvaInPlace } from './ova-in-place.js';
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
 export function createFinalizeActivity(deps: ExportActivityDeps): Pick<ExportActivities, 'finalizeExport'> {
   return {
-    async finalizeExport({ sink: sinkRef, vm, disks, format, removeCdrom, method }): Promise<FinalizedExport> {
+    async finalizeExport({ sink: sinkRef, vm, disks, format, removeCdrom, method, ova: inPlace }): Promise<FinalizedExport> {
       const sink = deps.sinks.open(sinkRef);
+      if (inPlace) return finalizeOvaInPlace(sink, vm, disks, inPlace, removeCdrom);
       // Publish the disks first and the descriptor and manifest last: an export's
       // .mf under its final name means every file it lists is complete. Each move
       // is idempotent, so a retried finalize picks up where it stopped.
@@ -33,7 +35,7 @@ export function createFinalizeActivity(deps: ExportActivityDeps): Pick<ExportAct
       const diskFiles: ExportedFile[] = disks.map((d) => ({ name: d.fileName, sizeBytes: d.bytes, sha256: d.sha256 }));
       const ovfFile: ExportedFile = { name: ovfName, sizeBytes: Buffer.byteLength(ovf), sha256: sha256(ovf) };
       const manifestName = manifestFileName(vm);
-      const manifest = generateManifest([ovfFile, ...diskFiles].map((f) => ({ name: f.name, sha256: f.sha256 })));
+      const manifest = generateManifest([ovfFile, ...diskFiles].map((f) => ({ name: f.name, sha256: f.sha256! })));
       const manifestFile: ExportedFile = { name: manifestName, sizeBytes: Buffer.byteLength(manifest), sha256: sha256(manifest) };
 
       await sink.writeFile(ovfName, ovf);

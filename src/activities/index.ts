@@ -5,6 +5,7 @@ import { createClaimWorkerActivity, type ClaimWorkerActivities, type WorkerClaim
 import { createControlActivities } from './control.js';
 import type { ExportActivityDeps } from './deps.js';
 import { createFinalizeActivity } from './finalize.js';
+import { createPrepareOvaActivity } from './ova-in-place.js';
 import { createTransferActivity } from './transfer.js';
 import type { ExportActivities } from './types.js';
 
@@ -15,6 +16,7 @@ export function createExportActivities(deps: ExportActivityDeps, claim: WorkerCl
     ...createControlActivities(deps),
     ...createTransferActivity(deps),
     ...createFinalizeActivity(deps),
+    ...createPrepareOvaActivity(deps),
   };
 }
 

@@ -35,13 +35,14 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       const expectedBytes = trueByteCount(input, source);
       const sink = deps.sinks.open(input.sink);
       const identity = diskIdentity(input.vm, input.diskKey, input.target, await validatorsOf(input, provider, source));
-      const reused = await claimStaged(sink, input, identity);
+      // A disk inside an OVA written in place has no file of its own to stage:
+      // the archive's partial (claimed by prepareOva) is where its bytes go.
+      const reused = input.ova ? undefined : await claimStaged(sink, input, identity);
       if (reused) return reused;
-      const writer = await sink.openDiskWriter(input.fileName, {
-        sizeBytes: source.sizeBytes ?? input.sizeBytes,
-        stage: true,
-        ...(checkpoint ? { checkpoint } : {}),
-      });
+      const writerOptions = { sizeBytes: source.sizeBytes ?? input.sizeBytes, stage: true, ...(checkpoint ? { checkpoint } : {}) };
+      const writer = input.ova
+        ? await archivesOf(sink).openRegion(input.ova.name, input.ova.region, writerOptions)
+        : await sink.openDiskWriter(input.fileName, writerOptions);
 
       const beat = (cp: TransferCheckpoint | undefined) => {
         const details: TransferHeartbeat = {
@@ -73,7 +74,7 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
             beat(cp);
           },
         });
-        await sink.writeStaged(input.fileName, {
+        if (!input.ova) await sink.writeStaged(input.fileName, {
           ...stagedRecord(input.jobId, identity, { bytes: result.bytes, sha256: result.sha256 }),
           ...(last ? { sinkState: last.sink } : {}),
         });
@@ -98,7 +99,7 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
         }
         // The engine removed the partial of a transfer no retry will resume; its
         // claim goes with it, so a failed disk leaves nothing of this job behind.
-        if ((err as { nonRetryable?: unknown }).nonRetryable === true) await sink.discardStaged(input.fileName).catch(() => undefined);
+        if ((err as { nonRetryable?: unknown }).nonRetryable === true && !input.ova) await sink.discardStaged(input.fileName).catch(() => undefined);
         throw err;
       } finally {
         clearInterval(ticker);
@@ -106,6 +107,13 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       }
     },
   };
+}
+
+function archivesOf(sink: OutputSink): NonNullable<OutputSink['archives']> {
+  if (!sink.archives) {
+    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `${sink.location} cannot hold an OVA written in place`, nonRetryable: true });
+  }
+  return sink.archives;
 }
 
 function stagedRecord(jobId: string, source: DiskIdentity, verified?: { bytes: number; sha256: string }): StagedDiskRecord {

@@ -2,6 +2,7 @@
 // all of it is recorded in the workflow history.
 import type { ExportMethod, ExportOptions, ExportFormat, ExportedFile, SinkRef, SourceRef } from '../export/contract.js';
 import type { ExportLease, ExportTarget, VmDescription } from '../providers/types.js';
+import type { OvaRegion } from '../storage/ova-region-writer.js';
 
 export interface DescribeInput {
   source: SourceRef;
@@ -54,6 +55,34 @@ export interface TransferDiskInput {
   sslThumbprint?: string;
   /** Checkpoint carried over from an attempt on a lease that was lost. */
   resumeFrom?: unknown;
+  /** An OVA written in place: the disk goes straight into this region of the archive's partial. */
+  ova?: { name: string; region: OvaRegion };
+}
+
+/**
+ * An OVA written in place (every disk's size known before its transfer): the
+ * archive's layout, recomputable from these plain numbers by every activity.
+ */
+export interface OvaPlan {
+  /** The archive's file name in the sink, e.g. "vm.ova". */
+  name: string;
+  /** Modification time of the members (seconds): from the job, so retries plan the same bytes. */
+  mtime: number;
+  /** Exact sizes of the descriptor and of every disk, in vm.disks order. */
+  descriptorBytes: number;
+  diskBytes: number[];
+  /** Where each disk's data goes, in vm.disks order. */
+  regions: OvaRegion[];
+  totalBytes: number;
+}
+
+export interface PrepareOvaInput {
+  jobId: string;
+  source: SourceRef;
+  sink: SinkRef;
+  vm: VmDescription;
+  removeCdrom: boolean;
+  mtime: number;
 }
 
 export interface TransferredDisk {
@@ -83,6 +112,8 @@ export interface FinalizeInput {
   removeCdrom: boolean;
   /** How the disks were read: decides the disk format the OVF declares. */
   method: Exclude<ExportMethod, 'auto'>;
+  /** The disks are already inside this archive: write its headers and publish it. */
+  ova?: OvaPlan;
 }
 
 export interface FinalizedExport {
@@ -91,6 +122,8 @@ export interface FinalizedExport {
   manifestPath: string;
   ovaPath?: string;
   files: ExportedFile[];
+  /** An OVA written in place: its members with their SHA-256. */
+  members?: ExportedFile[];
 }
 
 export interface CleanupInput {
@@ -125,6 +158,12 @@ export interface ExportActivities {
   /** Runs until cancelled, renewing the lease; fails with LeaseLost when the lease dies. */
   keepLeaseAlive(input: KeepLeaseAliveInput): Promise<void>;
   completeLease(input: LeaseInput): Promise<void>;
+  /**
+   * For format ova: plans the archive and creates its partial when every disk's
+   * size is known before the transfers (datastore reads); null when it is not, and
+   * the OVA is packed after the transfers instead.
+   */
+  prepareOva(input: PrepareOvaInput): Promise<OvaPlan | null>;
   transferDisk(input: TransferDiskInput): Promise<TransferredDisk>;
   finalizeExport(input: FinalizeInput): Promise<FinalizedExport>;
   /** Refuses (OutputExists) an output that already holds files with the export's names, unless overwrite. */

@@ -128,7 +128,13 @@ export const jobResultSchema = z
     ova_path: z.string().optional(),
     manifest_path: z.string(),
     files: z.array(z.string()).meta({ description: 'paths of the exported files' }),
-    file_details: z.array(z.object({ name: z.string(), path: z.string(), size: z.number(), sha256: z.string() })),
+    file_details: z.array(
+      z.object({ name: z.string(), path: z.string(), size: z.number(), sha256: z.string().optional().meta({ description: 'absent for an OVA written in place (its members are verified by its manifest)' }) }),
+    ),
+    members: z
+      .array(z.object({ name: z.string(), size: z.number(), sha256: z.string() }))
+      .optional()
+      .meta({ description: 'format ova written in place: the members of the archive (descriptor, manifest, disks) with their SHA-256' }),
     total_size: z.number(),
     duration: z.number().meta({ description: 'seconds' }),
   })

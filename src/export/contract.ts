@@ -97,7 +97,12 @@ export interface ExportedFile {
   /** Path relative to the output directory / prefix. */
   name: string;
   sizeBytes: number;
-  sha256: string;
+  /**
+   * Absent for an OVA written in place: hashing the whole archive would read every
+   * byte again (a minute per 128 GiB); its members are verified, and their SHA-256
+   * are in `members` and in the manifest inside it.
+   */
+  sha256?: string;
 }
 
 export interface ExportResult {
@@ -109,6 +114,8 @@ export interface ExportResult {
   ovaPath?: string;
   manifestPath: string;
   files: ExportedFile[];
+  /** For an OVA written in place: the archive's members (descriptor, manifest, disks) with their SHA-256. */
+  members?: ExportedFile[];
   totalSize: number;
   durationMs: number;
 }

@@ -14,7 +14,8 @@ import { lstat, mkdir, open, readdir, readFile, realpath, rename, unlink } from 
 import { basename, join, relative } from 'node:path';
 import { containedPaths, validateRelativeName } from './local-paths.js';
 import { fsyncDirectory, openLocalDiskWriter } from './local-disk-writer.js';
-import type { DiskWriter, FinishedFile, OpenDiskWriterOptions, OutputSink, StagedDiskRecord } from './sink.js';
+import type { ArchiveStaging, DiskWriter, FinishedFile, OpenDiskWriterOptions, OutputSink, StagedDiskRecord } from './sink.js';
+import { createOvaPartial, openOvaRegionWriter, writeOvaHeaders } from './ova-region-writer.js';
 import { sinkFailure } from './sink-errors.js';
 
 export class LocalSink implements OutputSink {
@@ -33,6 +34,30 @@ export class LocalSink implements OutputSink {
   }
 
   readonly stages = true;
+
+  /** An OVA's partial is ".<name>.partial" like a disk's; its record ".<name>.state.json". */
+  readonly archives: ArchiveStaging = {
+    create: async (name, totalBytes) => createOvaPartial((await this.paths(name)).partialPath, totalBytes),
+    openRegion: async (name, region, options) => {
+      const { partialPath, finalPath } = await this.paths(name);
+      return openOvaRegionWriter(partialPath, region, { ...options, uri: finalPath });
+    },
+    writeHeaders: async (name, layout, contents) => writeOvaHeaders((await this.paths(name)).partialPath, layout, contents),
+    publish: async (name) => {
+      const { partialPath, finalPath, statePath, parentDir } = await this.paths(name);
+      try {
+        if (await exists(partialPath)) {
+          await rename(partialPath, finalPath);
+          await fsyncDirectory(parentDir);
+        }
+        await unlinkIfPresent(statePath);
+        const { size } = await lstat(finalPath);
+        return { name, uri: finalPath, sizeBytes: size };
+      } catch (err) {
+        throw sinkFailure(err, `publishing ${finalPath}`);
+      }
+    },
+  };
 
   private async paths(name: string) {
     const paths = await containedPaths(await this.root(), name);

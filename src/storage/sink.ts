@@ -1,3 +1,6 @@
+import type { OvaLayout } from '../formats/ova-layout.js';
+import type { OvaRegion } from './ova-region-writer.js';
+
 // The output-sink contract the transfer engine writes through. A sink is a place
 // (local directory, S3 prefix) that holds the files of one export; a DiskWriter is
 // one resumable file being written. Everything a writer needs to resume travels in
@@ -160,4 +163,18 @@ export interface OutputSink {
   publish(name: string): Promise<FinishedFile>;
   /** Removes a staged disk: its partial, its verified copy and its record. Never the final file. */
   discardStaged(name: string): Promise<void>;
+  /** Archives written in place (local directories only; see ova-region-writer.ts). */
+  readonly archives?: ArchiveStaging;
+}
+
+/** An archive (OVA) whose members are written straight into its partial file. */
+export interface ArchiveStaging {
+  /** Creates (or keeps, when it has that size) the archive's partial at its final size. */
+  create(name: string, totalBytes: number): Promise<void>;
+  /** A writer for one member's data region of the partial. */
+  openRegion(name: string, region: OvaRegion, options: OpenDiskWriterOptions): Promise<DiskWriter>;
+  /** Writes the headers, descriptor, manifest and end blocks around the regions. */
+  writeHeaders(name: string, layout: OvaLayout, contents: { descriptor: string; manifest: string }): Promise<void>;
+  /** Moves the finished partial under its final name; idempotent. */
+  publish(name: string): Promise<FinishedFile>;
 }

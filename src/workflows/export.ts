@@ -9,7 +9,7 @@ import {
   patched,
   setHandler,
 } from '@temporalio/workflow';
-import type { PreparedExport, TransferredDisk } from '../activities/types.js';
+import type { OvaPlan, PreparedExport, TransferredDisk } from '../activities/types.js';
 import { diskFileName, manifestFileName, ovaFileName, ovfFileName } from '../export/disk-files.js';
 import {
   PROGRESS_QUERY,
@@ -25,6 +25,8 @@ import { activitiesFor, claimWorkerFor, sharedQueueActivities } from './worker-a
 
 /** The patch marker of exports that check their output and stage their disks. */
 export const OUTPUT_OWNERSHIP_PATCH = 'output-ownership';
+/** The patch marker of exports that write an OVA in place. */
+export const OVA_IN_PLACE_PATCH = 'ova-in-place';
 
 export const progressQuery = defineQuery<ExportProgress>(PROGRESS_QUERY);
 
@@ -82,8 +84,24 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     const method = await leases.open(prepared);
     progress.method = method;
 
+    // An OVA whose disk sizes are known before the transfers (datastore reads) is
+    // written in place: the disks go straight into the archive.
+    let ova: OvaPlan | undefined;
+    if (input.format === 'ova' && sink.kind === 'local' && method === 'datastore' && patched(OVA_IN_PLACE_PATCH)) {
+      ova =
+        (await control.prepareOva({
+          jobId: input.jobId,
+          source,
+          sink,
+          vm,
+          removeCdrom: input.options.removeCdrom,
+          mtime: Math.floor(Date.parse(input.submittedAt) / 1000),
+        })) ?? undefined;
+      if (ova) transfers.archive = ova.name;
+    }
+
     setPhase('transferring');
-    const transferred = await transferAll(input, vm, progress, leases, method, prepared);
+    const transferred = await transferAll(input, vm, progress, leases, method, prepared, ova);
 
     setPhase('finalizing');
     const finalized = await finalizeExport({
@@ -94,6 +112,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
       format: input.format,
       removeCdrom: input.options.removeCdrom,
       method,
+      ...(ova ? { ova } : {}),
     });
     await leases.complete();
     transfers.succeeded = true;
@@ -108,6 +127,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
       ...(finalized.ovaPath ? { ovaPath: finalized.ovaPath } : {}),
       manifestPath: finalized.manifestPath,
       files: finalized.files,
+      ...(finalized.members ? { members: finalized.members } : {}),
       totalSize: finalized.files.reduce((sum, f) => sum + f.sizeBytes, 0),
       durationMs: Date.now() - startedAt,
     };
@@ -149,6 +169,8 @@ function outputNames(vm: VmDescription, disks: string[], format: ExportWorkflowI
 /** What the workflow knows about the files its transfers made. */
 class TransferTracker {
   diskNames: string[] = [];
+  /** An OVA written in place: its partial is this job's too. */
+  archive: string | undefined;
   succeeded = false;
 }
 
@@ -173,7 +195,13 @@ async function cleanUp(
     ...(prepared?.createdSnapshotId ? { createdSnapshotId: prepared.createdSnapshotId } : {}),
     ...(transfers.succeeded
       ? {}
-      : { files: { jobId: input.jobId, disks: transfers.diskNames, keepVerified: !cancelled } }),
+      : {
+          files: {
+            jobId: input.jobId,
+            disks: [...transfers.diskNames, ...(transfers.archive ? [transfers.archive] : [])],
+            keepVerified: !cancelled,
+          },
+        }),
   });
   // Histories from before cleanup reported anything hold no result.
   return (result as Partial<typeof result> | undefined)?.kept ?? [];
@@ -186,6 +214,7 @@ async function transferAll(
   leases: LeaseKeeper,
   method: 'ovf' | 'datastore',
   prepared: PreparedExport,
+  ova: OvaPlan | undefined,
 ): Promise<TransferredDisk[]> {
   const queue = vm.disks.map((disk, index) => ({ disk, index }));
   const results: TransferredDisk[] = [];
@@ -223,6 +252,7 @@ async function transferAll(
             ? { leaseId: lease.id, deviceUrl: device.url, ...(device.sslThumbprint ? { sslThumbprint: device.sslThumbprint } : {}) }
             : {}),
           ...(resumeFrom !== undefined ? { resumeFrom } : {}),
+          ...(ova ? { ova: { name: ova.name, region: ova.regions[diskIndex]! } } : {}),
         });
         state.state = 'done';
         state.bytesDone = done.bytes;

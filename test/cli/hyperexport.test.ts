@@ -87,12 +87,17 @@ describe('hyperexport through the daemon', () => {
     const out = join(config.output.allowedRoots[0]!, `hxj-${randomBytes(3).toString('hex')}`);
     const run = await hyperexport(['--vm', vm.path, '--output', out, '--format', 'ova', '--json', ...daemon]);
     expect(run.code, run.stderr).toBe(0);
-    const report = JSON.parse(run.stdout) as { exports: { status: string; result: { ova_path: string; file_details: { name: string; sha256: string }[] } }[]; interrupted: boolean };
+    const report = JSON.parse(run.stdout) as {
+      exports: { status: string; result: { ova_path: string; file_details: { name: string }[]; members: { name: string; sha256: string }[] } }[];
+      interrupted: boolean;
+    };
     expect(report.interrupted).toBe(false);
     expect(report.exports).toHaveLength(1);
     expect(report.exports[0]!.status).toBe('completed');
     expect(existsSync(report.exports[0]!.result.ova_path)).toBe(true);
-    const disks = report.exports[0]!.result.file_details.filter((f) => f.name.endsWith('.vmdk')).map((f) => f.sha256);
+    // Written in place: the archive is the only file, its members carry the hashes.
+    expect(report.exports[0]!.result.file_details.map((f) => f.name)).toEqual([`${vm.name}.ova`]);
+    const disks = report.exports[0]!.result.members.filter((f) => f.name.endsWith('.vmdk')).map((f) => f.sha256);
     expect(disks.sort()).toEqual([...vm.hashes.values()].sort());
   });
 

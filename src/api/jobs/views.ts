@@ -81,7 +81,8 @@ export function resultView(result: ExportResult): JobResult {
     ...(result.ovaPath ? { ova_path: result.ovaPath } : {}),
     manifest_path: result.manifestPath,
     files: result.files.map((f) => joinPath(result.outputDir, f.name)),
-    file_details: result.files.map((f) => ({ name: f.name, path: joinPath(result.outputDir, f.name), size: f.sizeBytes, sha256: f.sha256 })),
+    file_details: result.files.map((f) => ({ name: f.name, path: joinPath(result.outputDir, f.name), size: f.sizeBytes, ...(f.sha256 ? { sha256: f.sha256 } : {}) })),
+    ...(result.members ? { members: result.members.map((m) => ({ name: m.name, size: m.sizeBytes, sha256: m.sha256 ?? '' })) } : {}),
     total_size: result.totalSize,
     duration: Math.round(result.durationMs) / 1000,
   };

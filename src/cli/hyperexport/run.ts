@@ -110,7 +110,8 @@ export function summarise(outcome: RunOutcome, io: CliIo): void {
     if (job?.status === 'completed' && job.result) {
       const r = job.result;
       io.out(`${s.green('✔')} ${e.vmPath} -> ${r.output_dir} (${r.files.length} files, ${formatBytes(r.total_size)}, ${r.duration}s, method ${r.method})\n`);
-      for (const f of r.file_details) io.out(`    ${f.sha256}  ${f.path}\n`);
+      for (const f of r.file_details) io.out(`    ${f.sha256 ?? '(members below)'}  ${f.path}\n`);
+      for (const m of r.members ?? []) io.out(`    ${m.sha256}  ${r.ova_path ?? r.output_dir}/${m.name}\n`);
     } else if (job && FINAL_STATUSES.has(job.status)) {
       io.out(`${job.status === 'cancelled' ? s.yellow('■') : s.red('✖')} ${e.vmPath}: ${job.status}${job.error ? `: ${job.error}` : ''}\n`);
       if (job.error_type === 'VmPoweredOn') io.out('    hint: add -snapshot (the VM keeps running) or -power-off\n');
