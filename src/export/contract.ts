@@ -51,6 +51,12 @@ export interface ExportWorkflowInput {
    * succeeded. Without it an output holding such files is refused (OutputExists).
    */
   overwrite?: boolean;
+  /**
+   * Heartbeat timeout of the control and finalize activities (default 60 s). Not
+   * in the REST API: tests reach the long-wait paths (snapshot, lease, OVA packing)
+   * with short timeouts instead of waiting minutes.
+   */
+  controlHeartbeatTimeoutMs?: number;
   submittedAt: string;
 }
 

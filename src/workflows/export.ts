@@ -59,7 +59,8 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
 
   try {
     setPhase('connecting');
-    ({ control, transferDisk, keepLeaseAlive, finalizeExport } = activitiesFor(sink, await claimWorkerFor(sink)));
+    const tuning = input.controlHeartbeatTimeoutMs ? { controlHeartbeatTimeoutMs: input.controlHeartbeatTimeoutMs } : {};
+    ({ control, transferDisk, keepLeaseAlive, finalizeExport } = activitiesFor(sink, await claimWorkerFor(sink, tuning), tuning));
     const vm = await control.describeVm({ source, vmPath: input.vmPath });
     progress.vmName = vm.name;
     progress.disks = vm.disks.map(

@@ -27,13 +27,22 @@ export interface JobActivities {
   finalizeExport: ExportActivities['finalizeExport'];
 }
 
+/** Per-job overrides of the activity options (see ExportWorkflowInput.controlHeartbeatTimeoutMs). */
+export interface ActivityTuning {
+  controlHeartbeatTimeoutMs?: number;
+}
+
+function tuned(options: ActivityOptions, tuning: ActivityTuning): ActivityOptions {
+  return tuning.controlHeartbeatTimeoutMs ? { ...options, heartbeatTimeout: tuning.controlHeartbeatTimeoutMs } : options;
+}
+
 /** Every activity on the workflow's own (shared) task queue: any worker may run it. */
-export function sharedQueueActivities(): JobActivities {
+export function sharedQueueActivities(tuning: ActivityTuning = {}): JobActivities {
   return {
-    control: proxyActivities<ExportActivities>(controlOptions),
+    control: proxyActivities<ExportActivities>(tuned(controlOptions, tuning)),
     transferDisk: proxyActivities<ExportActivities>(transferOptions).transferDisk,
     keepLeaseAlive: proxyActivities<ExportActivities>(keepAliveOptions).keepLeaseAlive,
-    finalizeExport: proxyActivities<ExportActivities>(finalizeOptions).finalizeExport,
+    finalizeExport: proxyActivities<ExportActivities>(tuned(finalizeOptions, tuning)).finalizeExport,
   };
 }
 
@@ -41,20 +50,20 @@ export function sharedQueueActivities(): JobActivities {
  * For a local sink, asks the shared queue which worker takes the job (the first
  * worker to pick the claim up); undefined for S3, which needs no particular worker.
  */
-export async function claimWorkerFor(sink: SinkRef): Promise<WorkerClaim | undefined> {
+export async function claimWorkerFor(sink: SinkRef, tuning: ActivityTuning = {}): Promise<WorkerClaim | undefined> {
   if (sink.kind !== 'local') return undefined;
   // Exports started before workers had queues of their own scheduled describeVm
   // first: replaying their histories must not find a claim there.
   if (!patched(WORKER_AFFINITY_PATCH)) return undefined;
-  return proxyActivities<ClaimWorkerActivities>(controlOptions).claimWorker();
+  return proxyActivities<ClaimWorkerActivities>(tuned(controlOptions, tuning)).claimWorker();
 }
 
 /**
  * The proxies for one export: pinned to the claimed worker's queue for a local
  * sink, the shared queue for S3 (or a local sink with no claim).
  */
-export function activitiesFor(sink: SinkRef, claim?: WorkerClaim): JobActivities {
-  if (sink.kind !== 'local' || !claim) return sharedQueueActivities();
+export function activitiesFor(sink: SinkRef, claim?: WorkerClaim, tuning: ActivityTuning = {}): JobActivities {
+  if (sink.kind !== 'local' || !claim) return sharedQueueActivities(tuning);
   // Per attempt: a retry of a transfer whose worker was killed waits this long on
   // the worker's queue for it to come back (heartbeat timeout first, then this).
   const pin = (options: ActivityOptions): ActivityOptions => ({
@@ -62,11 +71,11 @@ export function activitiesFor(sink: SinkRef, claim?: WorkerClaim): JobActivities
     taskQueue: claim.taskQueue,
     scheduleToStartTimeout: claim.lostTimeoutMs,
   });
-  const pinnedControl = proxyActivities<ExportActivities>(pin(controlOptions));
+  const pinnedControl = proxyActivities<ExportActivities>(pin(tuned(controlOptions, tuning)));
   const { transferDisk } = proxyActivities<ExportActivities>(pin(transferOptions));
   const { keepLeaseAlive } = proxyActivities<ExportActivities>(pin(keepAliveOptions));
-  const { finalizeExport } = proxyActivities<ExportActivities>(pin(finalizeOptions));
-  const shared = sharedQueueActivities();
+  const { finalizeExport } = proxyActivities<ExportActivities>(pin(tuned(finalizeOptions, tuning)));
+  const shared = sharedQueueActivities(tuning);
 
   // Once one activity has found the worker gone, no other waits for it again.
   let lost = false;

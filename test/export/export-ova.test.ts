@@ -73,3 +73,41 @@ describe('format ova', () => {
     expect(manifest.get(`${name}-disk1.vmdk`)).toBe([...vm.hashes.values()][0]);
   });
 });
+
+describe('long control work heartbeats', () => {
+  it('packing an OVA for longer than the heartbeat timeout is not taken for a dead worker', async () => {
+    const name = `ovahb-${randomBytes(3).toString('hex')}`;
+    const vm = await createTestVm(services, name, { disks: 2, sizeBytes: 96 * MiB, poweredOn: true });
+    const outDir = join(config.output.allowedRoots[0]!, name);
+    const started = Date.now();
+    const handle = await startExport(
+      temporal.client,
+      config.temporal.taskQueue,
+      // NFC streams: the OVA is packed after the transfers, a pass over every byte.
+      exportInput(`${name}-1`, vm.path, { kind: 'local', directory: outDir }, { format: 'ova', options: { snapshot: true }, controlHeartbeatTimeoutMs: 2_000 }),
+    );
+    await handle.result();
+    const history = await handle.fetchHistory();
+    const scheduled = new Map<string, string>();
+    let finalizeMs = 0;
+    const startedAt = new Map<string, number>();
+    for (const e of history.events ?? []) {
+      const s = e.activityTaskScheduledEventAttributes;
+      if (s) scheduled.set(String(e.eventId), s.activityType?.name ?? '');
+      const st = e.activityTaskStartedEventAttributes;
+      if (st) startedAt.set(String(st.scheduledEventId), Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6);
+      const done = e.activityTaskCompletedEventAttributes;
+      if (done && scheduled.get(String(done.scheduledEventId)) === 'finalizeExport') {
+        finalizeMs = Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6 - startedAt.get(String(done.scheduledEventId))!;
+      }
+    }
+    const timedOut = (history.events ?? []).filter((e) => e.activityTaskTimedOutEventAttributes);
+    const attempts = (history.events ?? []).map((e) => e.activityTaskStartedEventAttributes?.attempt).filter((a) => a !== undefined && a !== null);
+    console.log(`OVA packing took ${(finalizeMs / 1000).toFixed(1)} s against a 2 s heartbeat timeout; export ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    expect(finalizeMs, 'the packing must outlast the heartbeat timeout for this test to mean anything').toBeGreaterThan(2_000);
+    expect(timedOut).toEqual([]);
+    expect(attempts.every((a) => a === 1)).toBe(true);
+    const manifest = parseManifest(tar(['-xOf', join(outDir, `${name}.ova`), `${name}.mf`]).toString());
+    expect([1, 2].map((i) => manifest.get(`${name}-disk${i}.vmdk`)).sort()).toEqual([...vm.hashes.values()].sort());
+  });
+});
