@@ -592,7 +592,7 @@ function printSummary(): void {
     '| --- | --- | --- | --- | ---: | ---: | ---: |',
     ...outcomes.map(
       (o) =>
-        `| ${o.plan.name} | ${o.plan.method} | ${o.plan.faults.map((f) => f.kind).join(', ')} | ${o.status}${o.hashesOk ? ', SHA-256 ok' : ', SHA-256 MISMATCH'} | ${(o.bytesTwice / MiB).toFixed(1)} MiB | ${o.leaseOpens} | ${(o.wallMs / 1000).toFixed(0)} s |`,
+        `| ${o.plan.name} | ${o.plan.method} | ${o.plan.faults.map((f) => f.kind).join(', ')} | ${o.status}${o.status !== 'completed' ? '' : o.hashesOk ? ', SHA-256 ok' : ', SHA-256 MISMATCH'} | ${(o.bytesTwice / MiB).toFixed(1)} MiB | ${o.leaseOpens} | ${(o.wallMs / 1000).toFixed(0)} s |`,
     ),
     '',
     `| exports completed | bytes transferred twice | data lost |`,
