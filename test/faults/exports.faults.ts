@@ -300,7 +300,8 @@ async function inject1(kind: FaultKind, handle: WorkflowHandle, observer: Export
       return { injected: true, detail: `HttpNfcLeaseAbort(${leaseId}) in the worker's session, then a 300 ms reset` };
     }
     case 'interim-1xx': {
-      const hold = rng.int(3_000, 8_000);
+      // The retries come about 1 s after the reset (the activities' first retry interval).
+      const hold = rng.int(2_000, 6_000);
       const before = interim.stats();
       let reset = 0;
       interim.setInjecting(true);
