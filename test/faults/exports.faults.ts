@@ -6,7 +6,10 @@
 //   toxiproxy between worker and vcsim (connection resets, latency spikes, a
 //   bandwidth squeeze under the constant bandwidth limit, stalls, the proxy
 //   going away), a full local sink (a tmpfs of its own, filled by a filler file
-//   that is deleted later) and an NFC lease aborted behind the worker's back.
+//   that is deleted later), an NFC lease aborted behind the worker's back, and
+//   interim responses (100 Continue, 103 Early Hints) in front of disk downloads'
+//   responses, written by an HTTP-aware proxy of the suite's own between the
+//   worker and toxiproxy (lib/interim-proxy.ts).
 // Every export must end completed with each disk's SHA-256 equal to the source.
 // The summary counts faults by kind, completed exports, bytes transferred twice
 // and data lost (asserted to be 0).
@@ -32,6 +35,8 @@ import { govc } from '../harness/govc.js';
 import type { ServiceInfo } from '../harness/services.js';
 import { createProxy, type Proxy } from '../harness/toxiproxy.js';
 import { spawnWorker, type WorkerProcess } from '../harness/worker-process.js';
+import { selfSignedTls } from '../transfer/helpers/raw-server.js';
+import { startInterimProxy, type InterimProxy } from './lib/interim-proxy.js';
 import { abortLeaseBehindWorker } from './lib/lease-abort.js';
 import { activityResults, ExportObserver } from './lib/observe.js';
 import { createRng, seedFromEnv } from './lib/rng.js';
@@ -53,6 +58,7 @@ const FAULT_KINDS = [
   'proxy-down',
   'sink-full',
   'lease-abort',
+  'interim-1xx',
 ] as const;
 type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -71,13 +77,17 @@ function planExports(): ExportPlan[] {
   const counts = FULL
     ? Array.from({ length: SHAPE.exports }, () => rng.int(2, 3))
     : (() => {
-        // 4 exports, 9 kinds: 3+2+2+2, the 3 on a random export.
+        // 4 exports, 10 kinds: 3+3+2+2, the 3s on two random exports.
         const c = [2, 2, 2, 2];
-        c[rng.int(0, 3)] = 3;
+        for (const i of rng.shuffle([0, 1, 2, 3]).slice(0, 2)) c[i] = 3;
         return c;
       })();
   const pool: FaultKind[] = rng.shuffle(FAULT_KINDS);
+  if (counts.reduce((a, b) => a + b, 0) < pool.length) throw new Error('the plan has fewer fault slots than fault kinds');
   const tag = randomBytes(2).toString('hex');
+  // Interim responses go in front of NFC (ovf) and datastore (/folder) downloads:
+  // exports that get them take the two methods in turn, from a random first.
+  let interimMethod: 'datastore' | 'ovf' | undefined;
   return counts.map((count, index) => {
     const kinds: FaultKind[] = [];
     while (kinds.length < count) {
@@ -89,7 +99,11 @@ function planExports(): ExportPlan[] {
     // strikes), so it is the first fault of its export.
     kinds.sort((a, b) => Number(b === 'sink-full') - Number(a === 'sink-full'));
     // Leases exist only with the NFC (ovf) method; otherwise pick either method.
-    const method = kinds.includes('lease-abort') ? 'ovf' : rng.pick(['datastore', 'ovf'] as const);
+    let method = kinds.includes('lease-abort') ? 'ovf' : rng.pick(['datastore', 'ovf'] as const);
+    if (kinds.includes('interim-1xx')) {
+      if (interimMethod !== undefined && !kinds.includes('lease-abort')) method = interimMethod === 'ovf' ? 'datastore' : 'ovf';
+      interimMethod = method;
+    }
     return {
       index,
       name: `fault${index}-${tag}`,
@@ -132,6 +146,7 @@ let temporalPort: number;
 let temporal: TemporalDevServer;
 let vcsim: Vcsim;
 let proxy: Proxy;
+let interim: InterimProxy;
 let services: ServiceInfo;
 let config: HyperConfig;
 let worker: WorkerProcess;
@@ -160,15 +175,17 @@ beforeAll(async () => {
   temporalPort = await freePort();
   [temporal, vcsim] = await Promise.all([startOwnTemporal(), startVcsim({ workDir })]);
   proxy = await createProxy(harness.toxiproxy.apiUrl, `faults-${randomBytes(3).toString('hex')}`, vcsim.host);
+  // worker → interim proxy → toxiproxy → vcsim: every byte the worker gets from vcsim crosses both.
+  interim = await startInterimProxy({ upstream: proxy.listen, tls: selfSignedTls() });
   services = {
     ...harness,
     temporal: { address: temporal.address, namespace: temporal.namespace },
     vcsim: { sdkUrl: vcsim.sdkUrl, host: vcsim.host, username: vcsim.username, password: vcsim.password, dataDir: vcsim.dataDir },
   };
-  // NFC lease URLs name the server's own address; make vcsim advertise the proxy, so every byte crosses it.
-  await govc(services, ['option.set', 'vcsim.server.url', `https://${proxy.listen}/sdk`]);
+  // NFC lease URLs name the server's own address; make vcsim advertise the first proxy, so every byte crosses both.
+  await govc(services, ['option.set', 'vcsim.server.url', `https://${interim.listen}/sdk`]);
   await proxy.addToxic({ name: 'bandwidth', type: 'bandwidth', attributes: { rate: SHAPE.rateKBps } });
-  config = testConfig(services, { vcsimHost: proxy.listen, temporalAddress: temporal.address, heartbeatIntervalMs: 1_000 });
+  config = testConfig(services, { vcsimHost: interim.listen, temporalAddress: temporal.address, heartbeatIntervalMs: 1_000 });
   worker = await newWorker();
   client = await temporalClient(config);
 }, 180_000);
@@ -178,6 +195,7 @@ afterAll(async () => {
   await client?.close().catch(() => undefined);
   if (worker) await Promise.race([worker.kill('SIGTERM'), sleep(15_000).then(() => worker.kill('SIGKILL'))]);
   for (const m of mounts) await m.unmount().catch(() => undefined);
+  await interim?.close().catch(() => undefined);
   await proxy?.remove().catch(() => undefined);
   await vcsim?.stop();
   await temporal?.stop();
@@ -280,6 +298,33 @@ async function inject1(kind: FaultKind, handle: WorkflowHandle, observer: Export
       // vCenter cuts it); a short reset makes the transfer come back to the dead URL.
       await withToxic('reset', { name: 'reset', type: 'reset_peer', attributes: { timeout: 0 } }, 300);
       return { injected: true, detail: `HttpNfcLeaseAbort(${leaseId}) in the worker's session, then a 300 ms reset` };
+    }
+    case 'interim-1xx': {
+      // The retries come about 1 s after the reset (the activities' first retry interval).
+      const hold = rng.int(2_000, 6_000);
+      const before = interim.stats();
+      let reset = 0;
+      interim.setInjecting(true);
+      try {
+        // The downloads in flight got their response heads long ago: reset them, so
+        // their retries (1 s later), and any download starting within the hold, get
+        // interim responses in front of theirs.
+        reset = interim.resetDiskConnections();
+        await sleep(hold);
+      } finally {
+        interim.setInjecting(false);
+      }
+      // A download that asked within the hold gets them once its response starts.
+      for (let i = 0; i < 100 && interim.armed() > 0; i++) await sleep(100);
+      const after = interim.stats();
+      const n100 = after.interim[100] - before.interim[100];
+      const n103 = after.interim[103] - before.interim[103];
+      const responses = after.responsesPreceded - before.responsesPreceded;
+      if (responses === 0) return { injected: false, detail: `no disk download started within ${hold} ms (${reset} reset)` };
+      return {
+        injected: true,
+        detail: `${n100 + n103} interim responses (${n100}× 100 Continue, ${n103}× 103 Early Hints) in front of ${responses} disk responses within ${hold} ms; ${reset} open downloads reset first`,
+      };
     }
   }
 }
@@ -537,7 +582,7 @@ function printSummary(): void {
     '',
     `## Fault-injection summary — seed ${seed}, ${FULL ? 'full' : 'short'} form, ${new Date().toISOString().slice(0, 10)}`,
     '',
-    `${plans.length} exports × ${SHAPE.disks} disks × ${SHAPE.diskBytes / MiB} MiB, bandwidth limit ${SHAPE.rateKBps / 1024} MB/s on the vcsim proxy throughout; wall time ${((Date.now() - suiteStarted) / 1000).toFixed(0)} s`,
+    `${plans.length} exports × ${SHAPE.disks} disks × ${SHAPE.diskBytes / MiB} MiB, bandwidth limit ${SHAPE.rateKBps / 1024} MB/s on the vcsim proxy throughout; disk GETs through the interim proxy ${interim?.stats().diskRequests ?? 0}; wall time ${((Date.now() - suiteStarted) / 1000).toFixed(0)} s`,
     '',
     '| fault | injected | not reached |',
     '| --- | ---: | ---: |',
@@ -548,7 +593,7 @@ function printSummary(): void {
     '| --- | --- | --- | --- | ---: | ---: | ---: |',
     ...outcomes.map(
       (o) =>
-        `| ${o.plan.name} | ${o.plan.method} | ${o.plan.faults.map((f) => f.kind).join(', ')} | ${o.status}${o.hashesOk ? ', SHA-256 ok' : ', SHA-256 MISMATCH'} | ${(o.bytesTwice / MiB).toFixed(1)} MiB | ${o.leaseOpens} | ${(o.wallMs / 1000).toFixed(0)} s |`,
+        `| ${o.plan.name} | ${o.plan.method} | ${o.plan.faults.map((f) => f.kind).join(', ')} | ${o.status}${o.status !== 'completed' ? '' : o.hashesOk ? ', SHA-256 ok' : ', SHA-256 MISMATCH'} | ${(o.bytesTwice / MiB).toFixed(1)} MiB | ${o.leaseOpens} | ${(o.wallMs / 1000).toFixed(0)} s |`,
     ),
     '',
     `| exports completed | bytes transferred twice | data lost |`,
