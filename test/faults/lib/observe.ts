@@ -24,6 +24,8 @@ export interface AttemptRecord {
   firstBytes: number;
   /** Largest partial file seen while this attempt was current: bytes written to the sink. */
   maxWritten: number;
+  /** Largest heartbeat offset of this attempt. */
+  maxBeat: number;
 }
 
 export interface SeenFailure {
@@ -63,6 +65,13 @@ export class ExportObserver {
   totalBytesTwice(): number {
     let total = 0;
     for (const v of this.bytesTwice.values()) total += v;
+    // Disks with no partial file of their own (written in place inside an OVA):
+    // estimated from heartbeats, what an attempt had reported beyond where the
+    // next one resumed (bytes written after its last heartbeat are not seen).
+    for (const [diskKey, records] of this.attempts) {
+      if (this.partialSeen.has(diskKey)) continue;
+      for (let i = 1; i < records.length; i++) total += Math.max(0, records[i - 1]!.maxBeat - records[i]!.firstBytes);
+    }
     return total;
   }
 
@@ -110,8 +119,10 @@ export class ExportObserver {
       this.attempts.set(diskKey, records);
       const last = records.at(-1);
       if (!last || last.activityId !== t.activityId || last.attempt !== t.attempt) {
-        records.push({ activityId, attempt: t.attempt, firstBytes: t.bytesDone, maxWritten: 0 });
+        records.push({ activityId, attempt: t.attempt, firstBytes: t.bytesDone, maxWritten: 0, maxBeat: t.bytesDone });
       }
+      const current = records.at(-1)!;
+      current.maxBeat = Math.max(current.maxBeat, t.bytesDone);
       const failure = a.lastFailure;
       if (failure?.message) {
         const type = failure.applicationFailureInfo?.type ?? failure.cause?.applicationFailureInfo?.type ?? 'unknown';
