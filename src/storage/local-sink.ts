@@ -43,20 +43,8 @@ export class LocalSink implements OutputSink {
       return openOvaRegionWriter(partialPath, region, { ...options, uri: finalPath });
     },
     writeHeaders: async (name, layout, contents) => writeOvaHeaders((await this.paths(name)).partialPath, layout, contents),
-    publish: async (name) => {
-      const { partialPath, finalPath, statePath, parentDir } = await this.paths(name);
-      try {
-        if (await exists(partialPath)) {
-          await rename(partialPath, finalPath);
-          await fsyncDirectory(parentDir);
-        }
-        await unlinkIfPresent(statePath);
-        const { size } = await lstat(finalPath);
-        return { name, uri: finalPath, sizeBytes: size };
-      } catch (err) {
-        throw sinkFailure(err, `publishing ${finalPath}`);
-      }
-    },
+    // The archive's partial is complete once finalize wrote its headers.
+    publish: (name) => this.publishFrom(name, 'partialPath'),
   };
 
   private async paths(name: string) {
@@ -129,12 +117,18 @@ export class LocalSink implements OutputSink {
     await this.writeAtomically(name, statePath, `${statePath}.tmp`, parentDir, JSON.stringify(record));
   }
 
-  async publish(name: string): Promise<FinishedFile> {
-    const { verifiedPath, finalPath, statePath, parentDir } = await this.paths(name);
+  publish(name: string): Promise<FinishedFile> {
+    return this.publishFrom(name, 'verifiedPath');
+  }
+
+  /** Renames the staged file to its final name and drops its record; idempotent. */
+  private async publishFrom(name: string, staged: 'verifiedPath' | 'partialPath'): Promise<FinishedFile> {
+    const paths = await this.paths(name);
+    const { finalPath, statePath, parentDir } = paths;
     try {
-      // A retry after the rename finds the verified copy gone and the final file there.
-      if (await exists(verifiedPath)) {
-        await rename(verifiedPath, finalPath);
+      // A retry after the rename finds the staged file gone and the final file there.
+      if (await exists(paths[staged])) {
+        await rename(paths[staged], finalPath);
         await fsyncDirectory(parentDir);
       }
       await unlinkIfPresent(statePath);

@@ -9,7 +9,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { describe, expect, inject, it } from 'vitest';
 import { exportInput, testConfig, useWorkerAndClient } from '../harness/export-env.js';
 import { govc } from '../harness/govc.js';
-import { createTestVm, sha256File, startExport, transferResults } from './helpers.js';
+import { createTestVm, prepareVmDisks, sha256File, startExport, transferResults } from './helpers.js';
 
 const services = inject('services');
 const config = testConfig(services);
@@ -83,24 +83,31 @@ describe('an earlier export in the output directory', () => {
   });
 });
 
+/**
+ * A VM whose export fails on its second disk: a symlink is planted where that
+ * disk's partial goes (the export must refuse to follow it, ELOOP). With one
+ * download at a time, disk 1 is verified first.
+ */
+async function exportFailingOnDisk2(prefix: string, sizeBytes: number) {
+  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
+  const vm = await createTestVm(services, name, { disks: 2, sizeBytes, poweredOn: false });
+  const outDir = join(config.output.allowedRoots[0]!, name);
+  const sink = { kind: 'local' as const, directory: outDir };
+  mkdirSync(outDir, { recursive: true });
+  const trap = join(outDir, `.${name}-disk2.vmdk.partial`);
+  symlinkSync('/etc/hostname', trap);
+  const failed = await startExport(
+    temporal.client,
+    config.temporal.taskQueue,
+    exportInput(`${name}-1`, vm.path, sink, { method: 'datastore', options: { parallelDownloads: 1 } }),
+  );
+  return { name, vm, outDir, sink, trap, failure: await failureOf(failed) };
+}
+
 describe('a failure after a disk was verified', () => {
   it('keeps that disk out of sight, says so, and a resubmit reuses it without moving its bytes', async () => {
-    const name = `keep-${randomBytes(3).toString('hex')}`;
-    const vm = await createTestVm(services, name, { disks: 2, sizeBytes: 16 * MiB, poweredOn: false });
-    const outDir = join(config.output.allowedRoots[0]!, name);
-    const sink = { kind: 'local' as const, directory: outDir };
+    const { name, vm, outDir, sink, trap, failure } = await exportFailingOnDisk2('keep', 16 * MiB);
     const [disk1Hash, disk2Hash] = [...vm.hashes.values()];
-    // A symlink planted where disk 2's partial goes: the export must refuse to follow it.
-    mkdirSync(outDir, { recursive: true });
-    const trap = join(outDir, `.${name}-disk2.vmdk.partial`);
-    symlinkSync('/etc/hostname', trap);
-
-    const failed = await startExport(
-      temporal.client,
-      config.temporal.taskQueue,
-      exportInput(`${name}-1`, vm.path, sink, { method: 'datastore', options: { parallelDownloads: 1 } }),
-    );
-    const failure = await failureOf(failed);
     expect(failure.type).toBe('SinkError');
     expect(failure.message).toContain(`verified disks kept out of sight`);
     expect(failure.message).toContain(`${name}-disk1.vmdk`);
@@ -128,23 +135,11 @@ describe('a failure after a disk was verified', () => {
   });
 
   it('is not reused once the source disk has changed', async () => {
-    const name = `stale-${randomBytes(3).toString('hex')}`;
-    const vm = await createTestVm(services, name, { disks: 2, sizeBytes: 8 * MiB, poweredOn: false });
-    const outDir = join(config.output.allowedRoots[0]!, name);
-    const sink = { kind: 'local' as const, directory: outDir };
-    mkdirSync(outDir, { recursive: true });
-    const trap = join(outDir, `.${name}-disk2.vmdk.partial`);
-    symlinkSync('/etc/hostname', trap);
-    const failed = await startExport(
-      temporal.client,
-      config.temporal.taskQueue,
-      exportInput(`${name}-1`, vm.path, sink, { method: 'datastore', options: { parallelDownloads: 1 } }),
-    );
-    await failureOf(failed);
+    const { name, vm, sink, trap, failure } = await exportFailingOnDisk2('stale', 8 * MiB);
+    expect(failure.type).toBe('SinkError');
     unlinkSync(trap);
     // The disk changes between the jobs (new content, new modification time).
     await new Promise((r) => setTimeout(r, 1_100));
-    const { prepareVmDisks } = await import('./helpers.js');
     const fresh = await prepareVmDisks(services, name, 2, 8 * MiB, `${name}-changed`);
     const again = await startExport(temporal.client, config.temporal.taskQueue, exportInput(`${name}-2`, vm.path, sink, { method: 'datastore' }));
     const result = await again.result();
