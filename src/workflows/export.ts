@@ -233,7 +233,23 @@ async function cleanUp(
 async function chooseAndOpen(input: ExportWorkflowInput, vm: VmDescription, prepared: PreparedExport, leases: LeaseKeeper): Promise<DiskMethod[]> {
   if (input.method === 'auto' && patched(AUTO_PER_DISK_PATCH)) {
     const methods = await control.chooseMethods({ source: input.source, vm, target: prepared.target });
-    if (methods.some((m) => m.method === 'ovf')) await leases.open(prepared, { fallback: false });
+    const streamed = methods.filter((m) => m.method === 'ovf');
+    if (streamed.length > 0) {
+      try {
+        await leases.open(prepared, { fallback: false });
+      } catch (err) {
+        if (failureType(err) !== ErrorType.NotSupported) throw err;
+        // The datastore cannot serve these disks (a datastore read of a delta chain
+        // would not be the disk): say why the export needed the lease.
+        const why = streamed.map((m) => `disk ${m.diskKey}: ${m.reason}`).join('; ');
+        throw ApplicationFailure.create({
+          type: ErrorType.NotSupported,
+          message: `${rootMessage(err)}; the NFC export is needed because the datastore cannot serve every disk (${why})`,
+          nonRetryable: true,
+          // No cause: the job's error is the deepest cause's message, and this one holds it.
+        });
+      }
+    }
     return methods;
   }
   const method = await leases.open(prepared);

@@ -112,6 +112,20 @@ describe('method auto, per disk', () => {
     expect(tree).not.toContain('hypersdk-export-');
   });
 
+  it('fails with the reason when a disk needs NFC and the server refuses it (vcsim has no ExportVm)', async () => {
+    const name = `autonolease-${randomBytes(3).toString('hex')}`;
+    const vm = await createTestVm(services, name, { disks: 1, sizeBytes: 1 * MiB, poweredOn: false });
+    await govc(services, ['snapshot.create', '-vm', name, 'before-the-job']);
+    const outDir = join(config.output.allowedRoots[0]!, name);
+    const handle = await startExport(temporal.client, config.temporal.taskQueue, exportInput(`${name}-1`, vm.path, { kind: 'local', directory: outDir }));
+    const err = (await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as { cause?: { type?: string; message?: string } } | undefined;
+    expect(err?.cause?.type).toBe('NotSupported');
+    expect(err?.cause?.message).toMatch(/ExportVm.*the NFC export is needed because the datastore cannot serve every disk \(disk \d+: stream: restarts from zero if interrupted, because the VM already had snapshots/);
+  });
+
   it('keeps an explicit method: ovf streams under the job\'s snapshot, with the reason naming the job\'s choice', async () => {
     // (vcsim implements ExportSnapshot but not ExportVm: a running VM with the job's snapshot.)
     const name = `autoovf-${randomBytes(3).toString('hex')}`;
