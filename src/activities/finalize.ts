@@ -13,11 +13,14 @@ import type { OutputSink } from '../storage/sink.js';
 import { whileHeartbeating } from './heartbeat.js';
 import { finalizeOvaInPlace } from './ova-in-place.js';
 
+/** NFC exports deliver streamOptimized VMDKs; datastore reads the flat extent's raw bytes. */
+const formatOf = (method: 'ovf' | 'datastore') => (method === 'ovf' ? 'streamOptimized' : 'flat');
+
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
 export function createFinalizeActivity(deps: ExportActivityDeps): Pick<ExportActivities, 'finalizeExport'> {
   return {
-    async finalizeExport({ sink: sinkRef, vm, disks, format, removeCdrom, method, ova: inPlace }): Promise<FinalizedExport> {
+    async finalizeExport({ sink: sinkRef, vm, disks, format, removeCdrom, method, diskMethods, ova: inPlace }): Promise<FinalizedExport> {
       const sink = deps.sinks.open(sinkRef);
       if (inPlace) return finalizeOvaInPlace(sink, vm, disks, inPlace, removeCdrom);
       // Publish the disks first and the descriptor and manifest last: an export's
@@ -29,8 +32,12 @@ export function createFinalizeActivity(deps: ExportActivityDeps): Pick<ExportAct
       const ovfName = ovfFileName(vm);
       const ovf = generateOvf(
         vm,
-        disks.map((d) => ({ diskKey: d.diskKey, fileName: d.fileName, sizeBytes: d.bytes })),
-        { removeCdrom, diskFormat: method === 'ovf' ? 'streamOptimized' : 'flat' },
+        disks.map((d) => {
+          // Method auto reads disks different ways: each declares the format it was read in.
+          const own = diskMethods?.find((m) => m.diskKey === d.diskKey)?.method;
+          return { diskKey: d.diskKey, fileName: d.fileName, sizeBytes: d.bytes, ...(own ? { diskFormat: formatOf(own) } : {}) };
+        }),
+        { removeCdrom, diskFormat: formatOf(method) },
       );
       const diskFiles: ExportedFile[] = disks.map((d) => ({ name: d.fileName, sizeBytes: d.bytes, sha256: d.sha256 }));
       const ovfFile: ExportedFile = { name: ovfName, sizeBytes: Buffer.byteLength(ovf), sha256: sha256(ovf) };

@@ -1,6 +1,7 @@
 // The activity factory the worker registers. Activities receive their
 // dependencies here instead of importing globals, so tests can build them
 // against real services with their own settings.
+import { createChooseMethodsActivity } from './choose-methods.js';
 import { createClaimWorkerActivity, type ClaimWorkerActivities, type WorkerClaim } from './claim-worker.js';
 import { createControlActivities } from './control.js';
 import type { ExportActivityDeps } from './deps.js';
@@ -14,6 +15,7 @@ export function createExportActivities(deps: ExportActivityDeps, claim: WorkerCl
   return {
     ...createClaimWorkerActivity(claim),
     ...createControlActivities(deps),
+    ...createChooseMethodsActivity(deps),
     ...createTransferActivity(deps),
     ...createFinalizeActivity(deps),
     ...createPrepareOvaActivity(deps),

@@ -1,6 +1,6 @@
 // Inputs and outputs of the export activities: plain JSON without secrets, because
 // all of it is recorded in the workflow history.
-import type { ExportMethod, ExportOptions, ExportFormat, ExportedFile, SinkRef, SourceRef } from '../export/contract.js';
+import type { DiskMethod, ExportMethod, ExportOptions, ExportFormat, ExportedFile, SinkRef, SourceRef } from '../export/contract.js';
 import type { ExportLease, ExportTarget, VmDescription } from '../providers/types.js';
 import type { OvaRegion } from '../storage/ova-region-writer.js';
 
@@ -21,6 +21,13 @@ export interface PreparedExport {
   /** Snapshot this export created; cleanup removes it. */
   createdSnapshotId?: string;
   poweredOff: boolean;
+}
+
+export interface ChooseMethodsInput {
+  source: SourceRef;
+  /** The description taken before prepareExport: its backing files are what the datastore serves (the frozen base under the job's own snapshot). */
+  vm: VmDescription;
+  target: ExportTarget;
 }
 
 export interface OpenLeaseInput {
@@ -112,6 +119,8 @@ export interface FinalizeInput {
   removeCdrom: boolean;
   /** How the disks were read: decides the disk format the OVF declares. */
   method: Exclude<ExportMethod, 'auto'>;
+  /** Method `auto`, per disk: how each one was read (overrides `method` for that disk's format). */
+  diskMethods?: DiskMethod[];
   /** The disks are already inside this archive: write its headers and publish it. */
   ova?: OvaPlan;
 }
@@ -154,6 +163,8 @@ export interface CleanupResult {
 export interface ExportActivities {
   describeVm(input: DescribeInput): Promise<VmDescription>;
   prepareExport(input: PrepareInput): Promise<PreparedExport>;
+  /** Method `auto`: per disk, the datastore read when it can serve the disk (resumable), else the NFC lease; with the reason. */
+  chooseMethods(input: ChooseMethodsInput): Promise<DiskMethod[]>;
   openLease(input: OpenLeaseInput): Promise<OpenedLease>;
   /** Runs until cancelled, renewing the lease; fails with LeaseLost when the lease dies. */
   keepLeaseAlive(input: KeepLeaseAliveInput): Promise<void>;

@@ -98,6 +98,8 @@ export const diskProgressSchema = z.object({
   bytes_done: z.number(),
   size_bytes: z.number(),
   attempts: z.number().int(),
+  method: z.enum(['ovf', 'datastore']).optional().meta({ description: 'how this disk is read: datastore (ranged reads, resumable) or ovf (NFC stream)' }),
+  reason: z.string().optional().meta({ description: 'why that method, e.g. "resumable" or "stream: restarts from zero if interrupted, because ..."' }),
 });
 
 export const jobProgressSchema = z
@@ -137,6 +139,10 @@ export const jobResultSchema = z
       .meta({ description: 'format ova written in place: the members of the archive (descriptor, manifest, disks) with their SHA-256' }),
     total_size: z.number(),
     duration: z.number().meta({ description: 'seconds' }),
+    disks: z
+      .array(z.object({ key: z.number().int(), file: z.string(), method: z.enum(['ovf', 'datastore']), reason: z.string() }))
+      .optional()
+      .meta({ description: 'how each disk was read (datastore: resumable; ovf: NFC stream) and why' }),
   })
   .meta({ id: 'JobResult' });
 export type JobResult = z.infer<typeof jobResultSchema>;

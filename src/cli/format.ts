@@ -42,6 +42,9 @@ export function renderJob(job: Job, io: CliIo): string {
     }
     if (p.current_file) detail.push(`  Current:  ${p.current_file}`);
   }
+  // How each disk is (or was) read: datastore resumes, an NFC stream restarts from zero.
+  const methods = job.result?.disks ?? p?.disks.flatMap((disk) => (disk.method ? [{ file: disk.file, method: disk.method, reason: disk.reason ?? '' }] : [])) ?? [];
+  for (const m of methods) detail.push(`  Disk:     ${m.file}: ${m.method}${m.reason ? ` (${m.reason})` : ''}`);
   if (job.result) {
     detail.push(`  OVF:      ${job.result.ovf_path}`);
     if (job.result.ova_path) detail.push(`  OVA:      ${job.result.ova_path}`);

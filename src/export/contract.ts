@@ -7,8 +7,21 @@ export const PROGRESS_QUERY = 'progress';
 export const DEFAULT_TASK_QUEUE = 'hypersdk-export';
 
 export type ExportFormat = 'ovf' | 'ova';
-/** auto: ExportVm/ExportSnapshot NFC lease, falling back to datastore when the server refuses. */
+/**
+ * auto: per disk, the datastore method (ranged reads of the flat extent: resumable)
+ * whenever the disk's backing is one flat extent with no parent that the datastore
+ * serves, else the ExportVm/ExportSnapshot NFC lease (a stream that restarts from
+ * zero if interrupted). ovf / datastore: that method for every disk.
+ */
 export type ExportMethod = 'auto' | 'ovf' | 'datastore';
+
+/** How one disk is read, and why. */
+export interface DiskMethod {
+  diskKey: number;
+  method: 'ovf' | 'datastore';
+  /** e.g. "resumable", "stream: restarts from zero if interrupted, because the VM already had snapshots ...". */
+  reason: string;
+}
 
 export interface ExportOptions {
   parallelDownloads: number;
@@ -85,10 +98,15 @@ export interface DiskProgress {
   attempts: number;
   /** A verified copy from an earlier export of the same source was used. */
   reused?: boolean;
+  /** How this disk is read (absent until the method is decided). */
+  method?: 'ovf' | 'datastore';
+  /** Why that method (see DiskMethod.reason). */
+  methodReason?: string;
 }
 
 export interface ExportProgress {
   phase: ExportPhase;
+  /** The job's method; with `auto` and disks read both ways, 'ovf' (a lease is open): each disk's own is in disks[].method. */
   method?: 'ovf' | 'datastore';
   vmName?: string;
   disks: DiskProgress[];
@@ -113,7 +131,10 @@ export interface ExportedFile {
 
 export interface ExportResult {
   vmName: string;
+  /** See ExportProgress.method; `diskMethods` has each disk's. */
   method: 'ovf' | 'datastore';
+  /** How each disk was read and why (absent in results of exports from before it was recorded). */
+  diskMethods?: (DiskMethod & { fileName: string })[];
   /** Local directory or s3://bucket/prefix. */
   outputDir: string;
   ovfPath: string;

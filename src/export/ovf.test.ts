@@ -61,6 +61,18 @@ describe('generateOvf', () => {
     expect(byType(15)).toHaveLength(1);
   });
 
+  it('declares each disk\'s own format when the disks of one export were read different ways', () => {
+    const mixed = [
+      { ...files[0]!, diskFormat: 'flat' as const },
+      { ...files[1]!, diskFormat: 'streamOptimized' as const },
+    ];
+    const ovf = parse(generateOvf(vm, mixed, { removeCdrom: false, diskFormat: 'streamOptimized' })).Envelope;
+    expect(ovf.DiskSection.Disk.map((d) => d['@ovf:format'])).toEqual([
+      'http://www.vmware.com/interfaces/specifications/vmdk.html#monolithicFlat',
+      'http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized',
+    ]);
+  });
+
   it('drops CD-ROMs when remove_cdrom is set and marks flat disks', () => {
     const xml = generateOvf(vm, files, { removeCdrom: true, diskFormat: 'flat' });
     const items = parse(xml).Envelope.VirtualSystem.VirtualHardwareSection.Item;

@@ -8,6 +8,8 @@ export interface OvfDiskFile {
   diskKey: number;
   fileName: string;
   sizeBytes: number;
+  /** This disk's format, when the disks of one export were read different ways (else options.diskFormat). */
+  diskFormat?: OvfOptions['diskFormat'];
 }
 
 export interface OvfOptions {
@@ -95,7 +97,7 @@ export function generateOvf(vm: VmDescription, disks: OvfDiskFile[], options: Ov
     const diskId = `vmdisk${i + 1}`;
     fileRefs.push(`    <File ovf:href="${xmlEscape(file.fileName)}" ovf:id="${fileId}" ovf:size="${file.sizeBytes}"/>`);
     diskSection.push(
-      `    <Disk ovf:capacity="${d.capacityBytes}" ovf:capacityAllocationUnits="byte" ovf:diskId="${diskId}" ovf:fileRef="${fileId}" ovf:format="${DISK_FORMAT_URI[options.diskFormat]}"/>`,
+      `    <Disk ovf:capacity="${d.capacityBytes}" ovf:capacityAllocationUnits="byte" ovf:diskId="${diskId}" ovf:fileRef="${fileId}" ovf:format="${DISK_FORMAT_URI[file.diskFormat ?? options.diskFormat]}"/>`,
     );
     item({
       AddressOnParent: d.unitNumber,

@@ -35,6 +35,14 @@ export interface DiskDescription {
   /** Controller type, e.g. "lsilogic", "pvscsi", "ide", "sata", "nvme". */
   controllerType: string;
   unitNumber: number;
+  /**
+   * What backs the disk, e.g. vSphere "VirtualDiskFlatVer2BackingInfo" (a flat
+   * extent), "VirtualDiskSparseVer2BackingInfo", "VirtualDiskRawDiskMappingVer1BackingInfo".
+   * Absent in descriptions recorded before it was read.
+   */
+  backingType?: string;
+  /** The backing's parent file (a snapshot delta's base): the disk is a chain, not one extent. */
+  backingParent?: string;
 }
 
 export interface NicDescription {

@@ -13,6 +13,7 @@ import type { OvaPlan, PreparedExport, TransferredDisk } from '../activities/typ
 import { diskFileName, manifestFileName, ovaFileName, ovfFileName } from '../export/disk-files.js';
 import {
   PROGRESS_QUERY,
+  type DiskMethod,
   type DiskProgress,
   type ExportProgress,
   type ExportResult,
@@ -27,6 +28,11 @@ import { activitiesFor, claimWorkerFor, sharedQueueActivities } from './worker-a
 export const OUTPUT_OWNERSHIP_PATCH = 'output-ownership';
 /** The patch marker of exports that write an OVA in place. */
 export const OVA_IN_PLACE_PATCH = 'ova-in-place';
+/** The patch marker of `auto` exports that choose the method per disk (chooseMethods). */
+export const AUTO_PER_DISK_PATCH = 'auto-per-disk';
+
+/** Why a disk goes the NFC way when the job does not choose per disk. */
+const STREAM_REASON = 'stream: restarts from zero if interrupted';
 
 export const progressQuery = defineQuery<ExportProgress>(PROGRESS_QUERY);
 
@@ -82,8 +88,15 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     prepared = await control.prepareExport({ jobId: input.jobId, source, vm, options: input.options });
 
     setPhase('leasing');
-    const method = await leases.open(prepared);
+    const methods = await chooseAndOpen(input, vm, prepared, leases);
+    // One method for the job's existing fields: 'ovf' as soon as a lease serves a disk.
+    const method: 'ovf' | 'datastore' = methods.some((m) => m.method === 'ovf') ? 'ovf' : 'datastore';
     progress.method = method;
+    for (const [i, m] of methods.entries()) {
+      const state = progress.disks[i]!;
+      state.method = m.method;
+      state.methodReason = m.reason;
+    }
 
     // An OVA whose disk sizes are known before the transfers (datastore reads) is
     // written in place: the disks go straight into the archive.
@@ -102,7 +115,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     }
 
     setPhase('transferring');
-    const transferred = await transferAll(input, vm, progress, leases, method, prepared, ova);
+    const transferred = await transferAll(input, vm, progress, leases, methods, prepared, ova);
 
     setPhase('finalizing');
     const finalized = await finalizeExport({
@@ -113,6 +126,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
       format: input.format,
       removeCdrom: input.options.removeCdrom,
       method,
+      ...(methods.some((m) => m.method !== method) ? { diskMethods: methods } : {}),
       ...(ova ? { ova } : {}),
     });
     await leases.complete();
@@ -123,6 +137,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     return {
       vmName: vm.name,
       method,
+      diskMethods: methods.map((m, i) => ({ ...m, fileName: progress.disks[i]!.fileName })),
       outputDir: finalized.outputDir,
       ovfPath: finalized.ovfPath,
       ...(finalized.ovaPath ? { ovaPath: finalized.ovaPath } : {}),
@@ -208,12 +223,51 @@ async function cleanUp(
   return (result as Partial<typeof result> | undefined)?.kept ?? [];
 }
 
+/**
+ * Decides how each disk is read and opens the lease if one is needed. Method
+ * `auto` (in exports started with this code) asks chooseMethods: the datastore
+ * read wherever it can serve the disk, the lease only for the others. An explicit
+ * method, or an export started before, takes one method for every disk as before
+ * (auto: the lease, or the datastore when the server refuses ExportVm).
+ */
+async function chooseAndOpen(input: ExportWorkflowInput, vm: VmDescription, prepared: PreparedExport, leases: LeaseKeeper): Promise<DiskMethod[]> {
+  if (input.method === 'auto' && patched(AUTO_PER_DISK_PATCH)) {
+    const methods = await control.chooseMethods({ source: input.source, vm, target: prepared.target });
+    const streamed = methods.filter((m) => m.method === 'ovf');
+    if (streamed.length > 0) {
+      try {
+        await leases.open(prepared, { fallback: false });
+      } catch (err) {
+        if (failureType(err) !== ErrorType.NotSupported) throw err;
+        // The datastore cannot serve these disks (a datastore read of a delta chain
+        // would not be the disk): say why the export needed the lease.
+        const why = streamed.map((m) => `disk ${m.diskKey}: ${m.reason}`).join('; ');
+        throw ApplicationFailure.create({
+          type: ErrorType.NotSupported,
+          message: `${rootMessage(err)}; the NFC export is needed because the datastore cannot serve every disk (${why})`,
+          nonRetryable: true,
+          // No cause: the job's error is the deepest cause's message, and this one holds it.
+        });
+      }
+    }
+    return methods;
+  }
+  const method = await leases.open(prepared);
+  const reason =
+    input.method !== 'auto'
+      ? `${method === 'datastore' ? 'resumable' : STREAM_REASON}; method ${input.method} asked by the job`
+      : method === 'datastore'
+        ? 'resumable; the server refused the NFC export'
+        : STREAM_REASON;
+  return vm.disks.map((d) => ({ diskKey: d.key, method, reason }));
+}
+
 async function transferAll(
   input: ExportWorkflowInput,
   vm: VmDescription,
   progress: ExportProgress,
   leases: LeaseKeeper,
-  method: 'ovf' | 'datastore',
+  methods: DiskMethod[],
   prepared: PreparedExport,
   ova: OvaPlan | undefined,
 ): Promise<TransferredDisk[]> {
@@ -224,6 +278,7 @@ async function transferAll(
   const runOne = async (diskIndex: number): Promise<TransferredDisk> => {
     const disk = vm.disks[diskIndex]!;
     const state = progress.disks[diskIndex]!;
+    const method = methods.find((m) => m.diskKey === disk.key)?.method ?? 'ovf';
     state.state = 'transferring';
     let resumeFrom: unknown;
     for (let reopen = 0; ; reopen++) {
@@ -315,13 +370,14 @@ class LeaseKeeper {
 
   constructor(private readonly input: ExportWorkflowInput) {}
 
-  async open(prepared: PreparedExport): Promise<'ovf' | 'datastore'> {
+  /** `fallback: false`: some disk cannot be read from the datastore, so a refused lease fails the export. */
+  async open(prepared: PreparedExport, { fallback = true }: { fallback?: boolean } = {}): Promise<'ovf' | 'datastore'> {
     this.prepared = prepared;
     if (this.input.method === 'datastore') return 'datastore';
     try {
       this.current = await control.openLease({ source: this.input.source, target: prepared.target });
     } catch (err) {
-      if (this.input.method === 'auto' && failureType(err) === ErrorType.NotSupported) return 'datastore';
+      if (fallback && this.input.method === 'auto' && failureType(err) === ErrorType.NotSupported) return 'datastore';
       throw err;
     }
     this.startKeepAlive();

@@ -24,7 +24,7 @@ describe('export of a powered-on VM with snapshot mode to a local directory', ()
     const handle = await startExport(
       temporal.client,
       config.temporal.taskQueue,
-      exportInput(jobId, `/DC0/vm/${vm}`, { kind: 'local', directory: outDir }, { options: { snapshot: true } }),
+      exportInput(jobId, `/DC0/vm/${vm}`, { kind: 'local', directory: outDir }, { method: 'ovf', options: { snapshot: true } }),
     );
     const result = await handle.result();
 

@@ -61,7 +61,7 @@ describe('format ova', () => {
     const handle = await startExport(
       temporal.client,
       config.temporal.taskQueue,
-      exportInput(`${name}-1`, vm.path, { kind: 'local', directory: outDir }, { format: 'ova', options: { snapshot: true } }),
+      exportInput(`${name}-1`, vm.path, { kind: 'local', directory: outDir }, { format: 'ova', method: 'ovf', options: { snapshot: true } }),
     );
     const result = await handle.result();
     expect(result.method).toBe('ovf');
@@ -84,7 +84,7 @@ describe('long control work heartbeats', () => {
       temporal.client,
       config.temporal.taskQueue,
       // NFC streams: the OVA is packed after the transfers, a pass over every byte.
-      exportInput(`${name}-1`, vm.path, { kind: 'local', directory: outDir }, { format: 'ova', options: { snapshot: true }, controlHeartbeatTimeoutMs: 2_000 }),
+      exportInput(`${name}-1`, vm.path, { kind: 'local', directory: outDir }, { format: 'ova', method: 'ovf', options: { snapshot: true }, controlHeartbeatTimeoutMs: 2_000 }),
     );
     await handle.result();
     const history = await handle.fetchHistory();

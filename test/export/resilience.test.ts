@@ -42,10 +42,13 @@ describe('kill -9 of the worker mid-transfer', () => {
   // datastore: /folder downloads honour Range, so the new worker resumes from the
   // last heartbeat. ovf: vcsim's NFC endpoint ignores Range (always 200), so the
   // new worker must notice and start over from zero, still producing the right file.
+  // auto on a running VM with the job's snapshot: the datastore read of the frozen
+  // base, so it resumes too (issue 16: the default method's promise).
   it.each([
-    { method: 'datastore' as const, poweredOn: false, resumes: true },
-    { method: 'ovf' as const, poweredOn: true, resumes: false },
-  ])('$method: a new worker finishes the export with the right hash (resumes: $resumes)', async ({ method, poweredOn, resumes }) => {
+    { method: 'datastore' as const, poweredOn: false, resumes: true, used: 'datastore' as const },
+    { method: 'ovf' as const, poweredOn: true, resumes: false, used: 'ovf' as const },
+    { method: 'auto' as const, poweredOn: true, resumes: true, used: 'datastore' as const },
+  ])('$method: a new worker finishes the export with the right hash (resumes: $resumes)', async ({ method, poweredOn, resumes, used }) => {
     const config = testConfig(services, { vcsimHost: proxy.listen, heartbeatIntervalMs: 1_000 });
     const name = `kill${method}-${randomBytes(3).toString('hex')}`;
     const vm = await createTestVm(services, name, { disks: 1, sizeBytes: DISK, poweredOn });
@@ -68,7 +71,8 @@ describe('kill -9 of the worker mid-transfer', () => {
 
       second = await spawnWorker(config, services.workDir, `${name}-b`);
       const result = await handle.result();
-      expect(result.method).toBe(method);
+      expect(result.method).toBe(used);
+      expect(result.diskMethods?.map((m) => m.method)).toEqual([used]);
       expect(result.files.find((f) => f.name.endsWith('.vmdk'))!.sha256).toBe([...vm.hashes.values()][0]);
 
       const [transfer] = await transferResults(handle);
@@ -104,7 +108,7 @@ describe('cancellation mid-transfer', () => {
       const handle = await startExport(
         temporal.client,
         config.temporal.taskQueue,
-        exportInput(`cancel-${name}`, vm.path, { kind: 'local', directory: outDir }, { options: { snapshot: true } }),
+        exportInput(`cancel-${name}`, vm.path, { kind: 'local', directory: outDir }, { method: 'ovf', options: { snapshot: true } }),
       );
       await waitForTransfers(handle, (b) => b.some((t) => t.bytesDone >= 0.2 * DISK));
       const snapshotsDuring = await govc(services, ['snapshot.tree', '-vm', name]);

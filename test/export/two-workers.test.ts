@@ -140,7 +140,7 @@ describe('two worker processes on one task queue', () => {
     const handle = await startExport(
       client.client,
       config.temporal.taskQueue,
-      exportInput(`wq-local-${name}`, vm.path, { kind: 'local', directory: outDir }, { options: { snapshot: true } }),
+      exportInput(`wq-local-${name}`, vm.path, { kind: 'local', directory: outDir }, { method: 'ovf', options: { snapshot: true } }),
     );
     const result = await handle.result();
     const runs = await activityRuns(handle);

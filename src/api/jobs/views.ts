@@ -63,7 +63,16 @@ export function progressView(inputs: ProgressInputs): JobProgress {
     speed_mbps: completed ? 0 : Math.round((rate / MIB) * 100) / 100,
     estimated_remaining: remainingSeconds !== undefined ? goDuration(remainingSeconds) : '',
     ...(remainingSeconds !== undefined ? { estimated_remaining_seconds: Math.round(remainingSeconds) } : {}),
-    disks: disks.map((d) => ({ key: d.key, file: d.fileName, state: d.state, bytes_done: completed ? d.sizeBytes : d.bytesDone, size_bytes: d.sizeBytes, attempts: d.attempts })),
+    disks: disks.map((d) => ({
+      key: d.key,
+      file: d.fileName,
+      state: d.state,
+      bytes_done: completed ? d.sizeBytes : d.bytesDone,
+      size_bytes: d.sizeBytes,
+      attempts: d.attempts,
+      ...(d.method ? { method: d.method } : {}),
+      ...(d.methodReason ? { reason: d.methodReason } : {}),
+    })),
   };
 }
 
@@ -85,6 +94,7 @@ export function resultView(result: ExportResult): JobResult {
     ...(result.members ? { members: result.members.map((m) => ({ name: m.name, size: m.sizeBytes, sha256: m.sha256 ?? '' })) } : {}),
     total_size: result.totalSize,
     duration: Math.round(result.durationMs) / 1000,
+    ...(result.diskMethods ? { disks: result.diskMethods.map((m) => ({ key: m.diskKey, file: m.fileName, method: m.method, reason: m.reason })) } : {}),
   };
 }
 

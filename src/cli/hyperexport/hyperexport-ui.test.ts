@@ -7,6 +7,7 @@ import type { VmInfo, VmRow } from './backend.js';
 import { chooseInteractively, type Prompts } from './interactive.js';
 import { planExport } from './plan.js';
 import { formatEta, ProgressDisplay, RateWindow } from './progress.js';
+import { summarise } from './run.js';
 
 const MiB = 1024 * 1024;
 const ESC = String.fromCharCode(27);
@@ -169,5 +170,26 @@ describe('export plan', () => {
     expect(plan.total_bytes).toBe(10 * MiB);
     expect(plan.warnings.join('\n')).toContain('add -snapshot');
     expect(plan.warnings.join('\n')).toContain('1 CD-ROM');
+  });
+});
+
+describe('summary of a completed export', () => {
+  it('says how each disk was read and why', () => {
+    const out = io(false);
+    const done = job('completed', [{ file: 'vm-disk1.vmdk', done: 1, size: 1, state: 'done' }]);
+    done.result = {
+      vm_name: 'vm',
+      method: 'datastore',
+      output_dir: '/o',
+      ovf_path: '/o/vm.ovf',
+      manifest_path: '/o/vm.mf',
+      files: ['/o/vm-disk1.vmdk'],
+      file_details: [{ name: 'vm-disk1.vmdk', path: '/o/vm-disk1.vmdk', size: 1, sha256: 'ab' }],
+      total_size: 1,
+      duration: 1,
+      disks: [{ key: 2000, file: 'vm-disk1.vmdk', method: 'datastore', reason: 'resumable' }],
+    };
+    summarise({ exports: [{ vmPath: '/DC0/vm/vm', id: 'j1', job: done }], submitErrors: [], interrupted: false }, out);
+    expect(out.text()).toContain('    vm-disk1.vmdk: datastore (resumable)\n');
   });
 });

@@ -112,6 +112,8 @@ export function summarise(outcome: RunOutcome, io: CliIo): void {
       io.out(`${s.green('✔')} ${e.vmPath} -> ${r.output_dir} (${r.files.length} files, ${formatBytes(r.total_size)}, ${r.duration}s, method ${r.method})\n`);
       for (const f of r.file_details) io.out(`    ${f.sha256 ?? '(members below)'}  ${f.path}\n`);
       for (const m of r.members ?? []) io.out(`    ${m.sha256}  ${r.ova_path ?? r.output_dir}/${m.name}\n`);
+      // How each disk was read: datastore resumes after a fault, an NFC stream restarts from zero.
+      for (const d of r.disks ?? []) io.out(`    ${d.file}: ${d.method} (${d.reason})\n`);
     } else if (job && FINAL_STATUSES.has(job.status)) {
       io.out(`${job.status === 'cancelled' ? s.yellow('■') : s.red('✖')} ${e.vmPath}: ${job.status}${job.error ? `: ${job.error}` : ''}\n`);
       if (job.error_type === 'VmPoweredOn') io.out('    hint: add -snapshot (the VM keeps running) or -power-off\n');

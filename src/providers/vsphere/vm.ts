@@ -102,6 +102,8 @@ export function readDevices(
         controllerKey,
         controllerType: inv.controllers.get(controllerKey)?.type ?? 'unknown',
         unitNumber: num(d.unitNumber),
+        ...(xsiType(backing) ? { backingType: xsiType(backing)! } : {}),
+        ...(parentFile(backing) ? { backingParent: parentFile(backing)! } : {}),
       });
     } else if (NIC_TYPES[type] !== undefined || d.macAddress !== undefined) {
       inv.nics.push({
@@ -117,6 +119,12 @@ export function readDevices(
     }
   }
   return inv;
+}
+
+/** The file of a disk backing's parent (VirtualDiskFlatVer2BackingInfo.parent etc.), if it has one. */
+function parentFile(backing: Record<string, unknown> | undefined): string | undefined {
+  const parent = backing?.parent;
+  return isObject(parent) ? optText(parent.fileName) || xsiType(parent) || 'parent' : undefined;
 }
 
 function nicNetwork(
