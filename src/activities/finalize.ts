@@ -8,7 +8,7 @@ import { generateManifest, generateOvf } from '../export/ovf.js';
 import type { ExportedFile } from '../export/contract.js';
 import type { ExportActivityDeps } from './deps.js';
 import { packOva } from './ova.js';
-import type { ExportActivities, FinalizedExport, TransferredDisk } from './types.js';
+import type { ExportActivities, FinalizeInput, FinalizedExport, TransferredDisk } from './types.js';
 import type { OutputSink } from '../storage/sink.js';
 import { whileHeartbeating } from './heartbeat.js';
 import { finalizeOvaInPlace } from './ova-in-place.js';
@@ -20,8 +20,9 @@ const sha256 = (data: string | Buffer) => createHash('sha256').update(data).dige
 
 export function createFinalizeActivity(deps: ExportActivityDeps): Pick<ExportActivities, 'finalizeExport'> {
   return {
-    async finalizeExport({ sink: sinkRef, vm, disks, format, removeCdrom, method, diskMethods, ova: inPlace }): Promise<FinalizedExport> {
+    async finalizeExport({ sink: sinkRef, vm, disks, format, removeCdrom, method, diskMethods, ova: inPlace, overwrite }): Promise<FinalizedExport> {
       const sink = deps.sinks.open(sinkRef);
+      if (!overwrite) await refuseNewcomers(sink, vm, disks, inPlace?.name);
       if (inPlace) return finalizeOvaInPlace(sink, vm, disks, inPlace, removeCdrom);
       // Publish the disks first and the descriptor and manifest last: an export's
       // .mf under its final name means every file it lists is complete. Each move
@@ -94,4 +95,29 @@ async function publishDisk(sink: OutputSink, disk: TransferredDisk): Promise<voi
       nonRetryable: true,
     });
   }
+}
+
+/**
+ * checkOutput ran before the transfers; another export may have published files
+ * of the same names since. A final name that exists while this job's copy of it
+ * is still staged was not made by this job: refuse (OutputExists) rather than
+ * replace it. (A retry of this finalize finds its own published disks with their
+ * staged copies gone, and is not refused for them.)
+ */
+async function refuseNewcomers(sink: OutputSink, vm: FinalizeInput['vm'], disks: TransferredDisk[], archive: string | undefined): Promise<void> {
+  const stillStaged: string[] = [];
+  if (archive) {
+    if (await sink.readStaged(archive)) stillStaged.push(archive);
+  } else {
+    for (const d of disks) if ((await sink.readStaged(d.fileName))?.verified) stillStaged.push(d.fileName);
+    // Nothing published yet: the descriptor and manifest are not this job's either.
+    if (stillStaged.length === disks.length) stillStaged.push(ovfFileName(vm), manifestFileName(vm));
+  }
+  const clash = await sink.existing(stillStaged);
+  if (clash.length === 0) return;
+  throw ApplicationFailure.create({
+    type: ErrorType.OutputExists,
+    message: `${sink.location} gained ${clash.join(', ')} from another export while this one ran; nothing was replaced (submit with overwrite: true to replace them)`,
+    nonRetryable: true,
+  });
 }

@@ -18,6 +18,7 @@ import type { VmDescription } from '../providers/types.js';
 import type { OutputSink } from '../storage/sink.js';
 import type { ExportActivityDeps } from './deps.js';
 import { whileHeartbeating } from './heartbeat.js';
+import { refuseIfInUse } from './transfer.js';
 import type { ExportActivities, FinalizedExport, OvaPlan, TransferredDisk } from './types.js';
 
 const sha256 = (data: string) => createHash('sha256').update(data).digest('hex');
@@ -60,7 +61,10 @@ export function createPrepareOvaActivity(deps: ExportActivityDeps): Pick<ExportA
         const name = ovaFileName(vm);
         // The partial is this job's: a leftover of another job is dropped first.
         const record = await sink.readStaged(name);
-        if (record && record.jobId !== jobId) await sink.discardStaged(name);
+        if (record && record.jobId !== jobId) {
+          refuseIfInUse(record, name);
+          await sink.discardStaged(name);
+        }
         if (record?.jobId !== jobId) await sink.writeStaged(name, { version: 1, jobId, verified: false, source: { archive: name }, updatedAt: new Date().toISOString() });
         await sink.archives.create(name, layout.totalSize);
         return {

@@ -18,7 +18,7 @@ import type { SourceProvider } from '../providers/types.js';
 import { LocalSink } from '../storage/local-sink.js';
 import { ProviderPool } from '../worker/provider-pool.js';
 import { LeaseProgressRegistry } from './lease-progress.js';
-import { createTransferActivity } from './transfer.js';
+import { createTransferActivity, refuseIfInUse } from './transfer.js';
 import type { TransferDiskInput, TransferredDisk } from './types.js';
 
 const DISK_BYTES = 100_000;
@@ -146,5 +146,33 @@ describe('transferDisk activity and the size known before the download', () => {
     const nfcInput: TransferDiskInput = { ...input('nfc'), sizeBytes: 1024, deviceUrl: `${base}/disk` };
     const done: TransferredDisk = await new MockActivityEnvironment().run(activity.transferDisk, nfcInput);
     expect(done.bytes).toBe(DISK_BYTES);
+  });
+});
+
+describe('a staged record of another job', () => {
+  const record = (ageMs: number, verified = false) => ({
+    version: 1 as const,
+    jobId: 'job-a',
+    verified,
+    source: {},
+    updatedAt: new Date(Date.now() - ageMs).toISOString(),
+  });
+
+  it('refuses (OutputInUse) while that job is still writing, and names it', () => {
+    let err: unknown;
+    try {
+      refuseIfInUse(record(10_000), 'vm-disk1.vmdk');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect((err as ApplicationFailure).type).toBe(ErrorType.OutputInUse);
+    expect((err as ApplicationFailure).nonRetryable).toBe(true);
+    expect((err as ApplicationFailure).message).toContain('export job-a is writing vm-disk1.vmdk');
+  });
+
+  it('lets a stale unverified record or a verified copy be taken over', () => {
+    expect(() => refuseIfInUse(record(10 * 60_000), 'vm-disk1.vmdk')).not.toThrow();
+    expect(() => refuseIfInUse(record(1_000, true), 'vm-disk1.vmdk')).not.toThrow();
   });
 });

@@ -59,7 +59,22 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       // Heartbeat even while no byte moves (slow start, stall), so cancellation
       // reaches us and the server does not take a live attempt for a dead one.
       beat(last);
-      const ticker = setInterval(() => beat(last), 5_000);
+      // The record says this job is alive, so a second export of the same VM into
+      // the same directory is refused instead of discarding these bytes.
+      let refreshedAt = Date.now();
+      const refresh = () => {
+        if (Date.now() - refreshedAt < RECORD_REFRESH_MS) return;
+        refreshedAt = Date.now();
+        // A disk inside an OVA keeps the archive's record (prepareOva's) alive instead.
+        const record = input.ova
+          ? { version: 1 as const, jobId: input.jobId, verified: false, source: { archive: input.ova.name }, updatedAt: new Date().toISOString() }
+          : stagedRecord(input.jobId, identity);
+        sink.writeStaged(input.ova?.name ?? input.fileName, record).catch(() => undefined);
+      };
+      const ticker = setInterval(() => {
+        beat(last);
+        refresh();
+      }, 5_000);
       try {
         const result = await transferDisk({
           source,
@@ -143,9 +158,30 @@ async function claimStaged(sink: OutputSink, input: TransferDiskInput, identity:
       reused: !ours,
     };
   }
-  if (record && !ours) await sink.discardStaged(input.fileName);
+  if (record && !ours) {
+    refuseIfInUse(record, input.fileName);
+    await sink.discardStaged(input.fileName);
+  }
   if (!ours) await sink.writeStaged(input.fileName, stagedRecord(input.jobId, identity));
   return undefined;
+}
+
+/**
+ * A transfer refreshes its record every RECORD_REFRESH_MS; another job's
+ * unverified record fresher than RECORD_STALE_MS belongs to an export that is
+ * still writing (a second job on the same VM and directory): never discard it.
+ */
+export const RECORD_REFRESH_MS = 30_000;
+const RECORD_STALE_MS = 4 * RECORD_REFRESH_MS;
+
+export function refuseIfInUse(record: StagedDiskRecord, name: string, now = Date.now()): void {
+  const age = now - Date.parse(record.updatedAt);
+  if (record.verified || !(age < RECORD_STALE_MS)) return;
+  throw ApplicationFailure.create({
+    type: ErrorType.OutputInUse,
+    message: `export ${record.jobId} is writing ${name} in this output (its record was refreshed ${Math.max(0, Math.round(age / 1000))} s ago); wait for it to end, cancel it, or choose another output`,
+    nonRetryable: true,
+  });
 }
 
 /**

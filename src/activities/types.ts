@@ -123,6 +123,8 @@ export interface FinalizeInput {
   diskMethods?: DiskMethod[];
   /** The disks are already inside this archive: write its headers and publish it. */
   ova?: OvaPlan;
+  /** Without it, a final name that appeared since checkOutput (another export) is refused, never replaced. */
+  overwrite?: boolean;
 }
 
 export interface FinalizedExport {

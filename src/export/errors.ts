@@ -23,6 +23,8 @@ export const ErrorType = {
   TransferFailed: 'TransferFailed',
   /** The output already holds files with the export's names and the job did not ask to overwrite. */
   OutputExists: 'OutputExists',
+  /** Another running export is writing files of the same names in the output. */
+  OutputInUse: 'OutputInUse',
   WorkerLost: 'WorkerLost',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
@@ -42,4 +44,5 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorType[] = [
   ErrorType.InvalidInput,
   ErrorType.ProfileNotFound,
   ErrorType.OutputExists,
+  ErrorType.OutputInUse,
 ];

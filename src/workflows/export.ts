@@ -128,6 +128,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
       method,
       ...(methods.some((m) => m.method !== method) ? { diskMethods: methods } : {}),
       ...(ova ? { ova } : {}),
+      ...(input.overwrite ? { overwrite: true } : {}),
     });
     await leases.complete();
     transfers.succeeded = true;

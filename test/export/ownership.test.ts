@@ -178,3 +178,29 @@ describe('stop, then clean', () => {
     expect(await snapshotDir(outDir).catch(() => undefined)).toEqual(after);
   });
 });
+
+describe('two exports of the same VM into the same directory at once', () => {
+  it('one completes; the other is refused (OutputInUse or OutputExists) and damages nothing of the first', async () => {
+    const name = `twice-${randomBytes(3).toString('hex')}`;
+    const vm = await createTestVm(services, name, { disks: 2, sizeBytes: 256 * MiB, poweredOn: false });
+    const outDir = join(config.output.allowedRoots[0]!, name);
+    const sink = { kind: 'local' as const, directory: outDir };
+    const start = (n: number) =>
+      startExport(temporal.client, config.temporal.taskQueue, exportInput(`${name}-${n}`, vm.path, sink, { method: 'datastore', options: { parallelDownloads: 1 } }));
+    const [a, b] = await Promise.all([start(1), start(2)]);
+    const outcomes = await Promise.all(
+      [a, b].map((h) =>
+        h.result().then(
+          () => ({ ok: true as const }),
+          (e: unknown) => ({ ok: false as const, type: (e as { cause?: { type?: string } }).cause?.type }),
+        ),
+      ),
+    );
+    expect(outcomes.filter((o) => o.ok)).toHaveLength(1);
+    const refused = outcomes.find((o) => !o.ok);
+    expect(['OutputInUse', 'OutputExists']).toContain(refused && !refused.ok ? refused.type : undefined);
+    // The winner's export is whole: every disk equals the source, nothing staged is left.
+    for (const [i, sha] of [...vm.hashes.values()].entries()) expect(await sha256File(join(outDir, `${name}-disk${i + 1}.vmdk`))).toBe(sha);
+    expect(readdirSync(outDir).sort()).toEqual([`${name}-disk1.vmdk`, `${name}-disk2.vmdk`, `${name}.mf`, `${name}.ovf`]);
+  });
+});
