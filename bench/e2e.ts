@@ -61,7 +61,7 @@ export async function runE2eBench(options: { sizeMiB?: number; runs?: number; lo
       defaults: { method: 'auto', format: 'ovf', parallelDownloads: 1, removeCdrom: false, snapshot: false, powerOff: false, shutdownTimeoutSeconds: 60 },
       secretsKey: generateSecretsKey(),
       logLevel: 'warn',
-      worker: { maxConcurrentTransfers: 4, heartbeatIntervalMs: 1_000, identity: 'bench', lostTimeoutMs: 600_000 },
+      worker: { maxConcurrentTransfers: 4, heartbeatIntervalMs: 1_000, identity: 'bench', lostTimeoutMs: 600_000, restartWarningBytes: 1 << 30 },
     };
     try {
       Runtime.install({ logger: new DefaultLogger('WARN') });

@@ -10,4 +10,6 @@ export interface ExportActivityDeps {
   leaseProgress: LeaseProgressRegistry;
   /** How often a transfer commits and heartbeats its offset (default 2 s). */
   checkpointEveryMs: number;
+  /** Bytes past which an NFC transfer that must start over logs a warning (default 1 GiB). */
+  restartWarningBytes?: number;
 }

@@ -43,7 +43,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function activityWith(leaseState: () => Promise<string>, more: Partial<SourceProvider> = {}) {
+function activityWith(leaseState: () => Promise<string>, more: Partial<SourceProvider> = {}, restartWarningBytes?: number) {
   const provider = { leaseState, downloadHeaders: () => ({}), ...more } as unknown as SourceProvider;
   const providers = new ProviderPool({
     profiles: { default: { url: 'https://vcenter.invalid/sdk', username: 'u', password: 'p', insecure: true } },
@@ -58,6 +58,7 @@ function activityWith(leaseState: () => Promise<string>, more: Partial<SourcePro
     sinks: { open: (ref) => new LocalSink(ref.kind === 'local' ? ref.directory : dir) },
     leaseProgress: new LeaseProgressRegistry(),
     checkpointEveryMs: 1_000,
+    ...(restartWarningBytes !== undefined ? { restartWarningBytes } : {}),
   });
 }
 
@@ -174,5 +175,32 @@ describe('a staged record of another job', () => {
   it('lets a stale unverified record or a verified copy be taken over', () => {
     expect(() => refuseIfInUse(record(10 * 60_000), 'vm-disk1.vmdk')).not.toThrow();
     expect(() => refuseIfInUse(record(1_000, true), 'vm-disk1.vmdk')).not.toThrow();
+  });
+});
+
+describe('an NFC transfer that must start over', () => {
+  it('warns with the bytes lost once they pass the configured threshold', async () => {
+    const warnings: { message: string; meta?: Record<string, unknown> }[] = [];
+    const logger = {
+      log: () => undefined,
+      trace: () => undefined,
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (message: string, meta?: Record<string, unknown>) => warnings.push({ message, ...(meta ? { meta } : {}) }),
+      error: () => undefined,
+    };
+    const activity = activityWith(() => Promise.resolve('ready'), {}, 1024 * 1024);
+    const resumeFrom = { version: 1, offset: 3 * 1024 * 1024, sink: { kind: 'local' }, hash: { algorithm: 'sha256', kind: 'reread-prefix' }, source: {} };
+    await new MockActivityEnvironment(undefined, { logger })
+      .run(activity.transferDisk, { ...input('restart'), resumeFrom })
+      .catch(() => undefined);
+    const warning = warnings.find((w) => w.message.includes('cannot resume'));
+    expect(warning?.meta).toMatchObject({ disk: 'vm-disk1.vmdk', bytesLost: 3 * 1024 * 1024 });
+
+    warnings.length = 0;
+    await new MockActivityEnvironment(undefined, { logger })
+      .run(activityWith(() => Promise.resolve('ready'), {}, 16 * 1024 * 1024).transferDisk, { ...input('small'), resumeFrom })
+      .catch(() => undefined);
+    expect(warnings.filter((w) => w.message.includes('cannot resume'))).toEqual([]);
   });
 });

@@ -8,7 +8,7 @@
 // this job, its size, hash and source) until finalize publishes the whole export.
 // A verified copy an earlier job left from a provably identical source is reused
 // without moving a byte; any other staged copy of another job is discarded first.
-import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import type { TransferHeartbeat } from '../export/contract.js';
 import { ErrorType } from '../export/errors.js';
 import type { DiskSource } from '../providers/types.js';
@@ -34,6 +34,16 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       if (!source.sslThumbprint && input.mode === 'datastore' && profile.thumbprint) source.sslThumbprint = profile.thumbprint;
       const expectedBytes = trueByteCount(input, source);
       const sink = deps.sinks.open(input.sink);
+      // An NFC stream cannot resume (no Range): everything before the checkpoint
+      // is transferred again. Say so where an operator sees it, with the cost.
+      const lostBytes = input.mode === 'ovf' ? (checkpoint?.offset ?? 0) : 0;
+      if (lostBytes > 0 && lostBytes >= (deps.restartWarningBytes ?? 1 << 30)) {
+        log.warn('an NFC stream cannot resume: this disk starts over from zero', {
+          disk: input.fileName,
+          bytesLost: lostBytes,
+          why: 'the NFC lease serves a generated stream without Range; method auto reads disks through the datastore where it can',
+        });
+      }
       const identity = diskIdentity(input.vm, input.diskKey, input.target, await validatorsOf(input, provider, source));
       // A disk inside an OVA written in place has no file of its own to stage:
       // the archive's partial (claimed by prepareOva) is where its bytes go.

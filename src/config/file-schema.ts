@@ -91,6 +91,7 @@ export const fileSchema = z.object({
       heartbeat_interval_ms: z.number().int().min(100).max(60_000).optional(),
       identity: workerIdentity.optional(),
       lost_timeout_seconds: z.number().int().min(1).max(7 * 24 * 3600).optional(),
+      restart_warning_mib: z.number().int().min(0).max(1 << 30).optional(),
     })
     .optional(),
 });

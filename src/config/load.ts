@@ -53,6 +53,7 @@ export const DEFAULTS = {
   logLevel: 'info',
   maxConcurrentTransfers: 4,
   heartbeatIntervalMs: 5_000,
+  restartWarningMib: 1024,
   lostTimeoutSeconds: 600,
 } as const;
 
@@ -241,6 +242,7 @@ async function buildConfig(
       heartbeatIntervalMs: file.worker?.heartbeat_interval_ms ?? DEFAULTS.heartbeatIntervalMs,
       identity: resolveWorkerIdentity(file.worker?.identity),
       lostTimeoutMs: (file.worker?.lost_timeout_seconds ?? DEFAULTS.lostTimeoutSeconds) * 1_000,
+      restartWarningBytes: (file.worker?.restart_warning_mib ?? DEFAULTS.restartWarningMib) * 1024 * 1024,
     },
   };
 }

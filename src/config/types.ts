@@ -65,5 +65,7 @@ export interface HyperConfig {
     identity: string;
     /** How long a local export waits for its worker to come back before failing with WorkerLost. */
     lostTimeoutMs: number;
+    /** An NFC stream (no Range) interrupted past this many bytes is logged as a warning with the bytes lost. */
+    restartWarningBytes: number;
   };
 }

@@ -66,7 +66,7 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
   const identity = config.worker.identity;
   const ownQueue = workerTaskQueue(config.temporal.taskQueue, identity);
   const activities = createExportActivities(
-    { providers, sinks, leaseProgress: new LeaseProgressRegistry(), checkpointEveryMs: config.worker.heartbeatIntervalMs },
+    { providers, sinks, leaseProgress: new LeaseProgressRegistry(), checkpointEveryMs: config.worker.heartbeatIntervalMs, restartWarningBytes: config.worker.restartWarningBytes },
     { taskQueue: ownQueue, identity, lostTimeoutMs: config.worker.lostTimeoutMs },
   );
   // Both workers share one activity set (one session pool, one lease-progress

@@ -70,6 +70,7 @@ export function testConfig(services: ServiceInfo, options: TestConfigOptions = {
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1_000,
       identity: options.workerIdentity ?? 'test-worker',
       lostTimeoutMs: options.lostTimeoutMs ?? 600_000,
+      restartWarningBytes: 1 << 30,
     },
   };
 }
