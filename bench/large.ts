@@ -348,6 +348,8 @@ async function main(): Promise<number> {
 
     daemon = await startDaemon(workDir, outRoot, vcsim);
     log(`hypervisord pid ${daemon.pid} on ${daemon.url}, Temporal ${daemon.temporalAddress}`);
+    // What start-up costs, before any export: resident now and at its peak so far.
+    log(`  start-up RSS ${((statusField(daemon.pid, 'VmRSS') ?? 0) / MB).toFixed(0)} MB, peak ${((statusField(daemon.pid, 'VmHWM') ?? 0) / MB).toFixed(0)} MB`);
     connection = await Connection.connect({ address: daemon.temporalAddress });
     const client = new Client({ connection });
     // Generous: 20 MB/s, and never under 10 minutes; a leg that overruns is cancelled and reported.
