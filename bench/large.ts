@@ -40,6 +40,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { govc } from '../src/devservices/govc.js';
+import { daemonCommand } from '../src/daemon/process-settings.js';
 import { dyingWithParent, freePort } from '../src/devservices/process.js';
 import { projectRoot, toolPath } from '../src/devservices/tools.js';
 import { startVcsim } from '../src/devservices/vcsim.js';
@@ -155,8 +156,10 @@ async function startDaemon(workDir: string, outRoot: string, vcsim: { sdkUrl: st
     NO_COLOR: '1',
   };
   let out = '';
-  const child: ChildProcess = spawn(...dyingWithParent(process.execPath, [join(projectRoot, 'bin/hypervisord.js'), '-config', configFile]), {
-    env,
+  // Started as the deployments start it (node flags and environment of src/daemon/process-settings.ts).
+  const command = daemonCommand(join(projectRoot, 'bin/hypervisord.js'), ['-config', configFile], env);
+  const child: ChildProcess = spawn(...dyingWithParent(process.execPath, command.args), {
+    env: command.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
