@@ -55,6 +55,21 @@ export function workflowsPath(): string {
   return existsSync(ts) ? ts : fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 }
 
+/**
+ * How the workflow code runs: on the main thread (what the SDK calls debugMode),
+ * not on a workflow thread of its own. That thread is a second V8 isolate that
+ * loads its own copy of the SDK and its protobuf modules: about 30 MB more RSS for
+ * the life of the process (measured with bench/large). The workflow code is small
+ * and its activations short (a few per export, plus progress queries), so it can
+ * share the event loop with the activities; the same reusable V8 context
+ * sandboxes it. debugMode would also lift the deadlock timeout, which on the main
+ * thread would let a workflow that never yields hang the whole process: it stays
+ * at the SDK's 5 s through isolateExecutionTimeout, an option the SDK reads but
+ * leaves out of WorkerOptions' type (test/smoke checks that it still fires).
+ */
+const deadlockTimeout: Record<string, unknown> = { isolateExecutionTimeout: '5 seconds' };
+export const workflowExecution: Partial<WorkerOptions> = { debugMode: true, ...deadlockTimeout };
+
 /** Where a worker process keeps its workflow bundle and the record of its inputs. */
 export function workflowBundleDir(config: HyperConfig): string {
   return join(config.daemon.dataDir, 'workflow-bundle');
@@ -113,6 +128,7 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
       ...common,
       taskQueue: config.temporal.taskQueue,
       ...(workflowBundle ? { workflowBundle } : {}),
+      ...workflowExecution,
       ...options.workerOptions,
     });
     pinnedWorker = await Worker.create({ ...common, ...activityOverrides, taskQueue: ownQueue });
