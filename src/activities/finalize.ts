@@ -18,7 +18,7 @@ const sha256 = (data: string | Buffer) => createHash('sha256').update(data).dige
 export function createFinalizeActivity(deps: ExportActivityDeps): Pick<ExportActivities, 'finalizeExport'> {
   return {
     async finalizeExport({ sink: sinkRef, vm, disks, format, removeCdrom, method, ova: inPlace }): Promise<FinalizedExport> {
-      const sink = deps.sinks.open(sinkRef);
+      const sink = await deps.sinks.open(sinkRef);
       if (inPlace) return finalizeOvaInPlace(sink, vm, disks, inPlace, removeCdrom);
       // Publish the disks first and the descriptor and manifest last: an export's
       // .mf under its final name means every file it lists is complete. Each move

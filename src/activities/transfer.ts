@@ -33,7 +33,7 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       // The vCenter certificate pin also covers datastore URLs (same host).
       if (!source.sslThumbprint && input.mode === 'datastore' && profile.thumbprint) source.sslThumbprint = profile.thumbprint;
       const expectedBytes = trueByteCount(input, source);
-      const sink = deps.sinks.open(input.sink);
+      const sink = await deps.sinks.open(input.sink);
       const identity = diskIdentity(input.vm, input.diskKey, input.target, await validatorsOf(input, provider, source));
       // A disk inside an OVA written in place has no file of its own to stage:
       // the archive's partial (claimed by prepareOva) is where its bytes go.
