@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cachedWorkflowBundle } from './workflow-bundle.js';
+import { createHash } from 'node:crypto';
+import { bundleInputs, CHANGED, cachedWorkflowBundle, storeBundle, validBundle } from './workflow-bundle.js';
 
 const nodeModules = realpathSync(fileURLToPath(new URL('../../node_modules', import.meta.url)));
 
@@ -83,8 +84,45 @@ describe('cachedWorkflowBundle', () => {
       workflowsPath,
       "import { readFileSync } from 'node:fs';\nexport async function hello(): Promise<string> {\n  return readFileSync('/etc/hostname', 'utf8');\n}\n",
     );
-    await expect(bundle()).rejects.toThrow(
-      /bundling the workflow code failed \(exit 1\):[\s\S]*node:fs/,
-    );
+    await expect(bundle()).rejects.toThrow(/bundling the workflow code failed \(exit 1\):[\s\S]*node:fs/);
   }, 60_000);
+
+  describe('the manifest', () => {
+    const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+    const store = (contents: Map<string, string>, lookedFor: string[] = []) =>
+      storeBundle(
+        cacheDir,
+        workflowsPath,
+        '// bundle\n',
+        bundleInputs({ contents, files: contents.keys(), lookedFor }),
+      );
+
+    it('holds while every file has the content webpack read', () => {
+      const codePath = store(new Map([[workflowsPath, sha(readFileSync(workflowsPath, 'utf8'))]]));
+      expect(validBundle(cacheDir, workflowsPath)).toBe(codePath);
+    });
+
+    it('does not hold for a file edited after webpack read it, even during the bundling', () => {
+      store(new Map([[workflowsPath, sha('the content before an edit')]]));
+      expect(validBundle(cacheDir, workflowsPath)).toBeUndefined();
+    });
+
+    it('does not hold for a file whose content changed between two reads', () => {
+      store(new Map([[workflowsPath, CHANGED]]));
+      expect(validBundle(cacheDir, workflowsPath)).toBeUndefined();
+    });
+
+    it('does not hold once a path webpack looked for exists, even if it appeared during the bundling', () => {
+      const lookedFor = join(dir, 'src', 'helper.ts');
+      writeFileSync(lookedFor, 'export const greeting = 1;\n');
+      store(new Map([[workflowsPath, sha(readFileSync(workflowsPath, 'utf8'))]]), [lookedFor]);
+      expect(validBundle(cacheDir, workflowsPath)).toBeUndefined();
+    });
+
+    it('does not hold for a bundle file that is not the one recorded', () => {
+      const codePath = store(new Map([[workflowsPath, sha(readFileSync(workflowsPath, 'utf8'))]]));
+      writeFileSync(codePath, '// another bundle\n');
+      expect(validBundle(cacheDir, workflowsPath)).toBeUndefined();
+    });
+  });
 });

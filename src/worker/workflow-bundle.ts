@@ -8,13 +8,13 @@
 // A bundle is reused only while every input is as it was when it was made, so a
 // stale bundle is never loaded:
 // - every file webpack read (sources, package.json files, node_modules code and
-//   source maps), and the bundler's own files: SHA-256 of the content;
+//   source maps): SHA-256 of the content it read; the bundler's own files too;
 // - every path webpack looked for and did not find: still absent;
 // - the listing of each directory holding a file read (a new file beside an
 //   import, say errors.ts beside errors.js, could change what it resolves to);
 // - for each directory above those, its node_modules (absent, a symlink and its
-//   target, or its listing and that of its @scope folders) and its package.json:
-//   a new or moved package could change what a bare import resolves to.
+//   target, or its listing and that of its @scope folders), its package.json and
+//   .swcrc: a new or moved package could change what a bare import resolves to.
 // Anything else changed, and the bundle file must still hash to what was recorded.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -139,14 +139,24 @@ export function validBundle(cacheDir: string, workflowsPath: string): string | u
   return codePath;
 }
 
-/** What to record for a bundle made from these files read and paths looked for. */
-export function bundleInputs(
-  read: Iterable<string>,
-  lookedFor: Iterable<string>,
-): [InputKind, string, string][] {
+/** What webpack did while bundling, as workflow-bundle-main.ts saw it. */
+export interface BundlerTrace {
+  /** SHA-256 of each file's content as webpack read it; CHANGED when two reads differed. */
+  contents: Map<string, string>;
+  /** Its fileDependencies: the files it read and some directories it went through. */
+  files: Iterable<string>;
+  /** Its missingDependencies: paths it looked for (some of them directories it found). */
+  lookedFor: Iterable<string>;
+}
+
+/** Never the state of anything: an input recorded so forces the next start to bundle again. */
+export const CHANGED = 'changed-while-bundling';
+
+/** What to record for a bundle made as `trace` says. */
+export function bundleInputs(trace: BundlerTrace): [InputKind, string, string][] {
   const inputs = new Map<string, [InputKind, string, string]>();
-  const add = (kind: InputKind, path: string) => {
-    if (!inputs.has(`${kind}:${path}`)) inputs.set(`${kind}:${path}`, [kind, path, inputState(kind, path)]);
+  const add = (kind: InputKind, path: string, state = inputState(kind, path)) => {
+    if (!inputs.has(`${kind}:${path}`)) inputs.set(`${kind}:${path}`, [kind, path, state]);
   };
   const isDir = (path: string) => {
     try {
@@ -155,11 +165,20 @@ export function bundleInputs(
       return false;
     }
   };
-  // Directories webpack went through (it lists some among the files it read)
-  // count by their node_modules and package.json, like every directory above an input.
-  const dirs = new Set<string>();
-  const passed = new Set<string>();
-  for (const path of new Set([...read, ...bundlerFiles()])) {
+  const dirs = new Set<string>(); // listed: they hold inputs
+  const passed = new Set<string>(); // not listed: their node_modules, package.json and .swcrc count
+  // The content webpack read, not the content now: a file edited while it bundled
+  // is recorded as it went into the bundle, so the next start sees the edit.
+  // A file read but not on disk is the bundler's own entry point (in memory, made
+  // from workflowsPath by bundler.js): recorded as absent, like any path not there.
+  for (const [path, hash] of trace.contents) {
+    if (inputState('file', path) === '-') add('file', path, '-');
+    else {
+      add('file', path, hash === CHANGED ? CHANGED : `file:${hash}`);
+      dirs.add(dirname(path));
+    }
+  }
+  for (const path of new Set([...trace.files, ...bundlerFiles()])) {
     if (isDir(path)) {
       passed.add(path);
       continue;
@@ -167,10 +186,11 @@ export function bundleInputs(
     add('file', path);
     if (inputState('file', path) !== '-') dirs.add(dirname(path));
   }
-  // Only those really absent: webpack also lists directories it met on its way.
-  for (const path of lookedFor)
+  // Absent when webpack looked, whatever is there now (it also lists directories it went through).
+  for (const path of trace.lookedFor) {
     if (isDir(path)) passed.add(path);
-    else if (inputState('file', path) === '-') add('file', path);
+    else add('file', path, '-');
+  }
   for (const dir of dirs) add('dir', dir);
   const ancestors = new Set<string>();
   for (const dir of [...dirs, ...passed]) {
@@ -182,6 +202,8 @@ export function bundleInputs(
   for (const d of ancestors) {
     add('modules', join(d, 'node_modules'));
     add('file', join(d, 'package.json'));
+    // swc-loader lets @swc/core look for a .swcrc, which webpack does not see.
+    add('file', join(d, '.swcrc'));
   }
   return [...inputs.values()].sort((a, b) =>
     a[1] === b[1] ? a[0].localeCompare(b[0]) : a[1].localeCompare(b[1]),
@@ -290,7 +312,7 @@ export async function cachedWorkflowBundle(options: {
     const err = Buffer.concat(stderr).toString().trim().split('\n').slice(-30).join('\n');
     throw new Error(`bundling the workflow code failed (exit ${code ?? 'by signal'}):\n${err}`);
   }
-  const { codePath } = JSON.parse(out) as { codePath: string };
+  const { codePath } = JSON.parse(out.split('\n').pop()!) as { codePath: string };
   options.log?.(
     `workflow bundle built in ${((performance.now() - started) / 1000).toFixed(1)} s: ${codePath}`,
   );
