@@ -134,7 +134,7 @@ export function validBundle(cacheDir: string, workflowsPath: string): string | u
     const now = new Date();
     utimesSync(codePath, now, now);
   } catch {
-    return undefined;
+    // A data directory this process cannot write: the bundle is still the right one.
   }
   return codePath;
 }
