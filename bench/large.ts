@@ -14,6 +14,7 @@
 // - wall time from submit until the job is seen completed (polled every 250 ms);
 // - the daemon's peak RSS during the leg (its VmHWM, reset before each leg, and
 //   VmRSS sampled every 250 ms as a cross-check);
+// - the daemon's CPU time during the leg (user + system, from /proc/<pid>/stat);
 // - output bytes allocated against apparent size (`du`): a thin disk should take
 //   the space of its data;
 // - checks: every file's SHA-256 against the manifest and the disk's against the
@@ -39,6 +40,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { govc } from '../src/devservices/govc.js';
+import { daemonCommand } from '../src/daemon/process-settings.js';
 import { dyingWithParent, freePort } from '../src/devservices/process.js';
 import { projectRoot, toolPath } from '../src/devservices/tools.js';
 import { startVcsim } from '../src/devservices/vcsim.js';
@@ -83,6 +85,16 @@ function statusField(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined 
     return m ? Number(m[1]) * 1024 : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** CPU seconds (user + system) the process has used so far. */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
   }
 }
 
@@ -144,8 +156,10 @@ async function startDaemon(workDir: string, outRoot: string, vcsim: { sdkUrl: st
     NO_COLOR: '1',
   };
   let out = '';
-  const child: ChildProcess = spawn(...dyingWithParent(process.execPath, [join(projectRoot, 'bin/hypervisord.js'), '-config', configFile]), {
-    env,
+  // Started as the deployments start it (node flags and environment of src/daemon/process-settings.ts).
+  const command = daemonCommand(join(projectRoot, 'bin/hypervisord.js'), ['-config', configFile], env);
+  const child: ChildProcess = spawn(...dyingWithParent(process.execPath, command.args), {
+    env: command.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -197,6 +211,8 @@ interface Leg {
   wallSeconds: number;
   /** The daemon's RSS right before the submit: what it holds before this export. */
   idleRssBytes: number;
+  /** CPU seconds the daemon used during the leg (its transfer threads and GC included). */
+  daemonCpuSeconds: number;
   peakRssBytes: number;
   allocated: number;
   apparent: number;
@@ -216,6 +232,7 @@ async function runLeg(format: 'ovf' | 'ova', daemon: Daemon, client: Client, out
     log('  (cannot reset VmHWM; the peak covers the daemon\'s whole life)');
   }
   const idleRssBytes = statusField(daemon.pid, 'VmRSS') ?? 0;
+  const cpuBefore = cpuSeconds(daemon.pid);
   let sampledPeak = 0;
   let note: string | undefined;
   let lowSpace = false;
@@ -250,6 +267,7 @@ async function runLeg(format: 'ovf' | 'ova', daemon: Daemon, client: Client, out
         note: `free space fell under ${minFreeBytes / GiB} GiB after ${at.toFixed(0)} s with ${(usage.allocated / GiB).toFixed(1)} GiB written; daemon stopped`,
         wallSeconds: at,
         idleRssBytes,
+        daemonCpuSeconds: cpuSeconds(daemon.pid) - cpuBefore,
         peakRssBytes: peak,
         ...usage,
         hashes: [],
@@ -277,6 +295,7 @@ async function runLeg(format: 'ovf' | 'ova', daemon: Daemon, client: Client, out
   }
   clearInterval(sampler);
   const peakRssBytes = Math.max(statusField(daemon.pid, 'VmHWM') ?? 0, sampledPeak);
+  const daemonCpuSeconds = cpuSeconds(daemon.pid) - cpuBefore;
 
   // What the workflow history says about its activities (the job id is the workflow id).
   const history = await client.workflow.getHandle(jobId).fetchHistory();
@@ -317,6 +336,7 @@ async function runLeg(format: 'ovf' | 'ova', daemon: Daemon, client: Client, out
     ...(note !== undefined || job.error ? { note: note ?? job.error } : {}),
     wallSeconds,
     idleRssBytes,
+    daemonCpuSeconds,
     peakRssBytes,
     allocated,
     apparent,
@@ -348,6 +368,8 @@ async function main(): Promise<number> {
 
     daemon = await startDaemon(workDir, outRoot, vcsim);
     log(`hypervisord pid ${daemon.pid} on ${daemon.url}, Temporal ${daemon.temporalAddress}`);
+    // What start-up costs, before any export: resident now and at its peak so far.
+    log(`  start-up RSS ${((statusField(daemon.pid, 'VmRSS') ?? 0) / MB).toFixed(0)} MB, peak ${((statusField(daemon.pid, 'VmHWM') ?? 0) / MB).toFixed(0)} MB`);
     connection = await Connection.connect({ address: daemon.temporalAddress });
     const client = new Client({ connection });
     // Generous: 20 MB/s, and never under 10 minutes; a leg that overruns is cancelled and reported.
@@ -378,12 +400,12 @@ function report(sizeBytes: number, legs: Leg[]): number {
   const ova = legs.find((l) => l.format === 'ova');
   const ratio = ovf && ova && ovf.status === 'completed' && ova.status === 'completed' ? ova.wallSeconds / ovf.wallSeconds : undefined;
   console.log(`\nlarge export: ${sizeBytes / GiB} GiB thin disk (${(3 * DATA_BYTES) / MiB} MiB of data) through hypervisord, method auto`);
-  console.log('| format | status | wall | MB/s (apparent) | daemon RSS before → peak | output allocated / apparent | SHA-256 vs manifest | disk vs source | activity timeouts (failures) |');
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: |');
+  console.log('| format | status | wall | MB/s (apparent) | daemon RSS before → peak | daemon CPU | output allocated / apparent | SHA-256 vs manifest | disk vs source | activity timeouts (failures) |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |');
   for (const l of legs) {
     const hashes = l.hashes.length ? `${l.hashes.filter((h) => h.ok).length}/${l.hashes.length} ok` : '-';
     console.log(
-      `| ${l.format} | ${l.status}${l.note ? ` (${l.note})` : ''} | ${l.wallSeconds.toFixed(1)} s | ${(sizeBytes / MB / l.wallSeconds).toFixed(0)} | ${(l.idleRssBytes / MB).toFixed(0)} → ${(l.peakRssBytes / MB).toFixed(0)} MB | ${(l.allocated / MiB).toFixed(0)} MiB / ${(l.apparent / GiB).toFixed(2)} GiB | ${hashes} | ${l.diskMatchesSource ? 'identical' : 'NO'} | ${l.activityTimeouts} (${l.activityFailures}) |`,
+      `| ${l.format} | ${l.status}${l.note ? ` (${l.note})` : ''} | ${l.wallSeconds.toFixed(1)} s | ${(sizeBytes / MB / l.wallSeconds).toFixed(0)} | ${(l.idleRssBytes / MB).toFixed(0)} → ${(l.peakRssBytes / MB).toFixed(0)} MB | ${l.daemonCpuSeconds.toFixed(1)} s | ${(l.allocated / MiB).toFixed(0)} MiB / ${(l.apparent / GiB).toFixed(2)} GiB | ${hashes} | ${l.diskMatchesSource ? 'identical' : 'NO'} | ${l.activityTimeouts} (${l.activityFailures}) |`,
     );
   }
   if (ratio !== undefined) console.log(`OVA wall / OVF wall = ${ratio.toFixed(2)} (target ≤ ${OVA_WALL_LIMIT})`);

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { daemonCommand } from '../src/daemon/process-settings.js';
 import { dyingWithParent, freePort } from '../src/devservices/process.js';
 import { projectRoot } from '../src/devservices/tools.js';
 import { toolPath } from '../src/devservices/tools.js';
@@ -75,7 +76,8 @@ async function main(): Promise<number> {
     };
     say('Starting hypervisord (REST gateway + export worker + embedded Temporal)');
     let daemonLog = '';
-    daemon = spawn(...dyingWithParent(process.execPath, [join(projectRoot, 'bin/hypervisord.js')]), { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const command = daemonCommand(join(projectRoot, 'bin/hypervisord.js'), [], env);
+    daemon = spawn(...dyingWithParent(process.execPath, command.args), { env: command.env, stdio: ['ignore', 'ignore', 'pipe'] });
     daemon.stderr!.on('data', (d: Buffer) => {
       daemonLog += d.toString();
       for (const line of d.toString().split('\n')) if (line.startsWith('hypervisord:')) console.log(`    ${line}`);

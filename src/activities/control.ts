@@ -82,11 +82,12 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
 
     async checkOutput({ sink, names, overwrite }) {
       if (overwrite) return;
-      const found = await deps.sinks.open(sink).existing(names);
+      const output = await deps.sinks.open(sink);
+      const found = await output.existing(names);
       if (found.length === 0) return;
       throw ApplicationFailure.create({
         type: ErrorType.OutputExists,
-        message: `${deps.sinks.open(sink).location} already holds ${found.join(', ')} from an earlier export; choose another output or submit with overwrite: true (the old files are replaced only once the new export has succeeded)`,
+        message: `${output.location} already holds ${found.join(', ')} from an earlier export; choose another output or submit with overwrite: true (the old files are replaced only once the new export has succeeded)`,
         nonRetryable: true,
         details: [{ files: found }],
       });
@@ -131,7 +132,7 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
     if (createdSnapshotId) await attempt(() => provider.removeSnapshot(createdSnapshotId));
     const kept: string[] = [];
     if (files) {
-      const output = deps.sinks.open(sink);
+      const output = await deps.sinks.open(sink);
       for (const name of files.disks) {
         await attempt(async () => {
           if (output.stages) {

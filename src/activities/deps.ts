@@ -6,7 +6,7 @@ import type { LeaseProgressRegistry } from './lease-progress.js';
 /** What the export activities need from the worker that hosts them. */
 export interface ExportActivityDeps {
   providers: ProviderPool;
-  sinks: { open(ref: SinkRef): OutputSink };
+  sinks: { open(ref: SinkRef): Promise<OutputSink> };
   leaseProgress: LeaseProgressRegistry;
   /** How often a transfer commits and heartbeats its offset (default 2 s). */
   checkpointEveryMs: number;

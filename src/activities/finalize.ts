@@ -21,7 +21,7 @@ const sha256 = (data: string | Buffer) => createHash('sha256').update(data).dige
 export function createFinalizeActivity(deps: ExportActivityDeps): Pick<ExportActivities, 'finalizeExport'> {
   return {
     async finalizeExport({ sink: sinkRef, vm, disks, format, removeCdrom, method, diskMethods, ova: inPlace, overwrite }): Promise<FinalizedExport> {
-      const sink = deps.sinks.open(sinkRef);
+      const sink = await deps.sinks.open(sinkRef);
       if (!overwrite) await refuseNewcomers(sink, vm, disks, inPlace?.name);
       if (inPlace) return finalizeOvaInPlace(sink, vm, disks, inPlace, removeCdrom);
       // Publish the disks first and the descriptor and manifest last: an export's

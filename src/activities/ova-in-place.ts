@@ -47,7 +47,7 @@ export function createPrepareOvaActivity(deps: ExportActivityDeps): Pick<ExportA
   return {
     prepareOva: ({ jobId, source, sink: sinkRef, vm, removeCdrom, mtime }) =>
       whileHeartbeating(async (): Promise<OvaPlan | null> => {
-        const sink = deps.sinks.open(sinkRef);
+        const sink = await deps.sinks.open(sinkRef);
         if (!sink.archives) return null;
         const provider = await deps.providers.get(source);
         const diskBytes: number[] = [];

@@ -55,7 +55,7 @@ function activityWith(leaseState: () => Promise<string>, more: Partial<SourcePro
   });
   return createTransferActivity({
     providers,
-    sinks: { open: (ref) => new LocalSink(ref.kind === 'local' ? ref.directory : dir) },
+    sinks: { open: (ref) => Promise.resolve(new LocalSink(ref.kind === 'local' ? ref.directory : dir)) },
     leaseProgress: new LeaseProgressRegistry(),
     checkpointEveryMs: 1_000,
     ...(restartWarningBytes !== undefined ? { restartWarningBytes } : {}),

@@ -33,7 +33,7 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       // The vCenter certificate pin also covers datastore URLs (same host).
       if (!source.sslThumbprint && input.mode === 'datastore' && profile.thumbprint) source.sslThumbprint = profile.thumbprint;
       const expectedBytes = trueByteCount(input, source);
-      const sink = deps.sinks.open(input.sink);
+      const sink = await deps.sinks.open(input.sink);
       // An NFC stream cannot resume (no Range): everything before the checkpoint
       // is transferred again. Say so where an operator sees it, with the cost.
       const lostBytes = input.mode === 'ovf' ? (checkpoint?.offset ?? 0) : 0;

@@ -3,6 +3,7 @@
 // is configured. Returns an exit code; only bin/hypervisord.js ends the process.
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/load.js';
+import { missingDaemonSettings } from '../daemon/process-settings.js';
 import { startDaemon, type DaemonMode } from '../daemon/run-daemon.js';
 import { ExitCode } from './exit-codes.js';
 import { normaliseGoFlags } from './go-flags.js';
@@ -63,6 +64,8 @@ export async function runHypervisord(
     return ExitCode.Usage;
   }
   for (const warning of loaded.warnings) log(`warning: ${warning}`);
+  const missing = missingDaemonSettings(process.execArgv, io.env);
+  if (missing.length) log(`note: started without ${missing.join(' and ')}, so it holds more memory than it needs (README, Deployment)`);
   const config = options.addr ? { ...loaded.config, daemon: { ...loaded.config.daemon, addr: options.addr } } : loaded.config;
 
   let daemon;

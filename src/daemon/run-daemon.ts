@@ -75,7 +75,7 @@ export async function startDaemon(
     let worker: ExportWorker | undefined;
     let workerDone: Promise<void> | undefined;
     if (mode !== 'gateway') {
-      worker = await createExportWorker({ config: effective });
+      worker = await createExportWorker({ config: effective, log });
       workerDone = worker.run();
       stops.push(async () => {
         worker!.shutdown();

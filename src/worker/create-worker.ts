@@ -4,6 +4,7 @@
 // machine run. Used by hypervisord (embedded or scale-out worker), the demo and the tests.
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createExportActivities, LeaseProgressRegistry } from '../activities/index.js';
 import { openCredentials } from '../config/secrets.js';
@@ -11,6 +12,7 @@ import type { HyperConfig, VsphereProfile } from '../config/types.js';
 import { connectVsphere } from '../providers/vsphere/index.js';
 import { ProviderPool, type ProviderConnector } from './provider-pool.js';
 import { createSinkFactory } from './sinks.js';
+import { cachedWorkflowBundle } from './workflow-bundle.js';
 import { sdkWorkerIdentity, workerTaskQueue } from './worker-queue.js';
 
 export interface ExportWorkerOptions {
@@ -19,8 +21,13 @@ export interface ExportWorkerOptions {
   connection?: NativeConnection;
   /** Defaults to the real vSphere provider. */
   connectProvider?: ProviderConnector;
-  /** Pre-built workflow bundle (tests reuse one across many workers). */
+  /**
+   * Pre-built workflow bundle. Default: the one kept in <data_dir>/workflow-bundle,
+   * made by a child process when the workflow code changed (workflow-bundle.ts).
+   */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Where to say that a bundle was made. */
+  log?: (line: string) => void;
   /** Overrides for the worker (identity, shutdownGraceTime...). */
   workerOptions?: Partial<WorkerOptions>;
 }
@@ -46,6 +53,26 @@ export interface ExportWorker {
 export function workflowsPath(): string {
   const ts = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
   return existsSync(ts) ? ts : fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+}
+
+/**
+ * How the workflow code runs: on the main thread (what the SDK calls debugMode),
+ * not on a workflow thread of its own. That thread is a second V8 isolate that
+ * loads its own copy of the SDK and its protobuf modules: about 30 MB more RSS for
+ * the life of the process (measured with bench/large). The workflow code is small
+ * and its activations short (a few per export, plus progress queries), so it can
+ * share the event loop with the activities; the same reusable V8 context
+ * sandboxes it. debugMode would also lift the deadlock timeout, which on the main
+ * thread would let a workflow that never yields hang the whole process: it stays
+ * at the SDK's 5 s through isolateExecutionTimeout, an option the SDK reads but
+ * leaves out of WorkerOptions' type (test/smoke checks that it still fires).
+ */
+const deadlockTimeout: Record<string, unknown> = { isolateExecutionTimeout: '5 seconds' };
+export const workflowExecution: Partial<WorkerOptions> = { debugMode: true, ...deadlockTimeout };
+
+/** Where a worker process keeps its workflow bundle and the record of its inputs. */
+export function workflowBundleDir(config: HyperConfig): string {
+  return join(config.daemon.dataDir, 'workflow-bundle');
 }
 
 export async function createExportWorker(options: ExportWorkerOptions): Promise<ExportWorker> {
@@ -92,10 +119,16 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
   let worker: Worker;
   let pinnedWorker: Worker;
   try {
+    // Never bundled in this process: webpack's memory would stay with it (workflow-bundle.ts).
+    const overridden = options.workerOptions?.workflowBundle ?? options.workerOptions?.workflowsPath;
+    const workflowBundle =
+      options.workflowBundle ??
+      (overridden ? undefined : await cachedWorkflowBundle({ cacheDir: workflowBundleDir(config), workflowsPath: workflowsPath(), ...(options.log ? { log: options.log } : {}) }));
     worker = await Worker.create({
       ...common,
       taskQueue: config.temporal.taskQueue,
-      ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: workflowsPath() }),
+      ...(workflowBundle ? { workflowBundle } : {}),
+      ...workflowExecution,
       ...options.workerOptions,
     });
     pinnedWorker = await Worker.create({ ...common, ...activityOverrides, taskQueue: ownQueue });

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { daemonCommand } from '../../src/daemon/process-settings.js';
 import { dyingWithParent, freePort } from '../../src/devservices/process.js';
 import type { ServiceInfo } from '../harness/services.js';
 
@@ -49,8 +50,10 @@ export async function startDaemon(services: ServiceInfo, extraYaml = ''): Promis
     HYPERVISOR_URL: `http://127.0.0.1:${port}`,
   };
   let log = '';
-  const child: ChildProcess = spawn(...dyingWithParent(process.execPath, [bin('hypervisord'), '-config', configFile]), {
-    env,
+  // Started as the deployments start it (node flags and environment of process-settings.ts).
+  const command = daemonCommand(bin('hypervisord'), ['-config', configFile], env);
+  const child: ChildProcess = spawn(...dyingWithParent(process.execPath, command.args), {
+    env: command.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
