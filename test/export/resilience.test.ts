@@ -151,3 +151,58 @@ describe('cancellation mid-transfer', () => {
     }
   });
 });
+
+describe('control activities that outlast their heartbeat timeout', () => {
+  // 1.5 s of latency on every SOAP answer makes describe, the snapshot and its
+  // removal take several seconds each, against a 2 s heartbeat timeout: without
+  // heartbeats while they wait, each attempt is timed out and started again
+  // beside the first (a second snapshot, a second OVA packing...).
+  it('heartbeat while they wait: no timeout, no second attempt, the right hash', async () => {
+    const config = testConfig(services, { vcsimHost: proxy.listen, heartbeatIntervalMs: 1_000 });
+    const name = `slowsoap-${randomBytes(3).toString('hex')}`;
+    const vm = await createTestVm(services, name, { disks: 1, sizeBytes: 8 * MiB, poweredOn: true });
+    const temporal = await temporalClient(config);
+    const worker = await spawnWorker(config, services.workDir, name);
+    await proxy.addToxic({ name: 'slow-soap', type: 'latency', attributes: { latency: 1_500, jitter: 0 } });
+    try {
+      const handle = await startExport(
+        temporal.client,
+        config.temporal.taskQueue,
+        exportInput(`slow-${name}`, vm.path, { kind: 'local', directory: join(config.output.allowedRoots[0]!, name) }, {
+          options: { snapshot: true },
+          controlHeartbeatTimeoutMs: 2_000,
+        }),
+      );
+      const result = await handle.result();
+      expect(result.files.find((f) => f.name.endsWith('.vmdk'))!.sha256).toBe([...vm.hashes.values()][0]);
+      const history = await handle.fetchHistory();
+      const events = history.events ?? [];
+      const at = (e: (typeof events)[number]) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+      const types = new Map<string, string>();
+      const started = new Map<string, number>();
+      let longest = { type: '', ms: 0 };
+      for (const e of events) {
+        const s = e.activityTaskScheduledEventAttributes;
+        if (s) types.set(String(e.eventId), s.activityType?.name ?? '');
+        const st = e.activityTaskStartedEventAttributes;
+        if (st) started.set(String(st.scheduledEventId), at(e));
+        const done = e.activityTaskCompletedEventAttributes;
+        if (done) {
+          const type = types.get(String(done.scheduledEventId)) ?? '';
+          const ms = at(e) - (started.get(String(done.scheduledEventId)) ?? at(e));
+          if (type !== 'transferDisk' && type !== 'keepLeaseAlive' && ms > longest.ms) longest = { type, ms };
+        }
+      }
+      console.log(`slowest control activity under 1.5 s SOAP latency: ${longest.type}, ${(longest.ms / 1000).toFixed(1)} s (heartbeat timeout 2 s)`);
+      expect(longest.ms, 'some control activity must outlast the heartbeat timeout for this test to mean anything').toBeGreaterThan(2_000);
+      expect(events.filter((e) => e.activityTaskTimedOutEventAttributes)).toEqual([]);
+      expect(events.map((e) => e.activityTaskStartedEventAttributes?.attempt).filter((a) => a != null).every((a) => a === 1)).toBe(true);
+      // One snapshot was made and removed again.
+      expect(await govc(services, ['snapshot.tree', '-vm', name])).not.toContain('hypersdk-export-');
+    } finally {
+      await proxy.removeToxic('slow-soap');
+      await worker.kill('SIGTERM');
+      await temporal.close();
+    }
+  });
+});
