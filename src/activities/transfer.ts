@@ -10,6 +10,7 @@
 // without moving a byte; any other staged copy of another job is discarded first.
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import type { TransferHeartbeat } from '../export/contract.js';
+import { diskFileName } from '../export/disk-files.js';
 import { ErrorType } from '../export/errors.js';
 import type { DiskSource } from '../providers/types.js';
 import type { OutputSink, StagedDiskRecord } from '../storage/sink.js';
@@ -72,6 +73,7 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       // The record says this job is alive, so a second export of the same VM into
       // the same directory is refused instead of discarding these bytes.
       let refreshedAt = Date.now();
+      let refreshing: Promise<void> | undefined;
       const refresh = () => {
         if (Date.now() - refreshedAt < RECORD_REFRESH_MS) return;
         refreshedAt = Date.now();
@@ -79,7 +81,7 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
         const record = input.ova
           ? { version: 1 as const, jobId: input.jobId, verified: false, source: { archive: input.ova.name }, updatedAt: new Date().toISOString() }
           : stagedRecord(input.jobId, identity);
-        sink.writeStaged(input.ova?.name ?? input.fileName, record).catch(() => undefined);
+        refreshing = sink.writeStaged(input.ova?.name ?? input.fileName, record).catch(() => undefined);
       };
       const ticker = setInterval(() => {
         beat(last);
@@ -99,6 +101,9 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
             beat(cp);
           },
         });
+        // No refresh may land after (and undo) the verified record.
+        clearInterval(ticker);
+        await refreshing;
         if (!input.ova) await sink.writeStaged(input.fileName, {
           ...stagedRecord(input.jobId, identity, { bytes: result.bytes, sha256: result.sha256 }),
           ...(last ? { sinkState: last.sink } : {}),
@@ -169,7 +174,7 @@ async function claimStaged(sink: OutputSink, input: TransferDiskInput, identity:
     };
   }
   if (record && !ours) {
-    refuseIfInUse(record, input.fileName);
+    await refuseIfJobAlive(sink, input, record);
     await sink.discardStaged(input.fileName);
   }
   if (!ours) await sink.writeStaged(input.fileName, stagedRecord(input.jobId, identity));
@@ -192,6 +197,23 @@ export function refuseIfInUse(record: StagedDiskRecord, name: string, now = Date
     message: `export ${record.jobId} is writing ${name} in this output (its record was refreshed ${Math.max(0, Math.round(age / 1000))} s ago); wait for it to end, cancel it, or choose another output`,
     nonRetryable: true,
   });
+}
+
+/**
+ * Another job's staged copy may be discarded only when that job is over. A fresh
+ * unverified record says it is still writing this disk; a verified one says
+ * nothing by itself (it is not refreshed), so the job's records of the VM's other
+ * disks are asked too: one still being written means the job is alive.
+ */
+async function refuseIfJobAlive(sink: OutputSink, input: TransferDiskInput, record: StagedDiskRecord): Promise<void> {
+  refuseIfInUse(record, input.fileName);
+  if (!record.verified) return;
+  for (const [i] of input.vm.disks.entries()) {
+    const sibling = diskFileName(input.vm, i);
+    if (sibling === input.fileName) continue;
+    const other = await sink.readStaged(sibling);
+    if (other?.jobId === record.jobId) refuseIfInUse(other, sibling);
+  }
 }
 
 /**

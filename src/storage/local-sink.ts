@@ -9,6 +9,7 @@
 //   .<name>.state.json  which job wrote it, its size and SHA-256, its source
 // publish() renames .verified to <name>. So a failed export never replaces or
 // removes a file it did not create, and keeps its verified disks for a later job.
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, readFile, realpath, rename, unlink } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
@@ -114,7 +115,9 @@ export class LocalSink implements OutputSink {
 
   async writeStaged(name: string, record: StagedDiskRecord): Promise<void> {
     const { statePath, parentDir } = await this.paths(name);
-    await this.writeAtomically(name, statePath, `${statePath}.tmp`, parentDir, JSON.stringify(record));
+    // A temporary name of its own per write: parallel transfers of one OVA refresh
+    // the archive's record at the same time, and must not write one file at once.
+    await this.writeAtomically(name, statePath, `${statePath}.${randomBytes(4).toString('hex')}.tmp`, parentDir, JSON.stringify(record));
   }
 
   publish(name: string): Promise<FinishedFile> {
