@@ -78,11 +78,11 @@ export async function probeDatastore(provider: Pick<SourceProvider, 'datastoreDi
 
 export function createChooseMethodsActivity(deps: ExportActivityDeps): { chooseMethods(input: ChooseMethodsInput): Promise<DiskMethod[]> } {
   return {
-    chooseMethods: ({ source, vm }) =>
+    chooseMethods: ({ source, vm, diskKeys }) =>
       whileHeartbeating(async () => {
         const provider = await deps.providers.get(source);
         const methods: DiskMethod[] = [];
-        for (const disk of vm.disks) {
+        for (const disk of vm.disks.filter((d) => !diskKeys || diskKeys.includes(d.key))) {
           const probe = whyNotDatastore(vm, disk) ? undefined : await probeDatastore(provider, vm, disk.key);
           methods.push(chooseDiskMethod(vm, disk, probe));
         }

@@ -6,6 +6,7 @@ import {
   CancellationScope,
   defineQuery,
   isCancellation,
+  log,
   patched,
   setHandler,
 } from '@temporalio/workflow';
@@ -30,6 +31,8 @@ export const OUTPUT_OWNERSHIP_PATCH = 'output-ownership';
 export const OVA_IN_PLACE_PATCH = 'ova-in-place';
 /** The patch marker of `auto` exports that choose the method per disk (chooseMethods). */
 export const AUTO_PER_DISK_PATCH = 'auto-per-disk';
+/** The patch marker of `auto` exports that move a streamed disk to the datastore when its lease is lost. */
+export const LEASE_LOSS_SWITCH_PATCH = 'lease-loss-switch';
 
 /** Why a disk goes the NFC way when the job does not choose per disk. */
 const STREAM_REASON = 'stream: restarts from zero if interrupted';
@@ -90,7 +93,12 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     setPhase('leasing');
     const methods = await chooseAndOpen(input, vm, prepared, leases);
     // One method for the job's existing fields: 'ovf' as soon as a lease serves a disk.
-    const method: 'ovf' | 'datastore' = methods.some((m) => m.method === 'ovf') ? 'ovf' : 'datastore';
+    let method: 'ovf' | 'datastore' = methods.some((m) => m.method === 'ovf') ? 'ovf' : 'datastore';
+    // A disk auto streamed only because the datastore refused it at the start may be
+    // readable there after a lost lease: re-probed then, and moved (exports started
+    // before this code reopen the lease as they did).
+    const switchable = method === 'ovf' && input.method === 'auto' && patched(AUTO_PER_DISK_PATCH) && patched(LEASE_LOSS_SWITCH_PATCH);
+    if (switchable) leases.needed = () => progress.disks.some((d) => d.method === 'ovf' && d.state !== 'done');
     progress.method = method;
     for (const [i, m] of methods.entries()) {
       const state = progress.disks[i]!;
@@ -115,7 +123,11 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     }
 
     setPhase('transferring');
-    const transferred = await transferAll(input, vm, progress, leases, methods, prepared, ova);
+    const transferred = await transferAll(input, vm, progress, leases, methods, prepared, ova, switchable);
+    if (switchable) {
+      method = methods.some((m) => m.method === 'ovf') ? 'ovf' : 'datastore';
+      progress.method = method;
+    }
 
     setPhase('finalizing');
     const finalized = await finalizeExport({
@@ -130,7 +142,8 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
       ...(ova ? { ova } : {}),
       ...(input.overwrite ? { overwrite: true } : {}),
     });
-    await leases.complete();
+    // Every streamed disk moved to the datastore: the lost lease is aborted by cleanup, not completed.
+    if (method === 'ovf') await leases.complete();
     transfers.succeeded = true;
     setPhase('cleaning_up');
     await cleanUp(input, leases, prepared, transfers, false);
@@ -271,6 +284,7 @@ async function transferAll(
   methods: DiskMethod[],
   prepared: PreparedExport,
   ova: OvaPlan | undefined,
+  switchable = false,
 ): Promise<TransferredDisk[]> {
   const queue = vm.disks.map((disk, index) => ({ disk, index }));
   const results: TransferredDisk[] = [];
@@ -279,7 +293,7 @@ async function transferAll(
   const runOne = async (diskIndex: number): Promise<TransferredDisk> => {
     const disk = vm.disks[diskIndex]!;
     const state = progress.disks[diskIndex]!;
-    const method = methods.find((m) => m.diskKey === disk.key)?.method ?? 'ovf';
+    let method = methods.find((m) => m.diskKey === disk.key)?.method ?? 'ovf';
     state.state = 'transferring';
     let resumeFrom: unknown;
     for (let reopen = 0; ; reopen++) {
@@ -318,11 +332,21 @@ async function transferAll(
         progress.updatedAt = new Date().toISOString();
         return done;
       } catch (err) {
-        if (failureType(err) === ErrorType.LeaseLost && reopen < MAX_LEASE_REOPENS && !isCancellation(err)) {
-          // The lease died under us: carry the committed checkpoint to a new lease.
-          resumeFrom = failureDetails(err, ErrorType.LeaseLost)[0];
-          await leases.reopen(generation);
-          continue;
+        if (failureType(err) === ErrorType.LeaseLost && !isCancellation(err)) {
+          const checkpoint = failureDetails(err, ErrorType.LeaseLost)[0];
+          if (switchable && method === 'ovf' && (await movedToDatastore(input, vm, prepared, methods, state, disk.key, checkpoint))) {
+            // A new stream would restart from zero anyway; the datastore read does
+            // too, once, and from then on resumes.
+            method = 'datastore';
+            resumeFrom = undefined;
+            continue;
+          }
+          if (reopen < MAX_LEASE_REOPENS) {
+            // The lease died under us: carry the committed checkpoint to a new lease.
+            resumeFrom = checkpoint;
+            await leases.reopen(generation);
+            continue;
+          }
         }
         state.state = 'failed';
         throw err;
@@ -356,6 +380,38 @@ async function transferAll(
 }
 
 /**
+ * After a lost lease, asks again whether the datastore serves a streamed disk
+ * (a refusal at the start may have been a lock or a permission since fixed). If
+ * it does, the disk's method becomes datastore, with the reason, and true is returned.
+ */
+async function movedToDatastore(
+  input: ExportWorkflowInput,
+  vm: VmDescription,
+  prepared: PreparedExport,
+  methods: DiskMethod[],
+  state: DiskProgress,
+  diskKey: number,
+  checkpoint: unknown,
+): Promise<boolean> {
+  const [probed] = await control.chooseMethods({ source: input.source, vm, target: prepared.target, diskKeys: [diskKey] });
+  if (probed?.method !== 'datastore') return false;
+  const streamed = (checkpoint as { offset?: unknown } | undefined)?.offset;
+  const lost = typeof streamed === 'number' ? streamed : 0;
+  const moved: DiskMethod = {
+    diskKey,
+    method: 'datastore',
+    reason: `resumable; moved from the NFC stream when its lease was lost (${lost} bytes streamed before are read again from the datastore)`,
+  };
+  const index = methods.findIndex((m) => m.diskKey === diskKey);
+  if (index >= 0) methods[index] = moved;
+  state.method = moved.method;
+  state.methodReason = moved.reason;
+  state.bytesDone = 0;
+  log.warn('export lease lost: disk moved from the NFC stream to the datastore', { disk: state.fileName, bytesLost: lost });
+  return true;
+}
+
+/**
  * Owns the NFC lease for the workflow: opens it (falling back to datastore
  * downloads when the server refuses ExportVm and the method is auto), keeps it
  * alive with a heartbeating activity, and reopens it at most MAX_LEASE_REOPENS
@@ -368,6 +424,8 @@ class LeaseKeeper {
   private prepared: PreparedExport | undefined;
   private keepAliveScope: CancellationScope | undefined;
   private reopening: Promise<void> | undefined;
+  /** Whether a disk still needs the lease (reopened between transfers only then). */
+  needed: () => boolean = () => true;
 
   constructor(private readonly input: ExportWorkflowInput) {}
 
@@ -429,7 +487,7 @@ class LeaseKeeper {
       .catch(async (err: unknown) => {
         if (isCancellation(err)) return;
         // The lease died between transfers: reopen it now rather than on the next failure.
-        if (failureType(err) === ErrorType.LeaseLost) await this.reopen(generation).catch(() => undefined);
+        if (failureType(err) === ErrorType.LeaseLost && this.needed()) await this.reopen(generation).catch(() => undefined);
       });
   }
 }

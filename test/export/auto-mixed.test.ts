@@ -3,8 +3,11 @@
 // still read from the datastore. vcsim never refuses /folder, so the worker's
 // provider answers the second disk's HEAD the way a vCenter refusing it does
 // (the same failure its HEAD raises on a 403); everything else is real vcsim.
+// The second test loses that disk's lease mid-stream once the refusal is lifted:
+// the disk moves to the datastore instead of restarting the stream on a new lease.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ErrorType } from '../../src/export/errors.js';
@@ -15,6 +18,7 @@ import { createExportWorker } from '../../src/worker/create-worker.js';
 import { exportInput, temporalClient, testConfig } from '../harness/export-env.js';
 import { govc } from '../harness/govc.js';
 import { activityResults } from '../harness/history.js';
+import { abortLeaseBehindWorker } from '../faults/lib/lease-abort.js';
 import { createTestVm, startExport } from './helpers.js';
 
 const services = inject('services');
@@ -25,6 +29,54 @@ const refused = new Set<number>();
 let worker: Awaited<ReturnType<typeof createExportWorker>> | undefined;
 let running: Promise<void> | undefined;
 let temporal: Awaited<ReturnType<typeof temporalClient>> | undefined;
+/** When set, lease device URLs of these disks go through this proxy (host:port). */
+const streamProxy = new Map<number, string>();
+
+/**
+ * A TCP relay to vcsim that, once `limit` bytes have come back, holds the rest,
+ * runs `trip` (lift the refusal, abort the lease) and then cuts the connection:
+ * a lease lost mid-stream, the way an administrator or a vCenter restart does it.
+ */
+async function trippingRelay(
+  target: string,
+  limit: number,
+  trip: () => Promise<void>,
+): Promise<{ server: Server; address: string; relayed: () => number }> {
+  const [host, port] = [
+    target.slice(0, target.lastIndexOf(':')),
+    Number(target.slice(target.lastIndexOf(':') + 1)),
+  ];
+  let relayed = 0;
+  let tripped = false;
+  const server = createServer((client: Socket) => {
+    const upstream = connect(port, host);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.pipe(upstream);
+    // Only one connection is cut; later ones (a reopened lease's) pass through.
+    if (tripped) {
+      upstream.pipe(client);
+      return;
+    }
+    upstream.on('data', (chunk: Buffer) => {
+      if (tripped) return;
+      relayed += chunk.length;
+      if (relayed < limit) {
+        client.write(chunk);
+        return;
+      }
+      tripped = true;
+      upstream.pause();
+      void trip().finally(() => {
+        client.destroy();
+        upstream.destroy();
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const addr = server.address() as { port: number };
+  return { server, address: `127.0.0.1:${addr.port}`, relayed: () => relayed };
+}
 
 beforeAll(async () => {
   worker = await createExportWorker({
@@ -34,8 +86,23 @@ beforeAll(async () => {
       const real = provider.datastoreDiskSource.bind(provider);
       provider.datastoreDiskSource = (vm: VmDescription, diskKey: number) =>
         refused.has(diskKey)
-          ? Promise.reject(failure(ErrorType.AuthenticationFailed, `datastore access to /folder/${vm.name}/refused.vmdk refused (403)`, false))
+          ? Promise.reject(
+              failure(
+                ErrorType.AuthenticationFailed,
+                `datastore access to /folder/${vm.name}/refused.vmdk refused (403)`,
+                false,
+              ),
+            )
           : real(vm, diskKey);
+      const openLease = provider.openExportLease.bind(provider);
+      provider.openExportLease = async (target) => {
+        const lease = await openLease(target);
+        for (const device of lease.devices) {
+          const relay = device.diskKey === undefined ? undefined : streamProxy.get(device.diskKey);
+          if (relay) device.url = device.url.replace(/^(https?:\/\/)[^/]+/, `$1${relay}`);
+        }
+        return lease;
+      };
       return provider;
     },
   });
@@ -58,7 +125,12 @@ describe('method auto with a disk the datastore refuses', () => {
     const handle = await startExport(
       temporal!.client,
       config.temporal.taskQueue,
-      exportInput(`${name}-1`, vm.path, { kind: 'local', directory: outDir }, { options: { snapshot: true } }),
+      exportInput(
+        `${name}-1`,
+        vm.path,
+        { kind: 'local', directory: outDir },
+        { options: { snapshot: true } },
+      ),
     );
     const result = await handle.result();
 
@@ -67,7 +139,9 @@ describe('method auto with a disk the datastore refuses', () => {
       [keys[1], 'ovf'],
     ]);
     expect(result.diskMethods?.[0]?.reason).toBe('resumable');
-    expect(result.diskMethods?.[1]?.reason).toMatch(/^stream: restarts from zero if interrupted, because the datastore refused to serve the disk's file .* \(HTTP 403\)$/);
+    expect(result.diskMethods?.[1]?.reason).toMatch(
+      /^stream: restarts from zero if interrupted, because the datastore refused to serve the disk's file .* \(HTTP 403\)$/,
+    );
     expect(result.method).toBe('ovf'); // a lease was needed
     const transfers = await activityResults<{ diskKey: number; sha256: string }>(handle, 'transferDisk');
     for (const t of transfers) expect(t.sha256, `disk ${t.diskKey}`).toBe(vm.hashes.get(t.diskKey));
@@ -75,5 +149,65 @@ describe('method auto with a disk the datastore refuses', () => {
     const formats = [...ovf.matchAll(/ovf:format="[^"]*#(\w+)"/g)].map((m) => m[1]);
     expect(formats).toEqual(['monolithicFlat', 'streamOptimized']);
     expect(await govc(services, ['snapshot.tree', '-vm', name])).not.toContain('hypersdk-export-');
+  });
+});
+
+describe('method auto when a streamed disk loses its lease', () => {
+  it('moves the disk to the datastore once the datastore serves it, instead of reopening the stream', async () => {
+    const name = `automove-${randomBytes(3).toString('hex')}`;
+    const vm = await createTestVm(services, name, { disks: 2, sizeBytes: 16 * MiB, poweredOn: true });
+    const keys = [...vm.hashes.keys()];
+    const streamed = keys[1]!;
+    refused.add(streamed);
+    let leaseId: string | undefined;
+    const relay = await trippingRelay(services.vcsim.host, 3 * MiB, async () => {
+      refused.delete(streamed); // the lock or permission that refused /folder is gone
+      await abortLeaseBehindWorker(services.vcsim.host, leaseId!);
+    });
+    streamProxy.set(streamed, relay.address);
+    try {
+      const outDir = join(config.output.allowedRoots[0]!, name);
+      const handle = await startExport(
+        temporal!.client,
+        config.temporal.taskQueue,
+        exportInput(
+          `${name}-1`,
+          vm.path,
+          { kind: 'local', directory: outDir },
+          { options: { snapshot: true } },
+        ),
+      );
+      const leases = async () => activityResults<{ id: string }>(handle, 'openLease');
+      for (let i = 0; i < 200 && !leaseId; i++) {
+        leaseId = (await leases())[0]?.id;
+        if (!leaseId) await new Promise((r) => setTimeout(r, 100));
+      }
+      const result = await handle.result();
+
+      expect(relay.relayed(), 'the stream was cut mid-disk').toBeGreaterThanOrEqual(3 * MiB);
+      expect(result.diskMethods?.map((m) => [m.diskKey, m.method])).toEqual([
+        [keys[0], 'datastore'],
+        [streamed, 'datastore'],
+      ]);
+      const reason = result.diskMethods?.[1]?.reason ?? '';
+      expect(reason).toMatch(
+        /^resumable; moved from the NFC stream when its lease was lost \((\d+) bytes streamed before are read again from the datastore\)$/,
+      );
+      expect(result.method).toBe('datastore');
+      expect(await leases(), 'no second lease was opened').toHaveLength(1);
+      const transfers = await activityResults<{ diskKey: number; sha256: string }>(handle, 'transferDisk');
+      expect(transfers.map((t) => t.diskKey).sort()).toEqual([...keys].sort());
+      for (const t of transfers) expect(t.sha256, `disk ${t.diskKey}`).toBe(vm.hashes.get(t.diskKey));
+      const ovf = readFileSync(join(outDir, `${name}.ovf`), 'utf8');
+      expect([...ovf.matchAll(/ovf:format="[^"]*#(\w+)"/g)].map((m) => m[1])).toEqual([
+        'monolithicFlat',
+        'monolithicFlat',
+      ]);
+      expect(await govc(services, ['snapshot.tree', '-vm', name])).not.toContain('hypersdk-export-');
+    } finally {
+      streamProxy.delete(streamed);
+      refused.delete(streamed);
+      relay.server.close();
+    }
   });
 });
