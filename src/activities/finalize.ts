@@ -1,6 +1,6 @@
 // Writes the OVF descriptor and the SHA-256 manifest next to the disks (and, for
 // format ova, packs them into one tar with the descriptor first).
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import { manifestFileName, ovaFileName, ovfFileName } from '../export/disk-files.js';
 import { ErrorType } from '../export/errors.js';
@@ -8,6 +8,7 @@ import { generateManifest, generateOvf } from '../export/ovf.js';
 import type { ExportedFile } from '../export/contract.js';
 import type { ExportActivityDeps } from './deps.js';
 import { packOva } from './ova.js';
+import { packOvaFromStaged } from './ova-pack.js';
 import type { ExportActivities, FinalizeInput, FinalizedExport, TransferredDisk } from './types.js';
 import type { OutputSink } from '../storage/sink.js';
 import { whileHeartbeating } from './heartbeat.js';
@@ -20,16 +21,12 @@ const sha256 = (data: string | Buffer) => createHash('sha256').update(data).dige
 
 export function createFinalizeActivity(deps: ExportActivityDeps): Pick<ExportActivities, 'finalizeExport'> {
   return {
-    async finalizeExport({ sink: sinkRef, vm, disks, format, removeCdrom, method, diskMethods, ova: inPlace, overwrite }): Promise<FinalizedExport> {
+    async finalizeExport({ jobId, sink: sinkRef, vm, disks, format, removeCdrom, method, diskMethods, ova: inPlace, packMtime, overwrite }): Promise<FinalizedExport> {
       const sink = await deps.sinks.open(sinkRef);
-      if (!overwrite) await refuseNewcomers(sink, vm, disks, inPlace?.name);
+      // An OVA of disks whose sizes came with the transfers: packed resumably from the staged copies.
+      const packing = format === 'ova' && packMtime !== undefined && sink.archives !== undefined;
+      if (!overwrite && !packing) await refuseNewcomers(sink, vm, disks, inPlace?.name);
       if (inPlace) return finalizeOvaInPlace(sink, vm, disks, inPlace, removeCdrom);
-      // Publish the disks first and the descriptor and manifest last: an export's
-      // .mf under its final name means every file it lists is complete. Each move
-      // is idempotent, so a retried finalize picks up where it stopped.
-      await whileHeartbeating(async () => {
-        for (const d of disks) await publishDisk(sink, d);
-      });
       const ovfName = ovfFileName(vm);
       const ovf = generateOvf(
         vm,
@@ -46,6 +43,33 @@ export function createFinalizeActivity(deps: ExportActivityDeps): Pick<ExportAct
       const manifest = generateManifest([ovfFile, ...diskFiles].map((f) => ({ name: f.name, sha256: f.sha256! })));
       const manifestFile: ExportedFile = { name: manifestName, sizeBytes: Buffer.byteLength(manifest), sha256: sha256(manifest) };
 
+      if (packing) {
+        const ctx = Context.current();
+        const { copiedBytes, ...packed } = await whileHeartbeating((beat) =>
+          packOvaFromStaged({
+            sink,
+            jobId,
+            name: ovaFileName(vm),
+            disks,
+            descriptor: { name: ovfName, text: ovf },
+            manifest: { name: manifestName, text: manifest },
+            mtime: packMtime,
+            overwrite: overwrite ?? false,
+            resume: ctx.info.heartbeatDetails,
+            beat,
+            signal: ctx.cancellationSignal,
+          }),
+        );
+        log.info('OVA packed from the staged disks', { ova: packed.ovaPath, copiedBytes, attempt: ctx.info.attempt });
+        return packed;
+      }
+
+      // Publish the disks first and the descriptor and manifest last: an export's
+      // .mf under its final name means every file it lists is complete. Each move
+      // is idempotent, so a retried finalize picks up where it stopped.
+      await whileHeartbeating(async () => {
+        for (const d of disks) await publishDisk(sink, d);
+      });
       await sink.writeFile(ovfName, ovf);
       await sink.writeFile(manifestName, manifest);
       const files = [ovfFile, manifestFile, ...diskFiles];

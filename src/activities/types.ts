@@ -125,6 +125,12 @@ export interface FinalizeInput {
   diskMethods?: DiskMethod[];
   /** The disks are already inside this archive: write its headers and publish it. */
   ova?: OvaPlan;
+  /**
+   * Format ova without an in-place plan: pack the archive from the staged disks,
+   * resumably, its members stamped with this mtime (seconds; from the job, so every
+   * attempt plans the same bytes). Absent (exports started before): packed as before.
+   */
+  packMtime?: number;
   /** Without it, a final name that appeared since checkOutput (another export) is refused, never replaced. */
   overwrite?: boolean;
 }

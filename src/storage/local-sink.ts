@@ -19,6 +19,9 @@ import type { ArchiveStaging, DiskWriter, FinishedFile, OpenDiskWriterOptions, O
 import { createOvaPartial, openOvaRegionWriter, writeOvaHeaders } from './ova-region-writer.js';
 import { sinkFailure } from './sink-errors.js';
 
+/** Chunk size of staged-disk reads (an OVA packed after the transfers). */
+const READ_CHUNK_BYTES = 4 * 1024 * 1024;
+
 export class LocalSink implements OutputSink {
   private rootReal: Promise<string> | undefined;
 
@@ -46,7 +49,26 @@ export class LocalSink implements OutputSink {
     writeHeaders: async (name, layout, contents) => writeOvaHeaders((await this.paths(name)).partialPath, layout, contents),
     // The archive's partial is complete once finalize wrote its headers.
     publish: (name) => this.publishFrom(name, 'partialPath'),
+    readVerified: (name, start, end) => this.readVerified(name, start, end),
   };
+
+  private async *readVerified(name: string, start: number, end?: number): AsyncIterable<Buffer> {
+    const { verifiedPath } = await this.paths(name);
+    let fh;
+    try {
+      // Only a regular file of ours: never follow a link planted under the hidden name.
+      fh = await open(verifiedPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+      if (!(await fh.stat()).isFile()) throw new Error('not a regular file');
+    } catch (err) {
+      await fh?.close();
+      throw sinkFailure(err, `reading the staged copy of ${name}`);
+    }
+    try {
+      yield* fh.createReadStream({ start, ...(end !== undefined ? { end: end - 1 } : {}), highWaterMark: READ_CHUNK_BYTES, autoClose: false });
+    } finally {
+      await fh.close();
+    }
+  }
 
   private async paths(name: string) {
     const paths = await containedPaths(await this.root(), name);

@@ -177,4 +177,9 @@ export interface ArchiveStaging {
   writeHeaders(name: string, layout: OvaLayout, contents: { descriptor: string; manifest: string }): Promise<void>;
   /** Moves the finished partial under its final name; idempotent. */
   publish(name: string): Promise<FinishedFile>;
+  /**
+   * Reads a staged, verified disk from `start` to its end (or to `end`): the source
+   * an archive is packed from when the disk sizes were only known after the transfers.
+   */
+  readVerified(name: string, start: number, end?: number): AsyncIterable<Buffer>;
 }

@@ -31,6 +31,8 @@ export const OUTPUT_OWNERSHIP_PATCH = 'output-ownership';
 export const OVA_IN_PLACE_PATCH = 'ova-in-place';
 /** The patch marker of `auto` exports that choose the method per disk (chooseMethods). */
 export const AUTO_PER_DISK_PATCH = 'auto-per-disk';
+/** The patch marker of exports that pack an OVA of streamed disks resumably from the staged copies. */
+export const OVA_PACK_PATCH = 'ova-pack-resumable';
 /** The patch marker of `auto` exports that move a streamed disk to the datastore when its lease is lost. */
 export const LEASE_LOSS_SWITCH_PATCH = 'lease-loss-switch';
 
@@ -130,6 +132,11 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     }
 
     setPhase('finalizing');
+    // An OVA not written in place is packed from the staged disks: resumably, and
+    // its partial is this job's (cleanup removes it if the export fails).
+    const mtime = Math.floor(Date.parse(input.submittedAt) / 1000);
+    const pack = input.format === 'ova' && sink.kind === 'local' && !ova && patched(OVA_PACK_PATCH);
+    if (pack) transfers.archive = ovaFileName(vm);
     const finalized = await finalizeExport({
       jobId: input.jobId,
       sink,
@@ -140,6 +147,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
       method,
       ...(methods.some((m) => m.method !== method) ? { diskMethods: methods } : {}),
       ...(ova ? { ova } : {}),
+      ...(pack ? { packMtime: mtime } : {}),
       ...(input.overwrite ? { overwrite: true } : {}),
     });
     // Every streamed disk moved to the datastore: the lost lease is aborted by cleanup, not completed.

@@ -28,7 +28,12 @@ describe('format ova', () => {
     const handle = await startExport(
       temporal.client,
       config.temporal.taskQueue,
-      exportInput(`${name}-1`, vm.path, { kind: 'local', directory: outDir }, { format: 'ova', method: 'datastore' }),
+      exportInput(
+        `${name}-1`,
+        vm.path,
+        { kind: 'local', directory: outDir },
+        { format: 'ova', method: 'datastore' },
+      ),
     );
     const result = await handle.result();
     const ova = join(outDir, `${name}.ova`);
@@ -38,7 +43,12 @@ describe('format ova', () => {
 
     // GNU tar: descriptor first, manifest second, then the disks with their sizes.
     const listing = tar(['-tvf', ova]).toString().trim().split('\n');
-    expect(listing.map((l) => l.split(/\s+/).at(-1))).toEqual([`${name}.ovf`, `${name}.mf`, `${name}-disk1.vmdk`, `${name}-disk2.vmdk`]);
+    expect(listing.map((l) => l.split(/\s+/).at(-1))).toEqual([
+      `${name}.ovf`,
+      `${name}.mf`,
+      `${name}-disk1.vmdk`,
+      `${name}-disk2.vmdk`,
+    ]);
     for (const line of listing.slice(2)) expect(line.split(/\s+/)[2]).toBe(String(24 * MiB));
 
     // Every member matches the manifest inside, and the disks match the source.
@@ -47,21 +57,31 @@ describe('format ova', () => {
     for (const [member, sha] of manifest) expect(memberSha(ova, member), member).toBe(sha);
     const diskShas = [1, 2].map((i) => manifest.get(`${name}-disk${i}.vmdk`));
     expect(diskShas.sort()).toEqual([...vm.hashes.values()].sort());
-    expect(result.members?.filter((m) => m.name.endsWith('.vmdk')).map((m) => m.sha256).sort()).toEqual([...vm.hashes.values()].sort());
+    expect(
+      result.members
+        ?.filter((m) => m.name.endsWith('.vmdk'))
+        .map((m) => m.sha256)
+        .sort(),
+    ).toEqual([...vm.hashes.values()].sort());
 
     // In place: no packing pass, so finalize wrote only headers (it ran once, quickly).
     const plans = await activityResults<{ totalBytes: number } | null>(handle, 'prepareOva');
     expect(plans[0]?.totalBytes).toBe(statSync(ova).size);
   });
 
-  it('is packed after the transfers for NFC streams (sizes unknown up front), still verified member by member', async () => {
+  it('is packed after the transfers for NFC streams (sizes unknown up front) from the staged disks: the archive alone, verified member by member', async () => {
     const name = `ovanfc-${randomBytes(3).toString('hex')}`;
     const vm = await createTestVm(services, name, { disks: 1, sizeBytes: 8 * MiB, poweredOn: true });
     const outDir = join(config.output.allowedRoots[0]!, name);
     const handle = await startExport(
       temporal.client,
       config.temporal.taskQueue,
-      exportInput(`${name}-1`, vm.path, { kind: 'local', directory: outDir }, { format: 'ova', method: 'ovf', options: { snapshot: true } }),
+      exportInput(
+        `${name}-1`,
+        vm.path,
+        { kind: 'local', directory: outDir },
+        { format: 'ova', method: 'ovf', options: { snapshot: true } },
+      ),
     );
     const result = await handle.result();
     expect(result.method).toBe('ovf');
@@ -71,6 +91,9 @@ describe('format ova', () => {
     const manifest = parseManifest(tar(['-xOf', ova, `${name}.mf`]).toString());
     for (const [member, sha] of manifest) expect(memberSha(ova, member), member).toBe(sha);
     expect(manifest.get(`${name}-disk1.vmdk`)).toBe([...vm.hashes.values()][0]);
+    // The archive is the export: no loose second copy of the disks, nothing staged left.
+    expect(readdirSync(outDir)).toEqual([`${name}.ova`]);
+    expect(result.files).toEqual([{ name: `${name}.ova`, sizeBytes: statSync(ova).size }]);
+    expect(result.members?.map((m) => m.name)).toEqual([`${name}.ovf`, `${name}.mf`, `${name}-disk1.vmdk`]);
   });
 });
-
