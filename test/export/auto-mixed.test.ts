@@ -115,23 +115,24 @@ afterAll(async () => {
   await temporal?.close();
 });
 
+/** Starts an auto export of `vmPath` under the job's snapshot into its own directory. */
+async function exportWithSnapshot(name: string, vmPath: string) {
+  const outDir = join(config.output.allowedRoots[0]!, name);
+  const handle = await startExport(
+    temporal!.client,
+    config.temporal.taskQueue,
+    exportInput(`${name}-1`, vmPath, { kind: 'local', directory: outDir }, { options: { snapshot: true } }),
+  );
+  return { outDir, handle };
+}
+
 describe('method auto with a disk the datastore refuses', () => {
   it('streams that disk through NFC with the reason, reads the other from the datastore, declares each format', async () => {
     const name = `automix-${randomBytes(3).toString('hex')}`;
     const vm = await createTestVm(services, name, { disks: 2, sizeBytes: 8 * MiB, poweredOn: true });
     const keys = [...vm.hashes.keys()];
     refused.add(keys[1]!);
-    const outDir = join(config.output.allowedRoots[0]!, name);
-    const handle = await startExport(
-      temporal!.client,
-      config.temporal.taskQueue,
-      exportInput(
-        `${name}-1`,
-        vm.path,
-        { kind: 'local', directory: outDir },
-        { options: { snapshot: true } },
-      ),
-    );
+    const { outDir, handle } = await exportWithSnapshot(name, vm.path);
     const result = await handle.result();
 
     expect(result.diskMethods?.map((m) => [m.diskKey, m.method])).toEqual([
@@ -166,17 +167,7 @@ describe('method auto when a streamed disk loses its lease', () => {
     });
     streamProxy.set(streamed, relay.address);
     try {
-      const outDir = join(config.output.allowedRoots[0]!, name);
-      const handle = await startExport(
-        temporal!.client,
-        config.temporal.taskQueue,
-        exportInput(
-          `${name}-1`,
-          vm.path,
-          { kind: 'local', directory: outDir },
-          { options: { snapshot: true } },
-        ),
-      );
+      const { outDir, handle } = await exportWithSnapshot(name, vm.path);
       const leases = async () => activityResults<{ id: string }>(handle, 'openLease');
       for (let i = 0; i < 200 && !leaseId; i++) {
         leaseId = (await leases())[0]?.id;

@@ -21,59 +21,35 @@ function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
+/** A new P-256 key written to `<name>.key`, with no passphrase. */
+const newKey = (name: string) => [
+  '-newkey',
+  'ec',
+  '-pkeyopt',
+  'ec_paramgen_curve:P-256',
+  '-nodes',
+  '-keyout',
+  `${name}.key`,
+];
+
 function makeCa(dir: string, name: string): void {
   openssl(
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.crt`,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${name}`,
-    ],
+    ['req', '-x509', ...newKey(name), '-out', `${name}.crt`, '-days', '2', '-subj', `/CN=${name}`],
     dir,
   );
 }
 
 function makeLeaf(dir: string, ca: string, name: string, ext: string): void {
   writeFileSync(join(dir, `${name}.ext`), ext);
-  openssl(
-    [
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-      '-subj',
-      `/CN=${name}`,
-    ],
-    dir,
-  );
+  openssl(['req', ...newKey(name), '-out', `${name}.csr`, '-subj', `/CN=${name}`], dir);
+  const sign = ['-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial'];
   openssl(
     [
       'x509',
       '-req',
       '-in',
       `${name}.csr`,
-      '-CA',
-      `${ca}.crt`,
-      '-CAkey',
-      `${ca}.key`,
-      '-CAcreateserial',
+      ...sign,
       '-out',
       `${name}.crt`,
       '-days',
