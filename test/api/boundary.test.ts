@@ -22,8 +22,16 @@ async function notStarted(gw: TestGateway, id: string): Promise<boolean> {
 
 const job = (id: string) => ({ id, vm_path: `/DC0/vm/${id}`, output_path: id });
 
-async function errorOf(res: Response): Promise<{ error: string; field?: string; config_key?: string; limit?: number; timestamp: string }> {
-  return (await res.json()) as { error: string; field?: string; config_key?: string; limit?: number; timestamp: string };
+async function errorOf(
+  res: Response,
+): Promise<{ error: string; field?: string; config_key?: string; limit?: number; timestamp: string }> {
+  return (await res.json()) as {
+    error: string;
+    field?: string;
+    config_key?: string;
+    limit?: number;
+    timestamp: string;
+  };
 }
 
 describe('without a token (the default, loopback)', () => {
@@ -50,7 +58,12 @@ describe('without a token (the default, loopback)', () => {
   });
 
   it('refuses a foreign Origin whatever the content type, and Origin "null"', async () => {
-    for (const origin of ['https://evil.example', 'http://localhost.evil.example:8080', 'null', 'http://127.0.0.1:9999']) {
+    for (const origin of [
+      'https://evil.example',
+      'http://localhost.evil.example:8080',
+      'null',
+      'http://127.0.0.1:9999',
+    ]) {
       const id = uniqueId('origin');
       const res = await gw.request('/jobs/submit', json(job(id), { Origin: origin, Host: 'localhost:8080' }));
       expect(res.status, origin).toBe(403);
@@ -59,7 +72,11 @@ describe('without a token (the default, loopback)', () => {
   });
 
   it('refuses a DNS-rebinding submit (Host evil.example:8080) and starts nothing', async () => {
-    for (const headers of [{ Host: 'evil.example:8080' }, { Host: 'evil.example:8080', Origin: 'http://evil.example:8080' }, { Host: '127.0.0.1.evil.example' }]) {
+    for (const headers of <Record<string, string>[]>[
+      { Host: 'evil.example:8080' },
+      { Host: 'evil.example:8080', Origin: 'http://evil.example:8080' },
+      { Host: '127.0.0.1.evil.example' },
+    ]) {
       const id = uniqueId('rebind');
       const res = await gw.request('/jobs/submit', json(job(id), headers));
       expect(res.status, JSON.stringify(headers)).toBe(403);
@@ -72,14 +89,25 @@ describe('without a token (the default, loopback)', () => {
     const read = await gw.request('/jobs/query?all=true', { headers: { Host: 'evil.example:8080' } });
     expect(read.status).toBe(403);
     // An absolute request target naming another host is refused even with a loopback Host header.
-    const absolute = await gw.request('http://evil.example:8080/jobs/query?all=true', { headers: { Host: 'localhost:8080' } });
+    const absolute = await gw.request('http://evil.example:8080/jobs/query?all=true', {
+      headers: { Host: 'localhost:8080' },
+    });
     expect(absolute.status).toBe(403);
   });
 
   it('refuses bodies that are not JSON or YAML with 415 naming the content type, and starts nothing', async () => {
-    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'text/html']) {
+    for (const type of [
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'text/html',
+    ]) {
       const id = uniqueId('type');
-      const res = await gw.request('/jobs/submit', { method: 'POST', headers: { 'Content-Type': type }, body: JSON.stringify(job(id)) });
+      const res = await gw.request('/jobs/submit', {
+        method: 'POST',
+        headers: { 'Content-Type': type },
+        body: JSON.stringify(job(id)),
+      });
       expect(res.status, type).toBe(415);
       const body = await errorOf(res);
       expect(body.field).toBe('Content-Type');
@@ -89,27 +117,74 @@ describe('without a token (the default, loopback)', () => {
     }
     // A body without any Content-Type (what a Blob of no type sends) is refused too.
     const id = uniqueId('untyped');
-    const untyped = await gw.request('/jobs/submit', { method: 'POST', body: new Blob([JSON.stringify(job(id))]) });
+    const untyped = await gw.request('/jobs/submit', {
+      method: 'POST',
+      body: new Blob([JSON.stringify(job(id))]),
+    });
     expect(untyped.status).toBe(415);
     expect((await errorOf(untyped)).error).toContain('missing');
     expect(await notStarted(gw, id)).toBe(true);
     // Cancel and query are held to the same rule.
-    expect((await gw.request('/jobs/cancel', { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: '{"job_ids":["x"]}' })).status).toBe(415);
-    expect((await gw.request('/jobs/query', { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: '{"all":true}' })).status).toBe(415);
+    expect(
+      (
+        await gw.request('/jobs/cancel', {
+          method: 'POST',
+          headers: { 'Content-Type': 'text/plain' },
+          body: '{"job_ids":["x"]}',
+        })
+      ).status,
+    ).toBe(415);
+    expect(
+      (
+        await gw.request('/jobs/query', {
+          method: 'POST',
+          headers: { 'Content-Type': 'text/plain' },
+          body: '{"all":true}',
+        })
+      ).status,
+    ).toBe(415);
   });
 
   it('still serves loopback Hosts, no Origin, same-origin Origin, JSON (any charset, +json) and YAML', async () => {
     const cases: { headers: Record<string, string>; body: (id: string) => string }[] = [
       { headers: { 'Content-Type': 'application/json' }, body: (id) => JSON.stringify(job(id)) },
-      { headers: { 'Content-Type': 'application/json; charset=utf-8', Host: 'localhost:8080' }, body: (id) => JSON.stringify(job(id)) },
-      { headers: { 'Content-Type': 'application/vnd.hypersdk+json', Host: '127.0.0.1:8080' }, body: (id) => JSON.stringify(job(id)) },
-      { headers: { 'Content-Type': 'application/json', Host: '127.1.2.3' }, body: (id) => JSON.stringify(job(id)) },
-      { headers: { 'Content-Type': 'application/json', Host: '[::1]:8080' }, body: (id) => JSON.stringify(job(id)) },
-      { headers: { 'Content-Type': 'application/json', Host: 'LOCALHOST:8080', Origin: 'http://localhost:8080' }, body: (id) => JSON.stringify(job(id)) },
+      {
+        headers: { 'Content-Type': 'application/json; charset=utf-8', Host: 'localhost:8080' },
+        body: (id) => JSON.stringify(job(id)),
+      },
+      {
+        headers: { 'Content-Type': 'application/vnd.hypersdk+json', Host: '127.0.0.1:8080' },
+        body: (id) => JSON.stringify(job(id)),
+      },
+      {
+        headers: { 'Content-Type': 'application/json', Host: '127.1.2.3' },
+        body: (id) => JSON.stringify(job(id)),
+      },
+      {
+        headers: { 'Content-Type': 'application/json', Host: '[::1]:8080' },
+        body: (id) => JSON.stringify(job(id)),
+      },
+      {
+        headers: {
+          'Content-Type': 'application/json',
+          Host: 'LOCALHOST:8080',
+          Origin: 'http://localhost:8080',
+        },
+        body: (id) => JSON.stringify(job(id)),
+      },
       // What the original hyperctl sends for -file job.yaml.
-      { headers: { 'Content-Type': 'application/x-yaml' }, body: (id) => `id: ${id}\nvm_path: /DC0/vm/${id}\noutput_path: ${id}\n` },
-      { headers: { 'Content-Type': 'application/yaml' }, body: (id) => `jobs:\n  - id: ${id}\n    vm_path: /DC0/vm/${id}\n    output_path: ${id}\n` },
-      { headers: { 'Content-Type': 'text/yaml; charset=utf-8' }, body: (id) => `id: ${id}\nvm_path: /DC0/vm/${id}\noutput_path: ${id}\n` },
+      {
+        headers: { 'Content-Type': 'application/x-yaml' },
+        body: (id) => `id: ${id}\nvm_path: /DC0/vm/${id}\noutput_path: ${id}\n`,
+      },
+      {
+        headers: { 'Content-Type': 'application/yaml' },
+        body: (id) => `jobs:\n  - id: ${id}\n    vm_path: /DC0/vm/${id}\n    output_path: ${id}\n`,
+      },
+      {
+        headers: { 'Content-Type': 'text/yaml; charset=utf-8' },
+        body: (id) => `id: ${id}\nvm_path: /DC0/vm/${id}\noutput_path: ${id}\n`,
+      },
     ];
     for (const c of cases) {
       const id = uniqueId('ok');
@@ -123,7 +198,10 @@ describe('without a token (the default, loopback)', () => {
   it('keeps POSTs without a body and without a Content-Type working (SDKs send those)', async () => {
     const res = await gw.request('/jobs/query', { method: 'POST', headers: { Host: 'localhost:8080' } });
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ jobs: expect.any(Array) as unknown, total: expect.any(Number) as unknown });
+    expect(await res.json()).toMatchObject({
+      jobs: expect.any(Array) as unknown,
+      total: expect.any(Number) as unknown,
+    });
     // Go's http.Client sends no Content-Type with a nil body.
     const cancel = await gw.request('/jobs/cancel', { method: 'POST' });
     expect(cancel.status).toBe(400);
@@ -182,7 +260,9 @@ describe('configured allowances', () => {
     expect((await gw.request('/jobs/query', { headers: { Host: 'EXPORTS.LAN' } })).status).toBe(200);
     expect((await gw.request('/jobs/query', { headers: { Host: '[fd00::1]:8080' } })).status).toBe(200);
     expect((await gw.request('/jobs/query', { headers: { Host: 'other.lan' } })).status).toBe(403);
-    expect((await gw.request('/jobs/query', { headers: { Origin: 'https://ui.example:8443' } })).status).toBe(200);
+    expect((await gw.request('/jobs/query', { headers: { Origin: 'https://ui.example:8443' } })).status).toBe(
+      200,
+    );
     expect((await gw.request('/jobs/query', { headers: { Origin: 'https://ui.example' } })).status).toBe(403);
   });
 
@@ -207,10 +287,18 @@ describe('with a token', () => {
 
   it('serves any Host, still refuses a foreign Origin and non-JSON bodies', async () => {
     const auth = { Authorization: `Bearer ${token}` };
-    expect((await gw.request('/jobs/query', { headers: { ...auth, Host: 'exports.example.com:8443' } })).status).toBe(200);
-    expect((await gw.request('/jobs/query', { headers: { ...auth, Origin: 'https://evil.example' } })).status).toBe(403);
+    expect(
+      (await gw.request('/jobs/query', { headers: { ...auth, Host: 'exports.example.com:8443' } })).status,
+    ).toBe(200);
+    expect(
+      (await gw.request('/jobs/query', { headers: { ...auth, Origin: 'https://evil.example' } })).status,
+    ).toBe(403);
     const id = uniqueId('tok');
-    const typed = await gw.request('/jobs/submit', { method: 'POST', headers: { ...auth, 'Content-Type': 'text/plain' }, body: JSON.stringify(job(id)) });
+    const typed = await gw.request('/jobs/submit', {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'text/plain' },
+      body: JSON.stringify(job(id)),
+    });
     expect(typed.status).toBe(415);
     expect(await notStarted(gw, id)).toBe(true);
   });
