@@ -112,31 +112,23 @@ export const ACCEPTED_BODY_TYPES =
   'application/json or application/yaml (also application/x-yaml, text/yaml, */*+json)';
 
 /**
- * POST/PUT/PATCH bodies must declare a JSON or YAML content type. An empty body
- * without one is fine (clients POST with no body where the request has no
- * parameters). Runs after the body limit, so reading an undeclared body is bounded.
+ * Non-empty POST/PUT/PATCH bodies must declare a JSON or YAML content type. An
+ * empty body passes whatever its label (clients POST with no body where a request
+ * has no parameters; undici labels an empty string text/plain): it carries nothing
+ * a route could act on. Runs after the body limit, so reading a body is bounded.
  */
 export function jsonOrYamlBodies(): MiddlewareHandler {
   return async (c, next) => {
     if (!BODY_METHODS.has(c.req.method)) return next();
-    const contentType = c.req.header('content-type');
-    if (contentType === undefined || contentType.trim() === '') {
-      if ((await c.req.text()) !== '') {
-        throw new HttpError(415, `Content-Type: missing; send the body as ${ACCEPTED_BODY_TYPES}`, {
-          field: 'Content-Type',
-        });
-      }
-      return next();
-    }
-    if (!isJsonOrYamlType(contentType)) {
-      throw new HttpError(
-        415,
-        `Content-Type: ${printable(contentType)} is not accepted; send the body as ${ACCEPTED_BODY_TYPES}`,
-        {
-          field: 'Content-Type',
-        },
-      );
-    }
-    return next();
+    const contentType = c.req.header('content-type')?.trim() ?? '';
+    if (contentType !== '' && isJsonOrYamlType(contentType)) return next();
+    if (c.req.header('content-length') === '0' || (await c.req.text()) === '') return next();
+    throw new HttpError(
+      415,
+      contentType === ''
+        ? `Content-Type: missing; send the body as ${ACCEPTED_BODY_TYPES}`
+        : `Content-Type: ${printable(contentType)} is not accepted; send the body as ${ACCEPTED_BODY_TYPES}`,
+      { field: 'Content-Type' },
+    );
   };
 }

@@ -202,6 +202,10 @@ describe('without a token (the default, loopback)', () => {
       jobs: expect.any(Array) as unknown,
       total: expect.any(Number) as unknown,
     });
+    // An empty body labelled otherwise (undici labels '' text/plain) carries nothing: the route answers.
+    const empty = await gw.request('/jobs/submit', { method: 'POST', body: '' });
+    expect(empty.status).toBe(400);
+    expect((await errorOf(empty)).error).toMatch(/body: empty/);
     // Go's http.Client sends no Content-Type with a nil body.
     const cancel = await gw.request('/jobs/cancel', { method: 'POST' });
     expect(cancel.status).toBe(400);
