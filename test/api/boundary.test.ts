@@ -245,6 +245,25 @@ describe('without a token (the default, loopback)', () => {
   });
 });
 
+describe('/openapi.json', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await createTestGateway();
+  });
+  afterAll(async () => gw?.close());
+
+  it('documents the 403 of the boundary on every route and the 415 where a body is taken', async () => {
+    const doc = (await (await gw.request('/openapi.json')).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    };
+    expect(Object.keys(doc.paths['/jobs/submit']!.post!.responses)).toEqual(
+      expect.arrayContaining(['403', '413', '415']),
+    );
+    expect(Object.keys(doc.paths['/jobs/query']!.get!.responses)).toContain('403');
+    expect(Object.keys(doc.paths['/jobs/query']!.get!.responses)).not.toContain('415');
+  });
+});
+
 describe('configured allowances', () => {
   let gw: TestGateway;
   beforeAll(async () => {
