@@ -4,6 +4,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { isLoopbackAddr, tokenAuth } from './auth.js';
+import { jsonOrYamlBodies, requestBoundary } from './boundary.js';
 import type { GatewayDeps } from './deps.js';
 import { errorHandler, HttpError, now, type Logger } from './http-error.js';
 import { goDuration } from './jobs/durations.js';
@@ -37,6 +38,14 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   app.onError(errorHandler(log));
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}`, timestamp: now() }, 404));
   app.use(metrics.middleware);
+  // Host and Origin first: a cross-site or rebound request gets nothing, not even a 401.
+  app.use(
+    requestBoundary({
+      token: config.daemon.apiToken !== undefined,
+      allowedHosts: config.daemon.allowedHosts ?? [],
+      allowedOrigins: config.daemon.allowedOrigins ?? [],
+    }),
+  );
   app.use(tokenAuth(config.daemon.apiToken, new Set(['/health'])));
   app.use(
     bodyLimit({
@@ -46,6 +55,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
       },
     }),
   );
+  app.use(jsonOrYamlBodies());
 
   app.get('/health', (c) => c.json({ status: 'healthy' as const, timestamp: now() }));
 

@@ -40,7 +40,10 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
     const responses: Record<string, unknown> = {
       200: { description: 'OK', content: { [op.path === '/metrics' ? 'text/plain' : 'application/json']: { schema: jsonSchema(op.response) } } },
     };
-    for (const code of [...(op.errors ?? []), ...(op.path === '/health' ? [] : [401])]) responses[code] = error;
+    // 403: a foreign Origin, or a non-loopback Host without a token (every route);
+    // 415: a body that is not JSON or YAML.
+    const boundary = [403, ...(op.body ? [415] : [])];
+    for (const code of [...(op.errors ?? []), ...(op.path === '/health' ? [] : [401]), ...boundary]) responses[code] = error;
     paths[op.path] ??= {};
     paths[op.path]![op.method] = {
       summary: op.summary,

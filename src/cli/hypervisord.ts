@@ -2,6 +2,8 @@
 // (or either alone), with an embedded Temporal dev server when no Temporal address
 // is configured. Returns an exit code; only bin/hypervisord.js ends the process.
 import { Command, CommanderError, Option } from 'commander';
+import { isLoopbackAddr } from '../api/auth.js';
+import { GatewayTlsError, loadGatewayTls } from '../api/gateway.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { missingDaemonSettings } from '../daemon/process-settings.js';
 import { startDaemon, type DaemonMode } from '../daemon/run-daemon.js';
@@ -22,6 +24,10 @@ Configuration: a YAML file (-config) plus environment, which wins:
   TEMPORAL_ADDRESS    Temporal frontend; unset = embedded dev server with a SQLite
                       file in the data directory and the Temporal UI
   HYPERSDK_API_TOKEN  required when listening beyond loopback
+  HYPERSDK_TLS_CERT, HYPERSDK_TLS_KEY
+                      PEM certificate and key: the gateway serves HTTPS
+  HYPERSDK_ALLOWED_HOSTS, HYPERSDK_ALLOWED_ORIGINS
+                      extra Host names (without a token) and browser origins
   LOG_LEVEL, DOWNLOAD_WORKERS, HYPERSDK_SECRETS_KEY, AWS_* (S3 output)
 
 Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad flags or configuration.
@@ -68,6 +74,21 @@ export async function runHypervisord(
   if (missing.length) log(`note: started without ${missing.join(' and ')}, so it holds more memory than it needs (README, Deployment)`);
   const config = options.addr ? { ...loaded.config, daemon: { ...loaded.config.daemon, addr: options.addr } } : loaded.config;
 
+  if (options.mode !== 'worker' && config.daemon.tls) {
+    // Checked before anything starts: a wrong path or key is a configuration error.
+    try {
+      loadGatewayTls(config.daemon.tls);
+    } catch (err) {
+      if (!(err instanceof GatewayTlsError)) throw err;
+      io.err(`hypervisord: invalid configuration: ${err.message}\n`);
+      return ExitCode.Usage;
+    }
+  }
+  if (options.mode !== 'worker' && !config.daemon.tls && !isLoopbackAddr(config.daemon.addr)) {
+    log(
+      `WARNING: the gateway listens on ${config.daemon.addr} over plain HTTP: the API token and vCenter passwords in submits cross the network in clear. Set daemon.tls_cert and daemon.tls_key (HYPERSDK_TLS_CERT, HYPERSDK_TLS_KEY), or keep it behind a TLS-terminating proxy on the same host`,
+    );
+  }
   let daemon;
   try {
     daemon = await startDaemon(config, options.mode, log);

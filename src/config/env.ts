@@ -7,6 +7,11 @@ type Converter = (value: string) => unknown;
 const asString: Converter = (v) => v;
 // Kept as a string when it is not a number, so that validation names the variable.
 const asInt: Converter = (v) => (/^\s*\d+\s*$/.test(v) ? Number(v) : v);
+const asList: Converter = (v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 const asBool: Converter = (v) => {
   const s = v.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(s)) return true;
@@ -30,6 +35,12 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { name: 'DAEMON_ADDR', path: ['daemon', 'addr'], convert: asString },
   { name: 'HYPERSDK_API_TOKEN', path: ['daemon', 'api_token'], convert: asString },
   { name: 'HYPERSDK_DATA_DIR', path: ['daemon', 'data_dir'], convert: asString },
+  { name: 'HYPERSDK_TLS_CERT', path: ['daemon', 'tls_cert'], convert: asString },
+  { name: 'HYPERSDK_TLS_KEY', path: ['daemon', 'tls_key'], convert: asString },
+  { name: 'HYPERSDK_ALLOWED_HOSTS', path: ['daemon', 'allowed_hosts'], convert: asList },
+  { name: 'HYPERSDK_ALLOWED_ORIGINS', path: ['daemon', 'allowed_origins'], convert: asList },
+  { name: 'HYPERSDK_MAX_JOBS_PER_SUBMIT', path: ['daemon', 'max_jobs_per_submit'], convert: asInt },
+  { name: 'HYPERSDK_MAX_IDS_PER_QUERY', path: ['daemon', 'max_ids_per_query'], convert: asInt },
   { name: 'LOG_LEVEL', path: ['log_level'], convert: (v) => v.trim().toLowerCase() },
   { name: 'DOWNLOAD_WORKERS', path: ['worker', 'max_concurrent_transfers'], convert: asInt },
   { name: 'HYPERSDK_WORKER_ID', path: ['worker', 'identity'], convert: asString },

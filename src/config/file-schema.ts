@@ -39,6 +39,14 @@ export const fileSchema = z.object({
       api_token: z.string().min(16, 'must be at least 16 characters').optional(),
       data_dir: nonEmpty.optional(),
       max_body_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
+      max_jobs_per_submit: z.number().int().min(1).max(10_000).optional(),
+      max_ids_per_query: z.number().int().min(1).max(100_000).optional(),
+      allowed_hosts: z.array(z.string().regex(/^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\])$/, 'must be a host name or IP address without port or scheme, e.g. exports.lan')).optional(),
+      allowed_origins: z
+        .array(z.string().regex(/^https?:\/\/[^/\s?#]+$/, 'must be an origin: scheme://host[:port], e.g. https://ui.example:8443, without a path'))
+        .optional(),
+      tls_cert: nonEmpty.optional(),
+      tls_key: nonEmpty.optional(),
     })
     .optional(),
   temporal: z

@@ -47,6 +47,8 @@ export interface LoadedConfig {
 export const DEFAULTS = {
   addr: 'localhost:8080',
   maxBodyBytes: 1024 * 1024,
+  maxJobsPerSubmit: 100,
+  maxIdsPerQuery: 1000,
   namespace: 'default',
   profile: 'default',
   region: 'us-east-1',
@@ -177,6 +179,23 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
   return { config, warnings };
 }
 
+/** daemon.tls_cert and daemon.tls_key come as a pair; relative paths resolve under the data directory. */
+function gatewayTls(file: FileConfig, dataDir: string, origins: OriginMap): { tls?: { certFile: string; keyFile: string } } {
+  const cert = file.daemon?.tls_cert;
+  const key = file.daemon?.tls_key;
+  if (!cert && !key) return {};
+  if (!cert || !key) {
+    const [given, missing] = cert ? ['tls_cert', 'tls_key'] : ['tls_key', 'tls_cert'];
+    throw new ConfigError([
+      {
+        key: origins.describe(['daemon', given]),
+        message: `is set but daemon.${missing} (HYPERSDK_${missing.toUpperCase()}) is not: HTTPS needs both the certificate and its key`,
+      },
+    ]);
+  }
+  return { tls: { certFile: resolve(dataDir, cert), keyFile: resolve(dataDir, key) } };
+}
+
 async function buildConfig(
   file: FileConfig,
   profileName: string,
@@ -210,6 +229,11 @@ async function buildConfig(
       ...(file.daemon?.api_token ? { apiToken: file.daemon.api_token } : {}),
       dataDir,
       maxBodyBytes: file.daemon?.max_body_bytes ?? DEFAULTS.maxBodyBytes,
+      maxJobsPerSubmit: file.daemon?.max_jobs_per_submit ?? DEFAULTS.maxJobsPerSubmit,
+      maxIdsPerQuery: file.daemon?.max_ids_per_query ?? DEFAULTS.maxIdsPerQuery,
+      allowedHosts: (file.daemon?.allowed_hosts ?? []).map((h) => h.toLowerCase().replace(/\.$/, '')),
+      allowedOrigins: (file.daemon?.allowed_origins ?? []).map((o) => new URL(o).origin),
+      ...gatewayTls(file, dataDir, origins),
     },
     temporal: {
       ...(file.temporal?.address ? { address: file.temporal.address } : {}),

@@ -30,6 +30,18 @@ export interface HyperConfig {
     /** State directory: embedded Temporal database, generated keys. */
     dataDir: string;
     maxBodyBytes: number;
+    // The gateway's boundary settings are optional so that configurations built in
+    // code (tests, benches) need not spell them; loadConfig always fills them in.
+    /** Jobs one POST /jobs/submit may carry (daemon.max_jobs_per_submit); more is a 413. */
+    maxJobsPerSubmit?: number;
+    /** Job ids one query or cancel may name (daemon.max_ids_per_query); more is a 400. */
+    maxIdsPerQuery?: number;
+    /** Host names (any port) accepted besides loopback when serving without a token. */
+    allowedHosts?: string[];
+    /** Browser origins (scheme://host[:port]) allowed besides the request's own. */
+    allowedOrigins?: string[];
+    /** PEM certificate chain and key paths: the gateway serves HTTPS when both are set. */
+    tls?: { certFile: string; keyFile: string };
   };
   temporal: {
     /** host:port of a Temporal frontend; unset = start the embedded dev server. */

@@ -1,8 +1,9 @@
 // API fuzzing driven by the gateway's own /openapi.json: fast-check builds
 // requests from the documented request schemas (valid, almost valid, wrong types,
 // huge values, odd unicode, unknown keys), bad JSON and YAML, random paths,
-// methods, query strings and content types, and sends them with app.request()
-// to a gateway backed by the real Temporal dev server and the real vcsim.
+// methods, query strings, content types, Host and Origin headers, and sends them
+// with app.request() to a gateway backed by the real Temporal dev server and the
+// real vcsim.
 // Properties: never a 5xx; every error body is JSON {error, timestamp}; /health
 // keeps answering; jobs held before the fuzzing are still listed afterwards with
 // the same definition.
@@ -127,6 +128,23 @@ const contentTypes = fc.constantFrom(
   '',
   'text/x-\u00fcnknown; q=\u00ff',
 );
+/**
+ * Host and Origin headers, mostly absent (the routes are what is fuzzed), else
+ * loopback, foreign, malformed: the boundary must answer 403, never fail.
+ */
+const boundaryHeaders: fc.Arbitrary<Record<string, string>> = fc.oneof(
+  { weight: 6, arbitrary: fc.constant({}) },
+  {
+    weight: 1,
+    arbitrary: fc.record(
+      {
+        host: fc.constantFrom('localhost:8080', '127.0.0.1', '[::1]:8080', 'evil.example:8080', '', 'a b', '[::1', 'localhost:99999', 'user@localhost', '127.0.0.1.nip.io', 'localhost/x'),
+        origin: fc.constantFrom('http://localhost', 'https://evil.example', 'null', '', 'not a url', 'http://127.0.0.1:8080', 'file://'),
+      },
+      { requiredKeys: [] },
+    ),
+  },
+);
 const idSegment = fc.oneof(
   fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,20}$/),
   fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).map(encodeURIComponent),
@@ -181,19 +199,19 @@ function requests(): fc.Arbitrary<FuzzRequest> {
     {
       weight: 2,
       arbitrary: fc
-        .tuple(documented, queryString)
-        .chain(([op, q]) => concretePath(op.path).map((p): FuzzRequest => ({ label: `GET ${op.path}?…`, method: 'GET', path: q ? `${p}?${q}` : p, headers: {} }))),
+        .tuple(documented, queryString, boundaryHeaders)
+        .chain(([op, q, extra]) => concretePath(op.path).map((p): FuzzRequest => ({ label: `GET ${op.path}?…`, method: 'GET', path: q ? `${p}?${q}` : p, headers: extra }))),
     },
     {
       weight: 2,
       arbitrary: fc
-        .tuple(documented, methods, contentTypes, fc.option(fc.oneof(badText, wildValue.map((v) => JSON.stringify(v) ?? '')), { nil: undefined }))
-        .chain(([op, method, ct, body]) =>
+        .tuple(documented, methods, contentTypes, fc.option(fc.oneof(badText, wildValue.map((v) => JSON.stringify(v) ?? '')), { nil: undefined }), boundaryHeaders)
+        .chain(([op, method, ct, body, extra]) =>
           concretePath(op.path).map((p): FuzzRequest => ({
             label: `${method} ${op.path} (any method)`,
             method,
             path: p,
-            headers: (ct ? { 'content-type': ct } : {}),
+            headers: { ...extra, ...(ct ? { 'content-type': ct } : {}) },
             ...(body !== undefined && method !== 'GET' && method !== 'HEAD' ? { body } : {}),
           })),
         ),

@@ -20,7 +20,7 @@ import {
 } from '../../export/contract.js';
 import { JobNameAttr, ProviderAttr, VmPathAttr } from '../../temporal/search-attributes.js';
 import type { Job, JobDefinition, JobStatus } from '../schemas.js';
-import { mapLimit } from './concurrency.js';
+import { Limiter, mapLimit } from './concurrency.js';
 import { failureOf, type JobFailure } from './failures.js';
 import { RateTracker } from './rate.js';
 import { jobView, progressView } from './views.js';
@@ -34,6 +34,12 @@ const QUERY_TIMEOUT_MS = 1_500;
 /** After a progress query timed out (no worker), do not ask again for this long. */
 const QUERY_BACKOFF_MS = 10_000;
 const DESCRIBE_CONCURRENCY = 16;
+/**
+ * Describes in flight for the whole gateway, whatever the number of requests: one
+ * request is already held to DESCRIBE_CONCURRENCY, and many requests together must
+ * not turn into thousands of concurrent Temporal calls either.
+ */
+const DESCRIBES_IN_FLIGHT = 32;
 const MAX_CACHED_OUTCOMES = 10_000;
 /**
  * Live views of running jobs are reused for this long, and concurrent requests for
@@ -138,6 +144,7 @@ export class TemporalJobStore {
   private readonly definitions = new Map<string, JobDefinition>();
   private readonly queryBackoff = new Map<string, number>();
   private readonly rates = new RateTracker();
+  private readonly describes = new Limiter(DESCRIBES_IN_FLIGHT);
   private readonly baseQuery: string;
 
   constructor(
@@ -203,7 +210,7 @@ export class TemporalJobStore {
   }
 
   async getMany(jobIds: readonly string[]): Promise<Job[]> {
-    const jobs = await mapLimit(jobIds, DESCRIBE_CONCURRENCY, (id) => this.get(id));
+    const jobs = await mapLimit([...new Set(jobIds)], DESCRIBE_CONCURRENCY, (id) => this.get(id));
     return jobs.filter((j): j is Job => j !== undefined);
   }
 
@@ -310,7 +317,7 @@ export class TemporalJobStore {
 
   private async describe(jobId: string): Promise<WorkflowExecutionDescription | undefined> {
     try {
-      return await this.client.workflow.getHandle(jobId).describe();
+      return await this.describes.run(() => this.client.workflow.getHandle(jobId).describe());
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;

@@ -1,6 +1,7 @@
 // /jobs/*: submit, query, get, cancel, progress. Every answer has the contract's
 // shape; every refusal is an HttpError naming the field.
 import { Hono } from 'hono';
+import { DEFAULTS } from '../../config/load.js';
 import type { HyperConfig } from '../../config/types.js';
 import { readBody } from '../body.js';
 import { badRequest, HttpError, notFound, now } from '../http-error.js';
@@ -8,7 +9,7 @@ import { DuplicateJobError, type TemporalJobStore } from '../jobs/temporal-jobs.
 import { progressView } from '../jobs/views.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { cancelRequestSchema, JOB_ID_PATTERN, JOB_STATUSES, queryRequestSchema, type Job, type JobStatus } from '../schemas.js';
-import { OUTPUT_EXISTS, prepareSubmit } from '../submit.js';
+import { OUTPUT_EXISTS, prepareSubmit, splitSubmitBody } from '../submit.js';
 
 const DEFAULT_LIMIT = 1000;
 
@@ -58,14 +59,44 @@ class ListingJson {
   }
 }
 
+/** Jobs a submit body carries (1 for a single job; an unusable body is left to prepareSubmit). */
+function jobCount(body: unknown): number {
+  try {
+    return splitSubmitBody(body).items.length;
+  } catch {
+    return 1;
+  }
+}
+
+/** Refuses more job ids than daemon.max_ids_per_query before any Temporal call is made. */
+function capIds(ids: string[] | undefined, max: number): string[] | undefined {
+  if (ids && ids.length > max) {
+    throw badRequest('job_ids', `${ids.length} job ids in one request, more than the limit of ${max} (daemon.max_ids_per_query); split the request`, {
+      limit: max,
+      config_key: 'daemon.max_ids_per_query',
+    });
+  }
+  return ids && [...new Set(ids)];
+}
+
 export function jobRoutes(config: HyperConfig, store: TemporalJobStore, metrics: GatewayMetrics): Hono {
   const app = new Hono();
   const listingJson = new ListingJson();
+  const maxJobsPerSubmit = config.daemon.maxJobsPerSubmit ?? DEFAULTS.maxJobsPerSubmit;
+  const maxIdsPerQuery = config.daemon.maxIdsPerQuery ?? DEFAULTS.maxIdsPerQuery;
 
   app.post('/submit', async (c) => {
     const body = await readBody(c);
     if (body === undefined) throw badRequest('body', 'empty; send a job (vm_path, output_path) as JSON or YAML');
     if (typeof body !== 'object' || body === null) throw badRequest('body', 'must be a job object, {jobs: [...]} or a list of jobs');
+    const count = jobCount(body);
+    if (count > maxJobsPerSubmit) {
+      throw new HttpError(
+        413,
+        `jobs: ${count} jobs in one submit, more than the limit of ${maxJobsPerSubmit} (daemon.max_jobs_per_submit); submit them in batches`,
+        { field: 'jobs', limit: maxJobsPerSubmit, config_key: 'daemon.max_jobs_per_submit' },
+      );
+    }
     const prepared = await prepareSubmit(config, body);
     const jobIds: string[] = [];
     const errors = [...prepared.errors];
@@ -99,7 +130,7 @@ export function jobRoutes(config: HyperConfig, store: TemporalJobStore, metrics:
   });
 
   const query = async (request: { job_ids?: string | string[]; status?: string | string[]; all?: boolean; limit?: number }) => {
-    const ids = asList(request.job_ids)?.map((id) => validJobId(id, 'job_ids'));
+    const ids = capIds(asList(request.job_ids), maxIdsPerQuery)?.map((id) => validJobId(id, 'job_ids'));
     const statuses = parseStatuses(request.status);
     const limit = request.limit ?? DEFAULT_LIMIT;
     let jobs = ids ? await store.getMany(ids) : await store.list({ statuses, limit });
@@ -128,7 +159,7 @@ export function jobRoutes(config: HyperConfig, store: TemporalJobStore, metrics:
   app.post('/cancel', async (c) => {
     const body = (await readBody(c)) ?? {};
     const request = parseWith(cancelRequestSchema, body);
-    const ids = asList(request.job_ids) ?? [];
+    const ids = capIds(asList(request.job_ids), maxIdsPerQuery) ?? [];
     if (ids.length === 0) throw badRequest('job_ids', 'give at least one job id');
     const cancelled: string[] = [];
     const failed: string[] = [];
