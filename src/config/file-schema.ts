@@ -55,6 +55,15 @@ export const fileSchema = z.object({
       namespace: nonEmpty.optional(),
       task_queue: nonEmpty.optional(),
       ui_port: port.optional(),
+      tls: z
+        .object({
+          ca_cert: nonEmpty.optional(),
+          client_cert: nonEmpty.optional(),
+          client_key: nonEmpty.optional(),
+          server_name: nonEmpty.optional(),
+        })
+        .optional(),
+      api_key: nonEmpty.optional(),
     })
     .optional(),
   vsphere: z

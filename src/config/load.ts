@@ -10,6 +10,7 @@ import { fileSchema, LEGACY_KEYS, workerIdentity, type FileConfig } from './file
 import { OriginMap } from './origins.js';
 import { realpathLongestPrefix } from './output-path.js';
 import { generateSecretsKey } from './secrets.js';
+import { readPem } from '../temporal/connection.js';
 import type { HyperConfig, VsphereProfile } from './types.js';
 import { findUnknownKeys } from './unknown-keys.js';
 
@@ -196,6 +197,56 @@ function gatewayTls(file: FileConfig, dataDir: string, origins: OriginMap): { tl
   return { tls: { certFile: resolve(dataDir, cert), keyFile: resolve(dataDir, key) } };
 }
 
+const TLS_FILES = [
+  ['ca_cert', 'caCert'],
+  ['client_cert', 'clientCert'],
+  ['client_key', 'clientKey'],
+] as const;
+
+/**
+ * temporal.tls and temporal.api_key, checked: a client certificate comes with its
+ * key, every file is a readable PEM file (the error names the key and the path),
+ * and both need temporal.address, since the embedded dev server has neither TLS nor
+ * API keys (it listens on 127.0.0.1 only). Relative paths resolve under the data
+ * directory, as daemon.tls_cert's do.
+ */
+function temporalSecurity(
+  t: FileConfig['temporal'],
+  dataDir: string,
+  origins: OriginMap,
+): Pick<HyperConfig['temporal'], 'tls' | 'apiKey'> {
+  const raw = t?.tls ?? {};
+  const issues: ConfigIssue[] = [];
+  const issue = (path: string[], message: string) => {
+    const origin = origins.origin(path);
+    issues.push({ key: origins.describe(path), ...(origin.kind === 'file' && origin.line !== undefined ? { line: origin.line } : {}), message });
+  };
+  if (Boolean(raw.client_cert) !== Boolean(raw.client_key)) {
+    const [set, missing] = raw.client_cert ? ['client_cert', 'client_key'] : ['client_key', 'client_cert'];
+    issue(['temporal', 'tls', set], `is set but temporal.tls.${missing} is not: a client certificate and its private key go together (set both, or neither)`);
+  }
+  const tls: NonNullable<HyperConfig['temporal']['tls']> = {};
+  for (const [key, field] of TLS_FILES) {
+    const path = raw[key];
+    if (!path) continue;
+    const absolute = resolve(dataDir, path);
+    const read = readPem(absolute);
+    if ('problem' in read) issue(['temporal', 'tls', key], read.problem);
+    tls[field] = absolute;
+  }
+  if (raw.server_name) tls.serverName = raw.server_name;
+  const secured = Object.keys(tls).length > 0 || Boolean(t?.api_key);
+  if (secured && !t?.address) {
+    const what = [Object.keys(tls).length ? 'temporal.tls' : undefined, t?.api_key ? 'temporal.api_key' : undefined].filter(Boolean).join(' and ');
+    issue(
+      ['temporal', 'address'],
+      `must be set when ${what} is: without it hypervisord starts the embedded Temporal dev server, which listens on 127.0.0.1 only and has no TLS or API keys (set TEMPORAL_ADDRESS to the cluster's frontend, or unset ${what})`,
+    );
+  }
+  if (issues.length) throw new ConfigError(issues);
+  return { ...(Object.keys(tls).length ? { tls } : {}), ...(t?.api_key ? { apiKey: t.api_key } : {}) };
+}
+
 async function buildConfig(
   file: FileConfig,
   profileName: string,
@@ -240,6 +291,7 @@ async function buildConfig(
       namespace: file.temporal?.namespace ?? DEFAULTS.namespace,
       taskQueue: file.temporal?.task_queue ?? DEFAULT_TASK_QUEUE,
       uiPort: file.temporal?.ui_port ?? 0,
+      ...temporalSecurity(file.temporal, dataDir, origins),
     },
     vsphere: { profiles, defaultProfile: profileName },
     s3: {

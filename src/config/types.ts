@@ -50,6 +50,13 @@ export interface HyperConfig {
     taskQueue: string;
     /** Port of the embedded dev server's web UI (0 = pick one). */
     uiPort: number;
+    /**
+     * TLS to a Temporal cluster (PEM file paths; any one set turns TLS on). Only with
+     * address: the embedded dev server speaks plain gRPC on loopback.
+     */
+    tls?: { caCert?: string; clientCert?: string; clientKey?: string; serverName?: string };
+    /** Temporal Cloud API key, sent as `authorization: Bearer`; implies TLS. A secret: never logged. */
+    apiKey?: string;
   };
   vsphere: {
     profiles: Record<string, VsphereProfile>;
