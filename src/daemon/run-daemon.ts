@@ -9,6 +9,7 @@ import { startGateway, type RunningGateway } from '../api/gateway.js';
 import type { HyperConfig } from '../config/types.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../devservices/temporal.js';
 import { connectVsphere } from '../providers/vsphere/index.js';
+import { connectTemporal } from '../temporal/connection.js';
 import { createExportWorker, type ExportWorker } from '../worker/create-worker.js';
 
 export type DaemonMode = 'all' | 'gateway' | 'worker';
@@ -60,7 +61,7 @@ export async function startDaemon(
 
     let gateway: RunningGateway | undefined;
     if (mode !== 'worker') {
-      const connection = await Connection.connect({ address });
+      const connection = await connectTemporal(effective.temporal, (o) => Connection.connect(o));
       stops.push(() => connection.close());
       const client = new Client({ connection, namespace: effective.temporal.namespace });
       gateway = await startGateway(effective, {

@@ -10,6 +10,7 @@ import { createExportActivities, LeaseProgressRegistry } from '../activities/ind
 import { openCredentials } from '../config/secrets.js';
 import type { HyperConfig, VsphereProfile } from '../config/types.js';
 import { connectVsphere } from '../providers/vsphere/index.js';
+import { connectTemporal } from '../temporal/connection.js';
 import { ProviderPool, type ProviderConnector } from './provider-pool.js';
 import { createSinkFactory } from './sinks.js';
 import { cachedWorkflowBundle } from './workflow-bundle.js';
@@ -17,7 +18,7 @@ import { sdkWorkerIdentity, workerTaskQueue } from './worker-queue.js';
 
 export interface ExportWorkerOptions {
   config: HyperConfig;
-  /** Defaults to a new connection to config.temporal.address. */
+  /** Defaults to a new connection to config.temporal.address (with its TLS and API key). */
   connection?: NativeConnection;
   /** Defaults to the real vSphere provider. */
   connectProvider?: ProviderConnector;
@@ -78,8 +79,7 @@ export function workflowBundleDir(config: HyperConfig): string {
 export async function createExportWorker(options: ExportWorkerOptions): Promise<ExportWorker> {
   const { config } = options;
   const ownConnection = !options.connection;
-  const connection =
-    options.connection ?? (await NativeConnection.connect({ address: config.temporal.address ?? '127.0.0.1:7233' }));
+  const connection = options.connection ?? (await connectTemporal(config.temporal, (o) => NativeConnection.connect(o)));
   const providers = new ProviderPool({
     profiles: config.vsphere.profiles,
     defaultProfile: config.vsphere.defaultProfile,

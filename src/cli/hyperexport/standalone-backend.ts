@@ -19,6 +19,7 @@ import type { HyperConfig, VsphereProfile } from '../../config/types.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../../devservices/temporal.js';
 import type { VmDescription, VmSummary } from '../../providers/types.js';
 import { connectVsphere, type VsphereProvider } from '../../providers/vsphere/index.js';
+import { connectTemporal } from '../../temporal/connection.js';
 import { createExportWorker } from '../../worker/create-worker.js';
 import { CliError } from '../daemon-client.js';
 import { ExitCode } from '../exit-codes.js';
@@ -203,9 +204,9 @@ export class StandaloneBackend implements ExportBackend {
       }
       let connection: Connection;
       try {
-        connection = await Connection.connect({ address, connectTimeout: 10_000 });
+        connection = await connectTemporal({ ...this.config.temporal, address }, (o) => Connection.connect({ ...o, connectTimeout: 10_000 }));
       } catch (err) {
-        throw new CliError(`cannot reach Temporal at ${address} (${(err as Error).message}); unset TEMPORAL_ADDRESS to use an embedded dev server`, ExitCode.Unreachable);
+        throw new CliError(`${(err as Error).message.replace(/^temporal: /, '')}; unset TEMPORAL_ADDRESS to use an embedded dev server`, ExitCode.Unreachable);
       }
       stops.push(() => connection.close());
       const client = new Client({ connection, namespace: this.config.temporal.namespace });
