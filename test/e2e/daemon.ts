@@ -20,7 +20,8 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-export async function startDaemon(services: ServiceInfo, extraYaml = ''): Promise<Daemon> {
+/** `extraEnv` also reaches the hyperctl runs of hyperctl(daemon, ...). */
+export async function startDaemon(services: ServiceInfo, extraYaml = '', extraEnv: NodeJS.ProcessEnv = {}): Promise<Daemon> {
   const dir = join(services.workDir, `daemon-${randomBytes(3).toString('hex')}`);
   const exportRoot = join(dir, 'exports');
   mkdirSync(exportRoot, { recursive: true });
@@ -48,6 +49,7 @@ export async function startDaemon(services: ServiceInfo, extraYaml = ''): Promis
     GOVC_INSECURE: '1',
     DAEMON_ADDR: `127.0.0.1:${port}`,
     HYPERVISOR_URL: `http://127.0.0.1:${port}`,
+    ...extraEnv,
   };
   let log = '';
   // Started as the deployments start it (node flags and environment of process-settings.ts).

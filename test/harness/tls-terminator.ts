@@ -1,0 +1,66 @@
+// An mTLS front for the harness's plain Temporal dev server, standing in for a
+// secured cluster: it demands a client certificate signed by the test CA (Node's
+// own TLS, not project code) and pipes each accepted connection, bytes unchanged,
+// to the dev server's gRPC port.
+import { connect as netConnect, type Socket } from 'node:net';
+import { createServer, type TLSSocket } from 'node:tls';
+import { pem, type TestPki } from './certs.js';
+
+export interface TlsTerminator {
+  /** 127.0.0.1:<port> */
+  address: string;
+  /** Connections that passed the handshake with a trusted client certificate. */
+  readonly authorized: number;
+  /** Handshakes the terminator refused, with OpenSSL's reason. */
+  readonly refused: string[];
+  close(): Promise<void>;
+}
+
+export async function startTlsTerminator(pki: TestPki, upstream: string): Promise<TlsTerminator> {
+  const [host, port] = [
+    upstream.slice(0, upstream.lastIndexOf(':')),
+    Number(upstream.slice(upstream.lastIndexOf(':') + 1)),
+  ];
+  const sockets = new Set<Socket>();
+  let authorized = 0;
+  const refused: string[] = [];
+  const server = createServer(
+    {
+      key: pem(pki.serverKey),
+      cert: pem(pki.serverCert),
+      ca: pem(pki.caCert),
+      requestCert: true,
+      rejectUnauthorized: true,
+      ALPNProtocols: ['h2'],
+    },
+    (client: TLSSocket) => {
+      authorized++;
+      const up = netConnect(port, host);
+      sockets.add(client).add(up);
+      client.pipe(up).pipe(client);
+      client.on('error', () => up.destroy());
+      up.on('error', () => client.destroy());
+      client.on('close', () => (up.destroy(), sockets.delete(client)));
+      up.on('close', () => (client.destroy(), sockets.delete(up)));
+    },
+  );
+  server.on('tlsClientError', (err) => refused.push(err.message));
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port: own } = server.address() as { port: number };
+  return {
+    address: `127.0.0.1:${own}`,
+    get authorized() {
+      return authorized;
+    },
+    refused,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
