@@ -23,6 +23,10 @@ Configuration: a YAML file (-config) plus environment, which wins:
   DAEMON_ADDR         listen address (default localhost:8080)
   TEMPORAL_ADDRESS    Temporal frontend; unset = embedded dev server with a SQLite
                       file in the data directory and the Temporal UI
+  HYPERSDK_TEMPORAL_TLS_CA, HYPERSDK_TEMPORAL_TLS_CERT, HYPERSDK_TEMPORAL_TLS_KEY,
+  HYPERSDK_TEMPORAL_TLS_SERVER_NAME   TLS/mTLS to a Temporal cluster (PEM file paths;
+                      temporal.tls.* in the file); needs TEMPORAL_ADDRESS
+  HYPERSDK_TEMPORAL_API_KEY   Temporal Cloud API key (temporal.api_key); implies TLS
   HYPERSDK_API_TOKEN  required when listening beyond loopback
   HYPERSDK_TLS_CERT, HYPERSDK_TLS_KEY
                       PEM certificate and key: the gateway serves HTTPS
