@@ -192,6 +192,12 @@ export function probeTls(address: string, tls: NodeTlsOptions, timeoutMs: number
   });
 }
 
+const NETWORK_CODES = /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT)$/;
+
+// grpc-js names the status ("16 UNAUTHENTICATED"), the native core describes it.
+const UNAUTHENTICATED =
+  /UNAUTHENTICATED|PERMISSION_DENIED|valid authentication credentials|does not have permission/;
+
 const CLIENT_CERT_HINT =
   'check temporal.tls.client_cert and client_key (HYPERSDK_TEMPORAL_TLS_CERT, HYPERSDK_TEMPORAL_TLS_KEY)';
 const CA_HINT = 'check temporal.tls.ca_cert (HYPERSDK_TEMPORAL_TLS_CA)';
@@ -205,7 +211,7 @@ function hintFor(result: { reason: string; code?: string }, options: TemporalCon
   }
   if (
     /certificate required/.test(r) ||
-    (!options.tls?.clientCertPair && /closed the connection|alert/.test(r))
+    (!options.tls?.clientCertPair && /closed the connection|alert|econnreset|socket hang up/.test(r))
   ) {
     return `the server asks for a client certificate and none was sent: ${CLIENT_CERT_HINT}`;
   }
@@ -215,7 +221,7 @@ function hintFor(result: { reason: string; code?: string }, options: TemporalCon
   if (!code.startsWith('ERR_') && /CERT|ISSUER|SIGNATURE/.test(code))
     return `the server's certificate is not trusted: ${CA_HINT}`;
   if (
-    /unknown ca|bad certificate|certificate unknown|unsupported certificate|access denied|decrypt error|handshake failure|closed the connection/.test(
+    /unknown ca|bad certificate|certificate unknown|unsupported certificate|access denied|decrypt error|handshake failure|closed the connection|econnreset|socket hang up/.test(
       r,
     )
   ) {
@@ -230,39 +236,49 @@ export async function explainConnectFailure(
   err: unknown,
   probeTimeoutMs: number,
 ): Promise<TemporalConnectionError> {
-  const original = ((err as Error)?.message ?? String(err)).split('\n')[0]!;
+  // The client wraps the gRPC error ("Failed to connect to Temporal server", cause "16 UNAUTHENTICATED: ...").
+  const cause = (err as { cause?: unknown })?.cause;
+  const original =
+    [err, cause]
+      .filter((e): e is Error => e instanceof Error)
+      .map((e) => e.message.split('\n')[0]!)
+      .join(': ') || String(err);
   const address = options.address;
+  let probed: ProbeResult = { ok: 'unknown' };
   try {
-    if (options.tls) {
-      const t = options.tls;
-      const result = await probeTls(
-        address,
-        {
-          ...(t.serverRootCACertificate ? { ca: t.serverRootCACertificate } : {}),
-          ...(t.clientCertPair ? { cert: t.clientCertPair.crt, key: t.clientCertPair.key } : {}),
-          ...(t.serverNameOverride ? { servername: t.serverNameOverride } : {}),
-        },
-        probeTimeoutMs,
-      );
-      if (
-        result.ok === false &&
-        !/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH/.test(result.code ?? '')
-      ) {
-        return new TemporalConnectionError(
-          `temporal: TLS handshake with ${address} failed: ${result.reason} (${hintFor(result, options)})`,
-        );
-      }
-    } else {
-      // Plain gRPC to a server that wants TLS fails without a word: ask it for a handshake.
-      const result = await probeTls(address, { rejectUnauthorized: false }, probeTimeoutMs);
-      if (result.ok === true || (result.ok === false && /alert/.test(result.reason))) {
-        return new TemporalConnectionError(
-          `temporal: cannot connect to ${address}: the server speaks TLS and temporal.tls is not set (set temporal.tls.ca_cert, client_cert and client_key, or temporal.api_key for Temporal Cloud)`,
-        );
-      }
-    }
+    const t = options.tls;
+    probed = await probeTls(
+      address,
+      t
+        ? {
+            ...(t.serverRootCACertificate ? { ca: t.serverRootCACertificate } : {}),
+            ...(t.clientCertPair ? { cert: t.clientCertPair.crt, key: t.clientCertPair.key } : {}),
+            ...(t.serverNameOverride ? { servername: t.serverNameOverride } : {}),
+          }
+        : // Plain gRPC to a server that wants TLS fails without a word: ask it for a handshake.
+          { rejectUnauthorized: false },
+      probeTimeoutMs,
+    );
   } catch {
     // The probe only adds an explanation; the original error stands without it.
   }
-  return new TemporalConnectionError(`temporal: cannot connect to ${address}: ${original}`);
+  if (probed.ok === false && NETWORK_CODES.test(probed.code ?? '')) {
+    // grpc-js says only "Failed to connect before the deadline"; the socket error says why.
+    return new TemporalConnectionError(`temporal: cannot connect to ${address}: ${probed.reason}`);
+  }
+  if (options.tls) {
+    if (probed.ok === false) {
+      return new TemporalConnectionError(
+        `temporal: TLS handshake with ${address} failed: ${probed.reason} (${hintFor(probed, options)})`,
+      );
+    }
+  } else if (probed.ok === true || (probed.ok === false && /alert/.test(probed.reason))) {
+    return new TemporalConnectionError(
+      `temporal: cannot connect to ${address}: the server speaks TLS and temporal.tls is not set (set temporal.tls.ca_cert, client_cert and client_key, or temporal.api_key for Temporal Cloud)`,
+    );
+  }
+  const hint = UNAUTHENTICATED.test(original)
+    ? ` (check temporal.api_key (HYPERSDK_TEMPORAL_API_KEY)${options.tls?.clientCertPair ? ' and temporal.tls.client_cert' : ''})`
+    : '';
+  return new TemporalConnectionError(`temporal: cannot connect to ${address}: ${original}${hint}`);
 }

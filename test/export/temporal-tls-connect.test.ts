@@ -125,6 +125,11 @@ describe('connectTemporal through the mTLS terminator', () => {
     expect(toPlain).toMatch(/failed: wrong version number \(the server does not seem to speak TLS/);
     const plain = await failure(client(undefined));
     expect(plain).toMatch(/the server speaks TLS and temporal\.tls is not set/);
+    // Nothing listening: the socket's reason, not grpc-js's "Failed to connect before the deadline".
+    const closed = await failure(
+      connectTemporal({ address: '127.0.0.1:1' }, (o) => Connection.connect({ ...o, connectTimeout: 1_000 })),
+    );
+    expect(closed).toBe('temporal: cannot connect to 127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1');
   });
 });
 
@@ -161,7 +166,9 @@ describe('temporal.api_key', () => {
       expect(seen.length).toBeGreaterThanOrEqual(2);
       for (const headers of seen) expect(headers.authorization).toBe(`Bearer ${apiKey}`);
       for (const message of errors) {
-        expect(message).toMatch(/^temporal: cannot connect to 127\.0\.0\.1:\d+: /);
+        expect(message).toMatch(
+          /^temporal: cannot connect to 127\.0\.0\.1:\d+: .*\(check temporal\.api_key \(HYPERSDK_TEMPORAL_API_KEY\)\)$/,
+        );
         expect(message).not.toContain(apiKey);
       }
     } finally {
