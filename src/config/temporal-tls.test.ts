@@ -62,6 +62,15 @@ describe('temporal.tls and temporal.api_key', () => {
     expect(options.tls?.clientCertPair?.key.toString()).toContain('PRIVATE KEY');
   });
 
+  it('resolves relative paths under the data directory, as daemon.tls_cert does', async () => {
+    const { dir, file } = setup();
+    file('ca.crt');
+    const { config } = await loadConfig({
+      env: { HYPERSDK_DATA_DIR: dir, TEMPORAL_ADDRESS: 't:7233', HYPERSDK_TEMPORAL_TLS_CA: 'ca.crt' },
+    });
+    expect(config.temporal.tls).toEqual({ caCert: join(dir, 'ca.crt') });
+  });
+
   it('leaves TLS off when nothing is set', async () => {
     const { dir } = setup();
     const { config } = await loadConfig({
