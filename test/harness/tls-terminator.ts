@@ -11,8 +11,6 @@ export interface TlsTerminator {
   address: string;
   /** Connections that passed the handshake with a trusted client certificate. */
   readonly authorized: number;
-  /** Handshakes the terminator refused, with OpenSSL's reason. */
-  readonly refused: string[];
   close(): Promise<void>;
 }
 
@@ -23,7 +21,6 @@ export async function startTlsTerminator(pki: TestPki, upstream: string): Promis
   ];
   const sockets = new Set<Socket>();
   let authorized = 0;
-  const refused: string[] = [];
   const server = createServer(
     {
       key: pem(pki.serverKey),
@@ -44,7 +41,8 @@ export async function startTlsTerminator(pki: TestPki, upstream: string): Promis
       up.on('close', () => (client.destroy(), sockets.delete(up)));
     },
   );
-  server.on('tlsClientError', (err) => refused.push(err.message));
+  // A refused handshake is the client's to report; the terminator just drops it.
+  server.on('tlsClientError', () => undefined);
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -56,7 +54,6 @@ export async function startTlsTerminator(pki: TestPki, upstream: string): Promis
     get authorized() {
       return authorized;
     },
-    refused,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
