@@ -1,6 +1,7 @@
 // HTTP client for the daemon's REST API, shared by hyperctl and hyperexport.
 // Failures are typed so that commands can choose the exit code and tell the user
 // what to do next.
+import { withoutUserinfo } from '../export/redact.js';
 import { ExitCode } from './exit-codes.js';
 
 export class CliError extends Error {
@@ -21,7 +22,8 @@ export interface DaemonClientOptions {
 export class DaemonClient {
   readonly url: string;
   constructor(private readonly options: DaemonClientOptions) {
-    this.url = options.url.replace(/\/+$/, '');
+    // fetch refuses URLs with credentials anyway; without them the URL is safe to print.
+    this.url = withoutUserinfo(options.url).replace(/\/+$/, '');
   }
 
   get<T>(path: string): Promise<T> {

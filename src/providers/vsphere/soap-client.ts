@@ -4,6 +4,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { errors as undiciErrors, request, type Agent } from 'undici';
 import { ErrorType } from '../../export/errors.js';
+import { redactUserinfo, withoutUserinfo } from '../../export/redact.js';
 import { failure, faultName, faultToFailure, parseFault } from './faults.js';
 import { createVsphereDispatcher, type TlsPolicy } from './tls.js';
 import { readXml } from './xml-reader.js';
@@ -28,7 +29,8 @@ export class SoapClient {
   private reloginInFlight: Promise<void> | undefined;
 
   constructor(options: SoapClientOptions) {
-    this.url = new URL(options.url);
+    // Credentials go in the Login call, never in the URL (nor, through it, in messages).
+    this.url = new URL(withoutUserinfo(options.url));
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.dispatcher = createVsphereDispatcher({ insecure: options.insecure, thumbprint: options.thumbprint });
   }
@@ -124,6 +126,6 @@ function transportFailure(err: unknown, method: string, host: string, timeoutMs:
   ) {
     return failure(ErrorType.Timeout, `${method}: no answer from ${host} within ${timeoutMs} ms`, false);
   }
-  const message = err instanceof Error ? err.message : String(err);
+  const message = redactUserinfo(err instanceof Error ? err.message : String(err));
   return failure(ErrorType.SoapFault, `${method}: cannot reach ${host}: ${message}`, false);
 }
