@@ -119,6 +119,16 @@ describe('loadConfig', () => {
     expect(missing.message).toMatch(/HYPERSDK_SECRETS_KEY_FILE: cannot read .*nope/);
   });
 
+  it('caps SOAP responses at vsphere.max_response_mib (HYPERSDK_SOAP_MAX_RESPONSE_MIB)', async () => {
+    const dir = tempDir();
+    const { config } = await loadConfig({
+      env: { HYPERSDK_DATA_DIR: dir, GOVC_URL: 'vc.example', HYPERSDK_SOAP_MAX_RESPONSE_MIB: '16' },
+    });
+    expect(config.vsphere.profiles.default?.maxResponseBytes).toBe(16 * 1024 * 1024);
+    const err = await configError(loadConfig({ env: { HYPERSDK_DATA_DIR: dir, HYPERSDK_SOAP_MAX_RESPONSE_MIB: '0' } }));
+    expect(err.message).toContain('HYPERSDK_SOAP_MAX_RESPONSE_MIB');
+  });
+
   it("keeps its data in systemd's StateDirectory when no data_dir is set", async () => {
     const state = tempDir();
     const { config } = await loadConfig({ env: { STATE_DIRECTORY: state, HOME: '/nonexistent-home' } });

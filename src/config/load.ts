@@ -218,6 +218,7 @@ async function buildConfig(
       password: p.password ?? url.password ?? '',
       insecure: p.insecure ?? false,
       ...(p.thumbprint ? { thumbprint: p.thumbprint } : {}),
+      ...(file.vsphere?.max_response_mib ? { maxResponseBytes: file.vsphere.max_response_mib * 1024 * 1024 } : {}),
     };
   }
   const roots = file.output?.allowed_roots ?? [join(dataDir, 'exports'), tmpdir()];

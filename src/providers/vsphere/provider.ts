@@ -32,6 +32,8 @@ export interface VsphereConnectOptions {
   thumbprint?: string;
   /** Deadline of every SOAP call (default 60 s). */
   timeoutMs?: number;
+  /** Largest SOAP response read (default 64 MiB); a larger one fails naming the cap. */
+  maxResponseBytes?: number;
   /** How long to wait for tasks such as CreateSnapshot (default 30 min). */
   taskTimeoutMs?: number;
   /** How long to wait for an export lease to become ready (default 10 min). */
