@@ -214,10 +214,11 @@ export class VsphereProvider implements SourceProvider {
       const head = await this.headFile(url, headers);
       if (head) return { url, headers, ...head };
     }
+    // The datastore answered 404 for every name the disk's data can have: no retry brings it back.
     throw failure(
-      ErrorType.SoapFault,
-      `disk file ${disk.backingFile} of VM ${vm.name} is not on its datastore`,
-      false,
+      ErrorType.SourceRefused,
+      `disk file ${disk.backingFile} of VM ${vm.name} is not on its datastore (HTTP 404)`,
+      true,
     );
   }
 
