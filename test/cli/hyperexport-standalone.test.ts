@@ -88,7 +88,7 @@ describe('hyperexport -standalone', () => {
   });
 
   it('never prints the userinfo of a GOVC_URL (user:password@), whether or not GOVC_USERNAME is set', async () => {
-    const variants: Record<string, string>[] = [{}, { GOVC_USERNAME: 'admin', GOVC_PASSWORD: 'other-secret-pw' }];
+    const variants: Record<string, string>[] = [{ GOVC_USERNAME: 'admin', GOVC_PASSWORD: 'other-secret-pw' }, {}];
     for (const extra of variants) {
       const run = await hyperexport(['-standalone', '-vm', '/DC0/vm/x', '-dry-run'], {
         GOVC_URL: 'https://user:secret-in-url@127.0.0.1:1/sdk',
