@@ -37,18 +37,11 @@ export const BATCH_BYTES = 1024 * 1024;
 /** How often commit() makes the written bytes durable with fdatasync. */
 export const SYNC_EVERY_MS = 30_000;
 
-/**
- * The boot id; under systemd's ProcSubset=pid (deploy/hypervisord.service) /proc/sys
- * is hidden, and the service invocation's id stands in: it changes at every
- * restart of the service, so a restart resumes from the durable offset (safe, a
- * little more re-sent) instead of syncing at every commit.
- */
-export function readBootId(path = '/proc/sys/kernel/random/boot_id', env: NodeJS.ProcessEnv = process.env): string | undefined {
+function readBootId(): string | undefined {
   try {
-    return readFileSync(path, 'utf8').trim() || undefined;
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
   } catch {
-    const invocation = env.INVOCATION_ID;
-    return invocation ? `systemd-invocation:${invocation}` : undefined; // else (not Linux) every commit syncs
+    return undefined; // not Linux: every commit syncs
   }
 }
 /** This machine's current boot; exported for tests. */

@@ -3,7 +3,7 @@ import { constants, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isAllZero, readBootId } from './batched-file-writer.js';
+import { isAllZero } from './batched-file-writer.js';
 import { currentBootId, openLocalDiskWriter, resumableOffset } from './local-disk-writer.js';
 import type { DiskWriter } from './sink.js';
 
@@ -51,13 +51,6 @@ function openFlags(path: string): number[] {
 }
 
 const onLinux = process.platform === 'linux';
-
-describe('readBootId', () => {
-  it("falls back to systemd's invocation id where /proc/sys is hidden (ProcSubset=pid)", () => {
-    expect(readBootId('/nonexistent/boot_id', { INVOCATION_ID: 'abc123' })).toBe('systemd-invocation:abc123');
-    expect(readBootId('/nonexistent/boot_id', {})).toBeUndefined();
-  });
-});
 
 describe('openLocalDiskWriter', () => {
   it('cuts a partial from another boot back to its durable offset', async () => {
