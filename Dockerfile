@@ -9,13 +9,15 @@ RUN npm run build
 
 FROM node:20-bookworm-slim
 WORKDIR /opt/hypersdk
+# A fixed uid/gid (10001): docker-compose.yml runs as it and secret files are given to it.
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY bin ./bin
 COPY --from=build /src/dist ./dist
 RUN ln -s /opt/hypersdk/bin/hypervisord.js /usr/local/bin/hypervisord \
  && ln -s /opt/hypersdk/bin/hyperctl.js /usr/local/bin/hyperctl \
- && useradd --system --home /var/lib/hypersdk hypersdk \
+ && groupadd --system --gid 10001 hypersdk \
+ && useradd --system --uid 10001 --gid 10001 --home /var/lib/hypersdk hypersdk \
  && mkdir -p /var/lib/hypersdk/exports && chown -R hypersdk /var/lib/hypersdk
 USER hypersdk
 ENV XDG_STATE_HOME=/var/lib

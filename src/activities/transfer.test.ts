@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorType } from '../export/errors.js';
+import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../export/errors.js';
 import type { SourceProvider } from '../providers/types.js';
 import { LocalSink } from '../storage/local-sink.js';
 import { ProviderPool } from '../worker/provider-pool.js';
@@ -107,11 +107,12 @@ describe('transferDisk activity on a lost lease', () => {
     expect(err.nonRetryable).toBe(false);
   });
 
-  it('keeps a retryable transfer failure while the lease is still ready', async () => {
+  it('a device URL answering 404 while its lease is still ready is SourceRefused: not retried', async () => {
     const activity = activityWith(() => Promise.resolve('ready'));
     const err = await failureOf(new MockActivityEnvironment().run(activity.transferDisk, input('ready')));
-    expect(err.type).toBe(ErrorType.TransferFailed);
-    expect(err.message).toMatch(/HTTP 404/);
+    expect(err.type).toBe(ErrorType.SourceRefused);
+    expect(err.message).toMatch(/HTTP 404 Not Found/);
+    expect(NON_RETRYABLE_ERROR_TYPES).toContain(ErrorType.SourceRefused);
   });
 });
 

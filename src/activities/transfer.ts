@@ -127,6 +127,12 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
             cause: err as Error,
           });
         }
+        // A device URL refused (401/403/404/410) is final only while its lease is
+        // known to be alive; when vCenter cannot tell, the refusal may be the
+        // lease's end: retried like any transfer failure.
+        if (input.mode === 'ovf' && input.leaseId && failureTypeOf(err) === ErrorType.SourceRefused && !(await leaseIsAlive(provider, input.leaseId))) {
+          throw ApplicationFailure.create({ type: ErrorType.TransferFailed, message: (err as Error).message, nonRetryable: false, cause: err as Error });
+        }
         // The engine removed the partial of a transfer no retry will resume; its
         // claim goes with it, so a failed disk leaves nothing of this job behind.
         if ((err as { nonRetryable?: unknown }).nonRetryable === true && !input.ova) await sink.discardStaged(input.fileName).catch(() => undefined);
@@ -273,6 +279,20 @@ async function diskSource(
     sizeBytes: input.sizeBytes,
     ...(input.sslThumbprint ? { sslThumbprint: input.sslThumbprint } : {}),
   };
+}
+
+function failureTypeOf(err: unknown): string | undefined {
+  const type = (err as { type?: unknown }).type;
+  return typeof type === 'string' ? type : undefined;
+}
+
+async function leaseIsAlive(provider: { leaseState(id: string): Promise<string> }, leaseId: string): Promise<boolean> {
+  try {
+    const state = await provider.leaseState(leaseId);
+    return state === 'ready' || state === 'initializing';
+  } catch {
+    return false;
+  }
 }
 
 async function leaseIsGone(provider: { leaseState(id: string): Promise<string> }, leaseId: string): Promise<boolean> {

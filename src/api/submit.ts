@@ -148,7 +148,7 @@ async function prepareOne(
   let source: SourceRef;
   const inline = credentialsOf(job, label);
   if (inline) {
-    source = { provider: 'vsphere', sealedCredentials: sealCredentials(config.secretsKey, inline) };
+    source = { provider: 'vsphere', sealedCredentials: sealCredentials(config.secretsKey, inline, jobId) };
   } else {
     const profile = job.profile ?? config.vsphere.defaultProfile;
     const known = Object.keys(config.vsphere.profiles);

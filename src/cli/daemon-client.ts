@@ -2,6 +2,7 @@
 // Failures are typed so that commands can choose the exit code and tell the user
 // what to do next.
 import { Agent, fetch as undiciFetch } from 'undici';
+import { withoutUserinfo } from '../export/redact.js';
 import { ExitCode } from './exit-codes.js';
 
 export class CliError extends Error {
@@ -46,7 +47,8 @@ export class DaemonClient {
   readonly url: string;
   private readonly dispatcher: Agent | undefined;
   constructor(private readonly options: DaemonClientOptions) {
-    this.url = options.url.replace(/\/+$/, '');
+    // fetch refuses URLs with credentials anyway; without them the URL is safe to print.
+    this.url = withoutUserinfo(options.url).replace(/\/+$/, '');
     this.dispatcher = options.ca ? new Agent({ connect: { ca: options.ca } }) : undefined;
   }
 

@@ -1,5 +1,8 @@
 // Where CLI output goes. Colour only on a terminal (and never with NO_COLOR), so
-// scripts and hyper2kvm read plain text.
+// scripts and hyper2kvm read plain text. No URL userinfo (GOVC_URL may hold
+// user:password@) is ever printed, whichever message quotes a URL.
+import { redactUserinfo } from '../export/redact.js';
+
 export interface CliIo {
   out: (text: string) => void;
   err: (text: string) => void;
@@ -9,8 +12,8 @@ export interface CliIo {
 
 export function processIo(): CliIo {
   return {
-    out: (t) => void process.stdout.write(t),
-    err: (t) => void process.stderr.write(t),
+    out: (t) => void process.stdout.write(redactUserinfo(t)),
+    err: (t) => void process.stderr.write(redactUserinfo(t)),
     isTty: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
     env: process.env,
   };

@@ -32,6 +32,7 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { name: 'GOVC_PASSWORD', path: ['vsphere', 'profiles', '$profile', 'password'], convert: asString },
   { name: 'GOVC_INSECURE', path: ['vsphere', 'profiles', '$profile', 'insecure'], convert: asBool },
   { name: 'GOVC_THUMBPRINT', path: ['vsphere', 'profiles', '$profile', 'thumbprint'], convert: asString },
+  { name: 'HYPERSDK_SOAP_MAX_RESPONSE_MIB', path: ['vsphere', 'max_response_mib'], convert: asInt },
   { name: 'DAEMON_ADDR', path: ['daemon', 'addr'], convert: asString },
   { name: 'HYPERSDK_API_TOKEN', path: ['daemon', 'api_token'], convert: asString },
   { name: 'HYPERSDK_DATA_DIR', path: ['daemon', 'data_dir'], convert: asString },

@@ -70,6 +70,8 @@ export const fileSchema = z.object({
     .object({
       default_profile: nonEmpty.optional(),
       profiles: z.record(z.string(), profileSchema).optional(),
+      /** Largest SOAP response read from vCenter, in MiB (default 64). */
+      max_response_mib: z.number().int().min(1).max(4096).optional(),
     })
     .optional(),
   s3: z

@@ -74,6 +74,67 @@ describe('loadConfig', () => {
     expect(config.logLevel).toBe('debug');
   });
 
+  it('takes user and password out of a GOVC_URL with userinfo: the URL kept has none', async () => {
+    const dir = tempDir();
+    const { config } = await loadConfig({
+      env: { HYPERSDK_DATA_DIR: dir, GOVC_URL: 'https://admin%40vsphere.local:p%40ss:w@vc.example/sdk' },
+    });
+    expect(config.vsphere.profiles.default).toMatchObject({
+      url: 'https://vc.example/sdk',
+      username: 'admin@vsphere.local',
+      password: 'p@ss:w',
+    });
+    // Explicit variables win over the URL's userinfo.
+    const explicit = await loadConfig({
+      env: { HYPERSDK_DATA_DIR: dir, GOVC_URL: 'https://a:b@vc.example/sdk', GOVC_USERNAME: 'u', GOVC_PASSWORD: 'p' },
+    });
+    expect(explicit.config.vsphere.profiles.default).toMatchObject({ url: 'https://vc.example/sdk', username: 'u', password: 'p' });
+  });
+
+  it('reads secrets from NAME_FILE files and from systemd credentials, never both ways at once', async () => {
+    const dir = tempDir();
+    const creds = tempDir();
+    const key = Buffer.alloc(32, 7).toString('base64');
+    writeFileSync(join(dir, 'govc-password'), 'from-a-file\n');
+    writeFileSync(join(creds, 'HYPERSDK_SECRETS_KEY'), `${key}\n`);
+    writeFileSync(join(creds, 'HYPERSDK_API_TOKEN'), 'token-from-credentials');
+    const { config } = await loadConfig({
+      env: {
+        HYPERSDK_DATA_DIR: dir,
+        GOVC_URL: 'vc.example',
+        GOVC_USERNAME: 'admin',
+        GOVC_PASSWORD_FILE: join(dir, 'govc-password'),
+        CREDENTIALS_DIRECTORY: creds,
+      },
+    });
+    expect(config.vsphere.profiles.default?.password).toBe('from-a-file');
+    expect(config.secretsKey).toBe(key);
+    expect(config.daemon.apiToken).toBe('token-from-credentials');
+
+    const twice = await configError(
+      loadConfig({ env: { HYPERSDK_DATA_DIR: dir, GOVC_PASSWORD: 'x', GOVC_PASSWORD_FILE: join(dir, 'govc-password') } }),
+    );
+    expect(twice.issues[0]).toMatchObject({ key: 'GOVC_PASSWORD_FILE' });
+    const missing = await configError(loadConfig({ env: { HYPERSDK_DATA_DIR: dir, HYPERSDK_SECRETS_KEY_FILE: join(dir, 'nope') } }));
+    expect(missing.message).toMatch(/HYPERSDK_SECRETS_KEY_FILE: cannot read .*nope/);
+  });
+
+  it('caps SOAP responses at vsphere.max_response_mib (HYPERSDK_SOAP_MAX_RESPONSE_MIB)', async () => {
+    const dir = tempDir();
+    const { config } = await loadConfig({
+      env: { HYPERSDK_DATA_DIR: dir, GOVC_URL: 'vc.example', HYPERSDK_SOAP_MAX_RESPONSE_MIB: '16' },
+    });
+    expect(config.vsphere.profiles.default?.maxResponseBytes).toBe(16 * 1024 * 1024);
+    const err = await configError(loadConfig({ env: { HYPERSDK_DATA_DIR: dir, HYPERSDK_SOAP_MAX_RESPONSE_MIB: '0' } }));
+    expect(err.message).toContain('HYPERSDK_SOAP_MAX_RESPONSE_MIB');
+  });
+
+  it("keeps its data in systemd's StateDirectory when no data_dir is set", async () => {
+    const state = tempDir();
+    const { config } = await loadConfig({ env: { STATE_DIRECTORY: state, HOME: '/nonexistent-home' } });
+    expect(config.daemon.dataDir).toBe(state);
+  });
+
   it('reads the original daemon flat keys', async () => {
     const dir = tempDir();
     const file = writeYaml(

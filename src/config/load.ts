@@ -9,6 +9,7 @@ import { applyEnvironment, setIn } from './env.js';
 import { fileSchema, LEGACY_KEYS, workerIdentity, type FileConfig } from './file-schema.js';
 import { OriginMap } from './origins.js';
 import { realpathLongestPrefix } from './output-path.js';
+import { withSecretFiles, type SecretFileIssue } from './secret-files.js';
 import { generateSecretsKey } from './secrets.js';
 import { readPem } from '../temporal/connection.js';
 import type { HyperConfig, VsphereProfile } from './types.js';
@@ -78,6 +79,9 @@ export function resolveWorkerIdentity(configured: string | undefined, host: stri
 }
 
 export function defaultDataDir(env: NodeJS.ProcessEnv): string {
+  // systemd's StateDirectory= (/var/lib/hypersdk): never the service user's home.
+  const systemd = env.STATE_DIRECTORY?.split(':')[0];
+  if (systemd) return systemd;
   const state = env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
   return join(state, 'hypersdk');
 }
@@ -115,11 +119,21 @@ function applyLegacyKeys(raw: Record<string, unknown>, profile: string, origins:
   }
 }
 
-function completeVsphereUrl(url: string): string {
+/**
+ * The profile URL with a path, and without its userinfo: `https://user:pass@vc/sdk`
+ * (which govc accepts in GOVC_URL) gives its user and password to the profile
+ * where username/password are not set, and the URL kept (and ever printed) holds
+ * neither.
+ */
+function completeVsphereUrl(url: string): { url: string; username?: string; password?: string } {
   const withScheme = /^[a-z]+:\/\//i.test(url) ? url : `https://${url}`;
   const parsed = new URL(withScheme);
   if (parsed.pathname === '/' || parsed.pathname === '') parsed.pathname = '/sdk';
-  return parsed.toString();
+  const username = parsed.username ? decodeURIComponent(parsed.username) : undefined;
+  const password = parsed.password ? decodeURIComponent(parsed.password) : undefined;
+  parsed.username = '';
+  parsed.password = '';
+  return { url: parsed.toString(), ...(username ? { username } : {}), ...(password ? { password } : {}) };
 }
 
 async function loadSecretsKey(dataDir: string, persist: boolean): Promise<string> {
@@ -143,7 +157,12 @@ async function loadSecretsKey(dataDir: string, persist: boolean): Promise<string
 }
 
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<LoadedConfig> {
-  const env = options.env ?? process.env;
+  let env: NodeJS.ProcessEnv;
+  try {
+    env = await withSecretFiles(options.env ?? process.env);
+  } catch (err) {
+    throw new ConfigError((err as { issues: SecretFileIssue[] }).issues);
+  }
   const warnings: string[] = [];
   let raw: Record<string, unknown> = {};
   let origins = new OriginMap(undefined, undefined, undefined);
@@ -257,18 +276,19 @@ async function buildConfig(
   const dataDir = resolve(file.daemon?.data_dir ?? defaultDataDir(env));
   const profiles: Record<string, VsphereProfile> = {};
   for (const [name, p] of Object.entries(file.vsphere?.profiles ?? {})) {
-    let url: string;
+    let url: ReturnType<typeof completeVsphereUrl>;
     try {
       url = completeVsphereUrl(p.url);
     } catch {
       throw new ConfigError([{ key: origins.describe(['vsphere', 'profiles', name, 'url']), message: 'is not a URL' }]);
     }
     profiles[name] = {
-      url,
-      username: p.username ?? '',
-      password: p.password ?? '',
+      url: url.url,
+      username: p.username ?? url.username ?? '',
+      password: p.password ?? url.password ?? '',
       insecure: p.insecure ?? false,
       ...(p.thumbprint ? { thumbprint: p.thumbprint } : {}),
+      ...(file.vsphere?.max_response_mib ? { maxResponseBytes: file.vsphere.max_response_mib * 1024 * 1024 } : {}),
     };
   }
   const roots = file.output?.allowed_roots ?? [join(dataDir, 'exports'), tmpdir()];

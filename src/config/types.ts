@@ -11,6 +11,8 @@ export interface VsphereProfile {
   insecure: boolean;
   /** Pin the server certificate by SHA-1 or SHA-256 thumbprint ("AA:BB:..."). */
   thumbprint?: string;
+  /** Largest SOAP response read (vsphere.max_response_mib); unset: the client's 64 MiB. */
+  maxResponseBytes?: number;
 }
 
 export interface S3Settings {

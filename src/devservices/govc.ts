@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { childEnvironment } from '../export/child-env.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -17,14 +18,13 @@ export async function govc(target: GovcTarget, args: string[], timeoutMs = 60_00
   const { stdout } = await execFileAsync(target.govc, args, {
     timeout: timeoutMs,
     maxBuffer: 256 * 1024 * 1024,
-    env: {
-      ...process.env,
+    env: childEnvironment({
       GOVC_URL: `https://${target.vcsim.host}/sdk`,
       GOVC_USERNAME: target.vcsim.username,
       GOVC_PASSWORD: target.vcsim.password,
       GOVC_INSECURE: '1',
       GOVC_PERSIST_SESSION: 'false',
-    },
+    }),
   });
   return stdout;
 }

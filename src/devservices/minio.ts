@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { childEnvironment } from '../export/child-env.js';
 import { probeStatus } from './http-probe.js';
 import { freePort, launch, waitUntilReady, type ManagedProcess } from './process.js';
 import { toolPath } from './tools.js';
@@ -25,14 +26,13 @@ export async function startMinio(options: { workDir: string }): Promise<Minio> {
   const secretAccessKey = randomBytes(24).toString('base64url');
   const proc = launch('minio', toolPath('minio'), {
     args: ['server', dataDir, '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'],
-    env: {
-      ...process.env,
+    env: childEnvironment({
       MINIO_ROOT_USER: accessKeyId,
       MINIO_ROOT_PASSWORD: secretAccessKey,
       MINIO_BROWSER: 'off',
       MINIO_UPDATE: 'off',
       MINIO_CI_CD: '1',
-    },
+    }),
     logFile: join(options.workDir, 'minio.log'),
   });
   const endpoint = `http://127.0.0.1:${port}`;

@@ -1,8 +1,9 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { CHILD_ENV_NAMES, childEnvironment } from '../export/child-env.js';
 import { freePort, launch, waitUntilReady } from './process.js';
 
 const logDir = mkdtempSync(join(tmpdir(), 'hypersdk-proc-'));
@@ -42,5 +43,47 @@ describe('freePort', () => {
       server.listen(port, '127.0.0.1', resolve);
     });
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+});
+
+describe('child environment', () => {
+  it("gives launched processes a minimal environment, never this process's secrets", async () => {
+    const secrets = {
+      GOVC_PASSWORD: 'govc-password-must-not-leak',
+      HYPERSDK_SECRETS_KEY: 'secrets-key-must-not-leak',
+      HYPERSDK_API_TOKEN: 'api-token-must-not-leak',
+      AWS_SECRET_ACCESS_KEY: 'aws-secret-must-not-leak',
+    };
+    const saved = Object.fromEntries(Object.keys(secrets).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, secrets);
+    const proc = launch('sleeper', 'sleep', { args: ['30'], logFile: join(logDir, 'env.log') });
+    try {
+      // The kernel's copy of what the process really got.
+      const environ = readFileSync(`/proc/${proc.pid}/environ`, 'latin1').split('\0').filter(Boolean);
+      const names = environ.map((kv) => kv.slice(0, kv.indexOf('=')));
+      for (const [name, value] of Object.entries(secrets)) {
+        expect(names).not.toContain(name);
+        expect(environ.join('\n')).not.toContain(value);
+      }
+      expect(names.every((n) => (CHILD_ENV_NAMES as readonly string[]).includes(n))).toBe(true);
+      expect(names).toContain('PATH');
+    } finally {
+      await proc.stop(1_000);
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+
+  it('childEnvironment keeps the basics and adds only what is asked for', () => {
+    const env = childEnvironment({ MINIO_ROOT_USER: 'u', SKIPPED: undefined }, {
+      PATH: '/bin',
+      HOME: '/h',
+      TZ: 'UTC',
+      GOVC_PASSWORD: 'x',
+      HYPERSDK_SECRETS_KEY: 'y',
+    });
+    expect(env).toEqual({ PATH: '/bin', HOME: '/h', TZ: 'UTC', MINIO_ROOT_USER: 'u' });
   });
 });

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { childEnvironment } from '../export/child-env.js';
 
 export interface ManagedProcess {
   readonly name: string;
@@ -19,6 +20,7 @@ export interface ManagedProcess {
 export interface LaunchOptions {
   args: string[];
   logFile: string;
+  /** The child's whole environment; default: a minimal one (childEnvironment), never this process's. */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
 }
@@ -37,7 +39,7 @@ export function launch(name: string, binary: string, options: LaunchOptions): Ma
   const [command, args] = dyingWithParent(binary, options.args);
   const log = createWriteStream(options.logFile, { flags: 'a' });
   const child: ChildProcess = spawn(command, args, {
-    env: options.env ?? process.env,
+    env: options.env ?? childEnvironment(),
     cwd: options.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // own process group, so stop() reaches anything it forks

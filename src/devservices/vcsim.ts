@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { childEnvironment } from '../export/child-env.js';
 import { probeStatus } from './http-probe.js';
 import { freePort, launch, waitUntilReady, type ManagedProcess } from './process.js';
 import { toolPath } from './tools.js';
@@ -48,7 +49,7 @@ export async function startVcsim(options: VcsimOptions): Promise<Vcsim> {
   const proc = launch('vcsim', toolPath('vcsim'), {
     args,
     // Credentials travel in the environment, never in argv (tools/vcsim).
-    env: { ...process.env, TMPDIR: dataDir, VCSIM_USERNAME: username, VCSIM_PASSWORD: password },
+    env: childEnvironment({ TMPDIR: dataDir, VCSIM_USERNAME: username, VCSIM_PASSWORD: password }),
     logFile: join(options.workDir, 'vcsim.log'),
   });
   const host = `127.0.0.1:${port}`;

@@ -26,6 +26,10 @@ export const ErrorType = {
   /** Another running export is writing files of the same names in the output. */
   OutputInUse: 'OutputInUse',
   WorkerLost: 'WorkerLost',
+  /** Inline credentials sealed for another job (or by an older gateway, unbound): never opened here. */
+  CredentialsNotForJob: 'CredentialsNotForJob',
+  /** The source answered a download with 401/403/404/410: the file is gone or not ours to read. */
+  SourceRefused: 'SourceRefused',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 
@@ -45,4 +49,6 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorType[] = [
   ErrorType.ProfileNotFound,
   ErrorType.OutputExists,
   ErrorType.OutputInUse,
+  ErrorType.CredentialsNotForJob,
+  ErrorType.SourceRefused,
 ];

@@ -3,6 +3,7 @@
 // retryable TransferFailed; certificate problems are TlsError and final.
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../export/errors.js';
+import { redactUrl } from '../export/redact.js';
 import { errorCode } from '../storage/sink-errors.js';
 import { BODY_TIMEOUT } from './http-get.js';
 import { THUMBPRINT_MISMATCH } from './tls-pinning.js';
@@ -48,11 +49,4 @@ export function classifyTransferError(err: unknown, url: string): ApplicationFai
 }
 
 /** Query strings of lease/datastore URLs may carry tokens: keep them out of messages. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return '<invalid url>';
-  }
-}
+export { redactUrl };

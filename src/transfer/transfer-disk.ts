@@ -157,6 +157,23 @@ function sizeMismatch(where: string, expected: number, what: string): Applicatio
   return failure(ErrorType.SizeMismatch, `${where}: expected ${expected} bytes (size known before the download), but ${what}`, true);
 }
 
+/**
+ * Answers to a download GET that no retry changes: the file is not there (404,
+ * 410) or not ours to read (401, 403; the session was just used for the HEAD
+ * before it). They fail the transfer as SourceRefused, a type every retry policy
+ * lists as non-retryable, instead of TransferFailed retried for two days. Not the
+ * ApplicationFailure's own nonRetryable flag: the partial and its checkpoint are
+ * kept as for any failure, so that a device URL refused because its NFC lease was
+ * lost still becomes LeaseLost (transfer activity) and resumes on a new lease;
+ * the job's cleanup removes them otherwise. 408 and 429 say "try later": retried.
+ */
+const REFUSALS = new Map<number, string>([
+  [401, 'Unauthorized'],
+  [403, 'Forbidden'],
+  [404, 'Not Found'],
+  [410, 'Gone'],
+]);
+
 export async function transferDisk(req: TransferRequest): Promise<TransferResult> {
   if (req.signal.aborted) throw cancellation(req.signal);
   const expected = req.expectedBytes;
@@ -298,6 +315,13 @@ class TransferState {
       this.identity = identityOf(res.headers, this.totalBytes);
     } else {
       res.body.destroy();
+      const refused = REFUSALS.get(res.statusCode);
+      if (refused) {
+        throw failure(
+          ErrorType.SourceRefused,
+          `${where}: HTTP ${res.statusCode} ${refused}: the source will not serve this file; not retried, a retry would get the same answer`,
+        );
+      }
       throw failure(ErrorType.TransferFailed, `${where}: HTTP ${res.statusCode}`);
     }
 

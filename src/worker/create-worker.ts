@@ -84,8 +84,8 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
     profiles: config.vsphere.profiles,
     defaultProfile: config.vsphere.defaultProfile,
     connect: options.connectProvider ?? ((p: VsphereProfile) => connectVsphere(p)),
-    openSealed: (sealed) => {
-      const c = openCredentials(config.secretsKey, sealed);
+    openSealed: (sealed, jobId) => {
+      const c = openCredentials(config.secretsKey, sealed, jobId);
       return { url: c.server, username: c.username, password: c.password, insecure: c.insecure, ...(c.thumbprint ? { thumbprint: c.thumbprint } : {}) };
     },
   });

@@ -1,6 +1,7 @@
 // One connected provider session per credential source, shared by every activity
 // on this worker. Any worker can serve any activity: the session is (re)built from
 // the worker's own configuration on first use, so nothing secret crosses Temporal.
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import { findProfile } from '../config/profiles.js';
@@ -15,8 +16,21 @@ export interface ProviderPoolOptions {
   profiles: Record<string, VsphereProfile>;
   defaultProfile: string;
   connect: ProviderConnector;
-  /** Opens gateway-sealed inline credentials; throws when they cannot be opened. */
-  openSealed: (sealed: string) => VsphereProfile;
+  /**
+   * Opens gateway-sealed inline credentials for the job `jobId` (they open only in
+   * the job they were sealed for); throws when they cannot be opened.
+   */
+  openSealed: (sealed: string, jobId: string) => VsphereProfile;
+  /** The job (workflow id) of the activity being served; default: the current activity's. */
+  currentJobId?: () => string | undefined;
+}
+
+function activityJobId(): string | undefined {
+  try {
+    return Context.current().info.workflowExecution?.workflowId;
+  } catch {
+    return undefined; // not inside an activity
+  }
 }
 
 export class ProviderPool {
@@ -57,16 +71,40 @@ export class ProviderPool {
 
   private keyOf(source: SourceRef): string {
     if (source.sealedCredentials) {
-      return `sealed:${createHash('sha256').update(source.sealedCredentials).digest('hex')}`;
+      // Per job too: a session opened for one job is never handed to another job
+      // that carries a copy of the same blob (it would skip the job check).
+      const job = this.jobId() ?? '';
+      return `sealed:${createHash('sha256').update(job).update('\0').update(source.sealedCredentials).digest('hex')}`;
     }
     return `profile:${source.profile ?? this.options.defaultProfile}`;
   }
 
+  private jobId(): string | undefined {
+    return (this.options.currentJobId ?? activityJobId)();
+  }
+
   private profileOf(source: SourceRef): VsphereProfile {
     if (source.sealedCredentials) {
+      const jobId = this.jobId();
+      if (!jobId) {
+        throw ApplicationFailure.create({
+          type: ErrorType.CredentialsNotForJob,
+          message:
+            'inline credentials are opened only inside the job they were sealed for, and no job is running here',
+          nonRetryable: true,
+        });
+      }
       try {
-        return this.options.openSealed(source.sealedCredentials);
+        return this.options.openSealed(source.sealedCredentials, jobId);
       } catch (err) {
+        const problem = (err as { problem?: unknown }).problem;
+        if (problem === 'other-job' || problem === 'unbound') {
+          throw ApplicationFailure.create({
+            type: ErrorType.CredentialsNotForJob,
+            message: `inline credentials refused: ${(err as Error).message}`,
+            nonRetryable: true,
+          });
+        }
         throw ApplicationFailure.create({
           type: ErrorType.ProfileNotFound,
           message: `inline credentials could not be opened on this worker (${(err as Error).message}); gateway and workers must share secrets_key`,

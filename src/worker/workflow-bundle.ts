@@ -37,6 +37,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { childEnvironment } from '../export/child-env.js';
 
 const FORMAT = 1;
 /** Bundles no manifest names are removed once they are this old (another process may be loading one). */
@@ -299,6 +300,8 @@ export async function cachedWorkflowBundle(options: {
   // cwd: webpack names modules relative to it, and the same inputs should make the same bundle.
   const child = spawn(process.execPath, [...childArgs(), workflowsPath, target], {
     cwd: dirname(workflowsPath),
+    // Never the worker's secrets (GOVC_PASSWORD, the secrets key...): the bundler needs none.
+    env: childEnvironment({ NODE_OPTIONS: process.env.NODE_OPTIONS }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout.on('data', (d: Buffer) => stdout.push(d));

@@ -36,7 +36,8 @@ describe('inline vCenter credentials', () => {
       const input = JSON.parse(Buffer.from(data!).toString('utf8')) as ExportWorkflowInput;
       expect(JSON.stringify(input)).not.toContain(PASSWORD);
       expect(input.source.profile).toBeUndefined();
-      expect(openCredentials(gw.config.secretsKey, input.source.sealedCredentials!)).toMatchObject({ password: PASSWORD, username: 'admin', insecure: true });
+      expect(openCredentials(gw.config.secretsKey, input.source.sealedCredentials!, id)).toMatchObject({ password: PASSWORD, username: 'admin', insecure: true });
+      expect(() => openCredentials(gw.config.secretsKey, input.source.sealedCredentials!, `${id}-other`)).toThrow(/not to this job/);
       const description = await handle.describe();
       expect(JSON.stringify(description.memo)).not.toContain(PASSWORD);
 

@@ -86,4 +86,19 @@ describe('hyperexport -standalone', () => {
     expect(run.stderr).toContain('GOVC_USERNAME');
     expect(run.stderr).not.toContain('wrong-password');
   });
+
+  it('never prints the userinfo of a GOVC_URL (user:password@), whether or not GOVC_USERNAME is set', async () => {
+    const variants: Record<string, string>[] = [{ GOVC_USERNAME: 'admin', GOVC_PASSWORD: 'other-secret-pw' }, {}];
+    for (const extra of variants) {
+      const run = await hyperexport(['-standalone', '-vm', '/DC0/vm/x', '-dry-run'], {
+        GOVC_URL: 'https://user:secret-in-url@127.0.0.1:1/sdk',
+        HYPERSDK_DATA_DIR: workDir(),
+        ...extra,
+      });
+      expect(run.code, run.stderr).toBe(3);
+      // It does name the vCenter it could not reach, without the userinfo.
+      expect(run.stderr).toContain('https://127.0.0.1:1/sdk');
+      expect(run.stdout + run.stderr).not.toMatch(/secret|user:/);
+    }
+  });
 });

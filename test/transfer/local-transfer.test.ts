@@ -180,11 +180,11 @@ describe('transferDisk to a local directory', () => {
     expect(b.result?.sha256).toBe(server.sha256);
   });
 
-  it('HTTP 404 or a refused connection → retryable TransferFailed, nothing published', async () => {
+  it('HTTP 404 → SourceRefused naming the file (never retried); a refused connection → retryable TransferFailed; nothing published', async () => {
     server = await startSourceServer(1024);
     const a = await attempt(sink, 'n.vmdk', server.url.replace('/disk.vmdk', '/missing'), {});
-    expect(failureType(a.error)).toBe('TransferFailed');
-    expect((a.error as Error).message).toContain('HTTP 404');
+    expect(failureType(a.error)).toBe('SourceRefused');
+    expect((a.error as Error).message).toMatch(/\/missing: HTTP 404 Not Found/);
     const refused = await attempt(sink, 'n2.vmdk', 'http://127.0.0.1:9/none');
     expect(failureType(refused.error)).toBe('TransferFailed');
     expect(isRetryable(refused.error)).toBe(true);

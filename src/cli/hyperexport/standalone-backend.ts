@@ -26,6 +26,7 @@ import { ExitCode } from '../exit-codes.js';
 import type { ExportBackend, ExportRequest, VmInfo, VmRow } from './backend.js';
 import { findProfile } from '../../config/profiles.js';
 import { vmDescriptionView, vmSummaryView } from '../../api/vm-views.js';
+import { redactUrl, redactUserinfo } from '../../export/redact.js';
 
 export interface StandaloneOptions {
   configFile?: string;
@@ -51,9 +52,10 @@ function info(vm: VmDescription): VmInfo {
 }
 
 /** vCenter failures as CLI errors with the exit code and what to do about them. */
-function vcenterError(err: unknown, url: string): CliError {
+function vcenterError(err: unknown, configuredUrl: string): CliError {
   const e = err as { type?: unknown; message?: unknown; cause?: { code?: unknown } };
-  const message = typeof e.message === 'string' ? e.message : String(err);
+  const message = redactUserinfo(typeof e.message === 'string' ? e.message : String(err));
+  const url = redactUrl(configuredUrl);
   switch (e.type) {
     case 'AuthenticationFailed':
       return new CliError(`vCenter ${url} refused the credentials: ${message}; check GOVC_USERNAME and GOVC_PASSWORD`, ExitCode.Unauthorized);

@@ -32,6 +32,8 @@ export interface VsphereConnectOptions {
   thumbprint?: string;
   /** Deadline of every SOAP call (default 60 s). */
   timeoutMs?: number;
+  /** Largest SOAP response read (default 64 MiB); a larger one fails naming the cap. */
+  maxResponseBytes?: number;
   /** How long to wait for tasks such as CreateSnapshot (default 30 min). */
   taskTimeoutMs?: number;
   /** How long to wait for an export lease to become ready (default 10 min). */
@@ -212,10 +214,11 @@ export class VsphereProvider implements SourceProvider {
       const head = await this.headFile(url, headers);
       if (head) return { url, headers, ...head };
     }
+    // The datastore answered 404 for every name the disk's data can have: no retry brings it back.
     throw failure(
-      ErrorType.SoapFault,
-      `disk file ${disk.backingFile} of VM ${vm.name} is not on its datastore`,
-      false,
+      ErrorType.SourceRefused,
+      `disk file ${disk.backingFile} of VM ${vm.name} is not on its datastore (HTTP 404)`,
+      true,
     );
   }
 

@@ -2,8 +2,9 @@
 // every call, the session cookie reused on every request, and one transparent
 // re-login when the server says the session is gone (NotAuthenticated).
 import { ApplicationFailure } from '@temporalio/common';
-import { errors as undiciErrors, request, type Agent } from 'undici';
+import { errors as undiciErrors, request, type Agent, type Dispatcher } from 'undici';
 import { ErrorType } from '../../export/errors.js';
+import { redactUserinfo, withoutUserinfo } from '../../export/redact.js';
 import { failure, faultName, faultToFailure, parseFault } from './faults.js';
 import { createVsphereDispatcher, type TlsPolicy } from './tls.js';
 import { readXml } from './xml-reader.js';
@@ -14,12 +15,23 @@ export interface SoapClientOptions extends TlsPolicy {
   url: string;
   /** Per-call deadline (headers and body). Default 60 s. */
   timeoutMs?: number;
+  /**
+   * Largest response body read (default DEFAULT_MAX_SOAP_RESPONSE_BYTES). A bigger
+   * one fails the call, naming the cap, without being buffered past it.
+   */
+  maxResponseBytes?: number;
 }
+
+/** 64 MiB: far more than a page of properties (discovery pages its results), far less than memory. */
+export const DEFAULT_MAX_SOAP_RESPONSE_BYTES = 64 * 1024 * 1024;
+/** Where the cap is set, for the message of a call that hit it. */
+const CAP_SETTING = 'vsphere.max_response_mib / HYPERSDK_SOAP_MAX_RESPONSE_MIB';
 
 export class SoapClient {
   readonly url: URL;
   readonly dispatcher: Agent;
   readonly timeoutMs: number;
+  readonly maxResponseBytes: number;
   /** "vmware_soap_session=..." once logged in. */
   cookie: string | undefined;
   /** Sent as SOAPAction urn:vim25/<version>; updated from ServiceContent.about. */
@@ -28,8 +40,10 @@ export class SoapClient {
   private reloginInFlight: Promise<void> | undefined;
 
   constructor(options: SoapClientOptions) {
-    this.url = new URL(options.url);
+    // Credentials go in the Login call, never in the URL (nor, through it, in messages).
+    this.url = new URL(withoutUserinfo(options.url));
     this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_SOAP_RESPONSE_BYTES;
     this.dispatcher = createVsphereDispatcher({ insecure: options.insecure, thumbprint: options.thumbprint });
   }
 
@@ -93,7 +107,13 @@ export class SoapClient {
         c.startsWith('vmware_soap_session='),
       );
       if (session) this.cookie = session.split(';')[0];
-      text = await res.body.text();
+      text = await readCapped(
+        res.body,
+        res.headers['content-length'],
+        this.maxResponseBytes,
+        method,
+        this.url.host,
+      );
     } catch (err) {
       throw transportFailure(err, method, this.url.host, timeoutMs);
     }
@@ -110,6 +130,38 @@ export class SoapClient {
   }
 }
 
+/**
+ * The body as text, refusing (and dropping the connection) as soon as it is known
+ * to exceed `cap` bytes: at once from a Content-Length, else when the bytes read
+ * pass it. At most `cap` bytes plus one read are ever held.
+ */
+async function readCapped(
+  body: Dispatcher.ResponseData['body'],
+  contentLength: string | string[] | undefined,
+  cap: number,
+  method: string,
+  host: string,
+): Promise<string> {
+  const tooLarge = (what: string) => {
+    body.destroy();
+    return failure(
+      ErrorType.SoapFault,
+      `${method}: the response from ${host} is larger than the ${cap}-byte SOAP response cap (${what}); raise ${CAP_SETTING} if it is legitimate`,
+      true,
+    );
+  };
+  const declared = typeof contentLength === 'string' ? Number(contentLength) : NaN;
+  if (Number.isFinite(declared) && declared > cap) throw tooLarge(`Content-Length ${declared}`);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > cap) throw tooLarge(`more than ${cap} bytes received`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, total).toString('utf8');
+}
+
 function transportFailure(err: unknown, method: string, host: string, timeoutMs: number): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err; // e.g. TlsError from the connector
   const cause = err instanceof Error && err.cause instanceof ApplicationFailure ? err.cause : undefined;
@@ -124,6 +176,6 @@ function transportFailure(err: unknown, method: string, host: string, timeoutMs:
   ) {
     return failure(ErrorType.Timeout, `${method}: no answer from ${host} within ${timeoutMs} ms`, false);
   }
-  const message = err instanceof Error ? err.message : String(err);
+  const message = redactUserinfo(err instanceof Error ? err.message : String(err));
   return failure(ErrorType.SoapFault, `${method}: cannot reach ${host}: ${message}`, false);
 }
