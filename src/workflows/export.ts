@@ -31,6 +31,8 @@ export const OUTPUT_OWNERSHIP_PATCH = 'output-ownership';
 export const OVA_IN_PLACE_PATCH = 'ova-in-place';
 /** The patch marker of `auto` exports that choose the method per disk (chooseMethods). */
 export const AUTO_PER_DISK_PATCH = 'auto-per-disk';
+/** The patch marker of `auto` exports that stream a disk whose datastore GET was refused (the HEAD passed). */
+export const REFUSAL_FALLBACK_PATCH = 'datastore-refusal-fallback';
 /** The patch marker of exports that pack an OVA of streamed disks resumably from the staged copies. */
 export const OVA_PACK_PATCH = 'ova-pack-resumable';
 /** The patch marker of `auto` exports that move a streamed disk to the datastore when its lease is lost. */
@@ -99,7 +101,8 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     // A disk auto streamed only because the datastore refused it at the start may be
     // readable there after a lost lease: re-probed then, and moved (exports started
     // before this code reopen the lease as they did).
-    const switchable = method === 'ovf' && input.method === 'auto' && patched(AUTO_PER_DISK_PATCH) && patched(LEASE_LOSS_SWITCH_PATCH);
+    const perDisk = input.method === 'auto' && patched(AUTO_PER_DISK_PATCH);
+    const switchable = method === 'ovf' && perDisk && patched(LEASE_LOSS_SWITCH_PATCH);
     if (switchable) leases.needed = () => progress.disks.some((d) => d.method === 'ovf' && d.state !== 'done');
     progress.method = method;
     for (const [i, m] of methods.entries()) {
@@ -125,8 +128,8 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     }
 
     setPhase('transferring');
-    const transferred = await transferAll(input, vm, progress, leases, methods, prepared, ova, switchable);
-    if (switchable) {
+    const transferred = await transferAll(input, vm, progress, leases, methods, prepared, ova, { switchable, perDisk });
+    if (perDisk) {
       method = methods.some((m) => m.method === 'ovf') ? 'ovf' : 'datastore';
       progress.method = method;
     }
@@ -292,7 +295,7 @@ async function transferAll(
   methods: DiskMethod[],
   prepared: PreparedExport,
   ova: OvaPlan | undefined,
-  switchable = false,
+  { switchable = false, perDisk = false }: { switchable?: boolean; perDisk?: boolean } = {},
 ): Promise<TransferredDisk[]> {
   const queue = vm.disks.map((disk, index) => ({ disk, index }));
   const results: TransferredDisk[] = [];
@@ -340,6 +343,21 @@ async function transferAll(
         progress.updatedAt = new Date().toISOString();
         return done;
       } catch (err) {
+        if (
+          perDisk &&
+          method === 'datastore' &&
+          failureType(err) === ErrorType.SourceRefused &&
+          !isCancellation(err) &&
+          !ova &&
+          patched(REFUSAL_FALLBACK_PATCH)
+        ) {
+          // The HEAD passed but the GET was refused (a permission or lock on reads
+          // only): the NFC stream still serves the disk, so auto takes it, with why.
+          await streamInstead(leases, prepared, methods, state, disk.key, rootMessage(err));
+          method = 'ovf';
+          resumeFrom = undefined;
+          continue;
+        }
         if (failureType(err) === ErrorType.LeaseLost && !isCancellation(err)) {
           const checkpoint = failureDetails(err, ErrorType.LeaseLost)[0];
           if (switchable && method === 'ovf' && (await movedToDatastore(input, vm, prepared, methods, state, disk.key, checkpoint))) {
@@ -420,6 +438,34 @@ async function movedToDatastore(
 }
 
 /**
+ * Moves a disk whose datastore GET was refused to the NFC stream, opening the
+ * export's lease if no disk needed one yet.
+ */
+async function streamInstead(leases: LeaseKeeper, prepared: PreparedExport, methods: DiskMethod[], state: DiskProgress, diskKey: number, refusal: string): Promise<void> {
+  try {
+    await leases.ensureOpen(prepared);
+  } catch (err) {
+    if (failureType(err) !== ErrorType.NotSupported) throw err;
+    throw ApplicationFailure.create({
+      type: ErrorType.NotSupported,
+      message: `${rootMessage(err)}; the NFC export was needed because the datastore refused to read disk ${diskKey} (${refusal})`,
+      nonRetryable: true,
+    });
+  }
+  const moved: DiskMethod = {
+    diskKey,
+    method: 'ovf',
+    reason: `stream: restarts from zero if interrupted, because the datastore refused to read the disk's file (${refusal})`,
+  };
+  const index = methods.findIndex((m) => m.diskKey === diskKey);
+  if (index >= 0) methods[index] = moved;
+  state.method = moved.method;
+  state.methodReason = moved.reason;
+  state.bytesDone = 0;
+  log.warn('datastore read refused: disk moved to the NFC stream', { disk: state.fileName, refusal });
+}
+
+/**
  * Owns the NFC lease for the workflow: opens it (falling back to datastore
  * downloads when the server refuses ExportVm and the method is auto), keeps it
  * alive with a heartbeating activity, and reopens it at most MAX_LEASE_REOPENS
@@ -432,6 +478,7 @@ class LeaseKeeper {
   private prepared: PreparedExport | undefined;
   private keepAliveScope: CancellationScope | undefined;
   private reopening: Promise<void> | undefined;
+  private opening: Promise<void> | undefined;
   /** Whether a disk still needs the lease (reopened between transfers only then). */
   needed: () => boolean = () => true;
 
@@ -449,6 +496,13 @@ class LeaseKeeper {
     }
     this.startKeepAlive();
     return 'ovf';
+  }
+
+  /** Opens the lease once for disks that move to the stream mid-export (NotSupported: the server has no NFC export). */
+  async ensureOpen(prepared: PreparedExport): Promise<void> {
+    if (this.current) return;
+    this.opening ??= this.open(prepared, { fallback: false }).then(() => undefined);
+    await this.opening;
   }
 
   async reopen(seenGeneration: number): Promise<void> {

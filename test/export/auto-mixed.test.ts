@@ -7,7 +7,9 @@
 // the disk moves to the datastore instead of restarting the stream on a new lease.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ErrorType } from '../../src/export/errors.js';
@@ -19,6 +21,7 @@ import { exportInput, temporalClient, testConfig } from '../harness/export-env.j
 import { govc } from '../harness/govc.js';
 import { activityResults } from '../harness/history.js';
 import { abortLeaseBehindWorker } from '../faults/lib/lease-abort.js';
+import { makeTestPki, pem } from '../harness/certs.js';
 import { createTestVm, startExport } from './helpers.js';
 
 const services = inject('services');
@@ -29,6 +32,10 @@ const refused = new Set<number>();
 let worker: Awaited<ReturnType<typeof createExportWorker>> | undefined;
 let running: Promise<void> | undefined;
 let temporal: Awaited<ReturnType<typeof temporalClient>> | undefined;
+/** Disk keys whose datastore HEAD passes but whose GET goes to this refusing server (host:port). */
+const getRefused = new Map<number, string>();
+/** Ids of the leases the worker opened, in order. */
+const openedLeases: string[] = [];
 /** When set, lease device URLs of these disks go through this proxy (host:port). */
 const streamProxy = new Map<number, string>();
 
@@ -93,10 +100,16 @@ beforeAll(async () => {
                 false,
               ),
             )
-          : real(vm, diskKey);
+          : real(vm, diskKey).then((source) => {
+              const refuser = getRefused.get(diskKey);
+              return refuser
+                ? { ...source, url: source.url.replace(/^https?:\/\/[^/]+/, `https://${refuser}`) }
+                : source;
+            });
       const openLease = provider.openExportLease.bind(provider);
       provider.openExportLease = async (target) => {
         const lease = await openLease(target);
+        openedLeases.push(lease.id);
         for (const device of lease.devices) {
           const relay = device.diskKey === undefined ? undefined : streamProxy.get(device.diskKey);
           if (relay) device.url = device.url.replace(/^(https?:\/\/)[^/]+/, `$1${relay}`);
@@ -160,19 +173,16 @@ describe('method auto when a streamed disk loses its lease', () => {
     const keys = [...vm.hashes.keys()];
     const streamed = keys[1]!;
     refused.add(streamed);
-    let leaseId: string | undefined;
+    const leasesBefore = openedLeases.length;
     const relay = await trippingRelay(services.vcsim.host, 3 * MiB, async () => {
       refused.delete(streamed); // the lock or permission that refused /folder is gone
-      await abortLeaseBehindWorker(services.vcsim.host, leaseId!);
+      // The worker opened the lease before any byte of its device URL moved.
+      await abortLeaseBehindWorker(services.vcsim.host, openedLeases.at(-1)!);
     });
     streamProxy.set(streamed, relay.address);
     try {
       const { outDir, handle } = await exportWithSnapshot(name, vm.path);
       const leases = async () => activityResults<{ id: string }>(handle, 'openLease');
-      for (let i = 0; i < 200 && !leaseId; i++) {
-        leaseId = (await leases())[0]?.id;
-        if (!leaseId) await new Promise((r) => setTimeout(r, 100));
-      }
       const result = await handle.result();
 
       expect(relay.relayed(), 'the stream was cut mid-disk').toBeGreaterThanOrEqual(3 * MiB);
@@ -186,6 +196,7 @@ describe('method auto when a streamed disk loses its lease', () => {
       );
       expect(result.method).toBe('datastore');
       expect(await leases(), 'no second lease was opened').toHaveLength(1);
+      expect(openedLeases.length - leasesBefore).toBe(1);
       const transfers = await activityResults<{ diskKey: number; sha256: string }>(handle, 'transferDisk');
       expect(transfers.map((t) => t.diskKey).sort()).toEqual([...keys].sort());
       for (const t of transfers) expect(t.sha256, `disk ${t.diskKey}`).toBe(vm.hashes.get(t.diskKey));
@@ -199,6 +210,47 @@ describe('method auto when a streamed disk loses its lease', () => {
       streamProxy.delete(streamed);
       refused.delete(streamed);
       relay.server.close();
+    }
+  });
+});
+
+describe('method auto when the datastore refuses the GET after its HEAD passed', () => {
+  it('streams that disk through NFC instead, with the refusal as the reason', async () => {
+    const name = `autoget-${randomBytes(3).toString('hex')}`;
+    const vm = await createTestVm(services, name, { disks: 2, sizeBytes: 8 * MiB, poweredOn: true });
+    const keys = [...vm.hashes.keys()];
+    const pki = makeTestPki(join(tmpdir(), `${name}-pki`));
+    let gets = 0;
+    const refuser = createHttpsServer({ key: pem(pki.serverKey), cert: pem(pki.serverCert) }, (req, res) => {
+      gets += req.method === 'GET' ? 1 : 0;
+      res.writeHead(403, { 'content-type': 'text/plain' }).end('read access to this file is denied');
+    });
+    await new Promise<void>((resolve) => refuser.listen(0, '127.0.0.1', resolve));
+    getRefused.set(keys[1]!, `127.0.0.1:${(refuser.address() as { port: number }).port}`);
+    try {
+      const { outDir, handle } = await exportWithSnapshot(name, vm.path);
+      const result = await handle.result();
+
+      expect(gets, 'the GET was refused once, not retried').toBe(1);
+      expect(result.diskMethods?.map((m) => [m.diskKey, m.method])).toEqual([
+        [keys[0], 'datastore'],
+        [keys[1], 'ovf'],
+      ]);
+      expect(result.diskMethods?.[1]?.reason).toMatch(
+        /^stream: restarts from zero if interrupted, because the datastore refused to read the disk's file \(.*HTTP 403.*\)$/,
+      );
+      expect(result.method).toBe('ovf');
+      const transfers = await activityResults<{ diskKey: number; sha256: string }>(handle, 'transferDisk');
+      expect(transfers.map((t) => t.diskKey).sort()).toEqual([...keys].sort());
+      for (const t of transfers) expect(t.sha256, `disk ${t.diskKey}`).toBe(vm.hashes.get(t.diskKey));
+      const ovf = readFileSync(join(outDir, `${name}.ovf`), 'utf8');
+      expect([...ovf.matchAll(/ovf:format="[^"]*#(\w+)"/g)].map((m) => m[1])).toEqual([
+        'monolithicFlat',
+        'streamOptimized',
+      ]);
+    } finally {
+      getRefused.clear();
+      refuser.close();
     }
   });
 });
