@@ -53,6 +53,8 @@ export const fileSchema = z.object({
     .object({
       default_profile: nonEmpty.optional(),
       profiles: z.record(z.string(), profileSchema).optional(),
+      allowed_hosts: z.array(nonEmpty.regex(/^(\[[0-9a-fA-F:.]+\]|[^\s/:@[\]]+)(:\d{1,5})?$/, 'must be host or host:port')).optional(),
+      allow_insecure_http: z.boolean().optional(),
     })
     .optional(),
   s3: z
@@ -62,6 +64,7 @@ export const fileSchema = z.object({
       access_key_id: z.string().optional(),
       secret_access_key: z.string().optional(),
       force_path_style: z.boolean().optional(),
+      allowed_buckets: z.array(nonEmpty.regex(/^[^\s/]+(\/\S*)?$/, 'must be "bucket" or "bucket/prefix"')).optional(),
     })
     .optional(),
   output: z

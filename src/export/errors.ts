@@ -26,6 +26,14 @@ export const ErrorType = {
   /** Another running export is writing files of the same names in the output. */
   OutputInUse: 'OutputInUse',
   WorkerLost: 'WorkerLost',
+  /** The worker's own rules refuse the output directory (output.allowed_roots) or a file in it that it did not create. */
+  OutputNotAllowed: 'OutputNotAllowed',
+  /** The worker's own rules refuse the S3 bucket or prefix (s3.allowed_buckets). */
+  BucketNotAllowed: 'BucketNotAllowed',
+  /** Inline credentials name a vCenter the worker does not send credentials to (vsphere.allowed_hosts, vsphere.allow_insecure_http). */
+  VcenterNotAllowed: 'VcenterNotAllowed',
+  /** A download URL names a host that is neither the vCenter nor an ESXi host it reports: the session cookie is not sent there. */
+  DeviceHostNotAllowed: 'DeviceHostNotAllowed',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 
@@ -45,4 +53,8 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorType[] = [
   ErrorType.ProfileNotFound,
   ErrorType.OutputExists,
   ErrorType.OutputInUse,
+  ErrorType.OutputNotAllowed,
+  ErrorType.BucketNotAllowed,
+  ErrorType.VcenterNotAllowed,
+  ErrorType.DeviceHostNotAllowed,
 ];
