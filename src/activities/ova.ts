@@ -54,13 +54,18 @@ export async function packOva(sink: OutputSink, ovaName: string, files: string[]
     );
     const handle = await createExclusive(partial, constants.O_WRONLY);
     try {
+      // The stream closes the handle when it ends; the file is reopened (never by a link) to fsync it.
       await pipeline(
         createTar({ cwd: dir, portable: true, noDirRecurse: true }, files),
         hashing,
-        handle.createWriteStream({ autoClose: false }),
+        handle.createWriteStream(),
       );
-      await handle.sync();
-      await handle.close();
+      const written = await openOwned(partial, constants.O_RDONLY, `the partial of ${uri}`);
+      try {
+        await written.sync();
+      } finally {
+        await written.close();
+      }
       await rename(partial, finalPath);
     } catch (err) {
       await handle.close().catch(() => undefined);

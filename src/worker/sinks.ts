@@ -77,9 +77,9 @@ export function createSinkFactory(s3Settings: S3Settings, rules: SinkRules): Sin
           typeof fn === 'function'
             ? (...args: unknown[]) => {
                 const sinks = new Set<LocalSink>();
-                return opened.run(sinks, async () => {
+                return opened.run(sinks, async (): Promise<unknown> => {
                   try {
-                    return (await (fn as (...a: unknown[]) => unknown).apply(activities, args)) as unknown;
+                    return await (fn as (...a: unknown[]) => unknown).apply(activities, args);
                   } finally {
                     await Promise.allSettled([...sinks].map((s) => s.close()));
                   }
