@@ -153,8 +153,8 @@ describe('the worker enforces its own rules on workflow input', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect((err as WorkflowFailedError | undefined)?.cause).toMatchObject({ type: 'OutputNotAllowed' });
     expect(readdirSync(decoy)).toEqual([]);
+    expect((err as WorkflowFailedError | undefined)?.cause).toMatchObject({ type: 'OutputNotAllowed' });
   });
 
   it('an unlisted bucket, or a prefix of a listed bucket outside its allowed prefix, fails non-retryably and writes no object', async () => {

@@ -131,7 +131,9 @@ describe('LocalSink: files and directories it did not create', () => {
   afterEach(() => rm(base, { recursive: true, force: true }));
 
   it('refuses a directory outside the allowed roots, symlinks resolved, and creates nothing there', async () => {
-    await expect(new LocalSink(join(outside, 'job'), { allowedRoots: [root] }).open()).rejects.toSatisfy(
+    await expect(
+      new LocalSink(join(outside, 'job'), { allowedRoots: [root] }).writeFile('vm.ovf', 'x'),
+    ).rejects.toSatisfy(
       (e) => typeOf(e) === 'OutputNotAllowed' && /output\.allowed_roots/.test((e as Error).message),
     );
     await symlink(outside, join(root, 'escape'));
@@ -217,13 +219,13 @@ describe('LocalSink: files and directories it did not create', () => {
     });
     expect(second.resumeOffset).toBe(8192);
     await second.close();
-    await sink.close();
   });
 
   it('a symlink swapped in for the opened directory redirects nothing: files land in the directory that was opened', async () => {
     const dir = join(root, 'job');
     const sink = new LocalSink(dir, { allowedRoots: [root] });
-    await sink.open();
+    // The first call checks and opens the directory.
+    expect(await sink.existing(['vm.ovf'])).toEqual([]);
     // After the check: the directory is moved away and a symlink to elsewhere takes its name.
     await rename(dir, join(root, 'moved'));
     await symlink(outside, dir);
@@ -249,7 +251,6 @@ describe('LocalSink: files and directories it did not create', () => {
     ]);
     expect(await modeOf(join(root, 'moved', 'vm.ova'))).toBe(0o640 & ~umask);
     expect(await sink.listComplete()).toEqual(['disk.vmdk', 'vm.ova', 'vm.ovf']);
-    await sink.close();
   });
 
   it('packOva refuses a symlink at its partial name', async () => {
