@@ -21,7 +21,9 @@ import { createExportActivities, LeaseProgressRegistry } from '../../src/activit
 import type { DescribeInput, TransferDiskInput } from '../../src/activities/types.js';
 import { sealCredentials } from '../../src/config/secrets.js';
 import type { VmDescription } from '../../src/providers/types.js';
+import { reportedHosts } from '../../src/providers/vsphere/download-hosts.js';
 import { connectVsphere } from '../../src/providers/vsphere/index.js';
+import type { VsphereProvider } from '../../src/providers/vsphere/provider.js';
 import { ProviderPool } from '../../src/worker/provider-pool.js';
 import { createSinkFactory } from '../../src/worker/sinks.js';
 import { exportInput, testConfig, useWorkerAndClient } from '../harness/export-env.js';
@@ -157,6 +159,39 @@ describe('the worker enforces its own rules on workflow input', () => {
     expect((err as WorkflowFailedError | undefined)?.cause).toMatchObject({ type: 'OutputNotAllowed' });
   });
 
+  it('a symlink swapped in while a transfer writes redirects no byte: the opened directory keeps receiving them', async () => {
+    const name = `rules-mid-${randomBytes(3).toString('hex')}`;
+    const { path } = await createTestVm(services, name, { disks: 1, sizeBytes: 128 * MiB, poweredOn: false });
+    const decoy = join(services.workDir, `decoy-${name}`);
+    mkdirSync(decoy);
+    const dir = join(config.output.allowedRoots[0]!, name);
+    const handle = await startExport(
+      temporal.client,
+      config.temporal.taskQueue,
+      exportInput(`rules-mid-${name}`, path, { kind: 'local', directory: dir }, { method: 'datastore' }),
+    );
+    // Once the transfer has opened the directory and its partial, swap the directory for a symlink.
+    const partial = join(dir, `.${name}-disk1.vmdk.partial`);
+    const deadline = Date.now() + 60_000;
+    while (!existsSync(partial) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    expect(existsSync(partial), 'the transfer started').toBe(true);
+    renameSync(dir, `${dir}.moved`);
+    symlinkSync(decoy, dir);
+    const err = await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(readdirSync(decoy)).toEqual([]);
+    // The bytes in flight went on into the directory the worker opened (now under its new name);
+    // the activities after it open the path again and refuse it.
+    expect(
+      readdirSync(`${dir}.moved`).some(
+        (f) => f.startsWith(`.${name}-disk1.vmdk.`) || f === `${name}-disk1.vmdk`,
+      ),
+    ).toBe(true);
+    expect((err as WorkflowFailedError | undefined)?.cause).toMatchObject({ type: 'OutputNotAllowed' });
+  });
+
   it('an unlisted bucket, or a prefix of a listed bucket outside its allowed prefix, fails non-retryably and writes no object', async () => {
     const { path } = await testVm();
     const other = `rules-${randomBytes(4).toString('hex')}`;
@@ -251,6 +286,14 @@ describe('the worker enforces its own rules on workflow input', () => {
       expect(err).toBeInstanceOf(ApplicationFailure);
       expect(err).toMatchObject({ type: 'DeviceHostNotAllowed', nonRetryable: true });
       expect(connections).toBe(0);
+      // Another host name: the ESXi hosts vCenter reports are asked (property collector), and it is none of them.
+      const provider = (await providers.get(source)) as VsphereProvider;
+      await expect(provider.checkDownloadUrl('https://203.0.113.7/nfc/disk-0.vmdk')).rejects.toMatchObject({
+        type: 'DeviceHostNotAllowed',
+      });
+      const hosts = [...(await reportedHosts(provider.session))];
+      expect(hosts.length).toBeGreaterThan(0);
+      await provider.checkDownloadUrl(`https://${hosts[0]!}/nfc/disk-0.vmdk`);
     } finally {
       await providers.closeAll();
       sinks.close();
