@@ -68,7 +68,8 @@ export async function createExclusive(path: string, access: number = constants.O
   try {
     return await open(path, access | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, FILE_MODE);
   } catch (err) {
-    if (code(err) === 'ELOOP') throw outputNotAllowed(`${shownPath(path)} is a symlink; refusing to follow it`);
+    if (code(err) === 'ELOOP')
+      throw outputNotAllowed(`${shownPath(path)} is a symlink; refusing to follow it`);
     throw err;
   }
 }
