@@ -81,8 +81,9 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
     completeLease: ({ source, leaseId }) => whileHeartbeating(() => completeLease(source, leaseId)),
 
     async checkOutput({ sink, names, overwrite }) {
-      if (overwrite) return;
+      // Opening checks the worker's own rules (allowed roots, buckets), with overwrite too.
       const output = await deps.sinks.open(sink);
+      if (overwrite) return;
       const found = await output.existing(names);
       if (found.length === 0) return;
       throw ApplicationFailure.create({
@@ -124,15 +125,17 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
         if ((err as { type?: string }).type !== ErrorType.VmNotFound) errors.push(err);
       }
     };
-    const provider = await providers.get(source);
+    // The source is asked only when there is something to undo there: an export
+    // refused by the worker's rules (vCenter not allowed) never connected, nor does its cleanup.
     if (leaseId && !leaseCompleted) {
-      await attempt(() => provider.abortLease(leaseId, 'hypersdk export ended without completing'));
+      await attempt(async () => (await providers.get(source)).abortLease(leaseId, 'hypersdk export ended without completing'));
       deps.leaseProgress.forget(leaseId);
     }
-    if (createdSnapshotId) await attempt(() => provider.removeSnapshot(createdSnapshotId));
+    if (createdSnapshotId) await attempt(async () => (await providers.get(source)).removeSnapshot(createdSnapshotId));
     const kept: string[] = [];
-    if (files) {
-      const output = await deps.sinks.open(sink);
+    // A sink the worker's rules refuse holds nothing of this job: nothing to remove.
+    const output = files?.disks.length ? await deps.sinks.open(sink).catch(refusedSink) : undefined;
+    if (files && output) {
       for (const name of files.disks) {
         await attempt(async () => {
           if (output.stages) {
@@ -154,4 +157,11 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
   }
 
   return activities;
+}
+
+/** A sink refused by the worker's rules (never written): undefined; any other failure is thrown. */
+function refusedSink(err: unknown): undefined {
+  const type = (err as { type?: string }).type;
+  if (type === ErrorType.OutputNotAllowed || type === ErrorType.BucketNotAllowed) return undefined;
+  throw err;
 }

@@ -31,6 +31,8 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       const provider = await deps.providers.get(input.source);
       const profile = deps.providers.profile(input.source);
       const source = await diskSource(input, provider);
+      // The URL may come from the workflow input: the session cookie goes only where the source named.
+      await provider.checkDownloadUrl?.(source.url);
       // The vCenter certificate pin also covers datastore URLs (same host).
       if (!source.sslThumbprint && input.mode === 'datastore' && profile.thumbprint) source.sslThumbprint = profile.thumbprint;
       const expectedBytes = trueByteCount(input, source);

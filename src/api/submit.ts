@@ -6,6 +6,7 @@ import { readdir } from 'node:fs/promises';
 import { resolveOutputPath, OutputPathNotAllowedError, safeFileName } from '../config/output-path.js';
 import { sealCredentials } from '../config/secrets.js';
 import type { HyperConfig } from '../config/types.js';
+import { bucketRefusal } from '../config/worker-rules.js';
 import type { ExportWorkflowInput, SinkRef, SourceRef } from '../export/contract.js';
 import { FIELD_ALIASES, IGNORED_FIELDS, jobDefinitionInputSchema, jobOptionsSchema, type JobDefinition, type JobDefinitionInput } from './schemas.js';
 
@@ -124,13 +125,17 @@ function credentialsOf(job: JobDefinitionInput, label: string) {
   return undefined;
 }
 
-function parseS3(output: string, label: string): SinkRef | undefined {
+function parseS3(config: HyperConfig, output: string, label: string): SinkRef | undefined {
   if (!output.startsWith('s3://')) return undefined;
   const rest = output.slice('s3://'.length);
   const [bucket, ...prefixParts] = rest.split('/');
   if (!bucket) throw new JobRejected(`${label}output_path: s3:// URL needs a bucket`);
   const prefix = prefixParts.filter(Boolean).join('/');
-  return { kind: 's3', bucket, prefix: prefix ? `${prefix}/` : '' };
+  const sink = { kind: 's3' as const, bucket, prefix: prefix ? `${prefix}/` : '' };
+  // The workers refuse it too (BucketNotAllowed); refusing here names the field.
+  const refusal = bucketRefusal(config.s3.allowedBuckets, sink.bucket, sink.prefix);
+  if (refusal) throw new JobRejected(`${label}output_path: ${refusal}`);
+  return sink;
 }
 
 async function prepareOne(
@@ -160,7 +165,7 @@ async function prepareOne(
   }
 
   const requestedOutput = job.output_path ?? `${safeFileName(name)}-${jobId.slice(0, 8)}`;
-  let sink = parseS3(requestedOutput, label);
+  let sink = parseS3(config, requestedOutput, label);
   let outputPath = requestedOutput;
   if (!sink) {
     try {

@@ -61,6 +61,8 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { name: 'AWS_ACCESS_KEY_ID', path: ['s3', 'access_key_id'], convert: asString },
   { name: 'AWS_SECRET_ACCESS_KEY', path: ['s3', 'secret_access_key'], convert: asString },
   { name: 'AWS_S3_FORCE_PATH_STYLE', path: ['s3', 'force_path_style'], convert: asBool },
+  { name: 'HYPERSDK_S3_ALLOWED_BUCKETS', path: ['s3', 'allowed_buckets'], convert: asList },
+  { name: 'HYPERSDK_VSPHERE_ALLOWED_HOSTS', path: ['vsphere', 'allowed_hosts'], convert: asList },
 ];
 
 export function setIn(target: Record<string, unknown>, path: readonly string[], value: unknown): void {

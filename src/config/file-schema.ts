@@ -72,6 +72,8 @@ export const fileSchema = z.object({
       profiles: z.record(z.string(), profileSchema).optional(),
       /** Largest SOAP response read from vCenter, in MiB (default 64). */
       max_response_mib: z.number().int().min(1).max(4096).optional(),
+      allowed_hosts: z.array(nonEmpty.regex(/^(\[[0-9a-fA-F:.]+\]|[^\s/:@[\]]+)(:\d{1,5})?$/, 'must be host or host:port')).optional(),
+      allow_insecure_http: z.boolean().optional(),
     })
     .optional(),
   s3: z
@@ -81,6 +83,7 @@ export const fileSchema = z.object({
       access_key_id: z.string().optional(),
       secret_access_key: z.string().optional(),
       force_path_style: z.boolean().optional(),
+      allowed_buckets: z.array(nonEmpty.regex(/^[^\s/]+(\/\S*)?$/, 'must be "bucket" or "bucket/prefix"')).optional(),
     })
     .optional(),
   output: z

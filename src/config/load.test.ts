@@ -36,6 +36,23 @@ describe('loadConfig', () => {
     expect(warnings).toEqual([]);
   });
 
+  it('reads the worker rules: s3.allowed_buckets, vsphere.allowed_hosts, vsphere.allow_insecure_http (environment wins)', async () => {
+    const dir = tempDir();
+    const file = writeYaml(dir, 's3:\n  allowed_buckets: [exports, shared/team-a]\nvsphere:\n  allowed_hosts: ["vc.example.com:8443"]\n  allow_insecure_http: true\n');
+    const { config } = await loadConfig({ file, env: { HYPERSDK_DATA_DIR: dir } });
+    expect(config.s3.allowedBuckets).toEqual(['exports', 'shared/team-a']);
+    expect(config.vsphere).toMatchObject({ allowedHosts: ['vc.example.com:8443'], allowInsecureHttp: true });
+    const fromEnv = await loadConfig({ file, env: { HYPERSDK_DATA_DIR: dir, HYPERSDK_S3_ALLOWED_BUCKETS: 'a, b/c', HYPERSDK_VSPHERE_ALLOWED_HOSTS: 'vc2' } });
+    expect(fromEnv.config.s3.allowedBuckets).toEqual(['a', 'b/c']);
+    expect(fromEnv.config.vsphere.allowedHosts).toEqual(['vc2']);
+    const none = await loadConfig({ env: { HYPERSDK_DATA_DIR: dir } });
+    expect(none.config.s3.allowedBuckets).toEqual([]);
+    expect(none.config.vsphere.allowInsecureHttp).toBe(false);
+    expect(none.config.vsphere.allowedHosts).toBeUndefined();
+    const bad = await configError(loadConfig({ file: writeYaml(dir, 'vsphere:\n  allowed_hosts: ["https://vc/sdk"]\n'), env: { HYPERSDK_DATA_DIR: dir } }));
+    expect(bad.message).toMatch(/vsphere\.allowed_hosts.*host or host:port/);
+  });
+
   it('persists a generated secrets key once, with mode 0600', async () => {
     const dir = tempDir();
     const first = await loadConfig({ env: { HYPERSDK_DATA_DIR: dir } });

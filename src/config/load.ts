@@ -313,13 +313,19 @@ async function buildConfig(
       uiPort: file.temporal?.ui_port ?? 0,
       ...temporalSecurity(file.temporal, dataDir, origins),
     },
-    vsphere: { profiles, defaultProfile: profileName },
+    vsphere: {
+      profiles,
+      defaultProfile: profileName,
+      ...(file.vsphere?.allowed_hosts ? { allowedHosts: file.vsphere.allowed_hosts } : {}),
+      allowInsecureHttp: file.vsphere?.allow_insecure_http ?? false,
+    },
     s3: {
       ...(file.s3?.endpoint ? { endpoint: file.s3.endpoint } : {}),
       region: file.s3?.region ?? DEFAULTS.region,
       ...(file.s3?.access_key_id ? { accessKeyId: file.s3.access_key_id } : {}),
       ...(file.s3?.secret_access_key ? { secretAccessKey: file.s3.secret_access_key } : {}),
       forcePathStyle: file.s3?.force_path_style ?? Boolean(file.s3?.endpoint),
+      allowedBuckets: file.s3?.allowed_buckets ?? [],
     },
     output: { allowedRoots },
     defaults: {

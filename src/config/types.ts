@@ -21,6 +21,12 @@ export interface S3Settings {
   accessKeyId?: string;
   secretAccessKey?: string;
   forcePathStyle: boolean;
+  /**
+   * Buckets exports may write to, each "bucket" (any key) or "bucket/prefix" (keys
+   * under that prefix). Enforced by the gateway and by every worker. Unset or empty:
+   * no S3 output is allowed.
+   */
+  allowedBuckets?: string[];
 }
 
 export interface HyperConfig {
@@ -63,6 +69,13 @@ export interface HyperConfig {
   vsphere: {
     profiles: Record<string, VsphereProfile>;
     defaultProfile: string;
+    /**
+     * host[:port] of the vCenters that inline job credentials may name; the
+     * worker sends credentials nowhere else. Unset: the hosts of the profiles.
+     */
+    allowedHosts?: string[];
+    /** Inline credentials may use http:// (password in clear) when the job also says insecure. Default false. */
+    allowInsecureHttp?: boolean;
   };
   s3: S3Settings;
   output: {

@@ -30,6 +30,14 @@ export const ErrorType = {
   CredentialsNotForJob: 'CredentialsNotForJob',
   /** The source answered a download with 401/403/404/410: the file is gone or not ours to read. */
   SourceRefused: 'SourceRefused',
+  /** The worker's own rules refuse the output directory (output.allowed_roots) or a file in it that it did not create. */
+  OutputNotAllowed: 'OutputNotAllowed',
+  /** The worker's own rules refuse the S3 bucket or prefix (s3.allowed_buckets). */
+  BucketNotAllowed: 'BucketNotAllowed',
+  /** Inline credentials name a vCenter the worker does not send credentials to (vsphere.allowed_hosts, vsphere.allow_insecure_http). */
+  VcenterNotAllowed: 'VcenterNotAllowed',
+  /** A download URL names a host that is neither the vCenter nor an ESXi host it reports: the session cookie is not sent there. */
+  DeviceHostNotAllowed: 'DeviceHostNotAllowed',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 
@@ -51,4 +59,8 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorType[] = [
   ErrorType.OutputInUse,
   ErrorType.CredentialsNotForJob,
   ErrorType.SourceRefused,
+  ErrorType.OutputNotAllowed,
+  ErrorType.BucketNotAllowed,
+  ErrorType.VcenterNotAllowed,
+  ErrorType.DeviceHostNotAllowed,
 ];

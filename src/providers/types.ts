@@ -137,6 +137,12 @@ export interface SourceProvider {
   datastoreDiskSource(vm: VmDescription, diskKey: number): Promise<DiskSource>;
   /** Headers (session cookie) needed to GET lease device URLs. */
   downloadHeaders(): Record<string, string>;
+  /**
+   * Refuses (DeviceHostNotAllowed) a download URL whose host the source did not
+   * name (vSphere: the vCenter or one of its ESXi hosts). Call before sending
+   * downloadHeaders() anywhere.
+   */
+  checkDownloadUrl?(url: string): Promise<void>;
 
   logout(): Promise<void>;
 }

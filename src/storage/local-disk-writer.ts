@@ -14,6 +14,7 @@ import { constants } from 'node:fs';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { BatchedFileWriter, currentBootId, resumableOffset, SYNC_EVERY_MS, type BatchedFileWriterInit } from './batched-file-writer.js';
 import { alignedBuffers, DIRECT_ALIGN, openDirect } from './direct-io.js';
+import { openOwnedOrCreate, sameFile } from './output-directory.js';
 import type { DiskWriter, FinishedFile, OpenDiskWriterOptions } from './sink.js';
 import { sinkFailure } from './sink-errors.js';
 
@@ -24,13 +25,15 @@ export interface LocalWriterPaths {
   finalPath: string;
   partialPath: string;
   parentDir: string;
+  /** What finish() reports as the file's location (default finalPath, which may name it through a descriptor). */
+  uri?: string;
 }
 
 /** Opens the partial file; tests substitute a real device (/dev/full) here. */
 export type PartialOpener = (path: string) => Promise<FileHandle>;
 
-const openPartialNoFollow: PartialOpener = (path) =>
-  open(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o640);
+/** Created exclusively (0640), or reopened when it is our own partial (a resume); anything else there is refused. */
+const openPartialNoFollow: PartialOpener = async (path) => (await openOwnedOrCreate(path, constants.O_RDWR)).fh;
 
 export async function fsyncDirectory(dir: string): Promise<void> {
   const dh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
@@ -53,6 +56,11 @@ export async function openLocalDiskWriter(paths: LocalWriterPaths, options: Open
   try {
     const st = await fh.stat();
     direct = openPartial || !st.isFile() ? undefined : await openDirect(paths.partialPath);
+    // The second open went by name again: it must have reached the file checked above.
+    if (direct && !(await sameFile(fh, direct))) {
+      await direct.close();
+      direct = undefined;
+    }
     const { offset: wanted, durable } = resumableOffset(options.checkpoint);
     // The partial may be longer than the checkpoint (writes after it); those bytes
     // were never reported durable, so cut them. Shorter means the checkpoint's data
@@ -176,7 +184,7 @@ class LocalDiskWriter extends BatchedFileWriter {
       await rename(this.paths.partialPath, this.paths.finalPath);
       await fsyncDirectory(this.paths.parentDir);
       const { size } = await stat(this.paths.finalPath);
-      return { name: this.paths.name, uri: this.paths.finalPath, sizeBytes: size };
+      return { name: this.paths.name, uri: this.paths.uri ?? this.paths.finalPath, sizeBytes: size };
     } catch (err) {
       throw sinkFailure(err, `publishing ${this.paths.finalPath}`);
     }

@@ -9,137 +9,217 @@
 //   .<name>.state.json  which job wrote it, its size and SHA-256, its source
 // publish() renames .verified to <name>. So a failed export never replaces or
 // removes a file it did not create, and keeps its verified disks for a later job.
+//
+// The directory is opened once (output-directory.ts): checked against the allowed
+// roots, walked without following symlinks, and every file named through its
+// descriptor, so nothing swapped in under its path later redirects a byte. Files
+// are created exclusively (0640) and an existing one is used only when it is ours.
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, readFile, realpath, rename, unlink } from 'node:fs/promises';
-import { basename, join, relative } from 'node:path';
-import { containedPaths, validateRelativeName } from './local-paths.js';
+import { lstat, readdir, rename, unlink } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { validateRelativeName } from './local-paths.js';
 import { fsyncDirectory, openLocalDiskWriter } from './local-disk-writer.js';
-import type { ArchiveStaging, DiskWriter, FinishedFile, OpenDiskWriterOptions, OutputSink, StagedDiskRecord } from './sink.js';
+import { createExclusive, openOwned, OutputDirectory } from './output-directory.js';
+import type {
+  ArchiveStaging,
+  DiskWriter,
+  FinishedFile,
+  OpenDiskWriterOptions,
+  OutputSink,
+  StagedDiskRecord,
+} from './sink.js';
 import { createOvaPartial, openOvaRegionWriter, writeOvaHeaders } from './ova-region-writer.js';
 import { sinkFailure } from './sink-errors.js';
 
 /** Chunk size of staged-disk reads (an OVA packed after the transfers). */
 const READ_CHUNK_BYTES = 4 * 1024 * 1024;
 
-export class LocalSink implements OutputSink {
-  private rootReal: Promise<string> | undefined;
+export interface LocalSinkOptions {
+  /**
+   * Real paths the directory must lie in (the worker's output.allowed_roots);
+   * refused with OutputNotAllowed otherwise. Absent: the caller vouches for it.
+   */
+  allowedRoots?: readonly string[];
+}
 
-  /** `directory` must be absolute and already checked against the allowed output roots. */
-  constructor(readonly directory: string) {}
+export class LocalSink implements OutputSink {
+  private dir: Promise<OutputDirectory> | undefined;
+
+  /** `directory` must be absolute. */
+  constructor(
+    readonly directory: string,
+    private readonly options: LocalSinkOptions = {},
+  ) {}
 
   get location(): string {
     return this.directory;
   }
 
-  private root(): Promise<string> {
-    this.rootReal ??= mkdir(this.directory, { recursive: true }).then(() => realpath(this.directory));
-    return this.rootReal;
+  /** Checks the directory against the rules and opens it (once; later calls reuse it). */
+  open(): Promise<OutputDirectory> {
+    if (!this.dir) {
+      this.dir = OutputDirectory.open(this.directory, this.options.allowedRoots);
+      // A failure is not kept: the next call checks again.
+      this.dir.catch(() => (this.dir = undefined));
+    }
+    return this.dir;
+  }
+
+  /** Closes the directory once every writer opened through it is closed. */
+  async close(): Promise<void> {
+    const dir = await this.dir?.catch(() => undefined);
+    this.dir = undefined;
+    await dir?.close();
+  }
+
+  /** Runs `fn` with the opened directory's path (/proc/self/fd/<fd> on Linux), held open meanwhile. */
+  async withDirectory<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+    const dir = await this.open();
+    const release = dir.hold();
+    try {
+      return await fn(dir.path);
+    } finally {
+      release();
+    }
+  }
+
+  private async held<T>(fn: (dir: OutputDirectory) => Promise<T>): Promise<T> {
+    const dir = await this.open();
+    const release = dir.hold();
+    try {
+      return await fn(dir);
+    } finally {
+      release();
+    }
   }
 
   readonly stages = true;
 
   /** An OVA's partial is ".<name>.partial" like a disk's; its record ".<name>.state.json". */
   readonly archives: ArchiveStaging = {
-    create: async (name, totalBytes) => createOvaPartial((await this.paths(name)).partialPath, totalBytes),
-    openRegion: async (name, region, options) => {
-      const { partialPath, finalPath } = await this.paths(name);
-      return openOvaRegionWriter(partialPath, region, { ...options, uri: finalPath });
-    },
-    writeHeaders: async (name, layout, contents) => writeOvaHeaders((await this.paths(name)).partialPath, layout, contents),
+    create: (name, totalBytes) =>
+      this.held(async (d) => createOvaPartial((await paths(d, name)).partialPath, totalBytes)),
+    openRegion: (name, region, options) =>
+      this.holding(async (d) => {
+        const { partialPath, uri } = await paths(d, name);
+        return openOvaRegionWriter(partialPath, region, { ...options, uri });
+      }),
+    writeHeaders: (name, layout, contents) =>
+      this.held(async (d) => writeOvaHeaders((await paths(d, name)).partialPath, layout, contents)),
     // The archive's partial is complete once finalize wrote its headers.
     publish: (name) => this.publishFrom(name, 'partialPath'),
     readVerified: (name, start, end) => this.readVerified(name, start, end),
   };
 
+  /** Reads a staged, verified disk of this worker's (never a link or another user's file), the directory held open meanwhile. */
   private async *readVerified(name: string, start: number, end?: number): AsyncIterable<Buffer> {
-    const { verifiedPath } = await this.paths(name);
-    let fh;
+    const dir = await this.open();
+    const release = dir.hold();
     try {
-      // Only a regular file of ours: never follow a link planted under the hidden name.
-      fh = await open(verifiedPath, constants.O_RDONLY | constants.O_NOFOLLOW);
-      if (!(await fh.stat()).isFile()) throw new Error('not a regular file');
-    } catch (err) {
-      await fh?.close();
-      throw sinkFailure(err, `reading the staged copy of ${name}`);
-    }
-    try {
-      yield* fh.createReadStream({ start, ...(end !== undefined ? { end: end - 1 } : {}), highWaterMark: READ_CHUNK_BYTES, autoClose: false });
-    } finally {
-      await fh.close();
-    }
-  }
-
-  private async paths(name: string) {
-    const paths = await containedPaths(await this.root(), name);
-    const hidden = (suffix: string) => join(paths.parentDir, `.${basename(paths.finalPath)}.${suffix}`);
-    return { ...paths, verifiedPath: hidden('verified'), statePath: hidden('state.json') };
-  }
-
-  async openDiskWriter(name: string, options: OpenDiskWriterOptions): Promise<DiskWriter> {
-    const paths = await this.paths(name);
-    // Staged: the writer's atomic "publish" lands on the hidden verified name.
-    const finalPath = options.stage ? paths.verifiedPath : paths.finalPath;
-    return openLocalDiskWriter({ name, finalPath, partialPath: paths.partialPath, parentDir: paths.parentDir }, options);
-  }
-
-  async writeFile(name: string, data: Buffer | string): Promise<FinishedFile> {
-    const { finalPath, partialPath, parentDir } = await containedPaths(await this.root(), name);
-    return this.writeAtomically(name, finalPath, partialPath, parentDir, data);
-  }
-
-  private async writeAtomically(name: string, finalPath: string, partialPath: string, parentDir: string, data: Buffer | string): Promise<FinishedFile> {
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    try {
-      const fh = await open(partialPath, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o640);
+      const { verifiedPath, uri } = await paths(dir, name);
+      const fh = await openOwned(verifiedPath, constants.O_RDONLY, `the staged copy of ${uri}`);
       try {
-        await fh.writeFile(bytes);
-        await fh.sync();
+        yield* fh.createReadStream({ start, ...(end !== undefined ? { end: end - 1 } : {}), highWaterMark: READ_CHUNK_BYTES, autoClose: false });
       } finally {
         await fh.close();
       }
-      await rename(partialPath, finalPath);
-      await fsyncDirectory(parentDir);
-    } catch (err) {
-      await unlink(partialPath).catch(() => undefined);
-      throw sinkFailure(err, `writing ${finalPath}`);
-    }
-    return { name, uri: finalPath, sizeBytes: bytes.length };
-  }
-
-  async remove(name: string): Promise<void> {
-    const { finalPath, partialPath } = await containedPaths(await this.root(), name);
-    for (const p of [partialPath, finalPath]) {
-      await unlink(p).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'ENOENT') throw sinkFailure(err, `removing ${p}`);
-      });
+    } finally {
+      release();
     }
   }
 
-  async existing(names: string[]): Promise<string[]> {
-    const found: string[] = [];
-    for (const name of names) {
-      const { finalPath } = await containedPaths(await this.root(), name);
-      if (await exists(finalPath)) found.push(name);
-    }
-    return found;
-  }
-
-  async readStaged(name: string): Promise<StagedDiskRecord | undefined> {
-    const { statePath } = await this.paths(name);
+  /** Opens a writer that keeps the directory open until it is closed, aborted or finished. */
+  private async holding(open: (dir: OutputDirectory) => Promise<DiskWriter>): Promise<DiskWriter> {
+    const dir = await this.open();
+    const release = dir.hold();
     try {
-      const record = JSON.parse(await readFile(statePath, 'utf8')) as StagedDiskRecord;
-      return record?.version === 1 && typeof record.jobId === 'string' ? record : undefined;
-    } catch {
-      return undefined; // absent, or torn by a crash before its rename: no claim
+      return holdingWriter(await open(dir), release);
+    } catch (err) {
+      release();
+      throw err;
     }
   }
 
-  async writeStaged(name: string, record: StagedDiskRecord): Promise<void> {
-    const { statePath, parentDir } = await this.paths(name);
-    // A temporary name of its own per write: parallel transfers of one OVA refresh
-    // the archive's record at the same time, and must not write one file at once.
-    await this.writeAtomically(name, statePath, `${statePath}.${randomBytes(4).toString('hex')}.tmp`, parentDir, JSON.stringify(record));
+  openDiskWriter(name: string, options: OpenDiskWriterOptions): Promise<DiskWriter> {
+    return this.holding(async (d) => {
+      const p = await paths(d, name);
+      // Staged: the writer's atomic "publish" lands on the hidden verified name.
+      const finalPath = options.stage ? p.verifiedPath : p.finalPath;
+      return openLocalDiskWriter(
+        {
+          name,
+          finalPath,
+          partialPath: p.partialPath,
+          parentDir: p.parentDir,
+          uri: options.stage ? p.verifiedUri : p.uri,
+        },
+        options,
+      );
+    });
+  }
+
+  writeFile(name: string, data: Buffer | string): Promise<FinishedFile> {
+    return this.held(async (d) => {
+      const { finalPath, partialPath, parentDir, uri } = await paths(d, name);
+      await writeAtomically(finalPath, partialPath, parentDir, data, uri);
+      return { name, uri, sizeBytes: typeof data === 'string' ? Buffer.byteLength(data) : data.length };
+    });
+  }
+
+  remove(name: string): Promise<void> {
+    return this.held(async (d) => {
+      const { finalPath, partialPath, uri } = await paths(d, name);
+      for (const p of [partialPath, finalPath]) {
+        await unlink(p).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT')
+            throw sinkFailure(err, `removing ${p === finalPath ? uri : `the partial of ${uri}`}`);
+        });
+      }
+    });
+  }
+
+  existing(names: string[]): Promise<string[]> {
+    return this.held(async (d) => {
+      const found: string[] = [];
+      for (const name of names) {
+        if (await exists((await paths(d, name)).finalPath)) found.push(name);
+      }
+      return found;
+    });
+  }
+
+  readStaged(name: string): Promise<StagedDiskRecord | undefined> {
+    return this.held(async (d) => {
+      const { statePath } = await paths(d, name);
+      try {
+        // Only a record this worker wrote: a symlink or another user's file is no claim.
+        const fh = await openOwned(statePath, constants.O_RDONLY);
+        try {
+          const record = JSON.parse(await fh.readFile('utf8')) as StagedDiskRecord;
+          return record?.version === 1 && typeof record.jobId === 'string' ? record : undefined;
+        } finally {
+          await fh.close();
+        }
+      } catch {
+        return undefined; // absent, foreign, or torn by a crash before its rename: no claim
+      }
+    });
+  }
+
+  writeStaged(name: string, record: StagedDiskRecord): Promise<void> {
+    return this.held(async (d) => {
+      const { statePath, parentDir, uri } = await paths(d, name);
+      // A temporary name of its own per write: parallel transfers of one OVA refresh
+      // the archive's record at the same time, and must not write one file at once.
+      await writeAtomically(
+        statePath,
+        `${statePath}.${randomBytes(4).toString('hex')}.tmp`,
+        parentDir,
+        JSON.stringify(record),
+        `the record of ${uri}`,
+      );
+    });
   }
 
   publish(name: string): Promise<FinishedFile> {
@@ -147,35 +227,40 @@ export class LocalSink implements OutputSink {
   }
 
   /** Renames the staged file to its final name and drops its record; idempotent. */
-  private async publishFrom(name: string, staged: 'verifiedPath' | 'partialPath'): Promise<FinishedFile> {
-    const paths = await this.paths(name);
-    const { finalPath, statePath, parentDir } = paths;
-    try {
-      // A retry after the rename finds the staged file gone and the final file there.
-      if (await exists(paths[staged])) {
-        await rename(paths[staged], finalPath);
-        await fsyncDirectory(parentDir);
+  private publishFrom(name: string, staged: 'verifiedPath' | 'partialPath'): Promise<FinishedFile> {
+    return this.held(async (d) => {
+      const p = await paths(d, name);
+      try {
+        // A retry after the rename finds the staged file gone and the final file there.
+        if (await exists(p[staged])) {
+          // Only a file this worker made: never publish something planted under the staged name.
+          await (await openOwned(p[staged], constants.O_RDONLY, `the staged copy of ${p.uri}`)).close();
+          await rename(p[staged], p.finalPath);
+          await fsyncDirectory(p.parentDir);
+        }
+        await unlinkIfPresent(p.statePath);
+        const { size } = await lstat(p.finalPath);
+        return { name, uri: p.uri, sizeBytes: size };
+      } catch (err) {
+        throw sinkFailure(err, `publishing ${p.uri}`);
       }
-      await unlinkIfPresent(statePath);
-      const { size } = await lstat(finalPath);
-      return { name, uri: finalPath, sizeBytes: size };
-    } catch (err) {
-      throw sinkFailure(err, `publishing ${finalPath}`);
-    }
+    });
   }
 
-  async discardStaged(name: string): Promise<void> {
-    const { partialPath, verifiedPath, statePath } = await this.paths(name);
-    try {
-      // The record goes last: as long as data is left, its owner is known. Only
-      // regular files: the writers never make anything else, so a symlink or a
-      // directory under these names was put there by someone else.
-      await unlinkIfRegularFile(partialPath);
-      await unlinkIfRegularFile(verifiedPath);
-      await unlinkIfRegularFile(statePath);
-    } catch (err) {
-      throw sinkFailure(err, `removing the staged copy of ${name}`);
-    }
+  discardStaged(name: string): Promise<void> {
+    return this.held(async (d) => {
+      const { partialPath, verifiedPath, statePath } = await paths(d, name);
+      try {
+        // The record goes last: as long as data is left, its owner is known. Only
+        // regular files: the writers never make anything else, so a symlink or a
+        // directory under these names was put there by someone else.
+        await unlinkIfRegularFile(partialPath);
+        await unlinkIfRegularFile(verifiedPath);
+        await unlinkIfRegularFile(statePath);
+      } catch (err) {
+        throw sinkFailure(err, `removing the staged copy of ${name}`);
+      }
+    });
   }
 
   describe(name: string): string {
@@ -183,15 +268,115 @@ export class LocalSink implements OutputSink {
     return join(this.directory, name);
   }
 
-  async listComplete(): Promise<string[]> {
-    const root = await this.root();
-    const entries = await readdir(root, { recursive: true, withFileTypes: true });
-    return entries
-      .filter((e) => e.isFile() && !e.name.startsWith('.'))
-      .map((e) => relative(root, join(e.parentPath, e.name)))
-      .filter((rel) => !rel.split('/').some((s) => s.startsWith('.')))
-      .sort();
+  listComplete(): Promise<string[]> {
+    return this.held(async (d) => {
+      const root = d.path;
+      const entries = await readdir(root, { recursive: true, withFileTypes: true });
+      return entries
+        .filter((e) => e.isFile() && !e.name.startsWith('.'))
+        .map((e) => relative(root, join(e.parentPath, e.name)))
+        .filter((rel) => !rel.split('/').some((s) => s.startsWith('.')))
+        .sort();
+    });
   }
+}
+
+/** Every name a file of the sink has, through the opened directory; `uri` is the one to show. */
+async function paths(dir: OutputDirectory, name: string) {
+  const { dir: parentDir, base, shown } = await dir.parentOf(name);
+  const hidden = (suffix: string) => join(parentDir, `.${base}.${suffix}`);
+  return {
+    finalPath: join(parentDir, base),
+    partialPath: hidden('partial'),
+    verifiedPath: hidden('verified'),
+    statePath: hidden('state.json'),
+    parentDir,
+    uri: join(shown, base),
+    verifiedUri: join(shown, `.${base}.verified`),
+  };
+}
+
+/**
+ * Writes a whole small file under a temporary name, created exclusively (a stale
+ * one of ours from a crashed attempt is removed first), then renames it.
+ */
+async function writeAtomically(
+  finalPath: string,
+  partialPath: string,
+  parentDir: string,
+  data: Buffer | string,
+  shown: string,
+): Promise<void> {
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+  let created = false;
+  try {
+    let fh;
+    try {
+      fh = await createExclusive(partialPath, constants.O_WRONLY);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      await (await openOwned(partialPath, constants.O_RDONLY, `the partial of ${shown}`)).close();
+      await unlink(partialPath);
+      fh = await createExclusive(partialPath, constants.O_WRONLY);
+    }
+    created = true;
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(partialPath, finalPath);
+    await fsyncDirectory(parentDir);
+  } catch (err) {
+    if (created) await unlink(partialPath).catch(() => undefined);
+    throw sinkFailure(err, `writing ${shown}`);
+  }
+}
+
+/** The writer, keeping the directory open (`release` once it is closed, aborted or finished). */
+function holdingWriter(writer: DiskWriter, release: () => void): DiskWriter {
+  const after =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await fn(...args);
+      } finally {
+        release();
+      }
+    };
+  const held: DiskWriter = {
+    get name() {
+      return writer.name;
+    },
+    get prefixHashing() {
+      return writer.prefixHashing;
+    },
+    get commitGranularity() {
+      return writer.commitGranularity;
+    },
+    get resumeOffset() {
+      return writer.resumeOffset;
+    },
+    get releasesChunks() {
+      return writer.releasesChunks;
+    },
+    write: (chunk, done) => writer.write(chunk, done),
+    commit: () => writer.commit(),
+    flush: () => writer.flush(),
+    reset: () => writer.reset(),
+    // A failed finish keeps the writer (and the directory) for close() or abort().
+    finish: async () => {
+      const file = await writer.finish();
+      release();
+      return file;
+    },
+    close: after(() => writer.close()),
+    abort: after(() => writer.abort()),
+  };
+  if (writer.allocateBuffers) held.allocateBuffers = (count, bytes) => writer.allocateBuffers!(count, bytes);
+  if (writer.readPrefix) held.readPrefix = () => writer.readPrefix!();
+  return held;
 }
 
 async function exists(path: string): Promise<boolean> {

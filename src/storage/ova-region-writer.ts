@@ -44,13 +44,14 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ErrorType } from '../export/errors.js';
 import type { OvaLayout, OvaMemberLayout } from '../formats/ova-layout.js';
 import { BATCH_BYTES, BatchedFileWriter, isAllZero, resumableOffset, type BatchedFileWriterInit } from './batched-file-writer.js';
 import { alignedBuffers, DIRECT_ALIGN, isEinval, openDirect } from './direct-io.js';
 import { fsyncDirectory } from './local-disk-writer.js';
+import { openOwned, openOwnedOrCreate, sameFile } from './output-directory.js';
 import type { DiskWriter, FinishedFile, OpenDiskWriterOptions } from './sink.js';
 import { sinkFailure } from './sink-errors.js';
 
@@ -67,7 +68,8 @@ const MARKER_MAGIC = 'hypersdk-ova-region v1';
 /** The mark moves at least this far past a write, and by an eighth of the offset when further: ~30 syncs for 128 GiB of data. */
 const MARK_STEP_MIN = 1024 ** 3;
 
-const openShared = (path: string) => open(path, constants.O_RDWR | constants.O_NOFOLLOW);
+/** The archive's partial, which this worker's user created (another user's file or a symlink there is refused). */
+const openShared = (path: string) => openOwned(path, constants.O_RDWR);
 
 function regionFailure(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: ErrorType.SinkError, message, nonRetryable: true });
@@ -130,11 +132,9 @@ async function writeFully(fh: FileHandle, buf: Buffer, position: number): Promis
  */
 export async function createOvaPartial(path: string, totalSize: number): Promise<void> {
   try {
-    const fh = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o640);
+    const { fh } = await openOwnedOrCreate(path, constants.O_RDWR);
     try {
-      const st = await fh.stat();
-      if (!st.isFile()) throw new Error('not a regular file');
-      if (st.size !== totalSize) {
+      if ((await fh.stat()).size !== totalSize) {
         await fh.truncate(0);
         await fh.truncate(totalSize);
       }
@@ -165,6 +165,10 @@ export async function openOvaRegionWriter(path: string, region: OvaRegion, optio
       throw regionFailure(`${path} has ${st.size} bytes, too few for ${region.name} at [${region.dataOffset}, +${region.sizeBytes}): not created for this layout`);
     }
     direct = await openDirect(path, true);
+    if (direct && !(await sameFile(fh, direct))) {
+      await direct.close();
+      direct = undefined;
+    }
     const slot = Buffer.alloc(MARKER_BYTES);
     await readFully(fh, slot, region.dataOffset - MARKER_BYTES);
     const marker = decodeMarker(region, slot);

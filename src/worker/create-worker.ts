@@ -83,18 +83,22 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
   const providers = new ProviderPool({
     profiles: config.vsphere.profiles,
     defaultProfile: config.vsphere.defaultProfile,
+    vsphereRules: config.vsphere,
     connect: options.connectProvider ?? ((p: VsphereProfile) => connectVsphere(p)),
     openSealed: (sealed, jobId) => {
       const c = openCredentials(config.secretsKey, sealed, jobId);
       return { url: c.server, username: c.username, password: c.password, insecure: c.insecure, ...(c.thumbprint ? { thumbprint: c.thumbprint } : {}) };
     },
   });
-  const sinks = createSinkFactory(config.s3);
+  // The worker's own rules, whatever a workflow's input says (worker-rules.ts).
+  const sinks = createSinkFactory(config.s3, { allowedRoots: config.output.allowedRoots, allowedBuckets: config.s3.allowedBuckets ?? [] });
   const identity = config.worker.identity;
   const ownQueue = workerTaskQueue(config.temporal.taskQueue, identity);
-  const activities = createExportActivities(
-    { providers, sinks, leaseProgress: new LeaseProgressRegistry(), checkpointEveryMs: config.worker.heartbeatIntervalMs, restartWarningBytes: config.worker.restartWarningBytes },
-    { taskQueue: ownQueue, identity, lostTimeoutMs: config.worker.lostTimeoutMs },
+  const activities = sinks.scoped(
+    createExportActivities(
+      { providers, sinks, leaseProgress: new LeaseProgressRegistry(), checkpointEveryMs: config.worker.heartbeatIntervalMs, restartWarningBytes: config.worker.restartWarningBytes },
+      { taskQueue: ownQueue, identity, lostTimeoutMs: config.worker.lostTimeoutMs },
+    ),
   );
   // Both workers share one activity set (one session pool, one lease-progress
   // registry): a keep-alive on one queue reports the bytes of transfers on the other.

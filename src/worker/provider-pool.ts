@@ -5,7 +5,8 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import { findProfile } from '../config/profiles.js';
-import type { VsphereProfile } from '../config/types.js';
+import type { HyperConfig, VsphereProfile } from '../config/types.js';
+import { vcenterRefusal } from '../config/worker-rules.js';
 import type { SourceRef } from '../export/contract.js';
 import { ErrorType } from '../export/errors.js';
 import type { SourceProvider } from '../providers/types.js';
@@ -16,6 +17,12 @@ export interface ProviderPoolOptions {
   profiles: Record<string, VsphereProfile>;
   defaultProfile: string;
   connect: ProviderConnector;
+  /**
+   * Where inline credentials may go (vsphere.allowed_hosts, default the profiles'
+   * hosts; https only unless vsphere.allow_insecure_http and the job says insecure).
+   * Absent: the profiles' hosts, https only.
+   */
+  vsphereRules?: Pick<HyperConfig['vsphere'], 'allowedHosts' | 'allowInsecureHttp'>;
   /**
    * Opens gateway-sealed inline credentials for the job `jobId` (they open only in
    * the job they were sealed for); throws when they cannot be opened.
@@ -94,8 +101,9 @@ export class ProviderPool {
           nonRetryable: true,
         });
       }
+      let inline: VsphereProfile;
       try {
-        return this.options.openSealed(source.sealedCredentials, jobId);
+        inline = this.options.openSealed(source.sealedCredentials, jobId);
       } catch (err) {
         const problem = (err as { problem?: unknown }).problem;
         if (problem === 'other-job' || problem === 'unbound') {
@@ -111,6 +119,10 @@ export class ProviderPool {
           nonRetryable: true,
         });
       }
+      // Checked before any connection: the password goes nowhere this worker's configuration does not name.
+      const refusal = vcenterRefusal({ ...this.options.vsphereRules, profiles: this.options.profiles }, inline);
+      if (refusal) throw ApplicationFailure.create({ type: ErrorType.VcenterNotAllowed, message: refusal, nonRetryable: true });
+      return inline;
     }
     const name = source.profile ?? this.options.defaultProfile;
     const profile = findProfile(this.options.profiles, name);

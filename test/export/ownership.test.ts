@@ -85,7 +85,7 @@ describe('an earlier export in the output directory', () => {
 
 /**
  * A VM whose export fails on its second disk: a symlink is planted where that
- * disk's partial goes (the export must refuse to follow it, ELOOP). With one
+ * disk's partial goes (the export must refuse to follow it: OutputNotAllowed). With one
  * download at a time, disk 1 is verified first.
  */
 async function exportFailingOnDisk2(prefix: string, sizeBytes: number) {
@@ -108,7 +108,7 @@ describe('a failure after a disk was verified', () => {
   it('keeps that disk out of sight, says so, and a resubmit reuses it without moving its bytes', async () => {
     const { name, vm, outDir, sink, trap, failure } = await exportFailingOnDisk2('keep', 16 * MiB);
     const [disk1Hash, disk2Hash] = [...vm.hashes.values()];
-    expect(failure.type).toBe('SinkError');
+    expect(failure.type).toBe('OutputNotAllowed');
     expect(failure.message).toContain(`verified disks kept out of sight`);
     expect(failure.message).toContain(`${name}-disk1.vmdk`);
     // Nothing under a final name; disk 1 verified beside its record; the planted link untouched.
@@ -136,7 +136,7 @@ describe('a failure after a disk was verified', () => {
 
   it('is not reused once the source disk has changed', async () => {
     const { name, vm, sink, trap, failure } = await exportFailingOnDisk2('stale', 8 * MiB);
-    expect(failure.type).toBe('SinkError');
+    expect(failure.type).toBe('OutputNotAllowed');
     unlinkSync(trap);
     // The disk changes between the jobs (new content, new modification time).
     await new Promise((r) => setTimeout(r, 1_100));
@@ -163,7 +163,7 @@ describe('stop, then clean', () => {
       config.temporal.taskQueue,
       exportInput(`${name}-1`, vm.path, sink, { method: 'datastore', options: { parallelDownloads: 2 } }),
     );
-    expect((await failureOf(handle)).type).toBe('SinkError');
+    expect((await failureOf(handle)).type).toBe('OutputNotAllowed');
     const timeline = await activityTimeline(handle);
     const cleanup = timeline.find((e) => e.kind === 'scheduled' && e.type === 'cleanupExport');
     expect(cleanup).toBeDefined();

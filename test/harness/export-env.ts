@@ -52,6 +52,7 @@ export function testConfig(services: ServiceInfo, options: TestConfigOptions = {
       accessKeyId: services.minio.accessKeyId,
       secretAccessKey: services.minio.secretAccessKey,
       forcePathStyle: true,
+      allowedBuckets: [services.minio.bucket],
     },
     output: { allowedRoots: [root] },
     defaults: {

@@ -12,6 +12,7 @@ import type {
   VmSummary,
 } from '../types.js';
 import { discoverVms, loadInventoryTree } from './discovery.js';
+import { checkDownloadUrl, reportedHosts } from './download-hosts.js';
 import { failure, faultName } from './faults.js';
 import { leaseCall, leaseState, openLease } from './lease.js';
 import { resolveVm } from './lookup.js';
@@ -259,6 +260,19 @@ export class VsphereProvider implements SourceProvider {
       ...(Number.isFinite(length) ? { sizeBytes: length } : {}),
       ...(etag || lastModified ? { validators: { ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}) } } : {}),
     };
+  }
+
+  private esxiHosts: Promise<Set<string>> | undefined;
+
+  /** Refuses (DeviceHostNotAllowed) a URL the session cookie must not be sent to (download-hosts.ts). */
+  checkDownloadUrl(url: string): Promise<void> {
+    return checkDownloadUrl(this.session, url, () => {
+      if (!this.esxiHosts) {
+        this.esxiHosts = reportedHosts(this.session);
+        this.esxiHosts.catch(() => (this.esxiHosts = undefined));
+      }
+      return this.esxiHosts;
+    });
   }
 
   downloadHeaders(): Record<string, string> {
