@@ -16,6 +16,8 @@ function pool(connected: string[]) {
   return new ProviderPool({
     profiles: {},
     defaultProfile: 'default',
+    // The worker's own rule: inline credentials go only to listed vCenters.
+    vsphereRules: { allowedHosts: ['vc.example'], allowInsecureHttp: false },
     connect: (profile) => {
       connected.push(profile.password);
       return Promise.resolve({ logout: () => Promise.resolve() } as unknown as SourceProvider);
