@@ -6,7 +6,7 @@ import { readdir } from 'node:fs/promises';
 import { resolveOutputPath, OutputPathNotAllowedError, safeFileName } from '../config/output-path.js';
 import { sealCredentials } from '../config/secrets.js';
 import type { HyperConfig } from '../config/types.js';
-import { bucketRefusal } from '../config/worker-rules.js';
+import { bucketRefusal, vcenterRefusal } from '../config/worker-rules.js';
 import type { ExportWorkflowInput, SinkRef, SourceRef } from '../export/contract.js';
 import { FIELD_ALIASES, IGNORED_FIELDS, jobDefinitionInputSchema, jobOptionsSchema, type JobDefinition, type JobDefinitionInput } from './schemas.js';
 
@@ -153,6 +153,9 @@ async function prepareOne(
   let source: SourceRef;
   const inline = credentialsOf(job, label);
   if (inline) {
+    // The workers refuse it too (VcenterNotAllowed); refusing here answers at submit and names the field.
+    const refusal = vcenterRefusal(config.vsphere, { url: inline.server, insecure: inline.insecure });
+    if (refusal) throw new JobRejected(`${label}${job.vcenter ? 'vcenter.server' : 'vcenter_url'}: ${refusal}`);
     source = { provider: 'vsphere', sealedCredentials: sealCredentials(config.secretsKey, inline, jobId) };
   } else {
     const profile = job.profile ?? config.vsphere.defaultProfile;

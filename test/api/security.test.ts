@@ -10,13 +10,60 @@ const PASSWORD = 'S3cr3t-inline-P@ssw0rd-unique';
 describe('inline vCenter credentials', () => {
   let gw: TestGateway;
   beforeAll(async () => {
-    gw = await createTestGateway();
+    // Inline credentials go only to vCenters the configuration lists.
+    gw = await createTestGateway({ env: { HYPERSDK_VSPHERE_ALLOWED_HOSTS: 'vc.example' } });
   });
   afterAll(async () => gw?.close());
 
+  it('for a vCenter the configuration does not list, or over http://, are refused at submit naming the field and the key', async () => {
+    for (const [body, field, key] of [
+      [
+        {
+          vm_path: '/DC0/vm/cred',
+          vcenter: { server: 'https://elsewhere.example/sdk', username: 'a', password: PASSWORD },
+        },
+        'vcenter.server',
+        'vsphere.allowed_hosts',
+      ],
+      [
+        {
+          vm_path: '/DC0/vm/cred',
+          vcenter_url: 'http://vc.example/sdk',
+          username: 'a',
+          password: PASSWORD,
+          insecure: true,
+        },
+        'vcenter_url',
+        'vsphere.allow_insecure_http',
+      ],
+    ] as const) {
+      const res = await gw.request('/jobs/submit', json(body));
+      const text = await res.text();
+      expect(res.status, text).toBe(400);
+      expect(text).toContain(field);
+      expect(text).toContain(key);
+      expect(text).not.toContain(PASSWORD);
+    }
+  });
+
   for (const [shape, body] of [
-    ['vcenter object', { vm_path: '/DC0/vm/cred', vcenter: { server: 'https://vc.example/sdk', username: 'admin', password: PASSWORD, insecure: true } }],
-    ['legacy top-level fields', { vm_path: '/DC0/vm/cred', vcenter_url: 'https://vc.example/sdk', username: 'admin', password: PASSWORD, insecure: true }],
+    [
+      'vcenter object',
+      {
+        vm_path: '/DC0/vm/cred',
+        vcenter: { server: 'https://vc.example/sdk', username: 'admin', password: PASSWORD, insecure: true },
+      },
+    ],
+    [
+      'legacy top-level fields',
+      {
+        vm_path: '/DC0/vm/cred',
+        vcenter_url: 'https://vc.example/sdk',
+        username: 'admin',
+        password: PASSWORD,
+        insecure: true,
+      },
+    ],
   ] as const) {
     it(`are sealed, never echoed and absent from history (${shape})`, async () => {
       const res = await gw.request('/jobs/submit', json(body));
@@ -29,15 +76,23 @@ describe('inline vCenter credentials', () => {
       const history = await handle.fetchHistory();
       const historyText = JSON.stringify(history);
       expect(historyText).not.toContain(PASSWORD);
-      expect(Buffer.from(historyText).toString('base64')).not.toContain(Buffer.from(PASSWORD).toString('base64'));
+      expect(Buffer.from(historyText).toString('base64')).not.toContain(
+        Buffer.from(PASSWORD).toString('base64'),
+      );
       // Payload data is bytes: decode every payload and search the plaintext too.
       const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
       const data = started?.input?.payloads?.[0]?.data;
       const input = JSON.parse(Buffer.from(data!).toString('utf8')) as ExportWorkflowInput;
       expect(JSON.stringify(input)).not.toContain(PASSWORD);
       expect(input.source.profile).toBeUndefined();
-      expect(openCredentials(gw.config.secretsKey, input.source.sealedCredentials!, id)).toMatchObject({ password: PASSWORD, username: 'admin', insecure: true });
-      expect(() => openCredentials(gw.config.secretsKey, input.source.sealedCredentials!, `${id}-other`)).toThrow(/not to this job/);
+      expect(openCredentials(gw.config.secretsKey, input.source.sealedCredentials!, id)).toMatchObject({
+        password: PASSWORD,
+        username: 'admin',
+        insecure: true,
+      });
+      expect(() =>
+        openCredentials(gw.config.secretsKey, input.source.sealedCredentials!, `${id}-other`),
+      ).toThrow(/not to this job/);
       const description = await handle.describe();
       expect(JSON.stringify(description.memo)).not.toContain(PASSWORD);
 
@@ -68,8 +123,18 @@ describe('token authentication', () => {
 
   it('refuses to build an app bound beyond loopback without a token', async () => {
     const { createApp } = await import('../../src/api/app.js');
-    const config = { ...gw.config, daemon: { ...gw.config.daemon, addr: '0.0.0.0:8080', apiToken: undefined } };
-    expect(() => createApp({ config, temporalClient: gw.client, providerFactory: () => Promise.reject(new Error('x')), startedAt: new Date() })).toThrow(/HYPERSDK_API_TOKEN/);
+    const config = {
+      ...gw.config,
+      daemon: { ...gw.config.daemon, addr: '0.0.0.0:8080', apiToken: undefined },
+    };
+    expect(() =>
+      createApp({
+        config,
+        temporalClient: gw.client,
+        providerFactory: () => Promise.reject(new Error('x')),
+        startedAt: new Date(),
+      }),
+    ).toThrow(/HYPERSDK_API_TOKEN/);
   });
 });
 
@@ -86,9 +151,22 @@ describe('documents', () => {
   });
 
   it('GET /openapi.json describes every route with schemas', async () => {
-    const doc = (await (await gw.request('/openapi.json')).json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: unknown }>> };
+    const doc = (await (await gw.request('/openapi.json')).json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { requestBody?: unknown }>>;
+    };
     expect(doc.openapi).toMatch(/^3\./);
-    for (const path of ['/health', '/status', '/jobs/submit', '/jobs/query', '/jobs/{id}', '/jobs/cancel', '/jobs/progress/{id}', '/vms/list', '/vms/info']) {
+    for (const path of [
+      '/health',
+      '/status',
+      '/jobs/submit',
+      '/jobs/query',
+      '/jobs/{id}',
+      '/jobs/cancel',
+      '/jobs/progress/{id}',
+      '/vms/list',
+      '/vms/info',
+    ]) {
       expect(doc.paths).toHaveProperty([path]);
     }
     expect(JSON.stringify(doc.paths['/jobs/submit']!.post!.requestBody)).toContain('vm_path');
