@@ -143,9 +143,12 @@ function processInterrupt(handler: () => void): () => void {
 /** Where a VM's files go: <output> for one VM, <output>/<vm name> for several. */
 function outputFor(output: string | undefined, vmPath: string, many: boolean): string | undefined {
   if (output === undefined) return undefined;
+  const vmName = safeFileName(vmPath.split('/').filter(Boolean).pop() ?? vmPath);
+  // An S3 URL is not a path of this machine: never resolve it against the working directory.
+  if (output.startsWith('s3://')) return many ? `${output.replace(/\/+$/, '')}/${vmName}` : output;
   const base = resolve(output);
   if (!many) return base;
-  return resolve(base, safeFileName(vmPath.split('/').filter(Boolean).pop() ?? vmPath));
+  return resolve(base, vmName);
 }
 
 function requestFor(vmPath: string, options: HyperexportOptions, output: string | undefined): ExportRequest {

@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createTestVm, sha256File } from '../export/helpers.js';
 
@@ -24,13 +25,23 @@ function workDir(): string {
   return dir;
 }
 
-function hyperexport(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+function hyperexport(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   // Only the credentials and addresses a test gives: none from the environment of the run.
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(GOVC_|TEMPORAL_|HYPERSDK_)/.test(k)));
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(GOVC_|TEMPORAL_|HYPERSDK_)/.test(k)),
+  );
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [bin, ...args], { env: { ...inherited, NO_COLOR: '', ...env }, timeout: 110_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      [bin, ...args],
+      { env: { ...inherited, NO_COLOR: '', ...env }, timeout: 110_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+      },
+    );
     child.stdin?.end();
   });
 }
@@ -60,12 +71,62 @@ describe('hyperexport -standalone', () => {
 
     const run = await hyperexport(['-standalone', '-vm', vm.path, '-output', out, '-interval', '0.2'], env);
     expect(run.code, run.stderr + run.stdout).toBe(0);
-    expect(readdirSync(out).sort()).toEqual([`${name}-disk1.vmdk`, `${name}-disk2.vmdk`, `${name}.mf`, `${name}.ovf`]);
-    const exported = [await sha256File(join(out, `${name}-disk1.vmdk`)), await sha256File(join(out, `${name}-disk2.vmdk`))];
+    expect(readdirSync(out).sort()).toEqual([
+      `${name}-disk1.vmdk`,
+      `${name}-disk2.vmdk`,
+      `${name}.mf`,
+      `${name}.ovf`,
+    ]);
+    const exported = [
+      await sha256File(join(out, `${name}-disk1.vmdk`)),
+      await sha256File(join(out, `${name}-disk2.vmdk`)),
+    ];
     expect(exported.sort()).toEqual([...vm.hashes.values()].sort());
     expect(run.stdout).toContain(`✔ ${vm.path} -> ${out}`);
     // The password never reaches the output.
     expect(run.stdout + run.stderr).not.toContain(services.vcsim.password);
+  });
+
+  it('exports to the s3:// bucket the user names (their bucket, their credentials): no allowed_buckets needed', async () => {
+    const name = `hx-s3-${randomBytes(3).toString('hex')}`;
+    const vm = await createTestVm(services, name, { disks: 1, sizeBytes: 4 * MiB, poweredOn: false });
+    const { minio } = services;
+    const prefix = `standalone/${name}`;
+    const run = await hyperexport(
+      ['-standalone', '-vm', vm.path, '-output', `s3://${minio.bucket}/${prefix}`, '-interval', '0.2'],
+      {
+        GOVC_URL: services.vcsim.sdkUrl,
+        GOVC_USERNAME: services.vcsim.username,
+        GOVC_PASSWORD: services.vcsim.password,
+        GOVC_INSECURE: '1',
+        TEMPORAL_ADDRESS: services.temporal.address,
+        TEMPORAL_NAMESPACE: services.temporal.namespace,
+        HYPERSDK_DATA_DIR: join(workDir(), 'state'),
+        AWS_ENDPOINT_URL_S3: minio.endpoint,
+        AWS_REGION: minio.region,
+        AWS_ACCESS_KEY_ID: minio.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: minio.secretAccessKey,
+        AWS_S3_FORCE_PATH_STYLE: '1',
+        LOG_LEVEL: 'warn',
+      },
+    );
+    expect(run.code, run.stderr + run.stdout).toBe(0);
+    // Not mistaken for a path of this machine (it was resolved into ./s3:/…).
+    expect(run.stdout).toContain(`-> s3://${minio.bucket}/${prefix}`);
+    const s3 = new S3Client({
+      endpoint: minio.endpoint,
+      region: minio.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: minio.accessKeyId, secretAccessKey: minio.secretAccessKey },
+    });
+    try {
+      const listed = await s3.send(new ListObjectsV2Command({ Bucket: minio.bucket, Prefix: `${prefix}/` }));
+      expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual(
+        [`${prefix}/${name}-disk1.vmdk`, `${prefix}/${name}.mf`, `${prefix}/${name}.ovf`].sort(),
+      );
+    } finally {
+      s3.destroy();
+    }
   });
 
   it('without credentials it says which variables to set (exit 2)', async () => {
@@ -88,7 +149,10 @@ describe('hyperexport -standalone', () => {
   });
 
   it('never prints the userinfo of a GOVC_URL (user:password@), whether or not GOVC_USERNAME is set', async () => {
-    const variants: Record<string, string>[] = [{ GOVC_USERNAME: 'admin', GOVC_PASSWORD: 'other-secret-pw' }, {}];
+    const variants: Record<string, string>[] = [
+      { GOVC_USERNAME: 'admin', GOVC_PASSWORD: 'other-secret-pw' },
+      {},
+    ];
     for (const extra of variants) {
       const run = await hyperexport(['-standalone', '-vm', '/DC0/vm/x', '-dry-run'], {
         GOVC_URL: 'https://user:secret-in-url@127.0.0.1:1/sdk',

@@ -130,8 +130,15 @@ export class StandaloneBackend implements ExportBackend {
     }
   }
 
-  /** Output paths are the user's own here: the directory asked for is allowed as is (relative to the working directory). */
+  /** Output paths are the user's own here: the directory (relative to the working directory) or s3:// bucket asked for is allowed as is. */
   async allowOutput(path: string): Promise<string> {
+    if (path.startsWith('s3://')) {
+      // The bucket (and prefix) asked for is the user's own too; the credentials are theirs.
+      const target = path.slice('s3://'.length).replace(/\/+$/, '');
+      const allowed = (this.config.s3.allowedBuckets ??= []);
+      if (target && !allowed.includes(target)) allowed.push(target);
+      return path;
+    }
     const absolute = await realpathLongestPrefix(resolve(path));
     if (!this.config.output.allowedRoots.includes(absolute)) this.config.output.allowedRoots.unshift(absolute);
     return absolute;
