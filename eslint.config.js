@@ -8,7 +8,8 @@ import { builtinModules } from 'node:module';
 const nodeBuiltins = builtinModules.flatMap((m) => [m, `node:${m}`]);
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.tools/**', 'coverage/**', 'bin/**'] },
+  // What runs leave in the checkout (the demo's state with its workflow bundle, exports) is not source.
+  { ignores: ['dist/**', 'node_modules/**', '.tools/**', 'coverage/**', 'bin/**', '.demo/**', 'exports/**', 'tmp/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
