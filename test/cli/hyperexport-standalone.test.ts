@@ -7,9 +7,10 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createTestVm, sha256File } from '../export/helpers.js';
+import { minioClient } from '../harness/minio-client.js';
 
 const bin = fileURLToPath(new URL('../../bin/hyperexport.js', import.meta.url));
 const services = inject('services');
@@ -46,22 +47,27 @@ function hyperexport(
   });
 }
 
+/** The vCenter and Temporal of the harness, state under `work`: what a user exports for -standalone. */
+function standaloneEnv(work: string): Record<string, string> {
+  return {
+    GOVC_URL: services.vcsim.sdkUrl,
+    GOVC_USERNAME: services.vcsim.username,
+    GOVC_PASSWORD: services.vcsim.password,
+    GOVC_INSECURE: '1',
+    TEMPORAL_ADDRESS: services.temporal.address,
+    TEMPORAL_NAMESPACE: services.temporal.namespace,
+    HYPERSDK_DATA_DIR: join(work, 'state'),
+    LOG_LEVEL: 'warn',
+  };
+}
+
 describe('hyperexport -standalone', () => {
   it('exports with GOVC_* credentials and an in-process worker: files exist and disk hashes equal the source', async () => {
     const name = `hx-sa-${randomBytes(3).toString('hex')}`;
     const vm = await createTestVm(services, name, { disks: 2, sizeBytes: 8 * MiB, poweredOn: false });
     const work = workDir();
     const out = join(work, 'out');
-    const env = {
-      GOVC_URL: services.vcsim.sdkUrl,
-      GOVC_USERNAME: services.vcsim.username,
-      GOVC_PASSWORD: services.vcsim.password,
-      GOVC_INSECURE: '1',
-      TEMPORAL_ADDRESS: services.temporal.address,
-      TEMPORAL_NAMESPACE: services.temporal.namespace,
-      HYPERSDK_DATA_DIR: join(work, 'state'),
-      LOG_LEVEL: 'warn',
-    };
+    const env = standaloneEnv(work);
 
     const dry = await hyperexport(['-standalone', '-vm', vm.path, '-output', out, '-dry-run'], env);
     expect(dry.code, dry.stderr).toBe(0);
@@ -95,30 +101,18 @@ describe('hyperexport -standalone', () => {
     const run = await hyperexport(
       ['-standalone', '-vm', vm.path, '-output', `s3://${minio.bucket}/${prefix}`, '-interval', '0.2'],
       {
-        GOVC_URL: services.vcsim.sdkUrl,
-        GOVC_USERNAME: services.vcsim.username,
-        GOVC_PASSWORD: services.vcsim.password,
-        GOVC_INSECURE: '1',
-        TEMPORAL_ADDRESS: services.temporal.address,
-        TEMPORAL_NAMESPACE: services.temporal.namespace,
-        HYPERSDK_DATA_DIR: join(workDir(), 'state'),
+        ...standaloneEnv(workDir()),
         AWS_ENDPOINT_URL_S3: minio.endpoint,
         AWS_REGION: minio.region,
         AWS_ACCESS_KEY_ID: minio.accessKeyId,
         AWS_SECRET_ACCESS_KEY: minio.secretAccessKey,
         AWS_S3_FORCE_PATH_STYLE: '1',
-        LOG_LEVEL: 'warn',
       },
     );
     expect(run.code, run.stderr + run.stdout).toBe(0);
     // Not mistaken for a path of this machine (it was resolved into ./s3:/…).
     expect(run.stdout).toContain(`-> s3://${minio.bucket}/${prefix}`);
-    const s3 = new S3Client({
-      endpoint: minio.endpoint,
-      region: minio.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: minio.accessKeyId, secretAccessKey: minio.secretAccessKey },
-    });
+    const s3 = minioClient(services);
     try {
       const listed = await s3.send(new ListObjectsV2Command({ Bucket: minio.bucket, Prefix: `${prefix}/` }));
       expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual(

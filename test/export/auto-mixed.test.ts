@@ -22,6 +22,7 @@ import { govc } from '../harness/govc.js';
 import { activityResults } from '../harness/history.js';
 import { abortLeaseBehindWorker } from '../faults/lib/lease-abort.js';
 import { makeTestPki, pem } from '../harness/certs.js';
+import { letStandInsThrough } from '../harness/download-stand-ins.js';
 import { createTestVm, startExport } from './helpers.js';
 
 const services = inject('services');
@@ -106,14 +107,9 @@ beforeAll(async () => {
                 ? { ...source, url: source.url.replace(/^https?:\/\/[^/]+/, `https://${refuser}`) }
                 : source;
             });
-      // The test's relays listen on other loopback ports, which the worker's
-      // download-host rule refuses (the vCenter only on its own port): they stand in
-      // for the hosts that serve the disks, so the rule lets them through, and only them.
-      const checkDownloadUrl = provider.checkDownloadUrl.bind(provider);
-      provider.checkDownloadUrl = (url: string) =>
-        [...streamProxy.values(), ...getRefused.values()].includes(new URL(url).host)
-          ? Promise.resolve()
-          : checkDownloadUrl(url);
+      letStandInsThrough(provider, (url) =>
+        [...streamProxy.values(), ...getRefused.values()].includes(url.host),
+      );
       const openLease = provider.openExportLease.bind(provider);
       provider.openExportLease = async (target) => {
         const lease = await openLease(target);
@@ -145,6 +141,20 @@ async function exportWithSnapshot(name: string, vmPath: string) {
     exportInput(`${name}-1`, vmPath, { kind: 'local', directory: outDir }, { options: { snapshot: true } }),
   );
   return { outDir, handle };
+}
+
+/** Every disk transferred once more to its final hash (the source's), and the formats the OVF declares, in disk order. */
+async function expectDisksAndFormats(
+  handle: Awaited<ReturnType<typeof exportWithSnapshot>>['handle'],
+  hashes: Map<number, string>,
+  ovfPath: string,
+  formats: string[],
+): Promise<void> {
+  const transfers = await activityResults<{ diskKey: number; sha256: string }>(handle, 'transferDisk');
+  expect(transfers.map((t) => t.diskKey).sort()).toEqual([...hashes.keys()].sort());
+  for (const t of transfers) expect(t.sha256, `disk ${t.diskKey}`).toBe(hashes.get(t.diskKey));
+  const ovf = readFileSync(ovfPath, 'utf8');
+  expect([...ovf.matchAll(/ovf:format="[^"]*#(\w+)"/g)].map((m) => m[1])).toEqual(formats);
 }
 
 describe('method auto with a disk the datastore refuses', () => {
@@ -205,11 +215,7 @@ describe('method auto when a streamed disk loses its lease', () => {
       expect(result.method).toBe('datastore');
       expect(await leases(), 'no second lease was opened').toHaveLength(1);
       expect(openedLeases.length - leasesBefore).toBe(1);
-      const transfers = await activityResults<{ diskKey: number; sha256: string }>(handle, 'transferDisk');
-      expect(transfers.map((t) => t.diskKey).sort()).toEqual([...keys].sort());
-      for (const t of transfers) expect(t.sha256, `disk ${t.diskKey}`).toBe(vm.hashes.get(t.diskKey));
-      const ovf = readFileSync(join(outDir, `${name}.ovf`), 'utf8');
-      expect([...ovf.matchAll(/ovf:format="[^"]*#(\w+)"/g)].map((m) => m[1])).toEqual([
+      await expectDisksAndFormats(handle, vm.hashes, join(outDir, `${name}.ovf`), [
         'monolithicFlat',
         'monolithicFlat',
       ]);
@@ -248,11 +254,7 @@ describe('method auto when the datastore refuses the GET after its HEAD passed',
         /^stream: restarts from zero if interrupted, because the datastore refused to read the disk's file \(.*HTTP 403.*\)$/,
       );
       expect(result.method).toBe('ovf');
-      const transfers = await activityResults<{ diskKey: number; sha256: string }>(handle, 'transferDisk');
-      expect(transfers.map((t) => t.diskKey).sort()).toEqual([...keys].sort());
-      for (const t of transfers) expect(t.sha256, `disk ${t.diskKey}`).toBe(vm.hashes.get(t.diskKey));
-      const ovf = readFileSync(join(outDir, `${name}.ovf`), 'utf8');
-      expect([...ovf.matchAll(/ovf:format="[^"]*#(\w+)"/g)].map((m) => m[1])).toEqual([
+      await expectDisksAndFormats(handle, vm.hashes, join(outDir, `${name}.ovf`), [
         'monolithicFlat',
         'streamOptimized',
       ]);

@@ -15,6 +15,7 @@ import type { VmDescription } from '../../src/providers/types.js';
 import { connectVsphere, type VsphereProvider } from '../../src/providers/vsphere/index.js';
 import { createExportWorker } from '../../src/worker/create-worker.js';
 import { exportInput, temporalClient, testConfig } from '../harness/export-env.js';
+import { letStandInsThrough } from '../harness/download-stand-ins.js';
 import { activityRuns } from '../harness/history.js';
 import { createTestVm, startExport } from './helpers.js';
 
@@ -48,12 +49,7 @@ beforeAll(async () => {
         const url = new URL(source.url);
         return { ...source, url: `${refuserBase}${url.pathname}${url.search}` };
       };
-      // The refusing server listens on another loopback port, which the worker's
-      // download-host rule refuses (the vCenter only on its own port): it stands in
-      // for the datastore, so the rule lets it through, and only it.
-      const checkDownloadUrl = provider.checkDownloadUrl.bind(provider);
-      provider.checkDownloadUrl = (target: string) =>
-        new URL(target).origin === refuserBase ? Promise.resolve() : checkDownloadUrl(target);
+      letStandInsThrough(provider, (url) => url.origin === refuserBase);
       return provider;
     },
   });

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readlinkSync, readFileSync } from 'node:fs';
 import { createSecureServer, type IncomingHttpHeaders } from 'node:http2';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { startTemporalDevServer } from '../../src/devservices/temporal.js';
 import { EXPORT_WORKFLOW_TYPE, PROGRESS_QUERY, type ExportProgress } from '../../src/export/contract.js';
 import {
@@ -19,27 +19,18 @@ import {
 } from '../../src/temporal/connection.js';
 import { createExportWorker } from '../../src/worker/create-worker.js';
 import { testConfig } from '../harness/export-env.js';
-import { makeTestPki, pem, type TestPki } from '../harness/certs.js';
-import { startTlsTerminator, type TlsTerminator } from '../harness/tls-terminator.js';
+import { pem } from '../harness/certs.js';
+import { useTlsTerminator } from '../harness/tls-terminator.js';
 
 const services = inject('services');
-let pki: TestPki;
-let terminator: TlsTerminator;
-
-beforeAll(async () => {
-  pki = makeTestPki(join(services.workDir, `pki-${randomBytes(3).toString('hex')}`));
-  terminator = await startTlsTerminator(pki, services.temporal.address);
-});
-afterAll(async () => {
-  await terminator?.close();
-});
+const mtls = useTlsTerminator(services);
 
 const client = (tls: TemporalConnectionSettings['tls'], extra: Partial<TemporalConnectionSettings> = {}) =>
-  connectTemporal({ address: terminator.address, tls, ...extra }, (o) =>
+  connectTemporal({ address: mtls.terminator.address, tls, ...extra }, (o) =>
     Connection.connect({ ...o, connectTimeout: 3_000 }),
   );
 const native = (tls: TemporalConnectionSettings['tls']) =>
-  connectTemporal({ address: terminator.address, tls }, (o) => NativeConnection.connect(o));
+  connectTemporal({ address: mtls.terminator.address, tls }, (o) => NativeConnection.connect(o));
 
 async function failure(promise: Promise<unknown>): Promise<string> {
   const err = await promise.then(
@@ -50,11 +41,15 @@ async function failure(promise: Promise<unknown>): Promise<string> {
   return (err as Error).message;
 }
 
-describe('connectTemporal through the mTLS terminator', () => {
+describe('connectTemporal through the mTLS mtls.terminator', () => {
   it('with the client certificate, a worker runs a workflow that a client started and queried', async () => {
-    const config = testConfig(services, { temporalAddress: terminator.address });
-    config.temporal.tls = { caCert: pki.caCert, clientCert: pki.clientCert, clientKey: pki.clientKey };
-    const before = terminator.authorized;
+    const config = testConfig(services, { temporalAddress: mtls.terminator.address });
+    config.temporal.tls = {
+      caCert: mtls.pki.caCert,
+      clientCert: mtls.pki.clientCert,
+      clientKey: mtls.pki.clientKey,
+    };
+    const before = mtls.terminator.authorized;
     const worker = await createExportWorker({ config });
     const running = worker.run();
     const connection = await client(config.temporal.tls);
@@ -88,7 +83,7 @@ describe('connectTemporal through the mTLS terminator', () => {
       await expect(handle.result()).rejects.toThrow();
       const progress = await handle.query<ExportProgress>(PROGRESS_QUERY);
       expect(progress.phase).toBeDefined();
-      expect(terminator.authorized - before).toBeGreaterThanOrEqual(2);
+      expect(mtls.terminator.authorized - before).toBeGreaterThanOrEqual(2);
     } finally {
       await connection.close();
       worker.shutdown();
@@ -97,19 +92,23 @@ describe('connectTemporal through the mTLS terminator', () => {
   });
 
   it('without a client certificate: both connections fail naming temporal.tls.client_cert', async () => {
-    const tls = { caCert: pki.caCert };
+    const tls = { caCert: mtls.pki.caCert };
     for (const message of [await failure(client(tls)), await failure(native(tls))]) {
       expect(message).toMatch(
         /^temporal: TLS handshake with 127\.0\.0\.1:\d+ failed: tlsv13 alert certificate required \(the server asks for a client certificate and none was sent: check temporal\.tls\.client_cert/,
       );
     }
-    const config = testConfig(services, { temporalAddress: terminator.address });
+    const config = testConfig(services, { temporalAddress: mtls.terminator.address });
     config.temporal.tls = tls;
     expect(await failure(createExportWorker({ config }))).toMatch(/certificate required/);
   });
 
   it("with the stranger's certificate: both connections fail, the server refused it", async () => {
-    const tls = { caCert: pki.caCert, clientCert: pki.strangerCert, clientKey: pki.strangerKey };
+    const tls = {
+      caCert: mtls.pki.caCert,
+      clientCert: mtls.pki.strangerCert,
+      clientKey: mtls.pki.strangerKey,
+    };
     for (const message of [await failure(client(tls)), await failure(native(tls))]) {
       expect(message).toMatch(
         /^temporal: TLS handshake with 127\.0\.0\.1:\d+ failed: .+ \(the server refused the client certificate: check temporal\.tls\.client_cert/,
@@ -117,8 +116,8 @@ describe('connectTemporal through the mTLS terminator', () => {
     }
   });
 
-  it('TLS to the plain dev server, and plain gRPC to the terminator, each say what the server speaks', async () => {
-    const tls = { caCert: pki.caCert, clientCert: pki.clientCert, clientKey: pki.clientKey };
+  it('TLS to the plain dev server, and plain gRPC to the mtls.terminator, each say what the server speaks', async () => {
+    const tls = { caCert: mtls.pki.caCert, clientCert: mtls.pki.clientCert, clientKey: mtls.pki.clientKey };
     const toPlain = await failure(
       connectTemporal({ address: services.temporal.address, tls }, (o) => NativeConnection.connect(o)),
     );
@@ -138,8 +137,8 @@ describe('temporal.api_key', () => {
     // A loopback gRPC-over-h2 server that records the headers and refuses every call.
     const seen: IncomingHttpHeaders[] = [];
     const server = createSecureServer({
-      key: pem(pki.serverKey),
-      cert: pem(pki.serverCert),
+      key: pem(mtls.pki.serverKey),
+      cert: pem(mtls.pki.serverCert),
       allowHTTP1: false,
     });
     server.on('stream', (stream, headers) => {
@@ -158,7 +157,7 @@ describe('temporal.api_key', () => {
     const address = `127.0.0.1:${(server.address() as { port: number }).port}`;
     const apiKey = `k-${randomBytes(8).toString('hex')}`;
     try {
-      const settings = { address, apiKey, tls: { caCert: pki.caCert } };
+      const settings = { address, apiKey, tls: { caCert: mtls.pki.caCert } };
       const errors = [
         await failure(connectTemporal(settings, (o) => Connection.connect({ ...o, connectTimeout: 3_000 }))),
         await failure(connectTemporal(settings, (o) => NativeConnection.connect(o))),

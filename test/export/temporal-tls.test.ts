@@ -9,32 +9,22 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { dyingWithParent } from '../../src/devservices/process.js';
 import { parseManifest } from '../../src/export/ovf.js';
 import { hyperctl, startDaemon } from '../e2e/daemon.js';
-import { makeTestPki, type TestPki } from '../harness/certs.js';
-import { startTlsTerminator, type TlsTerminator } from '../harness/tls-terminator.js';
+import { useTlsTerminator } from '../harness/tls-terminator.js';
 import { createTestVm, sha256File } from './helpers.js';
 
 const services = inject('services');
 const MiB = 1024 * 1024;
-let pki: TestPki;
-let terminator: TlsTerminator;
+const mtls = useTlsTerminator(services);
 
-beforeAll(async () => {
-  pki = makeTestPki(join(services.workDir, `pki-${randomBytes(3).toString('hex')}`));
-  terminator = await startTlsTerminator(pki, services.temporal.address);
-});
-afterAll(async () => {
-  await terminator?.close();
-});
-
-/** The environment that points a process at the terminator, with `client` as its certificate. */
+/** The environment that points a process at the mtls.terminator, with `client` as its certificate. */
 function tlsEnv(client?: { cert: string; key: string }): NodeJS.ProcessEnv {
   return {
-    TEMPORAL_ADDRESS: terminator.address,
-    HYPERSDK_TEMPORAL_TLS_CA: pki.caCert,
+    TEMPORAL_ADDRESS: mtls.terminator.address,
+    HYPERSDK_TEMPORAL_TLS_CA: mtls.pki.caCert,
     ...(client ? { HYPERSDK_TEMPORAL_TLS_CERT: client.cert, HYPERSDK_TEMPORAL_TLS_KEY: client.key } : {}),
   };
 }
@@ -71,11 +61,15 @@ const TLS_FAILED = /temporal: TLS handshake with 127\.0\.0\.1:\d+ failed: /;
 
 describe('Temporal behind mTLS', () => {
   it('hypervisord (gateway and worker) connects with the client certificate: an export submitted with hyperctl completes, hyperctl describe reads it from Temporal directly', async () => {
-    const authorizedBefore = terminator.authorized;
-    const daemon = await startDaemon(services, '', tlsEnv({ cert: pki.clientCert, key: pki.clientKey }));
+    const authorizedBefore = mtls.terminator.authorized;
+    const daemon = await startDaemon(
+      services,
+      '',
+      tlsEnv({ cert: mtls.pki.clientCert, key: mtls.pki.clientKey }),
+    );
     try {
-      // The gateway's client and the worker's native connection both came through the terminator.
-      expect(terminator.authorized - authorizedBefore).toBeGreaterThanOrEqual(2);
+      // The gateway's client and the worker's native connection both came through the mtls.terminator.
+      expect(mtls.terminator.authorized - authorizedBefore).toBeGreaterThanOrEqual(2);
       const name = `tls-${randomBytes(3).toString('hex')}`;
       const vm = await createTestVm(services, name, { disks: 1, sizeBytes: 8 * MiB, poweredOn: false });
       const output = join(daemon.exportRoot, name);
@@ -123,23 +117,23 @@ describe('Temporal behind mTLS', () => {
   });
 
   it("a worker with the stranger's certificate exits 1: the server refused the client certificate", async () => {
-    const authorizedBefore = terminator.authorized;
+    const authorizedBefore = mtls.terminator.authorized;
     const { code, stderr } = await hypervisordUntilExit(
       ['-mode', 'worker'],
-      daemonEnv(tlsEnv({ cert: pki.strangerCert, key: pki.strangerKey })),
+      daemonEnv(tlsEnv({ cert: mtls.pki.strangerCert, key: mtls.pki.strangerKey })),
     );
     expect(code).toBe(1);
     expect(stderr).toMatch(TLS_FAILED);
     expect(stderr).toMatch(/the server refused the client certificate: check temporal\.tls\.client_cert/);
     expect(stderr).not.toMatch(/^\s+at /m);
-    // Refused by the terminator's handshake: no connection with the stranger's certificate got through.
-    expect(terminator.authorized).toBe(authorizedBefore);
+    // Refused by the mtls.terminator's handshake: no connection with the stranger's certificate got through.
+    expect(mtls.terminator.authorized).toBe(authorizedBefore);
   });
 
   it('an unknown server CA: the message names temporal.tls.ca_cert', async () => {
     const env = daemonEnv({
-      ...tlsEnv({ cert: pki.clientCert, key: pki.clientKey }),
-      HYPERSDK_TEMPORAL_TLS_CA: join(pki.dir, 'stranger-ca.crt'),
+      ...tlsEnv({ cert: mtls.pki.clientCert, key: mtls.pki.clientKey }),
+      HYPERSDK_TEMPORAL_TLS_CA: join(mtls.pki.dir, 'stranger-ca.crt'),
     });
     const { code, stderr } = await hypervisordUntilExit([], env);
     expect(code).toBe(1);

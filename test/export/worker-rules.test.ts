@@ -3,12 +3,7 @@
 // output outside the allowed roots, an unlisted bucket or an unlisted vCenter fail
 // at once, non-retryably, and write nothing; no credential or cookie leaves for a
 // host the configuration does not name.
-import {
-  CreateBucketCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -26,6 +21,7 @@ import { connectVsphere } from '../../src/providers/vsphere/index.js';
 import type { VsphereProvider } from '../../src/providers/vsphere/provider.js';
 import { ProviderPool } from '../../src/worker/provider-pool.js';
 import { createSinkFactory } from '../../src/worker/sinks.js';
+import { minioClient } from '../harness/minio-client.js';
 import { exportInput, testConfig, useWorkerAndClient } from '../harness/export-env.js';
 import { activityRuns } from '../harness/history.js';
 import { createTestVm, startExport } from './helpers.js';
@@ -36,12 +32,7 @@ const config = testConfig(services);
 config.s3.allowedBuckets = [`${services.minio.bucket}/allowed-prefix`];
 const MiB = 1024 * 1024;
 const temporal = useWorkerAndClient(config);
-const s3 = new S3Client({
-  endpoint: services.minio.endpoint,
-  region: services.minio.region,
-  forcePathStyle: true,
-  credentials: { accessKeyId: services.minio.accessKeyId, secretAccessKey: services.minio.secretAccessKey },
-});
+const s3 = minioClient(services);
 
 /** A loopback TCP listener that records every connection (none may arrive). */
 let listener: Server;

@@ -4,7 +4,10 @@
 // to the dev server's gRPC port.
 import { connect as netConnect, type Socket } from 'node:net';
 import { createServer, type TLSSocket } from 'node:tls';
-import { pem, type TestPki } from './certs.js';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { makeTestPki, pem, type TestPki } from './certs.js';
 
 export interface TlsTerminator {
   /** 127.0.0.1:<port> */
@@ -59,5 +62,37 @@ export async function startTlsTerminator(pki: TestPki, upstream: string): Promis
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
       }),
+  };
+}
+
+/**
+ * A test PKI and a terminator in front of the harness's Temporal, for the tests of
+ * one file: made before them, closed after. Read the fields inside tests only.
+ */
+export function useTlsTerminator(services: { workDir: string; temporal: { address: string } }): {
+  readonly pki: TestPki;
+  readonly terminator: TlsTerminator;
+} {
+  let pki: TestPki | undefined;
+  let terminator: TlsTerminator | undefined;
+  beforeAll(async () => {
+    pki = makeTestPki(join(services.workDir, `pki-${randomBytes(3).toString('hex')}`));
+    terminator = await startTlsTerminator(pki, services.temporal.address);
+  });
+  afterAll(async () => {
+    await terminator?.close();
+  });
+  const inside = <T>(value: T | undefined): T => {
+    if (value === undefined)
+      throw new Error('useTlsTerminator: its PKI and terminator exist only inside tests');
+    return value;
+  };
+  return {
+    get pki() {
+      return inside(pki);
+    },
+    get terminator() {
+      return inside(terminator);
+    },
   };
 }
