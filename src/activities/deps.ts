@@ -1,11 +1,21 @@
-import type { SinkRef } from '../export/contract.js';
+import type { VsphereProfile } from '../config/types.js';
+import type { SinkRef, SourceRef } from '../export/contract.js';
+import type { SourceProvider } from '../providers/types.js';
 import type { OutputSink } from '../storage/sink.js';
-import type { ProviderPool } from '../worker/provider-pool.js';
 import type { LeaseProgressRegistry } from './lease-progress.js';
+
+/** The sessions the activities use (the worker's ProviderPool): one per source, opened on first use. */
+export interface SourceSessions {
+  get(source: SourceRef): Promise<SourceProvider>;
+  /** The vCenter profile a source resolves to (certificate pin, insecure). */
+  profile(source: SourceRef): VsphereProfile;
+  /** Logs out a job's inline-credential session. */
+  release(source: SourceRef): Promise<void>;
+}
 
 /** What the export activities need from the worker that hosts them. */
 export interface ExportActivityDeps {
-  providers: ProviderPool;
+  providers: SourceSessions;
   sinks: { open(ref: SinkRef): Promise<OutputSink> };
   leaseProgress: LeaseProgressRegistry;
   /** How often a transfer commits and heartbeats its offset (default 2 s). */

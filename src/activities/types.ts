@@ -2,7 +2,7 @@
 // all of it is recorded in the workflow history.
 import type { DiskMethod, ExportMethod, ExportOptions, ExportFormat, ExportedFile, SinkRef, SourceRef } from '../export/contract.js';
 import type { ExportLease, ExportTarget, VmDescription } from '../providers/types.js';
-import type { OvaRegion } from '../storage/ova-region-writer.js';
+import type { OvaRegion } from '../formats/ova-layout.js';
 
 export interface DescribeInput {
   source: SourceRef;

@@ -61,6 +61,9 @@ export interface OvaMemberLayout {
   endOffset: number;
 }
 
+/** What a region writer needs of its member's layout (plain JSON: it can travel in activity input). */
+export type OvaRegion = Pick<OvaMemberLayout, 'name' | 'dataOffset' | 'sizeBytes'>;
+
 export interface OvaLayout {
   /** In archive order: descriptor, manifest, disks. */
   members: OvaMemberLayout[];

@@ -47,7 +47,7 @@ import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ErrorType } from '../export/errors.js';
-import type { OvaLayout, OvaMemberLayout } from '../formats/ova-layout.js';
+import type { OvaLayout, OvaRegion } from '../formats/ova-layout.js';
 import { BATCH_BYTES, BatchedFileWriter, isAllZero, resumableOffset, type BatchedFileWriterInit } from './batched-file-writer.js';
 import { alignedBuffers, DIRECT_ALIGN, isEinval, openDirect } from './direct-io.js';
 import { fsyncDirectory } from './local-disk-writer.js';
@@ -55,8 +55,7 @@ import { openOwned, openOwnedOrCreate, sameFile } from './output-directory.js';
 import type { DiskWriter, FinishedFile, OpenDiskWriterOptions } from './sink.js';
 import { sinkFailure } from './sink-errors.js';
 
-/** What a region writer needs of its member's layout (plain JSON: it can travel in activity input). */
-export type OvaRegion = Pick<OvaMemberLayout, 'name' | 'dataOffset' | 'sizeBytes'>;
+export type { OvaRegion };
 
 export interface OpenOvaRegionOptions extends OpenDiskWriterOptions {
   /** What finish() reports as the file's location (default: the OVA partial's path). */

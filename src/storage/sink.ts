@@ -1,5 +1,5 @@
 import type { OvaLayout } from '../formats/ova-layout.js';
-import type { OvaRegion } from './ova-region-writer.js';
+import type { OvaRegion } from '../formats/ova-layout.js';
 
 // The output-sink contract the transfer engine writes through. A sink is a place
 // (local directory, S3 prefix) that holds the files of one export; a DiskWriter is
