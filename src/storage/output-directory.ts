@@ -17,11 +17,12 @@
 // partial of ours); anything else at the name — a symlink, another user's file, a
 // hard link — is refused and never followed.
 import { ApplicationFailure } from '@temporalio/common';
-import { constants, existsSync, readlinkSync } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { mkdir, open, realpath, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ErrorType } from '../export/errors.js';
 import { isInside, validateRelativeName } from './local-paths.js';
+import { shownPaths } from './sink-errors.js';
 
 export const FILE_MODE = 0o640;
 export const DIRECTORY_MODE = 0o750;
@@ -52,16 +53,6 @@ async function realpathLongestPrefix(path: string): Promise<string> {
   }
 }
 
-/** For messages: a path through /proc/self/fd/<fd> told by the directory's current name. */
-export function shownPath(path: string): string {
-  const m = /^\/proc\/self\/fd\/(\d+)(\/.*)?$/.exec(path);
-  if (!m) return path;
-  try {
-    return readlinkSync(`/proc/self/fd/${m[1]}`) + (m[2] ?? '');
-  } catch {
-    return path;
-  }
-}
 
 /** Creates `path` exclusively (never through anything already there). */
 export async function createExclusive(path: string, access: number = constants.O_RDWR): Promise<FileHandle> {
@@ -69,7 +60,7 @@ export async function createExclusive(path: string, access: number = constants.O
     return await open(path, access | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, FILE_MODE);
   } catch (err) {
     if (code(err) === 'ELOOP')
-      throw outputNotAllowed(`${shownPath(path)} is a symlink; refusing to follow it`);
+      throw outputNotAllowed(`${shownPaths(path)} is a symlink; refusing to follow it`);
     throw err;
   }
 }
@@ -81,7 +72,7 @@ export async function createExclusive(path: string, access: number = constants.O
 export async function openOwned(
   path: string,
   access: number = constants.O_RDWR,
-  label = shownPath(path),
+  label = shownPaths(path),
 ): Promise<FileHandle> {
   let fh: FileHandle;
   try {
@@ -118,7 +109,7 @@ export async function openOwned(
 export async function openOwnedOrCreate(
   path: string,
   access: number = constants.O_RDWR,
-  label = shownPath(path),
+  label = shownPaths(path),
 ): Promise<{ fh: FileHandle; created: boolean }> {
   for (let tries = 0; ; tries++) {
     try {
