@@ -154,8 +154,9 @@ export async function packOvaFromStaged(req: PackOvaRequest): Promise<PackOvaRes
       `${published.uri} has ${published.sizeBytes} bytes, the OVA was planned for ${layout.totalSize}`,
     );
   req.beat({ pack: 1, disk: disks.length, published: true });
-  // Every disk is inside the published archive now.
-  for (const d of disks) await sink.discardStaged(d.fileName);
+  // Every disk is inside the published archive now: drop this job's staged copies (only its own).
+  for (const d of disks)
+    if ((await sink.readStaged(d.fileName))?.jobId === req.jobId) await sink.discardStaged(d.fileName);
 
   const ovfFile: ExportedFile = {
     name: req.descriptor.name,

@@ -423,18 +423,22 @@ async function movedToDatastore(
   if (probed?.method !== 'datastore') return false;
   const streamed = (checkpoint as { offset?: unknown } | undefined)?.offset;
   const lost = typeof streamed === 'number' ? streamed : 0;
-  const moved: DiskMethod = {
+  switchMethod(methods, state, {
     diskKey,
     method: 'datastore',
     reason: `resumable; moved from the NFC stream when its lease was lost (${lost} bytes streamed before are read again from the datastore)`,
-  };
-  const index = methods.findIndex((m) => m.diskKey === diskKey);
+  });
+  log.warn('export lease lost: disk moved from the NFC stream to the datastore', { disk: state.fileName, bytesLost: lost });
+  return true;
+}
+
+/** A disk changes paths mid-export: the job's method list, its progress (from zero again) and the reason. */
+function switchMethod(methods: DiskMethod[], state: DiskProgress, moved: DiskMethod): void {
+  const index = methods.findIndex((m) => m.diskKey === moved.diskKey);
   if (index >= 0) methods[index] = moved;
   state.method = moved.method;
   state.methodReason = moved.reason;
   state.bytesDone = 0;
-  log.warn('export lease lost: disk moved from the NFC stream to the datastore', { disk: state.fileName, bytesLost: lost });
-  return true;
 }
 
 /**
@@ -452,16 +456,11 @@ async function streamInstead(leases: LeaseKeeper, prepared: PreparedExport, meth
       nonRetryable: true,
     });
   }
-  const moved: DiskMethod = {
+  switchMethod(methods, state, {
     diskKey,
     method: 'ovf',
     reason: `stream: restarts from zero if interrupted, because the datastore refused to read the disk's file (${refusal})`,
-  };
-  const index = methods.findIndex((m) => m.diskKey === diskKey);
-  if (index >= 0) methods[index] = moved;
-  state.method = moved.method;
-  state.methodReason = moved.reason;
-  state.bytesDone = 0;
+  });
   log.warn('datastore read refused: disk moved to the NFC stream', { disk: state.fileName, refusal });
 }
 
