@@ -149,6 +149,19 @@ describe('VM operations run as workflows and change the VM', () => {
     expect(decodedHistoryText(history)).not.toContain(vcsim.password);
   });
 
+  it('shutdown of a suspended VM: 502, vCenter refused, pointing at poweroff; the VM stays suspended', async () => {
+    const vm = await createVm(uniqueName('vmop-suspended'), { on: true });
+    await govc(services, ['vm.power', '-suspend', vm]);
+    const res = await post('/vms/shutdown', { vm_path: vm, timeout: 30 });
+    expect(res.status).toBe(502);
+    expect(res.body.error_type).toBe('InvalidPowerState');
+    expect(res.body.error).toMatch(/is suspended: only a powered-on VM can be shut down; power it off \(poweroff\) instead$/);
+    expect(await powerState(vm)).toBe('suspended');
+    // Not retried: one attempt in history.
+    const history = await gw.client.workflow.getHandle(res.body.operation_id).fetchHistory();
+    expect((history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes?.attempt)).toEqual([1]);
+  });
+
   it('answers 404 for a VM that does not exist, with the failed operation in history', async () => {
     const res = await post('/vms/poweroff', { vm_path: '/DC0/vm/no-such-vm-anywhere' });
     expect(res.status).toBe(404);

@@ -66,6 +66,16 @@ async function resultWithin(handle: WorkflowHandle<typeof vmOperationWorkflow>, 
   }
 }
 
+/** Temporal ended the workflow (or an activity) at a bound: a TimeoutFailure in the cause chain, which has no application type. */
+function endedByTimeout(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 10 && current && typeof current === 'object'; depth++) {
+    if ((current as { name?: unknown }).name === 'TimeoutFailure') return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 function failed(err: unknown, operation: VmOperation, vmPath: string, operationId: string, timeoutSeconds: number): HttpError {
   const type = failureType(err);
   const message = rootMessage(err);
@@ -73,8 +83,7 @@ function failed(err: unknown, operation: VmOperation, vmPath: string, operationI
   if (type === ErrorType.VmNotFound) return new HttpError(404, `vm_path: ${message}`, { field: 'vm_path', ...extra });
   const field = type ? BAD_INPUT[type] : undefined;
   if (field) return new HttpError(400, `${field}: ${message}`, { field, ...extra });
-  // A workflow timeout carries no application type: Temporal ended it at its bound.
-  if (type === ErrorType.Timeout || (!type && /timed? ?out/i.test(message))) {
+  if (type === ErrorType.Timeout || endedByTimeout(err)) {
     return new HttpError(504, `${operation} of ${vmPath} did not finish within ${timeoutSeconds} s: ${message}`, extra);
   }
   if (type === VmOperationErrorType.OperationNotSupported) return new HttpError(501, message, extra);
