@@ -90,7 +90,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   });
 
   app.route('/jobs', jobRoutes(config, store, metrics));
-  app.route('/vms', vmRoutes(config, providers));
+  app.route('/vms', vmRoutes(config, providers, deps.temporalClient));
   app.get('/openapi.json', (c) => c.json(openapi));
   app.get('/metrics', async (c) => c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }));
 

@@ -222,14 +222,65 @@ export const vmListResponseSchema = z
   .object({ vms: z.array(vmSummarySchema), total: z.number().int(), timestamp: z.string() })
   .meta({ id: 'VmList' });
 
-export const vmInfoRequestSchema = z
-  .object({ vm_path: z.string().min(1, 'must not be empty').max(1024, 'must be at most 1024 characters'), profile: z.string().min(1).optional() })
-  .meta({ id: 'VmInfoRequest' });
+/** One VM with the keys of the original daemon's VMInfo (its /vms/info `vm_info`). */
+export const vmInfoOriginalSchema = z
+  .object({
+    name: z.string(),
+    path: z.string(),
+    power_state: z.string(),
+    guest_os: z.string(),
+    memory_mb: z.number(),
+    num_cpu: z.number(),
+    storage_bytes: z.number(),
+  })
+  .meta({ id: 'VmInfoOriginal' });
 
 export const vmInfoResponseSchema = z
-  .object({ vm: z.record(z.string(), z.unknown()), timestamp: z.string() })
+  .object({ success: z.literal(true), vm_info: vmInfoOriginalSchema, vm: z.record(z.string(), z.unknown()), timestamp: z.string() })
   .meta({ id: 'VmInfo' });
 
 export const errorResponseSchema = z
   .object({ error: z.string(), field: z.string().optional(), timestamp: z.string() })
   .meta({ id: 'Error' });
+
+// ---- /vms requests as the original's clients send them ------------------------------
+
+/** POST /vms/info, /vms/shutdown, /vms/poweroff, /vms/remove-cdrom (the original's VMOperationRequest; its Python SDK adds `vcenter`). */
+export const vmRequestSchema = z
+  .object({
+    vm_path: z.string().min(1, 'must not be empty').max(1024, 'must be at most 1024 characters'),
+    /** Seconds; 0 or absent: 300 (the original's default). */
+    timeout: z.number().int('must be a whole number of seconds').min(0, 'must not be negative').max(3600, 'must be at most 3600 seconds').optional(),
+    profile: z.string().min(1).optional(),
+    vcenter: vcenterSchema.optional(),
+  })
+  .meta({ id: 'VmRequest' });
+
+/** POST /vms/list: a profile, the Python SDK's vCenter config as the body itself, or under `vcenter`. */
+export const vmListRequestSchema = z
+  .object({
+    profile: z.string().min(1).optional(),
+    vcenter: vcenterSchema.optional(),
+    server: z.string().min(1).optional(),
+    username: z.string().min(1).optional(),
+    password: z.string().optional(),
+    insecure: z.boolean().optional(),
+  })
+  .meta({ id: 'VmListRequest' });
+
+export const vmOperationResponseSchema = z
+  .object({
+    success: z.boolean(),
+    message: z.string(),
+    /** The workflow id (`vmop-<op>-<uuid>`): the operation's record in Temporal history. */
+    operation_id: z.string(),
+    operation: z.enum(['shutdown', 'poweroff', 'remove-cdrom']),
+    vm_path: z.string(),
+    vm_name: z.string(),
+    /** false: the VM already was as asked. */
+    changed: z.boolean(),
+    power_state: z.string(),
+    removed_cdroms: z.array(z.string()).optional(),
+    timestamp: z.string(),
+  })
+  .meta({ id: 'VmOperationResult' });

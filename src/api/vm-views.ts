@@ -41,3 +41,16 @@ export function vmDescriptionView(vm: VmDescription) {
     cdroms: vm.cdroms.map((c) => ({ key: c.key, label: c.label, ...(c.isoFile ? { iso_file: c.isoFile } : {}) })),
   };
 }
+
+/** One VM with exactly the keys of the original daemon's VMInfo (its /vms/info `vm_info`). */
+export function vmInfoView(vm: VmSummary) {
+  return {
+    name: vm.name,
+    path: vm.path,
+    power_state: vm.powerState,
+    guest_os: vm.guestFullName,
+    memory_mb: vm.memoryMb,
+    num_cpu: vm.numCpu,
+    storage_bytes: vm.storageBytes,
+  };
+}

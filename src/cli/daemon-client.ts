@@ -52,21 +52,22 @@ export class DaemonClient {
     this.dispatcher = options.ca ? new Agent({ connect: { ca: options.ca } }) : undefined;
   }
 
-  get<T>(path: string): Promise<T> {
-    return this.request<T>('GET', path);
+  get<T>(path: string, timeoutMs?: number): Promise<T> {
+    return this.request<T>('GET', path, undefined, undefined, timeoutMs);
   }
 
-  post<T>(path: string, body: unknown, contentType = 'application/json'): Promise<T> {
-    return this.request<T>('POST', path, typeof body === 'string' ? body : JSON.stringify(body), contentType);
+  /** `timeoutMs`: this request's own deadline, for calls the daemon answers only when done (VM operations). */
+  post<T>(path: string, body: unknown, contentType = 'application/json', timeoutMs?: number): Promise<T> {
+    return this.request<T>('POST', path, typeof body === 'string' ? body : JSON.stringify(body), contentType, timeoutMs);
   }
 
-  private async request<T>(method: string, path: string, body?: string, contentType?: string): Promise<T> {
+  private async request<T>(method: string, path: string, body?: string, contentType?: string, timeoutMs = this.options.timeoutMs ?? 30_000): Promise<T> {
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (contentType) headers['Content-Type'] = contentType;
     if (this.options.token) headers.Authorization = `Bearer ${this.options.token}`;
     let res: Response;
     try {
-      const init = { method, headers, body, signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000) };
+      const init = { method, headers, body, signal: AbortSignal.timeout(timeoutMs) };
       // undici's own fetch takes its own Agent (the CA); the global fetch is kept otherwise.
       res = this.dispatcher ? await undiciFetch(this.url + path, { ...init, dispatcher: this.dispatcher }) : await fetch(this.url + path, init);
     } catch (err) {

@@ -4,10 +4,12 @@ import { Command, CommanderError } from 'commander';
 import { cancelCommand } from './commands/cancel.js';
 import { describeCommand } from './commands/describe.js';
 import { historyCommand } from './commands/history.js';
+import { listCommand } from './commands/list.js';
 import { queryCommand } from './commands/query.js';
 import type { CommandContext } from './commands/shared.js';
 import { statusCommand } from './commands/status.js';
 import { submitCommand } from './commands/submit.js';
+import { vmCommand } from './commands/vm.js';
 import { vmsCommand } from './commands/vms.js';
 import { watchCommand } from './commands/watch.js';
 import { CliError } from './daemon-client.js';
@@ -31,7 +33,7 @@ export function buildHyperctl(ctx: CommandContext): Command {
   const program = new Command('hyperctl')
     .description('Control the hypersdk export daemon. Flags take one dash or two: -vm x == --vm x.')
     .addHelpText('after', EXIT_CODES_HELP);
-  for (const make of [submitCommand, queryCommand, statusCommand, cancelCommand, watchCommand, vmsCommand, describeCommand, historyCommand]) {
+  for (const make of [submitCommand, queryCommand, statusCommand, cancelCommand, watchCommand, vmsCommand, describeCommand, historyCommand, vmCommand, listCommand]) {
     program.addCommand(make(ctx));
   }
   configure(program, ctx.io);

@@ -146,3 +146,29 @@ export interface SourceProvider {
 
   logout(): Promise<void>;
 }
+
+/** What a VM operation did (REST /vms/shutdown, /vms/poweroff, /vms/remove-cdrom). */
+export interface VmStateChange {
+  vmId: string;
+  vmName: string;
+  /** false: the VM already was as asked (off, or without CD-ROM drives). */
+  changed: boolean;
+  powerState: PowerState;
+  /** Labels of the CD-ROM drives removed (removeCdroms). */
+  removedCdroms?: string[];
+  /** One sentence for the user. */
+  message: string;
+}
+
+/**
+ * Changes a source can make to a VM on request, each bounded by `timeoutMs`.
+ * Optional: a provider without them answers OperationNotSupported.
+ */
+export interface VmStateOperations {
+  /** Asks the guest OS to shut down (needs VMware Tools), then waits until the VM is off. */
+  shutdownGuest(ref: VmRef, timeoutMs: number): Promise<VmStateChange>;
+  /** Hard power-off; a VM already off is left alone. */
+  hardPowerOff(ref: VmRef, timeoutMs: number): Promise<VmStateChange>;
+  /** Removes every CD/DVD drive from the VM's hardware. */
+  removeCdroms(ref: VmRef, timeoutMs: number): Promise<VmStateChange>;
+}

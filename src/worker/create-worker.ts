@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createExportActivities, LeaseProgressRegistry } from '../activities/index.js';
+import { createVmOperationActivities } from '../activities/vm-operations.js';
 import { openCredentials } from '../config/secrets.js';
 import type { HyperConfig, VsphereProfile } from '../config/types.js';
 import { connectVsphere } from '../providers/vsphere/index.js';
@@ -94,12 +95,16 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
   const sinks = createSinkFactory(config.s3, { allowedRoots: config.output.allowedRoots, allowedBuckets: config.s3.allowedBuckets ?? [] });
   const identity = config.worker.identity;
   const ownQueue = workerTaskQueue(config.temporal.taskQueue, identity);
-  const activities = sinks.scoped(
-    createExportActivities(
-      { providers, sinks, leaseProgress: new LeaseProgressRegistry(), checkpointEveryMs: config.worker.heartbeatIntervalMs, restartWarningBytes: config.worker.restartWarningBytes },
-      { taskQueue: ownQueue, identity, lostTimeoutMs: config.worker.lostTimeoutMs },
+  const activities = {
+    ...sinks.scoped(
+      createExportActivities(
+        { providers, sinks, leaseProgress: new LeaseProgressRegistry(), checkpointEveryMs: config.worker.heartbeatIntervalMs, restartWarningBytes: config.worker.restartWarningBytes },
+        { taskQueue: ownQueue, identity, lostTimeoutMs: config.worker.lostTimeoutMs },
+      ),
     ),
-  );
+    // Shutdown, power-off, CD-ROM removal (REST /vms/*): same sessions, no sink.
+    ...createVmOperationActivities({ providers }),
+  };
   // Both workers share one activity set (one session pool, one lease-progress
   // registry): a keep-alive on one queue reports the bytes of transfers on the other.
   const common = {

@@ -46,8 +46,13 @@ describe('/vms', () => {
   });
 
   it('POST /vms/info describes a VM, 404s a missing one, 400s a missing vm_path or unknown profile', async () => {
-    const info = (await (await gw.request('/vms/info', json({ vm_path: vm.path }))).json()) as { vm: Record<string, unknown> };
+    const info = (await (await gw.request('/vms/info', json({ vm_path: vm.path }))).json()) as { success: boolean; vm_info: unknown; vm: Record<string, unknown> };
     expect(info.vm).toMatchObject({ name: 'DC0_H0_VM0', firmware: 'bios', disks: [{ key: 2000, capacity_bytes: 1048576 }] });
+    // The original's VMInfo, exactly its keys.
+    expect(info.success).toBe(true);
+    expect(info.vm_info).toEqual({
+      name: 'DC0_H0_VM0', path: '/DC0/vm/DC0_H0_VM0', power_state: 'poweredOff', guest_os: 'Other (32-bit)', memory_mb: 32, num_cpu: 1, storage_bytes: 1048576,
+    });
     expect(JSON.stringify(info)).not.toContain('profile-password');
     expect((await gw.request('/vms/info', json({ vm_path: '/DC0/vm/missing' }))).status).toBe(404);
     const missing = await gw.request('/vms/info', json({}));

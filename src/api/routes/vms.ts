@@ -1,14 +1,18 @@
-// /vms/*: discovery through the vSphere provider. Providers are cached per
-// profile (they re-login by themselves); a failed connection is not cached.
+// /vms/*: discovery through the vSphere provider, and the VM operations
+// (vm-operations.ts). Providers are cached per profile (they re-login by
+// themselves); a failed connection is not cached.
+import type { Client } from '@temporalio/client';
 import { Hono } from 'hono';
 import type { HyperConfig, VsphereProfile } from '../../config/types.js';
 import type { SourceProvider, VmSummary } from '../../providers/types.js';
 import { readBody } from '../body.js';
 import type { ProviderFactory } from '../deps.js';
 import { badRequest, HttpError, now } from '../http-error.js';
-import { vmInfoRequestSchema } from '../schemas.js';
 import { findProfile } from '../../config/profiles.js';
-import { vmDescriptionView as description, vmSummaryView as summary } from '../vm-views.js';
+import { VM_OPERATIONS } from '../../vm-operations/contract.js';
+import { inlineCredentials, parseVmListRequest, parseVmRequest, type VmRequest } from '../vm-requests.js';
+import { vmDescriptionView as description, vmInfoView as info, vmSummaryView as summary } from '../vm-views.js';
+import { vmOperationHandler } from './vm-operations.js';
 
 export class ProviderCache {
   private readonly providers = new Map<string, Promise<SourceProvider>>();
@@ -22,6 +26,11 @@ export class ProviderCache {
       provider.catch(() => this.providers.delete(name));
     }
     return provider;
+  }
+
+  /** A session of its own (inline credentials): not cached, the caller logs it out. */
+  connect(profile: VsphereProfile): Promise<SourceProvider> {
+    return this.factory(profile);
   }
 
   async close(): Promise<void> {
@@ -40,7 +49,7 @@ function providerError(err: unknown): HttpError {
   return new HttpError(502, `vCenter: ${message}`, type ? { error_type: type } : {});
 }
 
-export function vmRoutes(config: HyperConfig, cache: ProviderCache): Hono {
+export function vmRoutes(config: HyperConfig, cache: ProviderCache, temporal: Client): Hono {
   const app = new Hono();
 
   const providerFor = (name: string | undefined, field: string) => {
@@ -53,35 +62,47 @@ export function vmRoutes(config: HyperConfig, cache: ProviderCache): Hono {
     return cache.get(profileName, profile);
   };
 
-  app.get('/list', async (c) => {
-    const provider = providerFor(c.req.query('profile'), 'profile');
-    let vms: VmSummary[];
+  /**
+   * Runs `work` on the vCenter a request names: its inline credentials (a session
+   * of its own, logged out after) or a configured profile (cached session).
+   */
+  const withProvider = async <T>(request: Pick<VmRequest, 'profile' | 'vcenter'>, work: (p: SourceProvider) => Promise<T>): Promise<T> => {
+    const inline = inlineCredentials(config, request.vcenter);
+    if (!inline) {
+      const provider = providerFor(request.profile, 'profile');
+      try {
+        return await work(await provider);
+      } catch (err) {
+        throw providerError(err);
+      }
+    }
+    let provider: SourceProvider | undefined;
     try {
-      vms = await (await provider).listVms();
+      provider = await cache.connect(inline.profile);
+      return await work(provider);
     } catch (err) {
       throw providerError(err);
+    } finally {
+      await provider?.logout().catch(() => undefined);
     }
-    return c.json({ vms: vms.map(summary), total: vms.length, timestamp: now() });
-  });
+  };
+
+  const list = async (request: Pick<VmRequest, 'profile' | 'vcenter'>) => {
+    const vms: VmSummary[] = await withProvider(request, (p) => p.listVms());
+    return { vms: vms.map(summary), total: vms.length, timestamp: now() };
+  };
+  app.get('/list', async (c) => c.json(await list({ ...(c.req.query('profile') ? { profile: c.req.query('profile') } : {}) })));
+  // The Python SDK POSTs its vCenter config; the original's hyperctl GETs.
+  app.post('/list', async (c) => c.json(await list(parseVmListRequest(await readBody(c)))));
 
   app.post('/info', async (c) => {
-    const raw = (await readBody(c)) ?? {};
-    const body = raw as Record<string, unknown>;
-    // The original accepted "path" and "name" as well.
-    const normalised = typeof body === 'object' && body !== null && body.vm_path === undefined ? { ...body, vm_path: body.path ?? body.name } : body;
-    const parsed = vmInfoRequestSchema.safeParse(normalised);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const field = issue.path.map(String).join('.') || 'body';
-      throw badRequest(field, field === 'vm_path' && (normalised as { vm_path?: unknown }).vm_path === undefined ? 'is required' : issue.message);
-    }
-    const provider = providerFor(parsed.data.profile, 'profile');
-    try {
-      return c.json({ vm: description(await (await provider).describeVm(parsed.data.vm_path)), timestamp: now() });
-    } catch (err) {
-      throw providerError(err);
-    }
+    const request = parseVmRequest(await readBody(c));
+    const vm = await withProvider(request, (p) => p.describeVm(request.vm_path));
+    // vm_info: the original's VMInfo keys; vm: the full description (hyperctl describe).
+    return c.json({ success: true as const, vm_info: info(vm), vm: description(vm), timestamp: now() });
   });
+
+  for (const operation of VM_OPERATIONS) app.post(`/${operation}`, vmOperationHandler(config, temporal, operation));
 
   return app;
 }

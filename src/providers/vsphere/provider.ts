@@ -9,6 +9,8 @@ import type {
   SourceProvider,
   VmDescription,
   VmRef,
+  VmStateChange,
+  VmStateOperations,
   VmSummary,
 } from '../types.js';
 import { discoverVms, loadInventoryTree } from './discovery.js';
@@ -20,6 +22,7 @@ import { retrieveOne } from './property-collector.js';
 import { VsphereSession } from './session.js';
 import { runTask } from './tasks.js';
 import { VM_PROPERTIES, parseDatastorePath, toVmDescription } from './vm.js';
+import { hardPowerOff, removeCdroms, shutdownGuest } from './vm-operations.js';
 import { MoRef, moref, text, Typed } from './xml.js';
 
 export interface VsphereConnectOptions {
@@ -54,7 +57,7 @@ function sdkUrl(url: string): string {
   return u.toString();
 }
 
-export class VsphereProvider implements SourceProvider {
+export class VsphereProvider implements SourceProvider, VmStateOperations {
   private readonly taskTimeoutMs: number;
   private readonly leaseReadyTimeoutMs: number;
 
@@ -144,6 +147,18 @@ export class VsphereProvider implements SourceProvider {
       if ((await this.powerState(vm)) === 'poweredOff') return;
       throw err;
     }
+  }
+
+  shutdownGuest(ref: VmRef, timeoutMs: number): Promise<VmStateChange> {
+    return shutdownGuest(this.session, ref, timeoutMs);
+  }
+
+  hardPowerOff(ref: VmRef, timeoutMs: number): Promise<VmStateChange> {
+    return hardPowerOff(this.session, ref, timeoutMs);
+  }
+
+  removeCdroms(ref: VmRef, timeoutMs: number): Promise<VmStateChange> {
+    return removeCdroms(this.session, ref, timeoutMs);
   }
 
   private async powerState(vm: MoRef): Promise<string> {
