@@ -84,6 +84,7 @@ build govc "$GOVC_VERSION" govc github.com/vmware/govmomi/govc || failed=1
 build toxiproxy-server "$TOXIPROXY_VERSION" server github.com/Shopify/toxiproxy/v2/cmd/server || failed=1
 build toxiproxy-cli "$TOXIPROXY_VERSION" cli github.com/Shopify/toxiproxy/v2/cmd/cli || failed=1
 build minio "$MINIO_VERSION" minio github.com/minio/minio || failed=1
+bash "$root/scripts/install-hyper2kvm.sh" || failed=1   # the real client test/compat runs unchanged
 
 if [[ $failed -ne 0 ]]; then
   echo "install-tools: some tools could not be built; see the messages above." >&2
