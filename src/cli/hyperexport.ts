@@ -315,7 +315,8 @@ async function main(given: HyperexportOptions, io: CliIo, deps: HyperexportDeps)
             snapshot: options.snapshot ?? false,
             powerOff: options.powerOff ?? false,
             removeCdrom: options.removeCdrom ?? false,
-            outputRequired: options.standalone ?? false,
+            // Also when no daemon answered and the export runs here.
+            outputRequired: !backend.picksOutput,
           },
           prompts,
         );

@@ -275,5 +275,27 @@ describe("the original's flags", () => {
     const none = await offered(['-folder', folder, '-filter', 'name=no-such-vm']);
     expect(none.code).toBe(1);
     expect(none.err).toContain('match -folder');
+
+    // No daemon answering, interactive: the export would run here, so the output directory is asked for (no daemon to pick one).
+    const inputs: string[] = [];
+    const { env, url } = await noDaemonEnv(workDir());
+    let err = '';
+    const code = await runHyperexport(['-folder', folder, '-filter', 'power=off', '-format', 'ovf'], {
+      io: { out: () => undefined, err: (t) => void (err += t), isTty: false, env },
+      interactive: true,
+      prompts: {
+        checkbox: <T,>(c: { choices: { value: T }[] }) => Promise.resolve(c.choices.map((choice) => choice.value)),
+        select: () => Promise.reject(new Error('not asked')),
+        input: (c) => {
+          inputs.push(`${c.message} [${c.default ?? ''}]`);
+          return Promise.resolve('');
+        },
+        confirm: () => Promise.resolve(false),
+      },
+      onInterrupt: () => () => undefined,
+    });
+    expect(code, err).toBe(0);
+    expect(err).toContain(fallbackLine(url));
+    expect(inputs).toEqual(['Output directory [./exports]']);
   });
 });

@@ -15,6 +15,7 @@ interface SubmitResponse {
 export class DaemonBackend implements ExportBackend {
   readonly label: string;
   readonly url: string;
+  readonly picksOutput = true;
   constructor(
     private readonly client: DaemonClient,
     private readonly profile?: string,

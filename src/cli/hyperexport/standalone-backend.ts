@@ -73,6 +73,7 @@ function vcenterError(err: unknown, configuredUrl: string): CliError {
 
 export class StandaloneBackend implements ExportBackend {
   readonly label: string;
+  readonly picksOutput = false;
   private provider: Promise<VsphereProvider> | undefined;
   private engine: Promise<Engine> | undefined;
 
