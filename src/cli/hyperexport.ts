@@ -67,7 +67,7 @@ const USAGE = 'Usage: hyperexport [-vm <path>...] [-output <dir>] [options]   (h
 const EXIT_CODES = `
 Exit codes:
   0  every export completed (-dry-run: every VM was found)
-  1  an export failed or was refused, or a VM was not found
+  1  an export failed or was refused, a VM was not found, or -verify / -compress failed
   2  usage error (unknown flag, bad value, no -vm outside a terminal, unreadable -batch file)
   3  the -daemon named is unreachable; or no daemon answers and the export cannot run
      here either (no GOVC_* credentials, vCenter or Temporal unreachable)
@@ -136,7 +136,7 @@ export function buildHyperexport(io: CliIo): Command {
     .option('--json', 'machine-readable JSON output (no progress bars)')
     .option('--daemon <url>', `daemon URL (env HYPERVISOR_URL, default ${DEFAULT_DAEMON_URL})`)
     .option('--token <token>', 'API token (env HYPERSDK_API_TOKEN)')
-    .option('--standalone', 'no daemon: run an export worker in this process')
+    .option('--standalone', 'export in this process even if a daemon answers (an in-process worker)')
     .option('--config <file>', '-standalone: configuration file (YAML, as hypervisord reads)')
     .option('--profile <name>', 'vCenter profile of the configuration')
     .option('--interval <seconds>', 'progress poll interval', seconds, 1)
@@ -145,7 +145,7 @@ export function buildHyperexport(io: CliIo): Command {
     .option('--filter <key=value>', 'interactive list: only VMs whose property equals the value; keys name, path, power_state (on|off), guest_os, num_cpu, memory_mb')
     .option('--compress', 'pack into a gzip-compressed OVA, <name>.ova.gz (implies -format ova)')
     .option('--verify', 'after the export, re-read every file, check its SHA-256 against the manifest and write checksums.txt')
-    .option('--quiet', "no progress or notes: errors, and one 'success: <vm> exported to <dir> (<size>)' line per VM")
+    .option('--quiet', "no progress or notes: errors, one 'success: <vm> exported to <dir> (<size>)' line per VM (and 'batch-summary: ...' with -batch); the one line saying no daemon answered stays")
     .option('--version', 'print the version and exit')
     .allowExcessArguments(false)
     .addHelpText('after', EXAMPLES + EXIT_CODES)
