@@ -1,6 +1,7 @@
 // The one-command demo: a vSphere simulator whose VM disks hold real data, the
 // hypersdk daemon with its embedded Temporal, and an export driven through
 // hyperctl exactly as hyper2kvm drives it. Then it checks every SHA-256.
+// It needs the Temporal CLI, vcsim and govc only (`npm run demo` builds just those).
 //
 //   npm run demo            run it and stop everything at the end
 //   npm run demo -- --keep  leave the daemon and the Temporal UI running (Ctrl-C stops)
@@ -43,6 +44,7 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv, echo = tru
 }
 
 async function main(): Promise<number> {
+  const startedAt = Date.now();
   const demoDir = join(projectRoot, '.demo');
   rmSync(demoDir, { recursive: true, force: true });
   mkdirSync(demoDir, { recursive: true });
@@ -121,7 +123,7 @@ async function main(): Promise<number> {
     const sameAsSource = JSON.stringify(exportedDisks) === JSON.stringify(sourceDisks);
     ok &&= sameAsSource;
     console.log(`    disks ${sameAsSource ? 'identical to' : 'DIFFERENT from'} the source VM's (SHA-256)`);
-    say(ok ? `Export verified. Files: ${outputDir}` : 'Verification FAILED');
+    say(ok ? `Export verified in ${Math.round((Date.now() - startedAt) / 1000)} s. Files: ${outputDir}` : 'Verification FAILED');
     if (uiUrl) console.log(`    Temporal UI: ${uiUrl}/namespaces/default/workflows/${jobId}`);
 
     if (keep && ok) {

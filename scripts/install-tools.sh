@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Builds the real services the tests and the demo run against (Temporal CLI, vcsim,
-# govc, MinIO, toxiproxy) with `go install`, once per tool and version, into a
+# govc, MinIO, toxiproxy) with `go install`, and hyper2kvm (the original's real client,
+# from PyPI into a private virtualenv: scripts/install-hyper2kvm.sh), once per tool and version, into a
 # per-user cache shared by every clone and by CI. Then links them into ./.tools/bin
 # so the project finds them without touching PATH. Idempotent: a warm cache costs
 # well under a second per tool.
+#
+#   bash scripts/install-tools.sh                     every tool (what the tests need)
+#   bash scripts/install-tools.sh temporal vcsim govc only these (what `npm run demo` needs)
+#
+# Before a cold build it lists what it is about to build and roughly how long each
+# takes, so the first minutes are not silent.
 set -euo pipefail
 
 # ---- pinned versions (change here, nowhere else) ---------------------------------
@@ -13,6 +20,14 @@ GOVC_VERSION=v0.46.3               # last govmomi tag that ships govc inside the
 VCSIM_GOVMOMI_VERSION=v0.52.0      # simulator library for tools/vcsim (ExportSnapshot needs >= v0.51)
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c   # MinIO publishes no semver tags: a pinned pseudo-version
 TOXIPROXY_VERSION=v2.12.0
+
+ALL_TOOLS=(temporal vcsim govc toxiproxy minio hyper2kvm)
+# Rough cold build times in seconds (module download + compile) on a 2-core machine
+# with empty Go caches. Measured: vcsim 33 s, govc 32 s; Temporal 683 s on a busy
+# machine, about 300 s on the first idle run; MinIO about 220 s and toxiproxy 12 s
+# after the others (timestamps of that run). More cores or a warm Go module cache
+# (~/go/pkg/mod) make them faster.
+declare -A ESTIMATE=([temporal]=420 [vcsim]=35 [govc]=35 [toxiproxy]=15 [minio]=240 [hyper2kvm]=15)
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${HYPERSDK_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hypersdk/tools}
@@ -49,12 +64,17 @@ build() {
   return 1
 }
 
+# source_version DIR: the cache key of a module of this repository (hash of its sources).
+source_version() {
+  cat "$1"/go.mod "$1"/go.sum "$1"/*.go | sha256sum | cut -c1-16
+}
+
 # build_local NAME DIR: go build the module in DIR (inside this repository) into
 # the cache, keyed by the hash of its sources, so an edit rebuilds it.
 build_local() {
   local name=$1 dir="$root/$2"
   local version
-  version=$(cat "$dir"/go.mod "$dir"/go.sum "$dir"/*.go | sha256sum | cut -c1-16)
+  version=$(source_version "$dir")
   local dest="$cache/$name/$version" start=$SECONDS
   if [[ -x "$dest/$name" ]]; then
     ln -sfn "$dest/$name" "$bindir/$name"
@@ -74,17 +94,84 @@ build_local() {
   return 1
 }
 
-failed=0
-if ! build temporal "$TEMPORAL_VERSION" temporal github.com/temporalio/cli/cmd/temporal; then
-  echo "install-tools: falling back to Temporal CLI $TEMPORAL_FALLBACK_VERSION" >&2
-  build temporal "$TEMPORAL_FALLBACK_VERSION" temporal github.com/temporalio/cli/cmd/temporal || failed=1
+# ---- which tools: the arguments, or all of them ------------------------------------
+wanted=("$@")
+[[ ${#wanted[@]} -eq 0 ]] && wanted=("${ALL_TOOLS[@]}")
+for tool in "${wanted[@]}"; do
+  if [[ -z "${ESTIMATE[$tool]:-}" ]]; then
+    echo "install-tools: unknown tool '$tool'; the tools are: ${ALL_TOOLS[*]}" >&2
+    exit 2
+  fi
+done
+wants() {
+  local tool
+  for tool in "${wanted[@]}"; do [[ $tool == "$1" ]] && return 0; done
+  return 1
+}
+
+# is_cached TOOL: its binary for the pinned version is already in the cache.
+is_cached() {
+  case $1 in
+    temporal) [[ -x "$cache/temporal/$TEMPORAL_VERSION/temporal" || -x "$cache/temporal/$TEMPORAL_FALLBACK_VERSION/temporal" ]] ;;
+    vcsim) [[ -x "$cache/vcsim/$(source_version "$root/tools/vcsim")/vcsim" ]] ;;
+    govc) [[ -x "$cache/govc/$GOVC_VERSION/govc" ]] ;;
+    toxiproxy) [[ -x "$cache/toxiproxy-server/$TOXIPROXY_VERSION/server" && -x "$cache/toxiproxy-cli/$TOXIPROXY_VERSION/cli" ]] ;;
+    minio) [[ -x "$cache/minio/$MINIO_VERSION/minio" ]] ;;
+    hyper2kvm) [[ "$(cat "$root/.tools/venv-hyper2kvm/.installed-hyper2kvm" 2>/dev/null)" == "$(sed -n 's/^HYPER2KVM_VERSION=//p' "$root/scripts/install-hyper2kvm.sh")" ]] ;;
+  esac
+}
+
+human() { # seconds -> "~N s" / "~N min"
+  if (( $1 < 90 )); then echo "~$1 s"; else echo "~$(( ($1 + 30) / 60 )) min"; fi
+}
+
+# ---- say what a cold run is about to do, before doing it ---------------------------
+missing=() total=0
+for tool in "${wanted[@]}"; do
+  if ! is_cached "$tool"; then
+    missing+=("$tool")
+    total=$(( total + ESTIMATE[$tool] ))
+  fi
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "install-tools: building ${#missing[@]} tool(s) from source with Go, once (later runs take a second):"
+  for tool in "${missing[@]}"; do printf '  %-12s %s\n' "$tool" "$(human "${ESTIMATE[$tool]}")"; done
+  echo "install-tools: $(human $total) in all on 2 cores, less with more; output of each build follows (cache: $cache)"
 fi
-build_local vcsim tools/vcsim || failed=1   # govmomi $VCSIM_GOVMOMI_VERSION, pinned in tools/vcsim/go.mod
-build govc "$GOVC_VERSION" govc github.com/vmware/govmomi/govc || failed=1
-build toxiproxy-server "$TOXIPROXY_VERSION" server github.com/Shopify/toxiproxy/v2/cmd/server || failed=1
-build toxiproxy-cli "$TOXIPROXY_VERSION" cli github.com/Shopify/toxiproxy/v2/cmd/cli || failed=1
-build minio "$MINIO_VERSION" minio github.com/minio/minio || failed=1
-bash "$root/scripts/install-hyper2kvm.sh" || failed=1   # the real client test/compat runs unchanged
+# Announced just before each build, so a long one never looks stuck.
+announce() {
+  is_cached "$1" || printf 'install-tools: building %s (%s)...\n' "$1" "$(human "${ESTIMATE[$1]}")"
+}
+
+failed=0
+if wants temporal; then
+  announce temporal
+  if ! build temporal "$TEMPORAL_VERSION" temporal github.com/temporalio/cli/cmd/temporal; then
+    echo "install-tools: falling back to Temporal CLI $TEMPORAL_FALLBACK_VERSION" >&2
+    build temporal "$TEMPORAL_FALLBACK_VERSION" temporal github.com/temporalio/cli/cmd/temporal || failed=1
+  fi
+fi
+if wants vcsim; then
+  announce vcsim
+  build_local vcsim tools/vcsim || failed=1   # govmomi $VCSIM_GOVMOMI_VERSION, pinned in tools/vcsim/go.mod
+fi
+if wants govc; then
+  announce govc
+  build govc "$GOVC_VERSION" govc github.com/vmware/govmomi/govc || failed=1
+fi
+if wants toxiproxy; then
+  announce toxiproxy
+  build toxiproxy-server "$TOXIPROXY_VERSION" server github.com/Shopify/toxiproxy/v2/cmd/server || failed=1
+  build toxiproxy-cli "$TOXIPROXY_VERSION" cli github.com/Shopify/toxiproxy/v2/cmd/cli || failed=1
+fi
+if wants minio; then
+  announce minio
+  build minio "$MINIO_VERSION" minio github.com/minio/minio || failed=1
+fi
+if wants hyper2kvm; then
+  announce hyper2kvm
+  bash "$root/scripts/install-hyper2kvm.sh" || failed=1   # the real client test/compat runs unchanged
+fi
 
 if [[ $failed -ne 0 ]]; then
   echo "install-tools: some tools could not be built; see the messages above." >&2

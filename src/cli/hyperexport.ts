@@ -1,21 +1,27 @@
 // hyperexport: export VMs to OVF/OVA, for people. Pick VMs interactively (when
-// run in a terminal without -vm) or name them with -vm; watch per-disk progress;
-// Ctrl-C cancels what it started. Through the daemon (hypervisord) by default, or
-// -standalone with an in-process worker. Resolves to an exit code; only
+// run in a terminal without -vm) or name them with -vm / -batch; watch per-disk
+// progress; Ctrl-C cancels what it started. Through the daemon (hypervisord) when
+// one answers, otherwise (or with -standalone) with an in-process worker, as the
+// original hyperexport exported by itself. Resolves to an exit code; only
 // bin/hyperexport.js ends the process.
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { safeFileName } from '../config/output-path.js';
-import { CliError, DaemonClient } from './daemon-client.js';
+import { VERSION } from '../api/version.js';
+import { CliError } from './daemon-client.js';
 import { ExitCode } from './exit-codes.js';
 import { formatBytes } from './format.js';
 import { normaliseGoFlags } from './go-flags.js';
 import type { ExportBackend, ExportRequest, VmRow } from './hyperexport/backend.js';
-import { DaemonBackend } from './hyperexport/daemon-backend.js';
+import { applyGoBoolValues } from './hyperexport/go-bools.js';
 import { chooseInteractively, type Prompts } from './hyperexport/interactive.js';
 import { planExport, renderPlan } from './hyperexport/plan.js';
-import { exitCodeOf, jsonReport, runExports, summarise } from './hyperexport/run.js';
+import { openBackend } from './hyperexport/open-backend.js';
+import { afterExport, PostExportError } from './hyperexport/post-export.js';
+import type { RunOutcome } from './hyperexport/run.js';
+import { exitCodeOf, jsonReport, runExports, summarise, summariseQuietly } from './hyperexport/run.js';
+import { narrowVms, parseVmFilter, readBatchFile, type VmFilter } from './hyperexport/selection.js';
 import { DEFAULT_DAEMON_URL } from './commands/shared.js';
 import { processIo, type CliIo } from './io.js';
 
@@ -36,6 +42,13 @@ export interface HyperexportOptions {
   config?: string;
   profile?: string;
   interval: number;
+  compress?: boolean;
+  verify?: boolean;
+  batch?: string;
+  quiet?: boolean;
+  version?: boolean;
+  folder?: string;
+  filter?: string;
 }
 
 export interface HyperexportDeps {
@@ -54,9 +67,10 @@ const USAGE = 'Usage: hyperexport [-vm <path>...] [-output <dir>] [options]   (h
 const EXIT_CODES = `
 Exit codes:
   0  every export completed (-dry-run: every VM was found)
-  1  an export failed or was refused, or a VM was not found
-  2  usage error (unknown flag, bad value, no -vm outside a terminal)
-  3  the daemon, vCenter or Temporal is unreachable
+  1  an export failed or was refused, a VM was not found, or -verify / -compress failed
+  2  usage error (unknown flag, bad value, no -vm outside a terminal, unreadable -batch file)
+  3  the -daemon named is unreachable; or no daemon answers and the export cannot run
+     here either (no GOVC_* credentials, vCenter or Temporal unreachable)
   4  authentication failed (-token / HYPERSDK_API_TOKEN, or the vCenter credentials)
   130  interrupted with Ctrl-C (the exports this run started are cancelled)
 `;
@@ -67,13 +81,26 @@ Examples:
   hyperexport -vm /DC0/vm/web01 -output /var/lib/hypersdk/exports/web01
   hyperexport -vm /DC0/vm/a,/DC0/vm/b -format ova -snapshot
   hyperexport -vm web01 -dry-run                show disks, sizes and files; export nothing
+  hyperexport -batch vms.txt -output ./out -quiet
+                                                one VM per line ('#' comments); script-friendly output
+  hyperexport -vm web01 -format ova -compress -verify -output ./out
+                                                ./out/web01.ova.gz, checked against the manifest
   hyperexport -standalone -vm web01 -output ./out
                                                 no daemon: GOVC_URL/GOVC_USERNAME/GOVC_PASSWORD,
                                                 an embedded Temporal unless TEMPORAL_ADDRESS is set
 
-Flags take one dash or two: -vm x == --vm x. With several VMs, each goes to
-<output>/<vm name>. Ctrl-C cancels the exports this run started (exit 130).
-Environment: HYPERVISOR_URL (daemon), HYPERSDK_API_TOKEN, GOVC_* and TEMPORAL_ADDRESS (-standalone).
+Daemon or not: hyperexport asks the daemon (-daemon, else HYPERVISOR_URL, HYPERVISORD_URL,
+HYPERSDK_DAEMON_URL, DAEMON_ADDR, else ${DEFAULT_DAEMON_URL}). When nothing answers there
+(connection refused, unknown host, no answer in 3 s) it says so on one line and exports
+in this process, as with -standalone (GOVC_* credentials needed). A daemon that answers
+with an error (401, 5xx) is never bypassed. A URL given with -daemon is never bypassed
+either: if it does not answer, hyperexport stops with exit 3.
+
+Flags take one dash or two: -vm x == --vm x; switches take Go's -quiet=true|false.
+With several VMs, each goes to <output>/<vm name>. Ctrl-C cancels the exports this run
+started (exit 130). -verify and -compress read the exported files after the job, so the
+output directory must be readable here (standalone, or a daemon on this machine).
+Environment: HYPERVISOR_URL (daemon), HYPERSDK_API_TOKEN, GOVC_* and TEMPORAL_ADDRESS (standalone).
 `;
 
 function positiveInt(value: string): number {
@@ -109,10 +136,17 @@ export function buildHyperexport(io: CliIo): Command {
     .option('--json', 'machine-readable JSON output (no progress bars)')
     .option('--daemon <url>', `daemon URL (env HYPERVISOR_URL, default ${DEFAULT_DAEMON_URL})`)
     .option('--token <token>', 'API token (env HYPERSDK_API_TOKEN)')
-    .option('--standalone', 'no daemon: run an export worker in this process')
+    .option('--standalone', 'export in this process even if a daemon answers (an in-process worker)')
     .option('--config <file>', '-standalone: configuration file (YAML, as hypervisord reads)')
     .option('--profile <name>', 'vCenter profile of the configuration')
     .option('--interval <seconds>', 'progress poll interval', seconds, 1)
+    .option('--batch <file>', 'export the VMs listed in a file, one per line (blank lines and # comments skipped); adds to -vm')
+    .option('--folder <path>', 'interactive list: only VMs whose inventory path contains this (e.g. /DC0/vm/prod)')
+    .option('--filter <key=value>', 'interactive list: only VMs whose property equals the value; keys name, path, power_state (on|off), guest_os, num_cpu, memory_mb')
+    .option('--compress', 'pack into a gzip-compressed OVA, <name>.ova.gz (implies -format ova)')
+    .option('--verify', 'after the export, re-read every file, check its SHA-256 against the manifest and write checksums.txt')
+    .option('--quiet', "no progress or notes: errors, one 'success: <vm> exported to <dir> (<size>)' line per VM (and 'batch-summary: ...' with -batch); the one line saying no daemon answered stays")
+    .option('--version', 'print the version and exit')
     .allowExcessArguments(false)
     .addHelpText('after', EXAMPLES + EXIT_CODES)
     .exitOverride()
@@ -123,6 +157,11 @@ export function buildHyperexport(io: CliIo): Command {
 
 function longOptionNames(command: Command): Set<string> {
   return new Set(command.options.flatMap((o) => (o.long ? [o.long.replace(/^--/, '')] : [])));
+}
+
+/** Options that take no value: the ones Go's -name=true|false syntax applies to. */
+function switchNames(command: Command): Set<string> {
+  return new Set(command.options.flatMap((o) => (o.long && !o.required && !o.optional ? [o.long.replace(/^--/, '')] : [])));
 }
 
 async function inquirerPrompts(): Promise<Prompts> {
@@ -203,34 +242,53 @@ async function dryRun(backend: ExportBackend, vms: readonly string[], options: H
   return errors.length ? ExitCode.Failed : ExitCode.Ok;
 }
 
-async function openBackend(options: HyperexportOptions, io: CliIo): Promise<ExportBackend> {
-  if (options.standalone) {
-    // Loaded on demand: the Temporal worker and the vSphere client are heavy, and daemon mode needs neither.
-    const { StandaloneBackend } = await import('./hyperexport/standalone-backend.js');
-    return StandaloneBackend.open({
-      ...(options.config ? { configFile: options.config } : {}),
-      ...(options.profile ? { profile: options.profile } : {}),
-      env: io.env,
-      note: (text) => {
-        if (!options.json) io.err(text);
-      },
-    });
+/** -verify / -compress on every completed export; a failure is that export's, the others still run. */
+async function postExport(outcome: RunOutcome, options: HyperexportOptions, io: CliIo): Promise<void> {
+  if (!options.verify && !options.compress) return;
+  for (const e of outcome.exports) {
+    const result = e.job?.status === 'completed' ? e.job.result : undefined;
+    if (!result) continue;
+    if (!options.quiet && !options.json) io.err(`${options.verify ? 'Verifying' : 'Compressing'} ${e.vmPath}...\n`);
+    try {
+      e.post = await afterExport(result, { verify: options.verify ?? false, compress: options.compress ?? false });
+    } catch (err) {
+      if (!(err instanceof PostExportError)) throw err;
+      e.postError = err.message;
+    }
   }
-  const url = options.daemon ?? io.env.HYPERVISOR_URL ?? io.env.HYPERSDK_DAEMON_URL ?? DEFAULT_DAEMON_URL;
-  const token = options.token ?? io.env.HYPERSDK_API_TOKEN;
-  return new DaemonBackend(new DaemonClient({ url, ...(token ? { token } : {}) }), options.profile);
 }
 
-async function main(options: HyperexportOptions, io: CliIo, deps: HyperexportDeps): Promise<number> {
-  const named = options.vm ?? [];
+/** Checks that need no daemon or vCenter; resolves to the options with what the flags imply. */
+function settle(options: HyperexportOptions): HyperexportOptions {
+  if (options.compress && options.format === 'ovf') {
+    throw new CliError('-compress packs the export into a gzip-compressed OVA (<name>.ova.gz); leave out -format ovf, or -compress', ExitCode.Usage);
+  }
+  if ((options.verify || options.compress) && options.output?.startsWith('s3://')) {
+    throw new CliError(`${options.verify ? '-verify' : '-compress'} reads the exported files on this machine: give a local -output directory, not ${options.output}`, ExitCode.Usage);
+  }
+  return options.compress ? { ...options, format: 'ova' } : options;
+}
+
+async function main(given: HyperexportOptions, io: CliIo, deps: HyperexportDeps): Promise<number> {
+  if (given.version) {
+    io.out(`hyperexport version ${VERSION}\n`);
+    return ExitCode.Ok;
+  }
+  const options = settle(given);
+  const named = [...(options.vm ?? []), ...(options.batch !== undefined ? await readBatchFile(options.batch) : [])];
+  const filter: VmFilter | undefined = options.filter !== undefined ? parseVmFilter(options.filter) : undefined;
   const interactive = named.length === 0 && !options.json && (deps.interactive ?? (Boolean(process.stdin.isTTY) && Boolean(process.stdout.isTTY)));
   if (named.length === 0 && !interactive) {
-    throw new CliError('give -vm <path> (repeatable or comma-separated), or run hyperexport in a terminal to pick VMs interactively', ExitCode.Usage);
+    throw new CliError('give -vm <path> (repeatable or comma-separated) or -batch <file>, or run hyperexport in a terminal to pick VMs interactively', ExitCode.Usage);
+  }
+  if (named.length > 0 && (options.folder !== undefined || filter)) {
+    throw new CliError(`${options.folder !== undefined ? '-folder' : '-filter'} narrows the interactive list; with -vm or -batch the VMs are already named (leave it out, or run without -vm in a terminal)`, ExitCode.Usage);
   }
   if (options.snapshot && options.powerOff) throw new CliError('-snapshot and -power-off exclude each other: pick one', ExitCode.Usage);
   if (options.config && !options.standalone) throw new CliError('-config is read in -standalone mode only (the daemon has its own)', ExitCode.Usage);
 
-  const backend = await openBackend(options, io);
+  const silent = Boolean(options.json || options.quiet);
+  const backend = await openBackend({ ...options, silent }, io);
   const interrupt = new AbortController();
   const force = new AbortController();
   const unsubscribe = (deps.onInterrupt ?? processInterrupt)(() => (interrupt.signal.aborted ? force.abort() : interrupt.abort()));
@@ -238,9 +296,14 @@ async function main(options: HyperexportOptions, io: CliIo, deps: HyperexportDep
     let vms = named;
     let effective = options;
     if (interactive) {
-      if (!io.isTty) io.err(`Discovering VMs through ${backend.label}...\n`);
-      const found: VmRow[] = await backend.listVms();
-      if (found.length === 0) throw new CliError(`${backend.label} sees no VMs`, ExitCode.Failed);
+      if (!io.isTty && !silent) io.err(`Discovering VMs through ${backend.label}...\n`);
+      const all: VmRow[] = await backend.listVms();
+      if (all.length === 0) throw new CliError(`${backend.label} sees no VMs`, ExitCode.Failed);
+      const found = narrowVms(all, options.folder, filter);
+      if (found.length === 0) {
+        const by = [options.folder !== undefined ? `-folder ${options.folder}` : '', options.filter !== undefined ? `-filter ${options.filter}` : ''].filter(Boolean).join(' ');
+        throw new CliError(`none of the ${all.length} VM(s) ${backend.label} sees match ${by}`, ExitCode.Failed);
+      }
       const prompts = deps.prompts ?? (await inquirerPrompts());
       let selection;
       try {
@@ -252,7 +315,8 @@ async function main(options: HyperexportOptions, io: CliIo, deps: HyperexportDep
             snapshot: options.snapshot ?? false,
             powerOff: options.powerOff ?? false,
             removeCdrom: options.removeCdrom ?? false,
-            outputRequired: options.standalone ?? false,
+            // Also when no daemon answered and the export runs here.
+            outputRequired: !backend.picksOutput,
           },
           prompts,
         );
@@ -279,16 +343,19 @@ async function main(options: HyperexportOptions, io: CliIo, deps: HyperexportDep
 
     const many = vms.length > 1;
     const requests = vms.map((vm) => requestFor(vm, effective, outputFor(effective.output, vm, many)));
-    if (!effective.json) io.err(`Exporting ${vms.length} VM(s) through ${backend.label}. Ctrl-C cancels.\n`);
+    if (!silent) io.err(`Exporting ${vms.length} VM(s) through ${backend.label}. Ctrl-C cancels.\n`);
     const outcome = await runExports(backend, requests, {
       io,
       json: effective.json ?? false,
+      quiet: effective.quiet ?? false,
       intervalMs: effective.interval * 1000,
       ...(deps.columns ? { columns: deps.columns } : {}),
       interrupt: interrupt.signal,
       force: force.signal,
     });
+    if (!outcome.interrupted) await postExport(outcome, effective, io);
     if (effective.json) io.out(`${JSON.stringify(jsonReport(outcome), null, 2)}\n`);
+    else if (effective.quiet) summariseQuietly(outcome, io, effective.batch !== undefined);
     else summarise(outcome, io);
     return exitCodeOf(outcome);
   } finally {
@@ -303,11 +370,15 @@ export async function runHyperexport(args: readonly string[], deps: HyperexportD
   const program = buildHyperexport(io);
   let options: HyperexportOptions;
   try {
-    program.parse(normaliseGoFlags(args, longOptionNames(program)), { from: 'user' });
+    program.parse(applyGoBoolValues(normaliseGoFlags(args, longOptionNames(program)), switchNames(program)), { from: 'user' });
     options = program.opts<HyperexportOptions>();
   } catch (err) {
     if (err instanceof CommanderError) {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version' ? ExitCode.Ok : ExitCode.Usage;
+    }
+    if (err instanceof CliError) {
+      io.err(`hyperexport: ${err.message}\n${USAGE}\n`);
+      return err.exitCode;
     }
     throw err;
   }
@@ -317,7 +388,9 @@ export async function runHyperexport(args: readonly string[], deps: HyperexportD
     if (err instanceof CliError) {
       io.err(`hyperexport: ${err.message}\n`);
       if (err.exitCode === ExitCode.Usage) io.err(`${USAGE}\n`);
-      if (err.exitCode === ExitCode.Unreachable && !options.standalone) io.err("hint: start the daemon with 'hypervisord', or export without one: hyperexport -standalone ... (uses GOVC_URL, GOVC_USERNAME, GOVC_PASSWORD)\n");
+      if (err.exitCode === ExitCode.Unreachable && options.daemon !== undefined && /^cannot reach the daemon/.test(err.message)) {
+        io.err("hint: -daemon names a daemon, so hyperexport does not export without it: start 'hypervisord' there, leave out -daemon to export here when no daemon answers, or pass -standalone (uses GOVC_URL, GOVC_USERNAME, GOVC_PASSWORD)\n");
+      }
       return err.exitCode;
     }
     io.err(`hyperexport: unexpected error: ${(err as Error).message}\n`);

@@ -139,8 +139,8 @@ describe('hyperexport through the daemon', () => {
     expect(help.stdout).toContain('-standalone');
   });
 
-  it('an unreachable daemon exits 3 and suggests hypervisord or -standalone', async () => {
-    const run = await hyperexport(['-vm', vm.path], { HYPERVISOR_URL: 'http://127.0.0.1:1' });
+  it('an unreachable -daemon exits 3 and suggests hypervisord or -standalone (a URL the user named is not bypassed)', async () => {
+    const run = await hyperexport(['-vm', vm.path, '-daemon', 'http://127.0.0.1:1']);
     expect(run.code).toBe(3);
     expect(run.stderr).toContain('cannot reach the daemon at http://127.0.0.1:1');
     expect(run.stderr).toContain('hypervisord');

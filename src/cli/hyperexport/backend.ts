@@ -37,6 +37,8 @@ export interface ExportRequest {
 export interface ExportBackend {
   /** For messages: "the daemon at http://..." or "standalone (vCenter ...)". */
   readonly label: string;
+  /** A daemon picks an output directory when none is given; standalone mode has none to pick. */
+  readonly picksOutput: boolean;
   listVms(): Promise<VmRow[]>;
   describeVm(vmPath: string): Promise<VmInfo>;
   /** Starts an export; resolves to its job id. Throws CliError when it is refused. */

@@ -14,10 +14,13 @@ interface SubmitResponse {
 
 export class DaemonBackend implements ExportBackend {
   readonly label: string;
+  readonly url: string;
+  readonly picksOutput = true;
   constructor(
     private readonly client: DaemonClient,
     private readonly profile?: string,
   ) {
+    this.url = client.url;
     this.label = `the daemon at ${client.url}`;
   }
 

@@ -6,6 +6,7 @@ import type { Job } from '../../api/schemas.js';
 import { formatBytes, guardStatusWords } from '../format.js';
 import { styles, type CliIo } from '../io.js';
 import { renderBar } from '../progress-bar.js';
+import type { PostExportOutcome } from './post-export.js';
 
 /**
  * Bytes per second from successive byte counts. Counts arrive in steps (workers
@@ -48,6 +49,10 @@ export interface TrackedExport {
   id: string;
   vmPath: string;
   job?: Job;
+  /** What -verify / -compress did with the files after the job completed. */
+  post?: PostExportOutcome;
+  /** Why -verify / -compress failed (the export itself completed). */
+  postError?: string;
 }
 
 export interface ProgressOptions {

@@ -11,6 +11,8 @@ import { ProgressDisplay, type TrackedExport } from './progress.js';
 export interface RunOptions {
   io: CliIo;
   json: boolean;
+  /** -quiet: no progress at all; errors and the final summary only. */
+  quiet?: boolean;
   /** Poll interval. */
   intervalMs: number;
   columns?: number;
@@ -45,6 +47,7 @@ const isFinal = (e: TrackedExport) => e.job !== undefined && FINAL_STATUSES.has(
 export async function runExports(backend: ExportBackend, requests: readonly ExportRequest[], options: RunOptions): Promise<RunOutcome> {
   const { io } = options;
   const display = new ProgressDisplay(io, { ...(options.columns ? { columns: options.columns } : {}) });
+  const showProgress = !options.json && !options.quiet;
   const exports: TrackedExport[] = [];
   const submitErrors: string[] = [];
   for (const request of requests) {
@@ -52,7 +55,7 @@ export async function runExports(backend: ExportBackend, requests: readonly Expo
     try {
       const id = await backend.submit(request);
       exports.push({ id, vmPath: request.vm_path });
-      if (!options.json && !io.isTty) io.out(`${request.vm_path}: submitted as job ${id}\n`);
+      if (showProgress && !io.isTty) io.out(`${request.vm_path}: submitted as job ${id}\n`);
     } catch (err) {
       // Unreachable daemon or refused credentials: nothing else will work either.
       if (err instanceof CliError && err.exitCode !== ExitCode.Failed) {
@@ -95,12 +98,25 @@ export async function runExports(backend: ExportBackend, requests: readonly Expo
       }),
     );
     const lost = polled.find((p) => p !== undefined);
-    if (!options.json) display.update(exports, lost ? `${lost.message} (retrying)` : note);
+    if (showProgress) display.update(exports, lost ? `${lost.message} (retrying)` : note);
     if (exports.every(isFinal)) break;
     await sleep(options.intervalMs, options.interrupt, options.force);
   }
-  if (!options.json) display.update(exports);
+  if (showProgress) display.update(exports);
   return { exports, submitErrors, interrupted };
+}
+
+/** Seconds an export took: duration_seconds where the daemon gives it (duration is then Go nanoseconds). */
+function seconds(result: NonNullable<Job['result']>): number {
+  const explicit = (result as { duration_seconds?: unknown }).duration_seconds;
+  return typeof explicit === 'number' ? explicit : result.duration;
+}
+
+function postLines(e: TrackedExport): string[] {
+  const lines: string[] = [];
+  if (e.post?.verified) lines.push(`    verified: ${e.post.verified} file(s) match the manifest${e.post.checksumsPath ? `; checksums in ${e.post.checksumsPath}` : ''}`);
+  if (e.post?.compressedPath) lines.push(`    compressed: ${e.post.compressedPath}`);
+  return lines;
 }
 
 export function summarise(outcome: RunOutcome, io: CliIo): void {
@@ -109,11 +125,14 @@ export function summarise(outcome: RunOutcome, io: CliIo): void {
     const job: Job | undefined = e.job;
     if (job?.status === 'completed' && job.result) {
       const r = job.result;
-      io.out(`${s.green('✔')} ${e.vmPath} -> ${r.output_dir} (${r.files.length} files, ${formatBytes(r.total_size)}, ${r.duration}s, method ${r.method})\n`);
+      const mark = e.postError ? s.red('✖') : s.green('✔');
+      io.out(`${mark} ${e.vmPath} -> ${r.output_dir} (${r.files.length} files, ${formatBytes(r.total_size)}, ${seconds(r)}s, method ${r.method})\n`);
       for (const f of r.file_details) io.out(`    ${f.sha256 ?? '(members below)'}  ${f.path}\n`);
       for (const m of r.members ?? []) io.out(`    ${m.sha256}  ${r.ova_path ?? r.output_dir}/${m.name}\n`);
       // How each disk was read: datastore resumes after a fault, an NFC stream restarts from zero.
       for (const d of r.disks ?? []) io.out(`    ${d.file}: ${d.method} (${d.reason})\n`);
+      for (const line of postLines(e)) io.out(`${line}\n`);
+      if (e.postError) io.out(`    ${e.postError}\n`);
     } else if (job && FINAL_STATUSES.has(job.status)) {
       io.out(`${job.status === 'cancelled' ? s.yellow('■') : s.red('✖')} ${e.vmPath}: ${job.status}${job.error ? `: ${job.error}` : ''}\n`);
       if (job.error_type === 'VmPoweredOn') io.out('    hint: add -snapshot (the VM keeps running) or -power-off\n');
@@ -124,11 +143,30 @@ export function summarise(outcome: RunOutcome, io: CliIo): void {
   }
 }
 
-/** Exit code of a run: 130 after Ctrl-C, 0 when every export completed, else 1. */
+/**
+ * -quiet: the original's script-friendly lines. stdout gets `success: <vm> exported to <dir> (<size>)` per
+ * export (and `batch-summary: total=N success=N failed=N` for -batch); failures go to stderr.
+ */
+export function summariseQuietly(outcome: RunOutcome, io: CliIo, batch: boolean): void {
+  let succeeded = 0;
+  for (const e of outcome.exports) {
+    const job = e.job;
+    if (job?.status === 'completed' && job.result && !e.postError) {
+      succeeded++;
+      io.out(`success: ${e.vmPath} exported to ${e.post?.compressedPath ?? job.result.ova_path ?? job.result.output_dir} (${formatBytes(job.result.total_size)})\n`);
+    } else if (e.postError) io.err(`error: ${e.vmPath}: ${e.postError}\n`);
+    else if (job && FINAL_STATUSES.has(job.status)) io.err(`error: ${e.vmPath}: ${job.status}${job.error ? `: ${job.error}` : ''}\n`);
+    else io.err(`error: ${e.vmPath}: still ${job?.status ?? 'submitting'} (job ${e.id})\n`);
+  }
+  const total = outcome.exports.length + outcome.submitErrors.length;
+  if (batch) io.out(`batch-summary: total=${total} success=${succeeded} failed=${total - succeeded}\n`);
+}
+
+/** Exit code of a run: 130 after Ctrl-C, 0 when every export completed (and passed -verify / -compress), else 1. */
 export function exitCodeOf(outcome: RunOutcome): number {
   if (outcome.interrupted) return 130;
   if (outcome.submitErrors.length) return ExitCode.Failed;
-  return outcome.exports.every((e) => e.job?.status === 'completed') ? ExitCode.Ok : ExitCode.Failed;
+  return outcome.exports.every((e) => e.job?.status === 'completed' && !e.postError) ? ExitCode.Ok : ExitCode.Failed;
 }
 
 export function jsonReport(outcome: RunOutcome): unknown {
@@ -139,6 +177,8 @@ export function jsonReport(outcome: RunOutcome): unknown {
       status: e.job?.status ?? 'unknown',
       ...(e.job?.result ? { result: e.job.result } : {}),
       ...(e.job?.error ? { error: e.job.error, error_type: e.job.error_type } : {}),
+      ...(e.post ? { verified_files: e.post.verified, ...(e.post.checksumsPath ? { checksums_path: e.post.checksumsPath } : {}), ...(e.post.compressedPath ? { compressed_path: e.post.compressedPath } : {}) } : {}),
+      ...(e.postError ? { post_export_error: e.postError } : {}),
     })),
     errors: outcome.submitErrors,
     interrupted: outcome.interrupted,

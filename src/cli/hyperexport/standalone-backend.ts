@@ -28,6 +28,9 @@ import { findProfile } from '../../config/profiles.js';
 import { vmDescriptionView, vmSummaryView } from '../../api/vm-views.js';
 import { redactUrl, redactUserinfo } from '../../export/redact.js';
 
+/** Standalone mode has no vCenter to talk to: no GOVC_* variables and no profile in a -config file. */
+export class MissingCredentialsError extends CliError {}
+
 export interface StandaloneOptions {
   configFile?: string;
   profile?: string;
@@ -70,6 +73,7 @@ function vcenterError(err: unknown, configuredUrl: string): CliError {
 
 export class StandaloneBackend implements ExportBackend {
   readonly label: string;
+  readonly picksOutput = false;
   private provider: Promise<VsphereProvider> | undefined;
   private engine: Promise<Engine> | undefined;
 
@@ -94,10 +98,9 @@ export class StandaloneBackend implements ExportBackend {
     const profile = findProfile(config.vsphere.profiles, name);
     if (!profile?.url || !profile.username) {
       const known = Object.keys(config.vsphere.profiles);
-      throw new CliError(
-        options.profile && known.length
-          ? `no vCenter profile "${options.profile}" in the configuration (configured: ${known.join(', ')})`
-          : '-standalone needs vCenter credentials: set GOVC_URL, GOVC_USERNAME and GOVC_PASSWORD (GOVC_INSECURE=1 for a self-signed lab certificate), or pass -config <file>',
+      if (options.profile && known.length) throw new CliError(`no vCenter profile "${options.profile}" in the configuration (configured: ${known.join(', ')})`, ExitCode.Usage);
+      throw new MissingCredentialsError(
+        '-standalone needs vCenter credentials: set GOVC_URL, GOVC_USERNAME and GOVC_PASSWORD (GOVC_INSECURE=1 for a self-signed lab certificate), or pass -config <file>',
         ExitCode.Usage,
       );
     }

@@ -1,0 +1,81 @@
+// Which backend a run uses. The original hyperexport exported by itself and used
+// a daemon only when asked; here the daemon comes first (its jobs survive this
+// process and show in hyperctl), and when none answers at the daemon URL the
+// export runs in this process instead, as the original did. An explicit -daemon
+// URL is a promise that a daemon is there: if it does not answer, that is an
+// error, not a reason to export somewhere else.
+import { DEFAULT_DAEMON_URL } from '../commands/shared.js';
+import { CliError, DaemonClient } from '../daemon-client.js';
+import { ExitCode } from '../exit-codes.js';
+import type { CliIo } from '../io.js';
+import type { ExportBackend } from './backend.js';
+import { DaemonBackend } from './daemon-backend.js';
+import { probeDaemon } from './daemon-probe.js';
+
+export interface BackendChoice {
+  daemon?: string;
+  token?: string;
+  standalone?: boolean;
+  config?: string;
+  profile?: string;
+  /** No notes on stderr ("starting Temporal..."): -json and -quiet. */
+  silent: boolean;
+}
+
+/** A daemon URL from the environment, in the order hyperctl reads them; DAEMON_ADDR is host:port (the daemon's listen address). */
+export function daemonUrlFromEnv(env: NodeJS.ProcessEnv): { url: string; source: string } | undefined {
+  for (const name of ['HYPERVISOR_URL', 'HYPERVISORD_URL', 'HYPERSDK_DAEMON_URL'] as const) {
+    const value = env[name]?.trim();
+    if (value) return { url: value, source: name };
+  }
+  const addr = env.DAEMON_ADDR?.trim();
+  if (addr) {
+    if (/^https?:\/\//.test(addr)) return { url: addr, source: 'DAEMON_ADDR' };
+    const [host, port] = [addr.slice(0, addr.lastIndexOf(':')), addr.slice(addr.lastIndexOf(':') + 1)];
+    // A listen address of "all interfaces" is reached through the loopback.
+    const reachable = host === '' || host === '0.0.0.0' || host === '[::]' ? 'localhost' : host;
+    return { url: `http://${reachable}:${port}`, source: 'DAEMON_ADDR' };
+  }
+  return undefined;
+}
+
+async function openStandalone(choice: BackendChoice, io: CliIo): Promise<ExportBackend> {
+  // Loaded on demand: the Temporal worker and the vSphere client are heavy, and daemon mode needs neither.
+  const { StandaloneBackend } = await import('./standalone-backend.js');
+  return StandaloneBackend.open({
+    ...(choice.config ? { configFile: choice.config } : {}),
+    ...(choice.profile ? { profile: choice.profile } : {}),
+    env: io.env,
+    note: (text) => {
+      if (!choice.silent) io.err(text);
+    },
+  });
+}
+
+export async function openBackend(choice: BackendChoice, io: CliIo): Promise<ExportBackend> {
+  if (choice.standalone) return openStandalone(choice, io);
+  const fromEnv = daemonUrlFromEnv(io.env);
+  const url = choice.daemon ?? fromEnv?.url ?? DEFAULT_DAEMON_URL;
+  const token = choice.token ?? io.env.HYPERSDK_API_TOKEN;
+  const daemon = new DaemonBackend(new DaemonClient({ url, ...(token ? { token } : {}) }), choice.profile);
+  if (choice.daemon !== undefined) return daemon;
+
+  const probe = await probeDaemon(daemon.url);
+  if (probe.reachable) return daemon;
+  const { MissingCredentialsError } = await import('./standalone-backend.js');
+  let standalone: ExportBackend;
+  try {
+    standalone = await openStandalone(choice, io);
+  } catch (err) {
+    if (err instanceof MissingCredentialsError) {
+      throw new CliError(
+        `no daemon at ${daemon.url} (${probe.reason}), and no vCenter credentials to export without one: set GOVC_URL, GOVC_USERNAME and GOVC_PASSWORD (GOVC_INSECURE=1 for a self-signed certificate), or start 'hypervisord'`,
+        ExitCode.Unreachable,
+      );
+    }
+    throw err;
+  }
+  // One line, even with -quiet: it says where the export runs and why.
+  io.err(`hyperexport: no daemon at ${daemon.url} (${probe.reason}); exporting here (standalone)\n`);
+  return standalone;
+}
