@@ -12,14 +12,10 @@ import { vmsCommand } from './commands/vms.js';
 import { watchCommand } from './commands/watch.js';
 import { CliError } from './daemon-client.js';
 import { EXIT_CODES_HELP, ExitCode } from './exit-codes.js';
-import { normaliseGoFlags } from './go-flags.js';
+import { GoFlagError, goFlagSpec, normaliseGoFlags, parseLeadingGoFlags } from './go-flags.js';
 import { processIo, type CliIo } from './io.js';
-
-function longOptionNames(command: Command, into = new Set<string>()): Set<string> {
-  for (const option of command.options) if (option.long) into.add(option.long.replace(/^--/, ''));
-  for (const sub of command.commands) longOptionNames(sub, into);
-  return into;
-}
+import { logsCommand } from './commands/logs.js';
+import { VERSION } from '../api/version.js';
 
 function configure(command: Command, io: CliIo): void {
   command.exitOverride().showHelpAfterError(true);
@@ -34,6 +30,8 @@ export function buildHyperctl(ctx: CommandContext): Command {
   for (const make of [submitCommand, queryCommand, statusCommand, cancelCommand, watchCommand, vmsCommand, describeCommand, historyCommand]) {
     program.addCommand(make(ctx));
   }
+
+  program.addCommand(logsCommand(ctx));
   configure(program, ctx.io);
   return program;
 }
@@ -42,14 +40,32 @@ export function buildHyperctl(ctx: CommandContext): Command {
 export async function runHyperctl(args: readonly string[], io: CliIo = processIo()): Promise<number> {
   let exitCode: number = ExitCode.Ok;
   const program = buildHyperctl({ io, setExitCode: (code) => (exitCode = code) });
-  if (args.length === 0) {
-    io.err(program.helpInformation());
-    return ExitCode.Usage;
-  }
   try {
-    await program.parseAsync(normaliseGoFlags(args, longOptionNames(program)), { from: 'user' });
+    // Flags of hyperctl itself come before the command, as in the Go original.
+    const leading = parseLeadingGoFlags(args, new Set(['daemon']), new Set(['version', 'help', 'h']));
+    if (leading.switches.has('version')) {
+      io.out(`hyperctl version ${VERSION}\n`);
+      return ExitCode.Ok;
+    }
+    if (leading.switches.has('help') || leading.switches.has('h')) {
+      io.out(program.helpInformation());
+      return ExitCode.Ok;
+    }
+    const [name, ...rest] = leading.rest;
+    if (name === undefined) {
+      io.err(program.helpInformation());
+      return ExitCode.Usage;
+    }
+    const command = program.commands.find((c) => c.name() === name || c.aliases().includes(name));
+    // Unknown commands go to commander as they are: it names them and suggests one.
+    const commandArgs = command ? [...globalDaemon(command, leading.values.get('daemon')), ...normaliseGoFlags(rest, goFlagSpec(command))] : rest;
+    await program.parseAsync([name, ...commandArgs], { from: 'user' });
     return exitCode;
   } catch (err) {
+    if (err instanceof GoFlagError) {
+      io.err(`hyperctl: ${err.message}\n`);
+      return ExitCode.Usage;
+    }
     if (err instanceof CommanderError) {
       // Help and version are not errors; everything else is a usage error.
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? ExitCode.Ok : ExitCode.Usage;
@@ -61,4 +77,16 @@ export async function runHyperctl(args: readonly string[], io: CliIo = processIo
     io.err(`hyperctl: unexpected error: ${(err as Error).message}\n`);
     return ExitCode.Failed;
   }
+}
+
+/**
+ * The program-level -daemon, handed to the command as its own --daemon placed
+ * first, so that a -daemon given after the command name still wins.
+ */
+function globalDaemon(command: Command, url: string | undefined): string[] {
+  if (url === undefined) return [];
+  if (!command.options.some((o) => o.long === '--daemon')) {
+    throw new GoFlagError(`-daemon does not apply to '${command.name()}', which does not talk to the daemon`);
+  }
+  return ['--daemon', url];
 }
