@@ -5,8 +5,9 @@ import { homedir, hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { DEFAULT_TASK_QUEUE } from '../export/contract.js';
-import { applyEnvironment, setIn } from './env.js';
-import { fileSchema, LEGACY_KEYS, workerIdentity, type FileConfig } from './file-schema.js';
+import { applyEnvironment } from './env.js';
+import { fileSchema, isLogLevel, workerIdentity, type FileConfig } from './file-schema.js';
+import { applyLegacyKeys } from './legacy-keys.js';
 import { OriginMap } from './origins.js';
 import { realpathLongestPrefix } from './output-path.js';
 import { withSecretFiles, type SecretFileIssue } from './secret-files.js';
@@ -44,6 +45,8 @@ export interface LoadedConfig {
   config: HyperConfig;
   /** Unknown keys and other harmless oddities, each a readable sentence. */
   warnings: string[];
+  /** What was read in a way worth a line at start (the original daemon's keys), each a sentence. */
+  notes: string[];
 }
 
 export const DEFAULTS = {
@@ -107,18 +110,6 @@ async function readYaml(file: string): Promise<{ raw: Record<string, unknown>; o
   return { raw: (value ?? {}) as Record<string, unknown>, origins: new OriginMap(doc, lines, file) };
 }
 
-/** Moves the original Go daemon's flat keys (VCenterURL, ...) to their structured place. */
-function applyLegacyKeys(raw: Record<string, unknown>, profile: string, origins: OriginMap, warnings: string[]): void {
-  for (const [legacy, target] of Object.entries(LEGACY_KEYS)) {
-    if (!(legacy in raw)) continue;
-    const path = target.map((p) => (p === '$default' ? profile : p));
-    setIn(raw, path, raw[legacy]);
-    origins.setLegacy(path, [legacy]);
-    delete raw[legacy];
-    warnings.push(`${legacy} is the original daemon's key; it is read as ${path.join('.')}`);
-  }
-}
-
 /**
  * The profile URL with a path, and without its userinfo: `https://user:pass@vc/sdk`
  * (which govc accepts in GOVC_URL) gives its user and password to the profile
@@ -164,6 +155,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     throw new ConfigError((err as { issues: SecretFileIssue[] }).issues);
   }
   const warnings: string[] = [];
+  const notes: string[] = [];
   let raw: Record<string, unknown> = {};
   let origins = new OriginMap(undefined, undefined, undefined);
   if (options.file) {
@@ -175,7 +167,12 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
   const vsphereRaw = raw.vsphere as { default_profile?: unknown } | undefined;
   const profileName =
     typeof vsphereRaw?.default_profile === 'string' && vsphereRaw.default_profile ? vsphereRaw.default_profile : DEFAULTS.profile;
-  applyLegacyKeys(raw, profileName, origins, warnings);
+  applyLegacyKeys(raw, origins, { warnings, notes }, {
+    ownKeys: new Set(Object.keys(fileSchema.shape)),
+    profile: profileName,
+    // The original used info for a level it did not know: so does its LogLevel key here.
+    acceptable: (target, value) => target[0] !== 'log_level' || isLogLevel(value),
+  });
   applyEnvironment(raw, env, profileName, origins);
 
   for (const path of findUnknownKeys(fileSchema, raw)) {
@@ -196,7 +193,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     );
   }
   const config = await buildConfig(parsed.data, profileName, env, options.persistSecretsKey ?? true, origins);
-  return { config, warnings };
+  return { config, warnings, notes };
 }
 
 /** daemon.tls_cert and daemon.tls_key come as a pair; relative paths resolve under the data directory. */
