@@ -1,0 +1,53 @@
+// hypervisord's command line up to the point where it would start services
+// (test/cli/hypervisord-original.test.ts starts it for real).
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { VERSION } from '../api/version.js';
+import { runHypervisord } from './hypervisord.js';
+import type { CliIo } from './io.js';
+
+async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: CliIo = { out: (t) => void (out += t), err: (t) => void (err += t), isTty: false, env: {} };
+  const code = await runHypervisord(args, io);
+  return { code, out, err };
+}
+
+/** A configuration that fails to load, so that the run stops after the flags. */
+function brokenConfig(): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'hypervisord-flags-')), 'config.yaml');
+  writeFileSync(file, 'daemon:\n  addr: 8080\n');
+  return file;
+}
+
+describe('hypervisord command line', () => {
+  it('prints its version with -version or --version', async () => {
+    for (const flag of ['-version', '--version']) expect(await run([flag])).toEqual({ code: 0, out: `hypervisord version ${VERSION}\n`, err: '' });
+  });
+
+  it('takes --log-level in any case, and names a level it does not know', async () => {
+    for (const level of ['INFO', 'debug', 'Warn', 'warning', 'ERROR']) {
+      const r = await run(['--config', brokenConfig(), '-log-level', level]);
+      // Past the flags: the (broken) configuration is what stops it.
+      expect(r.code).toBe(2);
+      expect(r.err).toContain('invalid configuration');
+    }
+    const bad = await run(['--log-level', 'loud']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--log-level "loud": give one of debug, info, warn, error');
+  });
+
+  it('takes --disable-web (and -disable-web=true), and refuses it with --mode gateway', async () => {
+    for (const flag of ['--disable-web', '-disable-web=true']) {
+      const r = await run(['--config', brokenConfig(), flag]);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain('invalid configuration');
+    }
+    const both = await run(['--disable-web', '--mode', 'gateway']);
+    expect(both.code).toBe(2);
+    expect(both.err).toContain('--disable-web turns the gateway off');
+  });
+});
