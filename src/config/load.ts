@@ -1,6 +1,7 @@
 // Loads the daemon configuration: YAML file, then environment (which wins), then
 // defaults. Errors name the key and where it came from (file line or variable).
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir, hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
@@ -39,6 +40,8 @@ export interface LoadConfigOptions {
    * CLIs that never seal credentials pass false and get an ephemeral key.
    */
   persistSecretsKey?: boolean;
+  /** The working directory (default process.cwd()): the data directory of last resort. */
+  cwd?: string;
 }
 
 export interface LoadedConfig {
@@ -85,8 +88,37 @@ export function defaultDataDir(env: NodeJS.ProcessEnv): string {
   // systemd's StateDirectory= (/var/lib/hypersdk): never the service user's home.
   const systemd = env.STATE_DIRECTORY?.split(':')[0];
   if (systemd) return systemd;
-  const state = env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
+  const state = env.XDG_STATE_HOME ?? join(env.HOME ?? homedir(), '.local', 'state');
   return join(state, 'hypersdk');
+}
+
+/**
+ * The data directory when none is configured: defaultDataDir(), or else the working
+ * directory. The original daemon kept its state there (./hypersdk.db) and its
+ * systemd unit sets WorkingDirectory=/var/lib/hypersdk with ProtectHome=true and a
+ * service user whose home does not exist: under that unit the home is unusable and
+ * the working directory is the state directory. Says which in `notes`.
+ */
+export async function usableDefaultDataDir(env: NodeJS.ProcessEnv, cwd: string, notes: string[]): Promise<string> {
+  const preferred = defaultDataDir(env);
+  try {
+    await mkdir(preferred, { recursive: true, mode: 0o700 });
+    return preferred;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    if (cwd === '/' || !(await writable(cwd))) return preferred; // the error at first use names it
+    notes.push(`data directory ${cwd} (the working directory): ${preferred} cannot be created (${code}); set daemon.data_dir or HYPERSDK_DATA_DIR to choose`);
+    return cwd;
+  }
+}
+
+async function writable(dir: string): Promise<boolean> {
+  try {
+    await access(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function readYaml(file: string): Promise<{ raw: Record<string, unknown>; origins: OriginMap }> {
@@ -192,7 +224,10 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
       }),
     );
   }
-  const config = await buildConfig(parsed.data, profileName, env, options.persistSecretsKey ?? true, origins);
+  const persist = options.persistSecretsKey ?? true;
+  // Only the daemon (which persists) creates its data directory; the CLIs just name it.
+  const dataDir = parsed.data.daemon?.data_dir ?? (persist ? await usableDefaultDataDir(env, options.cwd ?? process.cwd(), notes) : defaultDataDir(env));
+  const config = await buildConfig(parsed.data, profileName, persist, origins, dataDir);
   return { config, warnings, notes };
 }
 
@@ -266,11 +301,11 @@ function temporalSecurity(
 async function buildConfig(
   file: FileConfig,
   profileName: string,
-  env: NodeJS.ProcessEnv,
   persistKey: boolean,
   origins: OriginMap,
+  configuredDataDir: string,
 ): Promise<HyperConfig> {
-  const dataDir = resolve(file.daemon?.data_dir ?? defaultDataDir(env));
+  const dataDir = resolve(configuredDataDir);
   const profiles: Record<string, VsphereProfile> = {};
   for (const [name, p] of Object.entries(file.vsphere?.profiles ?? {})) {
     let url: ReturnType<typeof completeVsphereUrl>;

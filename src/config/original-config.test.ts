@@ -139,3 +139,22 @@ describe('output roots', () => {
     expect(err?.message).toContain(`HYPERSDK_OUTPUT_ROOTS=${root}:/var/lib/hyper2kvm/output`);
   });
 });
+
+describe('data directory under the original systemd unit', () => {
+  it("is the working directory (its WorkingDirectory=/var/lib/hypersdk) when the home's cannot be created (ProtectHome=true)", async () => {
+    const { dir: cwd, file } = configFile('');
+    // A home that cannot hold a directory (under a file: even root cannot), as /home/hypersdk behind ProtectHome=true.
+    const { config, notes } = await loadConfig({ env: { HOME: join(file, 'home') }, cwd });
+    expect(config.daemon.dataDir).toBe(cwd);
+    expect(notes.join('\n')).toContain(`data directory ${cwd} (the working directory)`);
+    expect(notes.join('\n')).toContain('HYPERSDK_DATA_DIR');
+  });
+
+  it('stays under the home when it can be created', async () => {
+    const { dir: home } = configFile('');
+    const { dir: cwd } = configFile('');
+    const { config, notes } = await loadConfig({ env: { HOME: home }, cwd });
+    expect(config.daemon.dataDir).toBe(join(home, '.local', 'state', 'hypersdk'));
+    expect(notes).toEqual([]);
+  });
+});
