@@ -20,6 +20,12 @@ const MAPPED: Record<string, readonly string[]> = {
   DownloadWorkers: ['worker', 'max_concurrent_transfers'],
 };
 
+/**
+ * Its string settings: Go's YAML decoder put any scalar into a string field as
+ * written (Password: 0123 is the password "0123"), where YAML itself reads a number.
+ */
+const STRINGS = new Set(['VCenterURL', 'Username', 'Password', 'DaemonAddr', 'LogLevel']);
+
 /** The original's settings hypersdk does without, and what stands in for them. */
 const UNUSED: Record<string, string> = {
   Timeout: 'transfers are bounded by Temporal activity timeouts',
@@ -102,15 +108,16 @@ export function applyLegacyKeys(
       continue;
     }
     const target = MAPPED[name]!.map((p) => (p === '$default' ? options.profile : p));
+    const read = STRINGS.has(name) && (typeof value === 'number' || typeof value === 'boolean') ? (origins.scalarSource([key]) ?? String(value)) : value;
     if (getIn(raw, target) !== undefined) {
       warnings.push(`${where}: ${target.join('.')} is set as well and wins; ${key} is ignored`);
       continue;
     }
-    if (options.acceptable && !options.acceptable(target, value)) {
+    if (options.acceptable && !options.acceptable(target, read)) {
       warnings.push(`${where}: not a value hypersdk knows for ${target.join('.')}; the default is used, as the original daemon did`);
       continue;
     }
-    setIn(raw, target, value);
+    setIn(raw, target, read);
     origins.setLegacy(target, [key]);
     mapped.push(`${key} -> ${target.join('.')}`);
   }

@@ -158,3 +158,11 @@ describe('data directory under the original systemd unit', () => {
     expect(notes).toEqual([]);
   });
 });
+
+describe('string settings of the original written as YAML numbers', () => {
+  it('are read as written, as its Go decoder did (Password: 0123 is "0123")', async () => {
+    const { dir, file } = configFile('VCenterURL: vc.example\nUsername: 1e3\nPassword: 0123\n');
+    const { config } = await loadConfig({ file, env: { HYPERSDK_DATA_DIR: dir } });
+    expect(config.vsphere.profiles.default).toMatchObject({ username: '1e3', password: '0123' });
+  });
+});
