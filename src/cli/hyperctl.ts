@@ -17,6 +17,12 @@ import { processIo, type CliIo } from './io.js';
 import { logsCommand } from './commands/logs.js';
 import { VERSION } from '../api/version.js';
 
+// Flags of hyperctl itself, before the command (commander does not parse them: runHyperctl does).
+const GLOBAL_FLAGS_HELP = `
+Before the command: -daemon <url> (every command's -daemon), -version.
+Booleans take Go's forms too: -all, -all=true, -all=false.
+`;
+
 function configure(command: Command, io: CliIo): void {
   command.exitOverride().showHelpAfterError(true);
   command.configureOutput({ writeOut: io.out, writeErr: io.err });
@@ -32,6 +38,7 @@ export function buildHyperctl(ctx: CommandContext): Command {
   }
 
   program.addCommand(logsCommand(ctx));
+  program.addHelpText('after', GLOBAL_FLAGS_HELP);
   configure(program, ctx.io);
   return program;
 }
@@ -48,12 +55,12 @@ export async function runHyperctl(args: readonly string[], io: CliIo = processIo
       return ExitCode.Ok;
     }
     if (leading.switches.has('help') || leading.switches.has('h')) {
-      io.out(program.helpInformation());
+      program.outputHelp();
       return ExitCode.Ok;
     }
     const [name, ...rest] = leading.rest;
     if (name === undefined) {
-      io.err(program.helpInformation());
+      program.outputHelp({ error: true });
       return ExitCode.Usage;
     }
     const command = program.commands.find((c) => c.name() === name || c.aliases().includes(name));

@@ -38,7 +38,13 @@ Configuration: a YAML file (-config) plus environment, which wins:
                       PEM certificate and key: the gateway serves HTTPS
   HYPERSDK_ALLOWED_HOSTS, HYPERSDK_ALLOWED_ORIGINS
                       extra Host names (without a token) and browser origins
+  HYPERSDK_OUTPUT_ROOTS
+                      directories exports may be written under, colon-separated
+                      (output.allowed_roots; replaces the default list)
+  HYPERSDK_DATA_DIR   state directory (daemon.data_dir)
   LOG_LEVEL, DOWNLOAD_WORKERS, HYPERSDK_SECRETS_KEY, AWS_* (S3 output)
+The original daemon's keys (VCenterURL, Username, Password, Insecure, DaemonAddr,
+LogLevel, DownloadWorkers, in any spelling) are read too.
 
 Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad flags or configuration.
 `;
