@@ -18,8 +18,7 @@ import { logsCommand } from './commands/logs.js';
 import { VERSION } from '../api/version.js';
 
 // Flags of hyperctl itself, before the command (commander does not parse them: runHyperctl does).
-const GLOBAL_FLAGS_HELP = `
-Before the command: -daemon <url> (every command's -daemon), -version.
+const GLOBAL_FLAGS_HELP = `Before the command: -daemon <url> (every command's -daemon), -version.
 Booleans take Go's forms too: -all, -all=true, -all=false.
 `;
 
