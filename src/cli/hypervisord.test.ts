@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { VERSION } from '../api/version.js';
-import { runHypervisord } from './hypervisord.js';
+import { loadConfig } from '../config/load.js';
+import { runHypervisord, withFlags } from './hypervisord.js';
 import type { CliIo } from './io.js';
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -49,5 +50,17 @@ describe('hypervisord command line', () => {
     const both = await run(['--disable-web', '--mode', 'gateway']);
     expect(both.code).toBe(2);
     expect(both.err).toContain('--disable-web turns the gateway off');
+  });
+});
+
+describe('hypervisord --log-level and --addr', () => {
+  it('win over LOG_LEVEL, DAEMON_ADDR and the file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hypervisord-flags-'));
+    const file = join(dir, 'config.yaml');
+    writeFileSync(file, 'LogLevel: error\nlog_level: error\n');
+    const { config } = await loadConfig({ file, env: { HYPERSDK_DATA_DIR: dir, LOG_LEVEL: 'warn', DAEMON_ADDR: '127.0.0.1:1' } });
+    expect(config.logLevel).toBe('warn');
+    expect(withFlags(config, { logLevel: 'DEBUG', addr: '127.0.0.1:2' })).toMatchObject({ logLevel: 'debug', daemon: { addr: '127.0.0.1:2' } });
+    expect(withFlags(config, {})).toMatchObject({ logLevel: 'warn', daemon: { addr: '127.0.0.1:1' } });
   });
 });

@@ -50,7 +50,7 @@ Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad flags or configuration.
 `;
 
 /** The configuration with the command line's overrides (--addr, --log-level), which win over file and environment. */
-function withFlags(config: HyperConfig, options: DaemonOptions): HyperConfig {
+export function withFlags(config: HyperConfig, options: Pick<DaemonOptions, 'addr' | 'logLevel'>): HyperConfig {
   return {
     ...config,
     ...(options.addr ? { daemon: { ...config.daemon, addr: options.addr } } : {}),
