@@ -40,6 +40,13 @@ describe('hyperctl command line', () => {
     expect(both.err).toContain(`http://127.0.0.1:${b}`);
   });
 
+  it('reads Go flags of nested commands, and hands them the program-level -daemon (vms list)', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}`;
+    const nested = await run(['-daemon', url, 'vms', 'list', '-json']);
+    expect(nested.code, nested.err).toBe(3);
+    expect(nested.err).toContain(url);
+  });
+
   it("finds the daemon through hyper2kvm's HYPERVISORD_URL and through DAEMON_ADDR", async () => {
     const port = await closedPort();
     expect((await run(['status'], { HYPERVISORD_URL: `http://127.0.0.1:${port}` })).err).toContain(`http://127.0.0.1:${port}`);

@@ -62,9 +62,9 @@ export async function runHyperctl(args: readonly string[], io: CliIo = processIo
       program.outputHelp({ error: true });
       return ExitCode.Usage;
     }
-    const command = program.commands.find((c) => c.name() === name || c.aliases().includes(name));
+    const command = subcommand(program, name);
     // Unknown commands go to commander as they are: it names them and suggests one.
-    const commandArgs = command ? [...globalDaemon(command, leading.values.get('daemon')), ...normaliseGoFlags(rest, goFlagSpec(command))] : rest;
+    const commandArgs = command ? withGlobalDaemon(command, rest, leading.values.get('daemon')) : rest;
     await program.parseAsync([name, ...commandArgs], { from: 'user' });
     return exitCode;
   } catch (err) {
@@ -85,14 +85,26 @@ export async function runHyperctl(args: readonly string[], io: CliIo = processIo
   }
 }
 
+function subcommand(parent: Command, name: string | undefined): Command | undefined {
+  return name === undefined ? undefined : parent.commands.find((c) => c.name() === name || c.aliases().includes(name));
+}
+
 /**
- * The program-level -daemon, handed to the command as its own --daemon placed
- * first, so that a -daemon given after the command name still wins.
+ * The arguments after the command name, in commander's forms, with the
+ * program-level -daemon handed to the command that runs (`vms list`, not `vms`)
+ * as its own --daemon placed first, so that a -daemon after it still wins.
  */
-function globalDaemon(command: Command, url: string | undefined): string[] {
-  if (url === undefined) return [];
-  if (!command.options.some((o) => o.long === '--daemon')) {
-    throw new GoFlagError(`-daemon does not apply to '${command.name()}', which does not talk to the daemon`);
+function withGlobalDaemon(command: Command, rest: readonly string[], url: string | undefined): string[] {
+  let leaf = command;
+  let depth = 0;
+  for (let next = subcommand(leaf, rest[0]); next; next = subcommand(leaf, rest[depth])) {
+    leaf = next;
+    depth++;
   }
-  return ['--daemon', url];
+  const flags = normaliseGoFlags(rest.slice(depth), goFlagSpec(leaf, true));
+  if (url === undefined) return [...rest.slice(0, depth), ...flags];
+  if (!leaf.options.some((o) => o.long === '--daemon')) {
+    throw new GoFlagError(`-daemon does not apply to '${leaf.name()}', which does not talk to the daemon`);
+  }
+  return [...rest.slice(0, depth), '--daemon', url, ...flags];
 }
