@@ -4,17 +4,23 @@
 import { Command, CommanderError, Option } from 'commander';
 import { isLoopbackAddr } from '../api/auth.js';
 import { GatewayTlsError, loadGatewayTls } from '../api/gateway.js';
+import { VERSION } from '../api/version.js';
+import { isLogLevel, LOG_LEVELS, normaliseLogLevel, type LogLevelName } from '../config/file-schema.js';
 import { ConfigError, loadConfig } from '../config/load.js';
+import type { HyperConfig } from '../config/types.js';
 import { missingDaemonSettings } from '../daemon/process-settings.js';
 import { startDaemon, type DaemonMode } from '../daemon/run-daemon.js';
 import { ExitCode } from './exit-codes.js';
-import { normaliseGoFlags } from './go-flags.js';
+import { GoFlagError, goFlagSpec, normaliseGoFlags } from './go-flags.js';
 import { processIo, type CliIo } from './io.js';
 
 interface DaemonOptions {
   config?: string;
   mode: DaemonMode;
   addr?: string;
+  logLevel?: string;
+  version?: boolean;
+  disableWeb?: boolean;
 }
 
 const HELP = `
@@ -32,10 +38,25 @@ Configuration: a YAML file (-config) plus environment, which wins:
                       PEM certificate and key: the gateway serves HTTPS
   HYPERSDK_ALLOWED_HOSTS, HYPERSDK_ALLOWED_ORIGINS
                       extra Host names (without a token) and browser origins
+  HYPERSDK_OUTPUT_ROOTS
+                      directories exports may be written under, colon-separated
+                      (output.allowed_roots; replaces the default list)
+  HYPERSDK_DATA_DIR   state directory (daemon.data_dir)
   LOG_LEVEL, DOWNLOAD_WORKERS, HYPERSDK_SECRETS_KEY, AWS_* (S3 output)
+The original daemon's keys (VCenterURL, Username, Password, Insecure, DaemonAddr,
+LogLevel, DownloadWorkers, in any spelling) are read too.
 
 Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad flags or configuration.
 `;
+
+/** The configuration with the command line's overrides (--addr, --log-level), which win over file and environment. */
+export function withFlags(config: HyperConfig, options: Pick<DaemonOptions, 'addr' | 'logLevel'>): HyperConfig {
+  return {
+    ...config,
+    ...(options.addr ? { daemon: { ...config.daemon, addr: options.addr } } : {}),
+    ...(options.logLevel !== undefined ? { logLevel: normaliseLogLevel(options.logLevel) as LogLevelName } : {}),
+  };
+}
 
 /** Resolves when the daemon has shut down (signal) or failed to start. */
 export async function runHypervisord(
@@ -48,16 +69,38 @@ export async function runHypervisord(
     .option('--config <file>', 'YAML configuration file')
     .addOption(new Option('--mode <mode>', 'what to run').choices(['all', 'gateway', 'worker']).default('all'))
     .option('--addr <host:port>', 'gateway listen address (overrides DAEMON_ADDR and the file)')
+    .option('--log-level <level>', `${LOG_LEVELS.join(', ')} in any case (overrides LOG_LEVEL and the file)`)
+    .option('--disable-web', 'no HTTP gateway: run the worker (and the embedded Temporal) only; the same as --mode worker')
+    .option('--version', 'print the version and exit')
     .addHelpText('after', HELP)
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
   let options: DaemonOptions;
   try {
-    program.parse(normaliseGoFlags(args, new Set(['config', 'mode', 'addr', 'help'])), { from: 'user' });
+    program.parse(normaliseGoFlags(args, goFlagSpec(program)), { from: 'user' });
     options = program.opts<DaemonOptions>();
   } catch (err) {
     if (err instanceof CommanderError) return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? ExitCode.Ok : ExitCode.Usage;
+    if (err instanceof GoFlagError) {
+      io.err(`hypervisord: ${err.message}\n`);
+      return ExitCode.Usage;
+    }
     throw err;
+  }
+  if (options.version) {
+    io.out(`hypervisord version ${VERSION}\n`);
+    return ExitCode.Ok;
+  }
+  if (options.logLevel !== undefined && !isLogLevel(options.logLevel)) {
+    io.err(`hypervisord: --log-level ${JSON.stringify(options.logLevel)}: give one of ${LOG_LEVELS.join(', ')} (any case)\n`);
+    return ExitCode.Usage;
+  }
+  if (options.disableWeb) {
+    if (options.mode === 'gateway') {
+      io.err('hypervisord: --disable-web turns the gateway off and --mode gateway runs only the gateway: give one of them\n');
+      return ExitCode.Usage;
+    }
+    options.mode = 'worker';
   }
 
   const log = (line: string) => io.err(`hypervisord: ${line}\n`);
@@ -73,10 +116,13 @@ export async function runHypervisord(
     io.err(`hypervisord: cannot read configuration: ${(err as Error).message}\n`);
     return ExitCode.Usage;
   }
+  for (const note of loaded.notes) log(`note: ${note}`);
   for (const warning of loaded.warnings) log(`warning: ${warning}`);
   const missing = missingDaemonSettings(process.execArgv, io.env);
   if (missing.length) log(`note: started without ${missing.join(' and ')}, so it holds more memory than it needs (README, Deployment)`);
-  const config = options.addr ? { ...loaded.config, daemon: { ...loaded.config.daemon, addr: options.addr } } : loaded.config;
+  const config = withFlags(loaded.config, options);
+  log(`log level ${config.logLevel}${options.logLevel !== undefined ? ' (--log-level)' : ''}`);
+  if (options.disableWeb) log(`--disable-web: no HTTP gateway (nothing listens on ${config.daemon.addr}); running the worker and Temporal only`);
 
   if (options.mode !== 'worker' && config.daemon.tls) {
     // Checked before anything starts: a wrong path or key is a configuration error.

@@ -12,12 +12,21 @@ const asList: Converter = (v) =>
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+// Directories, colon-separated like PATH.
+const asPathList: Converter = (v) =>
+  v
+    .split(':')
+    .map((s) => s.trim())
+    .filter(Boolean);
 const asBool: Converter = (v) => {
   const s = v.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(s)) return true;
   if (['0', 'false', 'no', 'off', ''].includes(s)) return false;
   return v;
 };
+
+/** output.allowed_roots from the environment (named in the refusal of an output path). */
+export const OUTPUT_ROOTS_ENV = 'HYPERSDK_OUTPUT_ROOTS';
 
 interface EnvBinding {
   name: string;
@@ -42,7 +51,7 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { name: 'HYPERSDK_ALLOWED_ORIGINS', path: ['daemon', 'allowed_origins'], convert: asList },
   { name: 'HYPERSDK_MAX_JOBS_PER_SUBMIT', path: ['daemon', 'max_jobs_per_submit'], convert: asInt },
   { name: 'HYPERSDK_MAX_IDS_PER_QUERY', path: ['daemon', 'max_ids_per_query'], convert: asInt },
-  { name: 'LOG_LEVEL', path: ['log_level'], convert: (v) => v.trim().toLowerCase() },
+  { name: 'LOG_LEVEL', path: ['log_level'], convert: asString },
   { name: 'DOWNLOAD_WORKERS', path: ['worker', 'max_concurrent_transfers'], convert: asInt },
   { name: 'HYPERSDK_WORKER_ID', path: ['worker', 'identity'], convert: asString },
   { name: 'TEMPORAL_ADDRESS', path: ['temporal', 'address'], convert: asString },
@@ -62,8 +71,20 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { name: 'AWS_SECRET_ACCESS_KEY', path: ['s3', 'secret_access_key'], convert: asString },
   { name: 'AWS_S3_FORCE_PATH_STYLE', path: ['s3', 'force_path_style'], convert: asBool },
   { name: 'HYPERSDK_S3_ALLOWED_BUCKETS', path: ['s3', 'allowed_buckets'], convert: asList },
+  { name: OUTPUT_ROOTS_ENV, path: ['output', 'allowed_roots'], convert: asPathList },
   { name: 'HYPERSDK_VSPHERE_ALLOWED_HOSTS', path: ['vsphere', 'allowed_hosts'], convert: asList },
 ];
+
+/**
+ * The original daemon's variables: it took an empty one as unset, and its systemd
+ * unit carries Environment="GOVC_PASSWORD=", which must not wipe out the password
+ * of the configuration file. An empty variable of ours stays an error (it names it).
+ */
+const ORIGINAL_VARIABLES = new Set(['GOVC_URL', 'GOVC_USERNAME', 'GOVC_PASSWORD', 'GOVC_INSECURE', 'DAEMON_ADDR', 'LOG_LEVEL', 'DOWNLOAD_WORKERS']);
+
+export function isUnset(name: string, value: string | undefined): boolean {
+  return value === undefined || (value === '' && ORIGINAL_VARIABLES.has(name));
+}
 
 export function setIn(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
   let node = target;
@@ -85,7 +106,7 @@ export function applyEnvironment(
   const done = new Set<string>();
   for (const binding of ENV_BINDINGS) {
     const value = env[binding.name];
-    if (value === undefined) continue;
+    if (value === undefined || isUnset(binding.name, value)) continue;
     const path = binding.path.map((p) => (p === '$profile' ? profile : p));
     const id = path.join('.');
     if (done.has(id)) continue;

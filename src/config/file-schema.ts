@@ -4,6 +4,27 @@
 import { z } from 'zod';
 
 const port = z.number().int().min(0).max(65535);
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevelName = (typeof LOG_LEVELS)[number];
+
+/**
+ * A log level in any case (LogLevel: INFO), with the other spellings the original
+ * daemon (warning) and hyper2kvm's Python logging (WARNING, CRITICAL) use.
+ */
+export function normaliseLogLevel(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const level = value.trim().toLowerCase();
+  if (level === 'warning') return 'warn';
+  if (level === 'critical' || level === 'fatal') return 'error';
+  return level;
+}
+
+export function isLogLevel(value: unknown): value is LogLevelName {
+  return (LOG_LEVELS as readonly unknown[]).includes(normaliseLogLevel(value));
+}
+
+const logLevel = z.preprocess(normaliseLogLevel, z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')} (any case)` }));
 const nonEmpty = z.string().min(1, 'must not be empty');
 
 /**
@@ -106,7 +127,7 @@ export const fileSchema = z.object({
     .string()
     .refine((s) => Buffer.from(s, 'base64').length === 32, 'must be 32 bytes, base64-encoded (openssl rand -base64 32)')
     .optional(),
-  log_level: z.enum(['debug', 'info', 'warn', 'error']).optional(),
+  log_level: logLevel.optional(),
   worker: z
     .object({
       max_concurrent_transfers: z.number().int().min(1).max(256).optional(),
@@ -119,17 +140,3 @@ export const fileSchema = z.object({
 });
 
 export type FileConfig = z.infer<typeof fileSchema>;
-
-/**
- * The original Go daemon's flat keys, mapped onto the structured form, so that an
- * existing /etc/hypervisord/config.yaml keeps working.
- */
-export const LEGACY_KEYS: Record<string, readonly string[]> = {
-  VCenterURL: ['vsphere', 'profiles', '$default', 'url'],
-  Username: ['vsphere', 'profiles', '$default', 'username'],
-  Password: ['vsphere', 'profiles', '$default', 'password'],
-  Insecure: ['vsphere', 'profiles', '$default', 'insecure'],
-  DaemonAddr: ['daemon', 'addr'],
-  LogLevel: ['log_level'],
-  DownloadWorkers: ['worker', 'max_concurrent_transfers'],
-};

@@ -1,12 +1,14 @@
 // Loads the daemon configuration: YAML file, then environment (which wins), then
 // defaults. Errors name the key and where it came from (file line or variable).
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir, hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { DEFAULT_TASK_QUEUE } from '../export/contract.js';
-import { applyEnvironment, setIn } from './env.js';
-import { fileSchema, LEGACY_KEYS, workerIdentity, type FileConfig } from './file-schema.js';
+import { applyEnvironment } from './env.js';
+import { fileSchema, isLogLevel, workerIdentity, type FileConfig } from './file-schema.js';
+import { applyLegacyKeys } from './legacy-keys.js';
 import { OriginMap } from './origins.js';
 import { realpathLongestPrefix } from './output-path.js';
 import { withSecretFiles, type SecretFileIssue } from './secret-files.js';
@@ -38,12 +40,16 @@ export interface LoadConfigOptions {
    * CLIs that never seal credentials pass false and get an ephemeral key.
    */
   persistSecretsKey?: boolean;
+  /** The working directory (default process.cwd()): the data directory of last resort. */
+  cwd?: string;
 }
 
 export interface LoadedConfig {
   config: HyperConfig;
   /** Unknown keys and other harmless oddities, each a readable sentence. */
   warnings: string[];
+  /** What was read in a way worth a line at start (the original daemon's keys), each a sentence. */
+  notes: string[];
 }
 
 export const DEFAULTS = {
@@ -82,8 +88,37 @@ export function defaultDataDir(env: NodeJS.ProcessEnv): string {
   // systemd's StateDirectory= (/var/lib/hypersdk): never the service user's home.
   const systemd = env.STATE_DIRECTORY?.split(':')[0];
   if (systemd) return systemd;
-  const state = env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
+  const state = env.XDG_STATE_HOME ?? join(env.HOME ?? homedir(), '.local', 'state');
   return join(state, 'hypersdk');
+}
+
+/**
+ * The data directory when none is configured: defaultDataDir(), or else the working
+ * directory. The original daemon kept its state there (./hypersdk.db) and its
+ * systemd unit sets WorkingDirectory=/var/lib/hypersdk with ProtectHome=true and a
+ * service user whose home does not exist: under that unit the home is unusable and
+ * the working directory is the state directory. Says which in `notes`.
+ */
+export async function usableDefaultDataDir(env: NodeJS.ProcessEnv, cwd: string, notes: string[]): Promise<string> {
+  const preferred = defaultDataDir(env);
+  try {
+    await mkdir(preferred, { recursive: true, mode: 0o700 });
+    return preferred;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    if (cwd === '/' || !(await writable(cwd))) return preferred; // the error at first use names it
+    notes.push(`data directory ${cwd} (the working directory): ${preferred} cannot be created (${code}); set daemon.data_dir or HYPERSDK_DATA_DIR to choose`);
+    return cwd;
+  }
+}
+
+async function writable(dir: string): Promise<boolean> {
+  try {
+    await access(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function readYaml(file: string): Promise<{ raw: Record<string, unknown>; origins: OriginMap }> {
@@ -105,18 +140,6 @@ async function readYaml(file: string): Promise<{ raw: Record<string, unknown>; o
     throw new ConfigError([{ key: file, line: 1, message: 'the configuration file must be a YAML mapping (key: value)' }]);
   }
   return { raw: (value ?? {}) as Record<string, unknown>, origins: new OriginMap(doc, lines, file) };
-}
-
-/** Moves the original Go daemon's flat keys (VCenterURL, ...) to their structured place. */
-function applyLegacyKeys(raw: Record<string, unknown>, profile: string, origins: OriginMap, warnings: string[]): void {
-  for (const [legacy, target] of Object.entries(LEGACY_KEYS)) {
-    if (!(legacy in raw)) continue;
-    const path = target.map((p) => (p === '$default' ? profile : p));
-    setIn(raw, path, raw[legacy]);
-    origins.setLegacy(path, [legacy]);
-    delete raw[legacy];
-    warnings.push(`${legacy} is the original daemon's key; it is read as ${path.join('.')}`);
-  }
 }
 
 /**
@@ -164,6 +187,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     throw new ConfigError((err as { issues: SecretFileIssue[] }).issues);
   }
   const warnings: string[] = [];
+  const notes: string[] = [];
   let raw: Record<string, unknown> = {};
   let origins = new OriginMap(undefined, undefined, undefined);
   if (options.file) {
@@ -175,7 +199,12 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
   const vsphereRaw = raw.vsphere as { default_profile?: unknown } | undefined;
   const profileName =
     typeof vsphereRaw?.default_profile === 'string' && vsphereRaw.default_profile ? vsphereRaw.default_profile : DEFAULTS.profile;
-  applyLegacyKeys(raw, profileName, origins, warnings);
+  applyLegacyKeys(raw, origins, { warnings, notes }, {
+    ownKeys: new Set(Object.keys(fileSchema.shape)),
+    profile: profileName,
+    // The original used info for a level it did not know: so does its LogLevel key here.
+    acceptable: (target, value) => target[0] !== 'log_level' || isLogLevel(value),
+  });
   applyEnvironment(raw, env, profileName, origins);
 
   for (const path of findUnknownKeys(fileSchema, raw)) {
@@ -195,8 +224,11 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
       }),
     );
   }
-  const config = await buildConfig(parsed.data, profileName, env, options.persistSecretsKey ?? true, origins);
-  return { config, warnings };
+  const persist = options.persistSecretsKey ?? true;
+  // Only the daemon (which persists) creates its data directory; the CLIs just name it.
+  const dataDir = parsed.data.daemon?.data_dir ?? (persist ? await usableDefaultDataDir(env, options.cwd ?? process.cwd(), notes) : defaultDataDir(env));
+  const config = await buildConfig(parsed.data, profileName, persist, origins, dataDir);
+  return { config, warnings, notes };
 }
 
 /** daemon.tls_cert and daemon.tls_key come as a pair; relative paths resolve under the data directory. */
@@ -269,11 +301,11 @@ function temporalSecurity(
 async function buildConfig(
   file: FileConfig,
   profileName: string,
-  env: NodeJS.ProcessEnv,
   persistKey: boolean,
   origins: OriginMap,
+  configuredDataDir: string,
 ): Promise<HyperConfig> {
-  const dataDir = resolve(file.daemon?.data_dir ?? defaultDataDir(env));
+  const dataDir = resolve(configuredDataDir);
   const profiles: Record<string, VsphereProfile> = {};
   for (const [name, p] of Object.entries(file.vsphere?.profiles ?? {})) {
     let url: ReturnType<typeof completeVsphereUrl>;

@@ -55,6 +55,12 @@ export class OriginMap {
     return undefined;
   }
 
+  /** The text a scalar at `path` was written as in the file (0123 for a YAML number 123), if it is one. */
+  scalarSource(path: readonly string[]): string | undefined {
+    const node: unknown = this.doc?.getIn(path, true);
+    return isScalar(node) && typeof node.source === 'string' ? node.source : undefined;
+  }
+
   describe(path: readonly PropertyKey[]): string {
     const origin = this.origin(path);
     const key = path.map(String).join('.') || '(root)';

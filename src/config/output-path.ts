@@ -6,6 +6,7 @@ import { realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { ErrorType } from '../export/errors.js';
 import { isInside } from '../storage/local-paths.js';
+import { OUTPUT_ROOTS_ENV } from './env.js';
 import type { HyperConfig } from './types.js';
 
 export class OutputPathNotAllowedError extends Error {
@@ -61,8 +62,17 @@ export async function resolveOutputPath(
   throw new OutputPathNotAllowedError(
     field,
     `${JSON.stringify(requested)} resolves to ${real}, outside the allowed output roots (${roots.join(', ')}); ` +
-      'use a path under one of them or add a root to output.allowed_roots',
+      `use a path under one of them, or allow ${dirname(real)} on the daemon: ${howToAllow(roots, dirname(real))}`,
   );
+}
+
+/**
+ * The one setting that allows `directory` besides `roots`, in both places it can
+ * be made: the file key and the environment variable (which replaces the list, so
+ * it repeats the roots in force).
+ */
+export function howToAllow(roots: readonly string[], directory: string): string {
+  return `add it to output.allowed_roots in the configuration file, or set ${OUTPUT_ROOTS_ENV}=${[...roots, directory].join(':')} (colon-separated)`;
 }
 
 // Kept here for callers that think of it as path hygiene; the one implementation

@@ -12,7 +12,7 @@
 // trailing newline is dropped (what `echo secret > file` leaves).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ENV_BINDINGS } from './env.js';
+import { ENV_BINDINGS, isUnset } from './env.js';
 
 export interface SecretFileIssue {
   key: string;
@@ -39,8 +39,10 @@ export async function withSecretFiles(env: NodeJS.ProcessEnv): Promise<NodeJS.Pr
   const credentials = env.CREDENTIALS_DIRECTORY;
   for (const name of names) {
     const file = env[`${name}_FILE`];
+    // Unset as configuration reads it (the original's variables may be empty): a file may stand in for it.
+    const given = !isUnset(name, env[name]);
     if (file !== undefined) {
-      if (env[name] !== undefined) {
+      if (given) {
         issues.push({ key: `${name}_FILE`, message: `${name} is set too; set one of them` });
         continue;
       }
@@ -51,7 +53,7 @@ export async function withSecretFiles(env: NodeJS.ProcessEnv): Promise<NodeJS.Pr
       }
       continue;
     }
-    if (credentials && env[name] === undefined) {
+    if (credentials && !given) {
       try {
         out[name] = await readSecret(join(credentials, name));
       } catch (err) {

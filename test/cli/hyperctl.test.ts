@@ -151,3 +151,54 @@ describe('hyperctl', () => {
     expect(rejected.stderr).toContain('output_path');
   });
 });
+
+describe('hyperctl as scripts call the Go binary', () => {
+  it('prints its version with -version', async () => {
+    const run = await hyperctl(['-version']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^hyperctl version \d+\.\d+\.\d+/);
+  });
+
+  it('takes -daemon before the command and Go booleans (-all=true)', async () => {
+    const status = await hyperctl(['-daemon', gateway.url, 'status']);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toContain(gateway.url);
+    const query = await hyperctl([`-daemon=${gateway.url}`, 'query', '-all=true', '--json=true']);
+    expect(query.code, query.stderr).toBe(0);
+    expect(JSON.parse(query.stdout)).toHaveProperty('jobs');
+    const bad = await hyperctl(['-daemon', gateway.url, 'query', '-all=yes']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('-all is a switch');
+  });
+
+  it('watch takes the job id as its argument', async () => {
+    const id = jobIdOf((await hyperctl(['submit', '-vm', '/DC0/vm/complete-positional', ...daemon])).stdout);
+    const watched = await hyperctl(['-daemon', gateway.url, 'watch', id, '-interval', '0.2', '-timeout', '30']);
+    expect(watched.code, watched.stderr).toBe(0);
+    expect(watched.stdout).toContain('completed');
+  });
+
+  it('logs prints a finished job\'s lines, and -f ends when the job has ended', async (ctx) => {
+    // GET /jobs/logs/{id} comes with the REST side of this change: without it the
+    // gateway answers 404 "no route GET ..." (not "job not found").
+    const probe = await fetch(`${gateway.url}/jobs/logs/probe`);
+    const body = (await probe.json().catch(() => ({}))) as { error?: string };
+    if (probe.status === 404 && (body.error ?? '').startsWith('no route')) ctx.skip();
+    const id = jobIdOf((await hyperctl(['submit', '-vm', '/DC0/vm/complete-logs', ...daemon])).stdout);
+    expect((await hyperctl(['watch', id, '-interval', '0.2', '-timeout', '30', ...daemon])).code).toBe(0);
+    const logs = await hyperctl(['-daemon', gateway.url, 'logs', id]);
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stdout).toMatch(/^\S+ (DEBUG|INFO |WARN |ERROR) \[(history|worker)\] /m);
+    const followed = await hyperctl(['logs', '-f', '-tail', '3', '-interval', '0.2', '-timeout', '30', id, ...daemon]);
+    expect(followed.code, followed.stderr).toBe(0);
+    expect(followed.stdout.trim().split('\n').length).toBeLessThanOrEqual(3);
+    expect(followed.stderr).toContain(`job ${id} completed`);
+  });
+
+  it('a refused output path names the setting and the variable that allow it', async () => {
+    const rejected = await hyperctl(['submit', '-vm', '/DC0/vm/x', '-output', '/var/lib/hyper2kvm/output/vm1', ...daemon]);
+    expect(rejected.code).toBe(1);
+    expect(rejected.stderr).toContain('output.allowed_roots');
+    expect(rejected.stderr).toMatch(/HYPERSDK_OUTPUT_ROOTS=\S+:\/var\/lib\/hyper2kvm\/output /);
+  });
+});

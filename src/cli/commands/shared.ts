@@ -22,14 +22,48 @@ export interface CommandContext {
 
 export function withCommonOptions(command: Command): Command {
   return command
-    .option('--daemon <url>', `daemon URL (env HYPERVISOR_URL, default ${DEFAULT_DAEMON_URL})`)
+    .option('--daemon <url>', `daemon URL (env ${DAEMON_URL_ENV.join(', ')} or DAEMON_ADDR; default ${DEFAULT_DAEMON_URL})`)
     .option('--token <token>', 'API token (env HYPERSDK_API_TOKEN)')
     .option('--ca <file>', 'PEM CA certificate to trust for an https:// daemon (env HYPERSDK_CA_CERT)')
     .option('--json', 'machine-readable JSON output');
 }
 
+/**
+ * Variables that hold the daemon's URL, first found wins: ours, hyper2kvm's
+ * (HYPERVISORD_URL, which it reads for itself and never passes to hyperctl), then
+ * the longer name of ours. DAEMON_ADDR, the daemon's own listen address, comes last.
+ */
+export const DAEMON_URL_ENV = ['HYPERVISOR_URL', 'HYPERVISORD_URL', 'HYPERSDK_DAEMON_URL'] as const;
+
+/** The daemon URL: -daemon, then the variables above, then DAEMON_ADDR (host:port), then the default. */
+export function resolveDaemonUrl(flag: string | undefined, env: NodeJS.ProcessEnv): string {
+  if (flag) return withScheme(flag);
+  for (const name of DAEMON_URL_ENV) {
+    const value = env[name]?.trim();
+    if (value) return withScheme(value);
+  }
+  const addr = env.DAEMON_ADDR?.trim();
+  if (addr) return withScheme(reachableAddr(addr));
+  return DEFAULT_DAEMON_URL;
+}
+
+/** A bare host:port (what DAEMON_ADDR and Go habits give) is an http:// URL. */
+function withScheme(url: string): string {
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url) ? url : `http://${url}`;
+}
+
+/** A listen address that names every interface is reached through loopback. */
+function reachableAddr(addr: string): string {
+  const match = /^(\[[^\]]*\]|[^:]*):(\d+)$/.exec(addr);
+  if (!match) return addr;
+  const host = match[1]!;
+  if (host === '' || host === '0.0.0.0') return `localhost:${match[2]!}`;
+  if (host === '[::]') return `[::1]:${match[2]!}`;
+  return addr;
+}
+
 export function daemonClient(options: CommonOptions, io: CliIo): DaemonClient {
-  const url = options.daemon ?? io.env.HYPERVISOR_URL ?? io.env.HYPERSDK_DAEMON_URL ?? DEFAULT_DAEMON_URL;
+  const url = resolveDaemonUrl(options.daemon, io.env);
   const token = options.token ?? io.env.HYPERSDK_API_TOKEN;
   const caFile = options.ca ?? io.env.HYPERSDK_CA_CERT;
   const ca = caFile ? readCa(caFile, options.ca ? '-ca' : 'HYPERSDK_CA_CERT') : undefined;

@@ -16,12 +16,19 @@ const FINAL: JobStatus[] = ['completed', 'failed', 'cancelled'];
 export function watchCommand(ctx: CommandContext): Command {
   return withCommonOptions(
     new Command('watch')
-      .description('follow a job until it ends, with per-disk progress, rate and ETA')
-      .requiredOption('--id <id>', 'job id')
+      .description('follow a job until it ends, with per-disk progress, rate and ETA: watch <id> (or -id <id>)')
+      .argument('[id]', 'job id')
+      .option('--id <id>', 'job id (the same as the argument)')
       .option('--interval <seconds>', 'poll interval', (v) => Number(v), 1)
       .option('--timeout <seconds>', 'give up after this long (0 = never)', (v) => Number(v), 0),
-  ).action(async (options: CommonOptions & { id: string; interval: number; timeout: number }) => {
+  ).action(async (positional: string | undefined, flags: CommonOptions & { id?: string; interval: number; timeout: number }, command: Command) => {
     const { io } = ctx;
+    const id = flags.id ?? positional;
+    if (id === undefined) return command.error('error: give the job id: hyperctl watch <id>', { exitCode: ExitCode.Usage });
+    if (flags.id !== undefined && positional !== undefined && flags.id !== positional) {
+      return command.error(`error: two job ids (${positional} and -id ${flags.id}); give one`, { exitCode: ExitCode.Usage });
+    }
+    const options = { ...flags, id };
     const client = daemonClient(options, io);
     const deadline = options.timeout > 0 ? Date.now() + options.timeout * 1000 : Infinity;
     let lastLine = '';
