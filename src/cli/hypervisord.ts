@@ -70,7 +70,7 @@ export async function runHypervisord(
     .addOption(new Option('--mode <mode>', 'what to run').choices(['all', 'gateway', 'worker']).default('all'))
     .option('--addr <host:port>', 'gateway listen address (overrides DAEMON_ADDR and the file)')
     .option('--log-level <level>', `${LOG_LEVELS.join(', ')} in any case (overrides LOG_LEVEL and the file)`)
-    .option('--disable-web', 'no HTTP gateway: run the worker (and the embedded Temporal) only; the same as --mode worker')
+    .option('--disable-web', "the original daemon's switch for its web dashboard; this daemon has none, so it changes nothing (the REST API keeps serving; --mode worker runs without it)")
     .option('--version', 'print the version and exit')
     .addHelpText('after', HELP)
     .exitOverride()
@@ -95,14 +95,6 @@ export async function runHypervisord(
     io.err(`hypervisord: --log-level ${JSON.stringify(options.logLevel)}: give one of ${LOG_LEVELS.join(', ')} (any case)\n`);
     return ExitCode.Usage;
   }
-  if (options.disableWeb) {
-    if (options.mode === 'gateway') {
-      io.err('hypervisord: --disable-web turns the gateway off and --mode gateway runs only the gateway: give one of them\n');
-      return ExitCode.Usage;
-    }
-    options.mode = 'worker';
-  }
-
   const log = (line: string) => io.err(`hypervisord: ${line}\n`);
   let loaded;
   try {
@@ -122,7 +114,9 @@ export async function runHypervisord(
   if (missing.length) log(`note: started without ${missing.join(' and ')}, so it holds more memory than it needs (README, Deployment)`);
   const config = withFlags(loaded.config, options);
   log(`log level ${config.logLevel}${options.logLevel !== undefined ? ' (--log-level)' : ''}`);
-  if (options.disableWeb) log(`--disable-web: no HTTP gateway (nothing listens on ${config.daemon.addr}); running the worker and Temporal only`);
+  // The original turned off only its web dashboard and kept the REST API that
+  // hyperctl and hyper2kvm use; turning the gateway off here would break them.
+  if (options.disableWeb) log('note: --disable-web: there is no web dashboard to turn off; the REST API serves as usual');
 
   if (options.mode !== 'worker' && config.daemon.tls) {
     // Checked before anything starts: a wrong path or key is a configuration error.

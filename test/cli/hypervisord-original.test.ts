@@ -144,12 +144,11 @@ describe('the original deployment runs hypersdk', () => {
     if (services.vcsim.password.length >= 6) expect(daemon.log()).not.toContain(services.vcsim.password);
   });
 
-  it('hypervisord --disable-web runs the worker without the HTTP gateway, and says so', async () => {
+  it('hypervisord --disable-web keeps the REST API that hyperctl and hyper2kvm use, as the original did (it turned off only its web dashboard)', async () => {
     const daemon = await startHypervisord((config) => ['--config', config, '--disable-web'], originalConfig);
-    expect(daemon.log()).toContain('--disable-web: no HTTP gateway');
+    expect(daemon.log()).toContain('--disable-web: there is no web dashboard to turn off');
     expect(daemon.log()).toMatch(/worker \S+ polling task queues/);
     const status = await hyperctl(['-daemon', daemon.url, 'status'], {});
-    expect(status.code).toBe(3);
-    expect(status.stderr).toContain(`cannot reach the daemon at ${daemon.url}`);
+    expect(status.code, status.stderr).toBe(0);
   });
 });
