@@ -142,6 +142,10 @@ export async function runHypervisord(
   }
   log('ready');
 
+  // The original unit's ExecReload sends SIGHUP, whose default action ends the
+  // process mid-export; the configuration is read at start, so say that instead.
+  const onHangup = () => log('SIGHUP: the configuration is read only at start; restart hypervisord to apply a change (exports keep running)');
+  signals.on('SIGHUP', onHangup);
   const stopSignal = new Promise<string>((resolve) => {
     signals.once('SIGINT', () => resolve('SIGINT'));
     signals.once('SIGTERM', () => resolve('SIGTERM'));
@@ -153,6 +157,7 @@ export async function runHypervisord(
   const reason = await Promise.race([stopSignal, ...(workerFailed ? [workerFailed] : [])]);
   log(`${reason}: shutting down (running transfers commit their progress and resume on restart)`);
   await daemon.stop();
+  signals.off('SIGHUP', onHangup);
   log('stopped');
   return reason.startsWith('SIG') ? ExitCode.Ok : ExitCode.Failed;
 }

@@ -33,6 +33,7 @@ interface Started {
   dir: string;
   exportRoot: string;
   log: () => string;
+  signal(name: NodeJS.Signals): void;
   stop(): Promise<void>;
 }
 
@@ -73,6 +74,7 @@ async function startHypervisord(args: (configFile: string) => string[], configTe
     dir,
     exportRoot,
     log: () => log,
+    signal: (name) => child.kill(name),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
@@ -148,6 +150,15 @@ describe('the original deployment runs hypersdk', () => {
     const daemon = await startHypervisord((config) => ['--config', config, '--disable-web'], originalConfig);
     expect(daemon.log()).toContain('--disable-web: there is no web dashboard to turn off');
     expect(daemon.log()).toMatch(/worker \S+ polling task queues/);
+    const status = await hyperctl(['-daemon', daemon.url, 'status'], {});
+    expect(status.code, status.stderr).toBe(0);
+  });
+
+  it("survives the original unit's ExecReload (SIGHUP), saying the configuration is read at start", async () => {
+    const daemon = await startHypervisord((config) => ['--config', config], originalConfig);
+    daemon.signal('SIGHUP');
+    for (let i = 0; i < 50 && !daemon.log().includes('SIGHUP:'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(daemon.log()).toContain('SIGHUP: the configuration is read only at start');
     const status = await hyperctl(['-daemon', daemon.url, 'status'], {});
     expect(status.code, status.stderr).toBe(0);
   });
