@@ -8,11 +8,12 @@ export function cancelCommand(ctx: CommandContext): Command {
   ).action(async (options: CommonOptions & { id: string[] }) => {
     const { io } = ctx;
     const ids = options.id.flatMap((v) => v.split(',')).filter(Boolean);
-    const response = await daemonClient(options, io).post<{ cancelled: string[]; failed: string[]; errors: string[] }>('/jobs/cancel', { job_ids: ids });
+    // errors: why each failed id could not be cancelled, by id (absent when none failed).
+    const response = await daemonClient(options, io).post<{ cancelled: string[]; failed: string[]; errors?: Record<string, string> }>('/jobs/cancel', { job_ids: ids });
     if (options.json) printJson(io, response);
     else {
       for (const id of response.cancelled) io.out(`Cancellation requested: ${id}\n`);
-      for (const e of response.errors) io.err(`Could not cancel: ${e}\n`);
+      for (const id of response.failed) io.err(`Could not cancel: ${response.errors?.[id] ?? id}\n`);
     }
     ctx.setExitCode(response.failed.length ? ExitCode.Failed : ExitCode.Ok);
   });

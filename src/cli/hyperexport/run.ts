@@ -109,7 +109,7 @@ export function summarise(outcome: RunOutcome, io: CliIo): void {
     const job: Job | undefined = e.job;
     if (job?.status === 'completed' && job.result) {
       const r = job.result;
-      io.out(`${s.green('✔')} ${e.vmPath} -> ${r.output_dir} (${r.files.length} files, ${formatBytes(r.total_size)}, ${r.duration}s, method ${r.method})\n`);
+      io.out(`${s.green('✔')} ${e.vmPath} -> ${r.output_dir} (${r.files.length} files, ${formatBytes(r.total_size)}, ${r.duration_seconds}s, method ${r.method})\n`);
       for (const f of r.file_details) io.out(`    ${f.sha256 ?? '(members below)'}  ${f.path}\n`);
       for (const m of r.members ?? []) io.out(`    ${m.sha256}  ${r.ova_path ?? r.output_dir}/${m.name}\n`);
       // How each disk was read: datastore resumes after a fault, an NFC stream restarts from zero.
