@@ -5,7 +5,7 @@
 // (its log book, when this machine has one). Payloads are never read: the
 // workflow input carries the sealed vCenter credentials.
 import type { Client } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+import type { temporal } from '@temporalio/proto';
 import { open } from 'node:fs/promises';
 import { jobLogPath, parseJobLog, MAX_JOB_LOG_BYTES } from '../../export/job-log-file.js';
 import { redactUrlsInText } from '../../export/redact.js';
@@ -14,8 +14,10 @@ import type { JobLogLine } from '../schemas.js';
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 type Failure = temporal.api.failure.v1.IFailure | null | undefined;
 
-const RetryState = temporal.api.enums.v1.RetryState;
-const TimeoutType = temporal.api.enums.v1.TimeoutType;
+// temporal.api.enums.v1.RetryState and TimeoutType, by number (the proto package
+// is CommonJS without named ESM exports, so only its types are imported).
+const RETRY_STATES = ['', 'in_progress', 'non_retryable_failure', 'timeout', 'maximum_attempts_reached', 'retry_policy_not_set', 'internal_server_error', 'cancel_requested'];
+const TIMEOUT_TYPES = ['', 'start_to_close', 'schedule_to_start', 'schedule_to_close', 'heartbeat'];
 
 type Timestamp = { seconds?: { toNumber(): number } | number | null; nanos?: number | null } | null | undefined;
 
@@ -40,12 +42,12 @@ function failureDetails(failure: Failure): Record<string, unknown> {
   const timeout = failure?.timeoutFailureInfo?.timeoutType;
   return {
     ...(type ? { error_type: type } : {}),
-    ...(timeout ? { timeout_type: TimeoutType[timeout] } : {}),
+    ...(timeout ? { timeout_type: TIMEOUT_TYPES[timeout] ?? String(timeout) } : {}),
   };
 }
 
 function retryStateName(state: number | null | undefined): string | undefined {
-  return state ? RetryState[state]?.replace(/^RETRY_STATE_/, '').toLowerCase() : undefined;
+  return state ? (RETRY_STATES[state] ?? String(state)) : undefined;
 }
 
 /** Lines for the events of a history, in order. */
