@@ -64,6 +64,10 @@ describe('jobs without a worker', () => {
       return ids.includes(a) && ids.includes(b) ? r : undefined;
     });
     expect(all.jobs.every((j) => j.status === 'pending')).toBe(true);
+    // The Python SDK's list_jobs().
+    const listed = (await (await gw.request('/jobs/query?all=true')).json()) as { jobs: Job[]; total: number };
+    expect(listed.jobs.map((j) => j.definition.id)).toEqual(expect.arrayContaining([a, b]));
+    expect(listed.total).toBe(listed.jobs.length);
     const get = (await (await gw.request(`/jobs/query?job_ids=${a},${b}&status=pending`)).json()) as { jobs: Job[] };
     expect(get.jobs).toHaveLength(2);
     // The serialised list is reused only for the very same job views: a different answer is never stale.
