@@ -91,6 +91,8 @@ describe('jobs without a worker', () => {
     expect(cancel).toMatchObject({ cancelled: [], failed: ['no-such-job'] });
     // A map by job id, as the original's clients index it.
     expect(cancel.errors['no-such-job']).toContain('not found');
+    const odd = (await (await gw.request('/jobs/cancel', json({ job_ids: ['__proto__'] }))).json()) as { errors: Record<string, string> };
+    expect(Object.keys(odd.errors)).toEqual(['__proto__']);
     for (const route of ['eta', 'logs']) {
       const missing = await gw.request(`/jobs/${route}/no-such-job`);
       expect(missing.status, route).toBe(404);

@@ -171,18 +171,19 @@ export function jobRoutes(config: HyperConfig, store: TemporalJobStore, metrics:
     if (ids.length === 0) throw badRequest('job_ids', 'give at least one job id');
     const cancelled: string[] = [];
     const failed: string[] = [];
-    // A map by job id, as the original daemon's clients index it.
-    const errors: Record<string, string> = {};
+    // A map by job id, as the original daemon's clients index it (a Map first: an id
+    // such as "__proto__" must become a key, not a prototype).
+    const errors = new Map<string, string>();
     for (const id of ids) {
       const outcome = JOB_ID_PATTERN.test(id) ? await store.cancel(id) : { ok: false as const, reason: `job ${id} not found` };
       if (outcome.ok) cancelled.push(id);
       else {
         failed.push(id);
-        errors[id] = outcome.reason;
+        errors.set(id, outcome.reason);
       }
     }
     metrics.jobsCancelled.inc(cancelled.length);
-    return c.json({ cancelled, failed, ...(failed.length ? { errors } : {}), timestamp: now() });
+    return c.json({ cancelled, failed, ...(errors.size ? { errors: Object.fromEntries(errors) } : {}), timestamp: now() });
   });
 
   /** The job the path names: 404 when the id is malformed or unknown. */
