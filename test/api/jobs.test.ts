@@ -4,6 +4,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { z } from 'zod';
+import * as schemas from '../../src/api/schemas.js';
 import { createTestGateway, eventually, json, startStubWorker, type TestGateway } from './helpers.js';
 
 interface Job {
@@ -23,6 +25,12 @@ beforeAll(async () => {
   gw = await createTestGateway();
 });
 afterAll(async () => gw?.close());
+
+/** The answer has the shape /openapi.json documents (its zod schema). */
+function conforms(schema: z.ZodType, body: unknown): void {
+  const parsed = schema.safeParse(body);
+  expect(parsed.success ? [] : parsed.error.issues).toEqual([]);
+}
 
 async function submitOne(body: Record<string, unknown>): Promise<string> {
   const res = await gw.request('/jobs/submit', json(body));
@@ -199,6 +207,11 @@ describe('jobs driven by a stub worker', () => {
       export_method: 'datastore',
     });
     expect(job.result!.output_files).toEqual(job.result!.files);
+    conforms(schemas.jobSchema, job);
+    conforms(schemas.progressResponseSchema, await (await gw.request(`/jobs/progress/${id}`)).json());
+    conforms(schemas.etaResponseSchema, await (await gw.request(`/jobs/eta/${id}`)).json());
+    conforms(schemas.logsResponseSchema, await (await gw.request(`/jobs/logs/${id}`)).json());
+    conforms(schemas.capabilitiesResponseSchema, await (await gw.request('/capabilities')).json());
     expect(job.result!.files[0]).toMatch(/done-dir\/vm\.ovf$/);
     expect(job.progress).toMatchObject({ phase: 'completed', percent_complete: 100 });
     expect(job.completed_at).toBeTypeOf('string');
@@ -241,10 +254,14 @@ describe('jobs driven by a stub worker', () => {
     expect(eta.status).toBe('running');
     expect(eta.estimated_remaining).toMatch(/^(\d+[hms])+$|^$/);
     expect(eta.eta).toHaveProperty('elapsed_seconds');
+    conforms(schemas.etaResponseSchema, eta);
+    conforms(schemas.progressResponseSchema, progress);
+    conforms(schemas.jobSchema, (await getJob(id)).job);
     const res = await gw.request('/jobs/cancel', json({ job_ids: [id] }));
     const cancelled = (await res.json()) as Record<string, unknown>;
     expect(cancelled).toMatchObject({ cancelled: [id], failed: [] });
     expect(cancelled).not.toHaveProperty('errors');
+    conforms(schemas.cancelResponseSchema, cancelled);
     const job = await eventually(async () => {
       const { job } = await getJob(id);
       return job.status === 'cancelled' ? job : undefined;
