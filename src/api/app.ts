@@ -9,6 +9,7 @@ import type { GatewayDeps } from './deps.js';
 import { errorHandler, HttpError, now, type Logger } from './http-error.js';
 import { goDuration } from './jobs/durations.js';
 import { TemporalJobStore } from './jobs/temporal-jobs.js';
+import { capabilities } from './capabilities.js';
 import { createMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -88,6 +89,8 @@ export function createApp(deps: GatewayDeps): GatewayApp {
       timestamp: now(),
     });
   });
+
+  app.get('/capabilities', (c) => c.json(capabilities(config.defaults.method, deps.startedAt)));
 
   app.route('/jobs', jobRoutes(config, store, metrics));
   app.route('/vms', vmRoutes(config, providers, deps.temporalClient));

@@ -11,6 +11,7 @@ interface Operation {
   body?: Schema;
   response: Schema;
   params?: string[];
+  query?: { name: string; description: string; schema: Record<string, unknown> }[];
   errors?: number[];
 }
 
@@ -23,6 +24,17 @@ const operations: Operation[] = [
   { method: 'get', path: '/jobs/{id}', summary: 'One job', params: ['id'], response: s.jobSchema, errors: [404] },
   { method: 'post', path: '/jobs/cancel', summary: 'Cancel jobs', body: s.cancelRequestSchema, response: s.cancelResponseSchema, errors: [400] },
   { method: 'get', path: '/jobs/progress/{id}', summary: 'Progress of one job', params: ['id'], response: s.progressResponseSchema, errors: [404] },
+  { method: 'get', path: '/jobs/eta/{id}', summary: 'Estimated time remaining of one job, from its live transfer rate', params: ['id'], response: s.etaResponseSchema, errors: [404] },
+  {
+    method: 'get',
+    path: '/jobs/logs/{id}',
+    summary: 'What happened to one job: its workflow history and the worker\'s log lines for it (?tail=N keeps the last N)',
+    params: ['id'],
+    query: [{ name: 'tail', description: 'keep the last N lines (1-100000)', schema: { type: 'integer', minimum: 1, maximum: 100_000 } }],
+    response: s.logsResponseSchema,
+    errors: [400, 404],
+  },
+  { method: 'get', path: '/capabilities', summary: 'Export methods this server has, and the default', response: s.capabilitiesResponseSchema },
   { method: 'get', path: '/vms/list', summary: 'VMs of the vCenter (?profile=name)', response: s.vmListResponseSchema, errors: [400, 502] },
   { method: 'post', path: '/vms/list', summary: 'VMs of the vCenter named by the body (profile, or the vCenter config)', body: s.vmListRequestSchema, response: s.vmListResponseSchema, errors: [400, 502] },
   { method: 'post', path: '/vms/info', summary: 'One VM: vm_info (the original\'s keys) and vm (full description)', body: s.vmRequestSchema, response: s.vmInfoResponseSchema, errors: [400, 404, 502] },
@@ -51,7 +63,14 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
     paths[op.path] ??= {};
     paths[op.path]![op.method] = {
       summary: op.summary,
-      ...(op.params ? { parameters: op.params.map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } })) } : {}),
+      ...(op.params || op.query
+        ? {
+            parameters: [
+              ...(op.params ?? []).map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } })),
+              ...(op.query ?? []).map((q) => ({ ...q, in: 'query', required: false })),
+            ],
+          }
+        : {}),
       ...(op.body
         ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(op.body) }, 'application/yaml': { schema: jsonSchema(op.body) } } } }
         : {}),

@@ -6,6 +6,11 @@ import { z } from 'zod';
 export const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
+/** Our export methods (what our CLIs show, definition.method). */
+export const EXPORT_METHODS = ['auto', 'ovf', 'datastore'] as const;
+/** The original daemon's vocabulary ("" = automatic), what its clients decode from definition.export_method. */
+export const ORIGINAL_EXPORT_METHODS = ['', 'ctl', 'govc', 'ovftool', 'web'] as const;
+export type OriginalExportMethod = (typeof ORIGINAL_EXPORT_METHODS)[number];
 
 export const jobOptionsSchema = z.object({
   parallel_downloads: z.number().int().min(1).max(32).optional(),
@@ -30,13 +35,19 @@ export const jobDefinitionInputSchema = z
     // Temporal indexes it as a Keyword search attribute, which has a length limit.
     vm_path: z.string().min(1, 'must not be empty').max(1024, 'must be at most 1024 characters'),
     output_path: z.string().min(1, 'must not be empty').optional(),
-    format: z.enum(['ovf', 'ova']).optional(),
-    export_method: z.enum(['auto', 'ovf', 'datastore']).optional(),
+    format: z
+      .enum(['ovf', 'ova', 'vmdk', 'qcow2', 'raw'])
+      .optional()
+      .meta({ description: 'ovf or ova; vmdk is taken as ovf (the disks are VMDK files beside the OVF); qcow2 and raw are refused' }),
+    export_method: z
+      .enum([...EXPORT_METHODS, ...ORIGINAL_EXPORT_METHODS])
+      .optional()
+      .meta({ description: 'auto, ovf or datastore; the original daemon\'s "", ctl, govc, ovftool and web are taken as auto' }),
     options: jobOptionsSchema.optional(),
     overwrite: z
       .boolean()
       .optional()
-      .meta({ description: 'replace files of an earlier export with the same names, once this export has succeeded (default: refuse with 409 OutputExists)' }),
+      .meta({ description: 'replace files of an earlier export with the same names, once this export has succeeded (default: refuse the job with an OutputExists error)' }),
     provider: z.literal('vsphere').optional(),
     profile: z.string().min(1).optional(),
     vcenter: vcenterSchema.optional(),
@@ -50,7 +61,7 @@ export const jobDefinitionInputSchema = z
 export type JobDefinitionInput = z.infer<typeof jobDefinitionInputSchema>;
 
 /** Fields real clients send that this server does not use: accepted with a warning. */
-export const IGNORED_FIELDS = ['compression', 'verify', 'created_at', 'updated_at', 'status'] as const;
+export const IGNORED_FIELDS = ['compression', 'verify', 'created_at', 'updated_at', 'status', 'compress', 'thin', 'datacenter', 'metadata'] as const;
 export const FIELD_ALIASES: Record<string, string> = { output_dir: 'output_path', method: 'export_method' };
 
 export const submitRequestSchema = z
@@ -74,8 +85,12 @@ export const jobDefinitionSchema = z
     name: z.string(),
     vm_path: z.string(),
     output_path: z.string(),
-    format: z.enum(['ovf', 'ova']),
-    export_method: z.enum(['auto', 'ovf', 'datastore']),
+    output_dir: z.string().meta({ description: 'the same as output_path (the original daemon\'s web API name)' }),
+    format: z.enum(['ovf', 'ova']).meta({ description: 'what will be produced' }),
+    export_method: z
+      .enum(ORIGINAL_EXPORT_METHODS)
+      .meta({ description: 'the original daemon\'s vocabulary: what the client sent if it was one of those, else ours mapped (auto -> "", ovf -> govc, datastore -> web)' }),
+    method: z.enum(EXPORT_METHODS).meta({ description: 'how this server exports: auto, ovf or datastore' }),
     provider: z.literal('vsphere'),
     profile: z.string().optional(),
     overwrite: z.boolean().optional(),
@@ -113,7 +128,12 @@ export const jobProgressSchema = z
     bytes_downloaded: z.number(),
     total_bytes: z.number(),
     percent_complete: z.number(),
+    bytes_transferred: z.number().meta({ description: 'the same as bytes_downloaded' }),
     speed_mbps: z.number().meta({ description: 'MiB per second' }),
+    transfer_rate_mbps: z.number().meta({ description: 'the same as speed_mbps' }),
+    export_method: z.enum(['ovf', 'datastore']).optional().meta({ description: 'the same as method, once known' }),
+    current_step: z.string().optional(),
+    elapsed_seconds: z.number().meta({ description: 'since started_at (to completed_at once the job ended)' }),
     estimated_remaining: z.string().meta({ description: 'Go duration string, e.g. "1m30s"; empty when unknown' }),
     estimated_remaining_seconds: z.number().optional(),
     disks: z.array(diskProgressSchema),
@@ -137,8 +157,12 @@ export const jobResultSchema = z
       .array(z.object({ name: z.string(), size: z.number(), sha256: z.string() }))
       .optional()
       .meta({ description: 'format ova written in place: the members of the archive (descriptor, manifest, disks) with their SHA-256' }),
+    output_files: z.array(z.string()).meta({ description: 'the same as files' }),
     total_size: z.number(),
-    duration: z.number().meta({ description: 'seconds' }),
+    duration: z.number().int().meta({ description: 'integer nanoseconds (Go time.Duration), as the original daemon' }),
+    duration_seconds: z.number().meta({ description: 'seconds' }),
+    success: z.literal(true),
+    export_method: z.enum(['ovf', 'datastore']).meta({ description: 'the same as method' }),
     disks: z
       .array(z.object({ key: z.number().int(), file: z.string(), method: z.enum(['ovf', 'datastore']), reason: z.string() }))
       .optional()
@@ -179,12 +203,72 @@ export const queryResponseSchema = z
 
 export const cancelRequestSchema = z.object({ job_ids: stringList }).meta({ id: 'CancelRequest' });
 export const cancelResponseSchema = z
-  .object({ cancelled: z.array(z.string()), failed: z.array(z.string()), errors: z.array(z.string()), timestamp: z.string() })
+  .object({
+    cancelled: z.array(z.string()),
+    failed: z.array(z.string()),
+    errors: z.record(z.string(), z.string()).optional().meta({ description: 'why each failed job could not be cancelled, by job id; absent when none failed' }),
+    timestamp: z.string(),
+  })
   .meta({ id: 'CancelResponse' });
 
-export const progressResponseSchema = z
-  .object({ job_id: z.string(), status: z.enum(JOB_STATUSES), progress: jobProgressSchema, timestamp: z.string() })
-  .meta({ id: 'ProgressResponse' });
+export const progressResponseSchema = jobProgressSchema
+  .extend({
+    job_id: z.string(),
+    status: z.enum(JOB_STATUSES),
+    progress: jobProgressSchema,
+    started_at: z.string().optional(),
+    completed_at: z.string().optional(),
+    error: z.string().optional(),
+    timestamp: z.string(),
+  })
+  .meta({ id: 'ProgressResponse', description: 'every key of progress is also at the top level (the original SDKs read them there)' });
+
+export const etaResponseSchema = z
+  .object({
+    job_id: z.string(),
+    status: z.enum(JOB_STATUSES),
+    estimated_remaining: z.string().meta({ description: 'Go duration string; empty when unknown' }),
+    estimated_remaining_seconds: z.number().optional(),
+    eta: z.object({
+      time_remaining: z.string().optional(),
+      time_remaining_seconds: z.number().optional(),
+      elapsed: z.string(),
+      elapsed_seconds: z.number(),
+      percent_complete: z.number(),
+      transfer_rate_mbps: z.number().optional(),
+      bytes_remaining: z.number().optional(),
+      estimated_completion: z.string().optional(),
+      total_duration: z.string().optional(),
+      message: z.string().optional().meta({ description: 'when there is no estimate: why' }),
+    }),
+    timestamp: z.string(),
+  })
+  .meta({ id: 'EtaResponse' });
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export const jobLogLineSchema = z.object({
+  timestamp: z.string(),
+  level: z.enum(LOG_LEVELS),
+  message: z.string(),
+  source: z.enum(['history', 'worker']).meta({ description: 'history: the workflow\'s Temporal history; worker: the worker\'s own log lines for the job' }),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+export type JobLogLine = z.infer<typeof jobLogLineSchema>;
+
+export const logsResponseSchema = z
+  .object({ job_id: z.string(), logs: z.array(jobLogLineSchema), log_count: z.number().int(), timestamp: z.string() })
+  .meta({ id: 'JobLogs' });
+
+export const capabilitiesResponseSchema = z
+  .object({
+    capabilities: z.record(
+      z.string(),
+      z.object({ method: z.string(), available: z.boolean(), version: z.string(), path: z.string(), priority: z.number().int(), last_checked: z.string() }),
+    ),
+    default_method: z.string(),
+    timestamp: z.string(),
+  })
+  .meta({ id: 'Capabilities' });
 
 export const healthResponseSchema = z.object({ status: z.literal('healthy'), timestamp: z.string() }).meta({ id: 'Health' });
 

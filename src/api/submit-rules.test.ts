@@ -7,6 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/load.js';
 import { prepareSubmit } from './submit.js';
 
+/** Warnings other than "this gateway has no vCenter profile" (these configs have none). */
+const fieldWarnings = (warnings: string[]) => warnings.filter((w) => !/^(jobs\[\d+\]\.)?profile: /.test(w));
+
 async function configWith(yaml: Record<string, string>) {
   const dir = mkdtempSync(join(tmpdir(), 'hypersdk-submit-'));
   const { config } = await loadConfig({ env: { HYPERSDK_DATA_DIR: dir, ...yaml }, persistSecretsKey: false });
@@ -44,5 +47,84 @@ describe('prepareSubmit: S3 outputs only in s3.allowed_buckets', () => {
       output_path: 's3://shared/team-b/c',
     });
     expect(refused.errors[0]).toMatch(/s3\.allowed_buckets/);
+  });
+});
+
+describe('prepareSubmit: what the original daemon\'s clients send', () => {
+  // JobDefinition.to_dict() of its Python SDK with the defaults and a few options set.
+  const pythonSdkBody = {
+    vm_path: '/DC0/vm/web01',
+    name: 'web01',
+    output_dir: 'web01-out',
+    datacenter: 'DC0',
+    format: 'ovf',
+    compress: false,
+    thin: true,
+    insecure: false,
+    options: {
+      parallel_downloads: 4,
+      remove_cdrom: true,
+      show_individual_progress: false,
+      enable_pipeline: false,
+      pipeline_inspect: false,
+      pipeline_fix: false,
+      pipeline_convert: false,
+      pipeline_validate: false,
+      pipeline_compress: false,
+      compress_level: 6,
+      libvirt_integration: false,
+      libvirt_uri: 'qemu:///system',
+      libvirt_autostart: false,
+    },
+    created_at: '2026-12-01T10:00:00.123456',
+  };
+
+  it('accepts the Python SDK\'s full body; unknown fields and options are warnings', async () => {
+    const result = await prepareSubmit(await configWith({}), pythonSdkBody);
+    expect(result.errors).toEqual([]);
+    expect(result.jobs).toHaveLength(1);
+    const warnings = result.warnings.join('\n');
+    for (const field of ['compress', 'thin', 'datacenter', 'created_at', 'options.compress_level', 'options.enable_pipeline', 'options.libvirt_uri']) {
+      expect(warnings).toContain(field);
+    }
+    const { input, definition } = result.jobs[0]!;
+    expect(input.options.removeCdrom).toBe(true);
+    expect(definition).toMatchObject({ format: 'ovf', export_method: '', method: 'auto', output_path: 'web01-out', output_dir: 'web01-out' });
+  });
+
+  it('takes "" as auto and the original tool names as auto with a warning naming the field', async () => {
+    const config = await configWith({});
+    const empty = await prepareSubmit(config, { vm_path: '/DC0/vm/a', export_method: '' });
+    expect(empty.jobs[0]!.input.method).toBe('auto');
+    expect(empty.jobs[0]!.definition).toMatchObject({ export_method: '', method: 'auto' });
+    expect(empty.warnings.join('\n')).not.toContain('export_method');
+    for (const tool of ['ctl', 'govc', 'ovftool', 'web'] as const) {
+      const viaMethod = await prepareSubmit(config, { vm_path: '/DC0/vm/a', method: tool });
+      expect(viaMethod.jobs[0]!.input.method).toBe('auto');
+      expect(viaMethod.jobs[0]!.definition).toMatchObject({ export_method: tool, method: 'auto' });
+      expect(fieldWarnings(viaMethod.warnings)).toEqual([expect.stringMatching(new RegExp(`^method: "${tool}" names a tool of the original daemon`)) as unknown]);
+      const batch = await prepareSubmit(config, { jobs: [{ vm_path: '/DC0/vm/a', export_method: tool }] });
+      expect(fieldWarnings(batch.warnings)[0]).toMatch(/^jobs\[0\]\.export_method: /);
+    }
+    // "" beside a real value: the value counts, as in the original.
+    const both = await prepareSubmit(config, { vm_path: '/DC0/vm/a', export_method: '', method: 'datastore' });
+    expect(both.jobs[0]!.definition).toMatchObject({ export_method: 'web', method: 'datastore' });
+    expect(fieldWarnings(both.warnings)).toEqual([]);
+    const ours = await prepareSubmit(config, { vm_path: '/DC0/vm/a', export_method: 'ovf' });
+    expect(ours.jobs[0]!.definition).toMatchObject({ export_method: 'govc', method: 'ovf' });
+  });
+
+  it('takes vmdk as ovf with a warning and refuses qcow2 and raw with what to do', async () => {
+    const config = await configWith({});
+    const vmdk = await prepareSubmit(config, { vm_path: '/DC0/vm/a', format: 'vmdk' });
+    expect(vmdk.jobs[0]!.input.format).toBe('ovf');
+    expect(fieldWarnings(vmdk.warnings)[0]).toMatch(/^format: vmdk is produced as ovf/);
+    for (const format of ['qcow2', 'raw']) {
+      const refused = await prepareSubmit(config, { jobs: [{ vm_path: '/DC0/vm/ok' }, { vm_path: '/DC0/vm/a', format }] });
+      expect(refused.jobs).toHaveLength(1);
+      expect(refused.errors).toEqual([`jobs[1].format: ${format} is not produced yet; ask for ovf or ova and convert with qemu-img`]);
+    }
+    const empty = await prepareSubmit(config, { vm_path: '/DC0/vm/a', format: '' });
+    expect(empty.jobs[0]!.input.format).toBe(config.defaults.format);
   });
 });

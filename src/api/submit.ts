@@ -7,8 +7,17 @@ import { resolveOutputPath, OutputPathNotAllowedError, safeFileName } from '../c
 import { sealCredentials } from '../config/secrets.js';
 import type { HyperConfig } from '../config/types.js';
 import { bucketRefusal, vcenterRefusal } from '../config/worker-rules.js';
-import type { ExportWorkflowInput, SinkRef, SourceRef } from '../export/contract.js';
-import { FIELD_ALIASES, IGNORED_FIELDS, jobDefinitionInputSchema, jobOptionsSchema, type JobDefinition, type JobDefinitionInput } from './schemas.js';
+import type { ExportFormat, ExportMethod, ExportWorkflowInput, SinkRef, SourceRef } from '../export/contract.js';
+import { isOriginalMethod, originalMethodOf } from './jobs/definition.js';
+import {
+  FIELD_ALIASES,
+  IGNORED_FIELDS,
+  jobDefinitionInputSchema,
+  jobOptionsSchema,
+  type JobDefinition,
+  type JobDefinitionInput,
+  type OriginalExportMethod,
+} from './schemas.js';
 
 export interface PreparedJob {
   input: ExportWorkflowInput;
@@ -26,7 +35,7 @@ export interface PreparedSubmit {
 /** A rejected job: the message names the field (`jobs[1].vm_path: ...`). */
 class JobRejected extends Error {}
 
-/** Marks a rejection as a conflict with existing files (answered 409 when it is the only kind). */
+/** Names a rejection for a conflict with existing files (clients can tell it from bad input). */
 export const OUTPUT_EXISTS = 'OutputExists';
 
 /**
@@ -68,8 +77,61 @@ const KNOWN_FIELDS = new Set(Object.keys(jobDefinitionInputSchema.shape));
 const KNOWN_OPTIONS = new Set(Object.keys(jobOptionsSchema.shape));
 const IGNORED = new Set<string>(IGNORED_FIELDS);
 
+/**
+ * An alias pair where one side is "" and the other is not: the empty one is
+ * "not given" (the original daemon read export_method, then method, the same way).
+ */
+function withoutEmptyAliases(item: Record<string, unknown>): Record<string, unknown> {
+  const copy = { ...item };
+  for (const [alias, target] of Object.entries(FIELD_ALIASES)) {
+    if (copy[alias] === '' && copy[target] !== undefined && copy[target] !== '') delete copy[alias];
+    else if (copy[target] === '' && copy[alias] !== undefined && copy[alias] !== '') delete copy[target];
+  }
+  // The original's clients send format "" for "the default".
+  if (copy.format === '') delete copy.format;
+  return copy;
+}
+
+/** Which field the client named the export method with (for warnings). */
+function methodFieldOf(item: Record<string, unknown>): string {
+  return (item.export_method === undefined || item.export_method === '') && item.method !== undefined ? 'method' : 'export_method';
+}
+
+/**
+ * Our method and the value clients read back in definition.export_method. The
+ * original daemon's tool names ask for tools this server does not use: the export
+ * is automatic, with a warning naming the field.
+ */
+function methodOf(
+  requested: JobDefinitionInput['export_method'],
+  fallback: ExportMethod,
+  field: string,
+  warnings: string[],
+): { method: ExportMethod; original: OriginalExportMethod } {
+  if (requested === undefined) return { method: fallback, original: originalMethodOf(fallback) };
+  if (requested === '') return { method: 'auto', original: '' };
+  if (isOriginalMethod(requested)) {
+    warnings.push(`${field}: "${requested}" names a tool of the original daemon; this server exports with auto (datastore reads where the disk allows, else the OVF export)`);
+    return { method: 'auto', original: requested };
+  }
+  return { method: requested, original: originalMethodOf(requested) };
+}
+
+function formatOf(requested: JobDefinitionInput['format'], fallback: ExportFormat, label: string, warnings: string[]): ExportFormat {
+  if (requested === undefined) return fallback;
+  if (requested === 'vmdk') {
+    warnings.push(`${label}format: vmdk is produced as ovf (the disks are VMDK files beside the OVF descriptor)`);
+    return 'ovf';
+  }
+  if (requested === 'qcow2' || requested === 'raw') {
+    throw new JobRejected(`${label}format: ${requested} is not produced yet; ask for ovf or ova and convert with qemu-img`);
+  }
+  return requested;
+}
+
 /** Applies aliases and strips unused fields, collecting warnings. */
-function normalise(item: Record<string, unknown>, label: string, warnings: string[]): Record<string, unknown> {
+function normalise(given: Record<string, unknown>, label: string, warnings: string[]): Record<string, unknown> {
+  const item = withoutEmptyAliases(given);
   const job: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(item)) {
     const target = FIELD_ALIASES[key];
@@ -146,6 +208,7 @@ async function prepareOne(
 ): Promise<PreparedJob> {
   if (!isRecord(item)) throw new JobRejected(`${label || 'body'}: a job must be an object with at least vm_path`);
   const job = validate(normalise(item, label, warnings), label);
+  const format = formatOf(job.format, config.defaults.format, label, warnings);
   const jobId = job.id ?? randomUUID();
   const vmLeaf = job.vm_path.split('/').filter(Boolean).pop() ?? job.vm_path;
   const name = job.name ?? vmLeaf;
@@ -187,6 +250,7 @@ async function prepareOne(
   }
 
   const d = config.defaults;
+  const { method, original } = methodOf(job.export_method, d.method, `${label}${methodFieldOf(item)}`, warnings);
   const o = job.options ?? {};
   const options = {
     parallelDownloads: o.parallel_downloads ?? d.parallelDownloads,
@@ -200,8 +264,8 @@ async function prepareOne(
     jobId,
     jobName: name,
     vmPath: job.vm_path,
-    format: job.format ?? d.format,
-    method: job.export_method ?? d.method,
+    format,
+    method,
     options,
     source,
     sink,
@@ -214,8 +278,10 @@ async function prepareOne(
     name,
     vm_path: input.vmPath,
     output_path: input.outputPath,
+    output_dir: input.outputPath,
     format: input.format,
-    export_method: input.method,
+    export_method: original,
+    method: input.method,
     provider: 'vsphere',
     ...(source.profile ? { profile: source.profile } : {}),
     ...(job.overwrite ? { overwrite: true } : {}),

@@ -45,3 +45,65 @@ describe('hyperctl query output', () => {
     expect(text).not.toContain('Disk:');
   });
 });
+
+describe('hyperctl query output read by hyper2kvm', () => {
+  // hyper2kvm lower-cases `hyperctl query -id` stdout and looks for these, in this order.
+  const finalWords = /completed|failed|cancelled/i;
+
+  for (const status of ['running', 'pending'] as const) {
+    it(`a ${status} job mentions none of completed, failed, cancelled`, () => {
+      const text = renderJob(
+        job({
+          status,
+          definition: { ...job({}).definition, id: 'failed-1', name: 'cancelled-vm', vm_path: '/DC0/vm/completed-vm', output_path: '/out/failed' },
+          progress: {
+            ...progress([
+              { key: 1, file: 'completed-disk1.vmdk', state: 'done', bytes_done: 1, size_bytes: 1, attempts: 1, method: 'datastore', reason: 'resumable' },
+              { key: 2, file: 'disk2.vmdk', state: 'transferring', bytes_done: 0, size_bytes: 1, attempts: 2, method: 'ovf', reason: 'stream: restarts from zero because a datastore read failed' },
+            ]),
+            phase: 'transferring',
+            current_file: 'failed-disk.vmdk',
+            files_downloaded: 1,
+            total_bytes: 2,
+            bytes_downloaded: 1,
+            bytes_transferred: 1,
+            percent_complete: 50,
+            transfer_rate_mbps: 1,
+            elapsed_seconds: 3,
+          },
+          error: 'an attempt failed and was cancelled; retrying',
+        }),
+        io,
+      );
+      expect(text).toContain(`Status:   ${status}`);
+      expect(text.toLowerCase()).not.toMatch(finalWords);
+    });
+  }
+
+  it('a completed job shows its duration in seconds, not the nanoseconds of result.duration', () => {
+    const text = renderJob(
+      job({
+        status: 'completed',
+        completed_at: '2026-12-01T00:00:02.000Z',
+        result: {
+          vm_name: 'x',
+          method: 'datastore',
+          export_method: 'datastore',
+          success: true,
+          output_dir: '/out/x',
+          ovf_path: '/out/x/x.ovf',
+          manifest_path: '/out/x/x.mf',
+          files: ['/out/x/x.ovf'],
+          output_files: ['/out/x/x.ovf'],
+          file_details: [{ name: 'x.ovf', path: '/out/x/x.ovf', size: 10 }],
+          total_size: 10,
+          duration: 1_500_000_000,
+          duration_seconds: 1.5,
+        },
+      }),
+      io,
+    );
+    expect(text).toContain('Files:    1 (10 B) in 1.5s');
+    expect(text).toContain('completed');
+  });
+});

@@ -48,7 +48,7 @@ export function renderJob(job: Job, io: CliIo): string {
   if (job.result) {
     detail.push(`  OVF:      ${job.result.ovf_path}`);
     if (job.result.ova_path) detail.push(`  OVA:      ${job.result.ova_path}`);
-    detail.push(`  Files:    ${job.result.files.length} (${formatBytes(job.result.total_size)}) in ${job.result.duration}s`);
+    detail.push(`  Files:    ${job.result.files.length} (${formatBytes(job.result.total_size)}) in ${job.result.duration_seconds}s`);
   }
   if (job.completed_at) detail.push(`  Ended:    ${job.completed_at}`);
   if (job.error) detail.push(`  Error:    ${job.error}`);

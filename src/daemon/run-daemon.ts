@@ -11,6 +11,7 @@ import { startTemporalDevServer, type TemporalDevServer } from '../devservices/t
 import { connectVsphere } from '../providers/vsphere/index.js';
 import { connectTemporal } from '../temporal/connection.js';
 import { createExportWorker, type ExportWorker } from '../worker/create-worker.js';
+import { JobLogBook, JobLoggingLogger } from '../worker/job-log-book.js';
 
 export type DaemonMode = 'all' | 'gateway' | 'worker';
 
@@ -32,7 +33,11 @@ export async function startDaemon(
   log: (line: string) => void,
 ): Promise<RunningDaemon> {
   if (!runtimeInstalled) {
-    Runtime.install({ logger: new DefaultLogger(runtimeLevel[config.logLevel]) });
+    const stderrLogger = new DefaultLogger(runtimeLevel[config.logLevel]);
+    // A worker also keeps each job's own lines, for GET /jobs/logs/{id} (job-log-book.ts).
+    const logger =
+      mode === 'gateway' ? stderrLogger : new JobLoggingLogger(stderrLogger, new JobLogBook(config.daemon.dataDir, undefined, (m) => stderrLogger.warn(m)));
+    Runtime.install({ logger });
     runtimeInstalled = true;
   }
   const stops: (() => Promise<void>)[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactUrl, redactUserinfo, withoutUserinfo } from './redact.js';
+import { redactUrl, redactUrlsInText, redactUserinfo, withoutUserinfo } from './redact.js';
 
 describe('redactUrl', () => {
   it('drops userinfo, query and fragment', () => {
@@ -38,5 +38,13 @@ describe('withoutUserinfo', () => {
   it('keeps the rest of the URL usable', () => {
     expect(withoutUserinfo('https://user:secret@vc.example/sdk?x=1')).toBe('https://vc.example/sdk?x=1');
     expect(withoutUserinfo('https://vc.example/sdk')).toBe('https://vc.example/sdk');
+  });
+});
+
+describe('redactUrlsInText', () => {
+  it('cuts every URL in a log line to scheme://host/path', () => {
+    expect(redactUrlsInText('GET https://svc:p@ss@esx.local/folder/d.vmdk?dcPath=DC0&dsName=ds1#x failed; see http://h/a?t=1')).toBe(
+      'GET https://esx.local/folder/d.vmdk failed; see http://h/a',
+    );
   });
 });

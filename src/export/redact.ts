@@ -35,3 +35,11 @@ export function withoutUserinfo(url: string): string {
     return redactUserinfo(url);
   }
 }
+
+// A URL's query or fragment in free text, up to where the URL ends.
+const URL_QUERY = /\b([a-z][a-z0-9+.-]*:\/\/[^\s?#'"<>]*)[?#][^\s'"<>]*/gi;
+
+/** `text` with every URL in it cut to scheme://host/path (no userinfo, query or fragment): for log lines. */
+export function redactUrlsInText(text: string): string {
+  return redactUserinfo(text).replace(URL_QUERY, '$1');
+}

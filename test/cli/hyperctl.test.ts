@@ -148,7 +148,13 @@ describe('hyperctl', () => {
     expect(missing.stderr).toContain("hyperctl query -all");
     const rejected = await hyperctl(['submit', '-vm', '/DC0/vm/x', '-output', '/etc/nowhere', ...daemon]);
     expect(rejected.code).toBe(1);
-    expect(rejected.stderr).toContain('output_path');
+    // The daemon answers 200 with accepted 0: still a refusal, with each reason.
+    expect(rejected.stderr).toMatch(/^Submit rejected:\n {2}- output_path: /);
+    expect(rejected.stdout).not.toContain('Job ID');
+    // Cancel errors come by job id: each failed id with its reason.
+    const cancel = await hyperctl(['cancel', '-id', 'no-such-job', ...daemon]);
+    expect(cancel.code).toBe(1);
+    expect(cancel.stderr).toContain('Could not cancel: job no-such-job not found');
   });
 });
 

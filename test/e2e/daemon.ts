@@ -15,6 +15,8 @@ const bin = (name: string) => fileURLToPath(new URL(`../../bin/${name}.js`, impo
 export interface Daemon {
   url: string;
   exportRoot: string;
+  /** Its daemon.data_dir. */
+  dataDir: string;
   env: NodeJS.ProcessEnv;
   log: () => string;
   stop(): Promise<void>;
@@ -69,6 +71,7 @@ export async function startDaemon(services: ServiceInfo, extraYaml = '', extraEn
   return {
     url: `http://127.0.0.1:${port}`,
     exportRoot,
+    dataDir: dir,
     env,
     log: () => log,
     async stop() {

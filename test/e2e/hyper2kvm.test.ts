@@ -4,7 +4,7 @@
 // password must surface nowhere.
 import { Client, Connection } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -81,6 +81,28 @@ describe('hyper2kvm against hypervisord', () => {
     const jobText = await job.body.text();
     expect(jobText).toContain('"status":"completed"');
     expect(jobText).not.toContain(password);
+    // What Go's hyperctl and the Python SDK decode: a time.Duration in integer nanoseconds, the original method vocabulary.
+    const parsed = JSON.parse(jobText) as { definition: Record<string, unknown>; result: Record<string, unknown> };
+    expect(parsed.definition).toMatchObject({ export_method: '', method: 'auto', format: 'ovf' });
+    expect(Number.isInteger(parsed.result.duration)).toBe(true);
+    expect(parsed.result.duration as number).toBeGreaterThan(1_000_000);
+    expect(parsed.result.success).toBe(true);
+    expect((parsed.result.duration as number) / 1e9).toBeCloseTo(parsed.result.duration_seconds as number, 2);
+
+    // The job's logs: its history, and the lines the worker kept for it in its log book.
+    const logs = await request(`${daemon.url}/jobs/logs/${id}`);
+    const logsText = await logs.body.text();
+    expect(logs.statusCode, logsText).toBe(200);
+    expect(logsText).not.toContain(password);
+    expect(logsText).not.toContain('sealedCredentials');
+    const lines = (JSON.parse(logsText) as { logs: { source: string; message: string; timestamp: string }[] }).logs;
+    expect(lines.filter((l) => l.source === 'history').map((l) => l.message)).toEqual(expect.arrayContaining(['export workflow started', 'job completed']));
+    expect(lines.filter((l) => l.source === 'worker').map((l) => l.message)).toEqual(expect.arrayContaining(['Activity started', 'Activity completed']));
+    const times = lines.map((l) => Date.parse(l.timestamp));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    const book = readFileSync(join(daemon.dataDir, 'job-logs', `${id}.jsonl`), 'utf8');
+    expect(book).not.toContain(password);
+    expect(statSync(join(daemon.dataDir, 'job-logs', `${id}.jsonl`)).mode & 0o027).toBe(0);
 
     const connection = await Connection.connect({ address: services.temporal.address });
     try {

@@ -21,6 +21,7 @@ import {
 import { JobNameAttr, ProviderAttr, VmPathAttr } from '../../temporal/search-attributes.js';
 import type { Job, JobDefinition, JobStatus } from '../schemas.js';
 import { Limiter, mapLimit } from './concurrency.js';
+import { originalMethodOf } from './definition.js';
 import { failureOf, type JobFailure } from './failures.js';
 import { RateTracker } from './rate.js';
 import { jobView, progressView } from './views.js';
@@ -91,8 +92,10 @@ export function definitionFromInput(input: ExportWorkflowInput): JobDefinition {
     name: input.jobName,
     vm_path: input.vmPath,
     output_path: input.outputPath,
+    output_dir: input.outputPath,
     format: input.format,
-    export_method: input.method,
+    export_method: originalMethodOf(input.method),
+    method: input.method,
     provider: input.source.provider,
     ...(input.source.profile ? { profile: input.source.profile } : {}),
     options: {
@@ -111,14 +114,20 @@ export function definitionFromInput(input: ExportWorkflowInput): JobDefinition {
  * duplicate ids rejected even after the first run closed). Exported for CLIs that
  * start exports without the gateway.
  */
-export async function startExportWorkflow(client: Client, taskQueue: string, input: ExportWorkflowInput): Promise<void> {
+export async function startExportWorkflow(
+  client: Client,
+  taskQueue: string,
+  input: ExportWorkflowInput,
+  /** What clients will read back; the gateway's keeps the method in the client's own vocabulary. */
+  definition: JobDefinition = definitionFromInput(input),
+): Promise<void> {
   try {
     await client.workflow.start(EXPORT_WORKFLOW_TYPE, {
       taskQueue,
       workflowId: input.jobId,
       args: [input],
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      memo: { [MEMO_DEFINITION]: definitionFromInput(input) },
+      memo: { [MEMO_DEFINITION]: definition },
       typedSearchAttributes: [
         { key: VmPathAttr, value: input.vmPath },
         { key: ProviderAttr, value: input.source.provider },
@@ -154,8 +163,8 @@ export class TemporalJobStore {
     this.baseQuery = `WorkflowType = ${quote(EXPORT_WORKFLOW_TYPE)} AND TaskQueue = ${quote(taskQueue)}`;
   }
 
-  async start(input: ExportWorkflowInput): Promise<void> {
-    await startExportWorkflow(this.client, this.taskQueue, input);
+  async start(input: ExportWorkflowInput, definition?: JobDefinition): Promise<void> {
+    await startExportWorkflow(this.client, this.taskQueue, input, definition);
     this.liveViews.delete(input.jobId); // an earlier "no such job" must not be served
     this.invalidateListings(); // a listing served from before the submit would miss the job
   }
@@ -330,14 +339,15 @@ export class TemporalJobStore {
     if (closed) {
       this.rates.forget(info.workflowId);
       const outcome = await this.outcomeOf(info);
+      const elapsedSeconds = ((info.closeTime ?? new Date()).getTime() - info.startTime.getTime()) / 1000;
       const progress =
         closed === 'completed' && outcome.result
-          ? progressView({ status: closed, heartbeats: [], query: undefined })
+          ? progressView({ status: closed, heartbeats: [], query: undefined, elapsedSeconds })
           : undefined;
       if (progress && outcome.result) {
-        progress.total_bytes = progress.bytes_downloaded = outcome.result.totalSize;
+        progress.total_bytes = progress.bytes_downloaded = progress.bytes_transferred = outcome.result.totalSize;
         progress.total_files = progress.files_downloaded = outcome.result.files.length;
-        progress.method = outcome.result.method;
+        progress.method = progress.export_method = outcome.result.method;
         progress.vm_name = outcome.result.vmName;
       }
       const job = jobView({ definition, status: closed, startedAt: info.startTime, closedAt: info.closeTime, progress, ...outcome });
@@ -351,7 +361,8 @@ export class TemporalJobStore {
     const live = described ? await this.liveState(described) : { status: 'running' as const, heartbeats: [] };
     const bytes = live.heartbeats.reduce((n, h) => n + h.bytesDone, 0);
     const rate = live.status === 'running' && bytes > 0 ? this.rates.observe(info.workflowId, bytes, info.startTime.getTime()) : undefined;
-    const progress = progressView({ status: live.status, query: live.query, heartbeats: live.heartbeats, rate });
+    const elapsedSeconds = (Date.now() - info.startTime.getTime()) / 1000;
+    const progress = progressView({ status: live.status, query: live.query, heartbeats: live.heartbeats, rate, elapsedSeconds });
     return jobView({
       definition,
       status: live.status,

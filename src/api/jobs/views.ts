@@ -2,6 +2,7 @@
 // shape. Pure functions: the Temporal calls live in ./temporal-jobs.ts.
 import type { DiskProgress, ExportProgress, ExportResult, TransferHeartbeat } from '../../export/contract.js';
 import type { Job, JobDefinition, JobProgress, JobResult, JobStatus } from '../schemas.js';
+import { definitionView } from './definition.js';
 import { goDuration } from './durations.js';
 
 const MIB = 1024 * 1024;
@@ -12,6 +13,8 @@ export interface ProgressInputs {
   heartbeats: TransferHeartbeat[];
   /** Bytes per second, computed by the caller from successive observations. */
   rate?: number;
+  /** Seconds since the job started (to its end once it ended). */
+  elapsedSeconds?: number;
 }
 
 /** Disks from the query, with live byte counts from heartbeats laid over them. */
@@ -50,17 +53,22 @@ export function progressView(inputs: ProgressInputs): JobProgress {
         : disks.length
           ? 'transferring'
           : 'connecting';
+  const speed = completed ? 0 : Math.round((rate / MIB) * 100) / 100;
+  const method = inputs.query?.method;
   return {
     phase,
-    ...(inputs.query?.method ? { method: inputs.query.method } : {}),
+    ...(method ? { method, export_method: method } : {}),
     ...(inputs.query?.vmName ? { vm_name: inputs.query.vmName } : {}),
     current_file: completed ? '' : (current?.fileName ?? ''),
     files_downloaded: completed ? disks.length : disks.filter((d) => d.state === 'done').length,
     total_files: disks.length,
     bytes_downloaded: bytes,
+    bytes_transferred: bytes,
     total_bytes: totalBytes,
     percent_complete: completed ? 100 : totalBytes > 0 ? Math.round((bytes / totalBytes) * 10_000) / 100 : 0,
-    speed_mbps: completed ? 0 : Math.round((rate / MIB) * 100) / 100,
+    speed_mbps: speed,
+    transfer_rate_mbps: speed,
+    elapsed_seconds: Math.max(0, Math.round((inputs.elapsedSeconds ?? 0) * 1000) / 1000),
     estimated_remaining: remainingSeconds !== undefined ? goDuration(remainingSeconds) : '',
     ...(remainingSeconds !== undefined ? { estimated_remaining_seconds: Math.round(remainingSeconds) } : {}),
     disks: disks.map((d) => ({
@@ -82,18 +90,24 @@ function joinPath(dir: string, name: string): string {
 }
 
 export function resultView(result: ExportResult): JobResult {
+  const files = result.files.map((f) => joinPath(result.outputDir, f.name));
   return {
     vm_name: result.vmName,
     method: result.method,
+    export_method: result.method,
+    success: true,
     output_dir: result.outputDir,
     ovf_path: result.ovfPath,
     ...(result.ovaPath ? { ova_path: result.ovaPath } : {}),
     manifest_path: result.manifestPath,
-    files: result.files.map((f) => joinPath(result.outputDir, f.name)),
+    files,
+    output_files: files,
     file_details: result.files.map((f) => ({ name: f.name, path: joinPath(result.outputDir, f.name), size: f.sizeBytes, ...(f.sha256 ? { sha256: f.sha256 } : {}) })),
     ...(result.members ? { members: result.members.map((m) => ({ name: m.name, size: m.sizeBytes, sha256: m.sha256 ?? '' })) } : {}),
     total_size: result.totalSize,
-    duration: Math.round(result.durationMs) / 1000,
+    // Go's time.Duration: the original's clients decode an integer of nanoseconds.
+    duration: Math.round(result.durationMs * 1_000_000),
+    duration_seconds: Math.round(result.durationMs) / 1000,
     ...(result.diskMethods ? { disks: result.diskMethods.map((m) => ({ key: m.diskKey, file: m.fileName, method: m.method, reason: m.reason })) } : {}),
   };
 }
@@ -112,7 +126,7 @@ export interface JobViewInputs {
 export function jobView(v: JobViewInputs): Job {
   const updated = v.closedAt?.toISOString() ?? v.progressUpdatedAt ?? v.startedAt.toISOString();
   return {
-    definition: v.definition,
+    definition: definitionView(v.definition),
     status: v.status,
     ...(v.progress ? { progress: v.progress } : {}),
     ...(v.result ? { result: resultView(v.result) } : {}),

@@ -6,10 +6,11 @@ import type { HyperConfig } from '../../config/types.js';
 import { readBody } from '../body.js';
 import { badRequest, HttpError, notFound, now } from '../http-error.js';
 import { DuplicateJobError, type TemporalJobStore } from '../jobs/temporal-jobs.js';
-import { progressView } from '../jobs/views.js';
+import { etaAnswer, progressAnswer } from '../jobs/answers.js';
+import { jobLogs } from '../jobs/logs.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { cancelRequestSchema, JOB_ID_PATTERN, JOB_STATUSES, queryRequestSchema, type Job, type JobStatus } from '../schemas.js';
-import { OUTPUT_EXISTS, prepareSubmit, splitSubmitBody } from '../submit.js';
+import { prepareSubmit, splitSubmitBody } from '../submit.js';
 
 const DEFAULT_LIMIT = 1000;
 
@@ -25,6 +26,14 @@ function parseStatuses(value: string | string[] | undefined): JobStatus[] | unde
     if (!(JOB_STATUSES as readonly string[]).includes(s)) throw badRequest('status', `unknown status "${s}" (use ${JOB_STATUSES.join(', ')})`);
   }
   return list as JobStatus[];
+}
+
+/** ?tail=N: the last N lines. */
+function parseTail(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw badRequest('tail', 'must be an integer between 1 and 100000');
+  return n;
 }
 
 function validJobId(id: string, field: string): string {
@@ -103,7 +112,7 @@ export function jobRoutes(config: HyperConfig, store: TemporalJobStore, metrics:
     let rejected = prepared.rejected;
     for (const job of prepared.jobs) {
       try {
-        await store.start(job.input);
+        await store.start(job.input, job.definition);
         jobIds.push(job.input.jobId);
       } catch (err) {
         if (!(err instanceof DuplicateJobError)) throw err;
@@ -113,20 +122,19 @@ export function jobRoutes(config: HyperConfig, store: TemporalJobStore, metrics:
     }
     metrics.jobsSubmitted.inc({ result: 'accepted' }, jobIds.length);
     metrics.jobsSubmitted.inc({ result: 'rejected' }, rejected);
-    const response = {
-      job_ids: jobIds,
-      accepted: jobIds.length,
-      rejected,
-      ...(errors.length ? { errors } : {}),
-      ...(prepared.warnings.length ? { warnings: prepared.warnings } : {}),
-      timestamp: now(),
-    };
-    if (jobIds.length === 0) {
-      // Conflicts with what exists (a job id, an earlier export's files) are 409s.
-      const conflict = errors.length > 0 && errors.every((e) => e.includes('already exists') || e.includes(`${OUTPUT_EXISTS}:`));
-      throw new HttpError(conflict ? 409 : 400, errors[0] ?? 'no job submitted', { ...response, timestamp: undefined });
-    }
-    return c.json(response, 200);
+    // 200 even when nothing was accepted: the original daemon's clients read
+    // `accepted` and `errors`, and treat any other status as a transport failure.
+    return c.json(
+      {
+        job_ids: jobIds,
+        accepted: jobIds.length,
+        rejected,
+        ...(errors.length ? { errors } : {}),
+        ...(prepared.warnings.length ? { warnings: prepared.warnings } : {}),
+        timestamp: now(),
+      },
+      200,
+    );
   });
 
   const query = async (request: { job_ids?: string | string[]; status?: string | string[]; all?: boolean; limit?: number }) => {
@@ -163,37 +171,48 @@ export function jobRoutes(config: HyperConfig, store: TemporalJobStore, metrics:
     if (ids.length === 0) throw badRequest('job_ids', 'give at least one job id');
     const cancelled: string[] = [];
     const failed: string[] = [];
-    const errors: string[] = [];
+    // A map by job id, as the original daemon's clients index it (a Map first: an id
+    // such as "__proto__" must become a key, not a prototype).
+    const errors = new Map<string, string>();
     for (const id of ids) {
       const outcome = JOB_ID_PATTERN.test(id) ? await store.cancel(id) : { ok: false as const, reason: `job ${id} not found` };
       if (outcome.ok) cancelled.push(id);
       else {
         failed.push(id);
-        errors.push(outcome.reason);
+        errors.set(id, outcome.reason);
       }
     }
     metrics.jobsCancelled.inc(cancelled.length);
-    return c.json({ cancelled, failed, errors, timestamp: now() });
+    return c.json({ cancelled, failed, ...(errors.size ? { errors: Object.fromEntries(errors) } : {}), timestamp: now() });
   });
+
+  /** The job the path names: 404 when the id is malformed or unknown. */
+  const jobOf = async (id: string): Promise<Job> => {
+    const job = JOB_ID_PATTERN.test(id) ? await store.get(id) : undefined;
+    if (!job) throw notFound(`job ${id} not found`);
+    return job;
+  };
 
   app.get('/progress/:id', async (c) => {
     const id = c.req.param('id');
-    const job = JOB_ID_PATTERN.test(id) ? await store.get(id) : undefined;
-    if (!job) throw notFound(`job ${id} not found`);
-    return c.json({
-      job_id: id,
-      status: job.status,
-      progress: job.progress ?? progressView({ status: job.status, heartbeats: [] }),
-      timestamp: now(),
-    });
+    return c.json(progressAnswer(id, await jobOf(id)));
   });
 
-  app.get('/:id', async (c) => {
+  app.get('/eta/:id', async (c) => {
     const id = c.req.param('id');
-    const job = JOB_ID_PATTERN.test(id) ? await store.get(id) : undefined;
-    if (!job) throw notFound(`job ${id} not found`);
-    return c.json(job);
+    return c.json(etaAnswer(id, await jobOf(id)));
   });
+
+  app.get('/logs/:id', async (c) => {
+    const id = c.req.param('id');
+    const tail = parseTail(c.req.query('tail'));
+    await jobOf(id);
+    const logs = await jobLogs(store.client, config.daemon.dataDir, id);
+    const kept = tail === undefined ? logs : logs.slice(-tail);
+    return c.json({ job_id: id, logs: kept, log_count: kept.length, timestamp: now() });
+  });
+
+  app.get('/:id', async (c) => c.json(await jobOf(c.req.param('id'))));
 
   return app;
 }

@@ -89,6 +89,12 @@ export function submitCommand(ctx: CommandContext): Command {
       }
       throw err;
     }
+    if (response.accepted === 0 && response.errors?.length && !options.json) {
+      // The daemon answers 200 with accepted 0 when it refused every job.
+      io.err(`Submit rejected:\n${response.errors.map((e) => `  - ${e}`).join('\n')}\n`);
+      ctx.setExitCode(ExitCode.Failed);
+      return;
+    }
     if (options.json) printJson(io, response);
     else {
       io.out(`Submitted ${response.accepted} job(s)\n`);

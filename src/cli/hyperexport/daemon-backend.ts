@@ -53,8 +53,8 @@ export class DaemonBackend implements ExportBackend {
 
   async cancel(ids: readonly string[]): Promise<string[]> {
     if (ids.length === 0) return [];
-    const response = await this.client.post<{ errors: string[] }>('/jobs/cancel', { job_ids: ids });
-    return response.errors;
+    const response = await this.client.post<{ errors?: Record<string, string> }>('/jobs/cancel', { job_ids: ids });
+    return Object.values(response.errors ?? {});
   }
 
   async close(): Promise<void> {}

@@ -86,7 +86,7 @@ function job(status: Job['status'], disks: { file: string; done: number; size: n
   const total = disks.reduce((n, d) => n + d.size, 0);
   const done = disks.reduce((n, d) => n + d.done, 0);
   return {
-    definition: { id: 'j1', name: 'vm', vm_path: '/DC0/vm/vm', output_path: '/o', format: 'ovf', export_method: 'auto', provider: 'vsphere', options: { parallel_downloads: 2, remove_cdrom: false, snapshot: false, power_off: false, shutdown_timeout_seconds: 60 }, created_at: '' },
+    definition: { id: 'j1', name: 'vm', vm_path: '/DC0/vm/vm', output_path: '/o', output_dir: '/o', format: 'ovf', export_method: '', method: 'auto', provider: 'vsphere', options: { parallel_downloads: 2, remove_cdrom: false, snapshot: false, power_off: false, shutdown_timeout_seconds: 60 }, created_at: '' },
     status,
     progress: {
       phase: status === 'running' ? 'transferring' : status,
@@ -94,9 +94,12 @@ function job(status: Job['status'], disks: { file: string; done: number; size: n
       files_downloaded: disks.filter((d) => d.state === 'done').length,
       total_files: disks.length,
       bytes_downloaded: done,
+      bytes_transferred: done,
       total_bytes: total,
       percent_complete: total ? (done / total) * 100 : 0,
       speed_mbps: 0,
+      transfer_rate_mbps: 0,
+      elapsed_seconds: 0,
       estimated_remaining: '',
       disks: disks.map((d, i) => ({ key: 2000 + i, file: d.file, state: d.state, bytes_done: d.done, size_bytes: d.size, attempts: 1 })),
     },
@@ -184,12 +187,18 @@ describe('summary of a completed export', () => {
       ovf_path: '/o/vm.ovf',
       manifest_path: '/o/vm.mf',
       files: ['/o/vm-disk1.vmdk'],
+      output_files: ['/o/vm-disk1.vmdk'],
       file_details: [{ name: 'vm-disk1.vmdk', path: '/o/vm-disk1.vmdk', size: 1, sha256: 'ab' }],
       total_size: 1,
-      duration: 1,
+      duration: 1_000_000_000,
+      duration_seconds: 1,
+      success: true,
+      export_method: 'datastore',
       disks: [{ key: 2000, file: 'vm-disk1.vmdk', method: 'datastore', reason: 'resumable' }],
     };
     summarise({ exports: [{ vmPath: '/DC0/vm/vm', id: 'j1', job: done }], submitErrors: [], interrupted: false }, out);
     expect(out.text()).toContain('    vm-disk1.vmdk: datastore (resumable)\n');
+    // Seconds, not the nanoseconds of result.duration.
+    expect(out.text()).toContain(', 1s, method datastore');
   });
 });

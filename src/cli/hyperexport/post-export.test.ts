@@ -19,7 +19,7 @@ function exportDir(files: Record<string, string>): { dir: string; result: JobRes
   dirs.push(dir);
   for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
   writeFileSync(join(dir, 'vm.mf'), Object.entries(files).map(([name, content]) => `SHA256(${name})= ${sha(content)}\n`).join(''));
-  const result = { vm_name: 'vm', method: 'ovf', output_dir: dir, ovf_path: join(dir, 'vm.ovf'), manifest_path: join(dir, 'vm.mf'), files: [], file_details: [], total_size: 0, duration: 1 } as JobResult;
+  const result: JobResult = { vm_name: 'vm', method: 'ovf', output_dir: dir, ovf_path: join(dir, 'vm.ovf'), manifest_path: join(dir, 'vm.mf'), files: [], output_files: [], file_details: [], total_size: 0, duration: 1_000_000_000, duration_seconds: 1, success: true, export_method: 'ovf' };
   return { dir, result };
 }
 

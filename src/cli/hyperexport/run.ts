@@ -107,11 +107,6 @@ export async function runExports(backend: ExportBackend, requests: readonly Expo
 }
 
 /** Seconds an export took: duration_seconds where the daemon gives it (duration is then Go nanoseconds). */
-function seconds(result: NonNullable<Job['result']>): number {
-  const explicit = (result as { duration_seconds?: unknown }).duration_seconds;
-  return typeof explicit === 'number' ? explicit : result.duration;
-}
-
 function postLines(e: TrackedExport): string[] {
   const lines: string[] = [];
   if (e.post?.verified) lines.push(`    verified: ${e.post.verified} file(s) match the manifest${e.post.checksumsPath ? `; checksums in ${e.post.checksumsPath}` : ''}`);
@@ -126,7 +121,7 @@ export function summarise(outcome: RunOutcome, io: CliIo): void {
     if (job?.status === 'completed' && job.result) {
       const r = job.result;
       const mark = e.postError ? s.red('✖') : s.green('✔');
-      io.out(`${mark} ${e.vmPath} -> ${r.output_dir} (${r.files.length} files, ${formatBytes(r.total_size)}, ${seconds(r)}s, method ${r.method})\n`);
+      io.out(`${mark} ${e.vmPath} -> ${r.output_dir} (${r.files.length} files, ${formatBytes(r.total_size)}, ${r.duration_seconds}s, method ${r.method})\n`);
       for (const f of r.file_details) io.out(`    ${f.sha256 ?? '(members below)'}  ${f.path}\n`);
       for (const m of r.members ?? []) io.out(`    ${m.sha256}  ${r.ova_path ?? r.output_dir}/${m.name}\n`);
       // How each disk was read: datastore resumes after a fault, an NFC stream restarts from zero.
