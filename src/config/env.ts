@@ -52,7 +52,7 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { name: 'HYPERSDK_MAX_JOBS_PER_SUBMIT', path: ['daemon', 'max_jobs_per_submit'], convert: asInt },
   { name: 'HYPERSDK_MAX_IDS_PER_QUERY', path: ['daemon', 'max_ids_per_query'], convert: asInt },
   { name: 'LOG_LEVEL', path: ['log_level'], convert: asString },
-  { name: 'DOWNLOAD_WORKERS', path: ['worker', 'max_concurrent_transfers'], convert: asInt },
+  { name: 'DOWNLOAD_WORKERS', path: ['defaults', 'parallel_downloads'], convert: asInt },
   { name: 'HYPERSDK_WORKER_ID', path: ['worker', 'identity'], convert: asString },
   { name: 'TEMPORAL_ADDRESS', path: ['temporal', 'address'], convert: asString },
   { name: 'TEMPORAL_NAMESPACE', path: ['temporal', 'namespace'], convert: asString },

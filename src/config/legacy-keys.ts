@@ -17,7 +17,7 @@ const MAPPED: Record<string, readonly string[]> = {
   Insecure: ['vsphere', 'profiles', '$default', 'insecure'],
   DaemonAddr: ['daemon', 'addr'],
   LogLevel: ['log_level'],
-  DownloadWorkers: ['worker', 'max_concurrent_transfers'],
+  DownloadWorkers: ['defaults', 'parallel_downloads'],
 };
 
 /**

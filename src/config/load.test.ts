@@ -87,7 +87,8 @@ describe('loadConfig', () => {
       password: 'pw',
       insecure: true,
     });
-    expect(config.worker.maxConcurrentTransfers).toBe(7);
+    // The original's DOWNLOAD_WORKERS: parallel downloads of one export.
+    expect(config.defaults.parallelDownloads).toBe(7);
     expect(config.logLevel).toBe('debug');
   });
 
@@ -162,7 +163,8 @@ describe('loadConfig', () => {
     expect(config.vsphere.profiles.default?.url).toBe('https://vcenter.example.com/sdk');
     expect(config.vsphere.profiles.default?.insecure).toBe(true);
     expect(config.daemon.addr).toBe('localhost:8088');
-    expect(config.worker.maxConcurrentTransfers).toBe(3);
+    expect(config.defaults.parallelDownloads).toBe(3);
+    expect(config.worker.maxConcurrentTransfers).toBe(4);
     expect(warnings).toEqual([]);
     expect(notes.join('\n')).toContain('VCenterURL');
   });

@@ -33,7 +33,7 @@ describe('the original daemon configuration file', () => {
       expect(config.vsphere.profiles.default).toMatchObject({ url: 'https://vcenter.example.com/sdk', username: 'admin@vsphere.local', password: SECRET, insecure: true });
       expect(config.daemon.addr).toBe('127.0.0.1:8089');
       expect(config.logLevel).toBe('info');
-      expect(config.worker.maxConcurrentTransfers).toBe(3);
+      expect(config.defaults.parallelDownloads).toBe(3); // its per-export download parallelism
       expect(warnings).toEqual([]);
       expect(notes.join('\n')).not.toContain(SECRET);
     });

@@ -88,7 +88,7 @@ export interface HyperConfig {
   secretsKey: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   worker: {
-    /** Transfer activities one worker runs at once (DOWNLOAD_WORKERS). */
+    /** Transfer activities one worker runs at once. */
     maxConcurrentTransfers: number;
     heartbeatIntervalMs: number;
     /**
