@@ -12,9 +12,8 @@ import { VERSION } from '../api/version.js';
 import { CliError } from './daemon-client.js';
 import { ExitCode } from './exit-codes.js';
 import { formatBytes } from './format.js';
-import { normaliseGoFlags } from './go-flags.js';
+import { GoFlagError, goFlagSpec, normaliseGoFlags } from './go-flags.js';
 import type { ExportBackend, ExportRequest, VmRow } from './hyperexport/backend.js';
-import { applyGoBoolValues } from './hyperexport/go-bools.js';
 import { chooseInteractively, type Prompts } from './hyperexport/interactive.js';
 import { planExport, renderPlan } from './hyperexport/plan.js';
 import { openBackend } from './hyperexport/open-backend.js';
@@ -37,6 +36,13 @@ export interface HyperexportOptions {
   dryRun?: boolean;
   json?: boolean;
   daemon?: string;
+  /** The original's name for -daemon; folded into `daemon` after parsing. */
+  daemonUrl?: string;
+  useDaemon?: boolean;
+  provider?: 'vsphere';
+  interactive?: boolean;
+  tui?: boolean;
+  resume?: boolean;
   token?: string;
   standalone?: boolean;
   config?: string;
@@ -147,6 +153,13 @@ export function buildHyperexport(io: CliIo): Command {
     .option('--verify', 'after the export, re-read every file, check its SHA-256 against the manifest and write checksums.txt')
     .option('--quiet', "no progress or notes: errors, one 'success: <vm> exported to <dir> (<size>)' line per VM (and 'batch-summary: ...' with -batch); the one line saying no daemon answered stays")
     .option('--version', 'print the version and exit')
+    // The original hyperexport's spellings of what hyperexport already does.
+    .option('--daemon-url <url>', "the original's name for -daemon")
+    .option('--use-daemon', 'export through the daemon or not at all: no export in this process when none answers')
+    .addOption(new Option('--provider <name>', 'source platform (vSphere only, for now)').choices(['vsphere']))
+    .option('--interactive', 'pick VMs interactively (the default in a terminal without -vm); needs a terminal')
+    .option('--tui', 'the same as -interactive')
+    .option('--resume', 'accepted for the original\'s scripts: every export resumes by itself after an interruption')
     .allowExcessArguments(false)
     .addHelpText('after', EXAMPLES + EXIT_CODES)
     .exitOverride()
@@ -155,13 +168,14 @@ export function buildHyperexport(io: CliIo): Command {
   return program;
 }
 
-function longOptionNames(command: Command): Set<string> {
-  return new Set(command.options.flatMap((o) => (o.long ? [o.long.replace(/^--/, '')] : [])));
-}
-
-/** Options that take no value: the ones Go's -name=true|false syntax applies to. */
-function switchNames(command: Command): Set<string> {
-  return new Set(command.options.flatMap((o) => (o.long && !o.required && !o.optional ? [o.long.replace(/^--/, '')] : [])));
+/** -daemon-url (the original's name) is -daemon; both, naming different daemons, is a usage error. */
+function withDaemonUrl(options: HyperexportOptions): HyperexportOptions {
+  const { daemonUrl, ...rest } = options;
+  if (daemonUrl === undefined) return rest;
+  if (rest.daemon !== undefined && rest.daemon !== daemonUrl) {
+    throw new CliError(`-daemon ${rest.daemon} and -daemon-url ${daemonUrl} name two daemons: give one`, ExitCode.Usage);
+  }
+  return { ...rest, daemon: daemonUrl };
 }
 
 async function inquirerPrompts(): Promise<Prompts> {
@@ -277,7 +291,11 @@ async function main(given: HyperexportOptions, io: CliIo, deps: HyperexportDeps)
   const options = settle(given);
   const named = [...(options.vm ?? []), ...(options.batch !== undefined ? await readBatchFile(options.batch) : [])];
   const filter: VmFilter | undefined = options.filter !== undefined ? parseVmFilter(options.filter) : undefined;
-  const interactive = named.length === 0 && !options.json && (deps.interactive ?? (Boolean(process.stdin.isTTY) && Boolean(process.stdout.isTTY)));
+  const terminal = deps.interactive ?? (Boolean(process.stdin.isTTY) && Boolean(process.stdout.isTTY));
+  const asked = options.interactive ? '-interactive' : options.tui ? '-tui' : undefined;
+  if (asked && named.length > 0) throw new CliError(`${asked} picks the VMs in a menu; with -vm or -batch they are already named: leave one out`, ExitCode.Usage);
+  if (asked && (!terminal || options.json)) throw new CliError(`${asked} needs a terminal (stdin and stdout) and no -json; name the VMs with -vm or -batch instead`, ExitCode.Usage);
+  const interactive = named.length === 0 && !options.json && terminal;
   if (named.length === 0 && !interactive) {
     throw new CliError('give -vm <path> (repeatable or comma-separated) or -batch <file>, or run hyperexport in a terminal to pick VMs interactively', ExitCode.Usage);
   }
@@ -285,6 +303,7 @@ async function main(given: HyperexportOptions, io: CliIo, deps: HyperexportDeps)
     throw new CliError(`${options.folder !== undefined ? '-folder' : '-filter'} narrows the interactive list; with -vm or -batch the VMs are already named (leave it out, or run without -vm in a terminal)`, ExitCode.Usage);
   }
   if (options.snapshot && options.powerOff) throw new CliError('-snapshot and -power-off exclude each other: pick one', ExitCode.Usage);
+  if (options.standalone && options.useDaemon) throw new CliError('-standalone exports in this process and -use-daemon only through the daemon: pick one', ExitCode.Usage);
   if (options.config && !options.standalone) throw new CliError('-config is read in -standalone mode only (the daemon has its own)', ExitCode.Usage);
 
   const silent = Boolean(options.json || options.quiet);
@@ -370,15 +389,15 @@ export async function runHyperexport(args: readonly string[], deps: HyperexportD
   const program = buildHyperexport(io);
   let options: HyperexportOptions;
   try {
-    program.parse(applyGoBoolValues(normaliseGoFlags(args, longOptionNames(program)), switchNames(program)), { from: 'user' });
-    options = program.opts<HyperexportOptions>();
+    program.parse(normaliseGoFlags(args, goFlagSpec(program)), { from: 'user' });
+    options = withDaemonUrl(program.opts<HyperexportOptions>());
   } catch (err) {
     if (err instanceof CommanderError) {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version' ? ExitCode.Ok : ExitCode.Usage;
     }
-    if (err instanceof CliError) {
+    if (err instanceof CliError || err instanceof GoFlagError) {
       io.err(`hyperexport: ${err.message}\n${USAGE}\n`);
-      return err.exitCode;
+      return err instanceof CliError ? err.exitCode : ExitCode.Usage;
     }
     throw err;
   }

@@ -200,7 +200,7 @@ export class OutputDirectory {
       if (root === undefined) {
         throw outputNotAllowed(
           `output directory ${directory} resolves to ${real}, outside this worker's output.allowed_roots (${allowedRoots.length ? allowedRoots.join(', ') : 'none'}); ` +
-            'use a directory under one of them or add a root to output.allowed_roots',
+            "use a directory under one of them, or allow it on the worker: output.allowed_roots in its configuration file, or HYPERSDK_OUTPUT_ROOTS (colon-separated; the worker's environment)",
         );
       }
       start = root;

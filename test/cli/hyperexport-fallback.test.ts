@@ -98,7 +98,8 @@ describe('hyperexport with no daemon answering', () => {
     const out = join(work, 'out');
     const { env, url } = await noDaemonEnv(work);
 
-    const run = await hyperexport(['-vm', vm.path, '-output', out, '-interval', '0.2'], env);
+    // -provider vsphere and -resume: the original's scripts pass them; both are what hyperexport does anyway.
+    const run = await hyperexport(['-vm', vm.path, '-output', out, '-interval', '0.2', '-provider', 'vsphere', '-resume'], env);
     expect(run.code, run.stderr + run.stdout).toBe(0);
     const notices = run.stderr.split('\n').filter((line) => line.includes('no daemon'));
     expect(notices).toEqual([fallbackLine(url)]);
@@ -126,6 +127,20 @@ describe('hyperexport with no daemon answering', () => {
     expect(run.stderr).toContain(`cannot reach the daemon at ${url}`);
     expect(run.stderr).toContain('-daemon names a daemon');
     expect(run.stderr).not.toContain('exporting here');
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("the original's -daemon-url is -daemon, and -use-daemon never exports here either: exit 3, nothing exported", async () => {
+    const work = workDir();
+    const { env, url } = await noDaemonEnv(work);
+    const out = join(work, 'out');
+    const named = await hyperexport(['-daemon-url', url, '-vm', '/DC0/vm/DC0_H0_VM0', '-output', out], env);
+    expect(named.code, named.stderr).toBe(3);
+    expect(named.stderr).toContain(`cannot reach the daemon at ${url}`);
+    const required = await hyperexport(['-use-daemon', '-vm', '/DC0/vm/DC0_H0_VM0', '-output', out], env);
+    expect(required.code, required.stderr).toBe(3);
+    expect(required.stderr).toContain(`cannot reach the daemon at ${url}`);
+    for (const run of [named, required]) expect(run.stderr).not.toContain('exporting here');
     expect(existsSync(out)).toBe(false);
   });
 
@@ -221,7 +236,12 @@ describe("the original's flags", () => {
       [['-vm', 'x', '-compress', '-format', 'ovf'], '-compress'],
       [['-vm', 'x', '-verify', '-output', 's3://bucket/x'], '-verify'],
       [['-batch', '/no/such/file'], '-batch /no/such/file'],
-      [['-vm', 'x', '-quiet=maybe'], '-quiet=maybe'],
+      [['-vm', 'x', '-quiet=maybe'], '-quiet is a switch'],
+      [['-vm', 'x', '-provider', 'aws'], "'--provider <name>' argument 'aws' is invalid"],
+      [['-vm', 'x', '-interactive'], '-interactive picks the VMs in a menu'],
+      [['-tui'], '-tui needs a terminal'],
+      [['-vm', 'x', '-standalone', '-use-daemon'], '-standalone exports in this process and -use-daemon'],
+      [['-vm', 'x', '-daemon', 'http://a:1', '-daemon-url', 'http://b:2'], 'name two daemons'],
       [['-vm', 'x', '-filter', 'power_state=off'], '-filter'],
       [['-filter', 'colour=red'], 'unknown key "colour"'],
     ];

@@ -122,7 +122,7 @@ describe('the worker enforces its own rules on workflow input', () => {
           { overwrite },
         ),
       );
-      await expectRefused(handle, 'checkOutput', 'OutputNotAllowed', /output\.allowed_roots/);
+      await expectRefused(handle, 'checkOutput', 'OutputNotAllowed', /output\.allowed_roots in its configuration file, or HYPERSDK_OUTPUT_ROOTS/);
     }
     expect(readdirSync(outsideRoot)).toEqual([]);
   });

@@ -35,16 +35,21 @@ export function withCommonOptions(command: Command): Command {
  */
 export const DAEMON_URL_ENV = ['HYPERVISOR_URL', 'HYPERVISORD_URL', 'HYPERSDK_DAEMON_URL'] as const;
 
-/** The daemon URL: -daemon, then the variables above, then DAEMON_ADDR (host:port), then the default. */
-export function resolveDaemonUrl(flag: string | undefined, env: NodeJS.ProcessEnv): string {
-  if (flag) return withScheme(flag);
+/** The daemon URL the environment gives (the variables above, then DAEMON_ADDR as host:port), and which variable gave it. */
+export function daemonUrlFromEnv(env: NodeJS.ProcessEnv): { url: string; source: string } | undefined {
   for (const name of DAEMON_URL_ENV) {
     const value = env[name]?.trim();
-    if (value) return withScheme(value);
+    if (value) return { url: withScheme(value), source: name };
   }
   const addr = env.DAEMON_ADDR?.trim();
-  if (addr) return withScheme(reachableAddr(addr));
-  return DEFAULT_DAEMON_URL;
+  if (addr) return { url: withScheme(reachableAddr(addr)), source: 'DAEMON_ADDR' };
+  return undefined;
+}
+
+/** The daemon URL: -daemon, then the environment, then the default. */
+export function resolveDaemonUrl(flag: string | undefined, env: NodeJS.ProcessEnv): string {
+  if (flag) return withScheme(flag);
+  return daemonUrlFromEnv(env)?.url ?? DEFAULT_DAEMON_URL;
 }
 
 /** A bare host:port (what DAEMON_ADDR and Go habits give) is an http:// URL. */

@@ -4,7 +4,7 @@
 // export runs in this process instead, as the original did. An explicit -daemon
 // URL is a promise that a daemon is there: if it does not answer, that is an
 // error, not a reason to export somewhere else.
-import { DEFAULT_DAEMON_URL } from '../commands/shared.js';
+import { resolveDaemonUrl } from '../commands/shared.js';
 import { CliError, DaemonClient } from '../daemon-client.js';
 import { ExitCode } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
@@ -16,27 +16,12 @@ export interface BackendChoice {
   daemon?: string;
   token?: string;
   standalone?: boolean;
+  /** The original's -use-daemon: through the daemon or not at all (no fallback to this process). */
+  useDaemon?: boolean;
   config?: string;
   profile?: string;
   /** No notes on stderr ("starting Temporal..."): -json and -quiet. */
   silent: boolean;
-}
-
-/** A daemon URL from the environment, in the order hyperctl reads them; DAEMON_ADDR is host:port (the daemon's listen address). */
-export function daemonUrlFromEnv(env: NodeJS.ProcessEnv): { url: string; source: string } | undefined {
-  for (const name of ['HYPERVISOR_URL', 'HYPERVISORD_URL', 'HYPERSDK_DAEMON_URL'] as const) {
-    const value = env[name]?.trim();
-    if (value) return { url: value, source: name };
-  }
-  const addr = env.DAEMON_ADDR?.trim();
-  if (addr) {
-    if (/^https?:\/\//.test(addr)) return { url: addr, source: 'DAEMON_ADDR' };
-    const [host, port] = [addr.slice(0, addr.lastIndexOf(':')), addr.slice(addr.lastIndexOf(':') + 1)];
-    // A listen address of "all interfaces" is reached through the loopback.
-    const reachable = host === '' || host === '0.0.0.0' || host === '[::]' ? 'localhost' : host;
-    return { url: `http://${reachable}:${port}`, source: 'DAEMON_ADDR' };
-  }
-  return undefined;
 }
 
 async function openStandalone(choice: BackendChoice, io: CliIo): Promise<ExportBackend> {
@@ -54,11 +39,10 @@ async function openStandalone(choice: BackendChoice, io: CliIo): Promise<ExportB
 
 export async function openBackend(choice: BackendChoice, io: CliIo): Promise<ExportBackend> {
   if (choice.standalone) return openStandalone(choice, io);
-  const fromEnv = daemonUrlFromEnv(io.env);
-  const url = choice.daemon ?? fromEnv?.url ?? DEFAULT_DAEMON_URL;
+  const url = resolveDaemonUrl(choice.daemon, io.env);
   const token = choice.token ?? io.env.HYPERSDK_API_TOKEN;
   const daemon = new DaemonBackend(new DaemonClient({ url, ...(token ? { token } : {}) }), choice.profile);
-  if (choice.daemon !== undefined) return daemon;
+  if (choice.daemon !== undefined || choice.useDaemon) return daemon;
 
   const probe = await probeDaemon(daemon.url);
   if (probe.reachable) return daemon;

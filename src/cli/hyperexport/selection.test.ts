@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { VmRow } from './backend.js';
-import { applyGoBoolValues } from './go-bools.js';
 import { narrowVms, parseVmFilter, readBatchFile } from './selection.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hx-sel-'));
@@ -37,15 +36,5 @@ describe('-filter and -folder', () => {
     expect(() => parseVmFilter('power_state')).toThrow('expected key=value');
     expect(() => parseVmFilter('owner=bob')).toThrow(/unknown key "owner"; filter on name, path, power_state/);
     expect(() => parseVmFilter('cpu=two')).toThrow('num_cpu takes a number');
-  });
-});
-
-describe("Go's -switch=value", () => {
-  const switches = new Set(['quiet', 'verify']);
-  it('true keeps the switch, false drops it, other options are left alone', () => {
-    expect(applyGoBoolValues(['--quiet=true', '--verify=false', '--vm=a=b', '--quiet=1', '--verify=F'], switches)).toEqual(['--quiet', '--vm=a=b', '--quiet']);
-  });
-  it('anything else is a usage error naming the switch', () => {
-    expect(() => applyGoBoolValues(['--quiet=yes'], switches)).toThrow('-quiet=yes: a switch takes true or false');
   });
 });
