@@ -14,7 +14,8 @@ export function cancelErrors(response: CancelResponse): string[] {
   const { errors } = response;
   if (!errors) return response.failed;
   if (Array.isArray(errors)) return errors;
-  const explained = Object.entries(errors).map(([id, message]) => `${id}: ${message}`);
+  // Our reasons name the job already ("job x not found"); another daemon's may not.
+  const explained = Object.entries(errors).map(([id, message]) => (message.includes(id) ? message : `${id}: ${message}`));
   return [...explained, ...response.failed.filter((id) => !(id in errors))];
 }
 
