@@ -2,7 +2,7 @@
 // to it over https with a private CA (-ca, HYPERSDK_CA_CERT, NODE_EXTRA_CA_CERTS);
 // without the CA, with a wrong scheme or with unusable certificate files, each
 // side says what is wrong in one sentence, without a stack trace.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,15 +11,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { daemonCommand } from '../../src/daemon/process-settings.js';
 import { dyingWithParent, freePort } from '../../src/devservices/process.js';
 import { makeTestPki, type TestPki } from '../harness/certs.js';
+import { runBin, type BinRun } from '../harness/run-bin.js';
 
 const bin = (name: string) => fileURLToPath(new URL(`../../bin/${name}.js`, import.meta.url));
 const services = inject('services');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** A clean environment: none of the caller's CA or daemon settings leak in. */
 function baseEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -36,17 +31,8 @@ function baseEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-function hyperctl(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin('hyperctl'), ...args],
-      { env: baseEnv(env), timeout: 60_000 },
-      (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-      },
-    );
-  });
+function hyperctl(args: string[], env: Record<string, string> = {}): Promise<BinRun> {
+  return runBin('hyperctl', args, baseEnv(env));
 }
 
 interface Daemon {

@@ -2,30 +2,18 @@
 // subprocess against a real gateway and worker on the harness vcsim and Temporal.
 // govc judges what changed on the VMs.
 import { Client, Connection } from '@temporalio/client';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../src/api/gateway.js';
 import { connectVsphere } from '../../src/providers/vsphere/index.js';
 import { startWorker, testConfig, type RunningWorker } from '../harness/export-env.js';
 import { govc } from '../harness/govc.js';
 import { createVm, uniqueName } from '../vsphere/helpers.js';
+import { runBin, type BinRun } from '../harness/run-bin.js';
 
 const services = inject('services');
-const bin = fileURLToPath(new URL('../../bin/hyperctl.js', import.meta.url));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function hyperctl(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args, '-daemon', gateway.url], { env: { ...process.env, NO_COLOR: '' }, timeout: 90_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
-  });
+function hyperctl(args: string[]): Promise<BinRun> {
+  return runBin('hyperctl', [...args, '-daemon', gateway.url], { ...process.env, NO_COLOR: '' }, 90_000);
 }
 
 const powerState = async (path: string) => (await govc(services, ['object.collect', '-s', path, 'runtime.powerState'])).trim();

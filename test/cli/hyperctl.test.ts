@@ -1,29 +1,17 @@
 // hyperctl as hyper2kvm runs it: a subprocess against a real gateway on a free
 // loopback port, reading its text output.
 import { Client, Connection } from '@temporalio/client';
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../../src/api/gateway.js';
 import type { HyperConfig } from '../../src/config/types.js';
 import { noProvider, startStubWorker, testConfig } from '../api/helpers.js';
+import { runBin, type BinRun } from '../harness/run-bin.js';
 
-const bin = fileURLToPath(new URL('../../bin/hyperctl.js', import.meta.url));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function hyperctl(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, NO_COLOR: '', ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
-  });
+function hyperctl(args: string[], env: Record<string, string> = {}): Promise<BinRun> {
+  return runBin('hyperctl', args, { ...process.env, NO_COLOR: '', ...env });
 }
 
 let config: HyperConfig;
@@ -122,7 +110,7 @@ describe('hyperctl', () => {
   it('describe and history read Temporal directly', async () => {
     const id = jobIdOf((await hyperctl(['submit', '-vm', '/DC0/vm/complete-d', ...daemon])).stdout);
     const temporal = ['-temporal', config.temporal.address!];
-    let described: Run | undefined;
+    let described: BinRun | undefined;
     for (let i = 0; i < 40; i++) {
       described = await hyperctl(['describe', '-id', id, '-json', ...temporal]);
       if ((JSON.parse(described.stdout) as { status: string }).status === 'COMPLETED') break;

@@ -3,12 +3,10 @@
 // had (-batch, -quiet, -verify, -compress, -folder, -filter, -version) and their
 // effect on real exports from the harness vcsim. Temporal is the harness's
 // (TEMPORAL_ADDRESS), the export worker runs inside hyperexport.
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { Parser, type ReadEntry } from 'tar';
@@ -23,8 +21,8 @@ import { Client, Connection } from '@temporalio/client';
 import { createTestVm, sha256File } from '../export/helpers.js';
 import { govc } from '../harness/govc.js';
 import { testConfig } from '../harness/export-env.js';
+import { runBin, type BinRun } from '../harness/run-bin.js';
 
-const bin = fileURLToPath(new URL('../../bin/hyperexport.js', import.meta.url));
 const services = inject('services');
 const MiB = 1024 * 1024;
 const workDirs: string[] = [];
@@ -38,21 +36,10 @@ function workDir(): string {
   return dir;
 }
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function hyperexport(args: string[], env: Record<string, string>): Promise<Run> {
+function hyperexport(args: string[], env: Record<string, string>): Promise<BinRun> {
   // Nothing from the environment of the test run that would point at a daemon, vCenter or Temporal.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(GOVC_|TEMPORAL_|HYPERSDK_|HYPERVISOR|DAEMON_ADDR)/.test(k)));
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [bin, ...args], { env: { ...inherited, NO_COLOR: '', ...env }, timeout: 110_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
-    child.stdin?.end();
-  });
+  return runBin('hyperexport', args, { ...inherited, NO_COLOR: '', ...env }, 110_000);
 }
 
 /** vCenter credentials and Temporal as a user sets them, and a daemon URL where nothing listens. */

@@ -1,18 +1,16 @@
 // hyperexport -standalone: no daemon. Credentials from GOVC_*, the harness's
 // Temporal through TEMPORAL_ADDRESS, an export worker inside the hyperexport
 // process, a VM of its own on the harness vcsim.
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createTestVm, sha256File } from '../export/helpers.js';
 import { minioClient } from '../harness/minio-client.js';
+import { runBin } from '../harness/run-bin.js';
 
-const bin = fileURLToPath(new URL('../../bin/hyperexport.js', import.meta.url));
 const services = inject('services');
 const MiB = 1024 * 1024;
 const workDirs: string[] = [];
@@ -34,17 +32,7 @@ function hyperexport(
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !/^(GOVC_|TEMPORAL_|HYPERSDK_)/.test(k)),
   );
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [bin, ...args],
-      { env: { ...inherited, NO_COLOR: '', ...env }, timeout: 110_000 },
-      (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-      },
-    );
-    child.stdin?.end();
-  });
+  return runBin('hyperexport', args, { ...inherited, NO_COLOR: '', ...env }, 110_000);
 }
 
 /** The vCenter and Temporal of the harness, state under `work`: what a user exports for -standalone. */

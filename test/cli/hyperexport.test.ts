@@ -2,7 +2,7 @@
 // export worker on the harness vcsim, with a VM of its own. Interactive mode runs
 // under a pseudo-terminal (util-linux `script`) and is driven by keystrokes.
 import { Client, Connection } from '@temporalio/client';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,26 +13,16 @@ import type { HyperConfig } from '../../src/config/types.js';
 import { connectVsphere } from '../../src/providers/vsphere/index.js';
 import { createTestVm, sha256File } from '../export/helpers.js';
 import { startWorker, testConfig, type RunningWorker } from '../harness/export-env.js';
+import { runBin, type BinRun } from '../harness/run-bin.js';
 
 const bin = fileURLToPath(new URL('../../bin/hyperexport.js', import.meta.url));
 const services = inject('services');
 const MiB = 1024 * 1024;
 const ESC = String.fromCharCode(27);
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function hyperexport(args: string[], env: Record<string, string> = {}, timeout = 90_000): Promise<Run> {
-  return new Promise((resolve) => {
-    // stdin is not a terminal: no interactive selection.
-    const child = execFile(process.execPath, [bin, ...args], { env: { ...process.env, NO_COLOR: '', HYPERVISOR_URL: '', ...env }, timeout }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
-    child.stdin?.end();
-  });
+function hyperexport(args: string[], env: Record<string, string> = {}, timeout = 90_000): Promise<BinRun> {
+  // stdin is not a terminal: no interactive selection.
+  return runBin('hyperexport', args, { ...process.env, NO_COLOR: '', HYPERVISOR_URL: '', ...env }, timeout);
 }
 
 let config: HyperConfig;

@@ -13,6 +13,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { daemonCommand } from '../../src/daemon/process-settings.js';
 import { dyingWithParent, freePort } from '../../src/devservices/process.js';
 import { createTestVm, sha256File } from '../export/helpers.js';
+import { runBin, type BinRun } from '../harness/run-bin.js';
 
 const services = inject('services');
 const bin = (name: string) => fileURLToPath(new URL(`../../bin/${name}.js`, import.meta.url));
@@ -89,16 +90,8 @@ async function startHypervisord(args: (configFile: string) => string[], configTe
   return started;
 }
 
-function hyperctl(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin('hyperctl'), ...args], { env: { ...cleanEnv(), NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+function hyperctl(args: string[], env: NodeJS.ProcessEnv): Promise<BinRun> {
+  return runBin('hyperctl', args, { ...cleanEnv(), NO_COLOR: '1', ...env });
 }
 
 /** Only the original's documented keys, in its README's spelling. */

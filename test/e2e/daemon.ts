@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { daemonCommand } from '../../src/daemon/process-settings.js';
 import { dyingWithParent, freePort } from '../../src/devservices/process.js';
 import type { ServiceInfo } from '../harness/services.js';
+import { runBin, type BinRun } from '../harness/run-bin.js';
 
 const bin = (name: string) => fileURLToPath(new URL(`../../bin/${name}.js`, import.meta.url));
 
@@ -82,14 +83,6 @@ export async function startDaemon(services: ServiceInfo, extraYaml = '', extraEn
 }
 
 /** Runs `hyperctl` as hyper2kvm does: a subprocess, text output. */
-export function hyperctl(daemon: Daemon, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin('hyperctl'), ...args], { env: daemon.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+export function hyperctl(daemon: Daemon, args: string[]): Promise<BinRun> {
+  return runBin('hyperctl', args, daemon.env);
 }
