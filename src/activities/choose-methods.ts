@@ -11,7 +11,7 @@
 // chain to flatten, a backing that is not a flat extent, `/folder` refused or the
 // file not there — goes through the lease.
 import type { DiskMethod } from '../export/contract.js';
-import { ErrorType } from '../export/errors.js';
+import { ErrorType } from '../core/errors.js';
 import type { DiskDescription, SourceProvider, VmDescription } from '../providers/types.js';
 import type { ExportActivityDeps } from './deps.js';
 import { whileHeartbeating } from './heartbeat.js';

@@ -9,7 +9,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import { manifestFileName, ovaFileName, ovfFileName } from '../export/disk-files.js';
-import { ErrorType } from '../export/errors.js';
+import { ErrorType } from '../core/errors.js';
 import { generateManifest, generateOvf } from '../export/ovf.js';
 import type { ExportedFile } from '../export/contract.js';
 import { diskFileName } from '../export/disk-files.js';

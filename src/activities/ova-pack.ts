@@ -10,7 +10,7 @@
 import { ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import type { ExportedFile } from '../export/contract.js';
-import { ErrorType } from '../export/errors.js';
+import { ErrorType } from '../core/errors.js';
 import { manifestByteSize, planOvaLayout } from '../formats/ova-layout.js';
 import type { ArchiveStaging, OutputSink, WriterResumePoint } from '../storage/sink.js';
 import { refuseIfInUse } from './transfer.js';

@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../export/errors.js';
+import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../core/errors.js';
 import type { SourceProvider } from '../providers/types.js';
 import { LocalSink } from '../storage/local-sink.js';
 import { ProviderPool } from '../worker/provider-pool.js';

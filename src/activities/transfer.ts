@@ -11,7 +11,7 @@
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import type { TransferHeartbeat } from '../export/contract.js';
 import { diskFileName } from '../export/disk-files.js';
-import { ErrorType } from '../export/errors.js';
+import { ErrorType } from '../core/errors.js';
 import type { DiskSource } from '../providers/types.js';
 import type { OutputSink, StagedDiskRecord } from '../storage/sink.js';
 import { transferDisk } from '../transfer/index.js';

@@ -22,7 +22,7 @@ export const vmOperationId = (operation: VmOperation, uuid: string): string => `
 export const DEFAULT_VM_OPERATION_TIMEOUT_SECONDS = 300;
 export const MAX_VM_OPERATION_TIMEOUT_SECONDS = 3600;
 
-/** Failure types of the VM operations beside the shared ones (export/errors.ts). Never retried. */
+/** Failure types of the VM operations beside the shared ones (core/errors.ts). Never retried. */
 export const VmOperationErrorType = {
   /** A graceful shutdown needs VMware Tools running in the guest (vCenter's ToolsUnavailable). */
   ToolsNotRunning: 'ToolsNotRunning',

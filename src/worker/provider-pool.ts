@@ -8,7 +8,7 @@ import { findProfile } from '../config/profiles.js';
 import type { HyperConfig, VsphereProfile } from '../config/types.js';
 import { vcenterRefusal } from '../config/worker-rules.js';
 import type { SourceRef } from '../export/contract.js';
-import { ErrorType } from '../export/errors.js';
+import { ErrorType } from '../core/errors.js';
 import type { SourceProvider } from '../providers/types.js';
 
 export type ProviderConnector = (profile: VsphereProfile) => Promise<SourceProvider>;

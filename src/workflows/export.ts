@@ -20,7 +20,7 @@ import {
   type ExportResult,
   type ExportWorkflowInput,
 } from '../export/contract.js';
-import { ErrorType } from '../export/errors.js';
+import { ErrorType } from '../core/errors.js';
 import type { ExportLease, VmDescription } from '../providers/types.js';
 import { failureDetails, failureType, rootMessage } from './failures.js';
 import { activitiesFor, claimWorkerFor, sharedQueueActivities } from './worker-affinity.js';

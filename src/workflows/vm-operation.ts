@@ -3,7 +3,7 @@
 // asked, what was done, how it ended) like an export. Deterministic code only.
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { VmOperationActivities, VmOperationActivityInput } from '../activities/vm-operations.js';
-import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../export/errors.js';
+import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../core/errors.js';
 import type { VmStateChange } from '../providers/types.js';
 import { VmOperationErrorType, type VmOperation, type VmOperationInput, type VmOperationResult } from '../vm-operations/contract.js';
 

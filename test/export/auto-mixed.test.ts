@@ -12,7 +12,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ErrorType } from '../../src/export/errors.js';
+import { ErrorType } from '../../src/core/errors.js';
 import type { VmDescription } from '../../src/providers/types.js';
 import { failure } from '../../src/providers/vsphere/faults.js';
 import { connectVsphere, type VsphereProvider } from '../../src/providers/vsphere/index.js';

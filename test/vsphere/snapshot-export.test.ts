@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorType } from '../../src/export/errors.js';
+import { ErrorType } from '../../src/core/errors.js';
 import type { VmDescription } from '../../src/providers/types.js';
 import type { VsphereProvider } from '../../src/providers/vsphere/index.js';
 import { runTask } from '../../src/providers/vsphere/tasks.js';

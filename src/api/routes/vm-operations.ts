@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { sealCredentials } from '../../config/secrets.js';
 import type { HyperConfig } from '../../config/types.js';
 import type { SourceRef } from '../../export/contract.js';
-import { ErrorType } from '../../export/errors.js';
+import { ErrorType } from '../../core/errors.js';
 import {
   VM_OPERATION_WORKFLOW_TYPE,
   VmOperationErrorType,

@@ -9,7 +9,7 @@
 // file's base name, then position among the disk URLs (disks sorted by controller
 // bus and unit, the order vSphere exports them in).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ErrorType } from '../../export/errors.js';
+import { ErrorType } from '../../core/errors.js';
 import type { DiskDescription, ExportLease, LeaseDevice, LeaseState } from '../types.js';
 import { failure, faultName } from './faults.js';
 import { retrieveOne } from './property-collector.js';

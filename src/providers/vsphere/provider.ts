@@ -1,6 +1,6 @@
 // VsphereProvider: the SourceProvider for vCenter/ESXi, on one logged-in session.
 import { request } from 'undici';
-import { ErrorType } from '../../export/errors.js';
+import { ErrorType } from '../../core/errors.js';
 import type {
   DiskSource,
   ExportLease,
