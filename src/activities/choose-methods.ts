@@ -10,7 +10,7 @@
 // before that snapshot, so its backing file is that base). Anything else — a
 // chain to flatten, a backing that is not a flat extent, `/folder` refused or the
 // file not there — goes through the lease.
-import type { DiskMethod } from '../export/contract.js';
+import type { DiskMethod } from '../core/export-contract.js';
 import { ErrorType } from '../core/errors.js';
 import type { DiskDescription, SourceProvider, VmDescription } from '../providers/types.js';
 import type { ExportActivityDeps } from './deps.js';

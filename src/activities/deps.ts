@@ -1,5 +1,5 @@
 import type { VsphereProfile } from '../config/types.js';
-import type { SinkRef, SourceRef } from '../export/contract.js';
+import type { SinkRef, SourceRef } from '../core/export-contract.js';
 import type { SourceProvider } from '../providers/types.js';
 import type { OutputSink } from '../storage/sink.js';
 import type { LeaseProgressRegistry } from './lease-progress.js';

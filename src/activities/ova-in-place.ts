@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { manifestFileName, ovaFileName, ovfFileName } from '../export/disk-files.js';
 import { ErrorType } from '../core/errors.js';
 import { generateManifest, generateOvf } from '../export/ovf.js';
-import type { ExportedFile } from '../export/contract.js';
+import type { ExportedFile } from '../core/export-contract.js';
 import { diskFileName } from '../export/disk-files.js';
 import { manifestByteSize, planOvaLayout, type OvaLayout } from '../formats/ova-layout.js';
 import type { VmDescription } from '../providers/types.js';

@@ -9,7 +9,7 @@
 // A verified copy an earlier job left from a provably identical source is reused
 // without moving a byte; any other staged copy of another job is discarded first.
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
-import type { TransferHeartbeat } from '../export/contract.js';
+import type { TransferHeartbeat } from '../core/export-contract.js';
 import { diskFileName } from '../export/disk-files.js';
 import { ErrorType } from '../core/errors.js';
 import type { DiskSource } from '../providers/types.js';

@@ -1,6 +1,6 @@
 // Inputs and outputs of the export activities: plain JSON without secrets, because
 // all of it is recorded in the workflow history.
-import type { DiskMethod, ExportMethod, ExportOptions, ExportFormat, ExportedFile, SinkRef, SourceRef } from '../export/contract.js';
+import type { DiskMethod, ExportMethod, ExportOptions, ExportFormat, ExportedFile, SinkRef, SourceRef } from '../core/export-contract.js';
 import type { ExportLease, ExportTarget, VmDescription } from '../providers/types.js';
 import type { OvaRegion } from '../formats/ova-layout.js';
 

@@ -2,7 +2,7 @@
 // names what was done. They get the worker's provider sessions from the factory,
 // like the export activities.
 import { ApplicationFailure } from '@temporalio/activity';
-import type { SourceRef } from '../export/contract.js';
+import type { SourceRef } from '../core/export-contract.js';
 import type { SourceProvider, VmStateChange, VmStateOperations } from '../providers/types.js';
 import { VmOperationErrorType } from '../vm-operations/contract.js';
 import type { SourceSessions } from './deps.js';

@@ -19,7 +19,7 @@ import {
   type ExportProgress,
   type ExportResult,
   type ExportWorkflowInput,
-} from '../export/contract.js';
+} from '../core/export-contract.js';
 import { ErrorType } from '../core/errors.js';
 import type { ExportLease, VmDescription } from '../providers/types.js';
 import { failureDetails, failureType, rootMessage } from './failures.js';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { resultView, progressView } from '../../src/api/jobs/views.js';
-import type { ExportProgress } from '../../src/export/contract.js';
+import type { ExportProgress } from '../../src/core/export-contract.js';
 import { exportInput, testConfig, useWorkerAndClient } from '../harness/export-env.js';
 import { govc } from '../harness/govc.js';
 import { activityResults } from '../harness/history.js';

@@ -28,7 +28,7 @@ import type { HyperConfig } from '../../src/config/types.js';
 import { freePort } from '../../src/devservices/process.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../../src/devservices/temporal.js';
 import { startVcsim, type Vcsim } from '../../src/devservices/vcsim.js';
-import type { ExportResult } from '../../src/export/contract.js';
+import type { ExportResult } from '../../src/core/export-contract.js';
 import type { ExportLease } from '../../src/providers/types.js';
 import { createTestVm, sha256File, startExport } from '../export/helpers.js';
 import { exportInput, temporalClient, testConfig } from '../harness/export-env.js';

@@ -17,7 +17,7 @@ import {
   type ExportResult,
   type ExportWorkflowInput,
   type TransferHeartbeat,
-} from '../../export/contract.js';
+} from '../../core/export-contract.js';
 import { JobNameAttr, ProviderAttr, VmPathAttr } from '../../temporal/search-attributes.js';
 import type { Job, JobDefinition, JobStatus } from '../schemas.js';
 import { Limiter, mapLimit } from './concurrency.js';

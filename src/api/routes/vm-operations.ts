@@ -6,7 +6,7 @@ import type { Context } from 'hono';
 import { randomUUID } from 'node:crypto';
 import { sealCredentials } from '../../config/secrets.js';
 import type { HyperConfig } from '../../config/types.js';
-import type { SourceRef } from '../../export/contract.js';
+import type { SourceRef } from '../../core/export-contract.js';
 import { ErrorType } from '../../core/errors.js';
 import {
   VM_OPERATION_WORKFLOW_TYPE,
