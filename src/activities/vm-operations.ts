@@ -4,7 +4,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { SourceRef } from '../core/export-contract.js';
 import type { SourceProvider, VmStateChange, VmStateOperations } from '../providers/types.js';
-import { VmOperationErrorType } from '../vm-operations/contract.js';
+import { VmOperationErrorType } from '../core/vm-operation-contract.js';
 import type { SourceSessions } from './deps.js';
 import { whileHeartbeating } from './heartbeat.js';
 

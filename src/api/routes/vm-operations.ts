@@ -15,7 +15,7 @@ import {
   type VmOperation,
   type VmOperationInput,
   type VmOperationResult,
-} from '../../vm-operations/contract.js';
+} from '../../core/vm-operation-contract.js';
 import type { vmOperationWorkflow } from '../../workflows/vm-operation.js';
 import { failureType, rootMessage } from '../../workflows/failures.js';
 import { readBody } from '../body.js';

@@ -3,7 +3,7 @@
 // Temporal history like an export. The gateway, the worker and the tests import
 // these; everything is plain JSON and carries no secret. No Node built-ins: the
 // workflow bundle imports this file.
-import type { SourceRef } from '../core/export-contract.js';
+import type { SourceRef } from './export-contract.js';
 import type { VmStateChange } from '../providers/types.js';
 
 export const VM_OPERATION_WORKFLOW_TYPE = 'vmOperationWorkflow';
