@@ -3,7 +3,8 @@
 // /folder with 403, so these cases are decided here).
 import { describe, expect, it } from 'vitest';
 import { ErrorType } from '../core/errors.js';
-import type { DiskDescription, DiskSource, VmDescription } from '../providers/types.js';
+import type { DiskDescription, VmDescription } from '../core/vm-description.js';
+import type { DiskSource } from '../core/source-provider.js';
 import { chooseDiskMethod, probeDatastore, RESUMABLE_REASON } from './choose-methods.js';
 import { failure } from '../providers/vsphere/faults.js';
 import { readDevices } from '../providers/vsphere/vm.js';

@@ -12,7 +12,8 @@
 // file not there — goes through the lease.
 import type { DiskMethod } from '../core/export-contract.js';
 import { ErrorType } from '../core/errors.js';
-import type { DiskDescription, SourceProvider, VmDescription } from '../providers/types.js';
+import type { DiskDescription, VmDescription } from '../core/vm-description.js';
+import type { SourceProvider } from '../core/source-provider.js';
 import type { ExportActivityDeps } from './deps.js';
 import { whileHeartbeating } from './heartbeat.js';
 import type { ChooseMethodsInput } from './types.js';

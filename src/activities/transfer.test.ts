@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../core/errors.js';
-import type { SourceProvider } from '../providers/types.js';
+import type { SourceProvider } from '../core/source-provider.js';
 import { LocalSink } from '../storage/local-sink.js';
 import { ProviderPool } from '../worker/provider-pool.js';
 import { LeaseProgressRegistry } from './lease-progress.js';

@@ -12,7 +12,7 @@ import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/
 import type { TransferHeartbeat } from '../core/export-contract.js';
 import { diskFileName } from '../export/disk-files.js';
 import { ErrorType } from '../core/errors.js';
-import type { DiskSource } from '../providers/types.js';
+import type { DiskSource } from '../core/source-provider.js';
 import type { OutputSink, StagedDiskRecord } from '../storage/sink.js';
 import { transferDisk } from '../transfer/index.js';
 import type { TransferCheckpoint } from '../transfer/types.js';

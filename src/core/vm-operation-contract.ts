@@ -4,7 +4,7 @@
 // these; everything is plain JSON and carries no secret. No Node built-ins: the
 // workflow bundle imports this file.
 import type { SourceRef } from './export-contract.js';
-import type { VmStateChange } from '../providers/types.js';
+import type { VmStateChange } from './vm-description.js';
 
 export const VM_OPERATION_WORKFLOW_TYPE = 'vmOperationWorkflow';
 

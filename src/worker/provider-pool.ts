@@ -9,7 +9,7 @@ import type { HyperConfig, VsphereProfile } from '../config/types.js';
 import { vcenterRefusal } from '../config/worker-rules.js';
 import type { SourceRef } from '../core/export-contract.js';
 import { ErrorType } from '../core/errors.js';
-import type { SourceProvider } from '../providers/types.js';
+import type { SourceProvider } from '../core/source-provider.js';
 
 export type ProviderConnector = (profile: VsphereProfile) => Promise<SourceProvider>;
 

@@ -21,7 +21,8 @@ import {
   type ExportWorkflowInput,
 } from '../core/export-contract.js';
 import { ErrorType } from '../core/errors.js';
-import type { ExportLease, VmDescription } from '../providers/types.js';
+import type { ExportLease } from '../core/source-provider.js';
+import type { VmDescription } from '../core/vm-description.js';
 import { failureDetails, failureType, rootMessage } from './failures.js';
 import { activitiesFor, claimWorkerFor, sharedQueueActivities } from './worker-affinity.js';
 

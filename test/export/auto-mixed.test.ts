@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ErrorType } from '../../src/core/errors.js';
-import type { VmDescription } from '../../src/providers/types.js';
+import type { VmDescription } from '../../src/core/vm-description.js';
 import { failure } from '../../src/providers/vsphere/faults.js';
 import { connectVsphere, type VsphereProvider } from '../../src/providers/vsphere/index.js';
 import { createExportWorker } from '../../src/worker/create-worker.js';

@@ -29,7 +29,7 @@ import { freePort } from '../../src/devservices/process.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../../src/devservices/temporal.js';
 import { startVcsim, type Vcsim } from '../../src/devservices/vcsim.js';
 import type { ExportResult } from '../../src/core/export-contract.js';
-import type { ExportLease } from '../../src/providers/types.js';
+import type { ExportLease } from '../../src/core/source-provider.js';
 import { createTestVm, sha256File, startExport } from '../export/helpers.js';
 import { exportInput, temporalClient, testConfig } from '../harness/export-env.js';
 import { govc } from '../harness/govc.js';

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorType } from '../../src/core/errors.js';
-import type { VmDescription } from '../../src/providers/types.js';
+import type { VmDescription } from '../../src/core/vm-description.js';
 import type { VsphereProvider } from '../../src/providers/vsphere/index.js';
 import { runTask } from '../../src/providers/vsphere/tasks.js';
 import { MoRef } from '../../src/providers/vsphere/xml.js';

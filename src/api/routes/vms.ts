@@ -4,7 +4,8 @@
 import type { Client } from '@temporalio/client';
 import { Hono } from 'hono';
 import type { HyperConfig, VsphereProfile } from '../../config/types.js';
-import type { SourceProvider, VmSummary } from '../../providers/types.js';
+import type { SourceProvider } from '../../core/source-provider.js';
+import type { VmSummary } from '../../core/vm-description.js';
 import { readBody } from '../body.js';
 import type { ProviderFactory } from '../deps.js';
 import { badRequest, HttpError, now } from '../http-error.js';

@@ -17,7 +17,7 @@ import { ConfigError, loadConfig } from '../../config/load.js';
 import { realpathLongestPrefix } from '../../config/output-path.js';
 import type { HyperConfig, VsphereProfile } from '../../config/types.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../../devservices/temporal.js';
-import type { VmDescription, VmSummary } from '../../providers/types.js';
+import type { VmDescription, VmSummary } from '../../core/vm-description.js';
 import { connectVsphere, type VsphereProvider } from '../../providers/vsphere/index.js';
 import { connectTemporal } from '../../temporal/connection.js';
 import { createExportWorker } from '../../worker/create-worker.js';

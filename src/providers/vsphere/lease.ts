@@ -10,7 +10,8 @@
 // bus and unit, the order vSphere exports them in).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorType } from '../../core/errors.js';
-import type { DiskDescription, ExportLease, LeaseDevice, LeaseState } from '../types.js';
+import type { DiskDescription } from '../../core/vm-description.js';
+import type { ExportLease, LeaseDevice, LeaseState } from '../../core/source-provider.js';
 import { failure, faultName } from './faults.js';
 import { retrieveOne } from './property-collector.js';
 import type { VsphereSession } from './session.js';

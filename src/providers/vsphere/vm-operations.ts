@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorType } from '../../core/errors.js';
 import { VmOperationErrorType } from '../../core/vm-operation-contract.js';
-import type { PowerState, VmStateChange } from '../types.js';
+import type { PowerState, VmStateChange } from '../../core/vm-description.js';
 import { failure, faultName } from './faults.js';
 import { resolveVm } from './lookup.js';
 import { retrieveOne } from './property-collector.js';
