@@ -26,7 +26,7 @@ import { ExitCode } from '../exit-codes.js';
 import type { ExportBackend, ExportRequest, VmInfo, VmRow } from './backend.js';
 import { findProfile } from '../../config/profiles.js';
 import { vmDescriptionView, vmSummaryView } from '../../api/vm-views.js';
-import { redactUrl, redactUserinfo } from '../../export/redact.js';
+import { redactUrl, redactUserinfo } from '../../core/redact.js';
 
 /** Standalone mode has no vCenter to talk to: no GOVC_* variables and no profile in a -config file. */
 export class MissingCredentialsError extends CliError {}

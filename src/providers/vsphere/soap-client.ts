@@ -4,7 +4,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { errors as undiciErrors, request, type Agent, type Dispatcher } from 'undici';
 import { ErrorType } from '../../core/errors.js';
-import { redactUserinfo, withoutUserinfo } from '../../export/redact.js';
+import { redactUserinfo, withoutUserinfo } from '../../core/redact.js';
 import { failure, faultName, faultToFailure, parseFault } from './faults.js';
 import { createVsphereDispatcher, type TlsPolicy } from './tls.js';
 import { readXml } from './xml-reader.js';
