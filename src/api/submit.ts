@@ -8,7 +8,7 @@ import { sealCredentials } from '../config/secrets.js';
 import type { HyperConfig } from '../config/types.js';
 import { bucketRefusal, vcenterRefusal } from '../config/worker-rules.js';
 import type { ExportFormat, ExportMethod, ExportWorkflowInput, SinkRef, SourceRef } from '../core/export-contract.js';
-import { isOriginalMethod, originalMethodOf } from './jobs/definition.js';
+import { isOriginalMethod, originalMethodOf } from '../jobs/definition.js';
 import {
   FIELD_ALIASES,
   IGNORED_FIELDS,

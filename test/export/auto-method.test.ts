@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { resultView, progressView } from '../../src/api/jobs/views.js';
+import { resultView, progressView } from '../../src/jobs/views.js';
 import type { ExportProgress } from '../../src/core/export-contract.js';
 import { exportInput, testConfig, useWorkerAndClient } from '../harness/export-env.js';
 import { govc } from '../harness/govc.js';

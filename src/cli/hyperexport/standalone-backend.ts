@@ -10,7 +10,7 @@ import { appendFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startExportWorkflow, TemporalJobStore } from '../../api/jobs/temporal-jobs.js';
+import { startExportWorkflow, TemporalJobStore } from '../../jobs/temporal-jobs.js';
 import type { Job } from '../../api/schemas.js';
 import { prepareSubmit } from '../../api/submit.js';
 import { ConfigError, loadConfig } from '../../config/load.js';
