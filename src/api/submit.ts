@@ -9,15 +9,8 @@ import type { HyperConfig } from '../config/types.js';
 import { bucketRefusal, vcenterRefusal } from '../config/worker-rules.js';
 import type { ExportFormat, ExportMethod, ExportWorkflowInput, SinkRef, SourceRef } from '../core/export-contract.js';
 import { isOriginalMethod, originalMethodOf } from '../jobs/definition.js';
-import {
-  FIELD_ALIASES,
-  IGNORED_FIELDS,
-  jobDefinitionInputSchema,
-  jobOptionsSchema,
-  type JobDefinition,
-  type JobDefinitionInput,
-  type OriginalExportMethod,
-} from './schemas.js';
+import type { JobDefinition, OriginalExportMethod } from '../jobs/job-schemas.js';
+import { FIELD_ALIASES, IGNORED_FIELDS, jobDefinitionInputSchema, jobOptionsSchema, type JobDefinitionInput } from './schemas.js';
 
 export interface PreparedJob {
   input: ExportWorkflowInput;

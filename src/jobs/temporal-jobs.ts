@@ -19,7 +19,7 @@ import {
   type TransferHeartbeat,
 } from '../core/export-contract.js';
 import { JobNameAttr, ProviderAttr, VmPathAttr } from '../temporal/search-attributes.js';
-import type { Job, JobDefinition, JobStatus } from '../api/schemas.js';
+import type { Job, JobDefinition, JobStatus } from './job-schemas.js';
 import { Limiter, mapLimit } from './concurrency.js';
 import { originalMethodOf } from './definition.js';
 import { failureOf, type JobFailure } from './failures.js';

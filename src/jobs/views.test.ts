@@ -3,7 +3,7 @@
 // format, result.success required), next to the fields our CLIs read.
 import { describe, expect, it } from 'vitest';
 import type { ExportResult } from '../core/export-contract.js';
-import type { JobDefinition } from '../api/schemas.js';
+import type { JobDefinition } from './job-schemas.js';
 import { definitionView } from './definition.js';
 import { jobView, progressView, resultView } from './views.js';
 

@@ -9,7 +9,8 @@ import { DuplicateJobError, type TemporalJobStore } from '../../jobs/temporal-jo
 import { etaAnswer, progressAnswer } from '../../jobs/answers.js';
 import { jobLogs } from '../../jobs/logs.js';
 import type { GatewayMetrics } from '../metrics.js';
-import { cancelRequestSchema, JOB_ID_PATTERN, JOB_STATUSES, queryRequestSchema, type Job, type JobStatus } from '../schemas.js';
+import { JOB_ID_PATTERN, JOB_STATUSES, type Job, type JobStatus } from '../../jobs/job-schemas.js';
+import { cancelRequestSchema, queryRequestSchema } from '../schemas.js';
 import { prepareSubmit, splitSubmitBody } from '../submit.js';
 
 const DEFAULT_LIMIT = 1000;

@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startExportWorkflow, TemporalJobStore } from '../../jobs/temporal-jobs.js';
-import type { Job } from '../../api/schemas.js';
+import type { Job } from '../../jobs/job-schemas.js';
 import { prepareSubmit } from '../../api/submit.js';
 import { ConfigError, loadConfig } from '../../config/load.js';
 import { realpathLongestPrefix } from '../../config/output-path.js';
