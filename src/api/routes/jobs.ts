@@ -11,7 +11,7 @@ import { jobLogs } from '../../jobs/logs.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { JOB_ID_PATTERN, JOB_STATUSES, type Job, type JobStatus } from '../../jobs/job-schemas.js';
 import { cancelRequestSchema, queryRequestSchema } from '../schemas.js';
-import { prepareSubmit, splitSubmitBody } from '../submit.js';
+import { prepareSubmit, splitSubmitBody } from '../../jobs/submit.js';
 
 const DEFAULT_LIMIT = 1000;
 

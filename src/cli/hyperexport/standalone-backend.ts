@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startExportWorkflow, TemporalJobStore } from '../../jobs/temporal-jobs.js';
 import type { Job } from '../../jobs/job-schemas.js';
-import { prepareSubmit } from '../../api/submit.js';
+import { prepareSubmit } from '../../jobs/submit.js';
 import { ConfigError, loadConfig } from '../../config/load.js';
 import { realpathLongestPrefix } from '../../config/output-path.js';
 import type { HyperConfig, VsphereProfile } from '../../config/types.js';

@@ -8,9 +8,9 @@ import { sealCredentials } from '../config/secrets.js';
 import type { HyperConfig } from '../config/types.js';
 import { bucketRefusal, vcenterRefusal } from '../config/worker-rules.js';
 import type { ExportFormat, ExportMethod, ExportWorkflowInput, SinkRef, SourceRef } from '../core/export-contract.js';
-import { isOriginalMethod, originalMethodOf } from '../jobs/definition.js';
-import type { JobDefinition, OriginalExportMethod } from '../jobs/job-schemas.js';
-import { FIELD_ALIASES, IGNORED_FIELDS, jobDefinitionInputSchema, jobOptionsSchema, type JobDefinitionInput } from './schemas.js';
+import { isOriginalMethod, originalMethodOf } from './definition.js';
+import type { JobDefinition, OriginalExportMethod } from './job-schemas.js';
+import { FIELD_ALIASES, IGNORED_FIELDS, jobDefinitionInputSchema, jobOptionsSchema, type JobDefinitionInput } from './submit-schemas.js';
 
 export interface PreparedJob {
   input: ExportWorkflowInput;
