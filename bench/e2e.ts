@@ -16,7 +16,7 @@ import { startTemporalDevServer } from '../src/devservices/temporal.js';
 import { toolPath } from '../src/devservices/tools.js';
 import { startVcsim } from '../src/devservices/vcsim.js';
 import { vmDisks, writeVmDiskContent } from '../src/devservices/vcsim-disks.js';
-import { EXPORT_WORKFLOW_TYPE, type ExportWorkflowInput } from '../src/export/contract.js';
+import { EXPORT_WORKFLOW_TYPE, type ExportWorkflowInput } from '../src/core/export-contract.js';
 import { connectVsphere } from '../src/providers/vsphere/index.js';
 import { LocalSink } from '../src/storage/local-sink.js';
 import { transferDisk } from '../src/transfer/index.js';

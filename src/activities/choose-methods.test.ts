@@ -2,8 +2,9 @@
 // (vcsim keeps a snapshotted disk's backing without a parent and never answers
 // /folder with 403, so these cases are decided here).
 import { describe, expect, it } from 'vitest';
-import { ErrorType } from '../export/errors.js';
-import type { DiskDescription, DiskSource, VmDescription } from '../providers/types.js';
+import { ErrorType } from '../core/errors.js';
+import type { DiskDescription, VmDescription } from '../core/vm-description.js';
+import type { DiskSource } from '../core/source-provider.js';
 import { chooseDiskMethod, probeDatastore, RESUMABLE_REASON } from './choose-methods.js';
 import { failure } from '../providers/vsphere/faults.js';
 import { readDevices } from '../providers/vsphere/vm.js';

@@ -10,9 +10,10 @@
 // before that snapshot, so its backing file is that base). Anything else — a
 // chain to flatten, a backing that is not a flat extent, `/folder` refused or the
 // file not there — goes through the lease.
-import type { DiskMethod } from '../export/contract.js';
-import { ErrorType } from '../export/errors.js';
-import type { DiskDescription, SourceProvider, VmDescription } from '../providers/types.js';
+import type { DiskMethod } from '../core/export-contract.js';
+import { ErrorType } from '../core/errors.js';
+import type { DiskDescription, VmDescription } from '../core/vm-description.js';
+import type { SourceProvider } from '../core/source-provider.js';
 import type { ExportActivityDeps } from './deps.js';
 import { whileHeartbeating } from './heartbeat.js';
 import type { ChooseMethodsInput } from './types.js';

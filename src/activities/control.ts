@@ -1,8 +1,8 @@
 // Control-plane activities: describe, prepare, lease handling, cleanup. Short
 // calls against the provider; the long one (keepLeaseAlive) heartbeats.
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
-import { ErrorType } from '../export/errors.js';
-import type { SourceRef } from '../export/contract.js';
+import { ErrorType } from '../core/errors.js';
+import type { SourceRef } from '../core/export-contract.js';
 import type { CleanupInput, CleanupResult, ExportActivities, PreparedExport } from './types.js';
 import type { ExportActivityDeps } from './deps.js';
 import { whileHeartbeating } from './heartbeat.js';

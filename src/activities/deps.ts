@@ -1,6 +1,6 @@
 import type { VsphereProfile } from '../config/types.js';
-import type { SinkRef, SourceRef } from '../export/contract.js';
-import type { SourceProvider } from '../providers/types.js';
+import type { SinkRef, SourceRef } from '../core/export-contract.js';
+import type { SourceProvider } from '../core/source-provider.js';
 import type { OutputSink } from '../storage/sink.js';
 import type { LeaseProgressRegistry } from './lease-progress.js';
 

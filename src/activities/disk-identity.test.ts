@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { VmDescription } from '../providers/types.js';
+import type { VmDescription } from '../core/vm-description.js';
 import { diskIdentity, provablySame } from './disk-identity.js';
 
 const vm = {

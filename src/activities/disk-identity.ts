@@ -3,7 +3,8 @@
 // same: the same VM and disk, the same export target (the VM as it is; never a
 // snapshot, whose id is new each job), and HTTP validators of the backing file
 // that have not changed. Without validators nothing is provable: no reuse.
-import type { ExportTarget, DiskSource, VmDescription } from '../providers/types.js';
+import type { ExportTarget, DiskSource } from '../core/source-provider.js';
+import type { VmDescription } from '../core/vm-description.js';
 import type { StagedDiskRecord } from '../storage/sink.js';
 
 export type DiskIdentity = StagedDiskRecord['source'];

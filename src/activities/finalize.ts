@@ -3,9 +3,9 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import { manifestFileName, ovaFileName, ovfFileName } from '../export/disk-files.js';
-import { ErrorType } from '../export/errors.js';
+import { ErrorType } from '../core/errors.js';
 import { generateManifest, generateOvf } from '../export/ovf.js';
-import type { ExportedFile } from '../export/contract.js';
+import type { ExportedFile } from '../core/export-contract.js';
 import type { ExportActivityDeps } from './deps.js';
 import { packOva } from './ova.js';
 import { packOvaFromStaged } from './ova-pack.js';

@@ -9,12 +9,12 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import { manifestFileName, ovaFileName, ovfFileName } from '../export/disk-files.js';
-import { ErrorType } from '../export/errors.js';
+import { ErrorType } from '../core/errors.js';
 import { generateManifest, generateOvf } from '../export/ovf.js';
-import type { ExportedFile } from '../export/contract.js';
+import type { ExportedFile } from '../core/export-contract.js';
 import { diskFileName } from '../export/disk-files.js';
 import { manifestByteSize, planOvaLayout, type OvaLayout } from '../formats/ova-layout.js';
-import type { VmDescription } from '../providers/types.js';
+import type { VmDescription } from '../core/vm-description.js';
 import type { OutputSink } from '../storage/sink.js';
 import type { ExportActivityDeps } from './deps.js';
 import { whileHeartbeating } from './heartbeat.js';

@@ -9,8 +9,8 @@
 // once the archive is published: the archive is the export, not a second copy.
 import { ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
-import type { ExportedFile } from '../export/contract.js';
-import { ErrorType } from '../export/errors.js';
+import type { ExportedFile } from '../core/export-contract.js';
+import { ErrorType } from '../core/errors.js';
 import { manifestByteSize, planOvaLayout } from '../formats/ova-layout.js';
 import type { ArchiveStaging, OutputSink, WriterResumePoint } from '../storage/sink.js';
 import { refuseIfInUse } from './transfer.js';

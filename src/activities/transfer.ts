@@ -9,10 +9,10 @@
 // A verified copy an earlier job left from a provably identical source is reused
 // without moving a byte; any other staged copy of another job is discarded first.
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
-import type { TransferHeartbeat } from '../export/contract.js';
+import type { TransferHeartbeat } from '../core/export-contract.js';
 import { diskFileName } from '../export/disk-files.js';
-import { ErrorType } from '../export/errors.js';
-import type { DiskSource } from '../providers/types.js';
+import { ErrorType } from '../core/errors.js';
+import type { DiskSource } from '../core/source-provider.js';
 import type { OutputSink, StagedDiskRecord } from '../storage/sink.js';
 import { transferDisk } from '../transfer/index.js';
 import type { TransferCheckpoint } from '../transfer/types.js';

@@ -1,7 +1,8 @@
 // Inputs and outputs of the export activities: plain JSON without secrets, because
 // all of it is recorded in the workflow history.
-import type { DiskMethod, ExportMethod, ExportOptions, ExportFormat, ExportedFile, SinkRef, SourceRef } from '../export/contract.js';
-import type { ExportLease, ExportTarget, VmDescription } from '../providers/types.js';
+import type { DiskMethod, ExportMethod, ExportOptions, ExportFormat, ExportedFile, SinkRef, SourceRef } from '../core/export-contract.js';
+import type { ExportLease, ExportTarget } from '../core/source-provider.js';
+import type { VmDescription } from '../core/vm-description.js';
 import type { OvaRegion } from '../formats/ova-layout.js';
 
 export interface DescribeInput {

@@ -1,7 +1,7 @@
 // GET /capabilities, in the original daemon's shape. The original detected
 // external tools (ctl, govc, ovftool) and fell back to its built-in web method;
 // this server has no external tool: both methods are built in, always available.
-import type { ExportMethod } from '../export/contract.js';
+import type { ExportMethod } from '../core/export-contract.js';
 import { now } from './http-error.js';
 
 interface Capability {

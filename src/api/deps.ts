@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { HyperConfig, VsphereProfile } from '../config/types.js';
-import type { SourceProvider } from '../providers/types.js';
+import type { SourceProvider } from '../core/source-provider.js';
 import type { Logger } from './http-error.js';
 
 export type ProviderFactory = (profile: VsphereProfile) => Promise<SourceProvider>;

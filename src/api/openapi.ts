@@ -1,6 +1,8 @@
 // /openapi.json, generated from the same zod schemas that validate requests.
 import { z } from 'zod';
+import { jobSchema } from '../jobs/job-schemas.js';
 import * as s from './schemas.js';
+import { submitRequestSchema } from '../jobs/submit-schemas.js';
 
 type Schema = z.ZodType;
 
@@ -18,10 +20,10 @@ interface Operation {
 const operations: Operation[] = [
   { method: 'get', path: '/health', summary: 'Liveness (no authentication)', response: s.healthResponseSchema },
   { method: 'get', path: '/status', summary: 'Version, uptime and job counts', response: s.statusResponseSchema },
-  { method: 'post', path: '/jobs/submit', summary: 'Submit one job, {jobs:[...]} or an array (JSON or YAML)', body: s.submitRequestSchema, response: s.submitResponseSchema, errors: [400, 413] },
+  { method: 'post', path: '/jobs/submit', summary: 'Submit one job, {jobs:[...]} or an array (JSON or YAML)', body: submitRequestSchema, response: s.submitResponseSchema, errors: [400, 413] },
   { method: 'post', path: '/jobs/query', summary: 'Query jobs by id, status, or all', body: s.queryRequestSchema, response: s.queryResponseSchema, errors: [400] },
   { method: 'get', path: '/jobs/query', summary: 'Query jobs (?job_ids=a,b&status=running&all=true&limit=n)', response: s.queryResponseSchema, errors: [400] },
-  { method: 'get', path: '/jobs/{id}', summary: 'One job', params: ['id'], response: s.jobSchema, errors: [404] },
+  { method: 'get', path: '/jobs/{id}', summary: 'One job', params: ['id'], response: jobSchema, errors: [404] },
   { method: 'post', path: '/jobs/cancel', summary: 'Cancel jobs', body: s.cancelRequestSchema, response: s.cancelResponseSchema, errors: [400] },
   { method: 'get', path: '/jobs/progress/{id}', summary: 'Progress of one job', params: ['id'], response: s.progressResponseSchema, errors: [404] },
   { method: 'get', path: '/jobs/eta/{id}', summary: 'Estimated time remaining of one job, from its live transfer rate', params: ['id'], response: s.etaResponseSchema, errors: [404] },

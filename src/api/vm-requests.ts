@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import type { HyperConfig, VsphereProfile } from '../config/types.js';
 import { vcenterRefusal } from '../config/worker-rules.js';
 import type { InlineCredentials } from '../config/secrets.js';
-import { DEFAULT_VM_OPERATION_TIMEOUT_SECONDS } from '../vm-operations/contract.js';
+import { DEFAULT_VM_OPERATION_TIMEOUT_SECONDS } from '../core/vm-operation-contract.js';
 import { badRequest } from './http-error.js';
 import { vmListRequestSchema, vmRequestSchema } from './schemas.js';
 

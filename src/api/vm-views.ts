@@ -1,6 +1,6 @@
 // The REST shapes of VMs (snake_case), shared by the gateway and hyperexport's
 // standalone mode so both show the same fields.
-import type { VmDescription, VmSummary } from '../providers/types.js';
+import type { VmDescription, VmSummary } from '../core/vm-description.js';
 
 /** One VM as GET /vms/list returns it. */
 export function vmSummaryView(vm: VmSummary) {

@@ -2,7 +2,7 @@
 // Failures are typed so that commands can choose the exit code and tell the user
 // what to do next.
 import { Agent, fetch as undiciFetch } from 'undici';
-import { withoutUserinfo } from '../export/redact.js';
+import { withoutUserinfo } from '../core/redact.js';
 import { ExitCode } from './exit-codes.js';
 
 export class CliError extends Error {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Job } from '../api/schemas.js';
+import type { Job } from '../jobs/job-schemas.js';
 import { renderJob } from './format.js';
 
 const io = { out: () => undefined, err: () => undefined, isTty: false, env: {} };

@@ -1,7 +1,7 @@
 // Text rendering of jobs and sizes. hyper2kvm greps `hyperctl query` output for
 // the status word, so a job that is not finished must not mention
 // completed/failed/cancelled anywhere but in its status (see guardStatusWords).
-import type { Job } from '../api/schemas.js';
+import type { Job } from '../jobs/job-schemas.js';
 import { styles, type CliIo } from './io.js';
 
 export function formatBytes(bytes: number): string {

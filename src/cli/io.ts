@@ -1,7 +1,7 @@
 // Where CLI output goes. Colour only on a terminal (and never with NO_COLOR), so
 // scripts and hyper2kvm read plain text. No URL userinfo (GOVC_URL may hold
 // user:password@) is ever printed, whichever message quotes a URL.
-import { redactUserinfo } from '../export/redact.js';
+import { redactUserinfo } from '../core/redact.js';
 
 export interface CliIo {
   out: (text: string) => void;

@@ -5,7 +5,7 @@ import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir, hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { DEFAULT_TASK_QUEUE } from '../export/contract.js';
+import { DEFAULT_TASK_QUEUE } from '../core/export-contract.js';
 import { applyEnvironment } from './env.js';
 import { fileSchema, isLogLevel, workerIdentity, type FileConfig } from './file-schema.js';
 import { applyLegacyKeys } from './legacy-keys.js';

@@ -4,7 +4,7 @@
 // existing prefix, so a symlinked parent cannot smuggle the export elsewhere.
 import { realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { ErrorType } from '../export/errors.js';
+import { ErrorType } from '../core/errors.js';
 import { isInside } from '../storage/local-paths.js';
 import { OUTPUT_ROOTS_ENV } from './env.js';
 import type { HyperConfig } from './types.js';

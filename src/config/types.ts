@@ -1,6 +1,6 @@
 // The validated configuration every process (gateway, worker, CLIs) works from.
 // Loaded from a YAML file plus environment (environment wins) by ./load.ts.
-import type { ExportFormat, ExportMethod, ExportOptions } from '../export/contract.js';
+import type { ExportFormat, ExportMethod, ExportOptions } from '../core/export-contract.js';
 
 export interface VsphereProfile {
   /** https://host[:port]/sdk (a bare host is completed to that form). */

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { childEnvironment } from '../export/child-env.js';
+import { childEnvironment } from '../core/child-env.js';
 
 const execFileAsync = promisify(execFile);
 

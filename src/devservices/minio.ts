@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { childEnvironment } from '../export/child-env.js';
+import { childEnvironment } from '../core/child-env.js';
 import { probeStatus } from './http-probe.js';
 import { freePort, launch, waitUntilReady, type ManagedProcess } from './process.js';
 import { toolPath } from './tools.js';

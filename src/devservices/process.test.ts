@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CHILD_ENV_NAMES, childEnvironment } from '../export/child-env.js';
+import { CHILD_ENV_NAMES, childEnvironment } from '../core/child-env.js';
 import { freePort, launch, waitUntilReady } from './process.js';
 
 const logDir = mkdtempSync(join(tmpdir(), 'hypersdk-proc-'));

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { childEnvironment } from '../export/child-env.js';
+import { childEnvironment } from '../core/child-env.js';
 
 export interface ManagedProcess {
   readonly name: string;

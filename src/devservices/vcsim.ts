@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { childEnvironment } from '../export/child-env.js';
+import { childEnvironment } from '../core/child-env.js';
 import { probeStatus } from './http-probe.js';
 import { freePort, launch, waitUntilReady, type ManagedProcess } from './process.js';
 import { toolPath } from './tools.js';

@@ -1,6 +1,6 @@
 // Output file names, shared by the workflow (progress) and the activities (files).
 // Pure and deterministic: safe to import from workflow code.
-import type { VmDescription } from '../providers/types.js';
+import type { VmDescription } from '../core/vm-description.js';
 
 /**
  * Turns a VM name into a safe file name component: no path separators, no

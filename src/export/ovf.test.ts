@@ -1,6 +1,6 @@
 import { XMLParser } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
-import type { VmDescription } from '../providers/types.js';
+import type { VmDescription } from '../core/vm-description.js';
 import { generateManifest, generateOvf, parseManifest } from './ovf.js';
 
 const vm: VmDescription = {

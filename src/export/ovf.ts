@@ -2,7 +2,7 @@
 // rather than calling OvfManager.CreateDescriptor because that is not available
 // everywhere (vcsim lacks it) and because options such as remove_cdrom must shape it.
 // Pure: used by the finalize activity and unit-tested on its own.
-import type { DiskDescription, VmDescription } from '../providers/types.js';
+import type { DiskDescription, VmDescription } from '../core/vm-description.js';
 
 export interface OvfDiskFile {
   diskKey: number;

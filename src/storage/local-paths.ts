@@ -7,7 +7,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { mkdir, realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
-import { ErrorType } from '../export/errors.js';
+import { ErrorType } from '../core/errors.js';
 
 export interface ContainedPaths {
   /** Absolute final path. */

@@ -20,7 +20,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { constants, existsSync } from 'node:fs';
 import { mkdir, open, realpath, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { ErrorType } from '../export/errors.js';
+import { ErrorType } from '../core/errors.js';
 import { isInside, validateRelativeName } from './local-paths.js';
 import { shownPaths } from './sink-errors.js';
 

@@ -46,7 +46,7 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { ErrorType } from '../export/errors.js';
+import { ErrorType } from '../core/errors.js';
 import type { OvaLayout, OvaRegion } from '../formats/ova-layout.js';
 import { BATCH_BYTES, BatchedFileWriter, isAllZero, resumableOffset, type BatchedFileWriterInit } from './batched-file-writer.js';
 import { alignedBuffers, DIRECT_ALIGN, isEinval, openDirect } from './direct-io.js';

@@ -17,7 +17,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
-import { ErrorType } from '../export/errors.js';
+import { ErrorType } from '../core/errors.js';
 import { MAX_PARTS } from './s3-part-size.js';
 import type { CompletedPart, DiskWriter, FinishedFile, OpenDiskWriterOptions, S3WriterState, WriterCommit } from './sink.js';
 import { errorCode, sinkFailure } from './sink-errors.js';

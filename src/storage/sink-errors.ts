@@ -3,7 +3,7 @@
 // resumes from the last checkpoint.
 import { ApplicationFailure } from '@temporalio/common';
 import { readlinkSync } from 'node:fs';
-import { ErrorType } from '../export/errors.js';
+import { ErrorType } from '../core/errors.js';
 
 const FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
 /** Errors that no retry will fix: permissions, read-only file system, missing bucket. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../export/errors.js';
+import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../core/errors.js';
 import { classifyTransferError, failure } from './failures.js';
 
 describe('classifyTransferError', () => {

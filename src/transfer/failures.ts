@@ -2,8 +2,8 @@
 // retry may fix (a dropped connection, a stall, a 5xx, an expired session) is
 // retryable TransferFailed; certificate problems are TlsError and final.
 import { ApplicationFailure } from '@temporalio/common';
-import { ErrorType } from '../export/errors.js';
-import { redactUrl } from '../export/redact.js';
+import { ErrorType } from '../core/errors.js';
+import { redactUrl } from '../core/redact.js';
 import { errorCode } from '../storage/sink-errors.js';
 import { BODY_TIMEOUT } from './http-get.js';
 import { THUMBPRINT_MISMATCH } from './tls-pinning.js';

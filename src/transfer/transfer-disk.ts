@@ -23,7 +23,7 @@
 // BATCH_BYTES plus the client's read buffers (256 KiB), whatever the disk size. When
 // no batch is free the body is paused, which pauses the socket (backpressure).
 import type { ApplicationFailure } from '@temporalio/common';
-import { ErrorType } from '../export/errors.js';
+import { ErrorType } from '../core/errors.js';
 import type { DiskWriter, WriterCommit } from '../storage/sink.js';
 import { headerValue, parseContentRange } from './content-range.js';
 import { cancellation } from './cancellation.js';

@@ -2,7 +2,7 @@
 // transfer activity heartbeats it, and a retried attempt passes it back to resume.
 import type { FinishedFile, WriterState } from '../storage/sink.js';
 import type { DiskWriter } from '../storage/sink.js';
-import type { DiskSource } from '../providers/types.js';
+import type { DiskSource } from '../core/source-provider.js';
 
 /** What identifies the bytes being served, to notice a source that changed between attempts. */
 export interface SourceIdentity {

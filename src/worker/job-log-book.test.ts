@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { JOB_LOG_FULL_MESSAGE, parseJobLog } from '../export/job-log-file.js';
+import { JOB_LOG_FULL_MESSAGE, parseJobLog } from '../jobs/job-log-file.js';
 import { JobLogBook, JobLoggingLogger } from './job-log-book.js';
 
 function recordingLogger(): Logger & { calls: [LogLevel, string][] } {

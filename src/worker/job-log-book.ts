@@ -8,8 +8,8 @@ import type { Logger, LogLevel, LogMetadata } from '@temporalio/common';
 import { LogTimestamp } from '@temporalio/worker';
 import { appendFileSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { JOB_LOG_FULL_MESSAGE, jobLogPath, MAX_JOB_LOG_BYTES, type JobLogLevel, type JobLogRecord } from '../export/job-log-file.js';
-import { redactUrlsInText } from '../export/redact.js';
+import { JOB_LOG_FULL_MESSAGE, jobLogPath, MAX_JOB_LOG_BYTES, type JobLogLevel, type JobLogRecord } from '../jobs/job-log-file.js';
+import { redactUrlsInText } from '../core/redact.js';
 
 /** Room kept for the marker line, so a book that reached its bound stays closed after a restart. */
 const MARKER_RESERVE = 512;

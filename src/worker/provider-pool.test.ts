@@ -1,7 +1,7 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
 import { generateSecretsKey, openCredentials, sealCredentials } from '../config/secrets.js';
-import type { SourceProvider } from '../providers/types.js';
+import type { SourceProvider } from '../core/source-provider.js';
 import { ProviderPool } from './provider-pool.js';
 
 const key = generateSecretsKey();

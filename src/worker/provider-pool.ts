@@ -7,9 +7,9 @@ import { createHash } from 'node:crypto';
 import { findProfile } from '../config/profiles.js';
 import type { HyperConfig, VsphereProfile } from '../config/types.js';
 import { vcenterRefusal } from '../config/worker-rules.js';
-import type { SourceRef } from '../export/contract.js';
-import { ErrorType } from '../export/errors.js';
-import type { SourceProvider } from '../providers/types.js';
+import type { SourceRef } from '../core/export-contract.js';
+import { ErrorType } from '../core/errors.js';
+import type { SourceProvider } from '../core/source-provider.js';
 
 export type ProviderConnector = (profile: VsphereProfile) => Promise<SourceProvider>;
 

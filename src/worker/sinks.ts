@@ -3,8 +3,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import type { S3Settings } from '../config/types.js';
 import { bucketRefusal } from '../config/worker-rules.js';
-import type { SinkRef } from '../export/contract.js';
-import { ErrorType } from '../export/errors.js';
+import type { SinkRef } from '../core/export-contract.js';
+import { ErrorType } from '../core/errors.js';
 import { LocalSink } from '../storage/local-sink.js';
 import type { OutputSink } from '../storage/sink.js';
 

@@ -37,7 +37,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { childEnvironment } from '../export/child-env.js';
+import { childEnvironment } from '../core/child-env.js';
 
 const FORMAT = 1;
 /** Bundles no manifest names are removed once they are this old (another process may be loading one). */

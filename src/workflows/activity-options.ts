@@ -1,5 +1,5 @@
 import { ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
-import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../export/errors.js';
+import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../core/errors.js';
 
 const retry = {
   initialInterval: '1 second',

@@ -19,9 +19,10 @@ import {
   type ExportProgress,
   type ExportResult,
   type ExportWorkflowInput,
-} from '../export/contract.js';
-import { ErrorType } from '../export/errors.js';
-import type { ExportLease, VmDescription } from '../providers/types.js';
+} from '../core/export-contract.js';
+import { ErrorType } from '../core/errors.js';
+import type { ExportLease } from '../core/source-provider.js';
+import type { VmDescription } from '../core/vm-description.js';
 import { failureDetails, failureType, rootMessage } from './failures.js';
 import { activitiesFor, claimWorkerFor, sharedQueueActivities } from './worker-affinity.js';
 

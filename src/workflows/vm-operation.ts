@@ -3,9 +3,9 @@
 // asked, what was done, how it ended) like an export. Deterministic code only.
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { VmOperationActivities, VmOperationActivityInput } from '../activities/vm-operations.js';
-import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../export/errors.js';
-import type { VmStateChange } from '../providers/types.js';
-import { VmOperationErrorType, type VmOperation, type VmOperationInput, type VmOperationResult } from '../vm-operations/contract.js';
+import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../core/errors.js';
+import type { VmStateChange } from '../core/vm-description.js';
+import { VmOperationErrorType, type VmOperation, type VmOperationInput, type VmOperationResult } from '../core/vm-operation-contract.js';
 
 /** Beyond the operation's own timeout: time for the task to be picked up and the session opened. */
 const SLACK_SECONDS = 30;

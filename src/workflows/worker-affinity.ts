@@ -10,8 +10,8 @@
 import { ApplicationFailure, log, patched, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { ClaimWorkerActivities, WorkerClaim } from '../activities/claim-worker.js';
 import type { CleanupInput, CleanupResult, ExportActivities } from '../activities/types.js';
-import type { SinkRef } from '../export/contract.js';
-import { ErrorType } from '../export/errors.js';
+import type { SinkRef } from '../core/export-contract.js';
+import { ErrorType } from '../core/errors.js';
 import { controlOptions, finalizeOptions, keepAliveOptions, transferOptions } from './activity-options.js';
 
 /** The patch marker of exports that claim a worker (see claimWorkerFor). */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import * as schemas from '../../src/api/schemas.js';
+import { jobSchema } from '../../src/jobs/job-schemas.js';
 import { createTestGateway, eventually, json, startStubWorker, type TestGateway } from './helpers.js';
 
 interface Job {
@@ -207,7 +208,7 @@ describe('jobs driven by a stub worker', () => {
       export_method: 'datastore',
     });
     expect(job.result!.output_files).toEqual(job.result!.files);
-    conforms(schemas.jobSchema, job);
+    conforms(jobSchema, job);
     conforms(schemas.progressResponseSchema, await (await gw.request(`/jobs/progress/${id}`)).json());
     conforms(schemas.etaResponseSchema, await (await gw.request(`/jobs/eta/${id}`)).json());
     conforms(schemas.logsResponseSchema, await (await gw.request(`/jobs/logs/${id}`)).json());
@@ -256,7 +257,7 @@ describe('jobs driven by a stub worker', () => {
     expect(eta.eta).toHaveProperty('elapsed_seconds');
     conforms(schemas.etaResponseSchema, eta);
     conforms(schemas.progressResponseSchema, progress);
-    conforms(schemas.jobSchema, (await getJob(id)).job);
+    conforms(jobSchema, (await getJob(id)).job);
     const res = await gw.request('/jobs/cancel', json({ job_ids: [id] }));
     const cancelled = (await res.json()) as Record<string, unknown>;
     expect(cancelled).toMatchObject({ cancelled: [id], failed: [] });

@@ -2,7 +2,7 @@
 // /openapi.json and /metrics are served.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCredentials } from '../../src/config/secrets.js';
-import type { ExportWorkflowInput } from '../../src/export/contract.js';
+import type { ExportWorkflowInput } from '../../src/core/export-contract.js';
 import { createTestGateway, json, type TestGateway } from './helpers.js';
 
 const PASSWORD = 'S3cr3t-inline-P@ssw0rd-unique';

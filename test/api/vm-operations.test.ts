@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp, type GatewayApp } from '../../src/api/app.js';
 import type { HyperConfig } from '../../src/config/types.js';
 import { connectVsphere } from '../../src/providers/vsphere/index.js';
-import { VM_OPERATION_WORKFLOW_TYPE } from '../../src/vm-operations/contract.js';
+import { VM_OPERATION_WORKFLOW_TYPE } from '../../src/core/vm-operation-contract.js';
 import { startWorker, testConfig, type RunningWorker } from '../harness/export-env.js';
 import { govc } from '../harness/govc.js';
 import { decodedHistoryText } from '../harness/history.js';

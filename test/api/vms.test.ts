@@ -1,6 +1,7 @@
 // /vms routes against a provider factory (the vSphere provider is tested on its own).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SourceProvider, VmDescription } from '../../src/providers/types.js';
+import type { SourceProvider } from '../../src/core/source-provider.js';
+import type { VmDescription } from '../../src/core/vm-description.js';
 import { createTestGateway, json, type TestGateway } from './helpers.js';
 
 const vm: VmDescription = {

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { parseManifest } from '../../src/export/ovf.js';
-import type { ExportProgress } from '../../src/export/contract.js';
+import type { ExportProgress } from '../../src/core/export-contract.js';
 import { exportInput, testConfig, useWorkerAndClient } from '../harness/export-env.js';
 import { govc } from '../harness/govc.js';
 import { decodedHistoryText } from '../harness/history.js';

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { TransferredDisk } from '../../src/activities/types.js';
-import { EXPORT_WORKFLOW_TYPE, type ExportWorkflowInput, type TransferHeartbeat } from '../../src/export/contract.js';
+import { EXPORT_WORKFLOW_TYPE, type ExportWorkflowInput, type TransferHeartbeat } from '../../src/core/export-contract.js';
 import type { exportVmWorkflow } from '../../src/workflows/export.js';
 import { govc } from '../harness/govc.js';
 import { activityResults } from '../harness/history.js';

@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { VmDescription } from '../../src/providers/types.js';
+import type { VmDescription } from '../../src/core/vm-description.js';
 import { connectVsphere, type VsphereProvider } from '../../src/providers/vsphere/index.js';
 import { createExportWorker } from '../../src/worker/create-worker.js';
 import { exportInput, temporalClient, testConfig } from '../harness/export-env.js';

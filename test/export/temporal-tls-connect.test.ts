@@ -11,7 +11,7 @@ import { createSecureServer, type IncomingHttpHeaders } from 'node:http2';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { startTemporalDevServer } from '../../src/devservices/temporal.js';
-import { EXPORT_WORKFLOW_TYPE, PROGRESS_QUERY, type ExportProgress } from '../../src/export/contract.js';
+import { EXPORT_WORKFLOW_TYPE, PROGRESS_QUERY, type ExportProgress } from '../../src/core/export-contract.js';
 import {
   connectTemporal,
   TemporalConnectionError,

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createExportActivities, LeaseProgressRegistry } from '../../src/activities/index.js';
 import type { DescribeInput, TransferDiskInput } from '../../src/activities/types.js';
 import { sealCredentials } from '../../src/config/secrets.js';
-import type { VmDescription } from '../../src/providers/types.js';
+import type { VmDescription } from '../../src/core/vm-description.js';
 import { reportedHosts } from '../../src/providers/vsphere/download-hosts.js';
 import { connectVsphere } from '../../src/providers/vsphere/index.js';
 import type { VsphereProvider } from '../../src/providers/vsphere/provider.js';

@@ -3,7 +3,7 @@
 // which the worker's download-host rule refuses (the vCenter only on its own port),
 // so the test's provider lets exactly those through and sends every other URL to
 // the real rule.
-import type { SourceProvider } from '../../src/providers/types.js';
+import type { SourceProvider } from '../../src/core/source-provider.js';
 
 export function letStandInsThrough(
   provider: Pick<SourceProvider, 'checkDownloadUrl'>,

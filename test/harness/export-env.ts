@@ -8,7 +8,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { join } from 'node:path';
 import { generateSecretsKey } from '../../src/config/secrets.js';
 import type { HyperConfig } from '../../src/config/types.js';
-import { DEFAULT_TASK_QUEUE, type ExportWorkflowInput } from '../../src/export/contract.js';
+import { DEFAULT_TASK_QUEUE, type ExportWorkflowInput } from '../../src/core/export-contract.js';
 import { createExportWorker, type ExportWorker } from '../../src/worker/create-worker.js';
 import type { ServiceInfo } from './services.js';
 

@@ -1,7 +1,7 @@
 // Discovery against the harness vcsim, checked field by field against govc, an
 // independent client reading the same inventory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { VmDescription } from '../../src/providers/types.js';
+import type { VmDescription } from '../../src/core/vm-description.js';
 import type { VsphereProvider } from '../../src/providers/vsphere/index.js';
 import { connect, createVm, parseJsonStream, runGovc, uniqueName } from './helpers.js';
 

@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createServer, type AddressInfo } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorType } from '../../src/export/errors.js';
+import { ErrorType } from '../../src/core/errors.js';
 import { connectVsphere, type VsphereProvider } from '../../src/providers/vsphere/index.js';
 import { connect, runGovc, services } from './helpers.js';
 

@@ -5,12 +5,13 @@ import { DEFAULTS } from '../../config/load.js';
 import type { HyperConfig } from '../../config/types.js';
 import { readBody } from '../body.js';
 import { badRequest, HttpError, notFound, now } from '../http-error.js';
-import { DuplicateJobError, type TemporalJobStore } from '../jobs/temporal-jobs.js';
-import { etaAnswer, progressAnswer } from '../jobs/answers.js';
-import { jobLogs } from '../jobs/logs.js';
+import { DuplicateJobError, type TemporalJobStore } from '../../jobs/temporal-jobs.js';
+import { etaAnswer, progressAnswer } from '../../jobs/answers.js';
+import { jobLogs } from '../../jobs/logs.js';
 import type { GatewayMetrics } from '../metrics.js';
-import { cancelRequestSchema, JOB_ID_PATTERN, JOB_STATUSES, queryRequestSchema, type Job, type JobStatus } from '../schemas.js';
-import { prepareSubmit, splitSubmitBody } from '../submit.js';
+import { JOB_ID_PATTERN, JOB_STATUSES, type Job, type JobStatus } from '../../jobs/job-schemas.js';
+import { cancelRequestSchema, queryRequestSchema } from '../schemas.js';
+import { prepareSubmit, splitSubmitBody } from '../../jobs/submit.js';
 
 const DEFAULT_LIMIT = 1000;
 

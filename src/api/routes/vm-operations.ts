@@ -6,8 +6,8 @@ import type { Context } from 'hono';
 import { randomUUID } from 'node:crypto';
 import { sealCredentials } from '../../config/secrets.js';
 import type { HyperConfig } from '../../config/types.js';
-import type { SourceRef } from '../../export/contract.js';
-import { ErrorType } from '../../export/errors.js';
+import type { SourceRef } from '../../core/export-contract.js';
+import { ErrorType } from '../../core/errors.js';
 import {
   VM_OPERATION_WORKFLOW_TYPE,
   VmOperationErrorType,
@@ -15,7 +15,7 @@ import {
   type VmOperation,
   type VmOperationInput,
   type VmOperationResult,
-} from '../../vm-operations/contract.js';
+} from '../../core/vm-operation-contract.js';
 import type { vmOperationWorkflow } from '../../workflows/vm-operation.js';
 import { failureType, rootMessage } from '../../workflows/failures.js';
 import { readBody } from '../body.js';

@@ -4,12 +4,13 @@
 import type { Client } from '@temporalio/client';
 import { Hono } from 'hono';
 import type { HyperConfig, VsphereProfile } from '../../config/types.js';
-import type { SourceProvider, VmSummary } from '../../providers/types.js';
+import type { SourceProvider } from '../../core/source-provider.js';
+import type { VmSummary } from '../../core/vm-description.js';
 import { readBody } from '../body.js';
 import type { ProviderFactory } from '../deps.js';
 import { badRequest, HttpError, now } from '../http-error.js';
 import { findProfile } from '../../config/profiles.js';
-import { VM_OPERATIONS } from '../../vm-operations/contract.js';
+import { VM_OPERATIONS } from '../../core/vm-operation-contract.js';
 import { inlineCredentials, parseVmListRequest, parseVmRequest, type VmRequest } from '../vm-requests.js';
 import { vmDescriptionView as description, vmInfoView as info, vmSummaryView as summary } from '../vm-views.js';
 import { vmOperationHandler } from './vm-operations.js';

@@ -2,7 +2,7 @@
 // its workflow history and the worker's own lines for it. -f follows until the job
 // reaches a final state, printing each line once.
 import { Command, InvalidArgumentError } from 'commander';
-import type { JobStatus } from '../../api/schemas.js';
+import type { JobStatus } from '../../jobs/job-schemas.js';
 import type { DaemonClient } from '../daemon-client.js';
 import { ExitCode } from '../exit-codes.js';
 import type { CliIo } from '../io.js';

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import type { Job } from '../../api/schemas.js';
+import type { Job } from '../../jobs/job-schemas.js';
 import { ExitCode } from '../exit-codes.js';
 import { renderJob } from '../format.js';
 import { daemonClient, printJson, withCommonOptions, type CommandContext, type CommonOptions } from './shared.js';

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import type { JobProgress, JobStatus } from '../../api/schemas.js';
+import type { JobProgress, JobStatus } from '../../jobs/job-schemas.js';
 import { ExitCode } from '../exit-codes.js';
 import { guardStatusWords } from '../format.js';
 import { renderBar } from '../progress-bar.js';

@@ -1,7 +1,7 @@
 // Where hyperexport sends its work: the daemon's REST API, or (standalone) an
 // in-process worker on Temporal. Both speak the REST contract's shapes, so the
 // selection, dry-run and progress code does not care which one runs.
-import type { Job } from '../../api/schemas.js';
+import type { Job } from '../../jobs/job-schemas.js';
 import type { VmRow } from '../daemon-client.js';
 
 /** One VM as GET /vms/list returns it (shared with hyperctl vms). */

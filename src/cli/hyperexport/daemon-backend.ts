@@ -1,6 +1,6 @@
 // hyperexport through hypervisord's REST API (the shared DaemonClient: its errors
 // already carry the exit code and tell the user what to do).
-import type { Job } from '../../api/schemas.js';
+import type { Job } from '../../jobs/job-schemas.js';
 import type { DaemonClient } from '../daemon-client.js';
 import { CliError } from '../daemon-client.js';
 import { ExitCode } from '../exit-codes.js';

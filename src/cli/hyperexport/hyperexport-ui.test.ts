@@ -1,7 +1,7 @@
 // Unit tests of hyperexport's selection flow (prompts injected), progress
 // rendering and export plans.
 import { describe, expect, it } from 'vitest';
-import type { Job } from '../../api/schemas.js';
+import type { Job } from '../../jobs/job-schemas.js';
 import type { CliIo } from '../io.js';
 import type { VmInfo, VmRow } from './backend.js';
 import { chooseInteractively, type Prompts } from './interactive.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { create } from 'tar';
-import type { JobResult } from '../../api/schemas.js';
+import type { JobResult } from '../../jobs/job-schemas.js';
 import { afterExport, PostExportError } from './post-export.js';
 
 const dirs: string[] = [];

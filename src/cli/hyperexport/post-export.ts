@@ -12,7 +12,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
-import type { JobResult } from '../../api/schemas.js';
+import type { JobResult } from '../../jobs/job-schemas.js';
 import { parseManifest } from '../../export/ovf.js';
 
 export interface PostExportOptions {

@@ -2,7 +2,7 @@
 // disk with its own rate and ETA, redrawn in place. Elsewhere (a pipe, a log
 // file): one plain line per export every few seconds or when its state changes,
 // with no control characters.
-import type { Job } from '../../api/schemas.js';
+import type { Job } from '../../jobs/job-schemas.js';
 import { formatBytes, guardStatusWords } from '../format.js';
 import { styles, type CliIo } from '../io.js';
 import { renderBar } from '../progress-bar.js';

@@ -1,6 +1,6 @@
 // Submits the exports, follows them to their end with live progress, and cancels
 // them on Ctrl-C (the signal is an AbortSignal; the caller wires it to SIGINT).
-import type { Job } from '../../api/schemas.js';
+import type { Job } from '../../jobs/job-schemas.js';
 import { CliError } from '../daemon-client.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatBytes } from '../format.js';

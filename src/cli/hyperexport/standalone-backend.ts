@@ -10,14 +10,14 @@ import { appendFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startExportWorkflow, TemporalJobStore } from '../../api/jobs/temporal-jobs.js';
-import type { Job } from '../../api/schemas.js';
-import { prepareSubmit } from '../../api/submit.js';
+import { startExportWorkflow, TemporalJobStore } from '../../jobs/temporal-jobs.js';
+import type { Job } from '../../jobs/job-schemas.js';
+import { prepareSubmit } from '../../jobs/submit.js';
 import { ConfigError, loadConfig } from '../../config/load.js';
 import { realpathLongestPrefix } from '../../config/output-path.js';
 import type { HyperConfig, VsphereProfile } from '../../config/types.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../../devservices/temporal.js';
-import type { VmDescription, VmSummary } from '../../providers/types.js';
+import type { VmDescription, VmSummary } from '../../core/vm-description.js';
 import { connectVsphere, type VsphereProvider } from '../../providers/vsphere/index.js';
 import { connectTemporal } from '../../temporal/connection.js';
 import { createExportWorker } from '../../worker/create-worker.js';
@@ -26,7 +26,7 @@ import { ExitCode } from '../exit-codes.js';
 import type { ExportBackend, ExportRequest, VmInfo, VmRow } from './backend.js';
 import { findProfile } from '../../config/profiles.js';
 import { vmDescriptionView, vmSummaryView } from '../../api/vm-views.js';
-import { redactUrl, redactUserinfo } from '../../export/redact.js';
+import { redactUrl, redactUserinfo } from '../../core/redact.js';
 
 /** Standalone mode has no vCenter to talk to: no GOVC_* variables and no profile in a -config file. */
 export class MissingCredentialsError extends CliError {}

@@ -1,7 +1,7 @@
 // Discovery: every VM with its description in one ContainerView and one paged
 // RetrievePropertiesEx. The same view also yields folders, datacenters and networks,
 // so inventory paths and network names cost no extra round trip.
-import type { VmDescription } from '../types.js';
+import type { VmDescription } from '../../core/vm-description.js';
 import { InventoryTree } from './inventory.js';
 import { propertySpecs, retrieveAll, viewObjectSpec, type PropertySpec } from './property-collector.js';
 import type { VsphereSession } from './session.js';

@@ -5,7 +5,7 @@
 // activity input, which anyone who can reach the Temporal namespace (or answer its
 // task queue) can shape: without this check, it could name any server and receive
 // the cookie.
-import { ErrorType } from '../../export/errors.js';
+import { ErrorType } from '../../core/errors.js';
 import { withContainerView } from './discovery.js';
 import { failure } from './faults.js';
 import { propertySpecs, retrieveAll, viewObjectSpec } from './property-collector.js';

@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ErrorType } from '../../export/errors.js';
+import { ErrorType } from '../../core/errors.js';
 import { connectVsphere } from './provider.js';
 
 const NS =

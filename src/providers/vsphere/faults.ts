@@ -1,7 +1,7 @@
 // SOAP faults and transport failures -> ApplicationFailure with a fixed `type`, so
 // they cross Temporal boundaries unchanged and workflows can branch on the string.
 import { ApplicationFailure } from '@temporalio/common';
-import { ErrorType } from '../../export/errors.js';
+import { ErrorType } from '../../core/errors.js';
 import { childByLocalName, isObject, text, xsiType } from './xml.js';
 
 export interface SoapFaultInfo {

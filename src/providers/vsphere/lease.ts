@@ -9,8 +9,9 @@
 // file's base name, then position among the disk URLs (disks sorted by controller
 // bus and unit, the order vSphere exports them in).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ErrorType } from '../../export/errors.js';
-import type { DiskDescription, ExportLease, LeaseDevice, LeaseState } from '../types.js';
+import { ErrorType } from '../../core/errors.js';
+import type { DiskDescription } from '../../core/vm-description.js';
+import type { ExportLease, LeaseDevice, LeaseState } from '../../core/source-provider.js';
 import { failure, faultName } from './faults.js';
 import { retrieveOne } from './property-collector.js';
 import type { VsphereSession } from './session.js';

@@ -1,6 +1,6 @@
 // Finding a VM from what a user typed: inventory path, name, managed object id or
 // UUID (in that order). A miss names the closest VM names, so a typo is obvious.
-import { ErrorType } from '../../export/errors.js';
+import { ErrorType } from '../../core/errors.js';
 import { listVmNames } from './discovery.js';
 import { failure } from './faults.js';
 import type { VsphereSession } from './session.js';

@@ -1,18 +1,8 @@
 // VsphereProvider: the SourceProvider for vCenter/ESXi, on one logged-in session.
 import { request } from 'undici';
-import { ErrorType } from '../../export/errors.js';
-import type {
-  DiskSource,
-  ExportLease,
-  ExportTarget,
-  LeaseState,
-  SourceProvider,
-  VmDescription,
-  VmRef,
-  VmStateChange,
-  VmStateOperations,
-  VmSummary,
-} from '../types.js';
+import { ErrorType } from '../../core/errors.js';
+import type { DiskSource, ExportLease, ExportTarget, LeaseState, SourceProvider, VmStateOperations } from '../../core/source-provider.js';
+import type { VmDescription, VmRef, VmStateChange, VmSummary } from '../../core/vm-description.js';
 import { discoverVms, loadInventoryTree } from './discovery.js';
 import { checkDownloadUrl, reportedHosts } from './download-hosts.js';
 import { failure, faultName } from './faults.js';

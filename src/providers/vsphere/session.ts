@@ -1,5 +1,5 @@
 // Logging in and the ServiceContent every other call starts from.
-import { ErrorType } from '../../export/errors.js';
+import { ErrorType } from '../../core/errors.js';
 import { failure, faultName } from './faults.js';
 import { SoapClient, type SoapClientOptions } from './soap-client.js';
 import { childByLocalName, isObject, MoRef, optMoref, text } from './xml.js';

@@ -3,8 +3,8 @@
 // re-login when the server says the session is gone (NotAuthenticated).
 import { ApplicationFailure } from '@temporalio/common';
 import { errors as undiciErrors, request, type Agent, type Dispatcher } from 'undici';
-import { ErrorType } from '../../export/errors.js';
-import { redactUserinfo, withoutUserinfo } from '../../export/redact.js';
+import { ErrorType } from '../../core/errors.js';
+import { redactUserinfo, withoutUserinfo } from '../../core/redact.js';
 import { failure, faultName, faultToFailure, parseFault } from './faults.js';
 import { createVsphereDispatcher, type TlsPolicy } from './tls.js';
 import { readXml } from './xml-reader.js';

@@ -1,7 +1,7 @@
 // Waiting for vSphere tasks: poll Task.info until success or error, report progress,
 // and turn the task's fault into the same typed failure a direct call would give.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ErrorType } from '../../export/errors.js';
+import { ErrorType } from '../../core/errors.js';
 import { failure, faultToFailure } from './faults.js';
 import { retrieveOne } from './property-collector.js';
 import type { VsphereSession } from './session.js';

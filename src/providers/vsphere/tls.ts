@@ -5,7 +5,7 @@
 // rejecting and decides itself from the peer certificate.
 import type { TLSSocket } from 'node:tls';
 import { Agent, buildConnector } from 'undici';
-import { ErrorType } from '../../export/errors.js';
+import { ErrorType } from '../../core/errors.js';
 import { failure } from './faults.js';
 
 export interface TlsPolicy {

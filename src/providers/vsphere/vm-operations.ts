@@ -3,9 +3,9 @@
 // Each is idempotent, so a retried activity finds the work done and says so.
 import { ApplicationFailure } from '@temporalio/common';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ErrorType } from '../../export/errors.js';
-import { VmOperationErrorType } from '../../vm-operations/contract.js';
-import type { PowerState, VmStateChange } from '../types.js';
+import { ErrorType } from '../../core/errors.js';
+import { VmOperationErrorType } from '../../core/vm-operation-contract.js';
+import type { PowerState, VmStateChange } from '../../core/vm-description.js';
 import { failure, faultName } from './faults.js';
 import { resolveVm } from './lookup.js';
 import { retrieveOne } from './property-collector.js';

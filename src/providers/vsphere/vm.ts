@@ -1,11 +1,5 @@
 // VirtualMachine properties (as parsed XML) -> the provider-neutral VmDescription.
-import type {
-  CdromDescription,
-  DiskDescription,
-  NicDescription,
-  PowerState,
-  VmDescription,
-} from '../types.js';
+import type { CdromDescription, DiskDescription, NicDescription, PowerState, VmDescription } from '../../core/vm-description.js';
 import type { InventoryTree } from './inventory.js';
 import { arrayItems, bool, isObject, num, optMoref, optText, text, xsiType } from './xml.js';
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { TransferDiskInput } from '../../../src/activities/types.js';
-import type { TransferHeartbeat } from '../../../src/export/contract.js';
+import type { TransferHeartbeat } from '../../../src/core/export-contract.js';
 
 export interface LiveTransfer {
   activityId: string;

@@ -2,7 +2,7 @@
 // key also at the top level (the Python SDK builds JobProgress from the whole
 // answer), and the ETA from the live rate.
 import { describe, expect, it } from 'vitest';
-import type { Job } from '../schemas.js';
+import type { Job } from './job-schemas.js';
 import { etaAnswer, progressAnswer } from './answers.js';
 import { progressView } from './views.js';
 

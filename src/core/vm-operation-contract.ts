@@ -3,8 +3,8 @@
 // Temporal history like an export. The gateway, the worker and the tests import
 // these; everything is plain JSON and carries no secret. No Node built-ins: the
 // workflow bundle imports this file.
-import type { SourceRef } from '../export/contract.js';
-import type { VmStateChange } from '../providers/types.js';
+import type { SourceRef } from './export-contract.js';
+import type { VmStateChange } from './vm-description.js';
 
 export const VM_OPERATION_WORKFLOW_TYPE = 'vmOperationWorkflow';
 
@@ -22,7 +22,7 @@ export const vmOperationId = (operation: VmOperation, uuid: string): string => `
 export const DEFAULT_VM_OPERATION_TIMEOUT_SECONDS = 300;
 export const MAX_VM_OPERATION_TIMEOUT_SECONDS = 3600;
 
-/** Failure types of the VM operations beside the shared ones (export/errors.ts). Never retried. */
+/** Failure types of the VM operations beside the shared ones (core/errors.ts). Never retried. */
 export const VmOperationErrorType = {
   /** A graceful shutdown needs VMware Tools running in the guest (vCenter's ToolsUnavailable). */
   ToolsNotRunning: 'ToolsNotRunning',

@@ -1,7 +1,7 @@
 // The answers of GET /jobs/progress/{id} and GET /jobs/eta/{id}, built from the
 // job view the store already keeps (its rate is the live one, from successive
 // byte counts: rate.ts). Pure functions; `at` is the answer's time.
-import type { Job, JobProgress } from '../schemas.js';
+import type { Job, JobProgress } from './job-schemas.js';
 import { goDuration } from './durations.js';
 import { progressView } from './views.js';
 

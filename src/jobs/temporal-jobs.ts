@@ -17,9 +17,9 @@ import {
   type ExportResult,
   type ExportWorkflowInput,
   type TransferHeartbeat,
-} from '../../export/contract.js';
-import { JobNameAttr, ProviderAttr, VmPathAttr } from '../../temporal/search-attributes.js';
-import type { Job, JobDefinition, JobStatus } from '../schemas.js';
+} from '../core/export-contract.js';
+import { JobNameAttr, ProviderAttr, VmPathAttr } from '../temporal/search-attributes.js';
+import type { Job, JobDefinition, JobStatus } from './job-schemas.js';
 import { Limiter, mapLimit } from './concurrency.js';
 import { originalMethodOf } from './definition.js';
 import { failureOf, type JobFailure } from './failures.js';

@@ -18,7 +18,7 @@ export interface JobLogRecord {
   details?: Record<string, unknown>;
 }
 
-/** Same rule as the REST job ids (schemas.ts JOB_ID_PATTERN): no '/', no leading '.'. */
+/** Same rule as the REST job ids (job-schemas.ts JOB_ID_PATTERN): no '/', no leading '.'. */
 const SAFE_JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** The book's path, or undefined for an id that must not become a file name. */

@@ -2,8 +2,8 @@
 // from an integer), the Python SDK (enums built from definition.export_method and
 // format, result.success required), next to the fields our CLIs read.
 import { describe, expect, it } from 'vitest';
-import type { ExportResult } from '../../export/contract.js';
-import type { JobDefinition } from '../schemas.js';
+import type { ExportResult } from '../core/export-contract.js';
+import type { JobDefinition } from './job-schemas.js';
 import { definitionView } from './definition.js';
 import { jobView, progressView, resultView } from './views.js';
 

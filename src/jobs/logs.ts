@@ -7,9 +7,9 @@
 import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { open } from 'node:fs/promises';
-import { jobLogPath, parseJobLog, MAX_JOB_LOG_BYTES } from '../../export/job-log-file.js';
-import { redactUrlsInText } from '../../export/redact.js';
-import type { JobLogLine } from '../schemas.js';
+import { jobLogPath, parseJobLog, MAX_JOB_LOG_BYTES } from './job-log-file.js';
+import { redactUrlsInText } from '../core/redact.js';
+import type { JobLogLine } from './job-schemas.js';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 type Failure = temporal.api.failure.v1.IFailure | null | undefined;

@@ -7,17 +7,10 @@ import { resolveOutputPath, OutputPathNotAllowedError, safeFileName } from '../c
 import { sealCredentials } from '../config/secrets.js';
 import type { HyperConfig } from '../config/types.js';
 import { bucketRefusal, vcenterRefusal } from '../config/worker-rules.js';
-import type { ExportFormat, ExportMethod, ExportWorkflowInput, SinkRef, SourceRef } from '../export/contract.js';
-import { isOriginalMethod, originalMethodOf } from './jobs/definition.js';
-import {
-  FIELD_ALIASES,
-  IGNORED_FIELDS,
-  jobDefinitionInputSchema,
-  jobOptionsSchema,
-  type JobDefinition,
-  type JobDefinitionInput,
-  type OriginalExportMethod,
-} from './schemas.js';
+import type { ExportFormat, ExportMethod, ExportWorkflowInput, SinkRef, SourceRef } from '../core/export-contract.js';
+import { isOriginalMethod, originalMethodOf } from './definition.js';
+import type { JobDefinition, OriginalExportMethod } from './job-schemas.js';
+import { FIELD_ALIASES, IGNORED_FIELDS, jobDefinitionInputSchema, jobOptionsSchema, type JobDefinitionInput } from './submit-schemas.js';
 
 export interface PreparedJob {
   input: ExportWorkflowInput;

@@ -1,7 +1,7 @@
 // Maps what Temporal knows about an export workflow to the REST contract's job
 // shape. Pure functions: the Temporal calls live in ./temporal-jobs.ts.
-import type { DiskProgress, ExportProgress, ExportResult, TransferHeartbeat } from '../../export/contract.js';
-import type { Job, JobDefinition, JobProgress, JobResult, JobStatus } from '../schemas.js';
+import type { DiskProgress, ExportProgress, ExportResult, TransferHeartbeat } from '../core/export-contract.js';
+import type { Job, JobDefinition, JobProgress, JobResult, JobStatus } from './job-schemas.js';
 import { definitionView } from './definition.js';
 import { goDuration } from './durations.js';
 

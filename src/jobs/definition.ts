@@ -2,8 +2,8 @@
 // live side by side: `method` is ours (auto, ovf, datastore; our CLIs show it) and
 // `export_method` is the original daemon's ("", ctl, govc, ovftool, web), because
 // its Python SDK builds an enum from that field and raises on any other value.
-import type { ExportMethod } from '../../export/contract.js';
-import { EXPORT_METHODS, ORIGINAL_EXPORT_METHODS, type JobDefinition, type OriginalExportMethod } from '../schemas.js';
+import type { ExportMethod } from '../core/export-contract.js';
+import { EXPORT_METHODS, ORIGINAL_EXPORT_METHODS, type JobDefinition, type OriginalExportMethod } from './job-schemas.js';
 
 const ORIGINAL_OF: Record<ExportMethod, OriginalExportMethod> = { auto: '', ovf: 'govc', datastore: 'web' };
 

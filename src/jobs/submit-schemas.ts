@@ -1,0 +1,61 @@
+// What a client may send to submit jobs (POST /jobs/submit, hyperexport, job files),
+// as zod schemas: src/jobs/submit.ts validates with them and the gateway's
+// /openapi.json documents them.
+import { z } from 'zod';
+import { EXPORT_METHODS, JOB_ID_PATTERN, ORIGINAL_EXPORT_METHODS } from './job-schemas.js';
+
+export const jobOptionsSchema = z.object({
+  parallel_downloads: z.number().int().min(1).max(32).optional(),
+  remove_cdrom: z.boolean().optional(),
+  snapshot: z.boolean().optional(),
+  power_off: z.boolean().optional(),
+  shutdown_timeout_seconds: z.number().int().min(1).max(3600).optional(),
+});
+
+export const vcenterSchema = z.object({
+  server: z.string().min(1),
+  username: z.string().min(1),
+  password: z.string(),
+  insecure: z.boolean().optional(),
+  thumbprint: z.string().optional(),
+});
+
+export const jobDefinitionInputSchema = z
+  .object({
+    id: z.string().regex(JOB_ID_PATTERN, 'must be 1-128 letters, digits, ".", "_" or "-" (no ":" or "/")').optional(),
+    name: z.string().max(256).optional(),
+    // Temporal indexes it as a Keyword search attribute, which has a length limit.
+    vm_path: z.string().min(1, 'must not be empty').max(1024, 'must be at most 1024 characters'),
+    output_path: z.string().min(1, 'must not be empty').optional(),
+    format: z
+      .enum(['ovf', 'ova', 'vmdk', 'qcow2', 'raw'])
+      .optional()
+      .meta({ description: 'ovf or ova; vmdk is taken as ovf (the disks are VMDK files beside the OVF); qcow2 and raw are refused' }),
+    export_method: z
+      .enum([...EXPORT_METHODS, ...ORIGINAL_EXPORT_METHODS])
+      .optional()
+      .meta({ description: 'auto, ovf or datastore; the original daemon\'s "", ctl, govc, ovftool and web are taken as auto' }),
+    options: jobOptionsSchema.optional(),
+    overwrite: z
+      .boolean()
+      .optional()
+      .meta({ description: 'replace files of an earlier export with the same names, once this export has succeeded (default: refuse the job with an OutputExists error)' }),
+    provider: z.literal('vsphere').optional(),
+    profile: z.string().min(1).optional(),
+    vcenter: vcenterSchema.optional(),
+    // The original daemon's top-level credential fields.
+    vcenter_url: z.string().min(1).optional(),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    insecure: z.boolean().optional(),
+  })
+  .meta({ id: 'JobDefinitionInput', description: 'aliases: output_dir = output_path, method = export_method' });
+export type JobDefinitionInput = z.infer<typeof jobDefinitionInputSchema>;
+
+/** Fields real clients send that this server does not use: accepted with a warning. */
+export const IGNORED_FIELDS = ['compression', 'verify', 'created_at', 'updated_at', 'status', 'compress', 'thin', 'datacenter', 'metadata'] as const;
+export const FIELD_ALIASES: Record<string, string> = { output_dir: 'output_path', method: 'export_method' };
+
+export const submitRequestSchema = z
+  .union([jobDefinitionInputSchema, z.object({ jobs: z.array(jobDefinitionInputSchema) }), z.array(jobDefinitionInputSchema)])
+  .meta({ id: 'SubmitRequest' });
