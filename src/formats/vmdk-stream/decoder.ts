@@ -178,6 +178,7 @@ export class StreamOptimizedVmdkDecoder implements AsyncIterable<VmdkStreamEvent
 
   private async readHeader(): Promise<SparseExtentHeader> {
     const got = await this.reader.fill(SECTOR);
+    if (got === 0) throw new VmdkStreamError('truncated', 0, 'input is empty');
     if (got < SECTOR) {
       // A short input may be a text descriptor (a few hundred bytes): say so rather than "truncated".
       checkMagic(this.reader.take(got), 0);
