@@ -56,6 +56,8 @@ describe('decodeStreamOptimized on qemu-img streamOptimized output', () => {
   const cases: { name: string; size: number; pieces: (size: number) => Piece[] }[] = [
     { name: 'data at start, middle and end with long zero runs (6 MiB)', size: 6 * MiB, pieces: mixedPieces },
     { name: 'size not a multiple of the grain (5 MiB + 12.5 KiB)', size: 5 * MiB + 12.5 * KiB, pieces: mixedPieces },
+    // qemu keeps one grain table per 32 MiB in the overhead; the decoder reads them all to know the grain count.
+    { name: 'several embedded grain tables (100 MiB, data in the first, third and last)', size: 100 * MiB, pieces: (s) => [...mixedPieces(s), { offset: 70 * MiB + 512, data: randomBytes(200 * KiB, 6) }] },
     { name: 'size not a multiple of a sector (1_000_003 bytes)', size: 1_000_003, pieces: (s) => [{ offset: s - 3, data: Buffer.from('xyz') }, { offset: 0, data: randomBytes(70 * KiB, 3) }] },
   ];
   for (const c of cases) {

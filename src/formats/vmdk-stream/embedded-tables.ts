@@ -41,7 +41,7 @@ export async function readEmbeddedTables(reader: OverheadReader, header: SparseE
   const tableOffsets: number[] = [];
   for (let sector = 0; sector * SECTOR < gdBytes; sector += 1) {
     const gd = await reader.readExactly(SECTOR, 'the grain directory');
-    for (let i = 0; i < SECTOR / 4 && tableOffsets.length + i < tables; i += 1) {
+    for (let i = 0; i < SECTOR / 4 && sector * (SECTOR / 4) + i < tables; i += 1) {
       const gtSector = gd.readUInt32LE(i * 4);
       if (gtSector !== 0) tableOffsets.push(gtSector * SECTOR);
     }
