@@ -89,6 +89,14 @@ describe('decodeStreamOptimized on qemu-img streamOptimized output', () => {
     expect(sha256(out.raw)).toBe(sha256(rawAsGuestSees(raw)));
   });
 
+  it('a zero-size disk: capacity 0, no extents', async () => {
+    // qemu-img 7.2 cannot reopen a zero-size streamOptimized file it wrote, so this one is our ESXi-layout encoding.
+    const out = await rebuildRaw(chunked(encodeEsxiLayout(Buffer.alloc(0)), 22, 8192));
+    expect(out.header.capacityBytes).toBe(0);
+    expect(out.dataEvents).toBe(0);
+    expect(out.end.endOfStreamMarker).toBe(true);
+  });
+
   it('a small image fed one byte at a time decodes to the same bytes', async () => {
     const size = 192 * KiB + 1536;
     const { raw, vmdk } = qemuCase(size, [
