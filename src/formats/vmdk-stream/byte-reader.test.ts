@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { StreamByteReader } from './byte-reader.js';
 
-function source(chunks: Buffer[], log: { returned: boolean; pulled: number }): AsyncIterator<Uint8Array> {
+function source(chunks: Buffer[], log: { returned: boolean; pulled: number }): AsyncIterable<Uint8Array> {
   let i = 0;
-  return {
+  const iterator: AsyncIterator<Uint8Array> = {
     next: () => {
       const chunk = chunks[i];
       i += 1;
@@ -16,6 +16,7 @@ function source(chunks: Buffer[], log: { returned: boolean; pulled: number }): A
       return Promise.resolve({ done: true, value: undefined });
     },
   };
+  return { [Symbol.asyncIterator]: () => iterator };
 }
 
 const bytes = (s: string): Buffer => Buffer.from(s, 'latin1');

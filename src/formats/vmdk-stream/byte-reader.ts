@@ -16,7 +16,10 @@ export class StreamByteReader {
   private received = 0;
   private ended = false;
 
-  constructor(private readonly source: AsyncIterator<Uint8Array>) {}
+  private source: AsyncIterator<Uint8Array> | undefined;
+
+  /** The source is not touched (a Node stream not set reading) until the first fill. */
+  constructor(private readonly input: AsyncIterable<Uint8Array>) {}
 
   /** Input bytes consumed by the decoder so far (the offset of the next byte it reads). */
   get position(): number {
@@ -31,6 +34,7 @@ export class StreamByteReader {
   /** Pulls until `n` bytes are buffered or the input ends; returns how many are buffered. */
   async fill(n: number): Promise<number> {
     while (this.buffered < n && !this.ended) {
+      this.source ??= this.input[Symbol.asyncIterator]();
       const next = await this.source.next();
       if (next.done === true) {
         this.ended = true;
@@ -118,7 +122,7 @@ export class StreamByteReader {
     this.buffered = 0;
     if (!this.ended) {
       this.ended = true;
-      await this.source.return?.();
+      await this.source?.return?.();
     }
   }
 

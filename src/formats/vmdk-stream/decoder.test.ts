@@ -1,5 +1,8 @@
 import { execFileSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
+import { createServer, get, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeStreamOptimized } from './decoder.js';
@@ -186,5 +189,55 @@ describe('backpressure and early exit', () => {
     }
     expect(closed).toBe(true);
     expect(pulled).toBeLessThan(bytes.length);
+  });
+});
+
+describe('over HTTP, as a lease serves the disk', () => {
+  /** Serves `path` (chunked, no Content-Length, like an NFC disk URL); counts the bytes it managed to send. */
+  async function serve(path: string): Promise<{ server: Server; url: string; sent: () => number; closed: Promise<void> }> {
+    let sent = 0;
+    let markClosed: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => (markClosed = resolve));
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const file = createReadStream(path, { highWaterMark: 64 * KiB });
+      file.on('data', (chunk) => (sent += chunk.length));
+      file.pipe(res);
+      res.on('close', () => {
+        file.destroy();
+        markClosed();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return { server, url: `http://127.0.0.1:${port}/disk.vmdk`, sent: () => sent, closed };
+  }
+  const fetchBody = (url: string): Promise<IncomingMessage> => new Promise((resolve, reject) => get(url, resolve).on('error', reject));
+
+  it('decodes the response body to the original bytes', async () => {
+    const { raw, vmdk } = qemuCase(6 * MiB, mixedPieces(6 * MiB));
+    const http = await serve(vmdk);
+    try {
+      const out = await rebuildRaw(await fetchBody(http.url));
+      expect(sha256(out.raw)).toBe(sha256(rawAsGuestSees(raw)));
+    } finally {
+      http.server.close();
+    }
+  });
+
+  it('a consumer that stops early closes the connection; the server stops sending', async () => {
+    const size = 48 * MiB;
+    const { vmdk } = qemuCase(size, [{ offset: 0, data: randomFillSync(Buffer.alloc(size)) }]);
+    const total = readFileSync(vmdk).length;
+    const http = await serve(vmdk);
+    try {
+      const decoder = decodeStreamOptimized(await fetchBody(http.url));
+      for await (const ev of decoder) if (ev.kind === 'data') break;
+      await http.closed;
+      // What left the server is what the socket buffers held, not the whole disk.
+      expect(http.sent()).toBeLessThan(total / 2);
+    } finally {
+      http.server.close();
+    }
   });
 });

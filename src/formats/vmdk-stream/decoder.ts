@@ -103,8 +103,9 @@ export class StreamOptimizedVmdkDecoder implements AsyncIterable<VmdkStreamEvent
   private reachedGuestOffset = 0;
   private capacity: number | undefined;
 
+  /** Reading starts with the iteration; the decoder closes the source when iteration stops, not before. */
   constructor(source: AsyncIterable<Uint8Array>) {
-    this.reader = new StreamByteReader(source[Symbol.asyncIterator]());
+    this.reader = new StreamByteReader(source);
   }
 
   /** Input bytes consumed so far (progress; an NFC stream cannot resume from it). */
@@ -195,7 +196,7 @@ export class StreamOptimizedVmdkDecoder implements AsyncIterable<VmdkStreamEvent
     const at = this.reader.position;
     const raw = await this.readExactly(header.descriptorSizeBytes, 'the embedded descriptor');
     const end = raw.indexOf(0);
-    const text = raw.toString('latin1', 0, end < 0 ? raw.length : end);
+    const text = raw.toString('utf8', 0, end < 0 ? raw.length : end);
     if (end >= 0 && raw.subarray(end).some((byte) => byte !== 0)) {
       throw new VmdkStreamError('bad-descriptor', at + end, 'embedded descriptor has a NUL byte inside its text');
     }
