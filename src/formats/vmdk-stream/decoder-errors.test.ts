@@ -290,3 +290,26 @@ describe('grain and marker contents are validated', () => {
     expect(err.inputOffset).toBe(firstGrain + 2000);
   });
 });
+
+describe("embedded grain tables (qemu-img's layout)", () => {
+  /** The qemu stream with its embedded grain tables zeroed, as a writer that preallocates but never fills them leaves them. */
+  function withUnfilledTables(): Buffer {
+    const bytes = Buffer.from(qemuBytes);
+    const gdAt = Number(bytes.readBigUInt64LE(56)) * 512;
+    const gtAt = bytes.readUInt32LE(gdAt) * 512;
+    expect(gtAt).toBeGreaterThan(gdAt);
+    expect(bytes.subarray(gtAt, gtAt + 2048).some((b) => b !== 0)).toBe(true);
+    bytes.fill(0, gtAt, gtAt + 2048);
+    return bytes;
+  }
+
+  it('unfilled (zeroed) tables do not make a complete stream fail: the end-of-stream marker decides', async () => {
+    const out = await rebuildRaw(chunked(withUnfilledTables(), 5, 7000));
+    expect(out.end.endOfStreamMarker).toBe(true);
+    expect(sha256(out.raw)).toBe(sha256(readFileSync(rawPath)));
+  });
+
+  it('with unfilled tables, an input cut after a grain is still truncated', async () => {
+    await expectError(withUnfilledTables().subarray(0, qemuGrains[1]!.at), 'truncated', qemuGrains[1]!.at);
+  });
+});

@@ -219,6 +219,10 @@ export class StreamOptimizedVmdkDecoder implements AsyncIterable<VmdkStreamEvent
     let grainTables = 0;
     let footer = false;
     let lastGrainAt = 0;
+    // Embedded tables that list no grain may be a writer's unfilled preallocation
+    // rather than an empty disk: they are held against the grains only when they
+    // list some. (Either way, an input that ends without end-of-stream must match them.)
+    const tablesListGrains = expected !== undefined && expected.grains > 0;
     for (;;) {
       const markerAt = this.reader.position;
       if (await this.reader.atEnd()) {
@@ -237,7 +241,7 @@ export class StreamOptimizedVmdkDecoder implements AsyncIterable<VmdkStreamEvent
       if (size > 0) {
         if (footer) throw new VmdkStreamError('bad-marker', markerAt, 'grain marker after the footer');
         const offset = this.grainOffset(lbaOrSectors, markerAt, nextGrainOffset, capacityBytes, grainBytes);
-        if (expected !== undefined && grains >= expected.grains) {
+        if (tablesListGrains && grains >= expected.grains) {
           throw new VmdkStreamError('table-mismatch', markerAt, `grain at LBA ${lbaOrSectors} is one more than the ${expected.grains} the embedded grain tables list`);
         }
         if (size > maxCompressed) {
@@ -272,7 +276,7 @@ export class StreamOptimizedVmdkDecoder implements AsyncIterable<VmdkStreamEvent
           if (nonZero !== undefined) {
             throw new VmdkStreamError('trailing-data', nonZero, 'bytes after the end-of-stream marker are not zero padding');
           }
-          if (expected !== undefined && grains !== expected.grains) {
+          if (tablesListGrains && grains !== expected.grains) {
             throw new VmdkStreamError('table-mismatch', markerAt, `end-of-stream after ${grains} grains; the embedded grain tables list ${expected.grains}`);
           }
           this.reachedGuestOffset = capacityBytes;

@@ -5,6 +5,9 @@
 // decoder how many grains must follow, so it can still tell a complete stream
 // from a cut one. Only counts are kept, not the tables: memory is one table
 // sector at a time plus one number per grain table (64 Ki numbers for 2 TiB).
+// A writer that cannot seek back may leave these tables zeroed and stream its
+// real ones as markers; the decoder therefore trusts tables that list no grain
+// only to accept a stream that ends right there (qemu's empty disk).
 
 import { VmdkStreamError } from './errors.js';
 import { roundUp, SECTOR, type SparseExtentHeader } from './sparse-header.js';
