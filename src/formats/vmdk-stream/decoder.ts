@@ -231,7 +231,7 @@ export class StreamOptimizedVmdkDecoder implements AsyncIterable<VmdkStreamEvent
           yield { kind: 'end', inputBytes: markerAt, grains, dataBytes, grainTables, footer, endOfStreamMarker: false };
           return;
         }
-        const listed = expected === undefined ? '' : ` (${grains} of the ${expected.grains} grains its tables list)`;
+        const listed = tablesListGrains ? ` (${grains} of the ${expected.grains} grains its tables list)` : '';
         throw new VmdkStreamError('truncated', markerAt, `input ended after ${markerAt} bytes without an end-of-stream marker${listed}`);
       }
       const marker = await this.readExactly(GRAIN_MARKER_BYTES, `the marker at byte ${markerAt}`);
