@@ -6,7 +6,7 @@
 // run with --expose-gc), and qemu-img's own time to convert the same VMDK to raw
 // for reference.
 //
-//   node --expose-gc --import tsx src/formats/vmdk-stream/bench-decode.ts [MiB]
+//   node --expose-gc --import tsx src/formats/vmdk-stream/decode.bench.ts [MiB]
 
 import { execFileSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
