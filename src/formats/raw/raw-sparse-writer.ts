@@ -14,16 +14,19 @@
 // resume overwrite whatever an earlier attempt wrote past its checkpoint.
 //
 // Resume after kill -9: checkpoint() fdatasyncs and returns a small JSON state
-// (offset, size, and with 'saved-state' hashing the hash-wasm state, ~200 bytes
-// base64) whatever the disk size. resume() continues from that offset.
+// (offset, size, and with 'saved-state' hashing the hash-wasm state: 273 bytes of
+// JSON for a 1 TiB disk) whatever the disk size. resume() continues from that offset.
 //
 // Hashing, the largest CPU cost (measured on this 2-core machine, 1 MiB updates):
 // Node's crypto ~1600 MiB/s, hash-wasm ~385 MiB/s. Holes are hashed as zeros from
 // one shared zero block, so a mostly empty disk costs hashing time, not I/O time.
-// - 'saved-state' (default): hash-wasm, whose state travels in the checkpoint, so
-//   a resume needs nothing from the file but its length.
-// - 'reread-prefix': Node's crypto (4× faster); a resume re-reads and re-hashes
-//   the file's first `offset` bytes (holes read back as zeros without I/O).
+// - 'reread-prefix' (default): Node's crypto; a resume re-reads and re-hashes the
+//   file's first `offset` bytes (holes read back as zeros, without device I/O).
+//   256 MiB in 1 MiB extents, finish included: ~600 MiB/s fully allocated (as
+//   fast as plain writes + hash), ~1000-1300 MiB/s mostly zeros (bench file).
+// - 'saved-state': hash-wasm, whose state travels in the checkpoint, so a resume
+//   needs nothing from the file; but ~250 MiB/s in the same bench. For outputs
+//   whose prefix cannot be read back; a local raw file always can.
 //
 // Memory: one shared 1 MiB zero block and, on a 'reread-prefix' resume, one 1 MiB
 // read buffer; the caller's extents are written from its own buffers (no copy).
@@ -54,7 +57,7 @@ export interface RawSparseState {
 
 export interface RawSparseCreateOptions {
   sizeBytes: number;
-  /** Default 'saved-state'. */
+  /** Default 'reread-prefix' (2.5-5× faster; see the header). */
   hashing?: RawHashing;
   /** Zero-detection granularity; default the file system's block size (st_blksize), else 4096. */
   blockSize?: number;
@@ -103,7 +106,7 @@ export class RawSparseWriter {
   /** Starts a new image in `fh` (opened for writing; any previous content is dropped). */
   static async create(fh: FileHandle, options: RawSparseCreateOptions): Promise<RawSparseWriter> {
     const sizeBytes = requireNonNegativeInteger(options.sizeBytes, 'sizeBytes');
-    const hashing = options.hashing ?? 'saved-state';
+    const hashing = options.hashing ?? 'reread-prefix';
     const hasher = hashing === 'saved-state' ? await WasmSha256.create() : new NodeSha256();
     const blockSize = await chooseBlockSize(fh, options.blockSize);
     await fh.truncate(0);
