@@ -315,6 +315,23 @@ process.stdout.write('finished\\n');
       await fh.close();
     });
 
+    it('a failed write keeps its own error and leaves the writer unusable (resume from the last checkpoint)', async () => {
+      const { w, fh } = await writer();
+      await w.write(0, Buffer.alloc(4096, 1));
+      await w.checkpoint();
+      await fh.close(); // the next write fails for real (EBADF)
+      const failed = await w.write(4096, Buffer.alloc(4096, 1)).then(
+        () => undefined,
+        (e: unknown) => e as NodeJS.ErrnoException,
+      );
+      expect(failed?.code).toBe('EBADF');
+      expect(await codeOf(w.checkpoint())).toBe(
+        'Unusable: a write at guest offset 4096 failed; resume from the last checkpoint',
+      );
+      // Every later call is refused, zero ranges included.
+      expect(await codeOf(w.skipZeros(8192, 10))).toMatch(/^Unusable: /);
+    });
+
     it('resume states that are not this file’s', async () => {
       const { w, fh } = await writer();
       await w.write(0, Buffer.alloc(8192, 3));
@@ -330,6 +347,9 @@ process.stdout.write('finished\\n');
           RawSparseWriter.resume(fh, { ...good, sha256State: Buffer.from('not a state').toString('base64') }),
         ),
       ).toMatch(/^InvalidState: resume state: sha256State/);
+      expect(await codeOf(RawSparseWriter.resume(fh, good, { sizeBytes: 2 * MiB }))).toBe(
+        `InvalidState: resume state: sizeBytes ${MiB} is not the disk's size ${2 * MiB}`,
+      );
       const { sha256State: _dropped, ...noHash } = good;
       expect(await codeOf(RawSparseWriter.resume(fh, noHash))).toMatch(
         /^InvalidState: resume state: sha256State is missing/,

@@ -65,6 +65,8 @@ export interface RawSparseCreateOptions {
 
 export interface RawSparseResumeOptions {
   blockSize?: number;
+  /** The disk size the caller expects; a state of another size is refused (InvalidState). */
+  sizeBytes?: number;
 }
 
 export interface RawSparseResult {
@@ -121,6 +123,12 @@ export class RawSparseWriter {
     options: RawSparseResumeOptions = {},
   ): Promise<RawSparseWriter> {
     const valid = validateState(state);
+    if (options.sizeBytes !== undefined && options.sizeBytes !== valid.sizeBytes) {
+      throw new RawWriterError(
+        'InvalidState',
+        `resume state: sizeBytes ${valid.sizeBytes} is not the disk's size ${options.sizeBytes}`,
+      );
+    }
     let hasher: ResumableSha256;
     if (valid.hashing === 'saved-state') {
       try {
@@ -199,7 +207,7 @@ export class RawSparseWriter {
   async checkpoint(): Promise<RawSparseState> {
     return this.exclusive(async () => {
       if (this.syncedAt !== this.position) {
-        await this.fh.datasync();
+        await this.durable();
         this.syncedAt = this.position;
       }
       const hash = this.hasher.checkpoint();
@@ -218,7 +226,7 @@ export class RawSparseWriter {
   async finish(): Promise<RawSparseResult> {
     await this.zerosUpTo(this.sizeBytes, 'finish');
     return this.exclusive(async () => {
-      await this.fh.datasync();
+      await this.durable();
       this.syncedAt = this.position;
       this.unusable = new RawWriterError('Unusable', 'the image is finished; nothing more can be written');
       return {
@@ -228,6 +236,24 @@ export class RawSparseWriter {
         resumedFromOffset: this.resumedFromOffset,
       };
     });
+  }
+
+  /**
+   * fdatasync. A failed one leaves the writer unusable: Linux may drop the dirty
+   * pages it could not write and report the next fdatasync clean, so nothing
+   * after the last good checkpoint can be trusted.
+   */
+  private async durable(): Promise<void> {
+    try {
+      await this.fh.datasync();
+    } catch (err) {
+      this.unusable = new RawWriterError(
+        'Unusable',
+        `fdatasync failed at guest offset ${this.position}; resume from the last checkpoint`,
+        { cause: err },
+      );
+      throw err;
+    }
   }
 
   /** Runs `op` after every call made before it has settled. */
@@ -337,7 +363,7 @@ async function rehashPrefix(fh: FileHandle, length: number, hasher: ResumableSha
   }
 }
 
-function validateState(state: RawSparseState): RawSparseState & { sha256State?: string } {
+function validateState(state: RawSparseState): RawSparseState {
   const s = state as Partial<RawSparseState> | null;
   const bad = (what: string): never => {
     throw new RawWriterError('InvalidState', `resume state: ${what}`);
