@@ -4,8 +4,9 @@
 // - mostly zeros (16 MiB of data in 256), the zeros once delivered as data extents
 //   (a source without an allocation map: the writer finds them) and once declared
 //   unallocated (skipZeros: no bytes handed over at all);
-// each with both hashings, beside a baseline: plain positional writes of every
-// byte plus Node's SHA-256 (a non-sparse copy).
+// each with both hashings and buffered, and with the default hashing and O_DIRECT,
+// beside a baseline: plain buffered positional writes of every byte plus Node's
+// SHA-256 (a non-sparse copy).
 //
 //   npx tsx src/formats/raw/raw-sparse-writer.bench.ts [MiB]
 import { createHash, randomBytes } from 'node:crypto';
@@ -13,6 +14,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openDirect } from '../../storage/direct-io.js';
 import { RawSparseWriter, type RawHashing } from './raw-sparse-writer.js';
 
 const MiB = 1024 * 1024;
@@ -26,12 +28,14 @@ const isData = (mib: number, layout: 'full' | 'sparse'): boolean => layout === '
 type Case = { layout: 'full' | 'sparse'; zerosAs: 'data' | 'unallocated' };
 const dir = mkdtempSync(join(tmpdir(), 'hx-raw-bench-'));
 
-async function ours(c: Case, hashing: RawHashing): Promise<string> {
+async function ours(c: Case, hashing: RawHashing, io: 'buffered' | 'direct'): Promise<string> {
   const path = join(dir, 'out.raw');
   const fh = await open(path, 'w+');
+  const direct = io === 'direct' ? await openDirect(path) : undefined;
   const cpu = process.cpuUsage();
   const t0 = process.hrtime.bigint();
-  const w = await RawSparseWriter.create(fh, { sizeBytes: size, hashing });
+  const w = await RawSparseWriter.create(fh, { sizeBytes: size, hashing, direct });
+  if (w.writesDirect !== (io === 'direct')) throw new Error(`${dir}: O_DIRECT refused`);
   for (let mib = 0; mib < sizeMiB; mib++) {
     if (isData(mib, c.layout)) await w.write(mib * MiB, data);
     else if (c.zerosAs === 'data') await w.write(mib * MiB, zeros);
@@ -40,6 +44,7 @@ async function ours(c: Case, hashing: RawHashing): Promise<string> {
   await w.finish();
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   const used = process.cpuUsage(cpu);
+  await direct?.close();
   await fh.close();
   const allocated = statSync(path).blocks * 512;
   rmSync(path);
@@ -74,11 +79,17 @@ try {
   ];
   for (const c of cases) {
     const name = c.layout === 'full' ? 'fully allocated' : `mostly zeros, zeros as ${c.zerosAs}`;
-    for (const hashing of ['saved-state', 'reread-prefix'] as const) {
-      console.log(`${sizeMiB} MiB ${name.padEnd(34)} ${hashing.padEnd(14)} ${await ours(c, hashing)}`);
+    const modes = [
+      ['saved-state', 'buffered'],
+      ['reread-prefix', 'buffered'],
+      ['reread-prefix', 'direct'],
+    ] as const;
+    for (const [hashing, io] of modes) {
+      const label = `${hashing} ${io}`;
+      console.log(`${sizeMiB} MiB ${name.padEnd(34)} ${label.padEnd(22)} ${await ours(c, hashing, io)}`);
     }
     if (c.zerosAs === 'data')
-      console.log(`${sizeMiB} MiB ${name.padEnd(34)} ${'baseline'.padEnd(14)} ${await baseline(c)}`);
+      console.log(`${sizeMiB} MiB ${name.padEnd(34)} ${'baseline'.padEnd(22)} ${await baseline(c)}`);
   }
   console.log(
     `max RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB (whole process: Node, hash-wasm, buffers)`,

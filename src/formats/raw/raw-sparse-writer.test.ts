@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { qemuImgPath } from '../../devservices/tools.js';
+import { openDirect } from '../../storage/direct-io.js';
 import { RawWriterError } from './errors.js';
 import { RawSparseWriter, type RawHashing, type RawSparseState } from './raw-sparse-writer.js';
 
@@ -88,6 +89,21 @@ async function withFile<T>(path: string, body: (fh: FileHandle) => Promise<T>): 
   }
 }
 
+/** A second handle with O_DIRECT; the temporary directory's file system must take it (ext4 here, not tmpfs). */
+async function directHandle(path: string): Promise<FileHandle> {
+  const direct = await openDirect(path);
+  if (!direct)
+    throw new Error(`${path}: the file system refuses O_DIRECT; run the tests with TMPDIR on a disk`);
+  return direct;
+}
+
+/** How the writer is set up: hashing, and buffered or direct writes. */
+const MODES: [RawHashing, 'buffered' | 'direct'][] = [
+  ['saved-state', 'buffered'],
+  ['reread-prefix', 'buffered'],
+  ['reread-prefix', 'direct'],
+];
+
 describe('RawSparseWriter', () => {
   // 9 MiB + 1234: not a multiple of any block size.
   const size = 9 * MiB + 1234;
@@ -107,14 +123,20 @@ describe('RawSparseWriter', () => {
     ...chunks(size - 64 * KiB, size, 64 * KiB),
   ];
 
-  it.each<RawHashing>(['saved-state', 'reread-prefix'])(
-    'writes an image qemu-img finds identical to its source, with sha256sum its SHA-256 and holes for its zeros (%s hashing)',
-    async (hashing) => {
+  it.each(MODES)(
+    'writes an image qemu-img finds identical to its source, with sha256sum its SHA-256 and holes for its zeros (%s hashing, %s)',
+    async (hashing, io) => {
       const out = join(tempDir(), 'disk.raw');
       const result = await withFile(out, async (fh) => {
-        const w = await RawSparseWriter.create(fh, { sizeBytes: size, hashing });
-        await feed(w, source, plan);
-        return w.finish();
+        const direct = io === 'direct' ? await directHandle(out) : undefined;
+        try {
+          const w = await RawSparseWriter.create(fh, { sizeBytes: size, hashing, direct });
+          await feed(w, source, plan);
+          expect(w.writesDirect).toBe(io === 'direct');
+          return await w.finish();
+        } finally {
+          await direct?.close();
+        }
       });
       const j = await judge(source, out);
       expect(j.compare.stdout.trim()).toBe('Images are identical.');
@@ -162,13 +184,21 @@ describe('RawSparseWriter', () => {
     }
   });
 
-  it('a fully allocated disk is written whole', async () => {
-    const full = randomBytes(2 * MiB + 100);
+  it.each(['buffered', 'direct'])('a fully allocated disk is written whole (%s)', async (io) => {
+    const full = randomBytes(7 * MiB + 100);
     const out = join(tempDir(), 'full.raw');
     const result = await withFile(out, async (fh) => {
-      const w = await RawSparseWriter.create(fh, { sizeBytes: full.length });
-      await feed(w, full, chunks(0, full.length, MiB));
-      return w.finish();
+      const direct = io === 'direct' ? await directHandle(out) : undefined;
+      try {
+        const w = await RawSparseWriter.create(fh, { sizeBytes: full.length, direct });
+        // Extents of 3 MiB + 7: each has an unaligned head and tail around a
+        // middle of several staging buffers (direct).
+        await feed(w, full, chunks(0, full.length, 3 * MiB + 7));
+        expect(w.writesDirect).toBe(io === 'direct');
+        return await w.finish();
+      } finally {
+        await direct?.close();
+      }
     });
     const j = await judge(full, out);
     expect(j.compare.code).toBe(0);
@@ -177,9 +207,12 @@ describe('RawSparseWriter', () => {
     expect(j.allocatedBytes).toBeGreaterThanOrEqual(full.length);
   });
 
-  it.each<RawHashing>(['saved-state', 'reread-prefix'])(
-    'after kill -9 mid-way, a resume from an earlier checkpoint over a dirtied file finishes identical with the same SHA-256 (%s)',
-    async (hashing) => {
+  it.each<[RawHashing, 'buffered' | 'direct']>([
+    ['saved-state', 'buffered'],
+    ['reread-prefix', 'direct'],
+  ])(
+    'after kill -9 mid-way, a resume from an earlier checkpoint over a dirtied file finishes identical with the same SHA-256 (%s, %s)',
+    async (hashing, io) => {
       const dir = tempDir();
       const kSize = 8 * MiB + 300;
       const kSource = image(kSize, [
@@ -199,10 +232,13 @@ describe('RawSparseWriter', () => {
         `import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { RawSparseWriter } from ${JSON.stringify(join(SELF_DIR, 'raw-sparse-writer.ts'))};
-const [src, out, hashing] = process.argv.slice(2);
+import { openDirect } from ${JSON.stringify(join(SELF_DIR, '../../storage/direct-io.ts'))};
+const [src, out, hashing, io] = process.argv.slice(2);
 const source = readFileSync(src!);
 const fh = await open(out!, 'w+');
-const w = await RawSparseWriter.create(fh, { sizeBytes: source.length, hashing: hashing as 'saved-state' });
+const direct = io === 'direct' ? await openDirect(out!) : undefined;
+const w = await RawSparseWriter.create(fh, { sizeBytes: source.length, hashing: hashing as 'saved-state', direct });
+if (w.writesDirect !== (io === 'direct')) throw new Error('direct I/O expected: ' + io);
 for (let at = 0; at < source.length; at += 128 * 1024) {
   await w.write(at, source.subarray(at, Math.min(source.length, at + 128 * 1024)));
   process.stdout.write(JSON.stringify(await w.checkpoint()) + '\\n');
@@ -214,7 +250,7 @@ process.stdout.write('finished\\n');
       );
       const states: RawSparseState[] = [];
       const exit = await new Promise<NodeJS.Signals | null>((resolve) => {
-        const proc = spawn(process.execPath, ['--import', 'tsx', child, srcPath, out, hashing], {
+        const proc = spawn(process.execPath, ['--import', 'tsx', child, srcPath, out, hashing, io], {
           cwd: join(SELF_DIR, '../../..'),
           stdio: ['ignore', 'pipe', 'inherit'],
         });
@@ -239,10 +275,13 @@ process.stdout.write('finished\\n');
       try {
         await fh.write(Buffer.alloc(4096, 0xee), 0, 4096, 3 * MiB);
         await fh.write(Buffer.alloc(10, 0xee), 0, 10, earlier.offset + 100);
-        const w = await RawSparseWriter.resume(fh, earlier);
+        const direct = io === 'direct' ? await directHandle(out) : undefined;
+        const w = await RawSparseWriter.resume(fh, earlier, { direct, sizeBytes: kSize });
         expect(w.offset).toBe(earlier.offset);
         await feed(w, kSource, chunks(earlier.offset, kSize, 512 * KiB - 3));
+        expect(w.writesDirect).toBe(io === 'direct');
         const result = await w.finish();
+        await direct?.close();
         expect(result.resumedFromOffset).toBe(earlier.offset);
         const j = await judge(kSource, out);
         expect(j.compare.stdout.trim()).toBe('Images are identical.');

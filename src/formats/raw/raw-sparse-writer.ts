@@ -28,8 +28,9 @@
 //   needs nothing from the file; but ~250 MiB/s in the same bench. For outputs
 //   whose prefix cannot be read back; a local raw file always can.
 //
-// Memory: one shared 1 MiB zero block and, on a 'reread-prefix' resume, one 1 MiB
-// read buffer; the caller's extents are written from its own buffers (no copy).
+// Memory: one shared 1 MiB zero block, on a 'reread-prefix' resume one 1 MiB read
+// buffer, and with direct I/O two 1 MiB aligned staging buffers; buffered writes
+// go from the caller's own buffers (no copy).
 //
 // Concurrency: calls may overlap (e.g. a heartbeat timer calling checkpoint()
 // during a write); they run one at a time in call order. Long zero ranges are
@@ -38,6 +39,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { NodeSha256, WasmSha256, type ResumableSha256 } from '../../transfer/resumable-sha256.js';
 import { RawWriterError } from './errors.js';
+import { RunWriter } from './run-writer.js';
 import { nonZeroRuns, ZERO_CHUNK_BYTES, ZEROS } from './zero-blocks.js';
 
 export type RawHashing = 'saved-state' | 'reread-prefix';
@@ -61,10 +63,17 @@ export interface RawSparseCreateOptions {
   hashing?: RawHashing;
   /** Zero-detection granularity; default the file system's block size (st_blksize), else 4096. */
   blockSize?: number;
+  /**
+   * A second handle on the same file opened with O_DIRECT (storage/direct-io.ts
+   * openDirect): block-aligned data then goes straight to the device (run-writer.ts).
+   * The caller closes it after finish().
+   */
+  direct?: FileHandle;
 }
 
 export interface RawSparseResumeOptions {
   blockSize?: number;
+  direct?: FileHandle;
   /** The disk size the caller expects; a state of another size is refused (InvalidState). */
   sizeBytes?: number;
 }
@@ -95,6 +104,7 @@ export class RawSparseWriter {
 
   private constructor(
     private readonly fh: FileHandle,
+    private readonly runs: RunWriter,
     readonly sizeBytes: number,
     private readonly hashing: RawHashing,
     private readonly hasher: ResumableSha256,
@@ -112,8 +122,10 @@ export class RawSparseWriter {
     const hasher = hashing === 'saved-state' ? await WasmSha256.create() : new NodeSha256();
     const blockSize = await chooseBlockSize(fh, options.blockSize);
     await fh.truncate(0);
+    const runs = await RunWriter.open(fh, options.direct, 0);
+    await fh.truncate(0); // the alignment probe may have written a block
     await fh.truncate(sizeBytes);
-    return new RawSparseWriter(fh, sizeBytes, hashing, hasher, blockSize, 0);
+    return new RawSparseWriter(fh, runs, sizeBytes, hashing, hasher, blockSize, 0);
   }
 
   /** Continues the image in `fh` from a state returned by checkpoint(); bytes past its offset are discarded. */
@@ -151,12 +163,19 @@ export class RawSparseWriter {
       );
     }
     const blockSize = await chooseBlockSize(fh, options.blockSize);
+    // The alignment probe writes a block past the durable bytes, which go next.
+    const runs = await RunWriter.open(fh, options.direct, valid.offset);
     // Everything an earlier attempt wrote past the durable offset goes: the holes
     // this attempt leaves must read as zeros.
     await fh.truncate(valid.offset);
     await fh.truncate(valid.sizeBytes);
     if (valid.hashing === 'reread-prefix') await rehashPrefix(fh, valid.offset, hasher);
-    return new RawSparseWriter(fh, valid.sizeBytes, valid.hashing, hasher, blockSize, valid.offset);
+    return new RawSparseWriter(fh, runs, valid.sizeBytes, valid.hashing, hasher, blockSize, valid.offset);
+  }
+
+  /** True while block-aligned data goes to the device with O_DIRECT (a `direct` handle the device accepts). */
+  get writesDirect(): boolean {
+    return this.runs.isDirect;
   }
 
   /** Guest offset up to which the image has been given (written, skipped or implied zero). */
@@ -177,7 +196,7 @@ export class RawSparseWriter {
       const writes: Promise<void>[] = [];
       let dataBytes = 0;
       for (const [start, end] of nonZeroRuns(data, offset, this.blockSize)) {
-        writes.push(writeFully(this.fh, data.subarray(start, end), offset + start));
+        writes.push(this.runs.write(data.subarray(start, end), offset + start));
         dataBytes += end - start;
       }
       // Hash while the writes run on libuv's thread pool.
@@ -336,16 +355,6 @@ async function chooseBlockSize(fh: FileHandle, requested: number | undefined): P
     );
   }
   return usable ? candidate : DEFAULT_BLOCK;
-}
-
-/** Positional write of all of `chunk` (a regular file may take fewer bytes per call). */
-async function writeFully(fh: FileHandle, chunk: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < chunk.length) {
-    const { bytesWritten } = await fh.write(chunk, done, chunk.length - done, position + done);
-    if (bytesWritten === 0) throw new Error(`write at file offset ${position + done} wrote nothing`);
-    done += bytesWritten;
-  }
 }
 
 async function rehashPrefix(fh: FileHandle, length: number, hasher: ResumableSha256): Promise<void> {
