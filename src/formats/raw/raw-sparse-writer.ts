@@ -22,11 +22,15 @@
 // one shared zero block, so a mostly empty disk costs hashing time, not I/O time.
 // - 'reread-prefix' (default): Node's crypto; a resume re-reads and re-hashes the
 //   file's first `offset` bytes (holes read back as zeros, without device I/O).
-//   256 MiB in 1 MiB extents, finish included: ~600 MiB/s fully allocated (as
-//   fast as plain writes + hash), ~1000-1300 MiB/s mostly zeros (bench file).
+//   256 MiB in 1 MiB extents, finish included: ~600-900 MiB/s fully allocated
+//   (at least plain writes + hash), ~1000-1500 MiB/s mostly zeros
+//   (raw-sparse-writer.bench.ts; a busy machine, so ranges).
 // - 'saved-state': hash-wasm, whose state travels in the checkpoint, so a resume
 //   needs nothing from the file; but ~250 MiB/s in the same bench. For outputs
 //   whose prefix cannot be read back; a local raw file always can.
+//
+// Writes: buffered, or block-aligned data with O_DIRECT when the caller passes a
+// second handle opened with it (run-writer.ts).
 //
 // Memory: one shared 1 MiB zero block, on a 'reread-prefix' resume one 1 MiB read
 // buffer, and with direct I/O two 1 MiB aligned staging buffers; buffered writes
@@ -187,6 +191,8 @@ export class RawSparseWriter {
    * The bytes of `data` at guest `offset`, which must not be before the end of the
    * previous extent; a gap before it is zeros. All-zero blocks become holes.
    * Resolves when the bytes are in the file (not yet durable); `data` may be reused then.
+   * The extent is hashed in one synchronous step (~0.6 ms per MiB), so extents of a
+   * few MiB keep the event loop (heartbeats) responsive.
    */
   async write(offset: number, data: Buffer): Promise<void> {
     this.requireInside(offset, data.length, 'write');
