@@ -28,7 +28,7 @@ import type { DiskWriter, WriterCommit } from '../storage/sink.js';
 import { headerValue, parseContentRange } from './content-range.js';
 import { cancellation } from './cancellation.js';
 import { classifyTransferError, failure, redactUrl } from './failures.js';
-import { NodeSha256, WasmSha256, type ResumableSha256 } from './resumable-sha256.js';
+import { NodeSha256, WasmSha256, type ResumableSha256 } from '../core/resumable-sha256.js';
 import { WorkerSha256 } from './hash-worker.js';
 import { identityMismatch } from './source-identity.js';
 import { httpGet, type HttpBody } from './http-get.js';

@@ -3,6 +3,7 @@
 import type { FinishedFile, WriterState } from '../storage/sink.js';
 import type { DiskWriter } from '../storage/sink.js';
 import type { DiskSource } from '../core/source-provider.js';
+import type { HashCheckpoint } from '../core/resumable-sha256.js';
 
 /** What identifies the bytes being served, to notice a source that changed between attempts. */
 export interface SourceIdentity {
@@ -12,17 +13,7 @@ export interface SourceIdentity {
   lastModified?: string;
 }
 
-/**
- * How the engine gets the SHA-256 of the bytes before `offset` on resume.
- * - 'reread-prefix': the sink can read its durable prefix back (local disk); the
- *   engine hashes with Node's crypto (~2 GB/s here, 4× hash-wasm) and re-reads the
- *   prefix on resume, which costs a local sequential read of the committed bytes.
- * - 'hash-wasm-state': the prefix is not readable (S3 multipart parts); the state
- *   of hash-wasm's SHA-256 at `offset` is saved (base64, ~160 bytes).
- */
-export type HashCheckpoint =
-  | { algorithm: 'sha256'; kind: 'reread-prefix' }
-  | { algorithm: 'sha256'; kind: 'hash-wasm-state'; state: string };
+export type { HashCheckpoint } from '../core/resumable-sha256.js';
 
 export interface TransferCheckpoint {
   version: 1;

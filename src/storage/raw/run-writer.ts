@@ -14,7 +14,7 @@
 // writer's fdatasync covers both. Where the device refuses (EINVAL: alignment not
 // found, a file system without O_DIRECT), writing continues buffered.
 import type { FileHandle } from 'node:fs/promises';
-import { alignedBuffers, DIRECT_ALIGN, isEinval } from '../../storage/direct-io.js';
+import { alignedBuffers, DIRECT_ALIGN, isEinval } from '../direct-io.js';
 
 const STAGING_BYTES = 1024 * 1024;
 

@@ -41,7 +41,7 @@
 // hashed in slices that yield to the event loop, so a checkpoint is never held up
 // by more than one slice.
 import type { FileHandle } from 'node:fs/promises';
-import { NodeSha256, WasmSha256, type ResumableSha256 } from '../../transfer/resumable-sha256.js';
+import { NodeSha256, WasmSha256, type ResumableSha256 } from '../../core/resumable-sha256.js';
 import { RawWriterError } from './errors.js';
 import { RunWriter } from './run-writer.js';
 import { nonZeroRuns, ZERO_CHUNK_BYTES, ZEROS } from './zero-blocks.js';

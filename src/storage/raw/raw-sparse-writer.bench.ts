@@ -8,13 +8,13 @@
 // beside a baseline: plain buffered positional writes of every byte plus Node's
 // SHA-256 (a non-sparse copy).
 //
-//   npx tsx src/formats/raw/raw-sparse-writer.bench.ts [MiB]
+//   npx tsx src/storage/raw/raw-sparse-writer.bench.ts [MiB]
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDirect } from '../../storage/direct-io.js';
+import { openDirect } from '../direct-io.js';
 import { RawSparseWriter, type RawHashing } from './raw-sparse-writer.js';
 
 const MiB = 1024 * 1024;

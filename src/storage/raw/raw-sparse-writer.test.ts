@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { qemuImgPath } from '../../devservices/tools.js';
-import { openDirect } from '../../storage/direct-io.js';
+import { openDirect } from '../direct-io.js';
 import { RawWriterError } from './errors.js';
 import { RawSparseWriter, type RawHashing, type RawSparseState } from './raw-sparse-writer.js';
 
