@@ -1,0 +1,421 @@
+// One-pass qcow2 writer: takes a virtual disk as extents in increasing guest
+// offset order and writes a qcow2 v3 image that stores only the clusters holding
+// non-zero bytes. The layout (layout.ts) is append-only except the header
+// cluster, written last at offset 0; checkpoints are small JSON (state.ts) and
+// a killed transfer resumes from the last one (resume()).
+//
+// Memory: one pending partial cluster, one open region's allocation bitmap
+// (clusterSize/64 bytes), one u32 per region (8 KiB per TiB of virtual size at
+// 64 KiB clusters) and, while a write() call runs, references to at most 8 MiB
+// of the caller's own buffers (never copied). The L2 tables are written region by
+// region as the input passes them and are never held together.
+//
+// Calls must be awaited one at a time (a concurrent call is refused). The file
+// is not a valid image until finish() has written the header: a killed transfer
+// leaves a file that no reader takes for a finished qcow2.
+
+import type { FileHandle } from 'node:fs/promises';
+import { Qcow2WriterError } from './errors.js';
+import {
+  buildHeader,
+  buildL2Table,
+  DEFAULT_CLUSTER_BITS,
+  l1TablePieces,
+  l2TableClusters,
+  MAX_CLUSTER_BITS,
+  MIN_CLUSTER_BITS,
+  planTail,
+  qcow2Geometry,
+  refcountBlocks,
+  refcountTable,
+  type Qcow2Geometry,
+} from './layout.js';
+import { recoverRegionCounts } from './recover.js';
+import {
+  assertStateShape,
+  decodeBitmap,
+  decodeRegionCounts,
+  DEFAULT_MAX_STATE_BYTES,
+  encodeBitmap,
+  encodeRegionCounts,
+  popcount,
+  presenceBitmap,
+  QCOW2_STATE_FORMAT,
+  worstCaseStateBytes,
+  type Qcow2WriterState,
+} from './state.js';
+
+/** What the writer needs of its output: a node FileHandle fits. */
+export type Qcow2Output = Pick<FileHandle, 'write' | 'writev' | 'read' | 'datasync' | 'truncate' | 'stat'>;
+
+export interface Qcow2WriterOptions {
+  virtualSize: number;
+  /** log2 of the cluster size: 9..21, default 16 (64 KiB). */
+  clusterBits?: number;
+  /** Bound on JSON.stringify(checkpoint()).length; default 48 KiB (heartbeat details must stay under 64 KiB). */
+  maxStateBytes?: number;
+}
+
+export interface Qcow2FinishResult {
+  /** Bytes in the finished file. */
+  fileLength: number;
+  /** Guest clusters stored (the rest read as zeros). */
+  dataClusters: number;
+  /** Header, L2, L1 and refcount clusters. */
+  metadataClusters: number;
+}
+
+const SECTOR = 512;
+const BATCH_MAX_BYTES = 8 << 20;
+const BATCH_MAX_BUFFERS = 1024; // IOV_MAX on Linux
+
+export class Qcow2Writer {
+  private readonly g: Qcow2Geometry;
+  private readonly zeroCluster: Buffer;
+  /** Guest bytes received so far (data or zeros). */
+  private position = 0;
+  /** The cluster containing `position` while it is partly received (position not cluster-aligned and short of the virtual size). */
+  private readonly pending: Buffer;
+  /** The region whose clusters are being decided; regions before it are closed (L2 table written if they hold data). */
+  private openRegion = 0;
+  private readonly openBits: Uint8Array;
+  private openCount = 0;
+  /** Data clusters per closed region. */
+  private readonly regionCounts: Uint32Array;
+  /** Clusters appended to the file so far (batched ones included), cluster 0 being the header's place. */
+  private hostClusters = 1;
+  /** File bytes actually written (the batch goes at this offset). */
+  private writtenLength: number;
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+  private busy = false;
+  private closedReason: string | undefined;
+
+  private constructor(
+    private readonly out: Qcow2Output,
+    g: Qcow2Geometry,
+    private readonly maxStateBytes: number,
+  ) {
+    this.g = g;
+    this.zeroCluster = Buffer.alloc(g.clusterSize);
+    this.pending = Buffer.alloc(g.clusterSize);
+    this.openBits = new Uint8Array(g.l2Entries / 8);
+    this.regionCounts = new Uint32Array(g.l1Size);
+    this.writtenLength = g.clusterSize;
+  }
+
+  /** Starts a new image on an empty (or to-be-emptied) file. */
+  static async create(out: Qcow2Output, options: Qcow2WriterOptions): Promise<Qcow2Writer> {
+    const writer = new Qcow2Writer(out, checkedGeometry(options.virtualSize, options.clusterBits ?? DEFAULT_CLUSTER_BITS), checkedBudget(options));
+    // Stale bytes past what we write would otherwise stay in the file.
+    await out.truncate(0);
+    return writer;
+  }
+
+  /**
+   * Continues an image from a checkpoint taken before a kill: the file is cut back
+   * to the checkpoint's length (anything written after it is dropped) and the
+   * caller feeds extents again from state.resumeOffset.
+   */
+  static async resume(out: Qcow2Output, state: unknown, options: Pick<Qcow2WriterOptions, 'maxStateBytes'> = {}): Promise<Qcow2Writer> {
+    assertStateShape(state);
+    const g = checkedGeometry(state.virtualSize, state.clusterBits);
+    const writer = new Qcow2Writer(out, g, checkedBudget({ ...options, virtualSize: state.virtualSize, clusterBits: state.clusterBits }));
+    await writer.restore(state);
+    return writer;
+  }
+
+  /** Guest offset up to which input was received. */
+  get receivedOffset(): number {
+    return this.position;
+  }
+
+  /** Data at guest offset `offset`; bytes between the previous extent and this one are zeros. */
+  async write(offset: number, data: Buffer): Promise<void> {
+    await this.run('write', offset, data.length, () => this.receive(offset, data.length, data));
+  }
+
+  /** Declares [offset, offset+length) as zeros (e.g. unallocated at the source): nothing is stored for it. */
+  async skipZeros(offset: number, length: number): Promise<void> {
+    await this.run('skipZeros', offset, length, () => this.receive(offset, length, undefined));
+  }
+
+  /**
+   * Makes everything written so far durable (fdatasync) and returns the state to
+   * resume from. Its resumeOffset may be up to one cluster before receivedOffset:
+   * a partly received cluster is not in the file yet and must be fed again.
+   */
+  async checkpoint(): Promise<Qcow2WriterState> {
+    return this.run('checkpoint', undefined, 0, async () => {
+      await this.flush();
+      await this.out.datasync();
+      return this.describe();
+    });
+  }
+
+  /** Treats the rest of the disk as zeros, writes the tables and then the header, and syncs. */
+  async finish(): Promise<Qcow2FinishResult> {
+    const result = await this.run('finish', undefined, 0, async () => {
+      const g = this.g;
+      if (this.position < g.virtualSize) await this.receive(this.position, g.virtualSize - this.position, undefined);
+      this.closeRegionsBefore(g.l1Size);
+      const dataClusters = this.regionCounts.reduce((sum, n) => sum + n, 0);
+      const plan = planTail(g, this.hostClusters);
+      for (const piece of l1TablePieces(g, l2TableClusters(this.regionCounts), plan)) await this.appendAndMaybeFlush(piece);
+      for (const block of refcountBlocks(g, plan)) await this.appendAndMaybeFlush(block);
+      this.append(refcountTable(g, plan));
+      await this.flush();
+      if (this.hostClusters !== plan.totalClusters) {
+        throw new Error(`qcow2 writer: tail ended at cluster ${this.hostClusters}, plan says ${plan.totalClusters}`);
+      }
+      await writeAll(this.out, buildHeader(g, plan), 0);
+      await this.out.datasync();
+      return { fileLength: plan.fileLength, dataClusters, metadataClusters: plan.totalClusters - dataClusters };
+    });
+    this.closedReason = 'the image is finished';
+    return result;
+  }
+
+  // --- feeding -------------------------------------------------------------
+
+  private async receive(offset: number, length: number, data: Buffer | undefined): Promise<void> {
+    if (offset > this.position) await this.receive(this.position, offset - this.position, undefined);
+    const cs = this.g.clusterSize;
+    const end = this.g.virtualSize;
+    let i = 0;
+    const within = this.position % cs;
+    if (within !== 0 && length > 0) {
+      // Completes (part of) the pending cluster.
+      const take = Math.min(cs - within, length);
+      if (data) data.copy(this.pending, within, 0, take);
+      i = take;
+      this.position += take;
+      if (this.position % cs === 0 || this.position === end) this.decidePending();
+    }
+    if (!data) {
+      // Whole zero clusters cost nothing: regions close lazily when data or finish() comes.
+      const whole = Math.floor((length - i) / cs) * cs;
+      i += whole;
+      this.position += whole;
+    }
+    while (length - i >= cs) {
+      const cluster = this.position / cs;
+      const slice = data!.subarray(i, i + cs);
+      if (!slice.equals(this.zeroCluster)) this.store(cluster, slice);
+      i += cs;
+      this.position += cs;
+      if (this.batchFull()) await this.flush();
+    }
+    if (i < length) {
+      // Starts a new pending cluster with the tail.
+      this.pending.fill(0);
+      if (data) data.copy(this.pending, 0, i, length);
+      this.position += length - i;
+      if (this.position === end) this.decidePending();
+    }
+    await this.flush();
+  }
+
+  private decidePending(): void {
+    if (this.pending.equals(this.zeroCluster)) return;
+    const cluster = Math.floor((this.position - 1) / this.g.clusterSize);
+    this.store(cluster, Buffer.from(this.pending));
+  }
+
+  private store(guestCluster: number, data: Buffer): void {
+    this.closeRegionsBefore(Math.floor(guestCluster / this.g.l2Entries));
+    const j = guestCluster % this.g.l2Entries;
+    this.openBits[j >> 3]! |= 1 << (j & 7);
+    this.openCount++;
+    this.append(data);
+  }
+
+  /** Closes every region before `region`: a region with data gets its L2 table right after its data. */
+  private closeRegionsBefore(region: number): void {
+    while (this.openRegion < region) {
+      this.regionCounts[this.openRegion] = this.openCount;
+      if (this.openCount > 0) {
+        this.append(buildL2Table(this.g, this.openBits, this.hostClusters - this.openCount));
+        this.openBits.fill(0);
+        this.openCount = 0;
+      }
+      this.openRegion++;
+    }
+  }
+
+  // --- output --------------------------------------------------------------
+
+  private append(buf: Buffer): void {
+    this.batch.push(buf);
+    this.batchBytes += buf.length;
+    this.hostClusters += buf.length / this.g.clusterSize;
+  }
+
+  private async appendAndMaybeFlush(buf: Buffer): Promise<void> {
+    this.append(buf);
+    if (this.batchFull()) await this.flush();
+  }
+
+  private batchFull(): boolean {
+    return this.batchBytes >= BATCH_MAX_BYTES || this.batch.length >= BATCH_MAX_BUFFERS;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.batch.length === 0) return;
+    const buffers = this.batch;
+    const bytes = this.batchBytes;
+    this.batch = [];
+    this.batchBytes = 0;
+    let written = 0;
+    while (written < bytes) {
+      const rest = written === 0 ? buffers : remainingBuffers(buffers, written);
+      const { bytesWritten } = await this.out.writev(rest, this.writtenLength + written);
+      if (bytesWritten <= 0) throw new Error(`qcow2 writer: no progress writing at offset ${this.writtenLength + written}`);
+      written += bytesWritten;
+    }
+    this.writtenLength += bytes;
+  }
+
+  // --- checkpoint state ----------------------------------------------------
+
+  private describe(): Qcow2WriterState {
+    const cs = this.g.clusterSize;
+    const pendingPart = this.position === this.g.virtualSize ? 0 : this.position % cs;
+    const base = {
+      format: QCOW2_STATE_FORMAT,
+      virtualSize: this.g.virtualSize,
+      clusterBits: this.g.clusterBits,
+      resumeOffset: this.position - pendingPart,
+      fileLength: this.hostClusters * cs,
+      closedRegions: this.openRegion,
+      open: encodeBitmap(this.openBits, this.g.l2Entries),
+    } as const;
+    const exact: Qcow2WriterState = { ...base, closedEncoding: 'counts', closed: encodeRegionCounts(this.regionCounts, this.openRegion) };
+    if (JSON.stringify(exact).length <= this.maxStateBytes) return exact;
+    const bits = presenceBitmap(this.regionCounts, this.openRegion);
+    return { ...base, closedEncoding: 'presence', closed: encodeBitmap(bits, this.openRegion) };
+  }
+
+  private async restore(state: Qcow2WriterState): Promise<void> {
+    const g = this.g;
+    const cs = g.clusterSize;
+    const bad = (what: string) => new Qcow2WriterError('bad-state', `checkpoint state: ${what}`);
+    if (state.resumeOffset > g.virtualSize || (state.resumeOffset % cs !== 0 && state.resumeOffset !== g.virtualSize)) {
+      throw bad(`resumeOffset ${state.resumeOffset} is neither cluster-aligned nor the virtual size ${g.virtualSize}`);
+    }
+    if (state.fileLength % cs !== 0 || state.fileLength < cs) throw bad(`fileLength ${state.fileLength} is not a whole number (>= 1) of ${cs}-byte clusters`);
+    const resumeRegion = Math.floor(Math.min(state.resumeOffset, Math.max(0, g.virtualSize - 1)) / g.regionBytes);
+    if (state.closedRegions > resumeRegion) throw bad(`closedRegions ${state.closedRegions} is past the region of resumeOffset (${resumeRegion})`);
+    const { size } = await this.out.stat();
+    if (size < state.fileLength) {
+      throw new Qcow2WriterError('file-too-short', `resume: the file has ${size} bytes, the checkpoint says ${state.fileLength} were durable`);
+    }
+    await this.out.truncate(state.fileLength);
+
+    const open = decodeBitmap(state.open, g.l2Entries, 'open');
+    this.openBits.set(open);
+    this.openCount = popcount(open);
+    const firstClusterOfOpen = state.closedRegions * g.l2Entries;
+    const resumeCluster = Math.ceil(state.resumeOffset / cs);
+    for (let j = Math.max(0, resumeCluster - firstClusterOfOpen); j < g.l2Entries; j++) {
+      if ((open[j >> 3]! & (1 << (j & 7))) !== 0) throw bad(`the open region marks cluster ${firstClusterOfOpen + j} allocated, at or past resumeOffset`);
+    }
+    const fileClusters = state.fileLength / cs;
+    if (state.closedEncoding === 'counts') {
+      decodeRegionCounts(state.closed, state.closedRegions, g.l2Entries, this.regionCounts);
+    } else {
+      const present = decodeBitmap(state.closed, state.closedRegions, 'closed');
+      this.regionCounts.set(await recoverRegionCounts(this.out, g, present, state.closedRegions, fileClusters - this.openCount));
+    }
+    let clusters = 1 + this.openCount;
+    for (let k = 0; k < state.closedRegions; k++) {
+      const n = this.regionCounts[k]!;
+      clusters += n > 0 ? n + 1 : 0;
+    }
+    if (clusters !== fileClusters) throw bad(`the regions account for ${clusters} clusters, fileLength for ${fileClusters}`);
+    this.position = state.resumeOffset;
+    this.openRegion = state.closedRegions;
+    this.hostClusters = fileClusters;
+    this.writtenLength = state.fileLength;
+  }
+
+  // --- call discipline -----------------------------------------------------
+
+  private async run<T>(call: string, offset: number | undefined, length: number, body: () => Promise<T>): Promise<T> {
+    if (this.closedReason) throw new Qcow2WriterError('finished', `${call}: ${this.closedReason}`);
+    if (this.busy) throw new Qcow2WriterError('busy', `${call}: another call is still running (await each call before the next)`);
+    if (offset !== undefined) this.checkExtent(call, offset, length);
+    this.busy = true;
+    try {
+      return await body();
+    } catch (err) {
+      // The file and this object may now disagree: only resume() from the last checkpoint can go on.
+      this.closedReason = `an earlier ${call} failed (${err instanceof Error ? err.message : String(err)}); resume from the last checkpoint`;
+      throw err;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private checkExtent(call: string, offset: number, length: number): void {
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
+      throw new Qcow2WriterError('out-of-order', `${call}: offset ${offset} / length ${length} are not non-negative integers`);
+    }
+    if (offset < this.position) {
+      throw new Qcow2WriterError('out-of-order', `${call}: extent at offset ${offset} starts before ${this.position}, the end of what was already received (extents must come in increasing offset order)`);
+    }
+    if (offset + length > this.g.virtualSize) {
+      throw new Qcow2WriterError('beyond-virtual-size', `${call}: extent [${offset}, ${offset + length}) ends past the virtual size ${this.g.virtualSize}`);
+    }
+  }
+}
+
+function checkedGeometry(virtualSize: number, clusterBits: number): Qcow2Geometry {
+  if (!Number.isInteger(clusterBits) || clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) {
+    throw new Qcow2WriterError('bad-option', `clusterBits ${clusterBits} is outside ${MIN_CLUSTER_BITS}..${MAX_CLUSTER_BITS}`);
+  }
+  if (!Number.isSafeInteger(virtualSize) || virtualSize < 0 || virtualSize > 2 ** 52) {
+    throw new Qcow2WriterError('bad-option', `virtualSize ${virtualSize} is not an integer in 0..2^52`);
+  }
+  if (virtualSize % SECTOR !== 0) {
+    // qemu counts a qcow2's size in whole 512-byte sectors and would silently drop the tail.
+    throw new Qcow2WriterError('bad-option', `virtualSize ${virtualSize} is not a multiple of ${SECTOR}`);
+  }
+  return qcow2Geometry(virtualSize, clusterBits);
+}
+
+function checkedBudget(options: Qcow2WriterOptions): number {
+  const budget = options.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES;
+  const g = qcow2Geometry(options.virtualSize, options.clusterBits ?? DEFAULT_CLUSTER_BITS);
+  const worst = worstCaseStateBytes(g.l1Size, g.l2Entries);
+  if (worst > budget) {
+    throw new Qcow2WriterError(
+      'bad-option',
+      `a ${options.virtualSize}-byte disk at ${g.clusterSize}-byte clusters may need a ${worst}-character checkpoint, over the ${budget} allowed: use larger clusters`,
+    );
+  }
+  return budget;
+}
+
+function remainingBuffers(buffers: Buffer[], skip: number): Buffer[] {
+  const rest: Buffer[] = [];
+  let left = skip;
+  for (const b of buffers) {
+    if (left >= b.length) {
+      left -= b.length;
+      continue;
+    }
+    rest.push(left > 0 ? b.subarray(left) : b);
+    left = 0;
+  }
+  return rest;
+}
+
+async function writeAll(out: Qcow2Output, buf: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await out.write(buf, done, buf.length - done, position + done);
+    if (bytesWritten <= 0) throw new Error(`qcow2 writer: no progress writing at offset ${position + done}`);
+    done += bytesWritten;
+  }
+}
