@@ -21,8 +21,14 @@
 import { Qcow2WriterError } from './errors.js';
 
 export const QCOW2_STATE_FORMAT = 'hypersdk.qcow2-writer/1';
-/** Default bound on JSON.stringify(state).length: heartbeat details must stay under 64 KiB with room for the caller's fields. */
-export const DEFAULT_MAX_STATE_BYTES = 48 * 1024;
+/** The counts form is used while its JSON is at most this long (default). */
+export const DEFAULT_COMPACT_STATE_BYTES = 48 * 1024;
+/**
+ * No state is ever longer (JSON characters): create() refuses a geometry whose
+ * one-bit-per-region form could pass it. Heartbeat details must stay under
+ * 64 KiB, with room for the caller's own fields.
+ */
+export const MAX_STATE_BYTES = 56 * 1024;
 
 export interface Qcow2WriterState {
   format: typeof QCOW2_STATE_FORMAT;

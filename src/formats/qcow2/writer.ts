@@ -35,9 +35,10 @@ import {
   assertStateShape,
   decodeBitmap,
   decodeRegionCounts,
-  DEFAULT_MAX_STATE_BYTES,
+  DEFAULT_COMPACT_STATE_BYTES,
   encodeBitmap,
   encodeRegionCounts,
+  MAX_STATE_BYTES,
   popcount,
   presenceBitmap,
   QCOW2_STATE_FORMAT,
@@ -52,8 +53,12 @@ export interface Qcow2WriterOptions {
   virtualSize: number;
   /** log2 of the cluster size: 9..21, default 16 (64 KiB). */
   clusterBits?: number;
-  /** Bound on JSON.stringify(checkpoint()).length; default 48 KiB (heartbeat details must stay under 64 KiB). */
-  maxStateBytes?: number;
+  /**
+   * Checkpoints give per-region counts while their JSON is at most this long
+   * (default 48 KiB), else one bit per region and resume re-reads the counts from
+   * the file (state.ts). Either way a state never passes MAX_STATE_BYTES (56 KiB).
+   */
+  compactStateBytes?: number;
 }
 
 export interface Qcow2FinishResult {
@@ -94,7 +99,7 @@ export class Qcow2Writer {
   private constructor(
     private readonly out: Qcow2Output,
     g: Qcow2Geometry,
-    private readonly maxStateBytes: number,
+    private readonly compactStateBytes: number,
   ) {
     this.g = g;
     this.zeroCluster = Buffer.alloc(g.clusterSize);
@@ -106,7 +111,7 @@ export class Qcow2Writer {
 
   /** Starts a new image on an empty (or to-be-emptied) file. */
   static async create(out: Qcow2Output, options: Qcow2WriterOptions): Promise<Qcow2Writer> {
-    const writer = new Qcow2Writer(out, checkedGeometry(options.virtualSize, options.clusterBits ?? DEFAULT_CLUSTER_BITS), checkedBudget(options));
+    const writer = new Qcow2Writer(out, checkedGeometry(options.virtualSize, options.clusterBits ?? DEFAULT_CLUSTER_BITS), options.compactStateBytes ?? DEFAULT_COMPACT_STATE_BYTES);
     // Stale bytes past what we write would otherwise stay in the file.
     await out.truncate(0);
     return writer;
@@ -117,10 +122,10 @@ export class Qcow2Writer {
    * to the checkpoint's length (anything written after it is dropped) and the
    * caller feeds extents again from state.resumeOffset.
    */
-  static async resume(out: Qcow2Output, state: unknown, options: Pick<Qcow2WriterOptions, 'maxStateBytes'> = {}): Promise<Qcow2Writer> {
+  static async resume(out: Qcow2Output, state: unknown, options: Pick<Qcow2WriterOptions, 'compactStateBytes'> = {}): Promise<Qcow2Writer> {
     assertStateShape(state);
     const g = checkedGeometry(state.virtualSize, state.clusterBits);
-    const writer = new Qcow2Writer(out, g, checkedBudget({ ...options, virtualSize: state.virtualSize, clusterBits: state.clusterBits }));
+    const writer = new Qcow2Writer(out, g, options.compactStateBytes ?? DEFAULT_COMPACT_STATE_BYTES);
     await writer.restore(state);
     return writer;
   }
@@ -291,7 +296,7 @@ export class Qcow2Writer {
       open: encodeBitmap(this.openBits, this.g.l2Entries),
     } as const;
     const exact: Qcow2WriterState = { ...base, closedEncoding: 'counts', closed: encodeRegionCounts(this.regionCounts, this.openRegion) };
-    if (JSON.stringify(exact).length <= this.maxStateBytes) return exact;
+    if (JSON.stringify(exact).length <= this.compactStateBytes) return exact;
     const bits = presenceBitmap(this.regionCounts, this.openRegion);
     return { ...base, closedEncoding: 'presence', closed: encodeBitmap(bits, this.openRegion) };
   }
@@ -310,7 +315,6 @@ export class Qcow2Writer {
     if (size < state.fileLength) {
       throw new Qcow2WriterError('file-too-short', `resume: the file has ${size} bytes, the checkpoint says ${state.fileLength} were durable`);
     }
-    await this.out.truncate(state.fileLength);
 
     const open = decodeBitmap(state.open, g.l2Entries, 'open');
     this.openBits.set(open);
@@ -333,6 +337,8 @@ export class Qcow2Writer {
       clusters += n > 0 ? n + 1 : 0;
     }
     if (clusters !== fileClusters) throw bad(`the regions account for ${clusters} clusters, fileLength for ${fileClusters}`);
+    // Only now that the state is known to fit the file: what was written after the checkpoint goes.
+    await this.out.truncate(state.fileLength);
     this.position = state.resumeOffset;
     this.openRegion = state.closedRegions;
     this.hostClusters = fileClusters;
@@ -381,20 +387,15 @@ function checkedGeometry(virtualSize: number, clusterBits: number): Qcow2Geometr
     // qemu counts a qcow2's size in whole 512-byte sectors and would silently drop the tail.
     throw new Qcow2WriterError('bad-option', `virtualSize ${virtualSize} is not a multiple of ${SECTOR}`);
   }
-  return qcow2Geometry(virtualSize, clusterBits);
-}
-
-function checkedBudget(options: Qcow2WriterOptions): number {
-  const budget = options.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES;
-  const g = qcow2Geometry(options.virtualSize, options.clusterBits ?? DEFAULT_CLUSTER_BITS);
+  const g = qcow2Geometry(virtualSize, clusterBits);
   const worst = worstCaseStateBytes(g.l1Size, g.l2Entries);
-  if (worst > budget) {
+  if (worst > MAX_STATE_BYTES) {
     throw new Qcow2WriterError(
       'bad-option',
-      `a ${options.virtualSize}-byte disk at ${g.clusterSize}-byte clusters may need a ${worst}-character checkpoint, over the ${budget} allowed: use larger clusters`,
+      `a ${virtualSize}-byte disk at ${g.clusterSize}-byte clusters may need a ${worst}-character checkpoint, over the ${MAX_STATE_BYTES} allowed: use larger clusters`,
     );
   }
-  return budget;
+  return g;
 }
 
 function remainingBuffers(buffers: Buffer[], skip: number): Buffer[] {
