@@ -8,7 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Qcow2WriterError } from './errors.js';
 import { qcow2Geometry } from './layout.js';
 import { worstCaseStateBytes, type Qcow2WriterState } from './state.js';
-import { expectValidCopy, feed, KiB, makeTempDir, MiB, qemuImg, randomBytes, rng, writeRaw, type Source } from './test-support.js';
+import { expectValidCopy } from './test-judge.js';
+import { feed, KiB, makeTempDir, MiB, qemuImg, randomBytes, randomSource, rng, writeRaw, type Source } from './test-support.js';
 import { Qcow2Writer } from './writer.js';
 
 const tmp = makeTempDir('resume');
@@ -18,24 +19,6 @@ const HEARTBEAT_LIMIT = 64 * KiB;
 
 /** What heartbeat details do to a value: JSON out, JSON in. */
 const viaHeartbeat = (s: Qcow2WriterState): unknown => JSON.parse(JSON.stringify(s)) as unknown;
-
-function randomSource(virtualSize: number, seed: number, extents = 60, gap = 1.2 * MiB): Source {
-  const next = rng(seed);
-  const list: Source['extents'] = [];
-  let at = Math.floor(next() * 64 * KiB);
-  while (list.length < extents) {
-    const length = 1 + Math.floor(next() * 400 * KiB);
-    if (at + length > virtualSize) break;
-    const data = randomBytes(length, next);
-    if (next() < 0.5) {
-      const zeroStart = Math.floor(next() * length);
-      data.fill(0, zeroStart, Math.min(length, zeroStart + Math.floor(next() * 64 * KiB)));
-    }
-    list.push({ offset: at, data });
-    at += length + Math.floor(next() * gap);
-  }
-  return { virtualSize, extents: list };
-}
 
 interface Kill {
   /** Feed up to here, then checkpoint. */

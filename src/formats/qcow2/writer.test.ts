@@ -2,9 +2,9 @@ import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Qcow2WriterError } from './errors.js';
+import { expectValidCopy } from './test-judge.js';
 import {
   expectedStoredBytes,
-  expectValidCopy,
   feed,
   GiB,
   KiB,
