@@ -116,6 +116,32 @@ describe('Qcow2Writer.resume after a kill', () => {
   });
 });
 
+describe('Qcow2Writer.resume after finish', () => {
+  it('killed after finish() wrote the header but before it was recorded: resumes from the last checkpoint, the stale header is cleared', async () => {
+    const source = randomSource(24 * MiB, 55, 30, 512 * KiB);
+    const raw = join(tmp.dir, 'after-finish.raw');
+    const qcow2 = join(tmp.dir, 'after-finish.qcow2');
+    await writeRaw(source, raw);
+    const next = rng(9);
+    let fh = await open(qcow2, 'w+');
+    const writer = await Qcow2Writer.create(fh, { virtualSize: source.virtualSize });
+    await feed(writer, source, 0, 10 * MiB, next);
+    const state = viaHeartbeat(await writer.checkpoint());
+    await feed(writer, source, 10 * MiB, source.virtualSize, next);
+    await writer.finish();
+    await fh.close();
+
+    fh = await open(qcow2, 'r+');
+    const resumed = await Qcow2Writer.resume(fh, state);
+    // Until the next finish() the file is not taken for an image (it would be a corrupt one).
+    expect(JSON.parse((await qemuImg('info', '--output=json', qcow2)).stdout)).toMatchObject({ format: 'raw' });
+    await feed(resumed, source, (state as Qcow2WriterState).resumeOffset, source.virtualSize, next);
+    await resumed.finish();
+    await fh.close();
+    await expectValidCopy(qcow2, raw, source.virtualSize);
+  });
+});
+
 describe('Qcow2Writer.resume refuses what it cannot trust', () => {
   async function killedImage(compactStateBytes = 0) {
     const path = join(tmp.dir, `bad${counter++}.qcow2`);

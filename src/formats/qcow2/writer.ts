@@ -339,10 +339,22 @@ export class Qcow2Writer {
     if (clusters !== fileClusters) throw bad(`the regions account for ${clusters} clusters, fileLength for ${fileClusters}`);
     // Only now that the state is known to fit the file: what was written after the checkpoint goes.
     await this.out.truncate(state.fileLength);
+    await this.clearStaleHeader();
     this.position = state.resumeOffset;
     this.openRegion = state.closedRegions;
     this.hostClusters = fileClusters;
     this.writtenLength = state.fileLength;
+  }
+
+  /**
+   * A kill after finish() wrote the header but before the caller recorded it leaves
+   * a header that points at tables the truncation just cut: zero it, so that until
+   * the next finish() the file is again plainly not an image (not a corrupt one).
+   */
+  private async clearStaleHeader(): Promise<void> {
+    const head = Buffer.alloc(4);
+    const { bytesRead } = await this.out.read(head, 0, 4, 0);
+    if (bytesRead === 4 && !head.equals(Buffer.alloc(4))) await writeAll(this.out, this.zeroCluster, 0);
   }
 
   // --- call discipline -----------------------------------------------------
