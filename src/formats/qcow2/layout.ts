@@ -3,8 +3,12 @@
 // file today, an S3 multipart upload later), in one pass over a disk whose
 // extents arrive in increasing guest offset order:
 //
-//   cluster 0            header (written LAST, at offset 0: on S3 this is the
-//                        held-back first part, uploaded when everything else is)
+//   cluster 0            header (written LAST, at offset 0)
+//   clusters 1..head-1   unused (refcount 0; a hole in a local file), only when
+//                        the caller reserves a head: an S3 upload reserves 5 MiB
+//                        so its first part holds nothing but the header and
+//                        zeros, and is made and uploaded at finish from nothing
+//                        (no held-back data to lose in a kill)
 //   then, per region     the region's allocated data clusters, in guest order,
 //                        then the region's L2 table (only if the region has data)
 //   then                 L1 table, refcount blocks, refcount table
@@ -14,10 +18,10 @@
 // region's L2 table is known as soon as the input moves past the region's end,
 // so it is written right then and forgotten: the writer never holds more than
 // one L2 table, and the L1 table is derived at the end from one number per
-// region (how many data clusters it holds). Every cluster of the file is used
-// exactly once, so every refcount is 1 (bit 63 "COPIED" is set in every L1 and
-// L2 entry, as qemu-img check expects for refcount 1) and the refcount blocks
-// are all-ones up to the file's last cluster.
+// region (how many data clusters it holds). Every cluster of the file but the
+// reserved head is used exactly once, so every refcount is 1 (bit 63 "COPIED"
+// is set in every L1 and L2 entry, as qemu-img check expects for refcount 1)
+// and the refcount blocks are all-ones but for the head's unused clusters.
 //
 // Unallocated guest clusters have L2 entry 0 (or no L2 table at all): with no
 // backing file they read as zeros. The header has no extensions (the bytes
@@ -103,9 +107,9 @@ export function buildL2Table(g: Qcow2Geometry, allocated: Uint8Array, firstHostC
 }
 
 /** Where each region's L2 table is (host cluster), or -1 where the region has no data. */
-export function l2TableClusters(regionDataClusters: ArrayLike<number>): number[] {
+export function l2TableClusters(regionDataClusters: ArrayLike<number>, headClusters: number): number[] {
   const where: number[] = [];
-  let host = 1; // cluster 0 is the header
+  let host = headClusters; // the header and the unused rest of the head come first
   for (let k = 0; k < regionDataClusters.length; k++) {
     const n = regionDataClusters[k] ?? 0;
     host += n;
@@ -117,6 +121,8 @@ export function l2TableClusters(regionDataClusters: ArrayLike<number>): number[]
 
 /** The metadata appended after the last region, and the final file length. */
 export interface Qcow2TailPlan {
+  /** Clusters before the first data cluster: the header's and unused ones (refcount 0). */
+  headClusters: number;
   l1Offset: number;
   l1Clusters: number;
   refcountBlocksOffset: number;
@@ -134,7 +140,7 @@ export interface Qcow2TailPlan {
  * refcount table occupy, hence the fixed point (it settles in two or three
  * rounds: each refcount block covers clusterSize/2 clusters).
  */
-export function planTail(g: Qcow2Geometry, dataEndCluster: number): Qcow2TailPlan {
+export function planTail(g: Qcow2Geometry, dataEndCluster: number, headClusters: number): Qcow2TailPlan {
   const l1Clusters = Math.ceil((g.l1Size * 8) / g.clusterSize);
   const perBlock = g.clusterSize / REFCOUNT_BYTES;
   const perTableCluster = g.clusterSize / 8;
@@ -154,6 +160,7 @@ export function planTail(g: Qcow2Geometry, dataEndCluster: number): Qcow2TailPla
   const refcountTableOffset = refcountBlocksOffset + refcountBlocks * cs;
   const totalClusters = dataEndCluster + l1Clusters + refcountBlocks + refcountTableClusters;
   return {
+    headClusters,
     l1Offset,
     l1Clusters,
     refcountBlocksOffset,
@@ -178,12 +185,22 @@ export function* l1TablePieces(g: Qcow2Geometry, l2Clusters: number[], plan: Qco
   }
 }
 
-/** The refcount blocks, one cluster each: refcount 1 for every cluster of the file, 0 past its end. */
+/** The refcount blocks, one cluster each: refcount 1 for the header and every cluster after the head, 0 in the head's unused rest and past the end. */
 export function* refcountBlocks(g: Qcow2Geometry, plan: Qcow2TailPlan): Generator<Buffer> {
   const perBlock = g.clusterSize / REFCOUNT_BYTES;
   let allOnes: Buffer | undefined;
   for (let b = 0; b < plan.refcountBlocks; b++) {
-    const used = Math.min(perBlock, Math.max(0, plan.totalClusters - b * perBlock));
+    const first = b * perBlock;
+    const used = Math.min(perBlock, Math.max(0, plan.totalClusters - first));
+    if (first < plan.headClusters) {
+      const block = Buffer.alloc(g.clusterSize);
+      for (let i = 0; i < used; i++) {
+        const cluster = first + i;
+        if (cluster === 0 || cluster >= plan.headClusters) block.writeUInt16BE(1, i * REFCOUNT_BYTES);
+      }
+      yield block;
+      continue;
+    }
     if (used === perBlock) {
       if (!allOnes) {
         allOnes = Buffer.alloc(g.clusterSize);

@@ -6,7 +6,8 @@
 // backwards from the end of the closed regions, the cluster just before is the
 // last region's L2 table; the number n of entries it maps says where the region
 // started (n clusters before the table), and the cluster before that is the
-// previous non-empty region's table, down to the header at cluster 0.
+// previous non-empty region's table, down to the end of the head (the header's
+// cluster and any reserved after it).
 //
 // Cost: one cluster read per non-empty region (64 KiB per 512 MiB of guest
 // data at the default cluster size: 256 MiB of reads for a full 2 TiB disk).
@@ -24,6 +25,7 @@ export async function recoverRegionCounts(
   present: Uint8Array,
   closedRegions: number,
   closedEndCluster: number,
+  headClusters: number,
 ): Promise<Uint32Array> {
   const counts = new Uint32Array(g.l1Size);
   const table = Buffer.alloc(g.clusterSize);
@@ -31,7 +33,7 @@ export async function recoverRegionCounts(
   for (let k = closedRegions - 1; k >= 0; k--) {
     if (!bitIsSet(present, k)) continue;
     const l2At = end - 1;
-    if (l2At < 1) throw corrupt(`region ${k} should have an L2 table but the walk reached the header`);
+    if (l2At < headClusters) throw corrupt(`region ${k} should have an L2 table but the walk reached the head`);
     const { bytesRead } = await file.read(table, 0, g.clusterSize, l2At * g.clusterSize);
     if (bytesRead !== g.clusterSize) throw corrupt(`short read of region ${k}'s L2 table at offset ${l2At * g.clusterSize}`);
     const mapped = mappedClusters(table, g);
@@ -45,7 +47,7 @@ export async function recoverRegionCounts(
     counts[k] = mapped.length;
     end = first;
   }
-  if (end !== 1) throw corrupt(`walking back over the L2 tables ended at cluster ${end}, not right after the header`);
+  if (end !== headClusters) throw corrupt(`walking back over the L2 tables ended at cluster ${end}, not right after the head (${headClusters} clusters)`);
   return counts;
 }
 

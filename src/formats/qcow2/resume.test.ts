@@ -28,7 +28,7 @@ interface Kill {
 }
 
 /** Writes the source with kills after the given points, resuming each time from the checkpoint; qemu-img judges the end result. */
-async function writeWithKills(source: Source, kills: Kill[], options: { clusterBits?: number; compactStateBytes?: number; seed?: number } = {}) {
+async function writeWithKills(source: Source, kills: Kill[], options: { clusterBits?: number; compactStateBytes?: number; seed?: number; headBytes?: number } = {}) {
   const raw = join(tmp.dir, `r${counter}.raw`);
   const qcow2 = join(tmp.dir, `r${counter++}.qcow2`);
   await writeRaw(source, raw);
@@ -98,6 +98,22 @@ describe('Qcow2Writer.resume after a kill', () => {
     );
     expect(states.map((s) => s.closedEncoding)).toEqual(['counts', 'counts', 'counts']);
     expect(states[2]!.closedRegions).toBeGreaterThan(90);
+  });
+
+  it('with a 5 MiB head reserved (as for S3), one bit per region in the state', async () => {
+    const source = randomSource(128 * MiB, 56, 100, 1 * MiB);
+    const { states } = await writeWithKills(
+      source,
+      [
+        { checkpointAt: 30 * MiB + 5, killAt: 60 * MiB },
+        { checkpointAt: 90 * MiB, killAt: 100 * MiB },
+      ],
+      { clusterBits: 12, compactStateBytes: 0, seed: 10, headBytes: 5 * MiB },
+    );
+    expect(states.map((s) => [s.closedEncoding, s.headClusters])).toEqual([
+      ['presence', 1280],
+      ['presence', 1280],
+    ]);
   });
 
   it('the same with one bit per region in the state, counts re-read from the L2 tables in the file', async () => {

@@ -36,6 +36,8 @@ export interface Qcow2WriterState {
   clusterBits: number;
   /** Guest offset to feed from after resume: cluster-aligned (or the virtual size); everything before it is durable in the file. */
   resumeOffset: number;
+  /** Clusters reserved at the start (the header's, and unused ones after it). */
+  headClusters: number;
   /** Bytes of the file that are durable; resume truncates the file to this length. */
   fileLength: number;
   /** Regions [0, closedRegions) are complete: their data and L2 table (if any) are in the file. */
@@ -147,7 +149,7 @@ export function assertStateShape(value: unknown): asserts value is Qcow2WriterSt
       ? 'not an object'
       : s.format !== QCOW2_STATE_FORMAT
         ? `format is ${JSON.stringify(s.format)}, expected ${QCOW2_STATE_FORMAT}`
-        : !(['virtualSize', 'clusterBits', 'resumeOffset', 'fileLength', 'closedRegions'] as const).every(
+        : !(['virtualSize', 'clusterBits', 'headClusters', 'resumeOffset', 'fileLength', 'closedRegions'] as const).every(
               (f) => Number.isSafeInteger(s[f]) && (s[f] as number) >= 0,
             )
           ? 'a size or offset field is not a non-negative integer'

@@ -22,7 +22,7 @@ afterAll(tmp.cleanup);
 let counter = 0;
 
 /** Writes the source through the writer and lets qemu-img judge the result. */
-async function roundTrip(source: Source, clusterBits = 16, seed = 1) {
+async function roundTrip(source: Source, clusterBits = 16, seed = 1, headBytes?: number) {
   const name = `img${counter++}`;
   const raw = join(tmp.dir, `${name}.raw`);
   const qcow2 = join(tmp.dir, `${name}.qcow2`);
@@ -30,7 +30,7 @@ async function roundTrip(source: Source, clusterBits = 16, seed = 1) {
   const fh = await open(qcow2, 'w+');
   let result;
   try {
-    const writer = await Qcow2Writer.create(fh, { virtualSize: source.virtualSize, clusterBits });
+    const writer = await Qcow2Writer.create(fh, { virtualSize: source.virtualSize, clusterBits, headBytes });
     await feed(writer, source, 0, source.virtualSize, rng(seed));
     result = await writer.finish();
   } finally {
@@ -104,6 +104,29 @@ describe('Qcow2Writer: images qemu-img finds valid and identical to their source
         at += length;
       }
       await roundTrip({ virtualSize, extents }, 12, seed);
+    });
+  }
+
+  for (const clusterBits of [16, 12, 9]) {
+    it(`a 5 MiB head reserved for an S3 first part (${2 ** clusterBits}-byte clusters): its unused clusters have refcount 0`, async () => {
+      const next = rng(24);
+      const virtualSize = 24 * MiB;
+      const source: Source = {
+        virtualSize,
+        extents: [
+          { offset: 0, data: randomBytes(100 * KiB, next) },
+          { offset: 9 * MiB + 3, data: randomBytes(2 * MiB, next) },
+          { offset: virtualSize - 4096, data: randomBytes(4096, next) },
+        ],
+      };
+      const r = await roundTrip(source, clusterBits, 3, 5 * MiB);
+      expect(r.fileLength).toBeGreaterThan(5 * MiB + 2 * MiB);
+      // Everything but the header is after the head: the head's rest is a hole that reads as zeros.
+      const fh = await open(r.qcow2, 'r');
+      const head = Buffer.alloc(5 * MiB - 2 ** clusterBits);
+      await fh.read(head, 0, head.length, 2 ** clusterBits);
+      await fh.close();
+      expect(head.equals(Buffer.alloc(head.length))).toBe(true);
     });
   }
 

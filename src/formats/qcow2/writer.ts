@@ -59,6 +59,13 @@ export interface Qcow2WriterOptions {
    * the file (state.ts). Either way a state never passes MAX_STATE_BYTES (56 KiB).
    */
   compactStateBytes?: number;
+  /**
+   * Bytes reserved at the start of the file for the header (rounded up to whole
+   * clusters; default and minimum one cluster). An S3 multipart upload reserves
+   * 5 MiB, the smallest part, so that its first part holds only the header and
+   * zeros and is made at finish from nothing (layout.ts).
+   */
+  headBytes?: number;
 }
 
 export interface Qcow2FinishResult {
@@ -66,11 +73,12 @@ export interface Qcow2FinishResult {
   fileLength: number;
   /** Guest clusters stored (the rest read as zeros). */
   dataClusters: number;
-  /** Header, L2, L1 and refcount clusters. */
+  /** Header, L2, L1 and refcount clusters, and the reserved head's unused ones. */
   metadataClusters: number;
 }
 
 const SECTOR = 512;
+const MAX_HEAD_BYTES = 64 << 20;
 const BATCH_MAX_BYTES = 8 << 20;
 const BATCH_MAX_BUFFERS = 1024; // IOV_MAX on Linux
 
@@ -88,7 +96,7 @@ export class Qcow2Writer {
   /** Data clusters per closed region. */
   private readonly regionCounts: Uint32Array;
   /** Clusters appended to the file so far (batched ones included), cluster 0 being the header's place. */
-  private hostClusters = 1;
+  private hostClusters: number;
   /** File bytes actually written (the batch goes at this offset). */
   private writtenLength: number;
   private batch: Buffer[] = [];
@@ -100,18 +108,26 @@ export class Qcow2Writer {
     private readonly out: Qcow2Output,
     g: Qcow2Geometry,
     private readonly compactStateBytes: number,
+    private readonly headClusters: number,
   ) {
     this.g = g;
     this.zeroCluster = Buffer.alloc(g.clusterSize);
     this.pending = Buffer.alloc(g.clusterSize);
     this.openBits = new Uint8Array(g.l2Entries / 8);
     this.regionCounts = new Uint32Array(g.l1Size);
-    this.writtenLength = g.clusterSize;
+    this.hostClusters = headClusters;
+    this.writtenLength = headClusters * g.clusterSize;
   }
 
   /** Starts a new image on an empty (or to-be-emptied) file. */
   static async create(out: Qcow2Output, options: Qcow2WriterOptions): Promise<Qcow2Writer> {
-    const writer = new Qcow2Writer(out, checkedGeometry(options.virtualSize, options.clusterBits ?? DEFAULT_CLUSTER_BITS), options.compactStateBytes ?? DEFAULT_COMPACT_STATE_BYTES);
+    const g = checkedGeometry(options.virtualSize, options.clusterBits ?? DEFAULT_CLUSTER_BITS);
+    const headBytes = options.headBytes ?? g.clusterSize;
+    if (!Number.isSafeInteger(headBytes) || headBytes < 0 || headBytes > MAX_HEAD_BYTES) {
+      throw new Qcow2WriterError('bad-option', `headBytes ${headBytes} is not an integer in 0..${MAX_HEAD_BYTES}`);
+    }
+    const headClusters = Math.max(1, Math.ceil(headBytes / g.clusterSize));
+    const writer = new Qcow2Writer(out, g, options.compactStateBytes ?? DEFAULT_COMPACT_STATE_BYTES, headClusters);
     // Stale bytes past what we write would otherwise stay in the file.
     await out.truncate(0);
     return writer;
@@ -125,7 +141,10 @@ export class Qcow2Writer {
   static async resume(out: Qcow2Output, state: unknown, options: Pick<Qcow2WriterOptions, 'compactStateBytes'> = {}): Promise<Qcow2Writer> {
     assertStateShape(state);
     const g = checkedGeometry(state.virtualSize, state.clusterBits);
-    const writer = new Qcow2Writer(out, g, options.compactStateBytes ?? DEFAULT_COMPACT_STATE_BYTES);
+    if (state.headClusters < 1 || state.headClusters * g.clusterSize > MAX_HEAD_BYTES + g.clusterSize) {
+      throw new Qcow2WriterError('bad-state', `checkpoint state: headClusters ${state.headClusters} out of range`);
+    }
+    const writer = new Qcow2Writer(out, g, options.compactStateBytes ?? DEFAULT_COMPACT_STATE_BYTES, state.headClusters);
     await writer.restore(state);
     return writer;
   }
@@ -165,8 +184,8 @@ export class Qcow2Writer {
       if (this.position < g.virtualSize) await this.receive(this.position, g.virtualSize - this.position, undefined);
       this.closeRegionsBefore(g.l1Size);
       const dataClusters = this.regionCounts.reduce((sum, n) => sum + n, 0);
-      const plan = planTail(g, this.hostClusters);
-      for (const piece of l1TablePieces(g, l2TableClusters(this.regionCounts), plan)) await this.appendAndMaybeFlush(piece);
+      const plan = planTail(g, this.hostClusters, this.headClusters);
+      for (const piece of l1TablePieces(g, l2TableClusters(this.regionCounts, this.headClusters), plan)) await this.appendAndMaybeFlush(piece);
       for (const block of refcountBlocks(g, plan)) await this.appendAndMaybeFlush(block);
       this.append(refcountTable(g, plan));
       await this.flush();
@@ -290,6 +309,7 @@ export class Qcow2Writer {
       format: QCOW2_STATE_FORMAT,
       virtualSize: this.g.virtualSize,
       clusterBits: this.g.clusterBits,
+      headClusters: this.headClusters,
       resumeOffset: this.position - pendingPart,
       fileLength: this.hostClusters * cs,
       closedRegions: this.openRegion,
@@ -308,7 +328,9 @@ export class Qcow2Writer {
     if (state.resumeOffset > g.virtualSize || (state.resumeOffset % cs !== 0 && state.resumeOffset !== g.virtualSize)) {
       throw bad(`resumeOffset ${state.resumeOffset} is neither cluster-aligned nor the virtual size ${g.virtualSize}`);
     }
-    if (state.fileLength % cs !== 0 || state.fileLength < cs) throw bad(`fileLength ${state.fileLength} is not a whole number (>= 1) of ${cs}-byte clusters`);
+    if (state.fileLength % cs !== 0 || state.fileLength < state.headClusters * cs) {
+      throw bad(`fileLength ${state.fileLength} is not a whole number of ${cs}-byte clusters at least the head's ${state.headClusters}`);
+    }
     const resumeRegion = Math.floor(Math.min(state.resumeOffset, Math.max(0, g.virtualSize - 1)) / g.regionBytes);
     if (state.closedRegions > resumeRegion) throw bad(`closedRegions ${state.closedRegions} is past the region of resumeOffset (${resumeRegion})`);
     const { size } = await this.out.stat();
@@ -329,9 +351,9 @@ export class Qcow2Writer {
       decodeRegionCounts(state.closed, state.closedRegions, g.l2Entries, this.regionCounts);
     } else {
       const present = decodeBitmap(state.closed, state.closedRegions, 'closed');
-      this.regionCounts.set(await recoverRegionCounts(this.out, g, present, state.closedRegions, fileClusters - this.openCount));
+      this.regionCounts.set(await recoverRegionCounts(this.out, g, present, state.closedRegions, fileClusters - this.openCount, state.headClusters));
     }
-    let clusters = 1 + this.openCount;
+    let clusters = state.headClusters + this.openCount;
     for (let k = 0; k < state.closedRegions; k++) {
       const n = this.regionCounts[k]!;
       clusters += n > 0 ? n + 1 : 0;
