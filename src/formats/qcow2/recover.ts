@@ -12,15 +12,15 @@
 // Cost: one cluster read per non-empty region (64 KiB per 512 MiB of guest
 // data at the default cluster size: 256 MiB of reads for a full 2 TiB disk).
 
-import type { FileHandle } from 'node:fs/promises';
 import { Qcow2WriterError } from './errors.js';
 import { readU64, type Qcow2Geometry } from './layout.js';
+import type { Qcow2Output } from './output.js';
 import { bitIsSet } from './state.js';
 
 const COPIED_HIGH_BIT = 0x8000_0000;
 
 export async function recoverRegionCounts(
-  file: Pick<FileHandle, 'read'>,
+  file: Pick<Qcow2Output, 'read'>,
   g: Qcow2Geometry,
   present: Uint8Array,
   closedRegions: number,

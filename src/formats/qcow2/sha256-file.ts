@@ -12,11 +12,11 @@
 // cache right after writing; see the throughput test for the figure.
 
 import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
+import type { Qcow2Output } from './output.js';
 
 const CHUNK = 4 << 20;
 
-export async function sha256OfFile(file: Pick<FileHandle, 'read' | 'stat'>): Promise<string> {
+export async function sha256OfFile(file: Pick<Qcow2Output, 'read' | 'stat'>): Promise<string> {
   const { size } = await file.stat();
   const hash = createHash('sha256');
   const buf = Buffer.alloc(Math.min(CHUNK, Math.max(size, 1)));

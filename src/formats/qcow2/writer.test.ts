@@ -15,7 +15,8 @@ import {
   writeRaw,
   type Source,
 } from './test-support.js';
-import { Qcow2Writer, type Qcow2Output } from './writer.js';
+import type { Qcow2Output } from './output.js';
+import { Qcow2Writer } from './writer.js';
 
 const tmp = makeTempDir('writer');
 afterAll(tmp.cleanup);
@@ -159,18 +160,18 @@ describe('Qcow2Writer: output order', () => {
     const writes: { position: number; length: number }[] = [];
     const fh = await open(join(tmp.dir, 'order.qcow2'), 'w+');
     const recorder: Qcow2Output = {
-      write: ((buf: Buffer, offset: number, length: number, position: number) => {
+      write: (buf, offset, length, position) => {
         writes.push({ position, length });
         return fh.write(buf, offset, length, position);
-      }) as Qcow2Output['write'],
+      },
       writev: (buffers, position) => {
-        writes.push({ position: position ?? -1, length: buffers.reduce((n, b) => n + b.byteLength, 0) });
+        writes.push({ position, length: buffers.reduce((n, b) => n + b.byteLength, 0) });
         return fh.writev(buffers, position);
       },
-      read: fh.read.bind(fh),
+      read: (buf, offset, length, position) => fh.read(buf, offset, length, position),
       datasync: () => fh.datasync(),
       truncate: (len) => fh.truncate(len),
-      stat: fh.stat.bind(fh),
+      stat: () => fh.stat(),
     };
     try {
       const next = rng(41);

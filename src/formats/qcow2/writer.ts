@@ -14,7 +14,6 @@
 // is not a valid image until finish() has written the header: a killed transfer
 // leaves a file that no reader takes for a finished qcow2.
 
-import type { FileHandle } from 'node:fs/promises';
 import { Qcow2WriterError } from './errors.js';
 import {
   buildHeader,
@@ -30,6 +29,7 @@ import {
   refcountTable,
   type Qcow2Geometry,
 } from './layout.js';
+import type { Qcow2Output } from './output.js';
 import { recoverRegionCounts } from './recover.js';
 import {
   assertStateShape,
@@ -46,8 +46,13 @@ import {
   type Qcow2WriterState,
 } from './state.js';
 
-/** What the writer needs of its output: a node FileHandle fits. */
-export type Qcow2Output = Pick<FileHandle, 'write' | 'writev' | 'read' | 'datasync' | 'truncate' | 'stat'>;
+/** Where the writer stood after a flush: enough to describe a checkpoint at that file length later. */
+interface DurablePoint {
+  resumeOffset: number;
+  fileLength: number;
+  closedRegions: number;
+  openBits: Uint8Array;
+}
 
 export interface Qcow2WriterOptions {
   virtualSize: number;
@@ -101,6 +106,9 @@ export class Qcow2Writer {
   private writtenLength: number;
   private batch: Buffer[] = [];
   private batchBytes = 0;
+  /** For outputs with durableLength(): the points after the newest durable one, that one included (oldest first). */
+  private points: DurablePoint[] = [];
+  private finishing = false;
   private busy = false;
   private closedReason: string | undefined;
 
@@ -130,6 +138,7 @@ export class Qcow2Writer {
     const writer = new Qcow2Writer(out, g, options.compactStateBytes ?? DEFAULT_COMPACT_STATE_BYTES, headClusters);
     // Stale bytes past what we write would otherwise stay in the file.
     await out.truncate(0);
+    writer.recordPoint();
     return writer;
   }
 
@@ -146,6 +155,7 @@ export class Qcow2Writer {
     }
     const writer = new Qcow2Writer(out, g, options.compactStateBytes ?? DEFAULT_COMPACT_STATE_BYTES, state.headClusters);
     await writer.restore(state);
+    writer.recordPoint();
     return writer;
   }
 
@@ -173,7 +183,14 @@ export class Qcow2Writer {
     return this.run('checkpoint', undefined, 0, async () => {
       await this.flush();
       await this.out.datasync();
-      return this.describe();
+      if (!this.out.durableLength) return this.describe(this.currentPoint());
+      const durable = this.out.durableLength();
+      this.prunePoints(durable);
+      const point = this.points[0];
+      if (!point || point.fileLength > durable) {
+        throw new Qcow2WriterError('bad-state', `checkpoint: the output says ${durable} bytes are durable, less than the head; nothing to resume from`);
+      }
+      return this.describe(point);
     });
   }
 
@@ -181,6 +198,7 @@ export class Qcow2Writer {
   async finish(): Promise<Qcow2FinishResult> {
     const result = await this.run('finish', undefined, 0, async () => {
       const g = this.g;
+      this.finishing = true; // the tail's flushes are no points to resume from
       if (this.position < g.virtualSize) await this.receive(this.position, g.virtualSize - this.position, undefined);
       this.closeRegionsBefore(g.l1Size);
       const dataClusters = this.regionCounts.reduce((sum, n) => sum + n, 0);
@@ -285,7 +303,10 @@ export class Qcow2Writer {
   }
 
   private async flush(): Promise<void> {
-    if (this.batch.length === 0) return;
+    if (this.batch.length === 0) {
+      this.recordPoint();
+      return;
+    }
     const buffers = this.batch;
     const bytes = this.batchBytes;
     this.batch = [];
@@ -298,27 +319,54 @@ export class Qcow2Writer {
       written += bytesWritten;
     }
     this.writtenLength += bytes;
+    this.recordPoint();
   }
 
   // --- checkpoint state ----------------------------------------------------
 
-  private describe(): Qcow2WriterState {
-    const cs = this.g.clusterSize;
-    const pendingPart = this.position === this.g.virtualSize ? 0 : this.position % cs;
+  /** Where the writer stands now; valid right after a flush (nothing batched). */
+  private currentPoint(): DurablePoint {
+    const pendingPart = this.position === this.g.virtualSize ? 0 : this.position % this.g.clusterSize;
+    return { resumeOffset: this.position - pendingPart, fileLength: this.writtenLength, closedRegions: this.openRegion, openBits: this.openBits };
+  }
+
+  /**
+   * Keeps the current point for an output that makes only a prefix durable, and
+   * forgets those before the newest durable one. A point per flush that grew the
+   * file; they cover only what is not yet durable (an upload's part buffer), at
+   * most clusterSize/8 bits each per cluster appended: window/64 bytes.
+   */
+  private recordPoint(): void {
+    if (!this.out.durableLength || this.finishing) return;
+    const point = { ...this.currentPoint(), openBits: Uint8Array.from(this.openBits) };
+    const last = this.points[this.points.length - 1];
+    if (last && last.fileLength === point.fileLength) this.points[this.points.length - 1] = point;
+    else this.points.push(point);
+    this.prunePoints(this.out.durableLength());
+  }
+
+  private prunePoints(durable: number): void {
+    let newestDurable = 0;
+    while (newestDurable + 1 < this.points.length && this.points[newestDurable + 1]!.fileLength <= durable) newestDurable++;
+    if (newestDurable > 0) this.points.splice(0, newestDurable);
+  }
+
+  private describe(point: DurablePoint): Qcow2WriterState {
     const base = {
       format: QCOW2_STATE_FORMAT,
       virtualSize: this.g.virtualSize,
       clusterBits: this.g.clusterBits,
       headClusters: this.headClusters,
-      resumeOffset: this.position - pendingPart,
-      fileLength: this.hostClusters * cs,
-      closedRegions: this.openRegion,
-      open: encodeBitmap(this.openBits, this.g.l2Entries),
+      resumeOffset: point.resumeOffset,
+      fileLength: point.fileLength,
+      closedRegions: point.closedRegions,
+      open: encodeBitmap(point.openBits, this.g.l2Entries),
     } as const;
-    const exact: Qcow2WriterState = { ...base, closedEncoding: 'counts', closed: encodeRegionCounts(this.regionCounts, this.openRegion) };
+    // Counts of regions closed before the point have not changed since: a closed region's count is final.
+    const exact: Qcow2WriterState = { ...base, closedEncoding: 'counts', closed: encodeRegionCounts(this.regionCounts, point.closedRegions) };
     if (JSON.stringify(exact).length <= this.compactStateBytes) return exact;
-    const bits = presenceBitmap(this.regionCounts, this.openRegion);
-    return { ...base, closedEncoding: 'presence', closed: encodeBitmap(bits, this.openRegion) };
+    const bits = presenceBitmap(this.regionCounts, point.closedRegions);
+    return { ...base, closedEncoding: 'presence', closed: encodeBitmap(bits, point.closedRegions) };
   }
 
   private async restore(state: Qcow2WriterState): Promise<void> {
