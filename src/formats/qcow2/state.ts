@@ -9,14 +9,17 @@
 //     64 KiB clusters).
 // The per-region counts are run-length coded ('counts'); real disks give long
 // runs (empty regions, full regions), but a disk where every region holds a
-// different count costs ~3 bytes per region (512 MiB), which passes the budget
-// for disks of a few TiB. Past the budget the state keeps only one bit per region
-// ('presence': 15.5 KiB for a 62 TiB disk at 64 KiB clusters) and resume
-// re-derives the counts by reading the L2 tables back from the file, walking
-// backwards from the last one (see recover.ts). That needs a readable file: for
-// an S3 multipart upload (parts cannot be read before completion) the counts
-// would have to go to a small side object instead — not needed for local files,
-// which is all this slice writes.
+// different count costs ~4 base64 characters per region (512 MiB), which stays
+// under the default 48 KiB up to ~6 TiB of such a disk. Past that the state
+// keeps only one bit per region ('presence': 15.5 KiB, 21 KiB as base64, for a
+// 62 TiB disk at 64 KiB clusters) and resume re-derives the counts by reading
+// the L2 tables back from the file, walking backwards from the last one (see
+// recover.ts). Why not a sidecar file: the image already holds exactly that
+// information, durable under the same fdatasync, with nothing else to keep in
+// step, rename or clean up. Reading it back needs a readable output, though: an
+// S3 multipart upload's parts cannot be read before completion, so an upload
+// must keep the 'counts' form (compactStateBytes up to MAX_STATE_BYTES) or put
+// the counts in a small side object of its own.
 
 import { Qcow2WriterError } from './errors.js';
 
