@@ -11,7 +11,7 @@ import { startTemporalDevServer, type TemporalDevServer } from '../devservices/t
 import { connectVsphere } from '../providers/vsphere/index.js';
 import { connectTemporal } from '../temporal/connection.js';
 import { createExportWorker, type ExportWorker } from '../worker/create-worker.js';
-import { JobLogBook, JobLoggingLogger } from '../worker/job-log-book.js';
+import { JobLogBook, JobLoggingLogger, pruneJobLogBooks } from '../worker/job-log-book.js';
 
 export type DaemonMode = 'all' | 'gateway' | 'worker';
 
@@ -37,6 +37,10 @@ export async function startDaemon(
     // A worker also keeps each job's own lines, for GET /jobs/logs/{id} (job-log-book.ts).
     const logger =
       mode === 'gateway' ? stderrLogger : new JobLoggingLogger(stderrLogger, new JobLogBook(config.daemon.dataDir, undefined, (m) => stderrLogger.warn(m)));
+    if (mode !== 'gateway') {
+      const pruned = pruneJobLogBooks(config.daemon.dataDir);
+      if (pruned) log(`removed ${pruned} job log book(s) not written for 30 days (${config.daemon.dataDir}/job-logs)`);
+    }
     Runtime.install({ logger });
     runtimeInstalled = true;
   }

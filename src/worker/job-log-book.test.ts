@@ -3,12 +3,12 @@
 // everything still reaches the inner logger.
 import type { LogLevel, LogMetadata, Logger } from '@temporalio/common';
 import { LogTimestamp } from '@temporalio/worker';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { JOB_LOG_FULL_MESSAGE, parseJobLog } from '../jobs/job-log-file.js';
-import { JobLogBook, JobLoggingLogger } from './job-log-book.js';
+import { JOB_LOG_MAX_AGE_MS, JobLogBook, JobLoggingLogger, pruneJobLogBooks } from './job-log-book.js';
 
 function recordingLogger(): Logger & { calls: [LogLevel, string][] } {
   const calls: [LogLevel, string][] = [];
@@ -116,5 +116,24 @@ describe('job log book', () => {
     }).not.toThrow();
     expect(failures).toHaveLength(1);
     expect(failures[0]).toContain('job log book: cannot write');
+  });
+});
+
+describe('pruneJobLogBooks', () => {
+  it('removes only books not written for 30 days, and nothing that is not a book', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'job-log-prune-'));
+    const dir = join(dataDir, 'job-logs');
+    mkdirSync(dir);
+    const now = Date.now();
+    const old = new Date(now - JOB_LOG_MAX_AGE_MS - 60_000);
+    for (const name of ['old-job.jsonl', 'fresh-job.jsonl', 'notes.txt', '.hidden.jsonl']) writeFileSync(join(dir, name), '{}\n');
+    mkdirSync(join(dir, 'old-dir.jsonl'));
+    symlinkSync(join(dir, 'notes.txt'), join(dir, 'link-job.jsonl'));
+    for (const name of ['old-job.jsonl', 'notes.txt', '.hidden.jsonl', 'old-dir.jsonl']) utimesSync(join(dir, name), old, old);
+
+    expect(pruneJobLogBooks(dataDir, JOB_LOG_MAX_AGE_MS, now)).toBe(1);
+    expect(readdirSync(dir).sort()).toEqual(['.hidden.jsonl', 'fresh-job.jsonl', 'link-job.jsonl', 'notes.txt', 'old-dir.jsonl']);
+    // No job-logs directory yet: nothing to do.
+    expect(pruneJobLogBooks(mkdtempSync(join(tmpdir(), 'job-log-none-')))).toBe(0);
   });
 });

@@ -6,9 +6,9 @@
 // keys that could hold a secret are dropped, whatever the caller logged.
 import type { Logger, LogLevel, LogMetadata } from '@temporalio/common';
 import { LogTimestamp } from '@temporalio/worker';
-import { appendFileSync, mkdirSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { JOB_LOG_FULL_MESSAGE, jobLogPath, MAX_JOB_LOG_BYTES, type JobLogLevel, type JobLogRecord } from '../jobs/job-log-file.js';
+import { appendFileSync, lstatSync, mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { JOB_LOG_DIR, JOB_LOG_FULL_MESSAGE, jobLogPath, MAX_JOB_LOG_BYTES, type JobLogLevel, type JobLogRecord } from '../jobs/job-log-file.js';
 import { redactUrlsInText } from '../core/redact.js';
 
 /** Room kept for the marker line, so a book that reached its bound stays closed after a restart. */
@@ -58,6 +58,41 @@ export function jobRecordOf(level: LogLevel, message: string, meta: LogMetadata 
     jobId,
     record: { timestamp: timestamp.toISOString(), level: jobLevel, message: clean(message), ...(Object.keys(details).length ? { details } : {}) },
   };
+}
+
+/**
+ * Books not written for this long go when a worker starts: their jobs have long
+ * left Temporal's history too, and one book per job would otherwise pile up.
+ */
+export const JOB_LOG_MAX_AGE_MS = 30 * 24 * 60 * 60 * 1000;
+
+/**
+ * Removes the books of `dataDir` not written for `maxAgeMs`; only regular files
+ * named <job-id>.jsonl (what the book writes), nothing else in the directory.
+ * Returns how many it removed.
+ */
+export function pruneJobLogBooks(dataDir: string, maxAgeMs = JOB_LOG_MAX_AGE_MS, now = Date.now()): number {
+  const dir = join(dataDir, JOB_LOG_DIR);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0; // no books yet
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (!name.endsWith('.jsonl') || jobLogPath(dataDir, name.slice(0, -'.jsonl'.length)) === undefined) continue;
+    const path = join(dir, name);
+    try {
+      const stats = lstatSync(path);
+      if (!stats.isFile() || now - stats.mtimeMs < maxAgeMs) continue;
+      unlinkSync(path);
+      removed++;
+    } catch {
+      // Gone meanwhile, or not ours to remove: left as it is.
+    }
+  }
+  return removed;
 }
 
 export class JobLogBook {
