@@ -3,27 +3,11 @@
 // qemu-img. No vitest here: the kill -9 test's child process uses them too.
 
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { KiB, makeTempDir as makeScratchDir, MiB, qemuImgBinary, seededRandom as rng } from '../test-support.js';
 import type { Qcow2Writer } from './writer.js';
 
-export const KiB = 1024;
-export const MiB = 1024 * KiB;
-export const GiB = 1024 * MiB;
-
-/** Deterministic pseudo-random numbers (mulberry32), so a failing case replays. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { GiB, KiB, MiB, seededRandom as rng } from '../test-support.js';
 
 /** Random bytes (a zero byte here and there, as real data has). */
 export function randomBytes(length: number, next: () => number): Buffer {
@@ -46,8 +30,7 @@ export interface Source {
 }
 
 export function makeTempDir(prefix: string): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), `hypersdk-qcow2-${prefix}-`));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return makeScratchDir(`qcow2-${prefix}`);
 }
 
 /** The source as a sparse raw file, for qemu-img compare. */
@@ -118,7 +101,7 @@ export interface QemuImgResult {
 
 export function qemuImg(...args: string[]): Promise<QemuImgResult> {
   return new Promise((resolve) => {
-    execFile('qemu-img', args, { maxBuffer: 16 * MiB }, (err, stdout, stderr) => {
+    execFile(qemuImgBinary(), args, { maxBuffer: 16 * MiB }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
       resolve({ code, stdout, stderr });
     });

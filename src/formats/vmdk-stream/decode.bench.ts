@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { decodeStreamOptimized } from './decoder.js';
 import { makeTempDir, MiB, toStreamOptimized, writeRaw, type Piece } from './test-support.js';
+import { qemuImgBinary } from '../test-support.js';
 
 const sizeMiB = Number(process.argv[2] ?? '256');
 const size = sizeMiB * MiB;
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
       toStreamOptimized(raw, vmdk);
       const encodeS = (performance.now() - t) / 1000;
       t = performance.now();
-      execFileSync('qemu-img', ['convert', '-f', 'vmdk', '-O', 'raw', vmdk, join(tmp.dir, 'qemu-out.raw')]);
+      execFileSync(qemuImgBinary(), ['convert', '-f', 'vmdk', '-O', 'raw', vmdk, join(tmp.dir, 'qemu-out.raw')]);
       const qemuS = (performance.now() - t) / 1000;
       const plain = await decode(vmdk, false);
       const hashed = await decode(vmdk, true);

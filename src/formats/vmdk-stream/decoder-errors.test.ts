@@ -17,6 +17,7 @@ import {
   toStreamOptimized,
   writeRaw,
 } from './test-support.js';
+import { qemuImgBinary } from '../test-support.js';
 
 const tmp = makeTempDir();
 afterAll(tmp.cleanup);
@@ -165,13 +166,13 @@ describe('streams that are not streamOptimized disks are refused with a clear er
 
   it("qemu-img's own descriptor file for a flat disk", async () => {
     const path = join(tmp.dir, 'flat.vmdk');
-    execFileSync('qemu-img', ['create', '-q', '-f', 'vmdk', '-o', 'subformat=monolithicFlat', path, '1M']);
+    execFileSync(qemuImgBinary(), ['create', '-q', '-f', 'vmdk', '-o', 'subformat=monolithicFlat', path, '1M']);
     await expectError(readFileSync(path), 'descriptor-only', 0);
   });
 
   it('wrong magic: a qcow2 image', async () => {
     const path = join(tmp.dir, 'x.qcow2');
-    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', path, '1M']);
+    execFileSync(qemuImgBinary(), ['create', '-q', '-f', 'qcow2', path, '1M']);
     const err = await expectError(readFileSync(path), 'bad-magic', 0);
     expect(err.message).toContain('0x514649fb');
   });
@@ -182,7 +183,7 @@ describe('streams that are not streamOptimized disks are refused with a clear er
 
   it('a monolithicSparse VMDK (no compressed grains, no markers)', async () => {
     const path = join(tmp.dir, 'sparse.vmdk');
-    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', rawPath, path]);
+    execFileSync(qemuImgBinary(), ['convert', '-f', 'raw', '-O', 'vmdk', rawPath, path]);
     const err = await expectError(readFileSync(path), 'not-stream-optimized', 0);
     expect(err.message).toMatch(/flags 0x/);
   });

@@ -21,6 +21,7 @@ import {
   writeRaw,
   type Piece,
 } from './test-support.js';
+import { qemuImgBinary } from '../test-support.js';
 
 const tmp = makeTempDir();
 afterAll(tmp.cleanup);
@@ -41,7 +42,7 @@ function qemuCompare(rebuilt: Buffer, vmdk: string): void {
   seq += 1;
   const path = writeFile(join(tmp.dir, `rebuilt${seq}.raw`), rebuilt);
   // Throws (non-zero exit) when the images differ.
-  execFileSync('qemu-img', ['compare', '-f', 'raw', '-F', 'vmdk', path, vmdk], { stdio: 'pipe' });
+  execFileSync(qemuImgBinary(), ['compare', '-f', 'raw', '-F', 'vmdk', path, vmdk], { stdio: 'pipe' });
 }
 
 const text = (s: string, times: number): Buffer => Buffer.from(s.repeat(times));

@@ -4,30 +4,15 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync, ftruncateSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { closeSync, openSync, readFileSync, writeFileSync, writeSync, ftruncateSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
+import { makeTempDir as makeScratchDir, qemuImgBinary, seededRandom } from '../test-support.js';
 import { decodeStreamOptimized, type VmdkStreamEndEvent, type VmdkStreamHeaderEvent } from './decoder.js';
 
-export const KiB = 1024;
-export const MiB = 1024 * KiB;
+export { KiB, MiB, seededRandom } from '../test-support.js';
 
 export function makeTempDir(): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'hypersdk-vmdkstream-'));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-/** Deterministic pseudo-random bytes (mulberry32), so a failing case can be replayed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return makeScratchDir('vmdkstream');
 }
 
 export function randomBytes(length: number, seed: number): Buffer {
@@ -54,7 +39,7 @@ export function writeRaw(path: string, size: number, pieces: Piece[]): void {
 }
 
 export function qemuImg(args: string[]): string {
-  return execFileSync('qemu-img', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync(qemuImgBinary(), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 export function toStreamOptimized(rawPath: string, vmdkPath: string): void {

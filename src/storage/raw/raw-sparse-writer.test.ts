@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { qemuImgPath } from '../../devservices/tools.js';
+import { qemuImgBinary } from '../../formats/test-support.js';
 import { openDirect } from '../direct-io.js';
 import { RawWriterError } from './errors.js';
 import { RawSparseWriter, type RawHashing, type RawSparseState } from './raw-sparse-writer.js';
@@ -73,7 +73,7 @@ async function judge(
 }> {
   const src = join(dirname(out), 'source.img');
   writeFileSync(src, source);
-  const compare = await run(qemuImgPath(), ['compare', '-f', 'raw', '-F', 'raw', src, out]);
+  const compare = await run(qemuImgBinary(), ['compare', '-f', 'raw', '-F', 'raw', src, out]);
   const sum = await run('sha256sum', [out]);
   const stat = await run('stat', ['--format=%b %B %s', out]);
   const [blocks, unit, size] = stat.stdout.trim().split(' ').map(Number);
