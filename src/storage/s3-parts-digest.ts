@@ -11,13 +11,19 @@ export class PartsDigest {
   private hash: Hash = createHash('sha256');
 
   add(part: CompletedPart): void {
-    this.hash.update(`${part.partNumber}:${part.etag}:${part.sizeBytes}\n`);
+    // Quotes stripped: the ETag is the same whether UploadPart or ListParts reported it,
+    // even on S3-compatible stores that quote it in one answer and not the other.
+    this.hash.update(`${part.partNumber}:${unquoted(part.etag)}:${part.sizeBytes}\n`);
   }
 
   /** Hex digest of the parts added so far; more parts may follow. */
   hex(): string {
     return this.hash.copy().digest('hex');
   }
+}
+
+function unquoted(etag: string): string {
+  return etag.length >= 2 && etag.startsWith('"') && etag.endsWith('"') ? etag.slice(1, -1) : etag;
 }
 
 export function digestOfParts(parts: Iterable<CompletedPart>): string {

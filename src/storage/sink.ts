@@ -42,7 +42,7 @@ export interface S3WriterState {
   partSizeBytes: number;
   /** Parts 1..partsDone are uploaded (the contiguous durable prefix). */
   partsDone: number;
-  /** SHA-256 hex over "partNumber:etag:size\n" of parts 1..partsDone, in order. */
+  /** SHA-256 hex over "partNumber:etag:size\n" (ETag unquoted) of parts 1..partsDone, in order. */
   partsDigest: string;
 }
 
