@@ -2,6 +2,7 @@ export type {
   CompletedPart,
   DiskWriter,
   FinishedFile,
+  LegacyS3WriterState,
   LocalWriterState,
   OpenDiskWriterOptions,
   OutputSink,

@@ -1,10 +1,11 @@
 // A resumable S3 multipart writer. Bytes are cut into parts of `partSizeBytes`;
 // each full part is uploaded while the next one fills (up to `queueSize` uploads
 // in flight). A part counts as durable once UploadPart answered, and commit()
-// reports the contiguous completed prefix plus the parts' ETags, which the
-// checkpoint carries. Resume: ListParts on the upload id must show every
-// checkpointed part with the same ETag and size; otherwise the upload is dropped
-// and the transfer starts again from zero. The object only exists after
+// reports the contiguous completed prefix as its length and a digest of its
+// parts (constant size: the checkpoint is heartbeated); the ETags stay in memory
+// for CompleteMultipartUpload. Resume: ListParts on the upload id must show parts
+// 1..partsDone whose digest equals the checkpoint's and whose sizes add up to its
+// offset; otherwise the upload is dropped and the transfer starts again from zero. The object only exists after
 // CompleteMultipartUpload, so nothing incomplete is ever visible under its key.
 import {
   AbortMultipartUploadCommand,
@@ -19,7 +20,8 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../core/errors.js';
 import { MAX_PARTS } from './s3-part-size.js';
-import type { CompletedPart, DiskWriter, FinishedFile, OpenDiskWriterOptions, S3WriterState, WriterCommit } from './sink.js';
+import { compactS3State, digestOfParts, PartsDigest } from './s3-parts-digest.js';
+import type { CompletedPart, DiskWriter, FinishedFile, LegacyS3WriterState, OpenDiskWriterOptions, S3WriterState, WriterCommit } from './sink.js';
 import { errorCode, sinkFailure } from './sink-errors.js';
 
 export interface S3WriterTarget {
@@ -97,7 +99,24 @@ export async function openS3DiskWriter(t: S3WriterTarget, options: OpenDiskWrite
   }
 }
 
-async function tryResume(t: S3WriterTarget, state: S3WriterState, offset: number): Promise<DiskWriter | undefined> {
+/**
+ * Parts 1..count as ListParts shows them, or undefined when one is missing.
+ * Extra parts beyond `count` (uploaded after the checkpoint) are left out: they
+ * are re-uploaded, and CompleteMultipartUpload names its parts explicitly.
+ */
+function listedPrefix(listed: Map<number, { etag: string; size: number }>, count: number): CompletedPart[] | undefined {
+  const parts: CompletedPart[] = [];
+  for (let n = 1; n <= count; n++) {
+    const seen = listed.get(n);
+    if (!seen) return undefined;
+    parts.push({ partNumber: n, etag: seen.etag, sizeBytes: seen.size });
+  }
+  return parts;
+}
+
+async function tryResume(t: S3WriterTarget, saved: S3WriterState | LegacyS3WriterState, offset: number): Promise<DiskWriter | undefined> {
+  const state = compactS3State(saved);
+  if (!state || !Number.isSafeInteger(state.partsDone) || state.partsDone < 0 || state.partsDone > MAX_PARTS) return undefined;
   let listed: Map<number, { etag: string; size: number }>;
   try {
     listed = await listAllParts(t, state.uploadId);
@@ -105,14 +124,10 @@ async function tryResume(t: S3WriterTarget, state: S3WriterState, offset: number
     if (errorCode(err) === 'NoSuchUpload') return undefined;
     throw err;
   }
-  let covered = 0;
-  for (const [i, part] of state.parts.entries()) {
-    const seen = listed.get(part.partNumber);
-    if (part.partNumber !== i + 1 || !seen || seen.etag !== part.etag || seen.size !== part.sizeBytes) return undefined;
-    covered += part.sizeBytes;
-  }
-  if (covered !== offset) return undefined;
-  return new S3DiskWriter(t, state.uploadId, state.partSizeBytes, state.parts, offset);
+  const parts = listedPrefix(listed, state.partsDone);
+  if (!parts || digestOfParts(parts) !== state.partsDigest) return undefined;
+  if (parts.reduce((sum, p) => sum + p.sizeBytes, 0) !== offset) return undefined;
+  return new S3DiskWriter(t, state.uploadId, state.partSizeBytes, parts, offset);
 }
 
 class S3DiskWriter implements DiskWriter {
@@ -121,7 +136,12 @@ class S3DiskWriter implements DiskWriter {
   readonly commitGranularity: number;
   /** write() copies each chunk into the part buffer, so it is released when write() settles. */
   readonly releasesChunks = true;
-  private completed: CompletedPart[];
+  /** Every part UploadPart confirmed, by part number (memory only: CompleteMultipartUpload needs the ETags). */
+  private completed = new Map<number, CompletedPart>();
+  /** Parts 1..prefixCount are all completed: the durable prefix, its bytes and its digest. */
+  private prefixCount = 0;
+  private prefixBytes = 0;
+  private prefixDigest = new PartsDigest();
   private buffer: Buffer | undefined;
   private fill = 0;
   private nextPartNumber: number;
@@ -138,8 +158,9 @@ class S3DiskWriter implements DiskWriter {
   ) {
     this.name = t.name;
     this.commitGranularity = partSize;
-    this.completed = [...parts];
-    this.nextPartNumber = parts.length + 1;
+    for (const p of parts) this.completed.set(p.partNumber, p);
+    this.advancePrefix();
+    this.nextPartNumber = this.prefixCount + 1;
   }
 
   private get where(): string {
@@ -202,7 +223,7 @@ class S3DiskWriter implements DiskWriter {
         { abortSignal: this.aborter.signal },
       );
       if (!out.ETag) throw new Error(`UploadPart ${partNumber} returned no ETag`);
-      this.completed.push({ partNumber, etag: out.ETag, sizeBytes: size });
+      this.completed.set(partNumber, { partNumber, etag: out.ETag, sizeBytes: size });
     } catch (err) {
       this.failure ??= sinkFailure(err, `uploading part ${partNumber} of ${this.where}`);
     }
@@ -212,13 +233,22 @@ class S3DiskWriter implements DiskWriter {
     if (this.failure !== undefined) throw this.failure;
   }
 
+  /** Extends the durable prefix over the parts completed since (parts may finish out of order). */
+  private advancePrefix(): void {
+    for (let next = this.completed.get(this.prefixCount + 1); next; next = this.completed.get(this.prefixCount + 1)) {
+      this.prefixDigest.add(next);
+      this.prefixBytes += next.sizeBytes;
+      this.prefixCount++;
+    }
+  }
+
   /** Contiguous completed parts from part 1: that prefix is durable. */
   private durablePrefix(): CompletedPart[] {
-    const sorted = [...this.completed].sort((a, b) => a.partNumber - b.partNumber);
+    this.advancePrefix();
     const prefix: CompletedPart[] = [];
-    for (const p of sorted) {
-      if (p.partNumber !== prefix.length + 1) break;
-      prefix.push(p);
+    for (let n = 1; n <= this.prefixCount; n++) {
+      const part = this.completed.get(n);
+      if (part) prefix.push(part);
     }
     return prefix;
   }
@@ -226,10 +256,16 @@ class S3DiskWriter implements DiskWriter {
   /** Waits for the parts in flight (they are whole parts), then reports the durable prefix. */
   async commit(): Promise<WriterCommit> {
     await Promise.allSettled(this.inFlight);
-    const parts = this.durablePrefix();
-    const offset = parts.reduce((sum, p) => sum + p.sizeBytes, 0);
-    const state: S3WriterState = { kind: 's3', key: this.t.key, uploadId: this.uploadId, partSizeBytes: this.partSize, parts };
-    return { offset, state };
+    this.advancePrefix();
+    const state: S3WriterState = {
+      kind: 's3',
+      key: this.t.key,
+      uploadId: this.uploadId,
+      partSizeBytes: this.partSize,
+      partsDone: this.prefixCount,
+      partsDigest: this.prefixDigest.hex(),
+    };
+    return { offset: this.prefixBytes, state };
   }
 
   async flush(): Promise<void> {
@@ -244,7 +280,10 @@ class S3DiskWriter implements DiskWriter {
     this.throwIfFailed();
     // Same upload: CompleteMultipartUpload lists parts explicitly, so re-uploaded
     // part numbers replace the old ones and nothing stale can end up in the object.
-    this.completed = [];
+    this.completed = new Map();
+    this.prefixCount = 0;
+    this.prefixBytes = 0;
+    this.prefixDigest = new PartsDigest();
     this.nextPartNumber = 1;
     this.buffer = undefined;
     this.fill = 0;
@@ -302,12 +341,13 @@ class S3DiskWriter implements DiskWriter {
 
 /**
  * Completes a staged upload: parts 1..N of `uploadId` (N from the size and the part
- * size) must all be there and add up to `sizeBytes`; anything else means the upload
- * is not the verified one, and nothing is published.
+ * size) must all be there and add up to `sizeBytes`, and the first `partsDone` of
+ * them must have the digest the last checkpoint recorded (when it recorded one);
+ * anything else means the upload is not the verified one, and nothing is published.
  */
 export async function publishStagedUpload(
   t: Pick<S3WriterTarget, 'client' | 'bucket' | 'key'>,
-  staged: { uploadId: string; partSizeBytes: number; sizeBytes: number },
+  staged: { uploadId: string; partSizeBytes: number; sizeBytes: number; partsDone?: number; partsDigest?: string },
 ): Promise<void> {
   const where = `s3://${t.bucket}/${t.key}`;
   if (staged.sizeBytes === 0) {
@@ -326,6 +366,12 @@ export async function publishStagedUpload(
     total += part.size;
   }
   if (total !== staged.sizeBytes) throw new Error(`${where}: the staged upload holds ${total} bytes, expected ${staged.sizeBytes}`);
+  if (staged.partsDone !== undefined && staged.partsDigest !== undefined) {
+    const counted = listedPrefix(listed, Math.min(staged.partsDone, count));
+    if (staged.partsDone > count || !counted || digestOfParts(counted) !== staged.partsDigest) {
+      throw new Error(`${where}: parts 1..${staged.partsDone} of the staged upload are not the ones its last checkpoint counted`);
+    }
+  }
   await t.client.send(
     new CompleteMultipartUploadCommand({ Bucket: t.bucket, Key: t.key, UploadId: staged.uploadId, MultipartUpload: { Parts: parts } }),
   );

@@ -23,6 +23,7 @@ import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2
 import { validateRelativeName } from './local-paths.js';
 import { choosePartSize } from './s3-part-size.js';
 import { abortUploadsOfKey, openS3DiskWriter, publishStagedUpload } from './s3-disk-writer.js';
+import { compactS3State } from './s3-parts-digest.js';
 import type { DiskWriter, FinishedFile, OpenDiskWriterOptions, OutputSink, StagedDiskRecord } from './sink.js';
 import { sinkFailure } from './sink-errors.js';
 
@@ -159,9 +160,14 @@ export class S3Sink implements OutputSink {
     const record = await this.readStaged(name);
     try {
       if (record) {
-        const upload = record.sinkState?.kind === 's3' && record.sinkState.key === key ? record.sinkState : undefined;
+        const saved = record.sinkState?.kind === 's3' && record.sinkState.key === key ? record.sinkState : undefined;
+        // Records written by earlier versions list every part: compacted, they check the same way.
+        const upload = saved && compactS3State(saved);
         if (!record.verified || record.bytes === undefined || !upload) throw new Error('the staged upload is not verified');
-        await publishStagedUpload({ client: this.client, bucket: this.bucket, key }, { uploadId: upload.uploadId, partSizeBytes: upload.partSizeBytes, sizeBytes: record.bytes });
+        await publishStagedUpload(
+          { client: this.client, bucket: this.bucket, key },
+          { uploadId: upload.uploadId, partSizeBytes: upload.partSizeBytes, sizeBytes: record.bytes, partsDone: upload.partsDone, partsDigest: upload.partsDigest },
+        );
         // Leftovers of attempts that never checkpointed: not part of the object.
         await abortUploadsOfKey(this.client, this.bucket, key);
         await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.recordKey(name) }));

@@ -29,8 +29,25 @@ export interface CompletedPart {
   sizeBytes: number;
 }
 
-/** Resume state of an S3 multipart upload: enough to find it again and complete it. */
+/**
+ * Resume state of an S3 multipart upload: enough to find it again and to prove,
+ * with ListParts, that it still holds the parts counted. Constant size whatever
+ * the part count (it travels in every heartbeat); the ETags are recovered from
+ * ListParts on resume (see s3-parts-digest.ts).
+ */
 export interface S3WriterState {
+  kind: 's3';
+  key: string;
+  uploadId: string;
+  partSizeBytes: number;
+  /** Parts 1..partsDone are uploaded (the contiguous durable prefix). */
+  partsDone: number;
+  /** SHA-256 hex over "partNumber:etag:size\n" (ETag unquoted) of parts 1..partsDone, in order. */
+  partsDigest: string;
+}
+
+/** The S3 state of earlier versions (every part listed); still read on resume and at publish. */
+export interface LegacyS3WriterState {
   kind: 's3';
   key: string;
   uploadId: string;
@@ -38,7 +55,7 @@ export interface S3WriterState {
   parts: CompletedPart[];
 }
 
-export type WriterState = LocalWriterState | S3WriterState;
+export type WriterState = LocalWriterState | S3WriterState | LegacyS3WriterState;
 
 /** What a writer needs from a previous attempt (a TransferCheckpoint satisfies this). */
 export interface WriterResumePoint {

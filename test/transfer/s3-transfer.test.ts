@@ -1,7 +1,8 @@
-import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListPartsCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { S3Sink } from '../../src/storage/s3-sink.js';
+import type { LegacyS3WriterState } from '../../src/storage/sink.js';
 import { attempt, failureType, isRetryable } from './helpers/run.js';
 import { sha256Hex, startSourceServer, type SourceServer } from './helpers/source-server.js';
 
@@ -63,7 +64,7 @@ describe('transferDisk to S3 (MinIO)', () => {
     expect(a.result?.sha256).toBe(server.sha256);
     expect(a.result?.file.uri).toBe(`s3://${minio.bucket}/${prefix}disk-0.vmdk`);
     expect(await objectSha256(`${prefix}disk-0.vmdk`)).toBe(server.sha256);
-    expect(a.last?.sink.kind === 's3' && a.last.sink.parts.length).toBe(4);
+    expect(a.last?.sink.kind === 's3' && 'partsDone' in a.last.sink && a.last.sink.partsDone).toBe(4);
     expect(await uploadsOf(`${prefix}disk-0.vmdk`)).toBe(0);
     expect(await sink.listComplete()).toEqual(['disk-0.vmdk']);
   });
@@ -92,6 +93,28 @@ describe('transferDisk to S3 (MinIO)', () => {
     expect(second.result?.sha256).toBe(server.sha256);
     expect(await objectSha256(`${prefix}disk.vmdk`)).toBe(server.sha256);
     expect(await uploadsOf(`${prefix}disk.vmdk`)).toBe(0);
+  });
+
+  it('resumes from a checkpoint the previous version wrote (every part with its ETag listed)', async () => {
+    newSink();
+    const size = 17 * MIB;
+    server = await startSourceServer(size, { dropAfterBytes: 12 * MIB });
+    const first = await attempt(sink, 'old.vmdk', server.url, { sizeBytes: size });
+    const cp = first.last!;
+    expect(cp.offset).toBe(2 * PART);
+    const { key, uploadId } = cp.sink as { key: string; uploadId: string };
+    const listed = await client.send(new ListPartsCommand({ Bucket: minio.bucket, Key: key, UploadId: uploadId }));
+    const parts = (listed.Parts ?? []).map((p) => ({ partNumber: p.PartNumber!, etag: p.ETag!, sizeBytes: p.Size! }));
+    const old: LegacyS3WriterState = { kind: 's3', key, uploadId, partSizeBytes: PART, parts };
+
+    server.behaviour.dropAfterBytes = undefined;
+    const second = await attempt(sink, 'old.vmdk', server.url, { checkpoint: { ...cp, sink: old }, sizeBytes: size });
+    expect(second.error).toBeUndefined();
+    expect(second.result?.resumedFromOffset).toBe(2 * PART);
+    // The next checkpoints are in the compact shape: 4 parts (3 full, 2 MiB last).
+    expect(second.checkpoints.at(-1)?.cp.sink).toMatchObject({ kind: 's3', uploadId, partsDone: 4 });
+    expect(await objectSha256(key)).toBe(server.sha256);
+    expect(await uploadsOf(key)).toBe(0);
   });
 
   it('starts a new upload from zero when the checkpointed upload is gone', async () => {
