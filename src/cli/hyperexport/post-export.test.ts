@@ -1,7 +1,7 @@
 // -verify and -compress on real files in a temporary directory: a damaged file is
 // caught by name, and the compressed OVA holds exactly the archive's bytes.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -52,6 +52,23 @@ describe('-verify', () => {
     expect(existsSync(ova)).toBe(false);
     expect(gunzipSync(readFileSync(`${ova}.gz`)).equals(archive)).toBe(true);
     expect(readFileSync(join(dir, 'checksums.txt'), 'utf8')).toBe(`${sha(readFileSync(`${ova}.gz`))}  vm.ova.gz\n`);
+  });
+
+  it('never replaces a checksums.txt or a .ova.gz the export did not write', async () => {
+    const { dir, result } = exportDir({ 'vm.ovf': '<Envelope/>', 'vm-disk1.vmdk': 'disk bytes' });
+    writeFileSync(join(dir, 'checksums.txt'), 'the user\'s\n');
+    const verify = await afterExport(result, { verify: true, compress: false }).catch((e: unknown) => e);
+    expect((verify as Error).message).toContain('checksums.txt already exists and this export did not write it');
+    expect(readFileSync(join(dir, 'checksums.txt'), 'utf8')).toBe('the user\'s\n');
+
+    const ova = join(dir, 'vm.ova');
+    await create({ file: ova, cwd: dir, portable: true }, ['vm.ovf', 'vm.mf', 'vm-disk1.vmdk']);
+    writeFileSync(`${ova}.gz`, 'an earlier export');
+    const compress = await afterExport({ ...result, ova_path: ova }, { verify: false, compress: true }).catch((e: unknown) => e);
+    expect((compress as Error).message).toContain('vm.ova.gz already exists and this export did not write it');
+    expect(readFileSync(`${ova}.gz`, 'utf8')).toBe('an earlier export');
+    expect(existsSync(ova)).toBe(true);
+    expect(readdirSync(dir).filter((f) => f.includes('partial'))).toEqual([]);
   });
 
   it('says so when the files are not on this machine', async () => {

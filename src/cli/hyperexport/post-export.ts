@@ -5,8 +5,8 @@
 // read the files where this process runs, so they need the output directory to
 // be local (standalone, or a daemon on this machine).
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { access, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { access, link, open, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -114,13 +114,23 @@ async function compressArchive(ovaPath: string): Promise<{ path: string; sha256:
   const target = `${ovaPath}.gz`;
   const partial = join(dirname(target), `.${basename(target)}.partial`);
   const hash = createHash('sha256');
+  // Created exclusively and published with link(): a .ova.gz (or its partial) that
+  // this export did not write is never replaced or removed.
+  let created = false;
   try {
-    await pipeline(createReadStream(ovaPath, { highWaterMark: CHUNK }), createGzip({ level: 6 }), new HashTap(hash), createWriteStream(partial));
-    await rename(partial, target);
+    const fh = await open(partial, 'wx', 0o640);
+    created = true;
+    await pipeline(createReadStream(ovaPath, { highWaterMark: CHUNK }), createGzip({ level: 6 }), new HashTap(hash), fh.createWriteStream());
+    await link(partial, target);
   } catch (err) {
-    await rm(partial, { force: true });
-    throw new PostExportError(`-compress: writing ${target} failed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    if (created) await rm(partial, { force: true });
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      throw new PostExportError(`-compress: ${created ? target : partial} already exists and this export did not write it; move it away and compress ${ovaPath} again, or leave out -compress (the .ova is kept)`);
+    }
+    throw new PostExportError(`-compress: writing ${target} failed (${code ?? (err as Error).message})`);
   }
+  await unlink(partial);
   await rm(ovaPath);
   return { path: target, sha256: hash.digest('hex') };
 }
@@ -150,9 +160,12 @@ export async function afterExport(result: JobResult, options: PostExportOptions)
     const path = join(result.output_dir, 'checksums.txt');
     const lines = [...checksums].map(([name, sha]) => `${sha}  ${name}\n`).join('');
     try {
-      await writeFile(path, lines);
+      // Exclusive: a checksums.txt this export did not write (another VM's, the user's) is never replaced.
+      await writeFile(path, lines, { flag: 'wx', mode: 0o640 });
     } catch (err) {
-      throw new PostExportError(`-verify: the files match the manifest, but ${path} could not be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw new PostExportError(`-verify: the files match the manifest, but ${path} already exists and this export did not write it; move it away to get a new one`);
+      throw new PostExportError(`-verify: the files match the manifest, but ${path} could not be written (${code ?? (err as Error).message})`);
     }
     outcome.checksumsPath = path;
   }
