@@ -2,11 +2,12 @@
 // whatever the part count, and a resume that ListParts must prove (parts
 // 1..partsDone with the checkpointed digest), from the compact state and from the
 // state earlier versions wrote (every part listed).
+import type {
+  S3Client} from '@aws-sdk/client-s3';
 import {
   GetObjectCommand,
   ListMultipartUploadsCommand,
   ListPartsCommand,
-  S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
@@ -14,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openS3DiskWriter, type S3WriterTarget } from '../../src/storage/s3-disk-writer.js';
 import { S3Sink } from '../../src/storage/s3-sink.js';
 import type { LegacyS3WriterState, StagedDiskRecord, WriterCommit } from '../../src/storage/sink.js';
+import { minioClient } from '../harness/minio-client.js';
 
 const MIB = 1024 * 1024;
 const PART = 5 * MIB; // S3's minimum for every part but the last
@@ -26,12 +28,7 @@ describe('S3 writer checkpoint state (MinIO)', () => {
   let client: S3Client;
 
   beforeAll(() => {
-    client = new S3Client({
-      endpoint: minio.endpoint,
-      region: minio.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: minio.accessKeyId, secretAccessKey: minio.secretAccessKey },
-    });
+    client = minioClient({ minio });
   });
   afterAll(() => client.destroy());
 

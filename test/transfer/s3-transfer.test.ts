@@ -1,10 +1,12 @@
-import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListPartsCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListPartsCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { S3Sink } from '../../src/storage/s3-sink.js';
 import type { LegacyS3WriterState } from '../../src/storage/sink.js';
 import { attempt, failureType, isRetryable } from './helpers/run.js';
 import { sha256Hex, startSourceServer, type SourceServer } from './helpers/source-server.js';
+import { minioClient } from '../harness/minio-client.js';
 
 const MIB = 1024 * 1024;
 const PART = 5 * MIB; // S3's minimum part size, to get several parts from small files
@@ -17,12 +19,7 @@ describe('transferDisk to S3 (MinIO)', () => {
   let server: SourceServer | undefined;
 
   beforeAll(() => {
-    client = new S3Client({
-      endpoint: minio.endpoint,
-      region: minio.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: minio.accessKeyId, secretAccessKey: minio.secretAccessKey },
-    });
+    client = minioClient({ minio });
   });
   afterAll(() => client.destroy());
   afterEach(async () => {

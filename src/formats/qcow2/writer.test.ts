@@ -11,6 +11,7 @@ import {
   makeTempDir,
   MiB,
   randomBytes,
+  randomSource,
   rng,
   writeRaw,
   type Source,
@@ -88,23 +89,8 @@ describe('Qcow2Writer: images qemu-img finds valid and identical to their source
 
   for (const seed of [21, 22, 23]) {
     it(`4 KiB clusters (2 MiB regions), 60 random extents with zero runs inside (seed ${seed})`, async () => {
-      const next = rng(seed);
       const virtualSize = 48 * MiB + 5 * 512;
-      const extents: Source['extents'] = [];
-      let at = 0;
-      while (extents.length < 60) {
-        at += Math.floor(next() * 1.2 * MiB);
-        const length = 1 + Math.floor(next() * 400 * KiB);
-        if (at + length > virtualSize) break;
-        const data = randomBytes(length, next);
-        if (next() < 0.5) {
-          const zeroStart = Math.floor(next() * length);
-          data.fill(0, zeroStart, Math.min(length, zeroStart + Math.floor(next() * 64 * KiB)));
-        }
-        extents.push({ offset: at, data });
-        at += length;
-      }
-      await roundTrip({ virtualSize, extents }, 12, seed);
+      await roundTrip(randomSource(virtualSize, seed), 12, seed);
     });
   }
 
