@@ -182,6 +182,54 @@ export interface OutputSink {
   discardStaged(name: string): Promise<void>;
   /** Archives written in place (local directories only; see ova-region-writer.ts). */
   readonly archives?: ArchiveStaging;
+  /** A disk image written by offset (qcow2, sparse raw); see ImageFile. */
+  openImageFile?(name: string, options: OpenImageFileOptions): Promise<ImageFile>;
+}
+
+/**
+ * A disk image written by offset rather than as one stream: a qcow2 image (data
+ * and tables appended, the header written last at offset 0) or a sparse raw
+ * image. The random-access methods match what the qcow2 writer needs of its
+ * output (formats/qcow2/output.ts), so an ImageFile is one.
+ *
+ * Local files: any write anywhere, holes read as zeros, everything datasync'ed
+ * is durable. S3 (a multipart upload): writes only append at the end, except
+ * the reserved head [0, headBytes) which is written once at the end and becomes
+ * part 1; only whole parts are durable (durableLength()).
+ */
+export interface ImageFile {
+  readonly name: string;
+  /** True when writes may land anywhere and skipped ranges cost nothing (local files). */
+  readonly randomAccess: boolean;
+  writev(buffers: Buffer[], position: number): Promise<{ bytesWritten: number }>;
+  write(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>;
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  datasync(): Promise<void>;
+  truncate(length: number): Promise<void>;
+  stat(): Promise<{ size: number }>;
+  /** Outputs that make only a prefix durable (S3): its length after datasync(). Absent: everything synced is durable. */
+  durableLength?(): number;
+  /** The file's own resume state (S3: the upload and its durable parts), plain JSON of constant size. */
+  state(): WriterState;
+  /** Publishes the finished file under its final name (staged: its hidden verified name). */
+  finish(): Promise<FinishedFile>;
+  /** SHA-256 (hex) of the finished file's bytes, read back after finish(). */
+  sha256(): Promise<string>;
+  /** Releases resources and keeps the partial for a later resume. */
+  close(): Promise<void>;
+  /** Removes the partial (local file / S3 multipart upload). */
+  abort(): Promise<void>;
+}
+
+export interface OpenImageFileOptions {
+  /** Bytes reserved at the start, written once at the end (S3: at least the 5 MiB minimum part). */
+  headBytes: number;
+  /** Expected upper bound of the file's size (S3 chooses its part size from it). */
+  sizeHint?: number;
+  /** The state of an earlier attempt to continue from; absent (or unusable): a new, empty file. */
+  resume?: WriterState;
+  /** As OpenDiskWriterOptions.stage. */
+  stage?: boolean;
 }
 
 /** An archive (OVA) whose members are written straight into its partial file. */
