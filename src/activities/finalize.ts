@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { manifestFileName, ovaFileName, ovfFileName } from '../export/disk-files.js';
 import { ErrorType } from '../core/errors.js';
 import { generateManifest, generateOvf } from '../export/ovf.js';
-import type { ExportedFile } from '../core/export-contract.js';
+import { imageFormatOf, type ExportedFile } from '../core/export-contract.js';
 import type { ExportActivityDeps } from './deps.js';
 import { packOva } from './ova.js';
 import { packOvaFromStaged } from './ova-pack.js';
@@ -28,14 +28,15 @@ export function createFinalizeActivity(deps: ExportActivityDeps): Pick<ExportAct
       if (!overwrite && !packing) await refuseNewcomers(sink, vm, disks, inPlace?.name);
       if (inPlace) return finalizeOvaInPlace(sink, vm, disks, inPlace, removeCdrom);
       const ovfName = ovfFileName(vm);
+      const image = imageFormatOf(format);
       const ovf = generateOvf(
         vm,
         disks.map((d) => {
           // Method auto reads disks different ways: each declares the format it was read in.
-          const own = diskMethods?.find((m) => m.diskKey === d.diskKey)?.method;
+          const own = image ? undefined : diskMethods?.find((m) => m.diskKey === d.diskKey)?.method;
           return { diskKey: d.diskKey, fileName: d.fileName, sizeBytes: d.bytes, ...(own ? { diskFormat: formatOf(own) } : {}) };
         }),
-        { removeCdrom, diskFormat: formatOf(method) },
+        { removeCdrom, diskFormat: image ?? formatOf(method) },
       );
       const diskFiles: ExportedFile[] = disks.map((d) => ({ name: d.fileName, sizeBytes: d.bytes, sha256: d.sha256 }));
       const ovfFile: ExportedFile = { name: ovfName, sizeBytes: Buffer.byteLength(ovf), sha256: sha256(ovf) };

@@ -13,6 +13,7 @@ import type { TransferHeartbeat } from '../core/export-contract.js';
 import { diskFileName } from '../export/disk-files.js';
 import { ErrorType } from '../core/errors.js';
 import type { DiskSource } from '../core/source-provider.js';
+import { openImageDiskWriter } from '../storage/image/image-disk-writer.js';
 import type { OutputSink, StagedDiskRecord } from '../storage/sink.js';
 import { transferDisk } from '../transfer/index.js';
 import type { TransferCheckpoint } from '../transfer/types.js';
@@ -55,7 +56,17 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       const writerOptions = { sizeBytes: source.sizeBytes ?? input.sizeBytes, stage: true, ...(checkpoint ? { checkpoint } : {}) };
       const writer = input.ova
         ? await archivesOf(sink).openRegion(input.ova.name, input.ova.region, writerOptions)
-        : await sink.openDiskWriter(input.fileName, writerOptions);
+        : writesImage(input)
+          ? await openImageDiskWriter(sink, {
+              name: input.fileName,
+              format: input.image.format,
+              virtualSize: input.image.virtualSize,
+              // A datastore read is the flat extent: the disk's own bytes. A lease may serve a streamOptimized VMDK.
+              source: input.mode === 'datastore' ? 'raw' : 'sniff',
+              stage: true,
+              ...(checkpoint ? { checkpoint } : {}),
+            })
+          : await sink.openDiskWriter(input.fileName, writerOptions);
 
       const beat = (cp: TransferCheckpoint | undefined) => {
         const details: TransferHeartbeat = {
@@ -145,6 +156,15 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       }
     },
   };
+}
+
+/**
+ * Whether the disk goes through an image writer. A raw image of a datastore read
+ * is the bytes read: the ordinary writer (resumable, hashed on a worker thread,
+ * all-zero batches left as holes) writes it as is.
+ */
+function writesImage(input: TransferDiskInput): input is TransferDiskInput & { image: NonNullable<TransferDiskInput['image']> } {
+  return input.image !== undefined && !(input.image.format === 'raw' && input.mode === 'datastore');
 }
 
 function archivesOf(sink: OutputSink): NonNullable<OutputSink['archives']> {

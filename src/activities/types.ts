@@ -1,6 +1,6 @@
 // Inputs and outputs of the export activities: plain JSON without secrets, because
 // all of it is recorded in the workflow history.
-import type { DiskMethod, ExportMethod, ExportOptions, ExportFormat, ExportedFile, SinkRef, SourceRef } from '../core/export-contract.js';
+import type { DiskMethod, ExportMethod, ExportOptions, ExportFormat, ExportedFile, ImageFormat, SinkRef, SourceRef } from '../core/export-contract.js';
 import type { ExportLease, ExportTarget } from '../core/source-provider.js';
 import type { VmDescription } from '../core/vm-description.js';
 import type { OvaRegion } from '../formats/ova-layout.js';
@@ -67,6 +67,8 @@ export interface TransferDiskInput {
   resumeFrom?: unknown;
   /** An OVA written in place: the disk goes straight into this region of the archive's partial. */
   ova?: { name: string; region: OvaRegion };
+  /** Format raw or qcow2: the disk is written as that image (virtual size: the disk's capacity). */
+  image?: { format: ImageFormat; virtualSize: number };
 }
 
 /**

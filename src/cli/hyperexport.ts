@@ -4,6 +4,7 @@
 // one answers, otherwise (or with -standalone) with an in-process worker, as the
 // original hyperexport exported by itself. Resolves to an exit code; only
 // bin/hyperexport.js ends the process.
+import type { ExportFormat } from '../core/export-contract.js';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -27,7 +28,7 @@ import { processIo, type CliIo } from './io.js';
 export interface HyperexportOptions {
   vm?: string[];
   output?: string;
-  format?: 'ovf' | 'ova';
+  format?: ExportFormat;
   method?: 'auto' | 'ovf' | 'datastore';
   snapshot?: boolean;
   powerOff?: boolean;
@@ -132,7 +133,7 @@ export function buildHyperexport(io: CliIo): Command {
     .description('Export VMware VMs to OVF/OVA with live progress: interactively, or with -vm.')
     .option('--vm <path>', 'VM inventory path, name, moref or UUID (repeatable, or a comma list)', collectVms)
     .option('--output <dir>', 'output directory (relative paths: from the current directory)')
-    .addOption(new Option('--format <format>', 'package format').choices(['ovf', 'ova']))
+    .addOption(new Option('--format <format>', 'what to produce: ovf or ova (the source disks as VMDK), raw or qcow2 (KVM-ready images written in one pass)').choices(['ovf', 'ova', 'raw', 'qcow2']))
     .addOption(new Option('--method <method>', 'export method').choices(['auto', 'ovf', 'datastore']))
     .option('--snapshot', 'powered-on VMs: export a snapshot (the VM keeps running)')
     .option('--power-off', 'powered-on VMs: shut them down before exporting')
@@ -274,8 +275,8 @@ async function postExport(outcome: RunOutcome, options: HyperexportOptions, io: 
 
 /** Checks that need no daemon or vCenter; resolves to the options with what the flags imply. */
 function settle(options: HyperexportOptions): HyperexportOptions {
-  if (options.compress && options.format === 'ovf') {
-    throw new CliError('-compress packs the export into a gzip-compressed OVA (<name>.ova.gz); leave out -format ovf, or -compress', ExitCode.Usage);
+  if (options.compress && options.format !== undefined && options.format !== 'ova') {
+    throw new CliError(`-compress packs the export into a gzip-compressed OVA (<name>.ova.gz); leave out -format ${options.format}, or -compress`, ExitCode.Usage);
   }
   if ((options.verify || options.compress) && options.output?.startsWith('s3://')) {
     throw new CliError(`${options.verify ? '-verify' : '-compress'} reads the exported files on this machine: give a local -output directory, not ${options.output}`, ExitCode.Usage);

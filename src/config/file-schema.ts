@@ -115,7 +115,7 @@ export const fileSchema = z.object({
   defaults: z
     .object({
       method: z.enum(['auto', 'ovf', 'datastore']).optional(),
-      format: z.enum(['ovf', 'ova']).optional(),
+      format: z.enum(['ovf', 'ova', 'raw', 'qcow2']).optional(),
       parallel_downloads: z.number().int().min(1).max(32).optional(),
       remove_cdrom: z.boolean().optional(),
       snapshot: z.boolean().optional(),

@@ -38,6 +38,8 @@ export const ErrorType = {
   VcenterNotAllowed: 'VcenterNotAllowed',
   /** A download URL names a host that is neither the vCenter nor an ESXi host it reports: the session cookie is not sent there. */
   DeviceHostNotAllowed: 'DeviceHostNotAllowed',
+  /** The source served bytes that are not a disk image of the kind expected (a bare VMDK descriptor, a broken streamOptimized stream). */
+  SourceNotADisk: 'SourceNotADisk',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 
@@ -63,4 +65,5 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorType[] = [
   ErrorType.BucketNotAllowed,
   ErrorType.VcenterNotAllowed,
   ErrorType.DeviceHostNotAllowed,
+  ErrorType.SourceNotADisk,
 ];

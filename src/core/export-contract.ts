@@ -6,7 +6,20 @@ export const EXPORT_WORKFLOW_TYPE = 'exportVmWorkflow';
 export const PROGRESS_QUERY = 'progress';
 export const DEFAULT_TASK_QUEUE = 'hypersdk-export';
 
-export type ExportFormat = 'ovf' | 'ova';
+/**
+ * ovf / ova: the source's disks as VMDK files beside an OVF descriptor (in one
+ * tar for ova). raw / qcow2: each disk written as a KVM-ready image by the
+ * transfer itself (sparse raw, or qcow2 storing only allocated clusters), beside
+ * an OVF descriptor that references them.
+ */
+export type ExportFormat = 'ovf' | 'ova' | 'raw' | 'qcow2';
+
+/** The formats whose disks are written as images (storage/image/), not as the source's bytes. */
+export type ImageFormat = 'raw' | 'qcow2';
+
+export function imageFormatOf(format: ExportFormat): ImageFormat | undefined {
+  return format === 'raw' || format === 'qcow2' ? format : undefined;
+}
 /**
  * auto: per disk, the datastore method (ranged reads of the flat extent: resumable)
  * whenever the disk's backing is one flat extent with no parent that the datastore

@@ -1,5 +1,6 @@
 // Output file names, shared by the workflow (progress) and the activities (files).
 // Pure and deterministic: safe to import from workflow code.
+import type { ExportFormat } from '../core/export-contract.js';
 import type { VmDescription } from '../core/vm-description.js';
 
 /**
@@ -17,8 +18,10 @@ export function safeFileName(name: string, fallback = 'vm'): string {
   return cleaned === '' || cleaned === '.' || cleaned === '..' ? fallback : cleaned;
 }
 
-export function diskFileName(vm: Pick<VmDescription, 'name'>, index: number): string {
-  return `${safeFileName(vm.name)}-disk${index + 1}.vmdk`;
+/** "<vm>-disk<N>.vmdk" (the source's disks, as the original names them), ".raw" or ".qcow2" for images. */
+export function diskFileName(vm: Pick<VmDescription, 'name'>, index: number, format?: ExportFormat): string {
+  const extension = format === 'raw' || format === 'qcow2' ? format : 'vmdk';
+  return `${safeFileName(vm.name)}-disk${index + 1}.${extension}`;
 }
 
 export function ovfFileName(vm: Pick<VmDescription, 'name'>): string {

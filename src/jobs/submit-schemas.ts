@@ -30,7 +30,7 @@ export const jobDefinitionInputSchema = z
     format: z
       .enum(['ovf', 'ova', 'vmdk', 'qcow2', 'raw'])
       .optional()
-      .meta({ description: 'ovf or ova; vmdk is taken as ovf (the disks are VMDK files beside the OVF); qcow2 and raw are refused' }),
+      .meta({ description: 'ovf or ova (the source disks as VMDK files; vmdk is taken as ovf), raw or qcow2 (KVM-ready images written by the transfer, beside an OVF descriptor)' }),
     export_method: z
       .enum([...EXPORT_METHODS, ...ORIGINAL_EXPORT_METHODS])
       .optional()

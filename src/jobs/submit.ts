@@ -46,8 +46,8 @@ async function existingExportFiles(dir: string, vmName: string): Promise<string[
   }
   const ours = new Set([`${base}.ovf`, `${base}.mf`, `${base}.ova`]);
   const isDisk = (e: string) => {
-    const n = e.startsWith(`${base}-disk`) && e.endsWith('.vmdk') ? e.slice(base.length + 5, -5) : '';
-    return /^\d+$/.test(n);
+    const m = e.startsWith(`${base}-disk`) ? /^(\d+)\.(vmdk|raw|qcow2)$/.exec(e.slice(base.length + 5)) : null;
+    return m !== null;
   };
   return entries.filter((e) => ours.has(e) || isDisk(e)).sort();
 }
@@ -115,9 +115,6 @@ function formatOf(requested: JobDefinitionInput['format'], fallback: ExportForma
   if (requested === 'vmdk') {
     warnings.push(`${label}format: vmdk is produced as ovf (the disks are VMDK files beside the OVF descriptor)`);
     return 'ovf';
-  }
-  if (requested === 'qcow2' || requested === 'raw') {
-    throw new JobRejected(`${label}format: ${requested} is not produced yet; ask for ovf or ova and convert with qemu-img`);
   }
   return requested;
 }

@@ -20,12 +20,15 @@ import { lstat, readdir, rename, unlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { validateRelativeName } from './local-paths.js';
 import { fsyncDirectory, openLocalDiskWriter } from './local-disk-writer.js';
+import { openLocalImageFile } from './local-image-file.js';
 import { createExclusive, openOwned, OutputDirectory } from './output-directory.js';
 import type {
   ArchiveStaging,
   DiskWriter,
   FinishedFile,
+  ImageFile,
   OpenDiskWriterOptions,
+  OpenImageFileOptions,
   OutputSink,
   StagedDiskRecord,
 } from './sink.js';
@@ -157,6 +160,23 @@ export class LocalSink implements OutputSink {
         options,
       );
     });
+  }
+
+  async openImageFile(name: string, options: OpenImageFileOptions): Promise<ImageFile> {
+    const d = await this.open();
+    const release = d.hold();
+    try {
+      const p = await paths(d, name);
+      const finalPath = options.stage ? p.verifiedPath : p.finalPath;
+      return await openLocalImageFile(
+        { name, finalPath, partialPath: p.partialPath, parentDir: p.parentDir, uri: options.stage ? p.verifiedUri : p.uri },
+        options,
+        release,
+      );
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   writeFile(name: string, data: Buffer | string): Promise<FinishedFile> {

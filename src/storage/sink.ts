@@ -55,7 +55,23 @@ export interface LegacyS3WriterState {
   parts: CompletedPart[];
 }
 
-export type WriterState = LocalWriterState | S3WriterState | LegacyS3WriterState;
+/**
+ * Resume state of a disk image written by the transfer itself (raw or qcow2,
+ * storage/image/): the format writer's own state and its file's. A stream that
+ * cannot resume (a lease's streamOptimized VMDK) carries only what it is.
+ */
+export interface ImageWriterState {
+  kind: 'image';
+  format: 'raw' | 'qcow2';
+  /** What the source serves: the disk's bytes, or a streamOptimized VMDK decoded on the fly. */
+  encoding: 'raw' | 'vmdk-stream';
+  /** The qcow2 writer's checkpoint (formats/qcow2/state.ts, under 56 KiB); absent when nothing can resume. */
+  qcow2?: unknown;
+  /** The image file's own state (S3: its upload). */
+  file?: LocalWriterState | S3WriterState | { kind: string };
+}
+
+export type WriterState = LocalWriterState | S3WriterState | LegacyS3WriterState | ImageWriterState;
 
 /** What a writer needs from a previous attempt (a TransferCheckpoint satisfies this). */
 export interface WriterResumePoint {
@@ -84,6 +100,8 @@ export interface WriterCommit {
 
 export interface FinishedFile {
   name: string;
+  /** SHA-256 (hex) of the file, from writers that hash what they write themselves (DiskWriter.hashesOutput). */
+  sha256?: string;
   /** Final location: absolute path or s3://bucket/key. */
   uri: string;
   sizeBytes: number;
@@ -110,6 +128,12 @@ export interface DiskWriter {
   write(chunk: Buffer, release?: () => void): Promise<void>;
   /** True when write() honours `release`; otherwise a chunk must never be reused. */
   readonly releasesChunks?: boolean;
+  /**
+   * True when the file is not the bytes written (a qcow2 image, a decoded
+   * stream): the writer hashes its own output and finish() returns its SHA-256,
+   * and the engine neither hashes the source bytes nor recovers a prefix hash.
+   */
+  readonly hashesOutput?: boolean;
   /**
    * Reusable buffers that this writer writes fastest (local: memory aligned for
    * O_DIRECT). Only for writers with `releasesChunks`; call before the first write

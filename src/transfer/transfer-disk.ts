@@ -241,8 +241,12 @@ class TransferState {
     const { writer, source, signal } = this.req;
     let restartedFromZero = false;
     let start = 0;
-    const recovered = cp && writer.resumeOffset > 0 ? await recoverPrefixHash(this.req) : undefined;
-    if (recovered) {
+    const recovered = cp && writer.resumeOffset > 0 && !writer.hashesOutput ? await recoverPrefixHash(this.req) : undefined;
+    if (writer.hashesOutput) {
+      // The writer hashes its own output and resumes from its own state.
+      start = writer.resumeOffset;
+      restartedFromZero = cp !== undefined && start === 0;
+    } else if (recovered) {
       this.hasher = recovered;
       start = writer.resumeOffset;
     } else {
@@ -332,11 +336,12 @@ class TransferState {
     if (this.granularity) this.snapshots.set(this.position, this.mainHasher().checkpoint());
     await writer.flush();
     await this.emit(await writer.commit());
-    const sha256 = await this.digestHex();
+    const sha256 = writer.hashesOutput ? undefined : await this.digestHex();
     const file = await writer.finish();
+    if (writer.hashesOutput && !file.sha256) throw new Error(`${writer.name}: the writer hashes its output but reported no SHA-256`);
     return {
-      bytes: this.position,
-      sha256,
+      bytes: writer.hashesOutput ? file.sizeBytes : this.position,
+      sha256: sha256 ?? file.sha256!,
       resumedFromOffset: start,
       restartedFromZero,
       bytesReceived: this.bytesReceived,
@@ -349,6 +354,7 @@ class TransferState {
     this.workerHasher = undefined;
     this.hasher = undefined;
     const w = this.writer;
+    if (w.hashesOutput) return;
     if (this.req.hashOnWorker !== false && w.prefixHashing === 'reread' && w.releasesChunks === true) {
       this.workerHasher = new WorkerSha256();
     } else {
@@ -362,6 +368,7 @@ class TransferState {
   }
 
   private hashCheckpoint(): HashCheckpoint {
+    if (this.writer.hashesOutput) return { algorithm: 'sha256', kind: 'reread-prefix' };
     return this.workerHasher ? { algorithm: 'sha256', kind: 'reread-prefix' } : this.mainHasher().checkpoint();
   }
 
@@ -473,7 +480,9 @@ class TransferState {
   private async consume(pool: BatchPool, queue: BatchQueue, buf: Buffer, len: number, g: number): Promise<void> {
     const view = len === buf.length ? buf : buf.subarray(0, len);
     const worker = this.workerHasher;
-    if (!worker) {
+    if (this.writer.hashesOutput) {
+      await this.writer.write(view, () => pool.give(buf));
+    } else if (!worker) {
       if (g) this.hashWithSnapshots(view, g);
       else this.mainHasher().update(view);
       await this.writer.write(view, () => pool.give(buf));
@@ -560,7 +569,7 @@ class TransferState {
   private async startOver(): Promise<void> {
     await this.writer.reset();
     const c = await this.writer.commit();
-    const hash = (await newHasher(this.writer)).checkpoint();
+    const hash = this.writer.hashesOutput ? this.hashCheckpoint() : (await newHasher(this.writer)).checkpoint();
     this.req.onCheckpoint({ version: 1, offset: 0, sink: c.state, hash, source: {} });
   }
 }

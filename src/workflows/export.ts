@@ -13,6 +13,7 @@ import {
 import type { OvaPlan, PreparedExport, TransferredDisk } from '../activities/types.js';
 import { diskFileName, manifestFileName, ovaFileName, ovfFileName } from '../export/disk-files.js';
 import {
+  imageFormatOf,
   PROGRESS_QUERY,
   type DiskMethod,
   type DiskProgress,
@@ -80,7 +81,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     progress.disks = vm.disks.map(
       (d, i): DiskProgress => ({
         key: d.key,
-        fileName: diskFileName(vm, i),
+        fileName: diskFileName(vm, i, input.format),
         sizeBytes: d.capacityBytes,
         bytesDone: 0,
         state: 'pending',
@@ -301,6 +302,7 @@ async function transferAll(
   const queue = vm.disks.map((disk, index) => ({ disk, index }));
   const results: TransferredDisk[] = [];
   const parallel = Math.max(1, Math.min(input.options.parallelDownloads, queue.length));
+  const image = imageFormatOf(input.format);
 
   const runOne = async (diskIndex: number): Promise<TransferredDisk> => {
     const disk = vm.disks[diskIndex]!;
@@ -336,6 +338,7 @@ async function transferAll(
             : {}),
           ...(resumeFrom !== undefined ? { resumeFrom } : {}),
           ...(ova ? { ova: { name: ova.name, region: ova.regions[diskIndex]! } } : {}),
+          ...(image ? { image: { format: image, virtualSize: disk.capacityBytes } } : {}),
         });
         state.state = 'done';
         state.bytesDone = done.bytes;

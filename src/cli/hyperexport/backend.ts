@@ -1,6 +1,7 @@
 // Where hyperexport sends its work: the daemon's REST API, or (standalone) an
 // in-process worker on Temporal. Both speak the REST contract's shapes, so the
 // selection, dry-run and progress code does not care which one runs.
+import type { ExportFormat } from '../../core/export-contract.js';
 import type { Job } from '../../jobs/job-schemas.js';
 import type { VmRow } from '../daemon-client.js';
 
@@ -27,7 +28,7 @@ export interface ExportRequest {
   name: string;
   vm_path: string;
   output_path?: string;
-  format?: 'ovf' | 'ova';
+  format?: ExportFormat;
   export_method?: 'auto' | 'ovf' | 'datastore';
   /** vCenter profile of the daemon's configuration. */
   profile?: string;

@@ -3,6 +3,7 @@
 // checkbox handles paging, arrow keys, space/a/i and Ctrl-C properly, which a
 // hand-rolled prompt would have to re-implement. The prompt functions are
 // injected so the flow is testable without a terminal.
+import type { ExportFormat } from '../../core/export-contract.js';
 import { formatBytes } from '../format.js';
 import type { VmRow } from './backend.js';
 
@@ -21,7 +22,7 @@ export interface Prompts {
 }
 
 export interface InteractiveDefaults {
-  format?: 'ovf' | 'ova';
+  format?: ExportFormat;
   output?: string;
   snapshot: boolean;
   powerOff: boolean;
@@ -32,7 +33,7 @@ export interface InteractiveDefaults {
 
 export interface Selection {
   vms: VmRow[];
-  format: 'ovf' | 'ova';
+  format: ExportFormat;
   output?: string;
   snapshot: boolean;
   powerOff: boolean;
@@ -78,11 +79,13 @@ export async function chooseInteractively(vms: readonly VmRow[], defaults: Inter
 
   const format =
     defaults.format ??
-    (await prompts.select<'ovf' | 'ova'>({
+    (await prompts.select<ExportFormat>({
       message: 'Package format',
       choices: [
         { name: 'OVF (descriptor, disks and manifest in a directory)', value: 'ovf' },
         { name: 'OVA (the same, packed into one tar file)', value: 'ova' },
+        { name: 'qcow2 (KVM-ready images, only allocated clusters, beside an OVF descriptor)', value: 'qcow2' },
+        { name: 'raw (KVM-ready sparse images beside an OVF descriptor)', value: 'raw' },
       ],
       default: 'ovf',
     }));

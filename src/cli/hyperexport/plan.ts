@@ -1,12 +1,13 @@
 // What an export of a VM would produce, from its description: the disks, their
 // sizes and the files that would be written. -dry-run prints this; nothing here
 // has side effects.
+import type { ExportFormat } from '../../core/export-contract.js';
 import { diskFileName, manifestFileName, ovaFileName, ovfFileName } from '../../export/disk-files.js';
 import { formatBytes } from '../format.js';
 import type { VmInfo } from './backend.js';
 
 export interface PlanOptions {
-  format: 'ovf' | 'ova';
+  format: ExportFormat;
   method: 'auto' | 'ovf' | 'datastore';
   snapshot: boolean;
   powerOff: boolean;
@@ -29,7 +30,7 @@ export interface ExportPlan {
 }
 
 export function planExport(vm: VmInfo, options: PlanOptions): ExportPlan {
-  const disks = vm.disks.map((d, i) => ({ label: d.label, capacity_bytes: d.capacity_bytes, backing_file: d.backing_file, datastore: d.datastore, file: diskFileName(vm, i) }));
+  const disks = vm.disks.map((d, i) => ({ label: d.label, capacity_bytes: d.capacity_bytes, backing_file: d.backing_file, datastore: d.datastore, file: diskFileName(vm, i, options.format) }));
   const files = [ovfFileName(vm), ...disks.map((d) => d.file), manifestFileName(vm)];
   if (options.format === 'ova') files.push(ovaFileName(vm));
   const warnings: string[] = [];

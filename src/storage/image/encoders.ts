@@ -1,0 +1,127 @@
+// Where decoded guest bytes go: a qcow2 image written by the one-pass writer
+// (formats/qcow2) on an ImageFile, or a raw image written as one stream through
+// the sink's ordinary disk writer (holes where the source had none to give: the
+// local writer leaves all-zero batches unwritten; S3 stores the zeros).
+import { NodeSha256 } from '../../core/resumable-sha256.js';
+import { Qcow2Writer, type Qcow2WriterState } from '../../formats/qcow2/index.js';
+import type { DiskWriter, FinishedFile, ImageFile, OutputSink } from '../sink.js';
+
+export interface EncoderCheckpoint {
+  /** Guest bytes before this offset are durable and need not be sent again. */
+  offset: number;
+  qcow2?: Qcow2WriterState;
+  file?: ReturnType<ImageFile['state']>;
+}
+
+/** Takes guest extents in increasing offset order; bytes never given are zeros. */
+export interface ImageEncoder {
+  write(offset: number, data: Buffer): Promise<void>;
+  /** Makes what it can durable; undefined when nothing of it could be resumed. */
+  checkpoint(): Promise<EncoderCheckpoint | undefined>;
+  /** Completes the image to its virtual size and publishes it, with its SHA-256. */
+  finish(): Promise<FinishedFile & { sha256: string }>;
+  close(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+export class Qcow2Encoder implements ImageEncoder {
+  constructor(
+    private readonly file: ImageFile,
+    private readonly writer: Qcow2Writer,
+  ) {}
+
+  static async create(file: ImageFile, virtualSize: number, headBytes: number): Promise<Qcow2Encoder> {
+    return new Qcow2Encoder(file, await Qcow2Writer.create(file, { virtualSize, headBytes }));
+  }
+
+  static async resume(file: ImageFile, state: unknown): Promise<Qcow2Encoder> {
+    return new Qcow2Encoder(file, await Qcow2Writer.resume(file, state));
+  }
+
+  /** Where input must continue after a resume (a partly received cluster is sent again). */
+  get resumeOffset(): number {
+    return this.writer.receivedOffset;
+  }
+
+  write(offset: number, data: Buffer): Promise<void> {
+    return this.writer.write(offset, data);
+  }
+
+  async checkpoint(): Promise<EncoderCheckpoint> {
+    const qcow2 = await this.writer.checkpoint();
+    return { offset: qcow2.resumeOffset, qcow2, file: this.file.state() };
+  }
+
+  async finish(): Promise<FinishedFile & { sha256: string }> {
+    await this.writer.finish();
+    const done = await this.file.finish();
+    // The header is written last at offset 0: the file can only be hashed once whole.
+    const sha256 = await this.file.sha256();
+    return { ...done, sha256 };
+  }
+
+  close(): Promise<void> {
+    return this.file.close();
+  }
+
+  abort(): Promise<void> {
+    return this.file.abort();
+  }
+}
+
+const ZEROS = Buffer.alloc(1024 * 1024);
+
+/** A raw image as one stream: gaps become zero chunks (the local writer leaves them as holes). */
+export class SequentialRawEncoder implements ImageEncoder {
+  private position = 0;
+  private readonly hash = new NodeSha256();
+
+  private constructor(
+    private readonly out: DiskWriter,
+    private readonly virtualSize: number,
+  ) {}
+
+  static async create(sink: OutputSink, name: string, virtualSize: number, stage: boolean): Promise<SequentialRawEncoder> {
+    const out = await sink.openDiskWriter(name, { sizeBytes: virtualSize, stage });
+    if (out.resumeOffset !== 0) await out.reset();
+    return new SequentialRawEncoder(out, virtualSize);
+  }
+
+  private async put(chunk: Buffer): Promise<void> {
+    this.hash.update(chunk);
+    await this.out.write(chunk);
+    this.position += chunk.length;
+  }
+
+  private async zerosTo(offset: number): Promise<void> {
+    while (this.position < offset) await this.put(ZEROS.subarray(0, Math.min(ZEROS.length, offset - this.position)));
+  }
+
+  async write(offset: number, data: Buffer): Promise<void> {
+    if (offset < this.position) throw new Error(`raw image: extent at ${offset} is before ${this.position}`);
+    if (offset + data.length > this.virtualSize) throw new Error(`raw image: extent at ${offset} runs past the disk's ${this.virtualSize} bytes`);
+    await this.zerosTo(offset);
+    await this.put(data);
+  }
+
+  /** A stream decoded on the fly restarts from its first byte: nothing to resume from. */
+  checkpoint(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  async finish(): Promise<FinishedFile & { sha256: string }> {
+    await this.zerosTo(this.virtualSize);
+    await this.out.flush();
+    await this.out.commit();
+    const done = await this.out.finish();
+    return { ...done, sha256: this.hash.digestHex() };
+  }
+
+  close(): Promise<void> {
+    return this.out.close();
+  }
+
+  abort(): Promise<void> {
+    return this.out.abort();
+  }
+}

@@ -1,0 +1,305 @@
+// A DiskWriter that turns what the source serves into a raw or qcow2 image in
+// the same pass: no staging copy, no conversion afterwards.
+//
+// The source serves either the disk's own bytes (a datastore flat extent, or a
+// lease that serves the flat file) or a streamOptimized VMDK (what a real ESXi
+// ExportVm lease serves). `source: 'sniff'` tells them apart by the first bytes:
+// 'KDMV' is decoded grain by grain on the fly (formats/vmdk-stream, bounded
+// memory); a text VMDK descriptor is refused (a descriptor holds no disk data);
+// anything else is taken as the disk's bytes and must be exactly the disk's size.
+//
+// Resume: from the disk's own bytes into qcow2, the qcow2 writer's checkpoint
+// travels in the heartbeat (under 56 KiB) and the next attempt continues at its
+// offset with a ranged GET. A decoded stream cannot be resumed (a lease serves no
+// ranges): its checkpoints report progress only, and a retry starts the image over.
+//
+// Hashing: the file is not the bytes received, so this writer hashes what it
+// writes (raw) or reads the finished image back (qcow2, whose header comes last),
+// and the engine hashes nothing (hashesOutput).
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType } from '../../core/errors.js';
+import { Qcow2WriterError } from '../../formats/qcow2/index.js';
+import { decodeStreamOptimized, VmdkStreamError } from '../../formats/vmdk-stream/index.js';
+import type { DiskWriter, FinishedFile, ImageWriterState, OutputSink, WriterCommit, WriterResumePoint } from '../sink.js';
+import { Qcow2Encoder, SequentialRawEncoder, type ImageEncoder } from './encoders.js';
+import { PushFeed } from './push-feed.js';
+
+export type ImageFormat = 'raw' | 'qcow2';
+
+export interface ImageDiskWriterOptions {
+  name: string;
+  format: ImageFormat;
+  /** The guest disk's size in bytes: the image's virtual size. */
+  virtualSize: number;
+  /** 'raw': the source serves the disk's bytes; 'sniff': a lease stream, told apart by its first bytes. */
+  source: 'raw' | 'sniff';
+  stage: boolean;
+  checkpoint?: WriterResumePoint;
+}
+
+/** Head reserved for the qcow2 header: one cluster locally; S3's smallest part on an upload. */
+const LOCAL_HEAD_BYTES = 64 * 1024;
+const UPLOAD_HEAD_BYTES = 5 * 1024 * 1024;
+
+type Mode = 'undecided' | 'raw' | 'vmdk-stream';
+
+export async function openImageDiskWriter(sink: OutputSink, options: ImageDiskWriterOptions): Promise<DiskWriter> {
+  if (options.format === 'qcow2' && !sink.openImageFile) {
+    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `${sink.location} cannot hold a qcow2 image`, nonRetryable: true });
+  }
+  const writer = new ImageDiskWriter(sink, options);
+  await writer.tryResume(options.checkpoint);
+  return writer;
+}
+
+class ImageDiskWriter implements DiskWriter {
+  readonly prefixHashing = 'reread' as const;
+  readonly commitGranularity = 1;
+  readonly hashesOutput = true;
+  /** Bytes from the disk's own source are done with when write() resolves; a stream's are handed to the decoder. */
+  readonly releasesChunks: boolean;
+  private mode: Mode = 'undecided';
+  private encoder: ImageEncoder | undefined;
+  /** Input bytes received (source offset). */
+  private position = 0;
+  private resumedAt = 0;
+  /** Encoder calls run one at a time (a checkpoint may come during a write). */
+  private chain: Promise<unknown> = Promise.resolve();
+  private feed: PushFeed | undefined;
+  private decoding: Promise<void> | undefined;
+  private failure: Error | undefined;
+
+  constructor(
+    private readonly sink: OutputSink,
+    private readonly options: ImageDiskWriterOptions,
+  ) {
+    this.releasesChunks = options.source === 'raw';
+  }
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  get resumeOffset(): number {
+    return this.resumedAt;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Continues a qcow2 image of the disk's own bytes from its checkpoint; anything else starts over. */
+  async tryResume(cp: WriterResumePoint | undefined): Promise<void> {
+    const saved = cp?.sink.kind === 'image' ? cp.sink : undefined;
+    if (!saved || saved.format !== this.options.format || saved.encoding !== 'raw' || saved.qcow2 === undefined || this.options.format !== 'qcow2') return;
+    const file = await this.openFile(saved.file);
+    try {
+      const encoder = await Qcow2Encoder.resume(file, saved.qcow2);
+      this.encoder = encoder;
+      this.mode = 'raw';
+      this.position = this.resumedAt = encoder.resumeOffset;
+    } catch (err) {
+      // A checkpoint the file no longer matches: a new image (the open truncated nothing yet).
+      await file.close();
+      if (!(err instanceof Qcow2WriterError)) throw err;
+    }
+  }
+
+  private openFile(resume?: ImageWriterState['file']) {
+    if (!this.sink.openImageFile) throw new Error(`${this.sink.location} cannot hold an image written by offset`);
+    return this.sink.openImageFile(this.options.name, {
+      headBytes: this.sink.archives ? LOCAL_HEAD_BYTES : UPLOAD_HEAD_BYTES,
+      sizeHint: this.options.virtualSize,
+      stage: this.options.stage,
+      ...(resume ? { resume: resume as never } : {}),
+    });
+  }
+
+  private async newEncoder(): Promise<ImageEncoder> {
+    const { format, virtualSize, stage, name } = this.options;
+    if (format === 'raw') return SequentialRawEncoder.create(this.sink, name, virtualSize, stage);
+    const file = await this.openFile();
+    try {
+      return await Qcow2Encoder.create(file, virtualSize, this.sink.archives ? LOCAL_HEAD_BYTES : UPLOAD_HEAD_BYTES);
+    } catch (err) {
+      await file.close();
+      throw err;
+    }
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  async write(chunk: Buffer, release?: () => void): Promise<void> {
+    try {
+      this.throwIfFailed();
+      if (this.mode === 'undecided') await this.decide(chunk);
+      if (this.mode === 'vmdk-stream') {
+        this.position += chunk.length;
+        await this.feed!.push(chunk).catch((err: unknown) => {
+          throw this.failure ?? err;
+        });
+        return;
+      }
+      if (this.position + chunk.length > this.options.virtualSize) {
+        throw this.sizeFailure(`the source sent more than the disk's ${this.options.virtualSize} bytes`);
+      }
+      const at = this.position;
+      this.position += chunk.length;
+      await this.serial(async () => {
+        this.encoder ??= await this.newEncoder();
+        await this.encoder.write(at, chunk);
+      });
+    } catch (err) {
+      throw this.classify(err);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async decide(first: Buffer): Promise<void> {
+    if (this.options.source === 'raw' || this.position > 0) {
+      this.mode = 'raw';
+      return;
+    }
+    const magic = first.subarray(0, 4).toString('latin1');
+    if (magic === 'KDMV') {
+      this.mode = 'vmdk-stream';
+      this.startDecoding();
+      return;
+    }
+    if (first.subarray(0, 64).toString('latin1').trimStart().startsWith('# Disk DescriptorFile')) {
+      throw ApplicationFailure.create({
+        type: ErrorType.SourceNotADisk,
+        message: `the source served a VMDK text descriptor (${first.length} bytes), which holds no disk data; this source cannot be exported as ${this.options.format} this way (try the datastore method)`,
+        nonRetryable: true,
+      });
+    }
+    this.mode = 'raw';
+    await Promise.resolve();
+  }
+
+  private startDecoding(): void {
+    const feed = new PushFeed();
+    this.feed = feed;
+    this.decoding = (async () => {
+      let sawEnd = false;
+      for await (const event of decodeStreamOptimized(feed)) {
+        if (event.kind === 'header') {
+          if (event.capacityBytes !== this.options.virtualSize) {
+            throw this.sizeFailure(`the streamOptimized VMDK's capacity is ${event.capacityBytes} bytes, the disk's ${this.options.virtualSize}`);
+          }
+          this.encoder = await this.newEncoder();
+        } else if (event.kind === 'data') {
+          await this.encoder!.write(event.offset, event.data);
+        } else {
+          sawEnd = true;
+        }
+      }
+      if (!sawEnd) throw new Error('the streamOptimized VMDK ended without its end');
+    })().catch((err: unknown) => {
+      const failure = this.classify(err);
+      this.failure ??= failure;
+      feed.stop(failure);
+    });
+  }
+
+  private sizeFailure(message: string): ApplicationFailure {
+    return ApplicationFailure.create({ type: ErrorType.SizeMismatch, message: `${this.options.name}: ${message}`, nonRetryable: true });
+  }
+
+  /** Decoder and format errors as the workflow's types: bad bytes are final, a cut stream is retried. */
+  private classify(err: unknown): Error {
+    if (err instanceof ApplicationFailure) return err;
+    if (err instanceof VmdkStreamError) {
+      return ApplicationFailure.create({
+        type: err.retryable ? ErrorType.TransferFailed : ErrorType.SourceNotADisk,
+        message: `${this.options.name}: ${err.message}`,
+        nonRetryable: !err.retryable,
+        cause: err,
+      });
+    }
+    if (err instanceof Qcow2WriterError) {
+      return ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `${this.options.name}: qcow2 writer: ${err.message}`, nonRetryable: true, cause: err });
+    }
+    return err instanceof Error ? err : new Error(String(err));
+  }
+
+  async commit(): Promise<WriterCommit> {
+    this.throwIfFailed();
+    const { format } = this.options;
+    const encoding = this.mode === 'vmdk-stream' ? 'vmdk-stream' : 'raw';
+    if (this.mode !== 'raw' || !this.encoder) {
+      // Progress only: a stream restarts from its first byte.
+      return { offset: this.position, state: { kind: 'image', format, encoding: this.mode === 'undecided' && this.options.source === 'sniff' ? 'vmdk-stream' : encoding } };
+    }
+    const cp = await this.serial(() => this.encoder!.checkpoint());
+    if (!cp) return { offset: this.position, state: { kind: 'image', format, encoding } };
+    return {
+      offset: cp.offset,
+      state: { kind: 'image', format, encoding, ...(cp.qcow2 ? { qcow2: cp.qcow2 } : {}), ...(cp.file ? { file: cp.file } : {}) },
+    };
+  }
+
+  async flush(): Promise<void> {
+    if (this.mode === 'vmdk-stream') {
+      this.feed!.end();
+      await this.decoding;
+      this.throwIfFailed();
+      return;
+    }
+    await this.chain;
+    this.throwIfFailed();
+    if (this.position !== this.options.virtualSize) {
+      throw this.classify(this.sizeFailure(`the source sent ${this.position} bytes, the disk has ${this.options.virtualSize}`));
+    }
+  }
+
+  async finish(): Promise<FinishedFile> {
+    // An empty or all-zero disk never made an encoder: the image is made now.
+    const encoder = (this.encoder ??= await this.newEncoder());
+    try {
+      return await encoder.finish();
+    } finally {
+      await encoder.close().catch(() => undefined);
+    }
+  }
+
+  async reset(): Promise<void> {
+    await this.stopDecoding();
+    await this.chain;
+    const encoder = this.encoder;
+    this.encoder = undefined;
+    await encoder?.close();
+    this.mode = 'undecided';
+    this.position = 0;
+    this.resumedAt = 0;
+    this.failure = undefined;
+  }
+
+  private async stopDecoding(): Promise<void> {
+    const feed = this.feed;
+    this.feed = undefined;
+    if (!feed) return;
+    feed.stop(new Error('the transfer stopped'));
+    await this.decoding;
+    this.decoding = undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.stopDecoding().catch(() => undefined);
+    await this.chain;
+    await this.encoder?.close();
+  }
+
+  async abort(): Promise<void> {
+    await this.stopDecoding().catch(() => undefined);
+    await this.chain;
+    const encoder = this.encoder ?? (await this.newEncoder().catch(() => undefined));
+    this.encoder = undefined;
+    await encoder?.abort();
+  }
+}
