@@ -1,0 +1,108 @@
+// kill -9 of the worker while it writes a qcow2 or raw image: a new worker
+// finishes the export, resuming the qcow2 from its heartbeated checkpoint where
+// the source serves ranges (datastore), and qemu-img finds the image identical
+// to the disk. Transfers run through toxiproxy with a bandwidth limit so there is
+// time to kill the worker mid-way.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { ExportWorkflowInput } from '../../src/core/export-contract.js';
+import { startVcsim, type Vcsim } from '../../src/devservices/vcsim.js';
+import { qemuImg } from '../../src/formats/qcow2/test-support.js';
+import { expectValidCopy } from '../../src/formats/qcow2/test-judge.js';
+import type { ServiceInfo } from '../harness/services.js';
+import { exportInput, temporalClient, testConfig } from '../harness/export-env.js';
+import { govc } from '../harness/govc.js';
+import { minioClient } from '../harness/minio-client.js';
+import { createProxy, type Proxy } from '../harness/toxiproxy.js';
+import { vmDisks } from '../harness/vcsim-disks.js';
+import { spawnWorker } from '../harness/worker-process.js';
+import { createTestVm, startExport, transferResults, waitForTransfers } from './helpers.js';
+import { writePatternedDisk } from './patterned-disk.js';
+
+const harness = inject('services');
+const MiB = 1024 * 1024;
+const DISK = 160 * MiB;
+let proxy: Proxy;
+let vcsim: Vcsim;
+let services: ServiceInfo;
+
+beforeAll(async () => {
+  const workDir = join(harness.workDir, `image-kill-${randomBytes(3).toString('hex')}`);
+  mkdirSync(workDir, { recursive: true });
+  vcsim = await startVcsim({ workDir });
+  proxy = await createProxy(harness.toxiproxy.apiUrl, `vcsim-img-${randomBytes(3).toString('hex')}`, vcsim.host);
+  services = { ...harness, vcsim: { ...vcsim, host: vcsim.host } };
+  await govc(services, ['option.set', 'vcsim.server.url', `https://${proxy.listen}/sdk`]);
+  // ~48 MB/s: a 160 MiB disk takes ~3.5 s, long enough to kill the worker mid-way.
+  await proxy.addToxic({ name: 'bandwidth', type: 'bandwidth', attributes: { rate: 48 * 1024 } });
+});
+afterAll(async () => {
+  await proxy?.remove();
+  await vcsim?.stop();
+});
+
+type Case = { format: 'qcow2' | 'raw'; method: 'datastore' | 'ovf'; sink: 'local' | 's3'; resumes: boolean };
+
+describe('kill -9 of the worker while it writes an image', () => {
+  it.each<Case>([
+    { format: 'qcow2', method: 'datastore', sink: 'local', resumes: true },
+    { format: 'qcow2', method: 'datastore', sink: 's3', resumes: true },
+    { format: 'raw', method: 'ovf', sink: 'local', resumes: false },
+  ])('$format via $method to $sink: the new worker ends with an image identical to the disk (resumes: $resumes)', async ({ format, method, sink, resumes }) => {
+    const config = testConfig(services, { vcsimHost: proxy.listen, heartbeatIntervalMs: 1_000 });
+    const name = `kill-${format}-${sink}-${randomBytes(3).toString('hex')}`;
+    const poweredOn = method === 'ovf';
+    const vm = await createTestVm(services, name, { disks: 1, sizeBytes: DISK, poweredOn });
+    const source = await writePatternedDisk(services, (await vmDisks(services, name))[0]!.backingFile, DISK, name);
+    const temporal = await temporalClient(config);
+    const outDir = join(config.output.allowedRoots[0]!, name);
+    const target: ExportWorkflowInput['sink'] =
+      sink === 'local' ? { kind: 'local', directory: outDir } : { kind: 's3', bucket: services.minio.bucket, prefix: `${name}/` };
+    const first = await spawnWorker(config, services.workDir, `${name}-a`);
+    let second: Awaited<ReturnType<typeof spawnWorker>> | undefined;
+    try {
+      const handle = await startExport(
+        temporal.client,
+        config.temporal.taskQueue,
+        exportInput(`kill-${name}`, vm.path, target, { method, format, options: { snapshot: poweredOn } }),
+      );
+      const beats = await waitForTransfers(handle, (b) => b.some((t) => t.bytesDone >= 0.35 * DISK));
+      await first.kill('SIGKILL');
+      const checkpointAtKill = Math.max(...beats.map((b) => b.bytesDone));
+      second = await spawnWorker(config, services.workDir, `${name}-b`);
+      const result = await handle.result();
+
+      const image = `${name}-disk1.${format}`;
+      let imagePath = join(outDir, image);
+      if (sink === 's3') {
+        const got = await minioClient(services).send(new GetObjectCommand({ Bucket: services.minio.bucket, Key: `${name}/${image}` }));
+        mkdirSync(outDir, { recursive: true });
+        imagePath = join(outDir, `downloaded-${image}`);
+        writeFileSync(imagePath, await got.Body!.transformToByteArray());
+      } else {
+        expect(readdirSync(outDir).filter((n) => n.startsWith('.'))).toEqual([]);
+      }
+      if (format === 'qcow2') await expectValidCopy(imagePath, source.path, DISK);
+      else {
+        const compare = await qemuImg('compare', '-f', 'raw', '-F', 'raw', imagePath, source.path);
+        expect(compare.stdout).toContain('Images are identical');
+      }
+
+      const [transfer] = await transferResults(handle);
+      expect(transfer!.restartedFromZero).toBe(!resumes);
+      if (resumes) {
+        expect(transfer!.resumedFromOffset).toBeGreaterThan(0);
+        expect(transfer!.resumedFromOffset).toBeGreaterThanOrEqual(checkpointAtKill - 2 * MiB);
+        console.log(`kill -9 (${format}, ${sink}): heartbeat at ${(checkpointAtKill / MiB).toFixed(1)} MiB, resumed from ${(transfer!.resumedFromOffset / MiB).toFixed(1)} MiB`);
+      }
+      expect(result.files.find((f) => f.name === image)?.sha256).toMatch(/^[0-9a-f]{64}$/);
+    } finally {
+      await first.kill();
+      await second?.kill('SIGTERM');
+      await temporal.close();
+    }
+  });
+});
