@@ -95,7 +95,6 @@ describe('POST /jobs/submit', () => {
     ['an empty object', json({}), /^vm_path: is required$/],
     ['wrong type', json({ vm_path: '/v', options: { parallel_downloads: '4' } }), /^options\.parallel_downloads: /],
     ['invalid enum', json({ vm_path: '/v', format: 'zip' }), /^format: /],
-    ['a format not produced', json({ vm_path: '/v', format: 'qcow2' }), /^format: qcow2 is not produced yet; ask for ovf or ova and convert with qemu-img$/],
     ['id with a colon', json({ id: 'a:b', vm_path: '/v' }), /^id: must be/],
     ['output_path outside the roots', json({ vm_path: '/v', output_path: '/etc/hypersdk' }), /^output_path: .*outside the allowed output roots/],
     ['relative escape', json({ vm_path: '/v', output_path: '../../../../etc' }), /^output_path/],

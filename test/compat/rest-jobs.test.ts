@@ -8,6 +8,8 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestVm } from '../export/helpers.js';
+import { expectValidCopy } from '../../src/formats/qcow2/test-judge.js';
+import { diskLocalPath, vmDisks } from '../harness/vcsim-disks.js';
 import { startDaemon, type Daemon } from '../e2e/daemon.js';
 import { createProxy, type Proxy } from '../harness/toxiproxy.js';
 import { api, goDurationSeconds, vmdkHashes, waitFor } from './helpers.js';
@@ -283,39 +285,37 @@ describe('cancel', () => {
 });
 
 describe('submit forms', () => {
-  it('takes a list with one job the daemon cannot produce: 200, the other accepted, the format named', async () => {
+  it('takes a list with one job the daemon cannot run: 200, the other accepted (the SDK asks qcow2: a KVM-ready image), the refusal named', async () => {
     const name = `batch-${hex()}`;
     const vm = await createTestVm(services, name, { disks: 1, sizeBytes: 16 * MiB, poweredOn: false });
-    const good = pythonSdkBody(vm.path, `${name}-a`, join(daemon.exportRoot, `${name}-a`));
-    const qcow2 = {
-      ...pythonSdkBody(vm.path, `${name}-b`, join(daemon.exportRoot, `${name}-b`)),
-      format: 'qcow2',
-    };
-    const res = await api(daemon.url, 'POST', '/jobs/submit', [good, qcow2]);
+    const qcow2 = { ...pythonSdkBody(vm.path, `${name}-a`, join(daemon.exportRoot, `${name}-a`)), format: 'qcow2' };
+    const outside = pythonSdkBody(vm.path, `${name}-b`, `/etc/${name}-b`);
+    const res = await api(daemon.url, 'POST', '/jobs/submit', [qcow2, outside]);
     expect(res.status, res.text).toBe(200);
     const answer = expectShape(submitResponse, res.body, 'POST /jobs/submit [list]');
     expect([answer.accepted, answer.rejected]).toEqual([1, 1]);
-    expect(answer.errors?.join('\n')).toMatch(
-      /format: qcow2 is not produced yet; ask for ovf or ova and convert with qemu-img/,
-    );
+    expect(answer.errors?.join('\n')).toMatch(/output/);
     const done = await waitForStatus(answer.job_ids[0]!, ['completed', 'failed', 'cancelled']);
     expect(done.status, JSON.stringify(done)).toBe('completed');
-    expect(await vmdkHashes(join(daemon.exportRoot, `${name}-a`))).toEqual([...vm.hashes.values()].sort());
+    // qemu-img, not the product, says the image holds the disk.
+    const image = join(daemon.exportRoot, `${name}-a`, `${name}-disk1.qcow2`);
+    const disk = await diskLocalPath(services, (await vmDisks(services, name))[0]!.backingFile);
+    await expectValidCopy(image, disk, 16 * MiB);
   });
 
   it('answers 200 with accepted 0 and the reasons when a {jobs} batch has nothing it can run', async () => {
-    const jobs = ['qcow2', 'raw'].map((format) => ({
+    const jobs = ['a', 'b'].map((n) => ({
       vm_path: '/DC0/vm/DC0_H0_VM0',
-      output_dir: join(daemon.exportRoot, `none-${format}`),
-      format,
+      output_dir: `/etc/none-${n}`,
+      format: 'qcow2',
     }));
     const res = await api(daemon.url, 'POST', '/jobs/submit', { jobs });
     expect(res.status, res.text).toBe(200);
     const answer = expectShape(submitResponse, res.body, 'POST /jobs/submit {jobs}');
     expect([answer.accepted, answer.rejected, answer.job_ids]).toEqual([0, 2, []]);
     expect(answer.errors).toHaveLength(2);
-    expect(answer.errors![0]).toMatch(/format: qcow2/);
-    expect(answer.errors![1]).toMatch(/format: raw/);
+    expect(answer.errors![0]).toMatch(/output/);
+    expect(answer.errors![1]).toMatch(/output/);
   });
 
   it('accepts the original vocabulary (export_method govc, format vmdk) with warnings naming the fields, and exports', async () => {
