@@ -1,9 +1,12 @@
 // Where decoded guest bytes go: a qcow2 image written by the one-pass writer
-// (formats/qcow2) on an ImageFile, or a raw image written as one stream through
-// the sink's ordinary disk writer (holes where the source had none to give: the
-// local writer leaves all-zero batches unwritten; S3 stores the zeros).
+// (formats/qcow2) on an ImageFile; a sparse raw image written by offset in a
+// local file (storage/raw: every all-zero 4 KiB block a hole); or, where the
+// sink cannot seek (S3), a raw image written as one stream through the sink's
+// ordinary disk writer, the zeros included.
 import { NodeSha256 } from '../../core/resumable-sha256.js';
 import { Qcow2Writer, type Qcow2WriterState } from '../../formats/qcow2/index.js';
+import { RawSparseWriter } from '../raw/raw-sparse-writer.js';
+import type { FileHandle } from 'node:fs/promises';
 import type { DiskWriter, FinishedFile, ImageFile, OutputSink } from '../sink.js';
 
 export interface EncoderCheckpoint {
@@ -123,5 +126,39 @@ export class SequentialRawEncoder implements ImageEncoder {
 
   abort(): Promise<void> {
     return this.out.abort();
+  }
+}
+
+/** A raw image in a local file: data written at its offsets, zeros never written (holes), hashed as it goes. */
+export class SparseRawEncoder implements ImageEncoder {
+  private constructor(
+    private readonly file: ImageFile,
+    private readonly writer: RawSparseWriter,
+  ) {}
+
+  static async create(file: ImageFile & { handle: FileHandle }, virtualSize: number): Promise<SparseRawEncoder> {
+    return new SparseRawEncoder(file, await RawSparseWriter.create(file.handle, { sizeBytes: virtualSize }));
+  }
+
+  write(offset: number, data: Buffer): Promise<void> {
+    return this.writer.write(offset, data);
+  }
+
+  /** Used for decoded streams only, which restart from their first byte. */
+  checkpoint(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  async finish(): Promise<FinishedFile & { sha256: string }> {
+    const { sha256 } = await this.writer.finish();
+    return { ...(await this.file.finish()), sha256 };
+  }
+
+  close(): Promise<void> {
+    return this.file.close();
+  }
+
+  abort(): Promise<void> {
+    return this.file.abort();
   }
 }

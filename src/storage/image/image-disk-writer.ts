@@ -20,8 +20,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../core/errors.js';
 import { Qcow2WriterError } from '../../formats/qcow2/index.js';
 import { decodeStreamOptimized, VmdkStreamError } from '../../formats/vmdk-stream/index.js';
-import type { DiskWriter, FinishedFile, ImageWriterState, OutputSink, WriterCommit, WriterResumePoint } from '../sink.js';
-import { Qcow2Encoder, SequentialRawEncoder, type ImageEncoder } from './encoders.js';
+import type { DiskWriter, FinishedFile, ImageFile, ImageWriterState, OutputSink, WriterCommit, WriterResumePoint } from '../sink.js';
+import type { FileHandle } from 'node:fs/promises';
+import { Qcow2Encoder, SequentialRawEncoder, SparseRawEncoder, type ImageEncoder } from './encoders.js';
 import { PushFeed } from './push-feed.js';
 
 export type ImageFormat = 'raw' | 'qcow2';
@@ -42,6 +43,11 @@ const LOCAL_HEAD_BYTES = 64 * 1024;
 const UPLOAD_HEAD_BYTES = 5 * 1024 * 1024;
 
 type Mode = 'undecided' | 'raw' | 'vmdk-stream';
+
+/** A local image file exposes its handle, for the sparse raw writer's holes and direct writes. */
+function hasHandle(file: ImageFile): file is ImageFile & { handle: FileHandle } {
+  return typeof (file as { handle?: unknown }).handle === 'object';
+}
 
 export async function openImageDiskWriter(sink: OutputSink, options: ImageDiskWriterOptions): Promise<DiskWriter> {
   if (options.format === 'qcow2' && !sink.openImageFile) {
@@ -119,9 +125,15 @@ class ImageDiskWriter implements DiskWriter {
 
   private async newEncoder(): Promise<ImageEncoder> {
     const { format, virtualSize, stage, name } = this.options;
-    if (format === 'raw') return SequentialRawEncoder.create(this.sink, name, virtualSize, stage);
+    if (format === 'raw' && !this.sink.openImageFile) return SequentialRawEncoder.create(this.sink, name, virtualSize, stage);
     const file = await this.openFile();
     try {
+      if (format === 'raw') {
+        // A file that can seek gets holes; an upload is written as one stream, zeros included.
+        if (file.randomAccess && hasHandle(file)) return await SparseRawEncoder.create(file, virtualSize);
+        await file.close();
+        return await SequentialRawEncoder.create(this.sink, name, virtualSize, stage);
+      }
       return await Qcow2Encoder.create(file, virtualSize, this.sink.archives ? LOCAL_HEAD_BYTES : UPLOAD_HEAD_BYTES);
     } catch (err) {
       await file.close();
