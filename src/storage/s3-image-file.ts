@@ -23,9 +23,11 @@
 // (truncate(0) and Qcow2Writer.create) instead. A qcow2 writer on S3 should use
 // compactStateBytes = MAX_STATE_BYTES so that only enormous disks ever get there.
 //
-// Memory: the waiting bytes (< partSize + one writev), at most queueSize parts in
-// flight (each < partSize + one writev), and the head (headBytes) from the
-// header's write to finish().
+// Memory: part buffers of partSize + PART_SLACK_BYTES (a part ends at the first
+// writev end past partSize; the qcow2 writer's writev is at most 8 MiB), reused:
+// one filling and at most queueSize in flight, so (queueSize + 1) of them
+// (48 MiB at the default 8 MiB parts and queueSize 2); a larger writev gets a
+// one-off buffer. Plus the head (headBytes) from the header's write to finish().
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -46,6 +48,8 @@ import { errorCode, sinkFailure } from './sink-errors.js';
 
 /** S3's smallest part (every part but the last). */
 export const MIN_S3_PART_BYTES = 5 * MIB;
+/** Room past partSize in a part buffer for the writev that crosses it (the qcow2 writer's batches are at most 8 MiB). */
+const PART_SLACK_BYTES = 8 * MIB;
 
 export interface S3ImageTarget {
   client: S3Client;
@@ -142,9 +146,12 @@ class S3ImageFile implements ImageFile {
   /** Bytes after the head handed to part uploads (confirmed or not). */
   private dispatchedBytes = 0;
   private nextPartNumber = 2;
-  /** Copies of the writev() calls since the last cut, waiting for the next part. */
-  private waiting: Buffer[] = [];
+  /** The next part: [0, waitingBytes) of `filling` holds the writev() bytes since the last cut. */
+  private filling: Buffer | undefined;
   private waitingBytes = 0;
+  /** Part buffers of `bufferBytes` free for reuse. */
+  private pool: Buffer[] = [];
+  private readonly bufferBytes: number;
   private inFlight = new Set<Promise<void>>();
   private failure: Error | undefined;
   private aborter = new AbortController();
@@ -159,6 +166,7 @@ class S3ImageFile implements ImageFile {
     parts: CompletedPart[],
   ) {
     this.name = t.name;
+    this.bufferBytes = t.partSizeBytes + PART_SLACK_BYTES;
     for (const p of parts) this.completed.set(p.partNumber, p);
     this.advancePrefix();
     this.nextPartNumber = this.prefixEnd + 1;
@@ -184,14 +192,14 @@ class S3ImageFile implements ImageFile {
     if (position !== this.end) {
       throw refusal(`${this.where}: writev at offset ${position} refused: an upload only appends, at its end ${this.end}`);
     }
-    // The caller may reuse its buffers once this resolves: keep a copy.
-    const copy = buffers.length === 1 ? Buffer.from(buffers[0]!) : Buffer.concat(buffers);
-    if (copy.length === 0) return { bytesWritten: 0 };
-    this.waiting.push(copy);
-    this.waitingBytes += copy.length;
+    const total = buffers.reduce((sum, b) => sum + b.length, 0);
+    if (total === 0) return { bytesWritten: 0 };
+    // The caller may reuse its buffers once this resolves: copy them into the part.
+    const filling = this.room(total);
+    for (const b of buffers) this.waitingBytes += b.copy(filling, this.waitingBytes);
     // Cut only here, at a writev end: the qcow2 writer's checkpoints are at writev ends.
     if (this.waitingBytes >= this.t.partSizeBytes) await this.dispatchWaiting();
-    return { bytesWritten: copy.length };
+    return { bytesWritten: total };
   }
 
   write(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesWritten: number }> {
@@ -270,7 +278,8 @@ class S3ImageFile implements ImageFile {
     this.advancePrefix();
     this.nextPartNumber = keep + 1;
     this.dispatchedBytes = this.prefixBytes;
-    this.waiting = [];
+    this.release(this.filling);
+    this.filling = undefined;
     this.waitingBytes = 0;
     if (length === 0) this.head = undefined;
   }
@@ -341,8 +350,9 @@ class S3ImageFile implements ImageFile {
     this.closed = true;
     this.aborter.abort();
     await Promise.allSettled([...this.inFlight]);
-    this.waiting = [];
+    this.filling = undefined;
     this.waitingBytes = 0;
+    this.pool = [];
     this.head = undefined;
   }
 
@@ -370,13 +380,36 @@ class S3ImageFile implements ImageFile {
     if (partNumber > MAX_PARTS) {
       throw refusal(`${this.where}: more than ${MAX_PARTS} parts of ${this.t.partSizeBytes} bytes; the image is larger than the size the part size was chosen for`);
     }
-    const body = this.waiting.length === 1 ? this.waiting[0]! : Buffer.concat(this.waiting, this.waitingBytes);
+    const buffer = this.filling!;
+    const body = buffer.subarray(0, this.waitingBytes);
     this.nextPartNumber++;
     this.dispatchedBytes += body.length;
-    this.waiting = [];
+    this.filling = undefined;
     this.waitingBytes = 0;
-    const p: Promise<void> = this.uploadPart(partNumber, body).finally(() => this.inFlight.delete(p));
+    const p: Promise<void> = this.uploadPart(partNumber, body).finally(() => {
+      this.inFlight.delete(p);
+      this.release(buffer); // the request is over: nothing reads the body any more
+    });
     this.inFlight.add(p);
+  }
+
+  /** The part buffer, with room for `bytes` more (a pooled one, or a larger one-off copy for an oversized writev). */
+  private room(bytes: number): Buffer {
+    const needed = this.waitingBytes + bytes;
+    let filling = this.filling;
+    if (!filling) filling = this.pool.pop() ?? Buffer.allocUnsafe(Math.max(this.bufferBytes, needed));
+    if (filling.length < needed) {
+      const larger = Buffer.allocUnsafe(needed);
+      filling.copy(larger, 0, 0, this.waitingBytes);
+      this.release(filling);
+      filling = larger;
+    }
+    this.filling = filling;
+    return filling;
+  }
+
+  private release(buffer: Buffer | undefined): void {
+    if (buffer && buffer.length === this.bufferBytes && !this.closed && this.pool.length <= this.t.queueSize) this.pool.push(buffer);
   }
 
   /** Never rejects: a failure is kept and thrown by the next call. */
