@@ -304,7 +304,9 @@ class S3ImageFile implements ImageFile {
     await this.dispatchWaiting();
     await this.datasync();
     this.advancePrefix();
-    if (this.prefixEnd !== this.nextPartNumber - 1) throw new Error(`${this.where}: parts up to ${this.nextPartNumber - 1} were sent, only 2..${this.prefixEnd} confirmed`);
+    if (this.prefixEnd !== this.nextPartNumber - 1) {
+      throw sinkFailure(new Error(`parts up to ${this.nextPartNumber - 1} were sent, only 2..${this.prefixEnd} confirmed`), `completing ${this.where}`);
+    }
     try {
       const head = await this.t.client.send(
         new UploadPartCommand({ Bucket: this.t.bucket, Key: this.t.key, UploadId: this.uploadId, PartNumber: 1, Body: this.head, ContentLength: this.t.headBytes }),

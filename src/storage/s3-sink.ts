@@ -13,6 +13,12 @@
 // (a 1 TiB disk: 117 MiB parts, ~350 MiB; lower queueSize to 1 for ~234 MiB).
 // Nothing is staged on local disk.
 //
+// Disk images written by offset (openImageFile: qcow2, the header last) go into
+// one multipart upload each, their reserved head uploaded last as part 1 (see
+// s3-image-file.ts); memory (queueSize + 1) × (partSize + 8 MiB) plus the head.
+// Staged, the upload completes under "<prefix>.hypersdk/<name>.image" and
+// publish() copies that object to the final key server-side.
+//
 // Durability and resume: a part is durable when UploadPart answered; checkpoints
 // carry the upload id and the completed parts (number, ETag, size), and a resumed
 // writer checks them with ListParts. Bytes re-sent after an interruption are at

@@ -8,6 +8,7 @@ import {
   GetObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
@@ -138,6 +139,8 @@ describe('S3 image file (MinIO)', () => {
     await sink.writeStaged('disk.qcow2', record(img, finished.sizeBytes, sha));
     await expect(sink.publish('disk.qcow2')).resolves.toMatchObject({ sizeBytes: fileLength });
     expect(await keysUnder(prefix)).toEqual([`${prefix}disk.qcow2`]);
+    await sink.remove('disk.qcow2');
+    expect(await keysUnder(prefix)).toEqual([]);
   });
 
   it('killed after a checkpoint (close without finish), resumed from the compact states: only the durable parts are kept, the image is identical', async () => {
@@ -387,6 +390,20 @@ describe('S3 image file (MinIO)', () => {
     await plain.finish();
     await plain.close();
     console.log(`plain multipart upload of 256 MiB, same part size and queue: ${(SIZE / MiB / ((performance.now() - plainStarted) / 1000)).toFixed(0)} MiB/s`);
+  });
+
+  it('publish refuses a hidden object that is not the verified one (replaced behind its back) and publishes nothing', async () => {
+    const { prefix, sink } = newSink();
+    const img = await sink.openImageFile('disk.qcow2', { headBytes: HEAD, stage: true });
+    await img.writev([cryptoRandomBytes(PART)], HEAD);
+    await img.write(Buffer.alloc(512, 1), 0, 512, 0);
+    const finished = await img.finish();
+    await sink.writeStaged('disk.qcow2', record(img, finished.sizeBytes, await img.sha256()));
+    await img.close();
+    const hidden = hiddenKey(prefix, 'disk.qcow2');
+    await client.send(new PutObjectCommand({ Bucket: minio.bucket, Key: hidden, Body: cryptoRandomBytes(finished.sizeBytes) }));
+    await expect(sink.publish('disk.qcow2')).rejects.toThrow(/is not the verified one/);
+    expect(await sink.existing(['disk.qcow2'])).toEqual([]);
   });
 
   it('a staged image larger than one copy request publishes by multipart copy (UploadPartCopy)', async () => {
