@@ -119,7 +119,8 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
         await refreshing;
         if (!input.ova) await sink.writeStaged(input.fileName, {
           ...stagedRecord(input.jobId, identity, { bytes: result.bytes, sha256: result.sha256 }),
-          ...(last ? { sinkState: last.sink } : {}),
+          // An image's file says its own final state (S3: the completed upload publish copies).
+          ...(result.file.state ? { sinkState: result.file.state } : last ? { sinkState: last.sink } : {}),
         });
         return {
           diskKey: input.diskKey,

@@ -35,7 +35,7 @@ export interface S3WriterTarget {
   stage?: boolean;
 }
 
-async function listAllParts(t: Pick<S3WriterTarget, 'client' | 'bucket' | 'key'>, uploadId: string): Promise<Map<number, { etag: string; size: number }>> {
+export async function listAllParts(t: Pick<S3WriterTarget, 'client' | 'bucket' | 'key'>, uploadId: string): Promise<Map<number, { etag: string; size: number }>> {
   const found = new Map<number, { etag: string; size: number }>();
   let marker: string | undefined;
   for (let page = 0; page < MAX_PARTS; page++) {
@@ -70,7 +70,7 @@ export async function abortUploadsOfKey(client: S3Client, bucket: string, key: s
   }
 }
 
-function ignoreNoSuchUpload(err: unknown): void {
+export function ignoreNoSuchUpload(err: unknown): void {
   if (errorCode(err) !== 'NoSuchUpload') throw err;
 }
 

@@ -13,6 +13,12 @@
 // (a 1 TiB disk: 117 MiB parts, ~350 MiB; lower queueSize to 1 for ~234 MiB).
 // Nothing is staged on local disk.
 //
+// Disk images written by offset (openImageFile: qcow2, the header last) go into
+// one multipart upload each, their reserved head uploaded last as part 1 (see
+// s3-image-file.ts); memory (queueSize + 1) × (partSize + 8 MiB) plus the head.
+// Staged, the upload completes under "<prefix>.hypersdk/<name>.image" and
+// publish() copies that object to the final key server-side.
+//
 // Durability and resume: a part is durable when UploadPart answered; checkpoints
 // carry the upload id and the completed parts (number, ETag, size), and a resumed
 // writer checks them with ListParts. Bytes re-sent after an interruption are at
@@ -24,7 +30,9 @@ import { validateRelativeName } from './local-paths.js';
 import { choosePartSize } from './s3-part-size.js';
 import { abortUploadsOfKey, openS3DiskWriter, publishStagedUpload } from './s3-disk-writer.js';
 import { compactS3State } from './s3-parts-digest.js';
-import type { DiskWriter, FinishedFile, OpenDiskWriterOptions, OutputSink, StagedDiskRecord } from './sink.js';
+import { MIN_S3_PART_BYTES, openS3ImageFile } from './s3-image-file.js';
+import { publishStagedImage } from './s3-image-publish.js';
+import type { DiskWriter, FinishedFile, ImageFile, OpenDiskWriterOptions, OpenImageFileOptions, OutputSink, StagedDiskRecord } from './sink.js';
 import { sinkFailure } from './sink-errors.js';
 
 /** Where staging records live under the prefix (a leading dot: never a valid export file name). */
@@ -84,6 +92,40 @@ export class S3Sink implements OutputSink {
     );
   }
 
+  /**
+   * A disk image written by offset (s3-image-file.ts). Staged, its upload lives
+   * under a hidden key ("<prefix>.hypersdk/<name>.image") and completes there;
+   * publish() copies it to the final key.
+   */
+  openImageFile(name: string, options: OpenImageFileOptions): Promise<ImageFile> {
+    return openS3ImageFile(
+      {
+        client: this.client,
+        bucket: this.bucket,
+        key: options.stage ? this.imageKey(name) : this.key(name),
+        name,
+        partSizeBytes: Math.max(MIN_S3_PART_BYTES, this.partSizeBytes ?? choosePartSize(options.sizeHint)),
+        headBytes: options.headBytes,
+        queueSize: this.queueSize,
+        stage: options.stage === true,
+      },
+      options.resume,
+    );
+  }
+
+  /** Where a staged image is uploaded and completed, out of listComplete()'s sight. */
+  private imageKey(name: string): string {
+    validateRelativeName(name);
+    return `${this.prefix}${STAGING_DIR}/${name}.image`;
+  }
+
+  /** Aborts the uploads of a staged image and deletes its hidden object. */
+  private async removeStagedImage(name: string): Promise<void> {
+    const hidden = this.imageKey(name);
+    await abortUploadsOfKey(this.client, this.bucket, hidden);
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: hidden }));
+  }
+
   async writeFile(name: string, data: Buffer | string): Promise<FinishedFile> {
     const key = this.key(name);
     const body = typeof data === 'string' ? Buffer.from(data) : data;
@@ -100,6 +142,7 @@ export class S3Sink implements OutputSink {
     const key = this.key(name);
     try {
       await abortUploadsOfKey(this.client, this.bucket, key);
+      await this.removeStagedImage(name);
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
     } catch (err) {
       throw sinkFailure(err, `removing s3://${this.bucket}/${key}`);
@@ -159,7 +202,11 @@ export class S3Sink implements OutputSink {
     const key = this.key(name);
     const record = await this.readStaged(name);
     try {
-      if (record) {
+      if (record?.sinkState?.kind === 's3-image') {
+        // An image completed under its hidden key: copied to the final key, then the hidden one goes.
+        await publishStagedImage(this.client, this.bucket, { hidden: this.imageKey(name), final: key }, record);
+        await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.recordKey(name) }));
+      } else if (record) {
         const saved = record.sinkState?.kind === 's3' && record.sinkState.key === key ? record.sinkState : undefined;
         // Records written by earlier versions list every part: compacted, they check the same way.
         const upload = saved && compactS3State(saved);
@@ -181,11 +228,12 @@ export class S3Sink implements OutputSink {
     return { name, uri: this.describe(name), sizeBytes: size };
   }
 
-  /** Aborts the key's unfinished uploads and drops its record; a completed object is removed only by remove(). */
+  /** Aborts the key's unfinished uploads, removes a staged image (its upload and hidden object) and drops the record; a final object is removed only by remove(). */
   async discardStaged(name: string): Promise<void> {
     const key = this.key(name);
     try {
       await abortUploadsOfKey(this.client, this.bucket, key);
+      await this.removeStagedImage(name);
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.recordKey(name) }));
     } catch (err) {
       throw sinkFailure(err, `discarding the staged upload of s3://${this.bucket}/${key}`);

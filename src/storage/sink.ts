@@ -68,10 +68,31 @@ export interface ImageWriterState {
   /** The qcow2 writer's checkpoint (formats/qcow2/state.ts, under 56 KiB); absent when nothing can resume. */
   qcow2?: unknown;
   /** The image file's own state (S3: its upload). */
-  file?: LocalWriterState | S3WriterState | { kind: string };
+  file?: WriterState;
 }
 
-export type WriterState = LocalWriterState | S3WriterState | LegacyS3WriterState | ImageWriterState;
+
+/**
+ * Resume state of an image file uploaded as S3 multipart (s3-image-file.ts):
+ * part 1 is the reserved head [0, headBytes), uploaded at finish; parts
+ * 2..partsDone hold the bytes after it. Constant size, like S3WriterState.
+ */
+export interface S3ImageWriterState {
+  kind: 's3-image';
+  /** The upload's key: the final key, or the hidden staging key when staged. */
+  key: string;
+  uploadId: string;
+  partSizeBytes: number;
+  headBytes: number;
+  /** Parts 2..partsDone are uploaded (the contiguous durable prefix after the head); 1 = none. */
+  partsDone: number;
+  /** SHA-256 hex over "partNumber:etag:size\n" (ETag unquoted) of parts 2..partsDone, in order. */
+  partsDigest: string;
+  /** Set once finish() completed the upload: the object under `key`, its ETag and size. */
+  completed?: { etag: string; bytes: number };
+}
+
+export type WriterState = LocalWriterState | S3WriterState | LegacyS3WriterState | S3ImageWriterState | ImageWriterState;
 
 /** What a writer needs from a previous attempt (a TransferCheckpoint satisfies this). */
 export interface WriterResumePoint {
@@ -102,6 +123,8 @@ export interface FinishedFile {
   name: string;
   /** SHA-256 (hex) of the file, from writers that hash what they write themselves (DiskWriter.hashesOutput). */
   sha256?: string;
+  /** The file's sink state once finished, where publishing a staged file needs it (S3: the completed upload). */
+  state?: WriterState;
   /** Final location: absolute path or s3://bucket/key. */
   uri: string;
   sizeBytes: number;

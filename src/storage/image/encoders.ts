@@ -4,7 +4,7 @@
 // sink cannot seek (S3), a raw image written as one stream through the sink's
 // ordinary disk writer, the zeros included.
 import { NodeSha256 } from '../../core/resumable-sha256.js';
-import { Qcow2Writer, type Qcow2WriterState } from '../../formats/qcow2/index.js';
+import { MAX_STATE_BYTES, Qcow2Writer, type Qcow2WriterState } from '../../formats/qcow2/index.js';
 import { RawSparseWriter } from '../raw/raw-sparse-writer.js';
 import type { FileHandle } from 'node:fs/promises';
 import type { DiskWriter, FinishedFile, ImageFile, OutputSink } from '../sink.js';
@@ -33,12 +33,21 @@ export class Qcow2Encoder implements ImageEncoder {
     private readonly writer: Qcow2Writer,
   ) {}
 
+  /**
+   * An upload cannot read its parts back, so its checkpoints keep per-region
+   * counts up to the largest state (which a heartbeat still carries) instead of
+   * falling back to the one-bit form that resume re-reads from the file.
+   */
+  private static options(file: ImageFile) {
+    return file.randomAccess ? {} : { compactStateBytes: MAX_STATE_BYTES };
+  }
+
   static async create(file: ImageFile, virtualSize: number, headBytes: number): Promise<Qcow2Encoder> {
-    return new Qcow2Encoder(file, await Qcow2Writer.create(file, { virtualSize, headBytes }));
+    return new Qcow2Encoder(file, await Qcow2Writer.create(file, { virtualSize, headBytes, ...Qcow2Encoder.options(file) }));
   }
 
   static async resume(file: ImageFile, state: unknown): Promise<Qcow2Encoder> {
-    return new Qcow2Encoder(file, await Qcow2Writer.resume(file, state));
+    return new Qcow2Encoder(file, await Qcow2Writer.resume(file, state, Qcow2Encoder.options(file)));
   }
 
   /** Where input must continue after a resume (a partly received cluster is sent again). */
@@ -60,7 +69,7 @@ export class Qcow2Encoder implements ImageEncoder {
     const done = await this.file.finish();
     // The header is written last at offset 0: the file can only be hashed once whole.
     const sha256 = await this.file.sha256();
-    return { ...done, sha256 };
+    return { ...done, sha256, state: this.file.state() };
   }
 
   close(): Promise<void> {
@@ -115,9 +124,9 @@ export class SequentialRawEncoder implements ImageEncoder {
   async finish(): Promise<FinishedFile & { sha256: string }> {
     await this.zerosTo(this.virtualSize);
     await this.out.flush();
-    await this.out.commit();
+    const { state } = await this.out.commit();
     const done = await this.out.finish();
-    return { ...done, sha256: this.hash.digestHex() };
+    return { ...done, sha256: this.hash.digestHex(), state };
   }
 
   close(): Promise<void> {

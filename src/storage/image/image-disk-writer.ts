@@ -24,6 +24,7 @@ import type { DiskWriter, FinishedFile, ImageFile, ImageWriterState, OutputSink,
 import type { FileHandle } from 'node:fs/promises';
 import { Qcow2Encoder, SequentialRawEncoder, SparseRawEncoder, type ImageEncoder } from './encoders.js';
 import { PushFeed } from './push-feed.js';
+import { isImageNotReadable } from '../s3-image-file.js';
 
 export type ImageFormat = 'raw' | 'qcow2';
 
@@ -107,9 +108,10 @@ class ImageDiskWriter implements DiskWriter {
       this.mode = 'raw';
       this.position = this.resumedAt = encoder.resumeOffset;
     } catch (err) {
-      // A checkpoint the file no longer matches: a new image (the open truncated nothing yet).
+      // A checkpoint the file no longer matches, or an upload that cannot be read
+      // back for it: a new image (the open truncated nothing yet).
       await file.close();
-      if (!(err instanceof Qcow2WriterError)) throw err;
+      if (!(err instanceof Qcow2WriterError) && !isImageNotReadable(err)) throw err;
     }
   }
 
