@@ -2,7 +2,8 @@
 // (the flat extent, ranged reads) and from its NFC lease, judged by qemu-img:
 // `check` on every qcow2, `compare` of every image with the disk it came from.
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import type { ExportWorkflowInput } from '../../src/core/export-contract.js';
@@ -13,6 +14,7 @@ import { exportInput, testConfig, useWorkerAndClient } from '../harness/export-e
 import { createTestVm, sha256File, startExport } from './helpers.js';
 import { writePatternedDisk } from './patterned-disk.js';
 import { vmDisks } from '../harness/vcsim-disks.js';
+import { minioClient } from '../harness/minio-client.js';
 
 const services = inject('services');
 const config = testConfig(services);
@@ -67,5 +69,37 @@ describe.each([
     expect([...manifest.keys()].sort()).toEqual([image, `${name}.ovf`].sort());
     for (const [file, sha] of manifest) expect(await sha256File(join(outDir, file)), file).toBe(sha);
     expect(result.files.find((f) => f.name === image)?.sizeBytes).toBe(statSync(imagePath).size);
+  });
+});
+
+describe.each([
+  ['qcow2', 'datastore'],
+  ['raw', 'ovf'],
+] as const)('format %s, method %s, to S3', (format, method) => {
+  it('uploads an image qemu-img finds identical to the source disk (after download), with a verifying manifest', async () => {
+    const name = `img-s3-${format}-${method}-${randomBytes(2).toString('hex')}`;
+    const vm = await createTestVm(services, name, { disks: 1, sizeBytes: DISK_BYTES, poweredOn: method === 'ovf' });
+    const disk = (await vmDisks(services, name))[0]!;
+    const source = await writePatternedDisk(services, disk.backingFile, DISK_BYTES, name);
+    const jobId = `img-s3-${randomBytes(3).toString('hex')}`;
+    const handle = await startExport(
+      temporal.client,
+      config.temporal.taskQueue,
+      exportInput(jobId, vm.path, { kind: 's3', bucket: services.minio.bucket, prefix: `${name}/` }, { format, method, options: method === 'ovf' ? { snapshot: true } : {} }),
+    );
+    const result = await handle.result();
+    const s3 = minioClient(services);
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: services.minio.bucket, Prefix: `${name}/` }));
+    const image = `${name}-disk1.${format}`;
+    expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual([`${name}/${image}`, `${name}/${name}.mf`, `${name}/${name}.ovf`].sort());
+    const local = join(config.output.allowedRoots[0]!, `${jobId}-${image}`);
+    const got = await s3.send(new GetObjectCommand({ Bucket: services.minio.bucket, Key: `${name}/${image}` }));
+    writeFileSync(local, await got.Body!.transformToByteArray());
+    if (format === 'qcow2') await expectValidCopy(local, source.path, DISK_BYTES);
+    else expect((await qemuImg('compare', '-f', 'raw', '-F', 'raw', local, source.path)).stdout).toContain('Images are identical');
+    const mf = await s3.send(new GetObjectCommand({ Bucket: services.minio.bucket, Key: `${name}/${name}.mf` }));
+    const manifest = parseManifest(await mf.Body!.transformToString());
+    expect(manifest.get(image)).toBe(await sha256File(local));
+    expect(result.files.find((f) => f.name === image)?.sha256).toBe(manifest.get(image));
   });
 });

@@ -121,7 +121,7 @@ class ImageDiskWriter implements DiskWriter {
       headBytes: this.sink.archives ? LOCAL_HEAD_BYTES : UPLOAD_HEAD_BYTES,
       sizeHint: this.options.virtualSize,
       stage: this.options.stage,
-      ...(resume ? { resume: resume as never } : {}),
+      ...(resume ? { resume: resume } : {}),
     });
   }
 
