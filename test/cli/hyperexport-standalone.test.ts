@@ -10,6 +10,8 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createTestVm, sha256File } from '../export/helpers.js';
 import { minioClient } from '../harness/minio-client.js';
 import { runBin } from '../harness/run-bin.js';
+import { expectValidCopy } from '../../src/formats/qcow2/test-judge.js';
+import { diskLocalPath, vmDisks } from '../harness/vcsim-disks.js';
 
 const services = inject('services');
 const MiB = 1024 * 1024;
@@ -79,6 +81,23 @@ describe('hyperexport -standalone', () => {
     expect(run.stdout).toContain(`✔ ${vm.path} -> ${out}`);
     // The password never reaches the output.
     expect(run.stdout + run.stderr).not.toContain(services.vcsim.password);
+  });
+
+  it('-format qcow2: KVM-ready images qemu-img finds identical to the disks; -compress with it is refused (exit 2)', async () => {
+    const name = `hx-q-${randomBytes(3).toString('hex')}`;
+    const vm = await createTestVm(services, name, { disks: 1, sizeBytes: 8 * MiB, poweredOn: false });
+    const work = workDir();
+    const out = join(work, 'out');
+    const env = standaloneEnv(work);
+    const refused = await hyperexport(['-standalone', '-vm', vm.path, '-output', out, '-format', 'qcow2', '-compress'], env);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('-format qcow2');
+
+    const run = await hyperexport(['-standalone', '-vm', vm.path, '-output', out, '-format', 'qcow2', '-interval', '0.2'], env);
+    expect(run.code, run.stderr + run.stdout).toBe(0);
+    expect(readdirSync(out).sort()).toEqual([`${name}-disk1.qcow2`, `${name}.mf`, `${name}.ovf`]);
+    const disk = await diskLocalPath(services, (await vmDisks(services, name))[0]!.backingFile);
+    await expectValidCopy(join(out, `${name}-disk1.qcow2`), disk, 8 * MiB);
   });
 
   it('exports to the s3:// bucket the user names (their bucket, their credentials): no allowed_buckets needed', async () => {
