@@ -13,6 +13,7 @@ import type { TransferHeartbeat } from '../core/export-contract.js';
 import { diskFileName } from '../export/disk-files.js';
 import { ErrorType } from '../core/errors.js';
 import type { DiskSource } from '../core/source-provider.js';
+import { refusingDescriptors } from '../storage/image/descriptor-guard.js';
 import { openImageDiskWriter } from '../storage/image/image-disk-writer.js';
 import type { OutputSink, StagedDiskRecord } from '../storage/sink.js';
 import { transferDisk } from '../transfer/index.js';
@@ -54,7 +55,7 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       const reused = input.ova ? undefined : await claimStaged(sink, input, identity);
       if (reused) return reused;
       const writerOptions = { sizeBytes: source.sizeBytes ?? input.sizeBytes, stage: true, ...(checkpoint ? { checkpoint } : {}) };
-      const writer = input.ova
+      const opened = input.ova
         ? await archivesOf(sink).openRegion(input.ova.name, input.ova.region, writerOptions)
         : writesImage(input)
           ? await openImageDiskWriter(sink, {
@@ -67,6 +68,8 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
               ...(checkpoint ? { checkpoint } : {}),
             })
           : await sink.openDiskWriter(input.fileName, writerOptions);
+      // What a lease serves is checked before it is kept: a bare descriptor is no disk.
+      const writer = input.mode === 'ovf' ? refusingDescriptors(opened) : opened;
 
       const beat = (cp: TransferCheckpoint | undefined) => {
         const details: TransferHeartbeat = {

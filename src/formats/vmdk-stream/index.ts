@@ -10,4 +10,4 @@ export {
   type VmdkStreamHeaderEvent,
 } from './decoder.js';
 export { VmdkStreamError, type VmdkStreamErrorCode } from './errors.js';
-export { MAX_GRAIN_BYTES, type SparseExtentHeader } from './sparse-header.js';
+export { looksLikeTextDescriptor, MAX_GRAIN_BYTES, type SparseExtentHeader } from './sparse-header.js';

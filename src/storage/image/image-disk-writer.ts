@@ -20,6 +20,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../core/errors.js';
 import { Qcow2WriterError } from '../../formats/qcow2/index.js';
 import { decodeStreamOptimized, VmdkStreamError } from '../../formats/vmdk-stream/index.js';
+import { descriptorServed, looksLikeTextDescriptor } from './descriptor-guard.js';
 import type { DiskWriter, FinishedFile, ImageFile, ImageWriterState, OutputSink, WriterCommit, WriterResumePoint } from '../sink.js';
 import type { FileHandle } from 'node:fs/promises';
 import { Qcow2Encoder, SequentialRawEncoder, SparseRawEncoder, type ImageEncoder } from './encoders.js';
@@ -185,13 +186,7 @@ class ImageDiskWriter implements DiskWriter {
       this.startDecoding();
       return;
     }
-    if (first.subarray(0, 64).toString('latin1').trimStart().startsWith('# Disk DescriptorFile')) {
-      throw ApplicationFailure.create({
-        type: ErrorType.SourceNotADisk,
-        message: `the source served a VMDK text descriptor (${first.length} bytes), which holds no disk data; this source cannot be exported as ${this.options.format} this way (try the datastore method)`,
-        nonRetryable: true,
-      });
-    }
+    if (looksLikeTextDescriptor(first)) throw descriptorServed(this.options.name, first.length);
     this.mode = 'raw';
     await Promise.resolve();
   }

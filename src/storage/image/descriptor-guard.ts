@@ -1,0 +1,65 @@
+// A lease device that serves a VMDK text descriptor instead of the disk (what a
+// simulator's ExportSnapshot does: a 201-byte descriptor for a whole disk) must
+// never be published as the disk. The first bytes of every NFC stream are checked:
+// a descriptor fails the disk, final, and its partial is removed.
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType } from '../../core/errors.js';
+import { looksLikeTextDescriptor } from '../../formats/vmdk-stream/index.js';
+import type { DiskWriter } from '../sink.js';
+
+export { looksLikeTextDescriptor };
+
+export function descriptorServed(name: string, bytes: number): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: ErrorType.SourceNotADisk,
+    message: `${name}: the export lease served a VMDK text descriptor (its first ${Math.min(bytes, 64)} bytes say so), which holds no disk data; nothing of it is published (method datastore reads the disk's own file)`,
+    nonRetryable: true,
+  });
+}
+
+/** The writer, refusing a stream whose first bytes (at offset 0) are a text VMDK descriptor. */
+export function refusingDescriptors(writer: DiskWriter): DiskWriter {
+  let atStart = writer.resumeOffset === 0;
+  const guarded: DiskWriter = {
+    get name() {
+      return writer.name;
+    },
+    get prefixHashing() {
+      return writer.prefixHashing;
+    },
+    get commitGranularity() {
+      return writer.commitGranularity;
+    },
+    get resumeOffset() {
+      return writer.resumeOffset;
+    },
+    get releasesChunks() {
+      return writer.releasesChunks;
+    },
+    get hashesOutput() {
+      return writer.hashesOutput;
+    },
+    write: async (chunk, release) => {
+      if (atStart) {
+        atStart = false;
+        if (looksLikeTextDescriptor(chunk)) {
+          release?.();
+          throw descriptorServed(writer.name, chunk.length);
+        }
+      }
+      return writer.write(chunk, release);
+    },
+    commit: () => writer.commit(),
+    flush: () => writer.flush(),
+    reset: async () => {
+      await writer.reset();
+      atStart = true;
+    },
+    finish: () => writer.finish(),
+    close: () => writer.close(),
+    abort: () => writer.abort(),
+  };
+  if (writer.allocateBuffers) guarded.allocateBuffers = (count, bytes) => writer.allocateBuffers!(count, bytes);
+  if (writer.readPrefix) guarded.readPrefix = () => writer.readPrefix!();
+  return guarded;
+}
