@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorType } from '../core/errors.js';
 import type { DiskDescription, VmDescription } from '../core/vm-description.js';
-import type { DiskSource } from '../core/source-provider.js';
+import type { DiskReader } from '../core/source-provider.js';
 import { chooseDiskMethod, probeDatastore, RESUMABLE_REASON } from './choose-methods.js';
 import { failure } from '../providers/vsphere/faults.js';
 import { readDevices } from '../providers/vsphere/vm.js';
@@ -61,7 +61,8 @@ describe('method auto, per disk', () => {
 
 describe('the datastore probe', () => {
   const provider = (err?: Error) => ({
-    datastoreDiskSource: (): Promise<DiskSource> => (err ? Promise.reject(err) : Promise.resolve({ url: 'https://x/folder/f', headers: {} })),
+    openDiskReader: (): Promise<DiskReader> =>
+      err ? Promise.reject(err) : Promise.resolve({ source: { url: 'https://x/folder/f', headers: {} }, reads: 'ranged', encoding: 'raw' }),
   });
   const vm = vmWith(flat);
 

@@ -61,9 +61,9 @@ export function chooseDiskMethod(vm: VmDescription, disk: DiskDescription, probe
  * anything else (5xx, vCenter unreachable) is thrown, so the activity retries
  * rather than settle a 2 TiB disk on the stream because of one hiccup.
  */
-export async function probeDatastore(provider: Pick<SourceProvider, 'datastoreDiskSource'>, vm: VmDescription, diskKey: number): Promise<DatastoreProbe> {
+export async function probeDatastore(provider: Pick<SourceProvider, 'openDiskReader'>, vm: VmDescription, diskKey: number): Promise<DatastoreProbe> {
   try {
-    await provider.datastoreDiskSource(vm, diskKey);
+    await provider.openDiskReader(vm, diskKey, { kind: 'file' });
     return { kind: 'ok' };
   } catch (err) {
     const type = (err as { type?: unknown }).type;

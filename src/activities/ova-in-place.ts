@@ -52,7 +52,7 @@ export function createPrepareOvaActivity(deps: ExportActivityDeps): Pick<ExportA
         const provider = await deps.providers.get(source);
         const diskBytes: number[] = [];
         for (const disk of vm.disks) {
-          const size = (await provider.datastoreDiskSource(vm, disk.key)).sizeBytes;
+          const size = (await provider.openDiskReader(vm, disk.key, { kind: 'file' })).exactBytes;
           if (size === undefined) return null; // not known up front: packed after the transfers
           diskBytes.push(size);
         }

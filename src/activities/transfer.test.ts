@@ -44,7 +44,12 @@ afterAll(async () => {
 });
 
 function activityWith(leaseState: () => Promise<string>, more: Partial<SourceProvider> = {}, restartWarningBytes?: number) {
-  const provider = { leaseState, downloadHeaders: () => ({}), ...more } as unknown as SourceProvider;
+  // A device of the lease, as the vSphere provider describes one: a stream, no exact size.
+  const streamReader: SourceProvider['openDiskReader'] = (_vm, _key, via) =>
+    via.kind === 'device'
+      ? Promise.resolve({ source: { url: via.url, headers: {} }, reads: 'stream', encoding: 'sniff' })
+      : Promise.reject(new Error('no datastore here'));
+  const provider = { leaseState, openDiskReader: streamReader, ...more } as unknown as SourceProvider;
   const providers = new ProviderPool({
     profiles: { default: { url: 'https://vcenter.invalid/sdk', username: 'u', password: 'p', insecure: true } },
     defaultProfile: 'default',
@@ -120,7 +125,8 @@ describe('transferDisk activity and the size known before the download', () => {
   const datastoreAt = (name: string, headSize: number) => {
     const activity = activityWith(() => Promise.resolve('ready'), {
       // What the provider's HEAD on the datastore file said.
-      datastoreDiskSource: () => Promise.resolve({ url: `${base}/disk?dcPath=DC0&token=secret`, headers: {}, sizeBytes: headSize }),
+      openDiskReader: () =>
+        Promise.resolve({ source: { url: `${base}/disk?dcPath=DC0&token=secret`, headers: {}, sizeBytes: headSize }, reads: 'ranged', encoding: 'raw', exactBytes: headSize }),
     });
     const datastoreInput: TransferDiskInput = { ...input(name), mode: 'datastore', leaseId: undefined, deviceUrl: undefined };
     const run: Promise<TransferredDisk> = new MockActivityEnvironment().run(activity.transferDisk, datastoreInput);

@@ -12,7 +12,7 @@ import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/
 import type { TransferHeartbeat } from '../core/export-contract.js';
 import { diskFileName } from '../export/disk-files.js';
 import { ErrorType } from '../core/errors.js';
-import type { DiskSource } from '../core/source-provider.js';
+import type { DiskReader, DiskReadVia, DiskSource } from '../core/source-provider.js';
 import { refusingDescriptors } from '../storage/image/descriptor-guard.js';
 import { openImageDiskWriter } from '../storage/image/image-disk-writer.js';
 import type { OutputSink, StagedDiskRecord } from '../storage/sink.js';
@@ -32,16 +32,14 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
 
       const provider = await deps.providers.get(input.source);
       const profile = deps.providers.profile(input.source);
-      const source = await diskSource(input, provider);
-      // The URL may come from the workflow input: the session cookie goes only where the source named.
-      await provider.checkDownloadUrl?.(source.url);
-      // The vCenter certificate pin also covers datastore URLs (same host).
-      if (!source.sslThumbprint && input.mode === 'datastore' && profile.thumbprint) source.sslThumbprint = profile.thumbprint;
-      const expectedBytes = trueByteCount(input, source);
+      // The device URL comes from the workflow input: the provider checks it before attaching any session secret.
+      const reader = await provider.openDiskReader(input.vm, input.diskKey, readVia(input));
+      const { source } = reader;
+      const expectedBytes = reader.exactBytes;
       const sink = await deps.sinks.open(input.sink);
-      // An NFC stream cannot resume (no Range): everything before the checkpoint
-      // is transferred again. Say so where an operator sees it, with the cost.
-      const lostBytes = input.mode === 'ovf' ? (checkpoint?.offset ?? 0) : 0;
+      // A stream cannot resume (no Range): everything before the checkpoint is
+      // transferred again. Say so where an operator sees it, with the cost.
+      const lostBytes = reader.reads === 'stream' ? (checkpoint?.offset ?? 0) : 0;
       if (lostBytes > 0 && lostBytes >= (deps.restartWarningBytes ?? 1 << 30)) {
         log.warn('an NFC stream cannot resume: this disk starts over from zero', {
           disk: input.fileName,
@@ -49,7 +47,7 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
           why: 'the NFC lease serves a generated stream without Range; method auto reads disks through the datastore where it can',
         });
       }
-      const identity = diskIdentity(input.vm, input.diskKey, input.target, await validatorsOf(input, provider, source));
+      const identity = diskIdentity(input.vm, input.diskKey, input.target, await validatorsOf(input, provider, reader));
       // A disk inside an OVA written in place has no file of its own to stage:
       // the archive's partial (claimed by prepareOva) is where its bytes go.
       const reused = input.ova ? undefined : await claimStaged(sink, input, identity);
@@ -57,19 +55,18 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       const writerOptions = { sizeBytes: source.sizeBytes ?? input.sizeBytes, stage: true, ...(checkpoint ? { checkpoint } : {}) };
       const opened = input.ova
         ? await archivesOf(sink).openRegion(input.ova.name, input.ova.region, writerOptions)
-        : writesImage(input)
+        : writesImage(input, reader)
           ? await openImageDiskWriter(sink, {
               name: input.fileName,
               format: input.image.format,
               virtualSize: input.image.virtualSize,
-              // A datastore read is the flat extent: the disk's own bytes. A lease may serve a streamOptimized VMDK.
-              source: input.mode === 'datastore' ? 'raw' : 'sniff',
+              source: reader.encoding,
               stage: true,
               ...(checkpoint ? { checkpoint } : {}),
             })
           : await sink.openDiskWriter(input.fileName, writerOptions);
-      // What a lease serves is checked before it is kept: a bare descriptor is no disk.
-      const writer = input.mode === 'ovf' ? refusingDescriptors(opened) : opened;
+      // What a stream serves is checked before it is kept: a bare descriptor is no disk.
+      const writer = reader.encoding === 'sniff' ? refusingDescriptors(opened) : opened;
 
       const beat = (cp: TransferCheckpoint | undefined) => {
         const details: TransferHeartbeat = {
@@ -162,13 +159,27 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
   };
 }
 
+/** The job's method for this disk, in the source's terms. */
+function readVia(input: TransferDiskInput): DiskReadVia {
+  if (input.mode === 'datastore') return { kind: 'file' };
+  if (!input.deviceUrl) {
+    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: 'ovf transfer without a device URL', nonRetryable: true });
+  }
+  return {
+    kind: 'device',
+    url: input.deviceUrl,
+    sizeBytes: input.sizeBytes,
+    ...(input.sslThumbprint ? { sslThumbprint: input.sslThumbprint } : {}),
+  };
+}
+
 /**
- * Whether the disk goes through an image writer. A raw image of a datastore read
- * is the bytes read: the ordinary writer (resumable, hashed on a worker thread,
- * all-zero batches left as holes) writes it as is.
+ * Whether the disk goes through an image writer. A raw image of the disk's own
+ * bytes is the bytes read: the ordinary writer (resumable, hashed on a worker
+ * thread, all-zero batches left as holes) writes it as is.
  */
-function writesImage(input: TransferDiskInput): input is TransferDiskInput & { image: NonNullable<TransferDiskInput['image']> } {
-  return input.image !== undefined && !(input.image.format === 'raw' && input.mode === 'datastore');
+function writesImage(input: TransferDiskInput, reader: DiskReader): input is TransferDiskInput & { image: NonNullable<TransferDiskInput['image']> } {
+  return input.image !== undefined && !(input.image.format === 'raw' && reader.encoding === 'raw');
 }
 
 function archivesOf(sink: OutputSink): NonNullable<OutputSink['archives']> {
@@ -249,62 +260,21 @@ async function refuseIfJobAlive(sink: OutputSink, input: TransferDiskInput, reco
 }
 
 /**
- * Validators of the disk's backing file. The datastore source has them from its
- * HEAD; for an NFC stream they are asked for the same way (a HEAD on the backing
- * file), and a refusal only means the copy will not be reusable.
+ * Validators of the disk's backing file. A file read has them from its HEAD; for
+ * a stream they are asked for the same way (reading the file's description), and
+ * a refusal only means the copy will not be reusable.
  */
 async function validatorsOf(
   input: TransferDiskInput,
   provider: Awaited<ReturnType<ExportActivityDeps['providers']['get']>>,
-  source: DiskSource,
+  reader: DiskReader,
 ): Promise<DiskSource['validators']> {
-  if (input.mode === 'datastore') return source.validators;
+  if (reader.reads === 'ranged') return reader.source.validators;
   if (input.target?.kind !== 'vm') return undefined; // a snapshot of this job: never the same twice
   return provider
-    .datastoreDiskSource(input.vm, input.diskKey)
-    .then((s) => s.validators)
+    .openDiskReader(input.vm, input.diskKey, { kind: 'file' })
+    .then((r) => r.source.validators)
     .catch(() => undefined);
-}
-
-/**
- * The size the download must have, when one is known before the GET as a true byte
- * count; the engine then refuses (SizeMismatch) to publish anything of another size.
- *
- * - datastore: `sizeBytes` is the Content-Length of a HEAD on the very file the GET
- *   then reads byte for byte (the flat extent; vcsim's .vmdk). Nothing writes to
- *   that file meanwhile: datastore reads serve a powered-off VM's disk or the
- *   frozen base under the job's own snapshot (and a flat extent's length is the
- *   disk's capacity anyway, whatever a guest writes). So it is the file's size,
- *   exactly; a GET that delivers another is not that file.
- * - ovf (NFC lease): not a byte count. ExportVm/ExportSnapshot serve a
- *   streamOptimized VMDK compressed on the fly, whose length exists only once the
- *   stream ends. The lease's HttpNfcLeaseDeviceUrl.fileSize is "the size of the
- *   file, if known": absent on a real vCenter for such streams or at most an
- *   estimate (vcsim reports 0, which lease.ts reads as unknown), and without it
- *   the workflow passes the disk's capacity, which a thin or compressed stream
- *   never reaches. Holding the stream to either would fail good exports; NFC
- *   bodies are framed by the server (Content-Length or chunked) instead.
- */
-function trueByteCount(input: TransferDiskInput, source: DiskSource): number | undefined {
-  if (input.mode !== 'datastore') return undefined;
-  const size = source.sizeBytes;
-  return size !== undefined && Number.isSafeInteger(size) && size >= 0 ? size : undefined;
-}
-
-async function diskSource(
-  input: TransferDiskInput,
-  provider: Awaited<ReturnType<ExportActivityDeps['providers']['get']>>,
-): Promise<DiskSource> {
-  if (input.mode === 'datastore') return provider.datastoreDiskSource(input.vm, input.diskKey);
-  if (!input.deviceUrl) {
-    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: 'ovf transfer without a device URL', nonRetryable: true });
-  }
-  return {
-    url: input.deviceUrl,
-    headers: provider.downloadHeaders(),
-    sizeBytes: input.sizeBytes,
-    ...(input.sslThumbprint ? { sslThumbprint: input.sslThumbprint } : {}),
-  };
 }
 
 function failureTypeOf(err: unknown): string | undefined {

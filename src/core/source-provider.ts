@@ -17,6 +17,30 @@ export interface DiskSource {
   validators?: { etag?: string; lastModified?: string };
 }
 
+/** Which way one disk is read: its own file, or a device URL of an open export session (vSphere: the NFC lease). */
+export type DiskReadVia =
+  | { kind: 'file' }
+  | { kind: 'device'; url: string; sizeBytes?: number; sslThumbprint?: string };
+
+/**
+ * How the transfer reads one disk, said by the source: the transfer knows the
+ * platform only through this (vSphere's datastore file and NFC device today).
+ */
+export interface DiskReader {
+  /** The HTTP(S) resource, with the headers it needs (secrets: never log them). */
+  source: DiskSource;
+  /** 'ranged': reads may start anywhere, so a retry continues from its checkpoint; 'stream': one pass from byte 0, a retry starts over. */
+  reads: 'ranged' | 'stream';
+  /** 'raw': byte i is the disk's byte i; 'sniff': a stream that may be a streamOptimized VMDK (told apart by its first bytes). */
+  encoding: 'raw' | 'sniff';
+  /**
+   * The exact byte count the source will serve, known before the GET; the
+   * transfer then fails (SizeMismatch) a response of any other size. Absent when
+   * only an estimate exists (a generated stream's length exists only at its end).
+   */
+  exactBytes?: number;
+}
+
 export interface LeaseDevice {
   /** Lease device id (vSphere: deviceId of HttpNfcLeaseDeviceUrl). */
   deviceId: string;
@@ -61,16 +85,14 @@ export interface SourceProvider {
   completeLease(leaseId: string): Promise<void>;
   abortLease(leaseId: string, reason?: string): Promise<void>;
 
-  /** Direct download of a disk's backing file (datastore /folder URL carrying the session). */
-  datastoreDiskSource(vm: VmDescription, diskKey: number): Promise<DiskSource>;
-  /** Headers (session cookie) needed to GET lease device URLs. */
-  downloadHeaders(): Record<string, string>;
   /**
-   * Refuses (DeviceHostNotAllowed) a download URL whose host the source did not
-   * name (vSphere: the vCenter or one of its ESXi hosts). Call before sending
-   * downloadHeaders() anywhere.
+   * How to read one disk `via` its file or a device of an open export session.
+   * A device URL whose host the source did not name (vSphere: the vCenter or one
+   * of its ESXi hosts) is refused (DeviceHostNotAllowed) before any session
+   * secret is attached to it. Reading a file answers SourceRefused when the
+   * source does not hold it, AuthenticationFailed when it refuses to serve it.
    */
-  checkDownloadUrl?(url: string): Promise<void>;
+  openDiskReader(vm: VmDescription, diskKey: number, via: DiskReadVia): Promise<DiskReader>;
 
   logout(): Promise<void>;
 }

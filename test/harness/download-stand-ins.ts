@@ -3,13 +3,12 @@
 // which the worker's download-host rule refuses (the vCenter only on its own port),
 // so the test's provider lets exactly those through and sends every other URL to
 // the real rule.
-import type { SourceProvider } from '../../src/core/source-provider.js';
+import type { VsphereProvider } from '../../src/providers/vsphere/provider.js';
 
 export function letStandInsThrough(
-  provider: Pick<SourceProvider, 'checkDownloadUrl'>,
+  provider: Pick<VsphereProvider, 'checkDownloadUrl'>,
   isStandIn: (url: URL) => boolean,
 ): void {
-  const real = provider.checkDownloadUrl?.bind(provider);
-  provider.checkDownloadUrl = (url: string) =>
-    isStandIn(new URL(url)) ? Promise.resolve() : (real?.(url) ?? Promise.resolve());
+  const real = provider.checkDownloadUrl.bind(provider);
+  provider.checkDownloadUrl = (url: string) => (isStandIn(new URL(url)) ? Promise.resolve() : real(url));
 }

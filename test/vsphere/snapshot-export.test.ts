@@ -90,6 +90,25 @@ describe('vSphere snapshots and export', () => {
     await provider.removeSnapshot(snapshotId);
   });
 
+  it('describes how each disk is read: its file ranged with the exact size, a device URL as a stream, a foreign host refused', async () => {
+    const key = vm.disks[0]?.key ?? -1;
+    const file = await provider.openDiskReader(vm, key, { kind: 'file' });
+    expect(file).toMatchObject({ reads: 'ranged', encoding: 'raw', exactBytes: SIZE });
+    expect(file.source.url).toMatch(/\/folder\/.+-flat\.vmdk\?dcPath=DC0&dsName=LocalDS_0$/);
+    const whole = await download(provider, file.source.url, file.source.headers);
+    expect(whole).toEqual({ status: 200, bytes: SIZE, sha256: written.sha256 });
+
+    const vcenter = provider.session.client.url.host;
+    const device = await provider.openDiskReader(vm, key, { kind: 'device', url: `https://${vcenter}/nfc/x/disk-0.vmdk`, sizeBytes: 0 });
+    expect(device).toMatchObject({ reads: 'stream', encoding: 'sniff' });
+    expect(device.exactBytes).toBeUndefined();
+    expect(device.source.headers.cookie).toMatch(/^vmware_soap_session=/);
+
+    await expect(provider.openDiskReader(vm, key, { kind: 'device', url: 'https://203.0.113.9/nfc/x/disk-0.vmdk' })).rejects.toMatchObject({
+      type: ErrorType.DeviceHostNotAllowed,
+    });
+  });
+
   it('serves exactly the requested span of a datastore download with Range', async () => {
     const source = await provider.datastoreDiskSource(vm, vm.disks[0]?.key ?? -1);
     expect(source.sizeBytes).toBe(SIZE);

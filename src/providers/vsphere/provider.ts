@@ -1,7 +1,7 @@
 // VsphereProvider: the SourceProvider for vCenter/ESXi, on one logged-in session.
 import { request } from 'undici';
 import { ErrorType } from '../../core/errors.js';
-import type { DiskSource, ExportLease, ExportTarget, LeaseState, SourceProvider, VmStateOperations } from '../../core/source-provider.js';
+import type { DiskReader, DiskReadVia, DiskSource, ExportLease, ExportTarget, LeaseState, SourceProvider, VmStateOperations } from '../../core/source-provider.js';
 import type { VmDescription, VmRef, VmStateChange, VmSummary } from '../../core/vm-description.js';
 import { discoverVms, loadInventoryTree } from './discovery.js';
 import { checkDownloadUrl, reportedHosts } from './download-hosts.js';
@@ -50,13 +50,16 @@ function sdkUrl(url: string): string {
 export class VsphereProvider implements SourceProvider, VmStateOperations {
   private readonly taskTimeoutMs: number;
   private readonly leaseReadyTimeoutMs: number;
+  /** The vCenter certificate pin; datastore URLs are on the same host. */
+  private readonly thumbprint: string | undefined;
 
   constructor(
     readonly session: VsphereSession,
-    options: Pick<VsphereConnectOptions, 'taskTimeoutMs' | 'leaseReadyTimeoutMs'> = {},
+    options: Pick<VsphereConnectOptions, 'taskTimeoutMs' | 'leaseReadyTimeoutMs' | 'thumbprint'> = {},
   ) {
     this.taskTimeoutMs = options.taskTimeoutMs ?? 30 * 60_000;
     this.leaseReadyTimeoutMs = options.leaseReadyTimeoutMs ?? 10 * 60_000;
+    this.thumbprint = options.thumbprint;
   }
 
   private get collector(): MoRef {
@@ -205,6 +208,38 @@ export class VsphereProvider implements SourceProvider, VmStateOperations {
       if (name === 'ManagedObjectNotFound' || name === 'InvalidState') return;
       throw err;
     }
+  }
+
+  /**
+   * A disk's file: the flat extent on its datastore, read with ranges. Its
+   * Content-Length (HEAD) is the exact size a GET serves: nothing writes to that
+   * file meanwhile (a powered-off VM's disk, or the frozen base under the job's own
+   * snapshot), so a GET of another size is not that file. A device of the NFC
+   * lease: ExportVm/ExportSnapshot serve a streamOptimized VMDK compressed on the
+   * fly, whose length exists only once the stream ends (the lease's fileSize is
+   * "the size of the file, if known": absent or an estimate; vcsim reports 0), so
+   * no exact size is held to, and the server ignores Range.
+   */
+  async openDiskReader(vm: VmDescription, diskKey: number, via: DiskReadVia): Promise<DiskReader> {
+    if (via.kind === 'file') {
+      const source = await this.datastoreDiskSource(vm, diskKey);
+      if (!source.sslThumbprint && this.thumbprint) source.sslThumbprint = this.thumbprint;
+      const size = source.sizeBytes;
+      const exact = size !== undefined && Number.isSafeInteger(size) && size >= 0 ? size : undefined;
+      return { source, reads: 'ranged', encoding: 'raw', ...(exact !== undefined ? { exactBytes: exact } : {}) };
+    }
+    // The session cookie goes only where the vCenter said its hosts are.
+    await this.checkDownloadUrl(via.url);
+    return {
+      source: {
+        url: via.url,
+        headers: this.downloadHeaders(),
+        ...(via.sizeBytes !== undefined ? { sizeBytes: via.sizeBytes } : {}),
+        ...(via.sslThumbprint ? { sslThumbprint: via.sslThumbprint } : {}),
+      },
+      reads: 'stream',
+      encoding: 'sniff',
+    };
   }
 
   async datastoreDiskSource(vm: VmDescription, diskKey: number): Promise<DiskSource> {
