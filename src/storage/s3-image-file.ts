@@ -136,6 +136,11 @@ async function provenParts(t: S3ImageTarget, saved: S3ImageWriterState): Promise
 
 class S3ImageFile implements ImageFile {
   readonly randomAccess = false;
+
+  /** A part is made durable once this many bytes wait for it. */
+  get durableGranularity(): number {
+    return this.t.partSizeBytes;
+  }
   readonly name: string;
   /** Parts 2.. that UploadPart confirmed, by number (CompleteMultipartUpload needs their ETags). */
   private completed = new Map<number, CompletedPart>();

@@ -256,6 +256,8 @@ export interface ImageFile {
   stat(): Promise<{ size: number }>;
   /** Outputs that make only a prefix durable (S3): its length after datasync(). Absent: everything synced is durable. */
   durableLength?(): number;
+  /** With durableLength: the bytes that must be waiting before the durable prefix can grow (S3: the part size). */
+  readonly durableGranularity?: number;
   /** The file's own resume state (S3: the upload and its durable parts), plain JSON of constant size. */
   state(): WriterState;
   /** Publishes the finished file under its final name (staged: its hidden verified name). */

@@ -112,6 +112,8 @@ export class Qcow2Writer {
   private points: DurablePoint[] = [];
   private finishing = false;
   private busy = false;
+  /** All-zero clusters of data still to be stored rather than skipped (storeZeroClusters). */
+  private zeroClustersToStore = 0;
   private closedReason: string | undefined;
 
   private constructor(
@@ -173,6 +175,24 @@ export class Qcow2Writer {
    */
   async write(offset: number, data: Buffer): Promise<void> {
     await this.run('write', offset, data.length, () => this.receive(offset, data.length, data));
+  }
+
+  /**
+   * Stores the next `count` all-zero clusters that arrive as data (write(), not
+   * skipZeros) as ordinary data clusters instead of skipping them. For an output
+   * that makes only whole parts durable (S3): during a long zero run nothing is
+   * appended, so the bytes waiting for the next part, and with them the resume
+   * point, would stay behind; a few stored zero clusters complete that part. The
+   * image reads the same; it only stores those clusters.
+   */
+  storeZeroClusters(count: number): void {
+    if (!Number.isSafeInteger(count) || count < 0) throw new Qcow2WriterError('bad-option', `storeZeroClusters: ${count} is not a cluster count`);
+    this.zeroClustersToStore = count;
+  }
+
+  /** Cluster size in bytes. */
+  get clusterSize(): number {
+    return this.g.clusterSize;
   }
 
   /** Declares [offset, offset+length) as zeros (e.g. unallocated at the source): nothing is stored for it. */
@@ -250,6 +270,10 @@ export class Qcow2Writer {
       const cluster = this.position / cs;
       const slice = data.subarray(i, i + cs);
       if (!slice.equals(this.zeroCluster)) this.store(cluster, slice);
+      else if (this.zeroClustersToStore > 0) {
+        this.zeroClustersToStore--;
+        this.store(cluster, this.zeroCluster);
+      }
       i += cs;
       this.position += cs;
       if (this.batchFull()) await this.flush();

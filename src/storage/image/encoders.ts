@@ -27,11 +27,27 @@ export interface ImageEncoder {
   abort(): Promise<void>;
 }
 
+/**
+ * On an output that makes whole parts durable (S3), how far input may run past
+ * the resume point before the writer stores zero clusters to complete the part
+ * that holds it back: 16 parts, at least 256 MiB. A kill then costs at most that
+ * much re-reading, and the stored zeros are at most 1/16 of a long zero run.
+ */
+const LAG_PARTS = 16;
+const MIN_LAG_BYTES = 256 * 1024 * 1024;
+
 export class Qcow2Encoder implements ImageEncoder {
+  /** Guest offset of the last checkpoint's resume point. */
+  private durableOffset = 0;
+  /** Zero clusters were asked for since the resume point last moved. */
+  private completingPart = false;
+
   constructor(
     private readonly file: ImageFile,
     private readonly writer: Qcow2Writer,
-  ) {}
+  ) {
+    this.durableOffset = writer.receivedOffset;
+  }
 
   /**
    * An upload cannot read its parts back, so its checkpoints keep per-region
@@ -55,12 +71,24 @@ export class Qcow2Encoder implements ImageEncoder {
     return this.writer.receivedOffset;
   }
 
-  write(offset: number, data: Buffer): Promise<void> {
-    return this.writer.write(offset, data);
+  async write(offset: number, data: Buffer): Promise<void> {
+    await this.writer.write(offset, data);
+    const part = this.file.durableGranularity;
+    if (part === undefined) return;
+    // A long zero run appends nothing, so the bytes waiting for the next part
+    // (and the resume point before them) would stay behind: complete that part.
+    if (!this.completingPart && this.writer.receivedOffset - this.durableOffset > Math.max(LAG_PARTS * part, MIN_LAG_BYTES)) {
+      this.completingPart = true;
+      this.writer.storeZeroClusters(Math.ceil(part / this.writer.clusterSize) + 1);
+    }
   }
 
   async checkpoint(): Promise<EncoderCheckpoint> {
     const qcow2 = await this.writer.checkpoint();
+    if (qcow2.resumeOffset > this.durableOffset) {
+      this.durableOffset = qcow2.resumeOffset;
+      this.completingPart = false;
+    }
     return { offset: qcow2.resumeOffset, qcow2, file: this.file.state() };
   }
 
