@@ -53,7 +53,7 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
     openLease: ({ source, target }) =>
       whileHeartbeating(async () => {
         const provider = await providers.get(source);
-        return provider.openExportLease(target);
+        return provider.openExportSession(target);
       }),
 
     async keepLeaseAlive({ source, leaseId, intervalMs }) {
@@ -61,7 +61,7 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
       const provider = await providers.get(source);
       let lastProgressAt = 0;
       for (;;) {
-        const state = await provider.leaseState(leaseId);
+        const state = await provider.sessionState(leaseId);
         if (state === 'error' || state === 'done') {
           throw ApplicationFailure.create({
             type: ErrorType.LeaseLost,
@@ -70,7 +70,7 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
           });
         }
         if (Date.now() - lastProgressAt >= intervalMs) {
-          await provider.leaseProgress(leaseId, deps.leaseProgress.percent(leaseId));
+          await provider.keepSessionAlive(leaseId, deps.leaseProgress.percent(leaseId));
           lastProgressAt = Date.now();
         }
         ctx.heartbeat();
@@ -100,7 +100,7 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
   async function completeLease(source: SourceRef, leaseId: string): Promise<void> {
     const provider = await providers.get(source);
     try {
-      await provider.completeLease(leaseId);
+      await provider.releaseSession(leaseId, { completed: true });
     } catch (err) {
       // Every byte is already in the sink and hashed; completing only tells vCenter
       // we are done. A lease that vanished meanwhile (expired, or invisible to
@@ -128,7 +128,7 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
     // The source is asked only when there is something to undo there: an export
     // refused by the worker's rules (vCenter not allowed) never connected, nor does its cleanup.
     if (leaseId && !leaseCompleted) {
-      await attempt(async () => (await providers.get(source)).abortLease(leaseId, 'hypersdk export ended without completing'));
+      await attempt(async () => (await providers.get(source)).releaseSession(leaseId, { completed: false, reason: 'hypersdk export ended without completing' }));
       deps.leaseProgress.forget(leaseId);
     }
     if (createdSnapshotId) await attempt(async () => (await providers.get(source)).removeSnapshot(createdSnapshotId));

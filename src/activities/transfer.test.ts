@@ -49,7 +49,7 @@ function activityWith(leaseState: () => Promise<string>, more: Partial<SourcePro
     via.kind === 'device'
       ? Promise.resolve({ source: { url: via.url, headers: {} }, reads: 'stream', encoding: 'sniff' })
       : Promise.reject(new Error('no datastore here'));
-  const provider = { leaseState, openDiskReader: streamReader, ...more } as unknown as SourceProvider;
+  const provider = { sessionState: leaseState, openDiskReader: streamReader, ...more } as unknown as SourceProvider;
   const providers = new ProviderPool({
     profiles: { default: { url: 'https://vcenter.invalid/sdk', username: 'u', password: 'p', insecure: true } },
     defaultProfile: 'default',

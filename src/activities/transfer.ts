@@ -12,7 +12,7 @@ import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/
 import type { TransferHeartbeat } from '../core/export-contract.js';
 import { diskFileName } from '../export/disk-files.js';
 import { ErrorType } from '../core/errors.js';
-import type { DiskReader, DiskReadVia, DiskSource } from '../core/source-provider.js';
+import type { DiskReader, DiskReadVia, DiskSource, SourceProvider } from '../core/source-provider.js';
 import { refusingDescriptors } from '../storage/image/descriptor-guard.js';
 import { openImageDiskWriter } from '../storage/image/image-disk-writer.js';
 import type { OutputSink, StagedDiskRecord } from '../storage/sink.js';
@@ -282,18 +282,18 @@ function failureTypeOf(err: unknown): string | undefined {
   return typeof type === 'string' ? type : undefined;
 }
 
-async function leaseIsAlive(provider: { leaseState(id: string): Promise<string> }, leaseId: string): Promise<boolean> {
+async function leaseIsAlive(provider: Pick<SourceProvider, 'sessionState'>, leaseId: string): Promise<boolean> {
   try {
-    const state = await provider.leaseState(leaseId);
+    const state = await provider.sessionState(leaseId);
     return state === 'ready' || state === 'initializing';
   } catch {
     return false;
   }
 }
 
-async function leaseIsGone(provider: { leaseState(id: string): Promise<string> }, leaseId: string): Promise<boolean> {
+async function leaseIsGone(provider: Pick<SourceProvider, 'sessionState'>, leaseId: string): Promise<boolean> {
   try {
-    const state = await provider.leaseState(leaseId);
+    const state = await provider.sessionState(leaseId);
     return state === 'error' || state === 'done';
   } catch (err) {
     // The lease object no longer exists or can no longer be used: the provider

@@ -1,7 +1,7 @@
 // Inputs and outputs of the export activities: plain JSON without secrets, because
 // all of it is recorded in the workflow history.
 import type { DiskMethod, ExportMethod, ExportOptions, ExportFormat, ExportedFile, ImageFormat, SinkRef, SourceRef } from '../core/export-contract.js';
-import type { ExportLease, ExportTarget } from '../core/source-provider.js';
+import type { ExportSession, ExportTarget } from '../core/source-provider.js';
 import type { VmDescription } from '../core/vm-description.js';
 import type { OvaRegion } from '../formats/ova-layout.js';
 
@@ -37,7 +37,7 @@ export interface OpenLeaseInput {
   source: SourceRef;
   target: ExportTarget;
 }
-export type OpenedLease = ExportLease;
+export type OpenedLease = ExportSession;
 
 export interface LeaseInput {
   source: SourceRef;

@@ -17,6 +17,17 @@ export interface DiskSource {
   validators?: { etag?: string; lastModified?: string };
 }
 
+/**
+ * How a disk is best read, and why: from its file when ranged reads of the file
+ * are the disk (resumable), else as a stream of the export session.
+ */
+export interface DiskReadPlan {
+  diskKey: number;
+  via: 'file' | 'session';
+  /** e.g. "resumable", "stream: restarts from zero if interrupted, because the VM already had snapshots ...". */
+  reason: string;
+}
+
 /** Which way one disk is read: its own file, or a device URL of an open export session (vSphere: the NFC lease). */
 export type DiskReadVia =
   | { kind: 'file' }
@@ -41,7 +52,7 @@ export interface DiskReader {
   exactBytes?: number;
 }
 
-export interface LeaseDevice {
+export interface SessionDevice {
   /** Lease device id (vSphere: deviceId of HttpNfcLeaseDeviceUrl). */
   deviceId: string;
   /** Key of the VM disk this URL serves, when it is a disk. */
@@ -54,13 +65,16 @@ export interface LeaseDevice {
   isDisk: boolean;
 }
 
-export interface ExportLease {
-  /** Provider handle of the lease (vSphere: HttpNfcLease managed object id). */
+/** What lets a source's disks be read for a while (vSphere: the NFC export lease). */
+export interface ExportSession {
+  /** Provider handle of the session (vSphere: HttpNfcLease managed object id). */
   id: string;
-  devices: LeaseDevice[];
+  devices: SessionDevice[];
 }
 
-export type LeaseState = 'initializing' | 'ready' | 'done' | 'error';
+export type SessionState = 'initializing' | 'ready' | 'done' | 'error';
+
+export type SessionOutcome = { completed: true } | { completed: false; reason?: string };
 
 export type ExportTarget = { kind: 'vm'; vmId: string } | { kind: 'snapshot'; snapshotId: string };
 
@@ -77,13 +91,18 @@ export interface SourceProvider {
   /** Graceful guest shutdown, polling up to `timeoutMs`; then a hard power-off. */
   powerOff(vmId: string, options: { graceful: boolean; timeoutMs: number }): Promise<void>;
 
-  /** ExportVm / ExportSnapshot, waiting until the lease is ready (or fails). */
-  openExportLease(target: ExportTarget): Promise<ExportLease>;
-  leaseState(leaseId: string): Promise<LeaseState>;
-  /** Keeps a lease alive (vSphere: HttpNfcLeaseProgress). */
-  leaseProgress(leaseId: string, percent: number): Promise<void>;
-  completeLease(leaseId: string): Promise<void>;
-  abortLease(leaseId: string, reason?: string): Promise<void>;
+  /**
+   * Opens what lets the disks be read while it lives, waiting until it is ready
+   * (or fails): vSphere's NFC export lease (ExportVm / ExportSnapshot) and its
+   * device URLs. A session must be kept alive while transfers run and released
+   * at the end, whatever happened.
+   */
+  openExportSession(target: ExportTarget): Promise<ExportSession>;
+  sessionState(sessionId: string): Promise<SessionState>;
+  /** Keeps a session alive, reporting progress (vSphere: HttpNfcLeaseProgress). */
+  keepSessionAlive(sessionId: string, percent: number): Promise<void>;
+  /** Ends a session: completed after a successful export, else aborted with a reason. Ending one already gone is not an error. */
+  releaseSession(sessionId: string, outcome: SessionOutcome): Promise<void>;
 
   /**
    * How to read one disk `via` its file or a device of an open export session.
@@ -93,6 +112,8 @@ export interface SourceProvider {
    * source does not hold it, AuthenticationFailed when it refuses to serve it.
    */
   openDiskReader(vm: VmDescription, diskKey: number, via: DiskReadVia): Promise<DiskReader>;
+  /** How each disk (or those of `diskKeys`) is best read, deciding from the description and, where needed, asking the source. */
+  planDiskReads(vm: VmDescription, diskKeys?: number[]): Promise<DiskReadPlan[]>;
 
   logout(): Promise<void>;
 }

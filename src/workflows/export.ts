@@ -22,7 +22,7 @@ import {
   type ExportWorkflowInput,
 } from '../core/export-contract.js';
 import { ErrorType } from '../core/errors.js';
-import type { ExportLease } from '../core/source-provider.js';
+import type { ExportSession } from '../core/source-provider.js';
 import type { VmDescription } from '../core/vm-description.js';
 import { failureDetails, failureType, rootMessage } from './failures.js';
 import { activitiesFor, claimWorkerFor, sharedQueueActivities } from './worker-affinity.js';
@@ -475,7 +475,7 @@ async function streamInstead(leases: LeaseKeeper, prepared: PreparedExport, meth
  * times when it is lost. Transfers that notice a lost lease wait for the one reopen.
  */
 class LeaseKeeper {
-  current: ExportLease | undefined;
+  current: ExportSession | undefined;
   completed = false;
   generation = 0;
   private prepared: PreparedExport | undefined;

@@ -110,8 +110,8 @@ beforeAll(async () => {
       letStandInsThrough(provider, (url) =>
         [...streamProxy.values(), ...getRefused.values()].includes(url.host),
       );
-      const openLease = provider.openExportLease.bind(provider);
-      provider.openExportLease = async (target) => {
+      const openLease = provider.openExportSession.bind(provider);
+      provider.openExportSession = async (target) => {
         const lease = await openLease(target);
         openedLeases.push(lease.id);
         for (const device of lease.devices) {

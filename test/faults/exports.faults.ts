@@ -29,7 +29,7 @@ import { freePort } from '../../src/devservices/process.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../../src/devservices/temporal.js';
 import { startVcsim, type Vcsim } from '../../src/devservices/vcsim.js';
 import type { ExportResult } from '../../src/core/export-contract.js';
-import type { ExportLease } from '../../src/core/source-provider.js';
+import type { ExportSession } from '../../src/core/source-provider.js';
 import { createTestVm, sha256File, startExport } from '../export/helpers.js';
 import { exportInput, temporalClient, testConfig } from '../harness/export-env.js';
 import { govc } from '../harness/govc.js';
@@ -229,7 +229,7 @@ async function withToxic(name: string, toxic: Parameters<Proxy['addToxic']>[0], 
 }
 
 async function currentLeaseId(handle: WorkflowHandle): Promise<string | undefined> {
-  const leases = await activityResults<ExportLease>(handle, 'openLease');
+  const leases = await activityResults<ExportSession>(handle, 'openLease');
   return leases.at(-1)?.id;
 }
 
@@ -492,7 +492,7 @@ describe(`fault injection (seed ${seed})`, () => {
           await observer.stop();
 
           const transfers = await activityResults<TransferredDisk>(handle, 'transferDisk');
-          const leaseOpens = (await activityResults<ExportLease>(handle, 'openLease')).length;
+          const leaseOpens = (await activityResults<ExportSession>(handle, 'openLease')).length;
           const twice = observer.totalBytesTwice();
 
           // Data lost: any disk of a completed export whose bytes differ from the source, or that is missing.

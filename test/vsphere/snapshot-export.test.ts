@@ -58,7 +58,7 @@ describe('vSphere snapshots and export', () => {
     try {
       let lease;
       try {
-        lease = await provider.openExportLease({ kind: 'snapshot', snapshotId });
+        lease = await provider.openExportSession({ kind: 'snapshot', snapshotId });
       } catch (err) {
         // govmomi's vcsim implements ExportSnapshot only from v0.50; the pinned v0.46.3
         // answers "does not implement". That must surface as NotSupported (what the
@@ -76,12 +76,12 @@ describe('vSphere snapshots and export', () => {
       expect(disks.length).toBe(1);
       expect(disks[0]?.diskKey).toBe(vm.disks[0]?.key);
       expect(disks[0]?.url).not.toContain('*');
-      expect(await provider.leaseState(lease.id)).toBe('ready');
-      await provider.leaseProgress(lease.id, 50);
+      expect(await provider.sessionState(lease.id)).toBe('ready');
+      await provider.keepSessionAlive(lease.id, 50);
       const got = await download(provider, disks[0]?.url ?? '', provider.downloadHeaders());
       expect(got).toEqual({ status: 200, bytes: SIZE, sha256: written.sha256 });
-      await provider.completeLease(lease.id);
-      expect(await provider.leaseState(lease.id).catch(() => 'done')).toBe('done');
+      await provider.releaseSession(lease.id, { completed: true });
+      expect(await provider.sessionState(lease.id).catch(() => 'done')).toBe('done');
     } finally {
       await provider.removeSnapshot(snapshotId);
     }

@@ -112,7 +112,7 @@ describe('ExportVm and the HttpNfcLease path', () => {
   it('sends ExportVm for the VM, waits for ready, maps device URLs to disk keys and keeps the lease alive', async () => {
     const { url, seen } = await replay(exportVmHandler(['initializing', 'initializing', 'ready']));
     const provider = await connectVsphere({ url, username: 'admin', password: 'pw-not-logged' });
-    const lease = await provider.openExportLease({ kind: 'vm', vmId: 'vm-42' });
+    const lease = await provider.openExportSession({ kind: 'vm', vmId: 'vm-42' });
 
     const exportCall = seen.find((s) => s.method === 'ExportVm');
     expect(exportCall?.body).toContain(
@@ -149,8 +149,8 @@ describe('ExportVm and the HttpNfcLease path', () => {
     });
     expect(provider.downloadHeaders()).toEqual({ cookie: 'vmware_soap_session="52aa"' });
 
-    await provider.leaseProgress(lease.id, 42.4);
-    await provider.completeLease(lease.id);
+    await provider.keepSessionAlive(lease.id, 42.4);
+    await provider.releaseSession(lease.id, { completed: true });
     const progress = seen.find((s) => s.method === 'HttpNfcLeaseProgress');
     expect(progress?.body).toContain(
       '<_this type="HttpNfcLease">session[52aa]52bb</_this><percent>42</percent>',
@@ -166,7 +166,7 @@ describe('ExportVm and the HttpNfcLease path', () => {
   it('fails a lease that goes to error with LeaseError naming the fault, and aborts it', async () => {
     const { url, seen } = await replay(exportVmHandler(['initializing', 'error']));
     const provider = await connectVsphere({ url, username: 'admin', password: 'pw' });
-    const err = await provider.openExportLease({ kind: 'vm', vmId: 'vm-42' }).catch((e: unknown) => e);
+    const err = await provider.openExportSession({ kind: 'vm', vmId: 'vm-42' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).type).toBe(ErrorType.LeaseError);
     expect((err as ApplicationFailure).message).toContain('FileNotFound');
@@ -190,7 +190,7 @@ describe('ExportVm and the HttpNfcLease path', () => {
       return undefined;
     });
     const provider = await connectVsphere({ url, username: 'admin', password: 'pw' });
-    const err = await provider.openExportLease({ kind: 'vm', vmId: 'vm-42' }).catch((e: unknown) => e);
+    const err = await provider.openExportSession({ kind: 'vm', vmId: 'vm-42' }).catch((e: unknown) => e);
     expect((err as ApplicationFailure).type).toBe(ErrorType.NotSupported);
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
     expect((err as ApplicationFailure).message).toContain('RestrictedVersion');
@@ -204,9 +204,9 @@ describe('ExportVm and the HttpNfcLease path', () => {
         : undefined,
     );
     const provider = await connectVsphere({ url, username: 'admin', password: 'pw' });
-    const err = await provider.leaseProgress('session[52aa]52bb', 10).catch((e: unknown) => e);
+    const err = await provider.keepSessionAlive('session[52aa]52bb', 10).catch((e: unknown) => e);
     expect((err as ApplicationFailure).type).toBe(ErrorType.LeaseLost);
-    await provider.abortLease('session[52aa]52bb'); // gone already: cleanup still succeeds
+    await provider.releaseSession('session[52aa]52bb', { completed: false }); // gone already: cleanup still succeeds
     await provider.logout();
   });
 });

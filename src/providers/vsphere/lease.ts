@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorType } from '../../core/errors.js';
 import type { DiskDescription } from '../../core/vm-description.js';
-import type { ExportLease, LeaseDevice, LeaseState } from '../../core/source-provider.js';
+import type { ExportSession, SessionDevice, SessionState } from '../../core/source-provider.js';
 import { failure, faultName } from './faults.js';
 import { retrieveOne } from './property-collector.js';
 import type { VsphereSession } from './session.js';
@@ -105,7 +105,7 @@ export function mapLeaseDevices(
   raw: RawLeaseDevice[],
   inventory: DeviceInventory,
   host: string,
-): LeaseDevice[] {
+): SessionDevice[] {
   const disks = [...inventory.disks].sort((a, b) => diskOrder(a, inventory) - diskOrder(b, inventory));
   const used = new Set<number>();
   const take = (disk: DiskDescription | undefined) => {
@@ -134,7 +134,7 @@ export function mapLeaseDevices(
   const byTarget = (targetId: string | undefined) =>
     targetId ? inventory.disks.find((d) => d.backingFile.split('/').pop() === targetId) : undefined;
 
-  const devices: LeaseDevice[] = raw.map((d) => {
+  const devices: SessionDevice[] = raw.map((d) => {
     const diskKey = d.disk
       ? (take(byPosition(d.key)) ?? take(byOrdinal(d.key)) ?? take(byTarget(d.targetId)))
       : undefined;
@@ -170,12 +170,12 @@ export async function openLease(
   lease: MoRef,
   devicesValue: unknown,
   options: LeaseWaitOptions,
-): Promise<ExportLease> {
+): Promise<ExportSession> {
   const raw = await waitForLeaseReady(session, lease, options);
   return { id: lease.value, devices: mapLeaseDevices(raw, readDevices(devicesValue), session.host) };
 }
 
-export async function leaseState(session: VsphereSession, lease: MoRef): Promise<LeaseState> {
+export async function leaseState(session: VsphereSession, lease: MoRef): Promise<SessionState> {
   const props = await leaseCall(lease, () =>
     retrieveOne(session.client, session.content.propertyCollector, lease, ['state']),
   );

@@ -1,9 +1,10 @@
 // VsphereProvider: the SourceProvider for vCenter/ESXi, on one logged-in session.
 import { request } from 'undici';
 import { ErrorType } from '../../core/errors.js';
-import type { DiskReader, DiskReadVia, DiskSource, ExportLease, ExportTarget, LeaseState, SourceProvider, VmStateOperations } from '../../core/source-provider.js';
+import type { DiskReader, DiskReadPlan, DiskReadVia, DiskSource, ExportSession, ExportTarget, SessionOutcome, SessionState, SourceProvider, VmStateOperations } from '../../core/source-provider.js';
 import type { VmDescription, VmRef, VmStateChange, VmSummary } from '../../core/vm-description.js';
 import { discoverVms, loadInventoryTree } from './discovery.js';
+import { planDiskReads } from './disk-read-plan.js';
 import { checkDownloadUrl, reportedHosts } from './download-hosts.js';
 import { failure, faultName } from './faults.js';
 import { leaseCall, leaseState, openLease } from './lease.js';
@@ -162,7 +163,8 @@ export class VsphereProvider implements SourceProvider, VmStateOperations {
     );
   }
 
-  async openExportLease(target: ExportTarget): Promise<ExportLease> {
+  /** The NFC lease of ExportVm / ExportSnapshot, once ready. */
+  async openExportSession(target: ExportTarget): Promise<ExportSession> {
     const source = target.kind === 'vm' ? vmRef(target.vmId) : snapshotRef(target.snapshotId);
     const method = target.kind === 'vm' ? 'ExportVm' : 'ExportSnapshot';
     // The disk layout the lease serves: the VM's now, or the snapshot's frozen config.
@@ -178,11 +180,12 @@ export class VsphereProvider implements SourceProvider, VmStateOperations {
     }
   }
 
-  leaseState(leaseId: string): Promise<LeaseState> {
+  sessionState(leaseId: string): Promise<SessionState> {
     return leaseState(this.session, leaseRef(leaseId));
   }
 
-  async leaseProgress(leaseId: string, percent: number): Promise<void> {
+  /** HttpNfcLeaseProgress: without it the lease times out (5 minutes). */
+  async keepSessionAlive(leaseId: string, percent: number): Promise<void> {
     const lease = leaseRef(leaseId);
     const clamped = Math.max(0, Math.min(100, Math.round(percent)));
     await leaseCall(lease, () =>
@@ -190,12 +193,17 @@ export class VsphereProvider implements SourceProvider, VmStateOperations {
     );
   }
 
-  async completeLease(leaseId: string): Promise<void> {
+  /** HttpNfcLeaseComplete after a successful export, HttpNfcLeaseAbort otherwise. */
+  releaseSession(leaseId: string, outcome: SessionOutcome): Promise<void> {
+    return outcome.completed ? this.completeLease(leaseId) : this.abortLease(leaseId, outcome.reason);
+  }
+
+  private async completeLease(leaseId: string): Promise<void> {
     const lease = leaseRef(leaseId);
     await leaseCall(lease, () => this.session.client.call('HttpNfcLeaseComplete', { _this: lease }));
   }
 
-  async abortLease(leaseId: string, reason?: string): Promise<void> {
+  private async abortLease(leaseId: string, reason?: string): Promise<void> {
     const lease = leaseRef(leaseId);
     const fault = reason
       ? { fault: new Typed('SystemError', { reason }), localizedMessage: reason }
@@ -240,6 +248,11 @@ export class VsphereProvider implements SourceProvider, VmStateOperations {
       reads: 'stream',
       encoding: 'sniff',
     };
+  }
+
+  /** The datastore file where it is one flat extent the datastore serves, else the NFC stream (disk-read-plan.ts). */
+  planDiskReads(vm: VmDescription, diskKeys?: number[]): Promise<DiskReadPlan[]> {
+    return planDiskReads(this, vm, diskKeys);
   }
 
   async datastoreDiskSource(vm: VmDescription, diskKey: number): Promise<DiskSource> {

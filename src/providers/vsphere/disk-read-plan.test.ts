@@ -2,13 +2,13 @@
 // (vcsim keeps a snapshotted disk's backing without a parent and never answers
 // /folder with 403, so these cases are decided here).
 import { describe, expect, it } from 'vitest';
-import { ErrorType } from '../core/errors.js';
-import type { DiskDescription, VmDescription } from '../core/vm-description.js';
-import type { DiskReader } from '../core/source-provider.js';
-import { chooseDiskMethod, probeDatastore, RESUMABLE_REASON } from './choose-methods.js';
-import { failure } from '../providers/vsphere/faults.js';
-import { readDevices } from '../providers/vsphere/vm.js';
-import { xmlParser } from '../providers/vsphere/xml.js';
+import { ErrorType } from '../../core/errors.js';
+import type { DiskDescription, VmDescription } from '../../core/vm-description.js';
+import type { DiskReader } from '../../core/source-provider.js';
+import { chooseDiskRead, probeDatastore, RESUMABLE_REASON } from './disk-read-plan.js';
+import { failure } from './faults.js';
+import { readDevices } from './vm.js';
+import { xmlParser } from './xml.js';
 
 const flat: DiskDescription = {
   key: 2000,
@@ -26,35 +26,35 @@ const vmWith = (disk: DiskDescription, hasSnapshots = false) => ({ name: 'vm', h
 
 describe('method auto, per disk', () => {
   it('reads a flat extent without a parent from the datastore: resumable', () => {
-    expect(chooseDiskMethod(vmWith(flat), flat, { kind: 'ok' })).toEqual({ diskKey: 2000, method: 'datastore', reason: RESUMABLE_REASON });
+    expect(chooseDiskRead(vmWith(flat), flat, { kind: 'ok' })).toEqual({ diskKey: 2000, via: 'file', reason: RESUMABLE_REASON });
   });
 
   it('streams through NFC when the VM already had snapshots', () => {
-    const m = chooseDiskMethod(vmWith(flat, true), flat, undefined);
-    expect(m.method).toBe('ovf');
+    const m = chooseDiskRead(vmWith(flat, true), flat, undefined);
+    expect(m.via).toBe('session');
     expect(m.reason).toMatch(/^stream: restarts from zero if interrupted, because the VM already had snapshots/);
   });
 
   it('streams through NFC when the backing has a parent', () => {
     const child = { ...flat, backingFile: '[ds] vm/vm-000001.vmdk', backingParent: '[ds] vm/vm.vmdk' };
-    const m = chooseDiskMethod(vmWith(child), child, { kind: 'ok' });
-    expect(m.method).toBe('ovf');
+    const m = chooseDiskRead(vmWith(child), child, { kind: 'ok' });
+    expect(m.via).toBe('session');
     expect(m.reason).toContain('has a parent ([ds] vm/vm.vmdk)');
   });
 
   it('streams through NFC when the backing is not a flat extent', () => {
     const sparse = { ...flat, backingType: 'VirtualDiskSparseVer2BackingInfo' };
-    const m = chooseDiskMethod(vmWith(sparse), sparse, { kind: 'ok' });
-    expect(m.method).toBe('ovf');
+    const m = chooseDiskRead(vmWith(sparse), sparse, { kind: 'ok' });
+    expect(m.via).toBe('session');
     expect(m.reason).toContain('not a flat extent (VirtualDiskSparseVer2BackingInfo)');
   });
 
   it('falls back to NFC with the reason when the datastore HEAD answers 403 or 404', () => {
-    const refused = chooseDiskMethod(vmWith(flat), flat, { kind: 'refused', status: 403 });
-    expect(refused.method).toBe('ovf');
+    const refused = chooseDiskRead(vmWith(flat), flat, { kind: 'refused', status: 403 });
+    expect(refused.via).toBe('session');
     expect(refused.reason).toContain('refused to serve the disk\'s file [ds] vm/vm.vmdk (HTTP 403)');
-    const absent = chooseDiskMethod(vmWith(flat), flat, { kind: 'absent' });
-    expect(absent.method).toBe('ovf');
+    const absent = chooseDiskRead(vmWith(flat), flat, { kind: 'absent' });
+    expect(absent.via).toBe('session');
     expect(absent.reason).toContain('HTTP 404');
   });
 });
