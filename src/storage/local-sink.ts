@@ -19,6 +19,7 @@ import { constants } from 'node:fs';
 import { lstat, readdir, rename, unlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { validateRelativeName } from './local-paths.js';
+import { delegatingWriter } from './delegating-writer.js';
 import { fsyncDirectory, openLocalDiskWriter } from './local-disk-writer.js';
 import { openLocalImageFile } from './local-image-file.js';
 import { createExclusive, openOwned, OutputDirectory } from './output-directory.js';
@@ -365,26 +366,7 @@ function holdingWriter(writer: DiskWriter, release: () => void): DiskWriter {
         release();
       }
     };
-  const held: DiskWriter = {
-    get name() {
-      return writer.name;
-    },
-    get prefixHashing() {
-      return writer.prefixHashing;
-    },
-    get commitGranularity() {
-      return writer.commitGranularity;
-    },
-    get resumeOffset() {
-      return writer.resumeOffset;
-    },
-    get releasesChunks() {
-      return writer.releasesChunks;
-    },
-    write: (chunk, done) => writer.write(chunk, done),
-    commit: () => writer.commit(),
-    flush: () => writer.flush(),
-    reset: () => writer.reset(),
+  return delegatingWriter(writer, {
     // A failed finish keeps the writer (and the directory) for close() or abort().
     finish: async () => {
       const file = await writer.finish();
@@ -393,10 +375,7 @@ function holdingWriter(writer: DiskWriter, release: () => void): DiskWriter {
     },
     close: after(() => writer.close()),
     abort: after(() => writer.abort()),
-  };
-  if (writer.allocateBuffers) held.allocateBuffers = (count, bytes) => writer.allocateBuffers!(count, bytes);
-  if (writer.readPrefix) held.readPrefix = () => writer.readPrefix!();
-  return held;
+  });
 }
 
 async function exists(path: string): Promise<boolean> {

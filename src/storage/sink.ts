@@ -1,3 +1,4 @@
+import type { Qcow2Output } from '../formats/qcow2/output.js';
 import type { OvaLayout } from '../formats/ova-layout.js';
 import type { OvaRegion } from '../formats/ova-layout.js';
 
@@ -244,18 +245,10 @@ export interface OutputSink {
  * the reserved head [0, headBytes) which is written once at the end and becomes
  * part 1; only whole parts are durable (durableLength()).
  */
-export interface ImageFile {
+export interface ImageFile extends Qcow2Output {
   readonly name: string;
   /** True when writes may land anywhere and skipped ranges cost nothing (local files). */
   readonly randomAccess: boolean;
-  writev(buffers: Buffer[], position: number): Promise<{ bytesWritten: number }>;
-  write(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>;
-  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
-  datasync(): Promise<void>;
-  truncate(length: number): Promise<void>;
-  stat(): Promise<{ size: number }>;
-  /** Outputs that make only a prefix durable (S3): its length after datasync(). Absent: everything synced is durable. */
-  durableLength?(): number;
   /** With durableLength: the bytes that must be waiting before the durable prefix can grow (S3: the part size). */
   readonly durableGranularity?: number;
   /** The file's own resume state (S3: the upload and its durable parts), plain JSON of constant size. */

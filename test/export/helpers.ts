@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { TransferredDisk } from '../../src/activities/types.js';
@@ -9,6 +10,8 @@ import { govc } from '../harness/govc.js';
 import { activityResults } from '../harness/history.js';
 import { addDisk, vmDisks, writeVmDiskContent } from '../harness/vcsim-disks.js';
 import type { ServiceInfo } from '../harness/services.js';
+import { createProxy, type Proxy } from '../harness/toxiproxy.js';
+import { startVcsim } from '../../src/devservices/vcsim.js';
 
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -98,4 +101,28 @@ export async function waitForTransfers(
 /** Results of the completed transferDisk activities, read from the workflow history. */
 export function transferResults(handle: WorkflowHandle): Promise<TransferredDisk[]> {
   return activityResults<TransferredDisk>(handle, 'transferDisk');
+}
+
+/**
+ * A vcsim of the caller's own whose every byte (SOAP, NFC, /folder) crosses a
+ * toxiproxy with a bandwidth limit, so there is time to hurt a transfer mid-way.
+ * `services` is the harness's with that vcsim; connect workers to `proxy.listen`.
+ */
+export async function throttledVcsim(harness: ServiceInfo, label: string, rateKBps: number): Promise<{ services: ServiceInfo; proxy: Proxy; stop: () => Promise<void> }> {
+  const workDir = join(harness.workDir, `${label}-${randomBytes(3).toString('hex')}`);
+  mkdirSync(workDir, { recursive: true });
+  const vcsim = await startVcsim({ workDir });
+  const proxy = await createProxy(harness.toxiproxy.apiUrl, `vcsim-${label}-${randomBytes(3).toString('hex')}`, vcsim.host);
+  const services: ServiceInfo = { ...harness, vcsim: { ...vcsim, host: vcsim.host } };
+  // NFC lease URLs name the server's own address; make vcsim advertise the proxy instead.
+  await govc(services, ['option.set', 'vcsim.server.url', `https://${proxy.listen}/sdk`]);
+  await proxy.addToxic({ name: 'bandwidth', type: 'bandwidth', attributes: { rate: rateKBps } });
+  return {
+    services,
+    proxy,
+    stop: async () => {
+      await proxy.remove();
+      await vcsim.stop();
+    },
+  };
 }

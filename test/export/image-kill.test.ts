@@ -9,39 +9,30 @@ import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ExportWorkflowInput } from '../../src/core/export-contract.js';
-import { startVcsim, type Vcsim } from '../../src/devservices/vcsim.js';
 import { qemuImg } from '../../src/formats/qcow2/test-support.js';
 import { expectValidCopy } from '../../src/formats/qcow2/test-judge.js';
 import type { ServiceInfo } from '../harness/services.js';
 import { exportInput, temporalClient, testConfig } from '../harness/export-env.js';
-import { govc } from '../harness/govc.js';
 import { minioClient } from '../harness/minio-client.js';
-import { createProxy, type Proxy } from '../harness/toxiproxy.js';
+import type { Proxy } from '../harness/toxiproxy.js';
 import { diskLocalPath, vmDisks } from '../harness/vcsim-disks.js';
 import { spawnWorker } from '../harness/worker-process.js';
-import { createTestVm, startExport, transferResults, waitForTransfers } from './helpers.js';
+import { createTestVm, startExport, throttledVcsim, transferResults, waitForTransfers } from './helpers.js';
 import { writePatternedDisk } from './patterned-disk.js';
 
 const harness = inject('services');
 const MiB = 1024 * 1024;
 const DISK = 160 * MiB;
 let proxy: Proxy;
-let vcsim: Vcsim;
 let services: ServiceInfo;
+let stop: () => Promise<void>;
 
 beforeAll(async () => {
-  const workDir = join(harness.workDir, `image-kill-${randomBytes(3).toString('hex')}`);
-  mkdirSync(workDir, { recursive: true });
-  vcsim = await startVcsim({ workDir });
-  proxy = await createProxy(harness.toxiproxy.apiUrl, `vcsim-img-${randomBytes(3).toString('hex')}`, vcsim.host);
-  services = { ...harness, vcsim: { ...vcsim, host: vcsim.host } };
-  await govc(services, ['option.set', 'vcsim.server.url', `https://${proxy.listen}/sdk`]);
   // ~48 MB/s: a 160 MiB disk takes ~3.5 s, long enough to kill the worker mid-way.
-  await proxy.addToxic({ name: 'bandwidth', type: 'bandwidth', attributes: { rate: 48 * 1024 } });
+  ({ services, proxy, stop } = await throttledVcsim(harness, 'image-kill', 48 * 1024));
 });
 afterAll(async () => {
-  await proxy?.remove();
-  await vcsim?.stop();
+  await stop?.();
 });
 
 type Case = { format: 'qcow2' | 'raw'; method: 'datastore' | 'ovf'; sink: 'local' | 's3'; resumes: boolean };

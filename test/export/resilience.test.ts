@@ -2,40 +2,31 @@
 // Temporal server and a cancellation cost seconds and never data. Transfers run
 // through toxiproxy with a bandwidth limit so there is time to hurt them.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startVcsim, type Vcsim } from '../../src/devservices/vcsim.js';
 import type { ServiceInfo } from '../harness/services.js';
 import { exportInput, temporalClient, testConfig } from '../harness/export-env.js';
 import { govc } from '../harness/govc.js';
-import { createProxy, type Proxy } from '../harness/toxiproxy.js';
+import type { Proxy } from '../harness/toxiproxy.js';
 import { spawnWorker } from '../harness/worker-process.js';
-import { createTestVm, startExport, transferResults, waitForTransfers } from './helpers.js';
+import { createTestVm, startExport, throttledVcsim, transferResults, waitForTransfers } from './helpers.js';
 
 const harness = inject('services');
 const MiB = 1024 * 1024;
 const DISK = 256 * MiB;
 let proxy: Proxy;
-let vcsim: Vcsim;
 /** The harness services, but with a vcsim of this file's own whose every byte (SOAP, NFC, /folder) crosses the proxy. */
 let services: ServiceInfo;
+let stop: () => Promise<void>;
 
 beforeAll(async () => {
-  const workDir = join(harness.workDir, `resilience-${randomBytes(3).toString('hex')}`);
-  mkdirSync(workDir, { recursive: true });
-  vcsim = await startVcsim({ workDir });
-  proxy = await createProxy(harness.toxiproxy.apiUrl, `vcsim-${randomBytes(3).toString('hex')}`, vcsim.host);
-  services = { ...harness, vcsim: { ...vcsim, host: vcsim.host } };
-  // NFC lease URLs name the server's own address; make vcsim advertise the proxy instead.
-  await govc(services, ['option.set', 'vcsim.server.url', `https://${proxy.listen}/sdk`]);
   // ~48 MB/s: a 256 MiB disk takes ~5 s, long enough to kill things mid-way.
-  await proxy.addToxic({ name: 'bandwidth', type: 'bandwidth', attributes: { rate: 48 * 1024 } });
+  ({ services, proxy, stop } = await throttledVcsim(harness, 'resilience', 48 * 1024));
 });
 afterAll(async () => {
-  await proxy?.remove();
-  await vcsim?.stop();
+  await stop?.();
 });
 
 describe('kill -9 of the worker mid-transfer', () => {

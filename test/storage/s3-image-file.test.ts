@@ -25,7 +25,7 @@ import { MAX_STATE_BYTES, Qcow2Writer, type Qcow2WriterState } from '../../src/f
 import { isImageNotReadable } from '../../src/storage/s3-image-file.js';
 import { publishStagedImage } from '../../src/storage/s3-image-publish.js';
 import { S3Sink } from '../../src/storage/s3-sink.js';
-import type { ImageFile, S3ImageWriterState, StagedDiskRecord, WriterState } from '../../src/storage/sink.js';
+import type { FinishedFile, ImageFile, S3ImageWriterState, StagedDiskRecord, WriterState } from '../../src/storage/sink.js';
 import { minioClient } from '../harness/minio-client.js';
 
 const HEAD = 5 * MiB;
@@ -310,14 +310,20 @@ describe('S3 image file (MinIO)', () => {
     expect(await uploadsOf(`${prefix}x.qcow2`)).toEqual([]);
   });
 
-  it('discardStaged removes a staged image completely: hidden object, open uploads and record', async () => {
-    const { prefix, sink } = newSink();
+  /** A staged image of one part and a head, finished and recorded as a transfer would leave it. */
+  async function stageOnePartImage(sink: S3Sink): Promise<FinishedFile> {
     const img = await sink.openImageFile('disk.qcow2', { headBytes: HEAD, stage: true });
     await img.writev([cryptoRandomBytes(PART)], HEAD);
     await img.write(Buffer.alloc(512, 1), 0, 512, 0);
     const finished = await img.finish();
     await sink.writeStaged('disk.qcow2', record(img, finished.sizeBytes, await img.sha256()));
     await img.close();
+    return finished;
+  }
+
+  it('discardStaged removes a staged image completely: hidden object, open uploads and record', async () => {
+    const { prefix, sink } = newSink();
+    await stageOnePartImage(sink);
     // And an attempt that never finished, under the same hidden key.
     const other = await sink.openImageFile('disk.qcow2', { headBytes: HEAD, stage: true });
     await other.writev([cryptoRandomBytes(PART)], HEAD);
@@ -395,12 +401,7 @@ describe('S3 image file (MinIO)', () => {
 
   it('publish refuses a hidden object that is not the verified one (replaced behind its back) and publishes nothing', async () => {
     const { prefix, sink } = newSink();
-    const img = await sink.openImageFile('disk.qcow2', { headBytes: HEAD, stage: true });
-    await img.writev([cryptoRandomBytes(PART)], HEAD);
-    await img.write(Buffer.alloc(512, 1), 0, 512, 0);
-    const finished = await img.finish();
-    await sink.writeStaged('disk.qcow2', record(img, finished.sizeBytes, await img.sha256()));
-    await img.close();
+    const finished = await stageOnePartImage(sink);
     const hidden = hiddenKey(prefix, 'disk.qcow2');
     await client.send(new PutObjectCommand({ Bucket: minio.bucket, Key: hidden, Body: cryptoRandomBytes(finished.sizeBytes) }));
     await expect(sink.publish('disk.qcow2')).rejects.toThrow(/is not the verified one/);

@@ -5,6 +5,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../core/errors.js';
 import { looksLikeTextDescriptor } from '../../formats/vmdk-stream/index.js';
+import { delegatingWriter } from '../delegating-writer.js';
 import type { DiskWriter } from '../sink.js';
 
 export { looksLikeTextDescriptor };
@@ -20,25 +21,7 @@ export function descriptorServed(name: string, bytes: number): ApplicationFailur
 /** The writer, refusing a stream whose first bytes (at offset 0) are a text VMDK descriptor. */
 export function refusingDescriptors(writer: DiskWriter): DiskWriter {
   let atStart = writer.resumeOffset === 0;
-  const guarded: DiskWriter = {
-    get name() {
-      return writer.name;
-    },
-    get prefixHashing() {
-      return writer.prefixHashing;
-    },
-    get commitGranularity() {
-      return writer.commitGranularity;
-    },
-    get resumeOffset() {
-      return writer.resumeOffset;
-    },
-    get releasesChunks() {
-      return writer.releasesChunks;
-    },
-    get hashesOutput() {
-      return writer.hashesOutput;
-    },
+  return delegatingWriter(writer, {
     write: async (chunk, release) => {
       if (atStart) {
         atStart = false;
@@ -49,17 +32,9 @@ export function refusingDescriptors(writer: DiskWriter): DiskWriter {
       }
       return writer.write(chunk, release);
     },
-    commit: () => writer.commit(),
-    flush: () => writer.flush(),
     reset: async () => {
       await writer.reset();
       atStart = true;
     },
-    finish: () => writer.finish(),
-    close: () => writer.close(),
-    abort: () => writer.abort(),
-  };
-  if (writer.allocateBuffers) guarded.allocateBuffers = (count, bytes) => writer.allocateBuffers!(count, bytes);
-  if (writer.readPrefix) guarded.readPrefix = () => writer.readPrefix!();
-  return guarded;
+  });
 }
