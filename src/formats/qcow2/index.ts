@@ -6,3 +6,4 @@ export type { Qcow2Output } from './output.js';
 export { sha256OfFile } from './sha256-file.js';
 export { MAX_STATE_BYTES, QCOW2_STATE_FORMAT, type Qcow2WriterState } from './state.js';
 export { Qcow2Writer, type Qcow2FinishResult, type Qcow2WriterOptions } from './writer.js';
+export { DEFAULT_CLUSTER_BITS, fullImageHeader, qcow2Geometry } from './layout.js';

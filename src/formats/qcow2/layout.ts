@@ -239,3 +239,13 @@ export function buildHeader(g: Qcow2Geometry, plan: Qcow2TailPlan): Buffer {
   h.writeUInt32BE(HEADER_LENGTH, 100);
   return h;
 }
+
+/**
+ * The header the writer ends with when every guest cluster holds data: each
+ * region then stores all its clusters and one L2 table, so the whole layout
+ * follows from the geometry alone. Knowing it up front lets a fully allocated
+ * image be hashed as it is written (the header is written last, at offset 0).
+ */
+export function fullImageHeader(g: Qcow2Geometry, headClusters: number): Buffer {
+  return buildHeader(g, planTail(g, headClusters + g.guestClusters + g.l1Size, headClusters));
+}

@@ -4,7 +4,8 @@
 // sink cannot seek (S3), a raw image written as one stream through the sink's
 // ordinary disk writer, the zeros included.
 import { NodeSha256 } from '../../core/resumable-sha256.js';
-import { MAX_STATE_BYTES, Qcow2Writer, type Qcow2WriterState } from '../../formats/qcow2/index.js';
+import { DEFAULT_CLUSTER_BITS, fullImageHeader, MAX_STATE_BYTES, qcow2Geometry, Qcow2Writer, type Qcow2WriterState } from '../../formats/qcow2/index.js';
+import { PredictedHashImageFile } from './predicted-hash.js';
 import { RawSparseWriter } from '../raw/raw-sparse-writer.js';
 import type { FileHandle } from 'node:fs/promises';
 import type { DiskWriter, FinishedFile, ImageFile, OutputSink } from '../sink.js';
@@ -59,7 +60,13 @@ export class Qcow2Encoder implements ImageEncoder {
   }
 
   static async create(file: ImageFile, virtualSize: number, headBytes: number): Promise<Qcow2Encoder> {
-    return new Qcow2Encoder(file, await Qcow2Writer.create(file, { virtualSize, headBytes, ...Qcow2Encoder.options(file) }));
+    // Hashed as written when every cluster turns out to hold data (predicted-hash.ts).
+    const g = qcow2Geometry(virtualSize, DEFAULT_CLUSTER_BITS);
+    const headClusters = Math.max(1, Math.ceil(headBytes / g.clusterSize));
+    const head = Buffer.alloc(headClusters * g.clusterSize);
+    fullImageHeader(g, headClusters).copy(head);
+    const hashing = new PredictedHashImageFile(file, head);
+    return new Qcow2Encoder(hashing, await Qcow2Writer.create(hashing, { virtualSize, headBytes, ...Qcow2Encoder.options(file) }));
   }
 
   static async resume(file: ImageFile, state: unknown): Promise<Qcow2Encoder> {
