@@ -49,10 +49,15 @@ const BATCH_SLOTS = 4;
 class BatchPool {
   private readonly free: Buffer[] = [];
   private made = 0;
+  /** Batches handed out and not given back yet (`reuse` false: the only bound on memory). */
+  private out = 0;
   onFree: (() => void) | undefined;
 
   /**
-   * `reuse` false: the writer never releases chunks, so every batch is new memory.
+   * `reuse` false: the writer never releases chunks, so every batch is new memory,
+   * given back (forgotten) once the writer's write() of it resolved; still at most
+   * BATCH_SLOTS at a time, so a writer slower than the network (a stream decoded
+   * on the fly) pauses the socket instead of piling the stream up in memory.
    * `buffers`: batches the writer allocated (aligned for direct I/O), used first.
    */
   constructor(
@@ -66,13 +71,15 @@ class BatchPool {
   take(): Buffer | undefined {
     const b = this.free.pop();
     if (b) return b;
-    if (this.reuse && this.made >= BATCH_SLOTS) return undefined;
+    if (this.reuse ? this.made >= BATCH_SLOTS : this.out >= BATCH_SLOTS) return undefined;
     this.made++;
+    this.out++;
     return Buffer.allocUnsafeSlow(BATCH_BYTES);
   }
 
   give(b: Buffer): void {
     if (this.reuse) this.free.push(b);
+    else this.out--;
     this.onFree?.();
   }
 }
@@ -480,12 +487,18 @@ class TransferState {
   private async consume(pool: BatchPool, queue: BatchQueue, buf: Buffer, len: number, g: number): Promise<void> {
     const view = len === buf.length ? buf : buf.subarray(0, len);
     const worker = this.workerHasher;
-    if (this.writer.hashesOutput) {
-      await this.writer.write(view, () => pool.give(buf));
-    } else if (!worker) {
-      if (g) this.hashWithSnapshots(view, g);
+    if (!worker) {
+      if (this.writer.hashesOutput) {
+        // The writer hashes what it writes.
+      } else if (g) this.hashWithSnapshots(view, g);
       else this.mainHasher().update(view);
-      await this.writer.write(view, () => pool.give(buf));
+      // A writer that releases chunks gives the batch back itself; for any other,
+      // the batch is done with once write() resolved.
+      if (this.writer.releasesChunks === true) await this.writer.write(view, () => pool.give(buf));
+      else {
+        await this.writer.write(view);
+        pool.give(buf);
+      }
     } else {
       // The worker takes the memory away (transfer), so it may only see the batch
       // once the writer released it; batches are posted in stream order.
