@@ -44,8 +44,8 @@ const MB = 1e6;
 const POLL_MS = 250;
 const LEG_DEADLINE_MS = 15 * 60_000;
 const QEMU_TIMEOUT_MS = 30 * 60_000;
-/** A qemu-img convert of the 4 GiB source over HTTP takes ~10 s here; one that has not ended after this is hung. */
-const QEMU_HANG_S = 120;
+/** A qemu-img convert of the 4 GiB source over HTTP takes 6–10 s here; one that has not ended after this is hung. */
+const QEMU_HANG_S = 60;
 const QEMU_ATTEMPTS = 3;
 
 const rounds = Math.max(1, Number(process.env.BENCH_FORMATS_ROUNDS ?? 2));
@@ -56,6 +56,7 @@ const seconds = (since: number) => (performance.now() - since) / 1000;
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
+  if (s.length === 0) return NaN;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
 
@@ -113,6 +114,10 @@ async function judgeImage(image: string, format: 'qcow2' | 'raw', sourceRaw: str
 }
 
 const allOk = (vs: Verdict[]) => vs.length > 0 && vs.every((v) => v.ok);
+/** Median wall time of the legs called `name` whose outputs verified (a failed leg's time means nothing). */
+const verifiedMedian = (legs: Leg[], name: string) => median(legs.filter((l) => l.name === name && allOk(l.verdicts)).map((l) => l.seconds));
+/** Every leg called one of `names` verified. */
+const allVerified = (legs: Leg[], ...names: string[]) => legs.filter((l) => names.includes(l.name)).every((l) => allOk(l.verdicts));
 
 // ---------------------------------------------------------------- section 1
 
@@ -201,11 +206,10 @@ async function section1(workDir: string, legs: Leg[], ratios: Ratio[]): Promise<
       }
     }
     legs.push(...mine);
-    const ovf = median(mine.filter((l) => l.name === 'ovf').map((l) => l.seconds));
+    const ovf = verifiedMedian(mine, 'ovf');
     for (const format of ['qcow2', 'raw']) {
-      const theirs = mine.filter((l) => l.name === format);
-      const value = ovf / median(theirs.map((l) => l.seconds));
-      const verified = mine.filter((l) => l.name === format || l.name === 'ovf').every((l) => allOk(l.verdicts));
+      const value = ovf / verifiedMedian(mine, format);
+      const verified = allVerified(mine, format, 'ovf');
       ratios.push({ section: 1, what: `${format} throughput / OVF throughput (4 GiB allocated, daemon + vcsim)`, value, target: '≥ 0.90', pass: verified && value >= 0.9, verified });
     }
   } finally {
@@ -312,8 +316,8 @@ async function section2(workDir: string, legs: Leg[], ratios: Ratio[]): Promise<
     await server.stop();
   }
   legs.push(...mine);
-  const value = median(mine.filter((l) => l.name === '64G/2G').map((l) => l.seconds)) / median(mine.filter((l) => l.name === '2G full').map((l) => l.seconds));
-  const verified = mine.every((l) => allOk(l.verdicts));
+  const value = verifiedMedian(mine, '64G/2G') / verifiedMedian(mine, '2G full');
+  const verified = allVerified(mine, '64G/2G', '2G full');
   ratios.push({ section: 2, what: 'time 64 GiB/2 GiB data ÷ time 2 GiB allocated (streamOptimized → qcow2)', value, target: '≤ 1.50', pass: verified && value <= 1.5, verified });
 }
 
@@ -380,14 +384,21 @@ async function section3(workDir: string, legs: Leg[], ratios: Ratio[]): Promise<
     await server.stop();
   }
   legs.push(...mine);
-  const ours = median(mine.filter((l) => l.name === 'ours (HTTP)').map((l) => l.seconds));
-  const qemuHttp = median(mine.filter((l) => l.name === 'qemu-img (HTTP)').map((l) => l.seconds));
-  const qemuLocal = median(mine.filter((l) => l.name === 'qemu-img (local file)').map((l) => l.seconds));
-  const qemuDurable = median(mine.filter((l) => l.name === 'qemu-img (HTTP, -t writeback)').map((l) => l.seconds));
-  const verified = mine.every((l) => allOk(l.verdicts));
-  ratios.push({ section: 3, what: 'time ours ÷ time qemu-img convert, both from loopback HTTP', value: ours / qemuHttp, target: '≤ 1.00', pass: verified && ours / qemuHttp <= 1, verified });
-  ratios.push({ section: 3, what: 'time ours ÷ time qemu-img convert -t writeback (flushed, durable as ours), loopback HTTP', value: ours / qemuDurable, target: '-', pass: true, verified, reference: true });
-  ratios.push({ section: 3, what: 'time ours ÷ time qemu-img convert from the local file (it skips the holes)', value: ours / qemuLocal, target: '-', pass: true, verified, reference: true });
+  // A qemu-img leg that never completed (its driver hung every attempt) leaves the
+  // median to the rounds that did; the ratio stands if ours all verified and qemu-img completed at least once.
+  const ours = verifiedMedian(mine, 'ours (HTTP)');
+  const oursVerified = allVerified(mine, 'ours (HTTP)');
+  for (const [name, what, reference] of [
+    ['qemu-img (HTTP)', 'time ours ÷ time qemu-img convert, both from loopback HTTP', false],
+    ['qemu-img (HTTP, -t writeback)', 'time ours ÷ time qemu-img convert -t writeback (flushed, durable as ours), loopback HTTP', true],
+    ['qemu-img (local file)', 'time ours ÷ time qemu-img convert from the local file (it skips the holes)', true],
+  ] as const) {
+    const value = ours / verifiedMedian(mine, name);
+    const verified = oursVerified && Number.isFinite(value);
+    const completed = mine.filter((l) => l.name === name && allOk(l.verdicts)).length;
+    const note = completed < rounds ? ` [qemu-img completed ${completed} of ${rounds} rounds]` : '';
+    ratios.push({ section: 3, what: `${what}${note}`, value, target: reference ? '-' : '≤ 1.00', pass: reference || (verified && value <= 1), verified, ...(reference ? { reference: true as const } : {}) });
+  }
 }
 
 // ---------------------------------------------------------------- main

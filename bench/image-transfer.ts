@@ -21,6 +21,8 @@ export interface ImageTransferOptions {
   format: ImageFormat;
   virtualSize: number;
   source: 'raw' | 'sniff';
+  /** The engine's checkpoint period (default: the engine's, as the transfer activity uses it); longer to measure what checkpoints cost. */
+  checkpointEveryMs?: number;
   /** Node flags for the child, e.g. ['--cpu-prof', '--cpu-prof-dir', dir]. */
   nodeFlags?: string[];
 }
@@ -50,6 +52,7 @@ async function transferOnce(o: ImageTransferOptions): Promise<ImageTransferResul
       source: { url: o.url, headers: {} },
       writer,
       signal: new AbortController().signal,
+      ...(o.checkpointEveryMs !== undefined ? { checkpointEveryMs: o.checkpointEveryMs } : {}),
       // The engine's last checkpoint comes after the last byte is written and before finish.
       onCheckpoint: () => (lastCheckpointAt = performance.now()),
     });
