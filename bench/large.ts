@@ -31,21 +31,20 @@
 // space falls under BENCH_LARGE_MIN_FREE_GIB (default 8) and the leg is reported
 // as aborted, instead of filling the disk.
 import { Client, Connection } from '@temporalio/client';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import { link, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { govc } from '../src/devservices/govc.js';
-import { daemonCommand } from '../src/daemon/process-settings.js';
-import { dyingWithParent, freePort } from '../src/devservices/process.js';
-import { projectRoot, toolPath } from '../src/devservices/tools.js';
+import { toolPath } from '../src/devservices/tools.js';
 import { startVcsim } from '../src/devservices/vcsim.js';
 import { diskLocalPath, vmDisks } from '../src/devservices/vcsim-disks.js';
 import { parseManifest } from '../src/export/ovf.js';
+import { cpuSeconds, hyperctl, resetPeakRss, sha256Of, startDaemon, statusField, type Daemon, type JobView } from './daemon-harness.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -62,40 +61,10 @@ const formats = (process.env.BENCH_LARGE_FORMATS ?? 'ovf,ova').split(',').map((f
 const minFreeBytes = Number(process.env.BENCH_LARGE_MIN_FREE_GIB ?? 8) * GiB;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-/** SHA-256 by Python's hashlib of a file, or of what `producer` (a shell pipeline) writes. */
-async function sha256Of(file: string, member?: string): Promise<string> {
-  const hasher = `python3 -c 'import hashlib,sys
-h = hashlib.sha256()
-for b in iter(lambda: sys.stdin.buffer.read(1 << 20), b""): h.update(b)
-print(h.hexdigest())'`;
-  const script = member === undefined ? `${hasher} < "$1"` : `set -o pipefail; tar -xOf "$1" "$2" | ${hasher}`;
-  const { stdout } = await run('bash', ['-c', script, 'sha256', file, ...(member === undefined ? [] : [member])], { maxBuffer: MiB });
-  return stdout.trim();
-}
-
 /** `du -sB1` with and without --apparent-size: bytes allocated and bytes the files claim. */
 async function diskUsage(dir: string): Promise<{ allocated: number; apparent: number }> {
   const du = async (extra: string[]) => Number((await run('du', ['-sB1', ...extra, dir])).stdout.split(/\s/)[0]);
   return { allocated: await du([]), apparent: await du(['--apparent-size']) };
-}
-
-function statusField(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** CPU seconds (user + system) the process has used so far. */
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return NaN;
-  }
 }
 
 function freeBytes(dir: string): number {
@@ -131,78 +100,6 @@ async function makeThinVm(target: Parameters<typeof govc>[0], sizeBytes: number)
   return flat;
 }
 
-interface Daemon {
-  pid: number;
-  url: string;
-  temporalAddress: string;
-  env: NodeJS.ProcessEnv;
-  stop(): Promise<void>;
-  /** SIGKILL (its embedded Temporal dies with it: pdeathsig). */
-  kill(): Promise<void>;
-}
-
-async function startDaemon(workDir: string, outRoot: string, vcsim: { sdkUrl: string; username: string; password: string }): Promise<Daemon> {
-  const port = await freePort();
-  const configFile = join(workDir, 'hypervisord.yaml');
-  writeFileSync(configFile, [`daemon:`, `  data_dir: ${join(workDir, 'daemon')}`, `output:`, `  allowed_roots: [${outRoot}]`, `log_level: warn`, ''].join('\n'));
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    GOVC_URL: vcsim.sdkUrl,
-    GOVC_USERNAME: vcsim.username,
-    GOVC_PASSWORD: vcsim.password,
-    GOVC_INSECURE: '1', // vcsim's certificate is self-signed
-    DAEMON_ADDR: `127.0.0.1:${port}`,
-    HYPERVISOR_URL: `http://127.0.0.1:${port}`,
-    NO_COLOR: '1',
-  };
-  let out = '';
-  // Started as the deployments start it (node flags and environment of src/daemon/process-settings.ts).
-  const command = daemonCommand(join(projectRoot, 'bin/hypervisord.js'), ['-config', configFile], env);
-  const child: ChildProcess = spawn(...dyingWithParent(process.execPath, command.args), {
-    env: command.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  for (let i = 0; i < 600 && !out.includes('hypervisord: ready'); i++) {
-    if (child.exitCode !== null) throw new Error(`hypervisord exited:\n${out}`);
-    await sleep(100);
-  }
-  const temporalAddress = /embedded Temporal dev server on (\S+)/.exec(out)?.[1];
-  if (!out.includes('hypervisord: ready') || !temporalAddress || child.pid === undefined) throw new Error(`hypervisord not ready in 60 s:\n${out}`);
-  return {
-    pid: child.pid, // setpriv execs node in place: the same process
-    url: `http://127.0.0.1:${port}`,
-    temporalAddress,
-    env,
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-    async kill() {
-      if (child.exitCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
-
-function hyperctl(daemon: Daemon, args: string[]): Promise<{ code: number; stdout: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(projectRoot, 'bin/hyperctl.js'), ...args], { env: daemon.env, stdio: ['ignore', 'pipe', 'inherit'] });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code: code ?? 1, stdout }));
-  });
-}
-
-interface JobView {
-  status: string;
-  error?: string;
-  result?: { output_dir?: string; ovf_path?: string };
-}
-
 interface Leg {
   format: 'ovf' | 'ova';
   status: string;
@@ -226,11 +123,7 @@ interface Leg {
 async function runLeg(format: 'ovf' | 'ova', daemon: Daemon, client: Client, outRoot: string, sourceSha: string, deadlineMs: number): Promise<Leg> {
   const outDir = join(outRoot, format);
   // Reset the daemon's peak RSS (Linux: clear_refs 5), so VmHWM is this leg's.
-  try {
-    writeFileSync(`/proc/${daemon.pid}/clear_refs`, '5');
-  } catch {
-    log('  (cannot reset VmHWM; the peak covers the daemon\'s whole life)');
-  }
+  if (!resetPeakRss(daemon.pid)) log('  (cannot reset VmHWM; the peak covers the daemon\'s whole life)');
   const idleRssBytes = statusField(daemon.pid, 'VmRSS') ?? 0;
   const cpuBefore = cpuSeconds(daemon.pid);
   let sampledPeak = 0;
