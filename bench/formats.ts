@@ -30,6 +30,7 @@
 // does ours (bench/image-transfer.ts), like qemu-img. Sources are in the page cache
 // before every timed leg. Results: a table on stdout and bench/results/formats-<time>.json.
 import { Client, Connection } from '@temporalio/client';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,6 +133,8 @@ const DISK1_BYTES = 4 * GiB;
 
 async function exportLeg(daemon: Daemon, outRoot: string, format: 'ovf' | 'qcow2' | 'raw', round: number, source: { path: string; sha256: string }): Promise<Leg> {
   const outDir = join(outRoot, `${format}-${round}`);
+  // The previous leg's pages are written back first, so no leg pays for another's.
+  execFileSync('sync');
   resetPeakRss(daemon.pid);
   const cpuBefore = cpuSeconds(daemon.pid);
   const loadBefore = loadAverage();
