@@ -114,6 +114,8 @@ export class Qcow2Writer {
   private busy = false;
   /** All-zero clusters of data still to be stored rather than skipped (storeZeroClusters). */
   private zeroClustersToStore = 0;
+  /** Data clusters stored since this writer was created or resumed. */
+  private storedThisRun = 0;
   private closedReason: string | undefined;
 
   private constructor(
@@ -188,6 +190,15 @@ export class Qcow2Writer {
   storeZeroClusters(count: number): void {
     if (!Number.isSafeInteger(count) || count < 0) throw new Qcow2WriterError('bad-option', `storeZeroClusters: ${count} is not a cluster count`);
     this.zeroClustersToStore = count;
+  }
+
+  /**
+   * Whether every whole cluster received since create() was stored (none was all
+   * zeros): the image's layout is then the fully allocated one (layout.ts
+   * fullImageHeader). Meaningless after resume().
+   */
+  get everyClusterStored(): boolean {
+    return this.storedThisRun === Math.floor(this.position / this.g.clusterSize);
   }
 
   /** Cluster size in bytes. */
@@ -295,6 +306,7 @@ export class Qcow2Writer {
   }
 
   private store(guestCluster: number, data: Buffer): void {
+    this.storedThisRun++;
     this.closeRegionsBefore(Math.floor(guestCluster / this.g.l2Entries));
     const j = guestCluster % this.g.l2Entries;
     this.openBits[j >> 3]! |= 1 << (j & 7);

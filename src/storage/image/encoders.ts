@@ -46,6 +46,8 @@ export class Qcow2Encoder implements ImageEncoder {
   constructor(
     private readonly file: ImageFile,
     private readonly writer: Qcow2Writer,
+    /** The one-pass hash of a fully allocated image, while that is what this one is. */
+    private predicted?: PredictedHashImageFile,
   ) {
     this.durableOffset = writer.receivedOffset;
   }
@@ -66,7 +68,7 @@ export class Qcow2Encoder implements ImageEncoder {
     const head = Buffer.alloc(headClusters * g.clusterSize);
     fullImageHeader(g, headClusters).copy(head);
     const hashing = new PredictedHashImageFile(file, head);
-    return new Qcow2Encoder(hashing, await Qcow2Writer.create(hashing, { virtualSize, headBytes, ...Qcow2Encoder.options(file) }));
+    return new Qcow2Encoder(hashing, await Qcow2Writer.create(hashing, { virtualSize, headBytes, ...Qcow2Encoder.options(file) }), hashing);
   }
 
   static async resume(file: ImageFile, state: unknown): Promise<Qcow2Encoder> {
@@ -80,6 +82,11 @@ export class Qcow2Encoder implements ImageEncoder {
 
   async write(offset: number, data: Buffer): Promise<void> {
     await this.writer.write(offset, data);
+    if (this.predicted && !this.writer.everyClusterStored) {
+      // A thin disk: it will be read back at the end, so stop hashing now.
+      this.predicted.giveUp();
+      this.predicted = undefined;
+    }
     const part = this.file.durableGranularity;
     if (part === undefined) return;
     // A long zero run appends nothing, so the bytes waiting for the next part

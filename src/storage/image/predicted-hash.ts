@@ -40,7 +40,8 @@ export class PredictedHashImageFile implements ImageFile {
     return this.file.durableGranularity;
   }
 
-  private giveUp(): void {
+  /** The layout is not the predicted one after all (a cluster was skipped): hashing on would be wasted work. */
+  giveUp(): void {
     this.hash = undefined;
   }
 
