@@ -5,14 +5,11 @@
 // so a file under its final name is always a finished image.
 import { constants } from 'node:fs';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
+import { sha256OfFile } from '../formats/qcow2/index.js';
 import { fsyncDirectory, type LocalWriterPaths } from './local-disk-writer.js';
 import { openOwnedOrCreate } from './output-directory.js';
 import type { FinishedFile, ImageFile, OpenImageFileOptions, WriterState } from './sink.js';
 import { sinkFailure } from './sink-errors.js';
-
-/** Read size of the SHA-256 pass over a finished image. */
-const HASH_READ_BYTES = 4 * 1024 * 1024;
 
 /** `release` is called once when the file is closed or aborted (the sink holds its directory open until then). */
 export async function openLocalImageFile(paths: LocalWriterPaths, options: OpenImageFileOptions, release: () => void = () => undefined): Promise<LocalImageFile> {
@@ -96,21 +93,13 @@ export class LocalImageFile implements ImageFile {
     }
   }
 
-  /** Reads the finished file back (a qcow2's header is written last, so no one-pass hash exists). */
+  /** Reads the finished file back (a qcow2's header is written last, so no one-pass hash exists in general). */
   async sha256(): Promise<string> {
     const path = this.finishedPath;
     if (!path) throw new Error(`${this.paths.name}: sha256() before finish()`);
     const fh = await this.io('reading', () => open(path, constants.O_RDONLY | constants.O_NOFOLLOW));
     try {
-      const hash = createHash('sha256');
-      const buf = Buffer.allocUnsafe(HASH_READ_BYTES);
-      for (let at = 0; ; ) {
-        const { bytesRead } = await fh.read(buf, 0, buf.length, at);
-        if (bytesRead === 0) break;
-        hash.update(buf.subarray(0, bytesRead));
-        at += bytesRead;
-      }
-      return hash.digest('hex');
+      return await sha256OfFile(fh);
     } catch (err) {
       throw sinkFailure(err, `reading ${path}`);
     } finally {

@@ -99,6 +99,7 @@ export class LocalSink implements OutputSink {
   }
 
   readonly stages = true;
+  readonly imagesSeekable = true;
 
   /** An OVA's partial is ".<name>.partial" like a disk's; its record ".<name>.state.json". */
   readonly archives: ArchiveStaging = {

@@ -155,6 +155,7 @@ export class S3Sink implements OutputSink {
    * "<prefix>.hypersdk/", which listComplete() never shows.
    */
   readonly stages = true;
+  readonly imagesSeekable = false;
 
   private recordKey(name: string): string {
     validateRelativeName(name);

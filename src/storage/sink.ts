@@ -232,6 +232,8 @@ export interface OutputSink {
   readonly archives?: ArchiveStaging;
   /** A disk image written by offset (qcow2, sparse raw); see ImageFile. */
   openImageFile?(name: string, options: OpenImageFileOptions): Promise<ImageFile>;
+  /** True when its image files take writes anywhere (local files); false: appends and a head written last (S3). */
+  readonly imagesSeekable?: boolean;
 }
 
 /**

@@ -136,8 +136,8 @@ export class SequentialRawEncoder implements ImageEncoder {
   ) {}
 
   static async create(sink: OutputSink, name: string, virtualSize: number, stage: boolean): Promise<SequentialRawEncoder> {
+    // Opened without a checkpoint: a new file (or upload) from byte 0.
     const out = await sink.openDiskWriter(name, { sizeBytes: virtualSize, stage });
-    if (out.resumeOffset !== 0) await out.reset();
     return new SequentialRawEncoder(out, virtualSize);
   }
 

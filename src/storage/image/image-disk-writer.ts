@@ -116,10 +116,15 @@ class ImageDiskWriter implements DiskWriter {
     }
   }
 
+  /** The qcow2 header's room: one cluster in a file; S3's smallest part in an upload. */
+  private get headBytes(): number {
+    return this.sink.imagesSeekable ? LOCAL_HEAD_BYTES : UPLOAD_HEAD_BYTES;
+  }
+
   private openFile(resume?: ImageWriterState['file']) {
     if (!this.sink.openImageFile) throw new Error(`${this.sink.location} cannot hold an image written by offset`);
     return this.sink.openImageFile(this.options.name, {
-      headBytes: this.sink.archives ? LOCAL_HEAD_BYTES : UPLOAD_HEAD_BYTES,
+      headBytes: this.headBytes,
       sizeHint: this.options.virtualSize,
       stage: this.options.stage,
       ...(resume ? { resume: resume } : {}),
@@ -128,16 +133,15 @@ class ImageDiskWriter implements DiskWriter {
 
   private async newEncoder(): Promise<ImageEncoder> {
     const { format, virtualSize, stage, name } = this.options;
-    if (format === 'raw' && !this.sink.openImageFile) return SequentialRawEncoder.create(this.sink, name, virtualSize, stage);
+    // A raw image in a file that can seek gets holes; anywhere else it is written as one stream, zeros included.
+    if (format === 'raw' && !this.sink.imagesSeekable) return SequentialRawEncoder.create(this.sink, name, virtualSize, stage);
     const file = await this.openFile();
     try {
       if (format === 'raw') {
-        // A file that can seek gets holes; an upload is written as one stream, zeros included.
-        if (file.randomAccess && hasHandle(file)) return await SparseRawEncoder.create(file, virtualSize);
-        await file.close();
-        return await SequentialRawEncoder.create(this.sink, name, virtualSize, stage);
+        if (!hasHandle(file)) throw new Error(`${this.sink.location}: a seekable image file without a file handle`);
+        return await SparseRawEncoder.create(file, virtualSize);
       }
-      return await Qcow2Encoder.create(file, virtualSize, this.sink.archives ? LOCAL_HEAD_BYTES : UPLOAD_HEAD_BYTES);
+      return await Qcow2Encoder.create(file, virtualSize, this.headBytes);
     } catch (err) {
       await file.close();
       throw err;
@@ -151,7 +155,7 @@ class ImageDiskWriter implements DiskWriter {
   async write(chunk: Buffer, release?: () => void): Promise<void> {
     try {
       this.throwIfFailed();
-      if (this.mode === 'undecided') await this.decide(chunk);
+      if (this.mode === 'undecided') this.decide(chunk);
       if (this.mode === 'vmdk-stream') {
         this.position += chunk.length;
         await this.feed!.push(chunk).catch((err: unknown) => {
@@ -175,7 +179,7 @@ class ImageDiskWriter implements DiskWriter {
     }
   }
 
-  private async decide(first: Buffer): Promise<void> {
+  private decide(first: Buffer): void {
     if (this.options.source === 'raw' || this.position > 0) {
       this.mode = 'raw';
       return;
@@ -188,7 +192,6 @@ class ImageDiskWriter implements DiskWriter {
     }
     if (looksLikeTextDescriptor(first)) throw descriptorServed(this.options.name, first.length);
     this.mode = 'raw';
-    await Promise.resolve();
   }
 
   private startDecoding(): void {
@@ -241,10 +244,8 @@ class ImageDiskWriter implements DiskWriter {
     this.throwIfFailed();
     const { format } = this.options;
     const encoding = this.mode === 'vmdk-stream' ? 'vmdk-stream' : 'raw';
-    if (this.mode !== 'raw' || !this.encoder) {
-      // Progress only: a stream restarts from its first byte.
-      return { offset: this.position, state: { kind: 'image', format, encoding: this.mode === 'undecided' && this.options.source === 'sniff' ? 'vmdk-stream' : encoding } };
-    }
+    // Progress only (nothing to resume from): a stream restarts from its first byte.
+    if (this.mode !== 'raw' || !this.encoder) return { offset: this.position, state: { kind: 'image', format, encoding } };
     const cp = await this.serial(() => this.encoder!.checkpoint());
     if (!cp) return { offset: this.position, state: { kind: 'image', format, encoding } };
     return {
@@ -268,7 +269,7 @@ class ImageDiskWriter implements DiskWriter {
   }
 
   async finish(): Promise<FinishedFile> {
-    // An empty or all-zero disk never made an encoder: the image is made now.
+    // An empty disk never made an encoder: the image is made now.
     const encoder = (this.encoder ??= await this.newEncoder());
     try {
       return await encoder.finish();
@@ -304,10 +305,11 @@ class ImageDiskWriter implements DiskWriter {
     await this.encoder?.close();
   }
 
+  /** Removes this attempt's image; an earlier attempt's partial goes with the staged copy the activity discards. */
   async abort(): Promise<void> {
     await this.stopDecoding().catch(() => undefined);
     await this.chain;
-    const encoder = this.encoder ?? (await this.newEncoder().catch(() => undefined));
+    const encoder = this.encoder;
     this.encoder = undefined;
     await encoder?.abort();
   }
