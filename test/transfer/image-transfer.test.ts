@@ -13,9 +13,8 @@ import { qemuImg } from '../../src/formats/qcow2/test-support.js';
 import { expectValidCopy } from '../../src/formats/qcow2/test-judge.js';
 import { openImageDiskWriter } from '../../src/storage/image/image-disk-writer.js';
 import { LocalSink } from '../../src/storage/local-sink.js';
-import { transferDisk } from '../../src/transfer/transfer-disk.js';
 import type { TransferCheckpoint } from '../../src/transfer/types.js';
-import { failureType, isRetryable } from './helpers/run.js';
+import { attempt, failureType, isRetryable } from './helpers/run.js';
 import { sha256Hex, startSourceServer, type SourceServer } from './helpers/source-server.js';
 
 const run = promisify(execFile);
@@ -64,20 +63,10 @@ afterAll(async () => {
 
 async function transferImage(out: string, name: string, format: 'raw' | 'qcow2', source: 'raw' | 'sniff', checkpoint?: TransferCheckpoint) {
   const sink = new LocalSink(out);
-  const checkpoints: TransferCheckpoint[] = [];
   const writer = await openImageDiskWriter(sink, { name, format, virtualSize: DISK, source, stage: false, ...(checkpoint ? { checkpoint } : {}) });
   try {
-    const result = await transferDisk({
-      source: { url: server.url, headers: {} },
-      writer,
-      ...(checkpoint ? { checkpoint } : {}),
-      signal: new AbortController().signal,
-      checkpointEveryMs: 50,
-      onCheckpoint: (cp) => checkpoints.push(JSON.parse(JSON.stringify(cp)) as TransferCheckpoint),
-    });
-    return { result, checkpoints };
-  } catch (error) {
-    return { error, checkpoints };
+    const a = await attempt(sink, name, server.url, { writer, ...(checkpoint ? { checkpoint } : {}), checkpointEveryMs: 50 });
+    return { result: a.result, error: a.error, checkpoints: a.checkpoints.map((c) => c.cp) };
   } finally {
     await writer.close().catch(() => undefined);
     await sink.close();

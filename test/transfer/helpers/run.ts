@@ -1,7 +1,7 @@
 // Shared steps of the transfer tests: run one attempt, collecting checkpoints and
 // the failure (if any) instead of throwing.
 import { ApplicationFailure } from '@temporalio/common';
-import type { OutputSink } from '../../../src/storage/sink.js';
+import type { DiskWriter, OutputSink } from '../../../src/storage/sink.js';
 import { transferDisk } from '../../../src/transfer/transfer-disk.js';
 import type { TransferCheckpoint, TransferRequest, TransferResult } from '../../../src/transfer/types.js';
 
@@ -16,10 +16,11 @@ export async function attempt(
   sink: OutputSink,
   name: string,
   url: string,
-  options: Partial<Omit<TransferRequest, 'writer' | 'onCheckpoint'>> & { sizeBytes?: number } = {},
+  options: Partial<Omit<TransferRequest, 'writer' | 'onCheckpoint'>> & { sizeBytes?: number; writer?: DiskWriter } = {},
 ): Promise<Attempt> {
   const checkpoints: Attempt['checkpoints'] = [];
-  const writer = await sink.openDiskWriter(name, { sizeBytes: options.sizeBytes, checkpoint: options.checkpoint });
+  // A writer of the caller's own (an image writer), or the sink's ordinary one.
+  const writer = options.writer ?? (await sink.openDiskWriter(name, { sizeBytes: options.sizeBytes, checkpoint: options.checkpoint }));
   const out: Attempt = { checkpoints };
   try {
     out.result = await transferDisk({
