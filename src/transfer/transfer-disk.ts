@@ -15,7 +15,7 @@
 // Streaming (measured on 2 cores; see bench/transfer.ts): the body arrives as views
 // of http-get.ts's reused read buffers and is copied into a few reusable 1 MiB batches;
 // a full batch goes to the writer (one positional write) and, once the writer has
-// released it, to the hash worker (hash-worker.ts), which hands the memory back.
+// released it, to the hash worker (core/hash-worker.ts), which hands the memory back.
 // So the event loop only receives and copies; the write runs on libuv's pool and
 // the SHA-256 on the worker, concurrently. The batches come from the writer when
 // it offers them (local files: memory aligned for O_DIRECT, so a batch goes from
@@ -29,7 +29,7 @@ import { headerValue, parseContentRange } from './content-range.js';
 import { cancellation } from './cancellation.js';
 import { classifyTransferError, failure, redactUrl } from './failures.js';
 import { NodeSha256, WasmSha256, type ResumableSha256 } from '../core/resumable-sha256.js';
-import { WorkerSha256 } from './hash-worker.js';
+import { WorkerSha256 } from '../core/hash-worker.js';
 import { identityMismatch } from './source-identity.js';
 import { httpGet, type HttpBody } from './http-get.js';
 import type { HashCheckpoint, SourceIdentity, TransferCheckpoint, TransferRequest, TransferResult } from './types.js';
