@@ -1,6 +1,6 @@
 // kill -9 of the worker while it writes a qcow2 or raw image: a new worker
-// finishes the export, resuming the qcow2 from its heartbeated checkpoint where
-// the source serves ranges (datastore), and qemu-img finds the image identical
+// finishes the export, resuming the qcow2 or local raw image from its
+// heartbeated checkpoint where the source serves ranges (datastore), and qemu-img finds the image identical
 // to the disk. Transfers run through toxiproxy with a bandwidth limit so there is
 // time to kill the worker mid-way.
 import { randomBytes } from 'node:crypto';
@@ -41,6 +41,7 @@ describe('kill -9 of the worker while it writes an image', () => {
   it.each<Case>([
     { format: 'qcow2', method: 'datastore', sink: 'local', resumes: true },
     { format: 'qcow2', method: 'datastore', sink: 's3', resumes: true },
+    { format: 'raw', method: 'datastore', sink: 'local', resumes: true },
     { format: 'raw', method: 'ovf', sink: 'local', resumes: false },
   ])('$format via $method to $sink: the new worker ends with an image identical to the disk (resumes: $resumes)', async ({ format, method, sink, resumes }) => {
     const config = testConfig(services, { vcsimHost: proxy.listen, heartbeatIntervalMs: 1_000 });
