@@ -259,6 +259,11 @@ export interface ImageFile extends Qcow2Output {
   finish(): Promise<FinishedFile>;
   /** SHA-256 (hex) of the finished file's bytes, read back after finish(). */
   sha256(): Promise<string>;
+  /**
+   * Said once it is known that sha256() will read the file back: a local file
+   * then keeps what follows in the page cache instead of writing it directly.
+   */
+  willBeReadBack?(): void;
   /** Releases resources and keeps the partial for a later resume. */
   close(): Promise<void>;
   /** Removes the partial (local file / S3 multipart upload). */

@@ -45,8 +45,10 @@ export class PredictedHashImageFile implements ImageFile {
 
   /** The layout is not the predicted one after all (a cluster was skipped): hashing on would be wasted work. */
   giveUp(): void {
-    this.hash?.close();
+    if (!this.hash) return;
+    this.hash.close();
     this.hash = undefined;
+    if (this.digest === undefined) this.file.willBeReadBack?.();
   }
 
   async writev(buffers: Buffer[], position: number): Promise<{ bytesWritten: number }> {
