@@ -29,7 +29,7 @@ export interface ChooseMethodsInput {
   /** The description taken before prepareExport: its backing files are what the datastore serves (the frozen base under the job's own snapshot). */
   vm: VmDescription;
   target: ExportTarget;
-  /** Only these disks (a re-probe after a lost lease); every disk when absent. */
+  /** Only these disks (a re-probe after a lost export session); every disk when absent. */
   diskKeys?: number[];
 }
 
