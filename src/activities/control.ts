@@ -81,7 +81,7 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
       }
     },
 
-    completeLease: ({ source, leaseId }) => whileHeartbeating(() => completeSession(source, leaseId)),
+    completeLease: ({ source, leaseId: sessionId }) => whileHeartbeating(() => completeSession(source, sessionId)),
 
     async checkOutput({ sink, names, overwrite }) {
       // Opening checks the worker's own rules (allowed roots, buckets), with overwrite too.

@@ -95,8 +95,8 @@ export function activitiesFor(sink: SinkRef, claim?: WorkerClaim, tuning: Activi
 
   // Cleanup also runs after WorkerLost (and on cancellation, when the worker may
   // be gone too). The export session and the snapshot are the source's: any
-  // worker can release them. The files are on the lost machine, and a file of the same name
-  // on another machine is not this export's to remove.
+  // worker can release them. The files are on the lost machine, and a file of the
+  // same name on another machine is not this export's to remove.
   const cleanupExport = async (input: CleanupInput): Promise<CleanupResult> => {
     if (!lost) {
       try {
