@@ -1,5 +1,7 @@
-// Control-plane activities: describe, prepare, lease handling, cleanup. Short
-// calls against the provider; the long one (keepLeaseAlive) heartbeats.
+// Control-plane activities: describe, prepare, the export session (open, keep
+// alive, complete), cleanup. Short calls against the provider; the long one
+// (keepLeaseAlive, the session keep-alive) heartbeats. The session activities keep
+// the names they had when vSphere's lease was the only session: see ExportActivities.
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { ErrorType } from '../core/errors.js';
 import type { SourceRef } from '../core/export-contract.js';
@@ -12,7 +14,7 @@ type ControlActivities = Pick<
   'describeVm' | 'prepareExport' | 'openLease' | 'keepLeaseAlive' | 'completeLease' | 'checkOutput' | 'cleanupExport'
 >;
 
-/** Progress reported to vCenter must only grow; keep-alive sends the best figure this worker knows. */
+/** Progress reported to the source must only grow; keep-alive sends the best figure this worker knows. */
 const HEARTBEAT_EVERY_MS = 5_000;
 
 export function createControlActivities(deps: ExportActivityDeps): ControlActivities {
@@ -56,21 +58,22 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
         return provider.openExportSession(target);
       }),
 
-    async keepLeaseAlive({ source, leaseId, intervalMs }) {
+    async keepLeaseAlive({ source, leaseId: sessionId, intervalMs }) {
       const ctx = Context.current();
       const provider = await providers.get(source);
       let lastProgressAt = 0;
       for (;;) {
-        const state = await provider.sessionState(leaseId);
+        const state = await provider.sessionState(sessionId);
         if (state === 'error' || state === 'done') {
+          // LeaseLost is the wire name of a lost session of any source: the workflow reopens it.
           throw ApplicationFailure.create({
             type: ErrorType.LeaseLost,
-            message: `export lease ${leaseId} is ${state === 'done' ? 'no longer open' : 'in error'}`,
+            message: `export lease ${sessionId} is ${state === 'done' ? 'no longer open' : 'in error'}`,
             nonRetryable: true,
           });
         }
         if (Date.now() - lastProgressAt >= intervalMs) {
-          await provider.keepSessionAlive(leaseId, deps.leaseProgress.percent(leaseId));
+          await provider.keepSessionAlive(sessionId, deps.sessionProgress.percent(sessionId));
           lastProgressAt = Date.now();
         }
         ctx.heartbeat();
@@ -78,7 +81,7 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
       }
     },
 
-    completeLease: ({ source, leaseId }) => whileHeartbeating(() => completeLease(source, leaseId)),
+    completeLease: ({ source, leaseId: sessionId }) => whileHeartbeating(() => completeSession(source, sessionId)),
 
     async checkOutput({ sink, names, overwrite }) {
       // Opening checks the worker's own rules (allowed roots, buckets), with overwrite too.
@@ -97,24 +100,24 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
     cleanupExport: (input) => whileHeartbeating(() => cleanupExport(input)),
   };
 
-  async function completeLease(source: SourceRef, leaseId: string): Promise<void> {
+  async function completeSession(source: SourceRef, sessionId: string): Promise<void> {
     const provider = await providers.get(source);
     try {
-      await provider.releaseSession(leaseId, { completed: true });
+      await provider.releaseSession(sessionId, { completed: true });
     } catch (err) {
-      // Every byte is already in the sink and hashed; completing only tells vCenter
-      // we are done. A lease that vanished meanwhile (expired, or invisible to
-      // this worker's session after a worker restart) changes nothing about the
-      // export, so it is not worth failing it for.
+      // Every byte is already in the sink and hashed; completing only tells the
+      // source we are done. A session that vanished meanwhile (a vSphere lease
+      // expired, or invisible to this worker's login after a worker restart)
+      // changes nothing about the export, so it is not worth failing it for.
       const type = (err as { type?: string }).type;
       if (type !== ErrorType.LeaseLost && type !== ErrorType.VmNotFound) throw err;
-      log.warn('export lease was gone at completion; the export is complete', { leaseId, reason: (err as Error).message });
+      log.warn('export lease was gone at completion; the export is complete', { leaseId: sessionId, reason: (err as Error).message });
     } finally {
-      deps.leaseProgress.forget(leaseId);
+      deps.sessionProgress.forget(sessionId);
     }
   }
 
-  async function cleanupExport({ source, sink, leaseId, leaseCompleted, createdSnapshotId, files }: CleanupInput): Promise<CleanupResult> {
+  async function cleanupExport({ source, sink, leaseId: sessionId, leaseCompleted: sessionCompleted, createdSnapshotId, files }: CleanupInput): Promise<CleanupResult> {
     // Every step runs even if an earlier one fails; the first error is reported after.
     const errors: unknown[] = [];
     const attempt = async (step: () => Promise<void>) => {
@@ -127,9 +130,9 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
     };
     // The source is asked only when there is something to undo there: an export
     // refused by the worker's rules (vCenter not allowed) never connected, nor does its cleanup.
-    if (leaseId && !leaseCompleted) {
-      await attempt(async () => (await providers.get(source)).releaseSession(leaseId, { completed: false, reason: 'hypersdk export ended without completing' }));
-      deps.leaseProgress.forget(leaseId);
+    if (sessionId && !sessionCompleted) {
+      await attempt(async () => (await providers.get(source)).releaseSession(sessionId, { completed: false, reason: 'hypersdk export ended without completing' }));
+      deps.sessionProgress.forget(sessionId);
     }
     if (createdSnapshotId) await attempt(async () => (await providers.get(source)).removeSnapshot(createdSnapshotId));
     const kept: string[] = [];

@@ -2,7 +2,7 @@ import type { VsphereProfile } from '../config/types.js';
 import type { SinkRef, SourceRef } from '../core/export-contract.js';
 import type { SourceProvider } from '../core/source-provider.js';
 import type { OutputSink } from '../storage/sink.js';
-import type { LeaseProgressRegistry } from './lease-progress.js';
+import type { SessionProgressRegistry } from './session-progress.js';
 
 /** The sessions the activities use (the worker's ProviderPool): one per source, opened on first use. */
 export interface SourceSessions {
@@ -17,9 +17,9 @@ export interface SourceSessions {
 export interface ExportActivityDeps {
   providers: SourceSessions;
   sinks: { open(ref: SinkRef): Promise<OutputSink> };
-  leaseProgress: LeaseProgressRegistry;
+  sessionProgress: SessionProgressRegistry;
   /** How often a transfer commits and heartbeats its offset (default 2 s). */
   checkpointEveryMs: number;
-  /** Bytes past which an NFC transfer that must start over logs a warning (default 1 GiB). */
+  /** Bytes past which a streamed transfer that must start over logs a warning (default 1 GiB). */
   restartWarningBytes?: number;
 }

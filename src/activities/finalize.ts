@@ -14,7 +14,7 @@ import type { OutputSink } from '../storage/sink.js';
 import { whileHeartbeating } from './heartbeat.js';
 import { finalizeOvaInPlace } from './ova-in-place.js';
 
-/** NFC exports deliver streamOptimized VMDKs; datastore reads the flat extent's raw bytes. */
+/** Disks streamed through the export session (vSphere's NFC lease) arrive as streamOptimized VMDKs; datastore reads are the flat extent's raw bytes. */
 const formatOf = (method: 'ovf' | 'datastore') => (method === 'ovf' ? 'streamOptimized' : 'flat');
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');

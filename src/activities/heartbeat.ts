@@ -1,8 +1,8 @@
 // Control activities wait on things that can take much longer than their
 // heartbeat timeout: a snapshot task or its removal (consolidating a large delta
-// takes hours), a guest shutdown, a lease becoming ready, publishing an OVA. Without
-// heartbeats the server takes such a live attempt for a dead worker and starts a
-// second one beside it.
+// takes hours), a guest shutdown, an export session becoming ready, publishing an
+// OVA. Without heartbeats the server takes such a live attempt for a dead worker
+// and starts a second one beside it.
 import { Context } from '@temporalio/activity';
 
 /** How often a waiting activity heartbeats (the SDK throttles what reaches the server): inside any heartbeat timeout a job may set. */

@@ -24,4 +24,4 @@ export function createExportActivities(deps: ExportActivityDeps, claim: WorkerCl
 
 export type { ExportActivityDeps } from './deps.js';
 export type { ClaimWorkerActivities, WorkerClaim } from './claim-worker.js';
-export { LeaseProgressRegistry } from './lease-progress.js';
+export { SessionProgressRegistry } from './session-progress.js';

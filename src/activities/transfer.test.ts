@@ -17,7 +17,7 @@ import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../core/errors.js';
 import type { SourceProvider } from '../core/source-provider.js';
 import { LocalSink } from '../storage/local-sink.js';
 import { ProviderPool } from '../worker/provider-pool.js';
-import { LeaseProgressRegistry } from './lease-progress.js';
+import { SessionProgressRegistry } from './session-progress.js';
 import { createTransferActivity, refuseIfInUse } from './transfer.js';
 import type { TransferDiskInput, TransferredDisk } from './types.js';
 
@@ -43,13 +43,13 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function activityWith(leaseState: () => Promise<string>, more: Partial<SourceProvider> = {}, restartWarningBytes?: number) {
+function activityWith(sessionState: () => Promise<string>, more: Partial<SourceProvider> = {}, restartWarningBytes?: number) {
   // A device of the lease, as the vSphere provider describes one: a stream, no exact size.
   const streamReader: SourceProvider['openDiskReader'] = (_vm, _key, via) =>
     via.kind === 'device'
       ? Promise.resolve({ source: { url: via.url, headers: {} }, reads: 'stream', encoding: 'sniff' })
       : Promise.reject(new Error('no datastore here'));
-  const provider = { sessionState: leaseState, openDiskReader: streamReader, ...more } as unknown as SourceProvider;
+  const provider = { sessionState, openDiskReader: streamReader, ...more } as unknown as SourceProvider;
   const providers = new ProviderPool({
     profiles: { default: { url: 'https://vcenter.invalid/sdk', username: 'u', password: 'p', insecure: true } },
     defaultProfile: 'default',
@@ -61,7 +61,7 @@ function activityWith(leaseState: () => Promise<string>, more: Partial<SourcePro
   return createTransferActivity({
     providers,
     sinks: { open: (ref) => Promise.resolve(new LocalSink(ref.kind === 'local' ? ref.directory : dir)) },
-    leaseProgress: new LeaseProgressRegistry(),
+    sessionProgress: new SessionProgressRegistry(),
     checkpointEveryMs: 1_000,
     ...(restartWarningBytes !== undefined ? { restartWarningBytes } : {}),
   });

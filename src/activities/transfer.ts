@@ -1,8 +1,8 @@
-// One disk, streamed from the source (NFC device URL or datastore file) into the
-// sink, heartbeating the committed offset. A retry (killed worker, dropped
-// connection, full disk freed) resumes from the last heartbeat; a lost lease is
-// handed back to the workflow with the checkpoint, so it can reopen the lease and
-// resume on the new URL.
+// One disk, read from the source (a device of its export session, or the disk's
+// own file) into the sink, heartbeating the committed offset. A retry (killed
+// worker, dropped connection, full disk freed) resumes from the last heartbeat; a
+// lost session is handed back to the workflow with the checkpoint, so it can
+// reopen the session and resume on the new device URL.
 //
 // The disk is staged, not published: it stays out of sight (with a record naming
 // this job, its size, hash and source) until finalize publishes the whole export.
@@ -29,6 +29,8 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       const previous = ctx.info.heartbeatDetails as TransferHeartbeat | undefined;
       const checkpoint = (previous?.checkpoint ?? input.resumeFrom) as TransferCheckpoint | undefined;
       let last: TransferCheckpoint | undefined = checkpoint;
+      // Method ovf: the export session whose device this disk is read from.
+      const sessionId = input.leaseId;
 
       const provider = await deps.providers.get(input.source);
       const profile = deps.providers.profile(input.source);
@@ -38,7 +40,8 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       const expectedBytes = reader.exactBytes;
       const sink = await deps.sinks.open(input.sink);
       // A stream cannot resume (no Range): everything before the checkpoint is
-      // transferred again. Say so where an operator sees it, with the cost.
+      // transferred again. Say so where an operator sees it, with the cost (in
+      // vSphere's words: its NFC lease is the only session that streams today).
       const lostBytes = reader.reads === 'stream' ? (checkpoint?.offset ?? 0) : 0;
       if (lostBytes > 0 && lostBytes >= (deps.restartWarningBytes ?? 1 << 30)) {
         log.warn('an NFC stream cannot resume: this disk starts over from zero', {
@@ -78,7 +81,7 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
           ...(cp ? { checkpoint: cp } : {}),
         };
         ctx.heartbeat(details);
-        if (input.leaseId) deps.leaseProgress.update(input.leaseId, input.diskKey, details.bytesDone, details.sizeBytes);
+        if (sessionId) deps.sessionProgress.update(sessionId, input.diskKey, details.bytesDone, details.sizeBytes);
       };
       // Heartbeat even while no byte moves (slow start, stall), so cancellation
       // reaches us and the server does not take a live attempt for a dead one.
@@ -132,19 +135,19 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
         };
       } catch (err) {
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure('transfer cancelled');
-        if (input.mode === 'ovf' && input.leaseId && (await leaseIsGone(provider, input.leaseId))) {
+        if (input.mode === 'ovf' && sessionId && (await sessionIsGone(provider, sessionId))) {
           throw ApplicationFailure.create({
             type: ErrorType.LeaseLost,
-            message: `export lease ${input.leaseId} was lost while transferring ${input.fileName}`,
+            message: `export lease ${sessionId} was lost while transferring ${input.fileName}`,
             nonRetryable: true,
             details: [last],
             cause: err as Error,
           });
         }
-        // A device URL refused (401/403/404/410) is final only while its lease is
-        // known to be alive; when vCenter cannot tell, the refusal may be the
-        // lease's end: retried like any transfer failure.
-        if (input.mode === 'ovf' && input.leaseId && failureTypeOf(err) === ErrorType.SourceRefused && !(await leaseIsAlive(provider, input.leaseId))) {
+        // A device URL refused (401/403/404/410) is final only while its session
+        // is known to be alive; when the source cannot tell, the refusal may be
+        // the session's end: retried like any transfer failure.
+        if (input.mode === 'ovf' && sessionId && failureTypeOf(err) === ErrorType.SourceRefused && !(await sessionIsAlive(provider, sessionId))) {
           throw ApplicationFailure.create({ type: ErrorType.TransferFailed, message: (err as Error).message, nonRetryable: false, cause: err as Error });
         }
         // The engine removed the partial of a transfer no retry will resume; its
@@ -282,26 +285,26 @@ function failureTypeOf(err: unknown): string | undefined {
   return typeof type === 'string' ? type : undefined;
 }
 
-async function leaseIsAlive(provider: Pick<SourceProvider, 'sessionState'>, leaseId: string): Promise<boolean> {
+async function sessionIsAlive(provider: Pick<SourceProvider, 'sessionState'>, sessionId: string): Promise<boolean> {
   try {
-    const state = await provider.sessionState(leaseId);
+    const state = await provider.sessionState(sessionId);
     return state === 'ready' || state === 'initializing';
   } catch {
     return false;
   }
 }
 
-async function leaseIsGone(provider: Pick<SourceProvider, 'sessionState'>, leaseId: string): Promise<boolean> {
+async function sessionIsGone(provider: Pick<SourceProvider, 'sessionState'>, sessionId: string): Promise<boolean> {
   try {
-    const state = await provider.sessionState(leaseId);
+    const state = await provider.sessionState(sessionId);
     return state === 'error' || state === 'done';
   } catch (err) {
-    // The lease object no longer exists or can no longer be used: the provider
-    // reports ManagedObjectNotFound/InvalidState on a lease call as LeaseLost (a
-    // bare ManagedObjectNotFound as VmNotFound). Without this, a lease aborted
-    // behind the worker's back left the transfer retrying its dead device URL
-    // (HTTP 404) forever. Any other error (vCenter unreachable) says nothing about
-    // the lease: the attempt is retried.
+    // The session no longer exists or can no longer be used: the provider says so
+    // with LeaseLost (vSphere: ManagedObjectNotFound/InvalidState on a lease call)
+    // or VmNotFound (vSphere: a bare ManagedObjectNotFound). Without this, a lease
+    // aborted behind the worker's back left the transfer retrying its dead device
+    // URL (HTTP 404) forever. Any other error (the source unreachable) says
+    // nothing about the session: the attempt is retried.
     const type = (err as { type?: string }).type;
     return type === ErrorType.VmNotFound || type === ErrorType.LeaseLost;
   }

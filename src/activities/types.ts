@@ -29,22 +29,22 @@ export interface ChooseMethodsInput {
   /** The description taken before prepareExport: its backing files are what the datastore serves (the frozen base under the job's own snapshot). */
   vm: VmDescription;
   target: ExportTarget;
-  /** Only these disks (a re-probe after a lost lease); every disk when absent. */
+  /** Only these disks (a re-probe after a lost export session); every disk when absent. */
   diskKeys?: number[];
 }
 
-export interface OpenLeaseInput {
+export interface OpenSessionInput {
   source: SourceRef;
   target: ExportTarget;
 }
-export type OpenedLease = ExportSession;
 
-export interface LeaseInput {
+export interface SessionInput {
   source: SourceRef;
+  /** The export session's id. Named for vSphere's lease, the first kind of session: histories of running exports carry the field. */
   leaseId: string;
 }
 
-export interface KeepLeaseAliveInput extends LeaseInput {
+export interface KeepSessionAliveInput extends SessionInput {
   intervalMs: number;
 }
 
@@ -59,11 +59,11 @@ export interface TransferDiskInput {
   fileName: string;
   sizeBytes: number;
   mode: Exclude<ExportMethod, 'auto'>;
-  /** ovf mode: the lease the device URL belongs to. */
+  /** ovf mode: the export session the device URL belongs to (the field keeps its recorded name, see SessionInput). */
   leaseId?: string;
   deviceUrl?: string;
   sslThumbprint?: string;
-  /** Checkpoint carried over from an attempt on a lease that was lost. */
+  /** Checkpoint carried over from an attempt on a session that was lost. */
   resumeFrom?: unknown;
   /** An OVA written in place: the disk goes straight into this region of the archive's partial. */
   ova?: { name: string; region: OvaRegion };
@@ -151,10 +151,12 @@ export interface FinalizedExport {
 export interface CleanupInput {
   source: SourceRef;
   sink: SinkRef;
+  /** The export session to release, aborted unless leaseCompleted (recorded field names, see SessionInput). */
   leaseId?: string;
+  /** The session was already released as completed: nothing to abort. */
   leaseCompleted: boolean;
   createdSnapshotId?: string;
-  /** Staged disks of this export to clean up (absent: leave the output alone, e.g. a lease reopen). */
+  /** Staged disks of this export to clean up (absent: leave the output alone, e.g. a session reopen). */
   files?: {
     jobId: string;
     /** The export's disk names; only the staged copies whose record names jobId are touched. */
@@ -172,16 +174,22 @@ export interface CleanupResult {
 /**
  * The activities the export workflow schedules. The worker builds them with
  * createExportActivities(deps); the workflow sees only this type.
+ *
+ * The names are activity types, recorded in the history of every running export,
+ * so they stay as first named, after vSphere's lease: openLease, keepLeaseAlive and
+ * completeLease open, keep alive and complete any source's export session.
  */
 export interface ExportActivities {
   describeVm(input: DescribeInput): Promise<VmDescription>;
   prepareExport(input: PrepareInput): Promise<PreparedExport>;
-  /** Method `auto`: per disk, the datastore read when it can serve the disk (resumable), else the NFC lease; with the reason. */
+  /** Method `auto`: per disk, the file read when it can serve the disk (resumable), else the export session's stream; with the reason. */
   chooseMethods(input: ChooseMethodsInput): Promise<DiskMethod[]>;
-  openLease(input: OpenLeaseInput): Promise<OpenedLease>;
-  /** Runs until cancelled, renewing the lease; fails with LeaseLost when the lease dies. */
-  keepLeaseAlive(input: KeepLeaseAliveInput): Promise<void>;
-  completeLease(input: LeaseInput): Promise<void>;
+  /** Opens the export session, waiting until it is ready. */
+  openLease(input: OpenSessionInput): Promise<ExportSession>;
+  /** Runs until cancelled, keeping the session alive; fails with LeaseLost when the session dies. */
+  keepLeaseAlive(input: KeepSessionAliveInput): Promise<void>;
+  /** Releases the session as completed: every disk is in the sink. */
+  completeLease(input: SessionInput): Promise<void>;
   /**
    * For format ova: plans the archive and creates its partial when every disk's
    * size is known before the transfers (datastore reads); null when it is not, and

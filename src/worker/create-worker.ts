@@ -6,7 +6,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createExportActivities, LeaseProgressRegistry } from '../activities/index.js';
+import { createExportActivities, SessionProgressRegistry } from '../activities/index.js';
 import { createVmOperationActivities } from '../activities/vm-operations.js';
 import { openCredentials } from '../config/secrets.js';
 import type { HyperConfig, VsphereProfile } from '../config/types.js';
@@ -98,14 +98,14 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
   const activities = {
     ...sinks.scoped(
       createExportActivities(
-        { providers, sinks, leaseProgress: new LeaseProgressRegistry(), checkpointEveryMs: config.worker.heartbeatIntervalMs, restartWarningBytes: config.worker.restartWarningBytes },
+        { providers, sinks, sessionProgress: new SessionProgressRegistry(), checkpointEveryMs: config.worker.heartbeatIntervalMs, restartWarningBytes: config.worker.restartWarningBytes },
         { taskQueue: ownQueue, identity, lostTimeoutMs: config.worker.lostTimeoutMs },
       ),
     ),
     // Shutdown, power-off, CD-ROM removal (REST /vms/*): same sessions, no sink.
     ...createVmOperationActivities({ providers }),
   };
-  // Both workers share one activity set (one session pool, one lease-progress
+  // Both workers share one activity set (one session pool, one session-progress
   // registry): a keep-alive on one queue reports the bytes of transfers on the other.
   const common = {
     connection,

@@ -9,12 +9,12 @@ const retry = {
 } as const;
 
 /**
- * Control-plane calls: describe, prepare (snapshot, power-off), lease open/complete,
- * output check, cleanup. Most take seconds, but some wait on vCenter for long:
- * removing a snapshot consolidates its delta (hours for a 2 TiB disk that changed a
- * lot), a guest shutdown waits its timeout. They heartbeat while they wait
- * (heartbeat.ts), so a dead worker is still noticed within a minute, and the
- * start-to-close bound only catches the truly stuck.
+ * Control-plane calls: describe, prepare (snapshot, power-off), export session
+ * open/complete, output check, cleanup. Most take seconds, but some wait on the
+ * source for long: on vCenter, removing a snapshot consolidates its delta (hours
+ * for a 2 TiB disk that changed a lot), a guest shutdown waits its timeout. They
+ * heartbeat while they wait (heartbeat.ts), so a dead worker is still noticed
+ * within a minute, and the start-to-close bound only catches the truly stuck.
  */
 export const controlOptions: ActivityOptions = {
   startToCloseTimeout: '12 hours',
@@ -37,9 +37,9 @@ export const finalizeOptions: ActivityOptions = {
  * Disk transfers: hours long, heartbeating every few seconds. A missed heartbeat
  * (killed worker) reschedules the attempt within 20 s, and it resumes from the last
  * heartbeat (a 2 TiB disk at 100 MB/s takes ~6 h: 48 h leaves room for slow links
- * and retries). LeaseLost is handled by the workflow (it reopens the lease), so the
- * activity itself does not retry it. No attempt limit: SinkFull retries until space
- * is freed, with the backoff capped at 30 s.
+ * and retries). LeaseLost (a lost export session) is handled by the workflow (it
+ * reopens the session), so the activity itself does not retry it. No attempt
+ * limit: SinkFull retries until space is freed, with the backoff capped at 30 s.
  */
 export const transferOptions: ActivityOptions = {
   startToCloseTimeout: '48 hours',
@@ -50,7 +50,7 @@ export const transferOptions: ActivityOptions = {
   retry: { ...retry, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, ErrorType.LeaseLost] },
 };
 
-/** The lease keep-alive loop: runs as long as the transfers. */
+/** The export session's keep-alive loop: runs as long as the transfers. A lost session (LeaseLost) is the workflow's to reopen. */
 export const keepAliveOptions: ActivityOptions = {
   startToCloseTimeout: '48 hours',
   heartbeatTimeout: '1 minute',

@@ -1,5 +1,6 @@
-// The durable VM export: describe -> prepare -> lease (kept alive, reopened if
-// lost) -> one transfer per disk -> finalize -> cleanup (always).
+// The durable VM export: describe -> prepare -> export session where a disk is
+// streamed (kept alive, reopened if lost; vSphere: the NFC lease) -> one transfer
+// per disk -> finalize -> cleanup (always).
 // Deterministic code only: all I/O happens in activities.
 import {
   ApplicationFailure,
@@ -22,8 +23,8 @@ import {
   type ExportWorkflowInput,
 } from '../core/export-contract.js';
 import { ErrorType } from '../core/errors.js';
-import type { ExportSession } from '../core/source-provider.js';
 import type { VmDescription } from '../core/vm-description.js';
+import { ExportSessionKeeper, MAX_SESSION_REOPENS } from './export-session-keeper.js';
 import { failureDetails, failureType, rootMessage } from './failures.js';
 import { activitiesFor, claimWorkerFor, sharedQueueActivities } from './worker-affinity.js';
 
@@ -37,21 +38,21 @@ export const AUTO_PER_DISK_PATCH = 'auto-per-disk';
 export const REFUSAL_FALLBACK_PATCH = 'datastore-refusal-fallback';
 /** The patch marker of exports that pack an OVA of streamed disks resumably from the staged copies. */
 export const OVA_PACK_PATCH = 'ova-pack-resumable';
-/** The patch marker of `auto` exports that move a streamed disk to the datastore when its lease is lost. */
-export const LEASE_LOSS_SWITCH_PATCH = 'lease-loss-switch';
+/** The patch marker of `auto` exports that move a streamed disk to the datastore when its export session is lost (named for vSphere's lease). */
+export const SESSION_LOSS_SWITCH_PATCH = 'lease-loss-switch';
 
-/** Why a disk goes the NFC way when the job does not choose per disk. */
+/**
+ * Why a disk is streamed through the export session when the job does not choose
+ * per disk. This reason and the others the job shows keep vSphere's words (NFC,
+ * lease): clients read them, and vSphere is the only source that streams today.
+ */
 const STREAM_REASON = 'stream: restarts from zero if interrupted';
 
 export const progressQuery = defineQuery<ExportProgress>(PROGRESS_QUERY);
 
 // Module state is per workflow execution (the SDK isolates it): re-targeted below
 // at the worker that claims a local export.
-let { control, transferDisk, keepLeaseAlive, finalizeExport } = sharedQueueActivities();
-
-/** How often one lease may be lost and reopened before the export gives up. */
-const MAX_LEASE_REOPENS = 5;
-const LEASE_KEEPALIVE_MS = 30_000;
+let { control, transferDisk, keepSessionAlive, finalizeExport } = sharedQueueActivities();
 
 export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<ExportResult> {
   const startedAt = Date.now();
@@ -69,13 +70,14 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
 
   const { source, sink } = input;
   let prepared: PreparedExport | undefined;
-  const leases = new LeaseKeeper(input);
+  // Read through a getter: the keeper's calls follow the re-targeting below.
+  const sessions = new ExportSessionKeeper(input, () => ({ control, keepSessionAlive }));
   const transfers = new TransferTracker();
 
   try {
     setPhase('connecting');
     const tuning = input.controlHeartbeatTimeoutMs ? { controlHeartbeatTimeoutMs: input.controlHeartbeatTimeoutMs } : {};
-    ({ control, transferDisk, keepLeaseAlive, finalizeExport } = activitiesFor(sink, await claimWorkerFor(sink, tuning), tuning));
+    ({ control, transferDisk, keepSessionAlive, finalizeExport } = activitiesFor(sink, await claimWorkerFor(sink, tuning), tuning));
     const vm = await control.describeVm({ source, vmPath: input.vmPath });
     progress.vmName = vm.name;
     progress.disks = vm.disks.map(
@@ -96,16 +98,17 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     setPhase('preparing');
     prepared = await control.prepareExport({ jobId: input.jobId, source, vm, options: input.options });
 
+    // The phase's wire name is vSphere's: the export session is being opened.
     setPhase('leasing');
-    const methods = await chooseAndOpen(input, vm, prepared, leases);
-    // One method for the job's existing fields: 'ovf' as soon as a lease serves a disk.
+    const methods = await chooseAndOpen(input, vm, prepared, sessions);
+    // One method for the job's existing fields: 'ovf' as soon as the export session serves a disk.
     let method: 'ovf' | 'datastore' = methods.some((m) => m.method === 'ovf') ? 'ovf' : 'datastore';
     // A disk auto streamed only because the datastore refused it at the start may be
-    // readable there after a lost lease: re-probed then, and moved (exports started
-    // before this code reopen the lease as they did).
+    // readable there after a lost session: re-probed then, and moved (exports started
+    // before this code reopen the session as they did).
     const perDisk = input.method === 'auto' && patched(AUTO_PER_DISK_PATCH);
-    const switchable = method === 'ovf' && perDisk && patched(LEASE_LOSS_SWITCH_PATCH);
-    if (switchable) leases.needed = () => progress.disks.some((d) => d.method === 'ovf' && d.state !== 'done');
+    const switchable = method === 'ovf' && perDisk && patched(SESSION_LOSS_SWITCH_PATCH);
+    if (switchable) sessions.needed = () => progress.disks.some((d) => d.method === 'ovf' && d.state !== 'done');
     progress.method = method;
     for (const [i, m] of methods.entries()) {
       const state = progress.disks[i]!;
@@ -130,7 +133,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     }
 
     setPhase('transferring');
-    const transferred = await transferAll(input, vm, progress, leases, methods, prepared, ova, { switchable, perDisk });
+    const transferred = await transferAll(input, vm, progress, sessions, methods, prepared, ova, { switchable, perDisk });
     if (perDisk) {
       method = methods.some((m) => m.method === 'ovf') ? 'ovf' : 'datastore';
       progress.method = method;
@@ -155,11 +158,11 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
       ...(pack ? { packMtime: mtime } : {}),
       ...(input.overwrite ? { overwrite: true } : {}),
     });
-    // Every streamed disk moved to the datastore: the lost lease is aborted by cleanup, not completed.
-    if (method === 'ovf') await leases.complete();
+    // Every streamed disk moved to the datastore: the lost session is aborted by cleanup, not completed.
+    if (method === 'ovf') await sessions.complete();
     transfers.succeeded = true;
     setPhase('cleaning_up');
-    await cleanUp(input, leases, prepared, transfers, false);
+    await cleanUp(input, sessions, prepared, transfers, false);
     setPhase('completed');
     return {
       vmName: vm.name,
@@ -181,7 +184,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     const message = rootMessage(err);
     // Every transfer has stopped (transferAll waits for them): now clean up,
     // even while the workflow is being cancelled.
-    const kept = await CancellationScope.nonCancellable(() => cleanUp(input, leases, prepared, transfers, cancelled));
+    const kept = await CancellationScope.nonCancellable(() => cleanUp(input, sessions, prepared, transfers, cancelled));
     if (cancelled) {
       setPhase('cancelled');
       throw err;
@@ -218,23 +221,24 @@ class TransferTracker {
 }
 
 /**
- * Aborts the lease, removes our snapshot and, unless the export succeeded, the
- * staged files this job created: all of them when cancelled, all but the verified
- * disks when failed. Returns the disks kept.
+ * Aborts the export session unless it was completed, removes our snapshot and,
+ * unless the export succeeded, the staged files this job created: all of them when
+ * cancelled, all but the verified disks when failed. Returns the disks kept.
  */
 async function cleanUp(
   input: ExportWorkflowInput,
-  leases: LeaseKeeper,
+  sessions: ExportSessionKeeper,
   prepared: PreparedExport | undefined,
   transfers: TransferTracker,
   cancelled: boolean,
 ): Promise<string[]> {
-  leases.stopKeepAlive();
+  sessions.stopKeepAlive();
   const result = await control.cleanupExport({
     source: input.source,
     sink: input.sink,
-    ...(leases.current ? { leaseId: leases.current.id } : {}),
-    leaseCompleted: leases.completed,
+    // The session's fields keep their recorded names (leaseId, leaseCompleted).
+    ...(sessions.current ? { leaseId: sessions.current.id } : {}),
+    leaseCompleted: sessions.completed,
     ...(prepared?.createdSnapshotId ? { createdSnapshotId: prepared.createdSnapshotId } : {}),
     ...(transfers.succeeded
       ? {}
@@ -251,23 +255,24 @@ async function cleanUp(
 }
 
 /**
- * Decides how each disk is read and opens the lease if one is needed. Method
- * `auto` (in exports started with this code) asks chooseMethods: the datastore
- * read wherever it can serve the disk, the lease only for the others. An explicit
- * method, or an export started before, takes one method for every disk as before
- * (auto: the lease, or the datastore when the server refuses ExportVm).
+ * Decides how each disk is read and opens the export session if one is needed.
+ * Method `auto` (in exports started with this code) asks chooseMethods: the
+ * datastore (file) read wherever it can serve the disk, the session's stream only
+ * for the others. An explicit method, or an export started before, takes one
+ * method for every disk as before (auto: the session, or the datastore when the
+ * source refuses one; vSphere: ExportVm).
  */
-async function chooseAndOpen(input: ExportWorkflowInput, vm: VmDescription, prepared: PreparedExport, leases: LeaseKeeper): Promise<DiskMethod[]> {
+async function chooseAndOpen(input: ExportWorkflowInput, vm: VmDescription, prepared: PreparedExport, sessions: ExportSessionKeeper): Promise<DiskMethod[]> {
   if (input.method === 'auto' && patched(AUTO_PER_DISK_PATCH)) {
     const methods = await control.chooseMethods({ source: input.source, vm, target: prepared.target });
     const streamed = methods.filter((m) => m.method === 'ovf');
     if (streamed.length > 0) {
       try {
-        await leases.open(prepared, { fallback: false });
+        await sessions.open(prepared, { fallback: false });
       } catch (err) {
         if (failureType(err) !== ErrorType.NotSupported) throw err;
         // The datastore cannot serve these disks (a datastore read of a delta chain
-        // would not be the disk): say why the export needed the lease.
+        // would not be the disk): say why the export needed the session.
         const why = streamed.map((m) => `disk ${m.diskKey}: ${m.reason}`).join('; ');
         throw ApplicationFailure.create({
           type: ErrorType.NotSupported,
@@ -279,7 +284,7 @@ async function chooseAndOpen(input: ExportWorkflowInput, vm: VmDescription, prep
     }
     return methods;
   }
-  const method = await leases.open(prepared);
+  const method = await sessions.open(prepared);
   const reason =
     input.method !== 'auto'
       ? `${method === 'datastore' ? 'resumable' : STREAM_REASON}; method ${input.method} asked by the job`
@@ -293,7 +298,7 @@ async function transferAll(
   input: ExportWorkflowInput,
   vm: VmDescription,
   progress: ExportProgress,
-  leases: LeaseKeeper,
+  sessions: ExportSessionKeeper,
   methods: DiskMethod[],
   prepared: PreparedExport,
   ova: OvaPlan | undefined,
@@ -312,8 +317,8 @@ async function transferAll(
     let resumeFrom: unknown;
     for (let reopen = 0; ; reopen++) {
       state.attempts++;
-      const lease = method === 'ovf' ? leases.current : undefined;
-      const device = lease?.devices.find((d) => d.diskKey === disk.key);
+      const session = method === 'ovf' ? sessions.current : undefined;
+      const device = session?.devices.find((d) => d.diskKey === disk.key);
       if (method === 'ovf' && !device) {
         throw ApplicationFailure.create({
           type: ErrorType.LeaseError,
@@ -321,7 +326,7 @@ async function transferAll(
           nonRetryable: true,
         });
       }
-      const generation = leases.generation;
+      const generation = sessions.generation;
       try {
         const done = await transferDisk({
           jobId: input.jobId,
@@ -333,8 +338,8 @@ async function transferAll(
           fileName: state.fileName,
           sizeBytes: device?.sizeBytes ?? disk.capacityBytes,
           mode: method,
-          ...(lease && device
-            ? { leaseId: lease.id, deviceUrl: device.url, ...(device.sslThumbprint ? { sslThumbprint: device.sslThumbprint } : {}) }
+          ...(session && device
+            ? { leaseId: session.id, deviceUrl: device.url, ...(device.sslThumbprint ? { sslThumbprint: device.sslThumbprint } : {}) }
             : {}),
           ...(resumeFrom !== undefined ? { resumeFrom } : {}),
           ...(ova ? { ova: { name: ova.name, region: ova.regions[diskIndex]! } } : {}),
@@ -356,12 +361,13 @@ async function transferAll(
           patched(REFUSAL_FALLBACK_PATCH)
         ) {
           // The HEAD passed but the GET was refused (a permission or lock on reads
-          // only): the NFC stream still serves the disk, so auto takes it, with why.
-          await streamInstead(leases, prepared, methods, state, disk.key, rootMessage(err));
+          // only): the session's stream still serves the disk, so auto takes it, with why.
+          await streamInstead(sessions, prepared, methods, state, disk.key, rootMessage(err));
           method = 'ovf';
           resumeFrom = undefined;
           continue;
         }
+        // LeaseLost: the wire name of a lost export session, whatever the source.
         if (failureType(err) === ErrorType.LeaseLost && !isCancellation(err)) {
           const checkpoint = failureDetails(err, ErrorType.LeaseLost)[0];
           if (switchable && method === 'ovf' && (await movedToDatastore(input, vm, prepared, methods, state, disk.key, checkpoint))) {
@@ -371,10 +377,10 @@ async function transferAll(
             resumeFrom = undefined;
             continue;
           }
-          if (reopen < MAX_LEASE_REOPENS) {
-            // The lease died under us: carry the committed checkpoint to a new lease.
+          if (reopen < MAX_SESSION_REOPENS) {
+            // The session died under us: carry the committed checkpoint to a new one.
             resumeFrom = checkpoint;
-            await leases.reopen(generation);
+            await sessions.reopen(generation);
             continue;
           }
         }
@@ -410,7 +416,7 @@ async function transferAll(
 }
 
 /**
- * After a lost lease, asks again whether the datastore serves a streamed disk
+ * After a lost session, asks again whether the datastore serves a streamed disk
  * (a refusal at the start may have been a lock or a permission since fixed). If
  * it does, the disk's method becomes datastore, with the reason, and true is returned.
  */
@@ -446,12 +452,12 @@ function switchMethod(methods: DiskMethod[], state: DiskProgress, moved: DiskMet
 }
 
 /**
- * Moves a disk whose datastore GET was refused to the NFC stream, opening the
- * export's lease if no disk needed one yet.
+ * Moves a disk whose datastore GET was refused to the session's stream, opening
+ * the export session if no disk needed one yet.
  */
-async function streamInstead(leases: LeaseKeeper, prepared: PreparedExport, methods: DiskMethod[], state: DiskProgress, diskKey: number, refusal: string): Promise<void> {
+async function streamInstead(sessions: ExportSessionKeeper, prepared: PreparedExport, methods: DiskMethod[], state: DiskProgress, diskKey: number, refusal: string): Promise<void> {
   try {
-    await leases.ensureOpen(prepared);
+    await sessions.ensureOpen(prepared);
   } catch (err) {
     if (failureType(err) !== ErrorType.NotSupported) throw err;
     throw ApplicationFailure.create({
@@ -466,93 +472,4 @@ async function streamInstead(leases: LeaseKeeper, prepared: PreparedExport, meth
     reason: `stream: restarts from zero if interrupted, because the datastore refused to read the disk's file (${refusal})`,
   });
   log.warn('datastore read refused: disk moved to the NFC stream', { disk: state.fileName, refusal });
-}
-
-/**
- * Owns the NFC lease for the workflow: opens it (falling back to datastore
- * downloads when the server refuses ExportVm and the method is auto), keeps it
- * alive with a heartbeating activity, and reopens it at most MAX_LEASE_REOPENS
- * times when it is lost. Transfers that notice a lost lease wait for the one reopen.
- */
-class LeaseKeeper {
-  current: ExportSession | undefined;
-  completed = false;
-  generation = 0;
-  private prepared: PreparedExport | undefined;
-  private keepAliveScope: CancellationScope | undefined;
-  private reopening: Promise<void> | undefined;
-  private opening: Promise<void> | undefined;
-  /** Whether a disk still needs the lease (reopened between transfers only then). */
-  needed: () => boolean = () => true;
-
-  constructor(private readonly input: ExportWorkflowInput) {}
-
-  /** `fallback: false`: some disk cannot be read from the datastore, so a refused lease fails the export. */
-  async open(prepared: PreparedExport, { fallback = true }: { fallback?: boolean } = {}): Promise<'ovf' | 'datastore'> {
-    this.prepared = prepared;
-    if (this.input.method === 'datastore') return 'datastore';
-    try {
-      this.current = await control.openLease({ source: this.input.source, target: prepared.target });
-    } catch (err) {
-      if (fallback && this.input.method === 'auto' && failureType(err) === ErrorType.NotSupported) return 'datastore';
-      throw err;
-    }
-    this.startKeepAlive();
-    return 'ovf';
-  }
-
-  /** Opens the lease once for disks that move to the stream mid-export (NotSupported: the server has no NFC export). */
-  async ensureOpen(prepared: PreparedExport): Promise<void> {
-    if (this.current) return;
-    this.opening ??= this.open(prepared, { fallback: false }).then(() => undefined);
-    await this.opening;
-  }
-
-  async reopen(seenGeneration: number): Promise<void> {
-    if (seenGeneration !== this.generation) return; // someone already reopened it
-    this.reopening ??= this.doReopen().finally(() => (this.reopening = undefined));
-    await this.reopening;
-  }
-
-  private async doReopen(): Promise<void> {
-    if (this.generation >= MAX_LEASE_REOPENS) {
-      throw ApplicationFailure.create({ type: ErrorType.LeaseLost, message: 'the export lease was lost too often', nonRetryable: true });
-    }
-    this.stopKeepAlive();
-    const old = this.current;
-    this.current = undefined;
-    if (old) {
-      await control.cleanupExport({ source: this.input.source, sink: this.input.sink, leaseId: old.id, leaseCompleted: false });
-    }
-    this.current = await control.openLease({ source: this.input.source, target: this.prepared!.target });
-    this.generation++;
-    this.startKeepAlive();
-  }
-
-  async complete(): Promise<void> {
-    this.stopKeepAlive();
-    if (!this.current) return;
-    await control.completeLease({ source: this.input.source, leaseId: this.current.id });
-    this.completed = true;
-  }
-
-  stopKeepAlive(): void {
-    this.keepAliveScope?.cancel();
-    this.keepAliveScope = undefined;
-  }
-
-  private startKeepAlive(): void {
-    const lease = this.current;
-    if (!lease) return;
-    const generation = this.generation;
-    const scope = new CancellationScope();
-    this.keepAliveScope = scope;
-    scope
-      .run(() => keepLeaseAlive({ source: this.input.source, leaseId: lease.id, intervalMs: LEASE_KEEPALIVE_MS }))
-      .catch(async (err: unknown) => {
-        if (isCancellation(err)) return;
-        // The lease died between transfers: reopen it now rather than on the next failure.
-        if (failureType(err) === ErrorType.LeaseLost && this.needed()) await this.reopen(generation).catch(() => undefined);
-      });
-  }
 }

@@ -19,10 +19,11 @@ export const WORKER_AFFINITY_PATCH = 'worker-affinity';
 
 /** The activity proxies the export workflow calls. */
 export interface JobActivities {
-  /** Control-plane calls (describe, output check, prepare, lease, cleanup). */
+  /** Control-plane calls (describe, output check, prepare, export session open/complete, cleanup). */
   control: ExportActivities;
   transferDisk: ExportActivities['transferDisk'];
-  keepLeaseAlive: ExportActivities['keepLeaseAlive'];
+  /** The activity type keepLeaseAlive (its recorded name): keeps the export session alive. */
+  keepSessionAlive: ExportActivities['keepLeaseAlive'];
   /** Writes the output: waits for its cancellation to complete (finalizeOptions). */
   finalizeExport: ExportActivities['finalizeExport'];
 }
@@ -41,7 +42,7 @@ export function sharedQueueActivities(tuning: ActivityTuning = {}): JobActivitie
   return {
     control: proxyActivities<ExportActivities>(tuned(controlOptions, tuning)),
     transferDisk: proxyActivities<ExportActivities>(transferOptions).transferDisk,
-    keepLeaseAlive: proxyActivities<ExportActivities>(keepAliveOptions).keepLeaseAlive,
+    keepSessionAlive: proxyActivities<ExportActivities>(keepAliveOptions).keepLeaseAlive,
     finalizeExport: proxyActivities<ExportActivities>(tuned(finalizeOptions, tuning)).finalizeExport,
   };
 }
@@ -73,7 +74,7 @@ export function activitiesFor(sink: SinkRef, claim?: WorkerClaim, tuning: Activi
   });
   const pinnedControl = proxyActivities<ExportActivities>(pin(tuned(controlOptions, tuning)));
   const { transferDisk } = proxyActivities<ExportActivities>(pin(transferOptions));
-  const { keepLeaseAlive } = proxyActivities<ExportActivities>(pin(keepAliveOptions));
+  const { keepLeaseAlive: keepSessionAlive } = proxyActivities<ExportActivities>(pin(keepAliveOptions));
   const { finalizeExport } = proxyActivities<ExportActivities>(pin(tuned(finalizeOptions, tuning)));
   const shared = sharedQueueActivities(tuning);
 
@@ -93,9 +94,9 @@ export function activitiesFor(sink: SinkRef, claim?: WorkerClaim, tuning: Activi
     };
 
   // Cleanup also runs after WorkerLost (and on cancellation, when the worker may
-  // be gone too). The lease and the snapshot are the source's: any worker can
-  // release them. The files are on the lost machine, and a file of the same name
-  // on another machine is not this export's to remove.
+  // be gone too). The export session and the snapshot are the source's: any
+  // worker can release them. The files are on the lost machine, and a file of the
+  // same name on another machine is not this export's to remove.
   const cleanupExport = async (input: CleanupInput): Promise<CleanupResult> => {
     if (!lost) {
       try {
@@ -126,7 +127,8 @@ export function activitiesFor(sink: SinkRef, claim?: WorkerClaim, tuning: Activi
   return {
     control,
     transferDisk: guarded('transferDisk', transferDisk),
-    keepLeaseAlive: guarded('keepLeaseAlive', keepLeaseAlive),
+    // Named by its activity type: the WorkerLost failure says which activity waited.
+    keepSessionAlive: guarded('keepLeaseAlive', keepSessionAlive),
     finalizeExport: guarded('finalizeExport', finalizeExport),
   };
 }

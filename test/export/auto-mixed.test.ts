@@ -8,7 +8,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -23,6 +22,7 @@ import { activityResults } from '../harness/history.js';
 import { abortLeaseBehindWorker } from '../faults/lib/lease-abort.js';
 import { makeTestPki, pem } from '../harness/certs.js';
 import { letStandInsThrough } from '../harness/download-stand-ins.js';
+import { trippingRelay } from '../harness/tripping-relay.js';
 import { createTestVm, startExport } from './helpers.js';
 
 const services = inject('services');
@@ -39,52 +39,6 @@ const getRefused = new Map<number, string>();
 const openedLeases: string[] = [];
 /** When set, lease device URLs of these disks go through this proxy (host:port). */
 const streamProxy = new Map<number, string>();
-
-/**
- * A TCP relay to vcsim that, once `limit` bytes have come back, holds the rest,
- * runs `trip` (lift the refusal, abort the lease) and then cuts the connection:
- * a lease lost mid-stream, the way an administrator or a vCenter restart does it.
- */
-async function trippingRelay(
-  target: string,
-  limit: number,
-  trip: () => Promise<void>,
-): Promise<{ server: Server; address: string; relayed: () => number }> {
-  const [host, port] = [
-    target.slice(0, target.lastIndexOf(':')),
-    Number(target.slice(target.lastIndexOf(':') + 1)),
-  ];
-  let relayed = 0;
-  let tripped = false;
-  const server = createServer((client: Socket) => {
-    const upstream = connect(port, host);
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.pipe(upstream);
-    // Only one connection is cut; later ones (a reopened lease's) pass through.
-    if (tripped) {
-      upstream.pipe(client);
-      return;
-    }
-    upstream.on('data', (chunk: Buffer) => {
-      if (tripped) return;
-      relayed += chunk.length;
-      if (relayed < limit) {
-        client.write(chunk);
-        return;
-      }
-      tripped = true;
-      upstream.pause();
-      void trip().finally(() => {
-        client.destroy();
-        upstream.destroy();
-      });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const addr = server.address() as { port: number };
-  return { server, address: `127.0.0.1:${addr.port}`, relayed: () => relayed };
-}
 
 beforeAll(async () => {
   worker = await createExportWorker({

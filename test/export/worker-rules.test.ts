@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, symlinkSync } from 'nod
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createExportActivities, LeaseProgressRegistry } from '../../src/activities/index.js';
+import { createExportActivities, SessionProgressRegistry } from '../../src/activities/index.js';
 import type { DescribeInput, TransferDiskInput } from '../../src/activities/types.js';
 import { sealCredentials } from '../../src/config/secrets.js';
 import type { VmDescription } from '../../src/core/vm-description.js';
@@ -247,7 +247,7 @@ describe('the worker enforces its own rules on workflow input', () => {
     });
     try {
       const activities = createExportActivities(
-        { providers, sinks, leaseProgress: new LeaseProgressRegistry(), checkpointEveryMs: 1_000 },
+        { providers, sinks, sessionProgress: new SessionProgressRegistry(), checkpointEveryMs: 1_000 },
         { taskQueue: 'unused', identity: 'unused', lostTimeoutMs: 60_000 },
       );
       const source = { provider: 'vsphere' as const, profile: 'default' };
