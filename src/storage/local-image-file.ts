@@ -5,8 +5,7 @@
 // so a file under its final name is always a finished image.
 //
 // A qcow2's appends go to the device with O_DIRECT where it accepts them
-// (storage/raw/run-writer.ts: staged through aligned memory, unaligned edges
-// buffered): buffered, the kernel's copy into the page cache and its writeback
+// (direct-appender.ts: gathered into aligned memory, one write per MiB): buffered, the kernel's copy into the page cache and its writeback
 // made a 4 GiB qcow2 export 25% slower than the OVF path, which writes directly
 // (bench/formats section 1). The header, written last at offset 0, and every read
 // go through the page cache; the two never share a block. Only while the image
@@ -16,8 +15,8 @@
 import { constants } from 'node:fs';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { sha256OfFile } from '../formats/qcow2/index.js';
-import { DIRECT_ALIGN, openDirect } from './direct-io.js';
-import { RunWriter } from './raw/run-writer.js';
+import { DirectAppender } from './direct-appender.js';
+import { DIRECT_ALIGN } from './direct-io.js';
 import { fsyncDirectory, type LocalWriterPaths } from './local-disk-writer.js';
 import { openOwnedOrCreate } from './output-directory.js';
 import type { FinishedFile, ImageFile, OpenImageFileOptions, WriterState } from './sink.js';
@@ -47,8 +46,8 @@ export class LocalImageFile implements ImageFile {
   private handleClosed = false;
   private released = false;
   private finishedPath: string | undefined;
-  /** Appends through O_DIRECT: opened at the first aligned writev, undefined before, null where the file system has none. */
-  private direct: { handle: FileHandle; runs: RunWriter } | null | undefined;
+  /** Appends through O_DIRECT: opened at the first aligned writev, undefined before, null where the file system has none or once turned off. */
+  private direct: DirectAppender | null | undefined;
 
   constructor(
     private readonly paths: LocalWriterPaths,
@@ -72,52 +71,28 @@ export class LocalImageFile implements ImageFile {
   writev(buffers: Buffer[], position: number): Promise<{ bytesWritten: number }> {
     return this.io('writing', async () => {
       const bytes = buffers.reduce((sum, b) => sum + b.length, 0);
-      const runs = await this.directRuns(position, bytes);
-      if (!runs) return this.handle.writev(buffers, position);
-      const writes: Promise<void>[] = [];
-      let at = position;
-      for (const run of contiguousRuns(buffers)) {
-        writes.push(runs.write(run, at));
-        at += run.length;
-      }
-      const failed = (await Promise.allSettled(writes)).find((o): o is PromiseRejectedResult => o.status === 'rejected');
-      if (failed) throw failed.reason;
-      return { bytesWritten: bytes };
+      const direct = await this.directAppender(position, bytes);
+      if (direct && (await direct.append(buffers, position, bytes))) return { bytesWritten: bytes };
+      return this.handle.writev(buffers, position);
     });
   }
 
   willBeReadBack(): void {
-    if (this.direct === undefined) this.direct = null;
-    else if (this.direct) {
-      const { handle } = this.direct;
-      this.direct = null;
-      // The handle may still have a write in flight only if a writev is running, and writes are awaited one at a time.
-      void handle.close().catch(() => undefined);
-    }
+    const direct = this.direct;
+    this.direct = null;
+    // Writes are awaited one at a time, so none of the handle's is in flight.
+    if (direct) void direct.close().catch(() => undefined);
   }
 
-  /**
-   * The direct writer for an append at `position`, opened on first use. Finding
-   * aligned memory writes one block of zeros at `position`, which this append of at
-   * least a block then overwrites.
-   */
-  private async directRuns(position: number, bytes: number): Promise<RunWriter | undefined> {
+  /** The direct appender, opened at the first append of at least a block at an aligned offset. */
+  private async directAppender(position: number, bytes: number): Promise<DirectAppender | undefined> {
     if (this.direct === null || this.handleClosed) return undefined;
-    if (this.direct) return this.direct.runs;
+    if (this.direct) return this.direct;
     if (position % DIRECT_ALIGN !== 0 || bytes < DIRECT_ALIGN) return undefined;
-    const handle = await openDirect(this.paths.partialPath);
-    if (!handle) {
-      this.direct = null;
-      return undefined;
-    }
-    try {
-      this.direct = { handle, runs: await RunWriter.open(this.handle, handle, position) };
-      return this.direct.runs;
-    } catch (err) {
-      await handle.close().catch(() => undefined);
-      throw err;
-    }
+    this.direct = (await DirectAppender.open(this.paths.partialPath, this.handle, position)) ?? null;
+    return this.direct ?? undefined;
   }
+
   write(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesWritten: number }> {
     return this.io('writing', () => this.handle.write(buffer, offset, length, position));
   }
@@ -170,7 +145,7 @@ export class LocalImageFile implements ImageFile {
   private async closeHandle(): Promise<void> {
     if (this.handleClosed) return;
     this.handleClosed = true;
-    if (this.direct) await this.direct.handle.close().catch(() => undefined);
+    if (this.direct) await this.direct.close().catch(() => undefined);
     this.direct = null;
     await this.handle.close().catch(() => undefined);
   }
@@ -194,18 +169,4 @@ export class LocalImageFile implements ImageFile {
       await this.close();
     }
   }
-}
-
-/** Neighbouring buffers that are neighbours in memory too (clusters of one batch) joined into one view, without copying. */
-function* contiguousRuns(buffers: Buffer[]): Generator<Buffer> {
-  let run: Buffer | undefined;
-  for (const b of buffers) {
-    if (run && b.buffer === run.buffer && b.byteOffset === run.byteOffset + run.length) {
-      run = Buffer.from(run.buffer, run.byteOffset, run.length + b.length);
-    } else {
-      if (run) yield run;
-      run = b;
-    }
-  }
-  if (run) yield run;
 }

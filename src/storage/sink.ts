@@ -68,6 +68,8 @@ export interface ImageWriterState {
   encoding: 'raw' | 'vmdk-stream';
   /** The qcow2 writer's checkpoint (formats/qcow2/state.ts, under 56 KiB); absent when nothing can resume. */
   qcow2?: unknown;
+  /** A local sparse raw image's checkpoint (storage/raw: offset and size, ~100 bytes); absent when nothing can resume. */
+  raw?: unknown;
   /** The image file's own state (S3: its upload). */
   file?: WriterState;
 }

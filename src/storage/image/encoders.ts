@@ -6,7 +6,7 @@
 import { NodeSha256 } from '../../core/resumable-sha256.js';
 import { DEFAULT_CLUSTER_BITS, fullImageHeader, MAX_STATE_BYTES, qcow2Geometry, Qcow2Writer, type Qcow2WriterState } from '../../formats/qcow2/index.js';
 import { PredictedHashImageFile } from './predicted-hash.js';
-import { RawSparseWriter } from '../raw/raw-sparse-writer.js';
+import { RawSparseWriter, type RawSparseState } from '../raw/raw-sparse-writer.js';
 import type { FileHandle } from 'node:fs/promises';
 import type { DiskWriter, FinishedFile, ImageFile, OutputSink } from '../sink.js';
 
@@ -14,6 +14,7 @@ export interface EncoderCheckpoint {
   /** Guest bytes before this offset are durable and need not be sent again. */
   offset: number;
   qcow2?: Qcow2WriterState;
+  raw?: RawSparseState;
   file?: ReturnType<ImageFile['state']>;
 }
 
@@ -191,13 +192,24 @@ export class SparseRawEncoder implements ImageEncoder {
     return new SparseRawEncoder(file, await RawSparseWriter.create(file.handle, { sizeBytes: virtualSize }));
   }
 
+  /** Continues from a checkpoint: the file keeps its first `offset` bytes (re-read once for the hash), the rest is cut. */
+  static async resume(file: ImageFile & { handle: FileHandle }, state: RawSparseState, virtualSize: number): Promise<SparseRawEncoder> {
+    return new SparseRawEncoder(file, await RawSparseWriter.resume(file.handle, state, { sizeBytes: virtualSize }));
+  }
+
+  /** Where input must continue after a resume. */
+  get resumeOffset(): number {
+    return this.writer.offset;
+  }
+
   write(offset: number, data: Buffer): Promise<void> {
     return this.writer.write(offset, data);
   }
 
-  /** Used for decoded streams only, which restart from their first byte. */
-  checkpoint(): Promise<undefined> {
-    return Promise.resolve(undefined);
+  /** Syncs the file and says how far it holds the disk (a decoded stream's caller ignores it: a stream restarts from its first byte). */
+  async checkpoint(): Promise<EncoderCheckpoint> {
+    const raw = await this.writer.checkpoint();
+    return { offset: raw.offset, raw, file: this.file.state() };
   }
 
   async finish(): Promise<FinishedFile & { sha256: string }> {

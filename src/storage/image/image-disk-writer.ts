@@ -26,6 +26,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { Qcow2Encoder, SequentialRawEncoder, SparseRawEncoder, type ImageEncoder } from './encoders.js';
 import { PushFeed } from './push-feed.js';
 import { isImageNotReadable } from '../s3-image-file.js';
+import { RawWriterError } from '../raw/errors.js';
+import type { RawSparseState } from '../raw/raw-sparse-writer.js';
 
 export type ImageFormat = 'raw' | 'qcow2';
 
@@ -51,16 +53,26 @@ function hasHandle(file: ImageFile): file is ImageFile & { handle: FileHandle } 
   return typeof (file as { handle?: unknown }).handle === 'object';
 }
 
-export async function openImageDiskWriter(sink: OutputSink, options: ImageDiskWriterOptions): Promise<DiskWriter> {
+/** An image writer that also takes the disk as extents with gaps (transfer/extent-transfer.ts). */
+export interface ImageDiskWriter extends DiskWriter {
+  /**
+   * Writes the disk's bytes at `offset`, at or past the end of what came before;
+   * the bytes skipped read as zeros in the image. Only for a source of the disk's
+   * own bytes (options.source 'raw'); calls are awaited one at a time.
+   */
+  writeAt(offset: number, data: Buffer): Promise<void>;
+}
+
+export async function openImageDiskWriter(sink: OutputSink, options: ImageDiskWriterOptions): Promise<ImageDiskWriter> {
   if (options.format === 'qcow2' && !sink.openImageFile) {
     throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `${sink.location} cannot hold a qcow2 image`, nonRetryable: true });
   }
-  const writer = new ImageDiskWriter(sink, options);
+  const writer = new ImageWriter(sink, options);
   await writer.tryResume(options.checkpoint);
   return writer;
 }
 
-class ImageDiskWriter implements DiskWriter {
+class ImageWriter implements ImageDiskWriter {
   readonly prefixHashing = 'reread' as const;
   readonly commitGranularity = 1;
   readonly hashesOutput = true;
@@ -76,6 +88,8 @@ class ImageDiskWriter implements DiskWriter {
   private feed: PushFeed | undefined;
   private decoding: Promise<void> | undefined;
   private failure: Error | undefined;
+  /** Set by writeAt: the input has gaps, and the end of the disk may be one. */
+  private extents = false;
 
   constructor(
     private readonly sink: OutputSink,
@@ -98,13 +112,24 @@ class ImageDiskWriter implements DiskWriter {
     return run;
   }
 
-  /** Continues a qcow2 image of the disk's own bytes from its checkpoint; anything else starts over. */
+  /**
+   * Continues an image of the disk's own bytes from its checkpoint: a qcow2
+   * anywhere, a sparse raw image in a file that can seek (written from extents:
+   * a raw image of a plain byte stream goes through the sink's ordinary writer).
+   * Anything else (a decoded stream, a raw stream to S3) starts over.
+   */
   async tryResume(cp: WriterResumePoint | undefined): Promise<void> {
     const saved = cp?.sink.kind === 'image' ? cp.sink : undefined;
-    if (!saved || saved.format !== this.options.format || saved.encoding !== 'raw' || saved.qcow2 === undefined || this.options.format !== 'qcow2') return;
+    if (!saved || saved.format !== this.options.format || saved.encoding !== 'raw') return;
+    const qcow2 = this.options.format === 'qcow2' ? saved.qcow2 : undefined;
+    const raw = this.options.format === 'raw' && this.sink.imagesSeekable ? (saved.raw as RawSparseState | undefined) : undefined;
+    if (qcow2 === undefined && raw === undefined) return;
     const file = await this.openFile(saved.file);
     try {
-      const encoder = await Qcow2Encoder.resume(file, saved.qcow2);
+      let encoder: Qcow2Encoder | SparseRawEncoder;
+      if (qcow2 !== undefined) encoder = await Qcow2Encoder.resume(file, qcow2);
+      else if (hasHandle(file)) encoder = await SparseRawEncoder.resume(file, raw!, this.options.virtualSize);
+      else throw new Error(`${this.sink.location}: a seekable image file without a file handle`);
       this.encoder = encoder;
       this.mode = 'raw';
       this.position = this.resumedAt = encoder.resumeOffset;
@@ -112,7 +137,7 @@ class ImageDiskWriter implements DiskWriter {
       // A checkpoint the file no longer matches, or an upload that cannot be read
       // back for it: a new image (the open truncated nothing yet).
       await file.close();
-      if (!(err instanceof Qcow2WriterError) && !isImageNotReadable(err)) throw err;
+      if (!(err instanceof Qcow2WriterError) && !(err instanceof RawWriterError) && !isImageNotReadable(err)) throw err;
     }
   }
 
@@ -176,6 +201,26 @@ class ImageDiskWriter implements DiskWriter {
       throw this.classify(err);
     } finally {
       release?.();
+    }
+  }
+
+  async writeAt(offset: number, data: Buffer): Promise<void> {
+    try {
+      this.throwIfFailed();
+      if (this.options.source !== 'raw') throw new Error(`${this.options.name}: writeAt needs a source of the disk's own bytes`);
+      if (offset < this.position) throw new Error(`${this.options.name}: extent at ${offset} starts before ${this.position}, the end of the previous one`);
+      if (offset + data.length > this.options.virtualSize) {
+        throw this.sizeFailure(`an extent at ${offset} of ${data.length} bytes runs past the disk's ${this.options.virtualSize} bytes`);
+      }
+      this.mode = 'raw';
+      this.extents = true;
+      this.position = offset + data.length;
+      await this.serial(async () => {
+        this.encoder ??= await this.newEncoder();
+        await this.encoder.write(offset, data);
+      });
+    } catch (err) {
+      throw this.classify(err);
     }
   }
 
@@ -250,7 +295,7 @@ class ImageDiskWriter implements DiskWriter {
     if (!cp) return { offset: this.position, state: { kind: 'image', format, encoding } };
     return {
       offset: cp.offset,
-      state: { kind: 'image', format, encoding, ...(cp.qcow2 ? { qcow2: cp.qcow2 } : {}), ...(cp.file ? { file: cp.file } : {}) },
+      state: { kind: 'image', format, encoding, ...(cp.qcow2 ? { qcow2: cp.qcow2 } : {}), ...(cp.raw ? { raw: cp.raw } : {}), ...(cp.file ? { file: cp.file } : {}) },
     };
   }
 
@@ -263,7 +308,8 @@ class ImageDiskWriter implements DiskWriter {
     }
     await this.chain;
     this.throwIfFailed();
-    if (this.position !== this.options.virtualSize) {
+    // Extents leave what follows the last one as zeros: the encoder completes the image.
+    if (!this.extents && this.position !== this.options.virtualSize) {
       throw this.classify(this.sizeFailure(`the source sent ${this.position} bytes, the disk has ${this.options.virtualSize}`));
     }
   }
