@@ -8,17 +8,16 @@
 // difference (a thin disk: some cluster was all zeros), an append out of order,
 // or a truncation, and the image is read back instead. A fully allocated disk,
 // whose read-back would cost the most, is the one that needs none. The hash runs
-// on the worker thread (core/copied-sha256.ts): on the event loop it was the
-// largest cost of a qcow2 export (bench/formats section 1: 0.75 of the OVF path).
-import { CopiedSha256 } from '../../core/copied-sha256.js';
+// on the event loop: copied to the worker thread (core/copied-sha256.ts) it cost
+// more CPU than it saved (bench/formats section 2: 20 CPU-s against 11 per 2 GiB).
+import { createHash, type Hash } from 'node:crypto';
 import type { FinishedFile, ImageFile, WriterState } from '../sink.js';
 
 export class PredictedHashImageFile implements ImageFile {
-  private hash: CopiedSha256 | undefined = new CopiedSha256();
+  private hash: Hash | undefined = createHash('sha256');
   private end: number;
   private headerMatched = false;
   private digest: string | undefined;
-  private readonly headHashed: Promise<void>;
   /** Only where the file has one: without it, everything synced counts as durable. */
   readonly durableLength?: () => number;
 
@@ -27,7 +26,7 @@ export class PredictedHashImageFile implements ImageFile {
     private readonly file: ImageFile,
     private readonly head: Buffer,
   ) {
-    this.headHashed = this.hash!.update(head).catch(() => this.giveUp());
+    this.hash!.update(head);
     this.end = head.length;
     const durable = file.durableLength?.bind(file);
     if (durable) this.durableLength = durable;
@@ -46,7 +45,6 @@ export class PredictedHashImageFile implements ImageFile {
   /** The layout is not the predicted one after all (a cluster was skipped): hashing on would be wasted work. */
   giveUp(): void {
     if (!this.hash) return;
-    this.hash.close();
     this.hash = undefined;
     if (this.digest === undefined) this.file.willBeReadBack?.();
   }
@@ -55,19 +53,14 @@ export class PredictedHashImageFile implements ImageFile {
     if (position !== this.end) this.giveUp();
     const result = await this.file.writev(buffers, position);
     if (this.hash) {
-      this.end += result.bytesWritten;
-      try {
-        await this.headHashed;
-        let left = result.bytesWritten;
-        for (const b of buffers) {
-          if (left <= 0 || !this.hash) break;
-          const n = Math.min(left, b.length);
-          await this.hash.update(n === b.length ? b : b.subarray(0, n));
-          left -= n;
-        }
-      } catch {
-        this.giveUp(); // the worker failed: the file is read back at the end instead
+      let left = result.bytesWritten;
+      for (const b of buffers) {
+        if (left <= 0) break;
+        const n = Math.min(left, b.length);
+        this.hash.update(n === b.length ? b : b.subarray(0, n));
+        left -= n;
       }
+      this.end += result.bytesWritten;
     }
     return result;
   }
@@ -100,7 +93,7 @@ export class PredictedHashImageFile implements ImageFile {
 
   async finish(): Promise<FinishedFile> {
     const done = await this.file.finish();
-    if (this.hash && this.headerMatched && done.sizeBytes === this.end) this.digest = await this.hash.digestHex().catch(() => undefined);
+    if (this.hash && this.headerMatched && done.sizeBytes === this.end) this.digest = this.hash.digest('hex');
     this.giveUp();
     return done;
   }
