@@ -8,7 +8,7 @@
 // difference (a thin disk: some cluster was all zeros), an append out of order,
 // or a truncation, and the image is read back instead. A fully allocated disk,
 // whose read-back would cost the most, is the one that needs none. The hash runs
-// on the event loop: copied to the worker thread (core/copied-sha256.ts) it cost
+// on the event loop: copied to the worker thread (tried: a copy per write) it cost
 // more CPU than it saved (bench/formats section 2: 20 CPU-s against 11 per 2 GiB).
 import { createHash, type Hash } from 'node:crypto';
 import type { FinishedFile, ImageFile, WriterState } from '../sink.js';
