@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { dyingWithParent } from '../src/devservices/process.js';
 import { openImageDiskWriter, type ImageFormat } from '../src/storage/image/image-disk-writer.js';
 import { LocalSink } from '../src/storage/local-sink.js';
+import { transferExtents } from '../src/transfer/extent-transfer.js';
+import { HttpExtentSource } from '../src/transfer/http-extent-source.js';
 import { transferDisk } from '../src/transfer/transfer-disk.js';
 
 export interface ImageTransferOptions {
@@ -25,6 +27,11 @@ export interface ImageTransferOptions {
   checkpointEveryMs?: number;
   /** Node flags for the child, e.g. ['--cpu-prof', '--cpu-prof-dir', dir]. */
   nodeFlags?: string[];
+  /** 'stream' (default): one GET (transfer-disk.ts); 'extents': ranged GETs in parallel (extent-transfer.ts, source 'raw' only). */
+  engine?: 'stream' | 'extents';
+  /** With engine 'extents': reads in flight and bytes per read. */
+  concurrency?: number;
+  maxReadBytes?: number;
 }
 
 export interface ImageTransferResult {
@@ -48,14 +55,25 @@ async function transferOnce(o: ImageTransferOptions): Promise<ImageTransferResul
   let lastCheckpointAt = t0;
   const writer = await openImageDiskWriter(sink, { name: o.name, format: o.format, virtualSize: o.virtualSize, source: o.source, stage: false });
   try {
-    const result = await transferDisk({
-      source: { url: o.url, headers: {} },
+    const common = {
       writer,
       signal: new AbortController().signal,
       ...(o.checkpointEveryMs !== undefined ? { checkpointEveryMs: o.checkpointEveryMs } : {}),
       // The engine's last checkpoint comes after the last byte is written and before finish.
       onCheckpoint: () => (lastCheckpointAt = performance.now()),
-    });
+    };
+    const result =
+      o.engine === 'extents'
+        ? await transferExtents({
+            ...common,
+            source: new HttpExtentSource({
+              source: { url: o.url, headers: {} },
+              sizeBytes: o.virtualSize,
+              ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+              ...(o.maxReadBytes !== undefined ? { maxReadBytes: o.maxReadBytes } : {}),
+            }),
+          })
+        : await transferDisk({ ...common, source: { url: o.url, headers: {} } });
     const end = performance.now();
     const usage = process.resourceUsage();
     return {
