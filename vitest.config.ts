@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
@@ -17,6 +17,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
+          // test/aws has its own project and servers (below).
+          exclude: [...configDefaults.exclude, 'test/aws/**'],
           environment: 'node',
           globalSetup: ['test/harness/global-setup.ts'],
           setupFiles: ['test/harness/quiet-runtime.ts'],
@@ -41,6 +43,21 @@ export default defineConfig({
           hookTimeout: 180_000,
           maxWorkers: 2,
           sequence: { groupOrder: 2 },
+        },
+      },
+      {
+        // The AWS tests (test/aws) against moto on loopback: their own global setup
+        // starts moto, so the other projects never wait for it.
+        test: {
+          name: 'aws',
+          include: ['test/aws/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/harness/aws-global-setup.ts'],
+          setupFiles: ['test/harness/aws-dummy-credentials.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          maxWorkers: 2,
+          sequence: { groupOrder: 3 },
         },
       },
     ],
