@@ -18,28 +18,11 @@ import { LocalSink } from '../../src/storage/local-sink.js';
 import { transferExtents, type Extent } from '../../src/transfer/extent-transfer.js';
 import { HttpExtentSource } from '../../src/transfer/http-extent-source.js';
 import type { TransferCheckpoint, TransferResult } from '../../src/transfer/types.js';
+import { patternedDisk } from './helpers/patterned-disk.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const DISK = 48 * MiB;
-
-/** Data at the start, an unaligned run in the middle, the very end; zeros elsewhere. */
-function patternedDisk(): Buffer {
-  const disk = Buffer.alloc(DISK);
-  let x = 0x2545f491;
-  const fill = (start: number, length: number) => {
-    for (let i = start; i < start + length; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      disk[i] = (x & 0xff) | 1;
-    }
-  };
-  fill(0, 2 * MiB + 77);
-  fill(DISK / 2 + 4096 + 3, 3 * MiB);
-  fill(DISK - MiB - 1000, MiB + 1000);
-  return disk;
-}
 
 /** What a source's allocation map says of that disk: the data, in whole 64 KiB blocks. */
 const MAP: Extent[] = [
@@ -106,7 +89,7 @@ async function startRangeServer(data: Buffer): Promise<RangeServer> {
 
 let dir: string;
 let rawPath: string;
-const disk = patternedDisk();
+const disk = patternedDisk(DISK);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hyper-extents-'));

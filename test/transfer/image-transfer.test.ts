@@ -16,34 +16,17 @@ import { LocalSink } from '../../src/storage/local-sink.js';
 import type { TransferCheckpoint } from '../../src/transfer/types.js';
 import { attempt, failureType, isRetryable } from './helpers/run.js';
 import { sha256Hex, startSourceServer, type SourceServer } from './helpers/source-server.js';
+import { patternedDisk } from './helpers/patterned-disk.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
 const DISK = 48 * MiB;
 
-/** Data at the start, an unaligned run in the middle, the very end; zeros elsewhere. */
-function patternedDisk(): Buffer {
-  const disk = Buffer.alloc(DISK);
-  let x = 0x9e3779b9;
-  const fill = (start: number, length: number) => {
-    for (let i = start; i < start + length; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      disk[i] = x & 0xff;
-    }
-  };
-  fill(0, 2 * MiB + 77);
-  fill(DISK / 2 + 4096 + 3, 3 * MiB);
-  fill(DISK - MiB - 1000, MiB + 1000);
-  return disk;
-}
-
 let dir: string;
 let rawPath: string;
 let vmdk: Buffer;
 let server: SourceServer;
-const disk = patternedDisk();
+const disk = patternedDisk(DISK);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hyper-image-'));
