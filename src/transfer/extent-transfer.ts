@@ -22,38 +22,12 @@
 import type { ApplicationFailure } from '@temporalio/common';
 import type { ImageDiskWriter } from '../storage/image/image-disk-writer.js';
 import type { WriterCommit } from '../storage/sink.js';
+import type { Extent, ExtentSource } from '../core/extent-source.js';
 import { cancellation } from './cancellation.js';
 import { ErrorType } from '../core/errors.js';
 import { classifyTransferError, failure } from './failures.js';
 import { identityMismatch } from './source-identity.js';
-import type { SourceIdentity, TransferCheckpoint, TransferResult } from './types.js';
-
-export interface Extent {
-  offset: number;
-  length: number;
-}
-
-/** A disk that can say where its data is and read any part of it. */
-export interface ExtentSource {
-  /** The disk's size in bytes. */
-  readonly sizeBytes: number;
-  /** Reads in flight at once. */
-  readonly concurrency: number;
-  /** The longest extent one read() is given. */
-  readonly maxReadBytes: number;
-  /** What identifies the source's bytes, compared with a checkpoint's before a resume. */
-  identity(): SourceIdentity;
-  /**
-   * The extents holding data from `from` on (the first may start before it), in
-   * increasing offset order and not overlapping; every other byte reads as zero.
-   * A source without an allocation map yields [from, sizeBytes).
-   */
-  allocated(from: number, signal: AbortSignal): AsyncIterable<Extent>;
-  /** Exactly the extent's bytes, verified as far as the source can (checksums). Called concurrently. */
-  read(extent: Extent, signal: AbortSignal): Promise<Buffer>;
-  /** For messages: where the bytes come from, without secrets. */
-  readonly where: string;
-}
+import type { TransferCheckpoint, TransferResult } from './types.js';
 
 export interface ExtentTransferRequest {
   source: ExtentSource;
@@ -78,7 +52,8 @@ export async function* pieces(extents: AsyncIterable<Extent>, from: number, max:
     const end = e.offset + e.length;
     if (end <= start) continue;
     if (start < last) throw new Error(`allocation map: extent at ${e.offset} overlaps or precedes the one before (ending at ${last})`);
-    for (let at = start; at < end; at += max) yield { offset: at, length: Math.min(max, end - at) };
+    if (start === e.offset && e.length <= max) yield e; // whole, with the source's handle
+    else for (let at = start; at < end; at += max) yield { offset: at, length: Math.min(max, end - at) };
     last = end;
   }
 }
@@ -253,3 +228,5 @@ class ExtentRun {
     }
   }
 }
+
+export type { Extent, ExtentSource } from '../core/extent-source.js';

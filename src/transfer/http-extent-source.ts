@@ -13,7 +13,7 @@ import { headerValue, parseContentRange } from './content-range.js';
 import { failure, redactUrl } from './failures.js';
 import { httpGet } from './http-get.js';
 import { identityMismatch } from './source-identity.js';
-import type { Extent, ExtentSource } from './extent-transfer.js';
+import type { Extent, ExtentSource } from '../core/extent-source.js';
 import type { SourceIdentity } from './types.js';
 import type { DiskSource } from '../core/source-provider.js';
 

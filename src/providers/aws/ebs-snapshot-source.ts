@@ -1,0 +1,171 @@
+// An EBS snapshot read through the EBS direct APIs as an ExtentSource: the
+// blocks ListSnapshotBlocks names are the allocation map (every other block is
+// a hole), each read is one GetSnapshotBlock of one 512 KiB block, verified
+// against the SHA-256 the service sends with it before it is handed on.
+//
+// Block tokens: every listed block comes with a token that GetSnapshotBlock
+// needs and that expires (ExpiryTime of its page). Pages are listed lazily, as
+// the transfer reaches them, so a token is normally used minutes after it was
+// listed; one that has expired anyway (a long pause, a slow sink) is listed
+// again from its block before the read is retried. Memory: one page of tokens
+// (at most 10,000 blocks' worth) at a time, whatever the volume's size.
+//
+// Failures: a checksum that does not match, a short block or a throttled call
+// is retryable (the engine reads the block again); AccessDenied is final and
+// names the action the credentials lack.
+import {
+  GetSnapshotBlockCommand,
+  ListSnapshotBlocksCommand,
+  type EBSClient,
+  type ListSnapshotBlocksCommandOutput,
+} from '@aws-sdk/client-ebs';
+import { ApplicationFailure } from '@temporalio/common';
+import { createHash } from 'node:crypto';
+import { ErrorType } from '../../core/errors.js';
+import type { Extent, ExtentSource } from '../../core/extent-source.js';
+
+export interface EbsSnapshotSourceOptions {
+  ebs: EBSClient;
+  snapshotId: string;
+  /** GetSnapshotBlock calls in flight; default 32. */
+  concurrency?: number;
+  /** Blocks per ListSnapshotBlocks page: 100..10000, default 10000. */
+  pageSize?: number;
+}
+
+/** A token is refreshed this long before the expiry its page announced. */
+const EXPIRY_MARGIN_MS = 60_000;
+
+export class EbsSnapshotSource implements ExtentSource {
+  readonly concurrency: number;
+  readonly maxReadBytes: number;
+  readonly where: string;
+  /** ListSnapshotBlocks calls made to refresh expired tokens (tests and logs). */
+  relists = 0;
+
+  private constructor(
+    private readonly o: EbsSnapshotSourceOptions,
+    readonly sizeBytes: number,
+    private readonly blockSize: number,
+  ) {
+    this.concurrency = o.concurrency ?? 32;
+    this.maxReadBytes = blockSize;
+    this.where = `EBS snapshot ${o.snapshotId}`;
+  }
+
+  /** Asks the snapshot's size and block size (one page of one block). */
+  static async open(o: EbsSnapshotSourceOptions): Promise<EbsSnapshotSource> {
+    const first = await listPage(o, { MaxResults: 100 });
+    if (first.VolumeSize === undefined || first.BlockSize === undefined || first.BlockSize <= 0) {
+      throw ApplicationFailure.create({ type: ErrorType.TransferFailed, message: `EBS snapshot ${o.snapshotId}: ListSnapshotBlocks gave no volume or block size` });
+    }
+    return new EbsSnapshotSource(o, first.VolumeSize * 2 ** 30, first.BlockSize);
+  }
+
+  identity(): { sizeBytes: number; etag: string } {
+    // A snapshot never changes: its id is its identity.
+    return { sizeBytes: this.sizeBytes, etag: this.o.snapshotId };
+  }
+
+  async *allocated(from: number, signal: AbortSignal): AsyncIterable<Extent> {
+    const bs = this.blockSize;
+    let nextToken: string | undefined;
+    const startingBlock = Math.floor(from / bs);
+    do {
+      if (signal.aborted) return;
+      const page = await listPage(this.o, {
+        MaxResults: this.o.pageSize ?? 10_000,
+        ...(nextToken ? { NextToken: nextToken } : { StartingBlockIndex: startingBlock }),
+      });
+      const expires = page.ExpiryTime?.getTime() ?? Infinity;
+      for (const block of page.Blocks ?? []) {
+        if (block.BlockIndex === undefined || block.BlockToken === undefined) continue;
+        yield { offset: block.BlockIndex * bs, length: Math.min(bs, this.sizeBytes - block.BlockIndex * bs), handle: encodeHandle(block.BlockToken, expires) };
+      }
+      nextToken = page.NextToken;
+    } while (nextToken);
+  }
+
+  async read(extent: Extent, signal: AbortSignal): Promise<Buffer> {
+    const index = extent.offset / this.blockSize;
+    if (!Number.isInteger(index) || extent.length > this.blockSize) {
+      throw new Error(`${this.where}: a read must be one whole block (offset ${extent.offset}, length ${extent.length})`);
+    }
+    const listed = extent.handle ? decodeHandle(extent.handle) : undefined;
+    let token = listed && listed.expires - EXPIRY_MARGIN_MS > Date.now() ? listed.token : await this.freshToken(index);
+    try {
+      return await this.getBlock(index, token, extent.length, signal);
+    } catch (err) {
+      if (!isExpiredToken(err)) throw err;
+      token = await this.freshToken(index);
+      return this.getBlock(index, token, extent.length, signal);
+    }
+  }
+
+  private async freshToken(index: number): Promise<string> {
+    this.relists++;
+    const page = await listPage(this.o, { StartingBlockIndex: index, MaxResults: 100 });
+    const block = page.Blocks?.find((b) => b.BlockIndex === index);
+    if (!block?.BlockToken) {
+      throw ApplicationFailure.create({ type: ErrorType.SourceChanged, message: `${this.where}: block ${index} is no longer listed`, nonRetryable: true });
+    }
+    return block.BlockToken;
+  }
+
+  private async getBlock(index: number, token: string, length: number, signal: AbortSignal): Promise<Buffer> {
+    const out = await send(this.o, 'GetSnapshotBlock', () =>
+      this.o.ebs.send(new GetSnapshotBlockCommand({ SnapshotId: this.o.snapshotId, BlockIndex: index, BlockToken: token }), { abortSignal: signal }),
+    );
+    const data = Buffer.from(await out.BlockData!.transformToByteArray());
+    if (data.length !== (out.DataLength ?? data.length) || data.length !== length) {
+      throw ApplicationFailure.create({ type: ErrorType.TransferFailed, message: `${this.where}: block ${index} came with ${data.length} bytes, ${out.DataLength ?? '?'} announced, ${length} expected` });
+    }
+    if (out.ChecksumAlgorithm !== 'SHA256' || !out.Checksum) {
+      throw ApplicationFailure.create({ type: ErrorType.TransferFailed, message: `${this.where}: block ${index} came without a SHA-256 checksum (${out.ChecksumAlgorithm ?? 'none'})` });
+    }
+    const actual = createHash('sha256').update(data).digest('base64');
+    if (actual !== out.Checksum) {
+      throw ApplicationFailure.create({ type: ErrorType.TransferFailed, message: `${this.where}: block ${index} does not match its checksum (${actual}, sent ${out.Checksum}); read again` });
+    }
+    return data;
+  }
+}
+
+function listPage(o: EbsSnapshotSourceOptions, page: { MaxResults: number; StartingBlockIndex?: number; NextToken?: string }): Promise<ListSnapshotBlocksCommandOutput> {
+  return send(o, 'ListSnapshotBlocks', () => o.ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: o.snapshotId, ...page })));
+}
+
+/** One EBS call, its refusals as the workflow's types: AccessDenied names the missing action and is final. */
+async function send<T>(o: EbsSnapshotSourceOptions, action: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name === 'AccessDeniedException') {
+      throw ApplicationFailure.create({
+        type: ErrorType.SourceRefused,
+        message: `EBS snapshot ${o.snapshotId}: access denied to ebs:${action}; grant it to the credentials the worker uses (README, AWS section)`,
+        nonRetryable: true,
+      });
+    }
+    if (name === 'ResourceNotFoundException') {
+      throw ApplicationFailure.create({ type: ErrorType.SourceRefused, message: `EBS snapshot ${o.snapshotId} not found (${action})`, nonRetryable: true });
+    }
+    throw err;
+  }
+}
+
+function isExpiredToken(err: unknown): boolean {
+  const e = err as { name?: string; Reason?: string; message?: string };
+  return e.name === 'ValidationException' && (e.Reason === 'INVALID_BLOCK_TOKEN' || /token/i.test(e.message ?? ''));
+}
+
+function encodeHandle(token: string, expires: number): string {
+  return `${Number.isFinite(expires) ? expires : 0}:${token}`;
+}
+
+function decodeHandle(handle: string): { token: string; expires: number } {
+  const at = handle.indexOf(':');
+  const expires = Number(handle.slice(0, at));
+  return { token: handle.slice(at + 1), expires: expires === 0 ? Infinity : expires };
+}
