@@ -28,6 +28,8 @@ export interface MotoOptions {
   without?: readonly MotoPatch[] | 'all';
   /** Lifetime of the block tokens the patched lists issue (default: an hour). */
   blockTokenSeconds?: number;
+  /** A fault for tests: the first N GetSnapshotBlock answers carry their block with one byte flipped (and the true checksum). */
+  corruptBlockReads?: number;
 }
 
 /** The interpreter of the virtualenv scripts/install-moto.sh makes. */
@@ -57,6 +59,7 @@ export async function startMoto(options: MotoOptions): Promise<Moto> {
   args.push('--without', without === 'all' ? 'all' : without.join(','));
   if (options.blockTokenSeconds !== undefined)
     args.push('--block-token-seconds', String(options.blockTokenSeconds));
+  if (options.corruptBlockReads) args.push('--corrupt-block-reads', String(options.corruptBlockReads));
   const proc = launch('moto', motoPython(), {
     args,
     // Unbuffered, so the log is current when a test fails; no bytecode written into src/.

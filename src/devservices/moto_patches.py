@@ -262,6 +262,28 @@ class Options:
         self.block_token_seconds = block_token_seconds
 
 
+def inject_corrupt_block_reads(count: int) -> None:
+    """A fault, not a patch: the first `count` GetSnapshotBlock answers carry their
+    block with one byte flipped and the checksum of the true bytes, as a bit flipped
+    between the service and the client would arrive. For the tests that a reader
+    checks every block and reads it again; off unless the launcher is asked."""
+    left = [count]
+    original_get = ebs_responses.EBSResponse.get_snapshot_block
+
+    def get_snapshot_block(self: Any) -> ActionResult:
+        answer = original_get(self)
+        body = answer.result
+        if left[0] > 0 and isinstance(body, dict) and body.get("BlockData"):
+            left[0] -= 1
+            data = bytearray(body["BlockData"])
+            data[len(data) // 2] ^= 0x01
+            body = {**body, "BlockData": bytes(data)}
+            return ActionResult(body)
+        return answer
+
+    ebs_responses.EBSResponse.get_snapshot_block = get_snapshot_block
+
+
 PATCHES: dict[str, Callable[[Options], None]] = {
     "block-size": patch_block_size,
     "block-pages": patch_block_pages,

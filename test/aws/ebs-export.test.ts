@@ -30,13 +30,18 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hyper-ebs-'));
   ebs = ebsClient(aws.patched);
   seeded = await seedSnapshot(ebs, { volumeSizeGiB: 1, blockIndexes: SEEDED });
-  // The volume as AWS would restore it: the seeded blocks, zeros elsewhere.
-  volumePath = join(dir, 'volume.raw');
-  const fh = await open(volumePath, 'w');
-  await fh.truncate(GiB);
-  for (const [index, data] of seeded.written) await fh.write(data, 0, data.length, index * EBS_BLOCK_SIZE);
-  await fh.close();
+  volumePath = await writeVolume(seeded, 'volume.raw');
 });
+
+/** The volume as AWS would restore it from the snapshot: the seeded blocks, zeros elsewhere. */
+async function writeVolume(snapshot: SeededSnapshot, name: string): Promise<string> {
+  const path = join(dir, name);
+  const fh = await open(path, 'w');
+  await fh.truncate(snapshot.volumeSizeGiB * GiB);
+  for (const [index, data] of snapshot.written) await fh.write(data, 0, data.length, index * EBS_BLOCK_SIZE);
+  await fh.close();
+  return path;
+}
 afterAll(async () => {
   ebs?.destroy();
   await rm(dir, { recursive: true, force: true });
@@ -80,6 +85,36 @@ describe('an EBS snapshot through the extent engine', () => {
     } finally {
       client.destroy();
       await short.stop();
+    }
+  });
+});
+
+describe('a block that arrives corrupted', () => {
+  it('is read again, never written: the image is still the volume', async () => {
+    // The first two blocks read arrive with a byte flipped and their true checksum.
+    const faulty = await startMoto({ workDir: aws.workDir, without: aws.patchesLeftOut, corruptBlockReads: 2 });
+    const client = ebsClient({ endpoint: faulty.endpoint, region: faulty.region });
+    try {
+      const snap = await seedSnapshot(client, { volumeSizeGiB: 1, blockIndexes: SEEDED });
+      const source = await EbsSnapshotSource.open({ ebs: client, snapshotId: snap.snapshotId, concurrency: 1 });
+      const reads: string[] = [];
+      const read = source.read.bind(source);
+      source.read = (extent, signal) =>
+        read(extent, signal).then(
+          (data) => (reads.push(`ok ${extent.offset / EBS_BLOCK_SIZE}`), data),
+          (err: unknown) => {
+            reads.push(`refused ${extent.offset / EBS_BLOCK_SIZE}: ${(err as Error).message}`);
+            throw err;
+          },
+        );
+      await exportSnapshot(source, 'qcow2', 'corrupted.qcow2');
+      // Block 0 refused twice (checksum), then read; every other block once.
+      expect(reads.filter((r) => r.startsWith('refused 0:') && r.includes('does not match its checksum'))).toHaveLength(2);
+      expect(reads.filter((r) => r.startsWith('ok'))).toHaveLength(SEEDED.length);
+      await expectValidCopy(join(dir, 'corrupted.qcow2'), await writeVolume(snap, 'corrupted-volume.raw'), GiB);
+    } finally {
+      client.destroy();
+      await faulty.stop();
     }
   });
 });
