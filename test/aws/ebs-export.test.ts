@@ -12,6 +12,7 @@ import { EbsSnapshotSource } from '../../src/providers/aws/ebs-snapshot-source.j
 import { openImageDiskWriter } from '../../src/storage/image/image-disk-writer.js';
 import { LocalSink } from '../../src/storage/local-sink.js';
 import { transferExtents } from '../../src/transfer/extent-transfer.js';
+import type { TransferCheckpoint } from '../../src/transfer/types.js';
 import { startMoto } from '../../src/devservices/moto.js';
 import { ebsClient } from '../harness/aws-clients.js';
 import { EBS_BLOCK_SIZE, seedSnapshot, type SeededSnapshot } from '../harness/aws-seed.js';
@@ -116,5 +117,42 @@ describe('a block that arrives corrupted', () => {
       client.destroy();
       await faulty.stop();
     }
+  });
+});
+
+describe('a transfer stopped mid-way (as a killed worker is)', () => {
+  it('resumes at its checkpoint: no block is fetched twice, and the image is the volume', async () => {
+    // Many blocks, read one at a time, so the stop comes between checkpoints.
+    const indexes = Array.from({ length: 200 }, (_, i) => i * 10);
+    const snap = await seedSnapshot(ebs, { volumeSizeGiB: 1, blockIndexes: indexes });
+    const sink = new LocalSink(dir);
+    const name = 'resumed.qcow2';
+    const stop = new AbortController();
+    let last: TransferCheckpoint | undefined;
+    const firstSource = await EbsSnapshotSource.open({ ebs, snapshotId: snap.snapshotId, concurrency: 1 });
+    const first = await openImageDiskWriter(sink, { name, format: 'qcow2', virtualSize: GiB, source: 'raw', stage: false });
+    const stopped = await transferExtents({
+      source: firstSource,
+      writer: first,
+      signal: stop.signal,
+      checkpointEveryMs: 20,
+      onCheckpoint: (cp) => {
+        last = JSON.parse(JSON.stringify(cp)) as TransferCheckpoint; // as a heartbeat carries it
+        if (cp.offset >= 60 * 10 * EBS_BLOCK_SIZE) stop.abort(new Error('stopped as a killed worker would be'));
+      },
+    }).catch((err: unknown) => err);
+    expect((stopped as Error).message).toContain('killed worker');
+    const resumeAt = last!.offset;
+    const blocksBefore = indexes.filter((i) => i * EBS_BLOCK_SIZE < resumeAt).length;
+    expect(blocksBefore).toBeGreaterThanOrEqual(60);
+    expect(blocksBefore).toBeLessThan(indexes.length);
+
+    const second = await openImageDiskWriter(sink, { name, format: 'qcow2', virtualSize: GiB, source: 'raw', stage: false, checkpoint: { offset: last!.offset, sink: last!.sink } });
+    const result = await transferExtents({ source: await EbsSnapshotSource.open({ ebs, snapshotId: snap.snapshotId }), writer: second, checkpoint: last!, signal: new AbortController().signal, onCheckpoint: () => undefined });
+    await sink.close();
+    expect(result.resumedFromOffset).toBe(resumeAt);
+    // Exactly the blocks at or after the checkpoint: none fetched twice.
+    expect(result.bytesReceived).toBe((indexes.length - blocksBefore) * EBS_BLOCK_SIZE);
+    await expectValidCopy(join(dir, name), await writeVolume(snap, 'resumed-volume.raw'), GiB);
   });
 });
