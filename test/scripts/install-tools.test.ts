@@ -93,7 +93,7 @@ describe('install-tools.sh', () => {
     const { root, cache, path } = scratch();
     const run1 = await run(root, ['temporal', 'mysql'], { HYPERSDK_TOOLS_CACHE: cache, PATH: path });
     expect(run1.code).toBe(2);
-    expect(run1.stderr).toContain("unknown tool 'mysql'; the tools are: temporal vcsim govc toxiproxy minio hyper2kvm qemu-img");
+    expect(run1.stderr).toContain("unknown tool 'mysql'; the tools are: temporal vcsim govc toxiproxy minio hyper2kvm moto qemu-img");
   });
 
   describe('qemu-img (from the system, not built)', () => {
