@@ -47,6 +47,7 @@ interface Leg {
   latencyMs: number;
   tool: 'ours' | 'coldsnap';
   seconds: number;
+  cpuSeconds: number;
   dataMBps: number;
   verified: boolean;
 }
@@ -87,27 +88,32 @@ async function main(): Promise<void> {
       let load = loadAverage();
       const ebs = new EBSClient({ endpoint, region: moto.region, credentials: { accessKeyId: DUMMY.AWS_ACCESS_KEY_ID, secretAccessKey: DUMMY.AWS_SECRET_ACCESS_KEY } });
       t = performance.now();
+      const cpu = process.cpuUsage();
       const source = await EbsSnapshotSource.open({ ebs, snapshotId: seeded.snapshotId, ...(concurrency ? { concurrency } : {}) });
       const sink = new LocalSink(outDir);
       const writer = await openImageDiskWriter(sink, { name: 'ours.raw', format: 'raw', virtualSize: source.sizeBytes, source: 'raw', stage: false });
       const result = await transferExtents({ source, writer, signal: new AbortController().signal, onCheckpoint: () => undefined });
       await sink.close();
       let wall = seconds(t);
+      const used = process.cpuUsage(cpu);
+      const cpuSeconds = (used.user + used.system) / 1e6;
       ebs.destroy();
-      legs.push({ latencyMs, tool: 'ours', seconds: wall, dataMBps: dataBytes / 1e6 / wall, verified: result.sha256 === want && (await sha256Of(join(outDir, 'ours.raw'))) === want });
-      log(`  ${latencyMs} ms, ours: ${wall.toFixed(2)} s (${(dataBytes / 1e6 / wall).toFixed(0)} MB/s of data, ${source.concurrency} reads in flight, load ${load})`);
+      legs.push({ latencyMs, tool: 'ours', seconds: wall, cpuSeconds, dataMBps: dataBytes / 1e6 / wall, verified: result.sha256 === want && (await sha256Of(join(outDir, 'ours.raw'))) === want });
+      log(`  ${latencyMs} ms, ours: ${wall.toFixed(2)} s (${(dataBytes / 1e6 / wall).toFixed(0)} MB/s of data, ${source.concurrency} reads in flight, CPU ${cpuSeconds.toFixed(1)} s, load ${load})`);
 
       // coldsnap.
       load = loadAverage();
       const out = join(outDir, 'coldsnap.raw');
       t = performance.now();
-      await run(coldsnap, ['download', seeded.snapshotId, out], {
+      const child = await run('/usr/bin/time', ['-f', '%U %S', coldsnap, 'download', seeded.snapshotId, out], {
         env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...DUMMY, AWS_ENDPOINT_URL: endpoint, AWS_EC2_METADATA_DISABLED: 'true' },
         maxBuffer: 1 << 24,
       });
       wall = seconds(t);
-      legs.push({ latencyMs, tool: 'coldsnap', seconds: wall, dataMBps: dataBytes / 1e6 / wall, verified: (await sha256Of(out)) === want });
-      log(`  ${latencyMs} ms, coldsnap: ${wall.toFixed(2)} s (${(dataBytes / 1e6 / wall).toFixed(0)} MB/s of data, load ${load})`);
+      const [user, system] = (child.stderr.trim().split('\n').pop() ?? '').split(' ').map(Number);
+      const coldsnapCpu = (user ?? NaN) + (system ?? NaN);
+      legs.push({ latencyMs, tool: 'coldsnap', seconds: wall, cpuSeconds: coldsnapCpu, dataMBps: dataBytes / 1e6 / wall, verified: (await sha256Of(out)) === want });
+      log(`  ${latencyMs} ms, coldsnap: ${wall.toFixed(2)} s (${(dataBytes / 1e6 / wall).toFixed(0)} MB/s of data, CPU ${coldsnapCpu.toFixed(1)} s, load ${load})`);
       rmSync(outDir, { recursive: true, force: true });
       if (latencyMs > 0) await proxy.removeToxic('latency');
     }
@@ -128,7 +134,7 @@ async function main(): Promise<void> {
   const resultsDir = join(projectRoot, 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
   const iso = new Date().toISOString();
-  writeFileSync(join(resultsDir, `aws-${iso.slice(0, 10)}T${iso.slice(11, 16).replace(':', '')}Z.json`), `${JSON.stringify({ volumeGiB, dataEvery, legs, ratios }, null, 2)}\n`);
+  writeFileSync(join(resultsDir, `aws-${iso.slice(0, 10)}T${iso.slice(11, 16).replace(':', '')}Z.json`), `${JSON.stringify({ volumeGiB, dataEvery, concurrency: concurrency ?? "source default", legs, ratios }, null, 2)}\n`);
   if (ratios.some((r) => !r.verified)) process.exitCode = 1;
 }
 

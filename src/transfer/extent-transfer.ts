@@ -20,6 +20,7 @@
 // Resume: the writer's checkpoint says how far the image is durable; the next
 // attempt asks the source for the extents from there on.
 import type { ApplicationFailure } from '@temporalio/common';
+import { setMaxListeners } from 'node:events';
 import type { ImageDiskWriter } from '../storage/image/image-disk-writer.js';
 import type { WriterCommit } from '../storage/sink.js';
 import type { Extent, ExtentSource } from '../core/extent-source.js';
@@ -88,7 +89,10 @@ class ExtentRun {
   private inFlight: Promise<unknown>[] = [];
   private lastEmitted = -1;
 
-  constructor(private readonly req: ExtentTransferRequest) {}
+  constructor(private readonly req: ExtentTransferRequest) {
+    // Every read in flight listens on this signal (an SDK call adds its own listener).
+    setMaxListeners(req.source.concurrency * 2 + 10, this.reads.signal);
+  }
 
   async run(): Promise<TransferResult> {
     const { writer, signal } = this.req;

@@ -116,7 +116,8 @@ export class EbsSnapshotSource implements ExtentSource {
     const out = await send(this.o, 'GetSnapshotBlock', () =>
       this.o.ebs.send(new GetSnapshotBlockCommand({ SnapshotId: this.o.snapshotId, BlockIndex: index, BlockToken: token }), { abortSignal: signal }),
     );
-    const data = Buffer.from(await out.BlockData!.transformToByteArray());
+    const bytes = await out.BlockData!.transformToByteArray();
+    const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); // a view, not a copy
     if (data.length !== (out.DataLength ?? data.length) || data.length !== length) {
       throw ApplicationFailure.create({ type: ErrorType.TransferFailed, message: `${this.where}: block ${index} came with ${data.length} bytes, ${out.DataLength ?? '?'} announced, ${length} expected` });
     }
