@@ -134,7 +134,7 @@ async function main(): Promise<void> {
   const resultsDir = join(projectRoot, 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
   const iso = new Date().toISOString();
-  writeFileSync(join(resultsDir, `aws-${iso.slice(0, 10)}T${iso.slice(11, 16).replace(':', '')}Z.json`), `${JSON.stringify({ volumeGiB, dataEvery, concurrency: concurrency ?? "source default", legs, ratios }, null, 2)}\n`);
+  writeFileSync(join(resultsDir, `aws-${iso.slice(0, 10)}T${iso.slice(11, 16).replace(':', '')}Z.json`), `${JSON.stringify({ volumeGiB, dataEvery, concurrency: concurrency ?? 'source default', legs, ratios }, null, 2)}\n`);
   if (ratios.some((r) => !r.verified)) process.exitCode = 1;
 }
 
