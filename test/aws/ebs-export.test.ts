@@ -156,3 +156,13 @@ describe('a transfer stopped mid-way (as a killed worker is)', () => {
     await expectValidCopy(join(dir, name), await writeVolume(snap, 'resumed-volume.raw'), GiB);
   });
 });
+
+describe('a read of part of a block', () => {
+  it('(a checkpoint inside a block) reads the whole block, verifies it, and returns the part', async () => {
+    const source = await EbsSnapshotSource.open({ ebs, snapshotId: seeded.snapshotId });
+    const offset = 700 * EBS_BLOCK_SIZE + 65536;
+    const part = await source.read({ offset, length: 131072 }, new AbortController().signal);
+    expect(part.equals(seeded.written.get(700)!.subarray(65536, 65536 + 131072))).toBe(true);
+    await expect(source.read({ offset, length: EBS_BLOCK_SIZE }, new AbortController().signal)).rejects.toThrow(/within one block/);
+  });
+});

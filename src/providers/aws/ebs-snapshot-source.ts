@@ -86,20 +86,29 @@ export class EbsSnapshotSource implements ExtentSource {
     } while (nextToken);
   }
 
+  /**
+   * One block, or the part of one a resumed transfer still needs (its checkpoint may
+   * fall inside a block: the whole block is read and verified, and the part returned).
+   */
   async read(extent: Extent, signal: AbortSignal): Promise<Buffer> {
-    const index = extent.offset / this.blockSize;
-    if (!Number.isInteger(index) || extent.length > this.blockSize) {
-      throw new Error(`${this.where}: a read must be one whole block (offset ${extent.offset}, length ${extent.length})`);
+    const bs = this.blockSize;
+    const index = Math.floor(extent.offset / bs);
+    const within = extent.offset - index * bs;
+    if (within + extent.length > bs) {
+      throw new Error(`${this.where}: a read must stay within one block (offset ${extent.offset}, length ${extent.length})`);
     }
-    const listed = extent.handle ? decodeHandle(extent.handle) : undefined;
+    const blockLength = Math.min(bs, this.sizeBytes - index * bs);
+    const listed = within === 0 && extent.handle ? decodeHandle(extent.handle) : undefined;
     let token = listed && listed.expires - EXPIRY_MARGIN_MS > Date.now() ? listed.token : await this.freshToken(index);
+    let block: Buffer;
     try {
-      return await this.getBlock(index, token, extent.length, signal);
+      block = await this.getBlock(index, token, blockLength, signal);
     } catch (err) {
       if (!isExpiredToken(err)) throw err;
       token = await this.freshToken(index);
-      return this.getBlock(index, token, extent.length, signal);
+      block = await this.getBlock(index, token, blockLength, signal);
     }
+    return within === 0 && extent.length === block.length ? block : block.subarray(within, within + extent.length);
   }
 
   private async freshToken(index: number): Promise<string> {
