@@ -14,13 +14,12 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ErrorType } from '../../src/core/errors.js';
 import type { VmDescription } from '../../src/core/vm-description.js';
 import { failure } from '../../src/providers/vsphere/faults.js';
-import { connectVsphere, type VsphereProvider } from '../../src/providers/vsphere/index.js';
-import { createExportWorker } from '../../src/worker/create-worker.js';
-import { exportInput, temporalClient, testConfig } from '../harness/export-env.js';
+import { exportInput, testConfig } from '../harness/export-env.js';
 import { govc } from '../harness/govc.js';
 import { activityResults } from '../harness/history.js';
 import { abortLeaseBehindWorker } from '../faults/lib/lease-abort.js';
 import { makeTestPki, pem } from '../harness/certs.js';
+import { startAdaptedWorker, type AdaptedWorker } from '../harness/adapted-worker.js';
 import { letStandInsThrough } from '../harness/download-stand-ins.js';
 import { trippingRelay } from '../harness/tripping-relay.js';
 import { createTestVm, startExport } from './helpers.js';
@@ -30,9 +29,8 @@ const config = testConfig(services);
 const MiB = 1024 * 1024;
 /** Disk keys whose datastore HEAD is refused. */
 const refused = new Set<number>();
-let worker: Awaited<ReturnType<typeof createExportWorker>> | undefined;
-let running: Promise<void> | undefined;
-let temporal: Awaited<ReturnType<typeof temporalClient>> | undefined;
+let adapted: AdaptedWorker | undefined;
+let temporal: AdaptedWorker['temporal'] | undefined;
 /** Disk keys whose datastore HEAD passes but whose GET goes to this refusing server (host:port). */
 const getRefused = new Map<number, string>();
 /** Ids of the leases the worker opened, in order. */
@@ -41,49 +39,41 @@ const openedLeases: string[] = [];
 const streamProxy = new Map<number, string>();
 
 beforeAll(async () => {
-  worker = await createExportWorker({
-    config,
-    connectProvider: async (profile) => {
-      const provider: VsphereProvider = await connectVsphere(profile);
-      const real = provider.datastoreDiskSource.bind(provider);
-      provider.datastoreDiskSource = (vm: VmDescription, diskKey: number) =>
-        refused.has(diskKey)
-          ? Promise.reject(
-              failure(
-                ErrorType.AuthenticationFailed,
-                `datastore access to /folder/${vm.name}/refused.vmdk refused (403)`,
-                false,
-              ),
-            )
-          : real(vm, diskKey).then((source) => {
-              const refuser = getRefused.get(diskKey);
-              return refuser
-                ? { ...source, url: source.url.replace(/^https?:\/\/[^/]+/, `https://${refuser}`) }
-                : source;
-            });
-      letStandInsThrough(provider, (url) =>
-        [...streamProxy.values(), ...getRefused.values()].includes(url.host),
-      );
-      const openLease = provider.openExportSession.bind(provider);
-      provider.openExportSession = async (target) => {
-        const lease = await openLease(target);
-        openedLeases.push(lease.id);
-        for (const device of lease.devices) {
-          const relay = device.diskKey === undefined ? undefined : streamProxy.get(device.diskKey);
-          if (relay) device.url = device.url.replace(/^(https?:\/\/)[^/]+/, `$1${relay}`);
-        }
-        return lease;
-      };
-      return provider;
-    },
+  adapted = await startAdaptedWorker(config, (provider) => {
+    const real = provider.datastoreDiskSource.bind(provider);
+    provider.datastoreDiskSource = (vm: VmDescription, diskKey: number) =>
+      refused.has(diskKey)
+        ? Promise.reject(
+            failure(
+              ErrorType.AuthenticationFailed,
+              `datastore access to /folder/${vm.name}/refused.vmdk refused (403)`,
+              false,
+            ),
+          )
+        : real(vm, diskKey).then((source) => {
+            const refuser = getRefused.get(diskKey);
+            return refuser
+              ? { ...source, url: source.url.replace(/^https?:\/\/[^/]+/, `https://${refuser}`) }
+              : source;
+          });
+    letStandInsThrough(provider, (url) =>
+      [...streamProxy.values(), ...getRefused.values()].includes(url.host),
+    );
+    const openLease = provider.openExportSession.bind(provider);
+    provider.openExportSession = async (target) => {
+      const lease = await openLease(target);
+      openedLeases.push(lease.id);
+      for (const device of lease.devices) {
+        const relay = device.diskKey === undefined ? undefined : streamProxy.get(device.diskKey);
+        if (relay) device.url = device.url.replace(/^(https?:\/\/)[^/]+/, `$1${relay}`);
+      }
+      return lease;
+    };
   });
-  running = worker.run();
-  temporal = await temporalClient(config);
+  temporal = adapted.temporal;
 });
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await temporal?.close();
+  await adapted?.stop();
 });
 
 /** Starts an auto export of `vmPath` under the job's snapshot into its own directory. */

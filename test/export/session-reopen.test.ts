@@ -8,11 +8,10 @@ import { join } from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { connectVsphere } from '../../src/providers/vsphere/index.js';
-import { createExportWorker } from '../../src/worker/create-worker.js';
 import { abortLeaseBehindWorker } from '../faults/lib/lease-abort.js';
+import { startAdaptedWorker, type AdaptedWorker } from '../harness/adapted-worker.js';
 import { letStandInsThrough } from '../harness/download-stand-ins.js';
-import { exportInput, temporalClient, testConfig } from '../harness/export-env.js';
+import { exportInput, testConfig } from '../harness/export-env.js';
 import { govc } from '../harness/govc.js';
 import { activityResults } from '../harness/history.js';
 import { trippingRelay } from '../harness/tripping-relay.js';
@@ -25,34 +24,25 @@ const MiB = 1024 * 1024;
 const opened: string[] = [];
 /** When set, every session device URL goes through this relay (host:port). */
 let relayAddress: string | undefined;
-let worker: Awaited<ReturnType<typeof createExportWorker>> | undefined;
-let running: Promise<void> | undefined;
-let temporal: Awaited<ReturnType<typeof temporalClient>> | undefined;
+let adapted: AdaptedWorker | undefined;
+let temporal: AdaptedWorker['temporal'] | undefined;
 
 beforeAll(async () => {
-  worker = await createExportWorker({
-    config,
-    connectProvider: async (profile) => {
-      const provider = await connectVsphere(profile);
-      letStandInsThrough(provider, (url) => url.host === relayAddress);
-      const open = provider.openExportSession.bind(provider);
-      provider.openExportSession = async (target) => {
-        const session = await open(target);
-        opened.push(session.id);
-        const relay = relayAddress;
-        if (relay) for (const device of session.devices) device.url = device.url.replace(/^(https?:\/\/)[^/]+/, `$1${relay}`);
-        return session;
-      };
-      return provider;
-    },
+  adapted = await startAdaptedWorker(config, (provider) => {
+    letStandInsThrough(provider, (url) => url.host === relayAddress);
+    const open = provider.openExportSession.bind(provider);
+    provider.openExportSession = async (target) => {
+      const session = await open(target);
+      opened.push(session.id);
+      const relay = relayAddress;
+      if (relay) for (const device of session.devices) device.url = device.url.replace(/^(https?:\/\/)[^/]+/, `$1${relay}`);
+      return session;
+    };
   });
-  running = worker.run();
-  temporal = await temporalClient(config);
+  temporal = adapted.temporal;
 });
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await temporal?.close();
+  await adapted?.stop();
 });
 
 /** Inputs of the scheduled activities of one type, in history order. */

@@ -12,9 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { VmDescription } from '../../src/core/vm-description.js';
-import { connectVsphere, type VsphereProvider } from '../../src/providers/vsphere/index.js';
-import { createExportWorker } from '../../src/worker/create-worker.js';
-import { exportInput, temporalClient, testConfig } from '../harness/export-env.js';
+import { exportInput, testConfig } from '../harness/export-env.js';
+import { startAdaptedWorker, type AdaptedWorker } from '../harness/adapted-worker.js';
 import { letStandInsThrough } from '../harness/download-stand-ins.js';
 import { activityRuns } from '../harness/history.js';
 import { createTestVm, startExport } from './helpers.js';
@@ -27,9 +26,8 @@ let status = 403;
 const gets: string[] = [];
 let refuser: Server | undefined;
 let refuserBase = '';
-let worker: Awaited<ReturnType<typeof createExportWorker>> | undefined;
-let running: Promise<void> | undefined;
-let temporal: Awaited<ReturnType<typeof temporalClient>> | undefined;
+let adapted: AdaptedWorker | undefined;
+let temporal: AdaptedWorker['temporal'] | undefined;
 
 beforeAll(async () => {
   refuser = createServer((req, res) => {
@@ -38,28 +36,20 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => refuser?.listen(0, '127.0.0.1', resolve));
   refuserBase = `http://127.0.0.1:${(refuser.address() as AddressInfo).port}`;
-  worker = await createExportWorker({
-    config,
-    connectProvider: async (profile) => {
-      const provider: VsphereProvider = await connectVsphere(profile);
-      const real = provider.datastoreDiskSource.bind(provider);
-      // The real HEAD on vcsim (size, validators); the GET goes to the refusing server, same path.
-      provider.datastoreDiskSource = async (vm: VmDescription, diskKey: number) => {
-        const source = await real(vm, diskKey);
-        const url = new URL(source.url);
-        return { ...source, url: `${refuserBase}${url.pathname}${url.search}` };
-      };
-      letStandInsThrough(provider, (url) => url.origin === refuserBase);
-      return provider;
-    },
+  adapted = await startAdaptedWorker(config, (provider) => {
+    const real = provider.datastoreDiskSource.bind(provider);
+    // The real HEAD on vcsim (size, validators); the GET goes to the refusing server, same path.
+    provider.datastoreDiskSource = async (vm: VmDescription, diskKey: number) => {
+      const source = await real(vm, diskKey);
+      const url = new URL(source.url);
+      return { ...source, url: `${refuserBase}${url.pathname}${url.search}` };
+    };
+    letStandInsThrough(provider, (url) => url.origin === refuserBase);
   });
-  running = worker.run();
-  temporal = await temporalClient(config);
+  temporal = adapted.temporal;
 });
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await temporal?.close();
+  await adapted?.stop();
   refuser?.close();
 });
 
