@@ -55,7 +55,15 @@ describe('VM routes in the original shapes', () => {
     const post = await api(daemon.url, 'POST', '/vms/list', vcenterConfig());
     expect(post.status, post.text).toBe(200);
     const posted = expectShape(vmListResponse, post.body, 'POST /vms/list');
-    expect(posted.vms.map((v) => v.path).sort()).toEqual(listed.vms.map((v) => v.path).sort());
+    // Other test files create and destroy VMs in the same vcsim meanwhile: the POST must
+    // list every VM both GETs around it saw, and nothing that neither saw.
+    const after = expectShape(vmListResponse, (await api(daemon.url, 'GET', '/vms/list')).body, 'GET /vms/list');
+    const before = new Set(listed.vms.map((v) => v.path));
+    const later = new Set(after.vms.map((v) => v.path));
+    const postedPaths = new Set(posted.vms.map((v) => v.path));
+    expect([...before].filter((p) => later.has(p) && !postedPaths.has(p))).toEqual([]);
+    expect([...postedPaths].filter((p) => !before.has(p) && !later.has(p))).toEqual([]);
+    expect(postedPaths.has(vm.path)).toBe(true);
     expect(post.text).not.toContain(services.vcsim.password);
   });
 
