@@ -200,16 +200,11 @@ def patch_block_pages(options: "Options") -> None:
     def block_token(snapshot_id: str, index: int, expiry: float) -> str:
         return _encode(snapshot_id, index, f"{expiry:.3f}")
 
-    def expiry_time(expiry: float) -> datetime:
-        return datetime.fromtimestamp(expiry, tz=timezone.utc)
-
-    def list_snapshot_blocks(self: Any) -> ActionResult:
-        snapshot = self.ebs_backend.list_snapshot_blocks(snapshot_id=self._get_param("SnapshotId"))
-        page, next_token = _page(self, list(snapshot.blocks))
-        expiry = time.time() + options.block_token_seconds
+    def page_answer(key: str, blocks: list[dict[str, Any]], expiry: float, snapshot: Any, next_token: Optional[str]) -> ActionResult:
+        """A page as both list calls answer it: the blocks, when their tokens expire, the volume's geometry."""
         answer: dict[str, Any] = {
-            "Blocks": [{"BlockIndex": i, "BlockToken": block_token(snapshot.snapshot_id, i, expiry)} for i in page],
-            "ExpiryTime": expiry_time(expiry),
+            key: blocks,
+            "ExpiryTime": datetime.fromtimestamp(expiry, tz=timezone.utc),
             "VolumeSize": snapshot.volume_size,
             "BlockSize": snapshot.block_size,
         }
@@ -217,13 +212,20 @@ def patch_block_pages(options: "Options") -> None:
             answer["NextToken"] = next_token
         return ActionResult(answer)
 
+    def list_snapshot_blocks(self: Any) -> ActionResult:
+        snapshot = self.ebs_backend.list_snapshot_blocks(snapshot_id=self._get_param("SnapshotId"))
+        page, next_token = _page(self, list(snapshot.blocks))
+        expiry = time.time() + options.block_token_seconds
+        blocks = [{"BlockIndex": i, "BlockToken": block_token(snapshot.snapshot_id, i, expiry)} for i in page]
+        return page_answer("Blocks", blocks, expiry, snapshot, next_token)
+
     def list_changed_blocks(self: Any) -> ActionResult:
         first_id = self._get_param("FirstSnapshotId")
         second_id = self._get_param("SecondSnapshotId")
         by_index, snapshot = self.ebs_backend.list_changed_blocks(first_snapshot_id=first_id, second_snapshot_id=second_id)
         page, next_token = _page(self, list(by_index))
         expiry = time.time() + options.block_token_seconds
-        blocks = []
+        blocks: list[dict[str, Any]] = []
         for i in page:
             first_token, second_token = by_index[i]
             block: dict[str, Any] = {"BlockIndex": i}
@@ -232,15 +234,7 @@ def patch_block_pages(options: "Options") -> None:
             if second_token:
                 block["SecondBlockToken"] = block_token(second_id, i, expiry)
             blocks.append(block)
-        answer: dict[str, Any] = {
-            "ChangedBlocks": blocks,
-            "ExpiryTime": expiry_time(expiry),
-            "VolumeSize": snapshot.volume_size,
-            "BlockSize": snapshot.block_size,
-        }
-        if next_token:
-            answer["NextToken"] = next_token
-        return ActionResult(answer)
+        return page_answer("ChangedBlocks", blocks, expiry, snapshot, next_token)
 
     original_get = ebs_responses.EBSResponse.get_snapshot_block
 

@@ -106,7 +106,7 @@ class ExtentRun {
       await this.stop();
       if (this.commitError !== undefined) throw this.commitError;
       await writer.flush();
-      await this.emit(await writer.commit());
+      this.emit(await writer.commit());
       const file = await writer.finish();
       if (!file.sha256) throw new Error(`${writer.name}: the image writer reported no SHA-256`);
       return { bytes: file.sizeBytes, sha256: file.sha256, resumedFromOffset: start, restartedFromZero, bytesReceived: this.bytesReceived, file };
@@ -199,8 +199,8 @@ class ExtentRun {
       .finally(() => (this.committing = undefined));
   }
 
-  private emit(c: WriterCommit): Promise<void> {
-    if (c.offset === this.lastEmitted) return Promise.resolve();
+  private emit(c: WriterCommit): void {
+    if (c.offset === this.lastEmitted) return;
     this.lastEmitted = c.offset;
     this.req.onCheckpoint({
       version: 1,
@@ -210,7 +210,6 @@ class ExtentRun {
       source: this.req.source.identity(),
       totalBytes: this.req.source.sizeBytes,
     });
-    return Promise.resolve();
   }
 
   /** Stops the checkpoint timer and every read, and waits for them. */
@@ -226,7 +225,7 @@ class ExtentRun {
   /** After a failure: the durable point the next attempt resumes from. */
   async lastCheckpoint(): Promise<void> {
     try {
-      await this.emit(await this.req.writer.commit());
+      this.emit(await this.req.writer.commit());
     } catch {
       // The writer failed: the previous checkpoint stands.
     }
