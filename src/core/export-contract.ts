@@ -44,6 +44,12 @@ export interface ExportOptions {
   /** For a powered-on VM: graceful shutdown, then hard power-off after the timeout. */
   powerOff: boolean;
   shutdownTimeoutSeconds: number;
+  /**
+   * Sources read from snapshots (AWS): keep the snapshots this export took
+   * instead of deleting them at the end (a later incremental export starts from
+   * one). The result names them.
+   */
+  keepSnapshots?: boolean;
 }
 
 /**
@@ -51,10 +57,32 @@ export interface ExportOptions {
  * configuration; `sealedCredentials` is inline vCenter credentials encrypted by the
  * gateway with the shared secrets key (AES-256-GCM), opaque to Temporal.
  */
-export interface SourceRef {
+export type SourceRef = VsphereSourceRef | AwsSourceRef;
+
+export interface VsphereSourceRef {
   provider: 'vsphere';
   profile?: string;
   sealedCredentials?: string;
+}
+
+/**
+ * An AWS region, read with the worker's own credentials from the standard AWS
+ * chain (environment, shared config/profile, SSO, instance metadata): nothing
+ * secret travels with the job. Endpoints follow AWS_ENDPOINT_URL_EC2 /
+ * AWS_ENDPOINT_URL_EBS on the worker (private endpoints, tests).
+ */
+export interface AwsSourceRef {
+  provider: 'aws';
+  /** e.g. "eu-west-1". */
+  region: string;
+  /** A profile of the worker's shared AWS config (~/.aws/config); absent: the default chain. */
+  profile?: string;
+  /** Never set: AWS credentials never travel with a job (present for code that reads SourceRef fields). */
+  sealedCredentials?: never;
+}
+
+export function isAwsSource(source: SourceRef): source is AwsSourceRef {
+  return source.provider === 'aws';
 }
 
 export type SinkRef =

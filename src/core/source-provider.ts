@@ -2,6 +2,7 @@
 // this interface, so AWS, Azure and GCP providers can be added later without
 // touching the workflow. Everything here is plain JSON: descriptions travel through
 // Temporal as activity results.
+import type { ExtentSource } from './extent-source.js';
 import type { VmDescription, VmRef, VmStateChange, VmSummary } from './vm-description.js';
 
 /** A source a disk can be read from over HTTP(S), with Range support where the server has it. */
@@ -116,6 +117,21 @@ export interface SourceProvider {
   planDiskReads(vm: VmDescription, diskKeys?: number[]): Promise<DiskReadPlan[]>;
 
   logout(): Promise<void>;
+
+  /**
+   * Sources whose disks are read only from snapshots (AWS: the EBS direct APIs
+   * read snapshots, never live volumes): true when prepare must take one for
+   * `vm`, whatever its power state (false for a source that already is a
+   * snapshot). Absent: a powered-off VM is read as it is (vSphere).
+   */
+  requiresSnapshot?(vm: VmDescription): boolean;
+
+  /**
+   * Sources read as extents (AWS: EBS snapshot blocks): the disk `diskKey` of
+   * `target` with its allocation map, read by the transfer's extent engine
+   * instead of an HTTP DiskReader. Absent: openDiskReader is how disks are read.
+   */
+  openExtentSource?(vm: VmDescription, diskKey: number, target: ExportTarget): Promise<ExtentSource>;
 }
 
 /**

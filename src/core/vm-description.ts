@@ -42,6 +42,8 @@ export interface DiskDescription {
   backingType?: string;
   /** The backing's parent file (a snapshot delta's base): the disk is a chain, not one extent. */
   backingParent?: string;
+  /** AWS: the EBS snapshot that is this disk (a source named by its snapshot); absent for volumes, which are snapshotted by prepare. */
+  snapshotId?: string;
 }
 
 export interface NicDescription {
@@ -61,7 +63,7 @@ export interface CdromDescription {
 }
 
 export interface VmDescription extends VmSummary {
-  provider: 'vsphere';
+  provider: 'vsphere' | 'aws';
   instanceUuid: string;
   biosUuid: string;
   firmware: Firmware;

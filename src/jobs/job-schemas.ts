@@ -25,7 +25,7 @@ export const jobDefinitionSchema = z
       .enum(ORIGINAL_EXPORT_METHODS)
       .meta({ description: 'the original daemon\'s vocabulary: what the client sent if it was one of those, else ours mapped (auto -> "", ovf -> govc, datastore -> web)' }),
     method: z.enum(EXPORT_METHODS).meta({ description: 'how this server exports: auto, ovf or datastore' }),
-    provider: z.literal('vsphere'),
+    provider: z.enum(['vsphere', 'aws']),
     profile: z.string().optional(),
     overwrite: z.boolean().optional(),
     options: z.object({
