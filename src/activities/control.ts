@@ -30,15 +30,32 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
     prepareExport: ({ jobId, source, vm, options }) =>
       whileHeartbeating(async (beat): Promise<PreparedExport> => {
         const provider = await providers.get(source);
-        if (vm.powerState === 'poweredOff') return { target: { kind: 'vm', vmId: vm.id }, poweredOff: false };
-        if (options.snapshot) {
-          // A retry after the snapshot was made but before this activity completed
-          // reuses it (recorded in the heartbeat) instead of leaving a stray snapshot.
-          const earlier = Context.current().info.heartbeatDetails as { snapshotId?: string } | undefined;
+        // A retry after the snapshot was made but before this activity completed
+        // reuses it (recorded in the heartbeat) instead of leaving a stray snapshot.
+        const earlier = Context.current().info.heartbeatDetails as { snapshotId?: string } | undefined;
+        const takeSnapshot = async (): Promise<string> => {
           const snapshotId =
             earlier?.snapshotId ??
-            (await provider.createSnapshot(vm.id, `hypersdk-export-${jobId}`, `Created by hypersdk export ${jobId}; removed when the export ends`));
+            (await provider.createSnapshot(
+              vm.id,
+              `hypersdk-export-${jobId}`,
+              `Created by hypersdk export ${jobId}; ${options.keepSnapshots ? 'kept after it succeeds' : 'removed when the export ends'}`,
+            ));
           beat({ snapshotId });
+          return snapshotId;
+        };
+        if (provider.requiresSnapshot) {
+          // A source read only from snapshots (AWS): a snapshot is always taken,
+          // after the optional stop (a consistent one), unless the source is one.
+          if (!provider.requiresSnapshot(vm)) return { target: { kind: 'vm', vmId: vm.id }, poweredOff: false };
+          const stop = options.powerOff && vm.powerState === 'poweredOn' && earlier?.snapshotId === undefined;
+          if (stop) await provider.powerOff(vm.id, { graceful: true, timeoutMs: options.shutdownTimeoutSeconds * 1_000 });
+          const snapshotId = await takeSnapshot();
+          return { target: { kind: 'snapshot', snapshotId }, createdSnapshotId: snapshotId, poweredOff: stop };
+        }
+        if (vm.powerState === 'poweredOff') return { target: { kind: 'vm', vmId: vm.id }, poweredOff: false };
+        if (options.snapshot) {
+          const snapshotId = await takeSnapshot();
           return { target: { kind: 'snapshot', snapshotId }, createdSnapshotId: snapshotId, poweredOff: false };
         }
         if (options.powerOff) {

@@ -18,7 +18,7 @@ import type { VmDescription } from '../core/vm-description.js';
 import type { OutputSink } from '../storage/sink.js';
 import type { ExportActivityDeps } from './deps.js';
 import { whileHeartbeating } from './heartbeat.js';
-import { refuseIfInUse } from './transfer.js';
+import { refuseIfInUse } from './staging.js';
 import type { ExportActivities, FinalizedExport, OvaPlan, TransferredDisk } from './types.js';
 
 const sha256 = (data: string) => createHash('sha256').update(data).digest('hex');

@@ -13,7 +13,7 @@ import type { ExportedFile } from '../core/export-contract.js';
 import { ErrorType } from '../core/errors.js';
 import { manifestByteSize, planOvaLayout } from '../formats/ova-layout.js';
 import type { ArchiveStaging, OutputSink, WriterResumePoint } from '../storage/sink.js';
-import { refuseIfInUse } from './transfer.js';
+import { ClaimRefresher, refuseIfInUse } from './staging.js';
 import type { FinalizedExport, TransferredDisk } from './types.js';
 
 /** What a packing heartbeats: disks before `disk` are in the archive, durably; `writer` is the resume point inside `disk`. */
@@ -58,9 +58,6 @@ function asCheckpoint(value: unknown): PackCheckpoint | undefined {
   const cp = value as Partial<PackCheckpoint> | undefined;
   return cp?.pack === 1 && typeof cp.disk === 'number' ? (cp as PackCheckpoint) : undefined;
 }
-
-/** How often a long packing refreshes its archive's record (a record older than a few minutes is stale). */
-const RECORD_REFRESH_MS = 30_000;
 
 export async function packOvaFromStaged(req: PackOvaRequest): Promise<PackOvaResult> {
   const { sink, name, disks } = req;
@@ -116,24 +113,19 @@ export async function packOvaFromStaged(req: PackOvaRequest): Promise<PackOvaRes
     await archives.create(name, layout.totalSize);
     // The record says this job is alive (a second export into the directory is
     // refused instead of discarding the archive): refreshed as the copy commits.
-    let refreshedAt = Date.now();
-    let refreshing: Promise<void> | undefined;
+    const claim = new ClaimRefresher(sink, name, () => ({
+      version: 1,
+      jobId: req.jobId,
+      verified: false,
+      source: { archive: name },
+      updatedAt: new Date().toISOString(),
+    }));
     const beat = req.beat;
     req = {
       ...req,
       beat: (cp) => {
         beat(cp);
-        if (Date.now() - refreshedAt < RECORD_REFRESH_MS) return;
-        refreshedAt = Date.now();
-        refreshing = sink
-          .writeStaged(name, {
-            version: 1,
-            jobId: req.jobId,
-            verified: false,
-            source: { archive: name },
-            updatedAt: new Date().toISOString(),
-          })
-          .catch(() => undefined);
+        claim.tick();
       },
     };
     for (let i = resume?.disk ?? 0; i < disks.length; i++) {
@@ -142,7 +134,7 @@ export async function packOvaFromStaged(req: PackOvaRequest): Promise<PackOvaRes
       req.beat({ pack: 1, disk: i + 1 });
     }
     // No refresh may land after publish (and bring the record back).
-    await refreshing;
+    await claim.settle();
     await archives.writeHeaders(name, layout, {
       descriptor: req.descriptor.text,
       manifest: req.manifest.text,

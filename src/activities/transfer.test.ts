@@ -18,7 +18,8 @@ import type { SourceProvider } from '../core/source-provider.js';
 import { LocalSink } from '../storage/local-sink.js';
 import { ProviderPool } from '../worker/provider-pool.js';
 import { SessionProgressRegistry } from './session-progress.js';
-import { createTransferActivity, refuseIfInUse } from './transfer.js';
+import { refuseIfInUse } from './staging.js';
+import { createTransferActivity } from './transfer.js';
 import type { TransferDiskInput, TransferredDisk } from './types.js';
 
 const DISK_BYTES = 100_000;

@@ -10,17 +10,18 @@
 // without moving a byte; any other staged copy of another job is discarded first.
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import type { TransferHeartbeat } from '../core/export-contract.js';
-import { diskFileName } from '../export/disk-files.js';
 import { ErrorType } from '../core/errors.js';
 import type { DiskReader, DiskReadVia, DiskSource, SourceProvider } from '../core/source-provider.js';
 import { refusingDescriptors } from '../storage/image/descriptor-guard.js';
 import { openImageDiskWriter } from '../storage/image/image-disk-writer.js';
-import type { OutputSink, StagedDiskRecord } from '../storage/sink.js';
+import type { OutputSink } from '../storage/sink.js';
 import { transferDisk } from '../transfer/index.js';
 import type { TransferCheckpoint } from '../transfer/types.js';
 import type { ExportActivityDeps } from './deps.js';
-import { diskIdentity, provablySame, type DiskIdentity } from './disk-identity.js';
-import type { ExportActivities, TransferDiskInput, TransferredDisk } from './types.js';
+import { diskIdentity } from './disk-identity.js';
+import { transferExtentDisk } from './extent-transfer.js';
+import { claimStaged, ClaimRefresher, stagedRecord } from './staging.js';
+import type { ExportActivities, TransferDiskInput } from './types.js';
 
 export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportActivities, 'transferDisk'> {
   return {
@@ -33,6 +34,8 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       const sessionId = input.leaseId;
 
       const provider = await deps.providers.get(input.source);
+      // A source read as extents (AWS: EBS snapshot blocks) has its own path.
+      if (provider.openExtentSource) return transferExtentDisk(deps, input, provider.openExtentSource.bind(provider), checkpoint);
       const profile = deps.providers.profile(input.source);
       // The device URL comes from the workflow input: the provider checks it before attaching any session secret.
       const reader = await provider.openDiskReader(input.vm, input.diskKey, readVia(input));
@@ -86,22 +89,15 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
       // Heartbeat even while no byte moves (slow start, stall), so cancellation
       // reaches us and the server does not take a live attempt for a dead one.
       beat(last);
-      // The record says this job is alive, so a second export of the same VM into
-      // the same directory is refused instead of discarding these bytes.
-      let refreshedAt = Date.now();
-      let refreshing: Promise<void> | undefined;
-      const refresh = () => {
-        if (Date.now() - refreshedAt < RECORD_REFRESH_MS) return;
-        refreshedAt = Date.now();
-        // A disk inside an OVA keeps the archive's record (prepareOva's) alive instead.
-        const record = input.ova
+      // A disk inside an OVA keeps the archive's record (prepareOva's) alive instead.
+      const claim = new ClaimRefresher(sink, input.ova?.name ?? input.fileName, () =>
+        input.ova
           ? { version: 1 as const, jobId: input.jobId, verified: false, source: { archive: input.ova.name }, updatedAt: new Date().toISOString() }
-          : stagedRecord(input.jobId, identity);
-        refreshing = sink.writeStaged(input.ova?.name ?? input.fileName, record).catch(() => undefined);
-      };
+          : stagedRecord(input.jobId, identity),
+      );
       const ticker = setInterval(() => {
         beat(last);
-        refresh();
+        claim.tick();
       }, 5_000);
       try {
         const result = await transferDisk({
@@ -119,7 +115,7 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
         });
         // No refresh may land after (and undo) the verified record.
         clearInterval(ticker);
-        await refreshing;
+        await claim.settle();
         if (!input.ova) await sink.writeStaged(input.fileName, {
           ...stagedRecord(input.jobId, identity, { bytes: result.bytes, sha256: result.sha256 }),
           // An image's file says its own final state (S3: the completed upload publish copies).
@@ -190,76 +186,6 @@ function archivesOf(sink: OutputSink): NonNullable<OutputSink['archives']> {
     throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `${sink.location} cannot hold an OVA written in place`, nonRetryable: true });
   }
   return sink.archives;
-}
-
-function stagedRecord(jobId: string, source: DiskIdentity, verified?: { bytes: number; sha256: string }): StagedDiskRecord {
-  return { version: 1, jobId, verified: verified !== undefined, ...verified, source, updatedAt: new Date().toISOString() };
-}
-
-/**
- * Takes the staged slot of this disk for the job. Returns the earlier result when
- * a verified copy can stand for this transfer: this job's own (an attempt that
- * finished but was not reported), or an earlier job's from a provably identical
- * source. Any other job's staged copy is discarded before this job writes.
- */
-async function claimStaged(sink: OutputSink, input: TransferDiskInput, identity: DiskIdentity): Promise<TransferredDisk | undefined> {
-  if (!sink.stages) return undefined;
-  const record = await sink.readStaged(input.fileName);
-  const ours = record?.jobId === input.jobId;
-  if (record?.verified && record.bytes !== undefined && record.sha256 && (ours || provablySame(record.source, identity))) {
-    // The record keeps naming the job that made the copy: this one did not create
-    // it, so if it is cancelled it leaves the copy for the next attempt.
-    return {
-      diskKey: input.diskKey,
-      fileName: input.fileName,
-      bytes: record.bytes,
-      sha256: record.sha256,
-      resumedFromOffset: record.bytes,
-      restartedFromZero: false,
-      reused: !ours,
-    };
-  }
-  if (record && !ours) {
-    await refuseIfJobAlive(sink, input, record);
-    await sink.discardStaged(input.fileName);
-  }
-  if (!ours) await sink.writeStaged(input.fileName, stagedRecord(input.jobId, identity));
-  return undefined;
-}
-
-/**
- * A transfer refreshes its record every RECORD_REFRESH_MS; another job's
- * unverified record fresher than RECORD_STALE_MS belongs to an export that is
- * still writing (a second job on the same VM and directory): never discard it.
- */
-export const RECORD_REFRESH_MS = 30_000;
-const RECORD_STALE_MS = 4 * RECORD_REFRESH_MS;
-
-export function refuseIfInUse(record: StagedDiskRecord, name: string, now = Date.now()): void {
-  const age = now - Date.parse(record.updatedAt);
-  if (record.verified || !(age < RECORD_STALE_MS)) return;
-  throw ApplicationFailure.create({
-    type: ErrorType.OutputInUse,
-    message: `export ${record.jobId} is writing ${name} in this output (its record was refreshed ${Math.max(0, Math.round(age / 1000))} s ago); wait for it to end, cancel it, or choose another output`,
-    nonRetryable: true,
-  });
-}
-
-/**
- * Another job's staged copy may be discarded only when that job is over. A fresh
- * unverified record says it is still writing this disk; a verified one says
- * nothing by itself (it is not refreshed), so the job's records of the VM's other
- * disks are asked too: one still being written means the job is alive.
- */
-async function refuseIfJobAlive(sink: OutputSink, input: TransferDiskInput, record: StagedDiskRecord): Promise<void> {
-  refuseIfInUse(record, input.fileName);
-  if (!record.verified) return;
-  for (const [i] of input.vm.disks.entries()) {
-    const sibling = diskFileName(input.vm, i);
-    if (sibling === input.fileName) continue;
-    const other = await sink.readStaged(sibling);
-    if (other?.jobId === record.jobId) refuseIfInUse(other, sibling);
-  }
 }
 
 /**

@@ -184,6 +184,11 @@ export interface ExportResult {
   files: ExportedFile[];
   /** For an OVA written in place: the archive's members (descriptor, manifest, disks) with their SHA-256. */
   members?: ExportedFile[];
+  /**
+   * The snapshot the export read and kept (options.keepSnapshots), as the
+   * provider names it (AWS: "vol-…=snap-…" pairs, one per disk).
+   */
+  keptSnapshot?: string;
   totalSize: number;
   durationMs: number;
 }

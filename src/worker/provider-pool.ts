@@ -7,16 +7,21 @@ import { createHash } from 'node:crypto';
 import { findProfile } from '../config/profiles.js';
 import type { HyperConfig, VsphereProfile } from '../config/types.js';
 import { vcenterRefusal } from '../config/worker-rules.js';
-import type { SourceRef } from '../core/export-contract.js';
+import { isAwsSource, type SourceRef } from '../core/export-contract.js';
 import { ErrorType } from '../core/errors.js';
 import type { SourceProvider } from '../core/source-provider.js';
+import { connectAws, type AwsConnectOptions } from '../providers/aws/index.js';
 
 export type ProviderConnector = (profile: VsphereProfile) => Promise<SourceProvider>;
+/** Connects to an AWS region with this worker's own AWS credential chain. */
+export type AwsConnector = (options: AwsConnectOptions) => Promise<SourceProvider>;
 
 export interface ProviderPoolOptions {
   profiles: Record<string, VsphereProfile>;
   defaultProfile: string;
   connect: ProviderConnector;
+  /** AWS sources (default: connectAws, the worker's standard AWS chain and endpoints). */
+  connectAws?: AwsConnector;
   /**
    * Where inline credentials may go (vsphere.allowed_hosts, default the profiles'
    * hosts; https only unless vsphere.allow_insecure_http and the job says insecure).
@@ -49,7 +54,9 @@ export class ProviderPool {
     const key = this.keyOf(source);
     let session = this.sessions.get(key);
     if (!session) {
-      session = this.options.connect(this.profileOf(source));
+      session = isAwsSource(source)
+        ? (this.options.connectAws ?? connectAws)({ region: source.region, ...(source.profile ? { profile: source.profile } : {}) })
+        : this.options.connect(this.profileOf(source));
       this.sessions.set(key, session);
       // A failed login must not stay cached: the next attempt logs in again.
       session.catch(() => this.sessions.delete(key));
@@ -77,6 +84,8 @@ export class ProviderPool {
   }
 
   private keyOf(source: SourceRef): string {
+    // The worker's own AWS credentials: one client set per region and profile.
+    if (isAwsSource(source)) return `aws:${source.region}:${source.profile ?? ''}`;
     if (source.sealedCredentials) {
       // Per job too: a session opened for one job is never handed to another job
       // that carries a copy of the same blob (it would skip the job check).
@@ -91,6 +100,9 @@ export class ProviderPool {
   }
 
   private profileOf(source: SourceRef): VsphereProfile {
+    if (isAwsSource(source)) {
+      throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `an AWS source (${source.region}) has no vSphere profile`, nonRetryable: true });
+    }
     if (source.sealedCredentials) {
       const jobId = this.jobId();
       if (!jobId) {

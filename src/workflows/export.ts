@@ -174,6 +174,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
       manifestPath: finalized.manifestPath,
       files: finalized.files,
       ...(finalized.members ? { members: finalized.members } : {}),
+      ...(input.options.keepSnapshots && prepared.createdSnapshotId ? { keptSnapshot: prepared.createdSnapshotId } : {}),
       totalSize: finalized.files.reduce((sum, f) => sum + f.sizeBytes, 0),
       durationMs: Date.now() - startedAt,
     };
@@ -239,7 +240,8 @@ async function cleanUp(
     // The session's fields keep their recorded names (leaseId, leaseCompleted).
     ...(sessions.current ? { leaseId: sessions.current.id } : {}),
     leaseCompleted: sessions.completed,
-    ...(prepared?.createdSnapshotId ? { createdSnapshotId: prepared.createdSnapshotId } : {}),
+    // Snapshots the job keeps (keepSnapshots) stay once the export succeeded: a later incremental export starts from them.
+    ...(prepared?.createdSnapshotId && !(transfers.succeeded && input.options.keepSnapshots) ? { createdSnapshotId: prepared.createdSnapshotId } : {}),
     ...(transfers.succeeded
       ? {}
       : {

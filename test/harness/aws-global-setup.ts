@@ -1,5 +1,6 @@
-// Starts the moto servers of the aws project (test/aws): one patched, one as released,
-// on 127.0.0.1 with free ports, once per run; only this project pays for them.
+// Starts the servers of the aws project (test/aws): two moto servers, one patched, one
+// as released, and a Temporal dev server for the exports, on 127.0.0.1 with free
+// ports, once per run; only this project pays for them.
 // HYPERSDK_MOTO_WITHOUT=<patch>[,<patch>] leaves patches out of the patched server,
 // to watch the test of each patch fail without it.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -7,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { MOTO_PATCHES, startMoto, type MotoPatch } from '../../src/devservices/moto.js';
+import { startTemporalDevServer } from '../../src/devservices/temporal.js';
 import type { AwsServices } from './aws-services.js';
 
 function patchesLeftOut(value: string | undefined): MotoPatch[] {
@@ -28,15 +30,17 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (!process.env.HYPERSDK_KEEP_WORKDIR) rmSync(workDir, { recursive: true, force: true });
   };
   try {
-    const [patched, unpatched] = await Promise.all([
+    const [patched, unpatched, temporal] = await Promise.all([
       startMoto({ workDir, without }).then((m) => (started.push(m), m)),
       startMoto({ workDir, without: 'all' }).then((m) => (started.push(m), m)),
+      startTemporalDevServer({ logDir: workDir }).then((s) => (started.push(s), s)),
     ]);
     const services: AwsServices = {
       workDir,
       patched: { endpoint: patched.endpoint, region: patched.region },
       unpatched: { endpoint: unpatched.endpoint, region: unpatched.region },
       patchesLeftOut: without,
+      temporal: { address: temporal.address, namespace: temporal.namespace },
     };
     project.provide('aws', services);
   } catch (err) {

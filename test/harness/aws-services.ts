@@ -10,6 +10,8 @@ export interface AwsServices {
   unpatched: MotoEndpoint;
   /** Patches HYPERSDK_MOTO_WITHOUT leaves out: a test that starts a server of its own leaves them out too. */
   patchesLeftOut: MotoPatch[];
+  /** The Temporal dev server the exports of this project run on. */
+  temporal: { address: string; namespace: string };
 }
 
 declare module 'vitest' {

@@ -1,0 +1,105 @@
+// One disk of a source read as extents (AWS: an EBS snapshot's blocks) into a
+// raw or qcow2 image, by the transfer's extent engine: only the extents that hold
+// data are fetched, several at once, each verified by the source. A retry
+// (killed worker, dropped connection) resumes from the last heartbeat's
+// checkpoint at block granularity; like every disk, the image is staged until
+// finalize publishes the export.
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import type { TransferHeartbeat } from '../core/export-contract.js';
+import { ErrorType } from '../core/errors.js';
+import type { ExtentSource } from '../core/extent-source.js';
+import type { ExportTarget } from '../core/source-provider.js';
+import type { VmDescription } from '../core/vm-description.js';
+import { openImageDiskWriter } from '../storage/image/image-disk-writer.js';
+import { transferExtents } from '../transfer/extent-transfer.js';
+import type { TransferCheckpoint } from '../transfer/types.js';
+import type { ExportActivityDeps } from './deps.js';
+import { diskIdentity } from './disk-identity.js';
+import { claimStaged, ClaimRefresher, stagedRecord } from './staging.js';
+import type { TransferDiskInput, TransferredDisk } from './types.js';
+
+export type OpenExtentSource = (vm: VmDescription, diskKey: number, target: ExportTarget) => Promise<ExtentSource>;
+
+/** How often the heartbeat repeats the last checkpoint while no new one comes (a stall still heartbeats). */
+const HEARTBEAT_EVERY_MS = 5_000;
+
+export async function transferExtentDisk(
+  deps: ExportActivityDeps,
+  input: TransferDiskInput,
+  openExtentSource: OpenExtentSource,
+  checkpoint: TransferCheckpoint | undefined,
+): Promise<TransferredDisk> {
+  const ctx = Context.current();
+  const image = input.image;
+  if (!image) {
+    throw ApplicationFailure.create({
+      type: ErrorType.InvalidInput,
+      message: `${input.fileName}: this source's disks are read as blocks and written as images; export them with format raw or qcow2`,
+      nonRetryable: true,
+    });
+  }
+  if (!input.target) {
+    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `${input.fileName}: no export target to read the disk from`, nonRetryable: true });
+  }
+  const source = await openExtentSource(input.vm, input.diskKey, input.target);
+  const sink = await deps.sinks.open(input.sink);
+  // A snapshot never changes: its id is what the bytes provably are.
+  const identity = diskIdentity(input.vm, input.diskKey, input.target, { etag: source.identity().etag ?? '' });
+  const reused = await claimStaged(sink, input, identity);
+  if (reused) return reused;
+  const writer = await openImageDiskWriter(sink, {
+    name: input.fileName,
+    format: image.format,
+    virtualSize: image.virtualSize,
+    source: 'raw',
+    stage: true,
+    ...(checkpoint ? { checkpoint } : {}),
+  });
+
+  let last = checkpoint;
+  const beat = (cp: TransferCheckpoint | undefined): void => {
+    const details: TransferHeartbeat = { diskKey: input.diskKey, bytesDone: cp?.offset ?? 0, sizeBytes: source.sizeBytes, ...(cp ? { checkpoint: cp } : {}) };
+    ctx.heartbeat(details);
+  };
+  beat(last);
+  const claim = new ClaimRefresher(sink, input.fileName, () => stagedRecord(input.jobId, identity));
+  const ticker = setInterval(() => {
+    beat(last);
+    claim.tick();
+  }, HEARTBEAT_EVERY_MS);
+  try {
+    const result = await transferExtents({
+      source,
+      writer,
+      ...(checkpoint ? { checkpoint } : {}),
+      signal: ctx.cancellationSignal,
+      checkpointEveryMs: deps.checkpointEveryMs,
+      onCheckpoint: (cp) => {
+        last = cp;
+        beat(cp);
+      },
+    });
+    clearInterval(ticker);
+    await claim.settle();
+    await sink.writeStaged(input.fileName, {
+      ...stagedRecord(input.jobId, identity, { bytes: result.bytes, sha256: result.sha256 }),
+      ...(result.file.state ? { sinkState: result.file.state } : last ? { sinkState: last.sink } : {}),
+    });
+    return {
+      diskKey: input.diskKey,
+      fileName: input.fileName,
+      bytes: result.bytes,
+      sha256: result.sha256,
+      resumedFromOffset: result.resumedFromOffset,
+      restartedFromZero: result.restartedFromZero,
+    };
+  } catch (err) {
+    if (ctx.cancellationSignal.aborted) throw new CancelledFailure('transfer cancelled');
+    // The engine removed the partial of a transfer no retry will resume: its claim goes too.
+    if ((err as { nonRetryable?: unknown }).nonRetryable === true) await sink.discardStaged(input.fileName).catch(() => undefined);
+    throw err;
+  } finally {
+    clearInterval(ticker);
+    await writer.close().catch(() => undefined);
+  }
+}
