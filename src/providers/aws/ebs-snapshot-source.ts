@@ -15,6 +15,7 @@
 // names the action the credentials lack.
 import {
   GetSnapshotBlockCommand,
+  ListChangedBlocksCommand,
   ListSnapshotBlocksCommand,
   type EBSClient,
   type ListSnapshotBlocksCommandOutput,
@@ -31,7 +32,16 @@ export interface EbsSnapshotSourceOptions {
   concurrency?: number;
   /** Blocks per ListSnapshotBlocks page: 100..10000, default 10000. */
   pageSize?: number;
+  /**
+   * An earlier snapshot of the same volume: only the blocks that differ from it
+   * are listed (ListChangedBlocks), the changes an incremental export applies. A
+   * block the earlier snapshot held and this one does not reads as zeros.
+   */
+  since?: string;
 }
+
+/** The handle of a changed block this snapshot does not hold: it reads as zeros. */
+const ZERO_HANDLE = 'zero';
 
 /** A token is refreshed this long before the expiry its page announced. */
 const EXPIRY_MARGIN_MS = 60_000;
@@ -50,7 +60,7 @@ export class EbsSnapshotSource implements ExtentSource {
   ) {
     this.concurrency = o.concurrency ?? 32;
     this.maxReadBytes = blockSize;
-    this.where = `EBS snapshot ${o.snapshotId}`;
+    this.where = o.since ? `EBS snapshot ${o.snapshotId} (changes since ${o.since})` : `EBS snapshot ${o.snapshotId}`;
   }
 
   /** Asks the snapshot's size and block size (one page of one block). */
@@ -63,8 +73,8 @@ export class EbsSnapshotSource implements ExtentSource {
   }
 
   identity(): { sizeBytes: number; etag: string } {
-    // A snapshot never changes: its id is its identity.
-    return { sizeBytes: this.sizeBytes, etag: this.o.snapshotId };
+    // A snapshot never changes: its id (and the base of the changes) is its identity.
+    return { sizeBytes: this.sizeBytes, etag: this.o.since ? `${this.o.since}..${this.o.snapshotId}` : this.o.snapshotId };
   }
 
   async *allocated(from: number, signal: AbortSignal): AsyncIterable<Extent> {
@@ -73,17 +83,30 @@ export class EbsSnapshotSource implements ExtentSource {
     const startingBlock = Math.floor(from / bs);
     do {
       if (signal.aborted) return;
-      const page = await listPage(this.o, {
+      const page = await this.listing({
         MaxResults: this.o.pageSize ?? 10_000,
         ...(nextToken ? { NextToken: nextToken } : { StartingBlockIndex: startingBlock }),
       });
-      const expires = page.ExpiryTime?.getTime() ?? Infinity;
-      for (const block of page.Blocks ?? []) {
-        if (block.BlockIndex === undefined || block.BlockToken === undefined) continue;
-        yield { offset: block.BlockIndex * bs, length: Math.min(bs, this.sizeBytes - block.BlockIndex * bs), handle: encodeHandle(block.BlockToken, expires) };
+      for (const block of page.blocks) {
+        yield { offset: block.index * bs, length: Math.min(bs, this.sizeBytes - block.index * bs), handle: block.token ? encodeHandle(block.token, page.expires) : ZERO_HANDLE };
       }
-      nextToken = page.NextToken;
+      nextToken = page.nextToken;
     } while (nextToken);
+  }
+
+  /** One page of the allocation map: the snapshot's blocks, or those changed since `since` (token absent: not in this snapshot). */
+  private async listing(page: { MaxResults: number; StartingBlockIndex?: number; NextToken?: string }): Promise<{ blocks: { index: number; token?: string }[]; expires: number; nextToken?: string }> {
+    if (!this.o.since) {
+      const out = await listPage(this.o, page);
+      const blocks = (out.Blocks ?? []).flatMap((b) => (b.BlockIndex !== undefined && b.BlockToken !== undefined ? [{ index: b.BlockIndex, token: b.BlockToken }] : []));
+      return { blocks, expires: out.ExpiryTime?.getTime() ?? Infinity, ...(out.NextToken ? { nextToken: out.NextToken } : {}) };
+    }
+    const first = this.o.since;
+    const out = await send(this.o, 'ListChangedBlocks', () =>
+      this.o.ebs.send(new ListChangedBlocksCommand({ FirstSnapshotId: first, SecondSnapshotId: this.o.snapshotId, ...page })),
+    );
+    const blocks = (out.ChangedBlocks ?? []).flatMap((b) => (b.BlockIndex !== undefined ? [{ index: b.BlockIndex, ...(b.SecondBlockToken ? { token: b.SecondBlockToken } : {}) }] : []));
+    return { blocks, expires: out.ExpiryTime?.getTime() ?? Infinity, ...(out.NextToken ? { nextToken: out.NextToken } : {}) };
   }
 
   /**
@@ -98,23 +121,29 @@ export class EbsSnapshotSource implements ExtentSource {
       throw new Error(`${this.where}: a read must stay within one block (offset ${extent.offset}, length ${extent.length})`);
     }
     const blockLength = Math.min(bs, this.sizeBytes - index * bs);
+    if (extent.handle === ZERO_HANDLE) return Buffer.alloc(extent.length);
     const listed = within === 0 && extent.handle ? decodeHandle(extent.handle) : undefined;
     let token = listed && listed.expires - EXPIRY_MARGIN_MS > Date.now() ? listed.token : await this.freshToken(index);
+    // A change this snapshot does not hold (the block was freed): zeros.
+    if (token === undefined) return Buffer.alloc(extent.length);
     let block: Buffer;
     try {
       block = await this.getBlock(index, token, blockLength, signal);
     } catch (err) {
       if (!isExpiredToken(err)) throw err;
       token = await this.freshToken(index);
+      if (token === undefined) return Buffer.alloc(extent.length);
       block = await this.getBlock(index, token, blockLength, signal);
     }
     return within === 0 && extent.length === block.length ? block : block.subarray(within, within + extent.length);
   }
 
-  private async freshToken(index: number): Promise<string> {
+  /** A new token for block `index`; undefined for a change this snapshot does not hold (it reads as zeros). */
+  private async freshToken(index: number): Promise<string | undefined> {
     this.relists++;
     const page = await listPage(this.o, { StartingBlockIndex: index, MaxResults: 100 });
     const block = page.Blocks?.find((b) => b.BlockIndex === index);
+    if (!block?.BlockToken && this.o.since) return undefined;
     if (!block?.BlockToken) {
       throw ApplicationFailure.create({ type: ErrorType.SourceChanged, message: `${this.where}: block ${index} is no longer listed`, nonRetryable: true });
     }

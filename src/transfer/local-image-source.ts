@@ -1,0 +1,97 @@
+// An image an earlier export wrote, read back as an ExtentSource: the base an
+// incremental export applies a snapshot's changes over (overlay-extent-source.ts).
+// qcow2: its L2 tables are the allocation map. Raw: Node has no SEEK_DATA, so the
+// map is the file's content: it is read once in large chunks (a sparse file's
+// holes read as zeros at memory speed, without touching the device) and only the
+// non-zero granules are extents; reading them again then comes from the page cache.
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Extent, ExtentSource } from '../core/extent-source.js';
+import { Qcow2Reader } from '../formats/qcow2/reader.js';
+
+const SCAN_CHUNK_BYTES = 4 << 20;
+const RAW_GRANULE_BYTES = 64 << 10;
+const MAX_READ_BYTES = 1 << 20;
+
+export interface LocalImageSource extends ExtentSource {
+  close(): Promise<void>;
+}
+
+/** Opens `path` as an image of `format`; throws ENOENT when there is no such file, Qcow2ReadError when it is not a plain qcow2. */
+export async function openLocalImageSource(path: string, format: 'raw' | 'qcow2'): Promise<LocalImageSource> {
+  const file = await open(path, 'r');
+  try {
+    const stat = await file.stat();
+    const qcow2 = format === 'qcow2' ? await Qcow2Reader.open(file, path) : undefined;
+    return new LocalImage(file, path, qcow2, qcow2 ? qcow2.virtualSize : stat.size, `${stat.size}-${stat.mtimeMs}`);
+  } catch (err) {
+    await file.close();
+    throw err;
+  }
+}
+
+class LocalImage implements LocalImageSource {
+  readonly concurrency = 1;
+  readonly maxReadBytes = MAX_READ_BYTES;
+  readonly where: string;
+
+  constructor(
+    private readonly file: FileHandle,
+    path: string,
+    private readonly qcow2: Qcow2Reader | undefined,
+    readonly sizeBytes: number,
+    private readonly version: string,
+  ) {
+    this.where = `earlier image ${path}`;
+  }
+
+  identity(): { sizeBytes: number; etag: string } {
+    return { sizeBytes: this.sizeBytes, etag: this.version };
+  }
+
+  async *allocated(from: number, signal: AbortSignal): AsyncIterable<Extent> {
+    if (this.qcow2) {
+      for await (const run of this.qcow2.runs(from)) {
+        if (signal.aborted) return;
+        yield { offset: run.guestOffset, length: run.length };
+      }
+      return;
+    }
+    yield* this.nonZeroRuns(from, signal);
+  }
+
+  private async *nonZeroRuns(from: number, signal: AbortSignal): AsyncGenerator<Extent> {
+    const chunk = Buffer.alloc(SCAN_CHUNK_BYTES);
+    let run: Extent | undefined;
+    for (let at = Math.floor(from / RAW_GRANULE_BYTES) * RAW_GRANULE_BYTES; at < this.sizeBytes; at += SCAN_CHUNK_BYTES) {
+      if (signal.aborted) return;
+      const { bytesRead } = await this.file.read(chunk, 0, Math.min(SCAN_CHUNK_BYTES, this.sizeBytes - at), at);
+      for (let g = 0; g < bytesRead; g += RAW_GRANULE_BYTES) {
+        const end = Math.min(g + RAW_GRANULE_BYTES, bytesRead);
+        if (isZero(chunk, g, end)) continue;
+        if (run && run.offset + run.length === at + g) run.length += end - g;
+        else {
+          if (run) yield run;
+          run = { offset: at + g, length: end - g };
+        }
+      }
+    }
+    if (run) yield run;
+  }
+
+  async read(extent: Extent): Promise<Buffer> {
+    if (this.qcow2) return this.qcow2.read(extent.offset, extent.length);
+    const out = Buffer.alloc(extent.length);
+    const { bytesRead } = await this.file.read(out, 0, extent.length, extent.offset);
+    return bytesRead === extent.length ? out : out.subarray(0, bytesRead);
+  }
+
+  close(): Promise<void> {
+    return this.file.close();
+  }
+}
+
+const ZEROS = Buffer.alloc(RAW_GRANULE_BYTES);
+
+function isZero(buf: Buffer, start: number, end: number): boolean {
+  return buf.compare(ZEROS, 0, end - start, start, end) === 0;
+}
