@@ -17,8 +17,11 @@ class MemorySource implements ExtentSource {
   identity() {
     return { etag: this.where };
   }
-  async *allocated(from: number): AsyncIterable<Extent> {
-    for (const e of this.extents) if (e.offset + e.length > from) yield e;
+  allocated(from: number): AsyncIterable<Extent> {
+    const listed = this.extents.filter((e) => e.offset + e.length > from);
+    return (async function* () {
+      yield* listed;
+    })();
   }
   read(extent: Extent): Promise<Buffer> {
     this.reads.push(extent);
