@@ -17,11 +17,9 @@ class MemorySource implements ExtentSource {
   identity() {
     return { etag: this.where };
   }
-  allocated(from: number): AsyncIterable<Extent> {
-    const listed = this.extents.filter((e) => e.offset + e.length > from);
-    return (async function* () {
-      yield* listed;
-    })();
+  async *allocated(from: number): AsyncIterable<Extent> {
+    // As a remote map comes: one answer at a time.
+    for (const e of this.extents) if (e.offset + e.length > from) yield await Promise.resolve(e);
   }
   read(extent: Extent): Promise<Buffer> {
     this.reads.push(extent);
