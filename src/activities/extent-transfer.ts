@@ -3,8 +3,10 @@
 // data are fetched, several at once, each verified by the source. A retry
 // (killed worker, dropped connection) resumes from the last heartbeat's
 // checkpoint at block granularity; like every disk, the image is staged until
-// finalize publishes the export.
+// finalize publishes the export. An incremental export (input.since) reads only
+// the blocks changed since an earlier snapshot, laid over that export's image.
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { join } from 'node:path';
 import type { TransferHeartbeat } from '../core/export-contract.js';
 import { ErrorType } from '../core/errors.js';
 import type { ExtentSource } from '../core/extent-source.js';
@@ -12,13 +14,15 @@ import type { ExportTarget } from '../core/source-provider.js';
 import type { VmDescription } from '../core/vm-description.js';
 import { openImageDiskWriter } from '../storage/image/image-disk-writer.js';
 import { transferExtents } from '../transfer/extent-transfer.js';
+import { openLocalImageSource, type LocalImageSource } from '../transfer/local-image-source.js';
+import { OverlayExtentSource } from '../transfer/overlay-extent-source.js';
 import type { TransferCheckpoint } from '../transfer/types.js';
 import type { ExportActivityDeps } from './deps.js';
 import { diskIdentity } from './disk-identity.js';
 import { claimStaged, ClaimRefresher, stagedRecord } from './staging.js';
 import type { TransferDiskInput, TransferredDisk } from './types.js';
 
-export type OpenExtentSource = (vm: VmDescription, diskKey: number, target: ExportTarget) => Promise<ExtentSource>;
+export type OpenExtentSource = (vm: VmDescription, diskKey: number, target: ExportTarget, options?: { since?: string }) => Promise<ExtentSource>;
 
 /** How often the heartbeat repeats the last checkpoint while no new one comes (a stall still heartbeats). */
 const HEARTBEAT_EVERY_MS = 5_000;
@@ -41,12 +45,26 @@ export async function transferExtentDisk(
   if (!input.target) {
     throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `${input.fileName}: no export target to read the disk from`, nonRetryable: true });
   }
-  const source = await openExtentSource(input.vm, input.diskKey, input.target);
   const sink = await deps.sinks.open(input.sink);
+  const base = input.since ? await openEarlierImage(input, image.format) : undefined;
+  let source: ExtentSource;
+  try {
+    const read = await openExtentSource(input.vm, input.diskKey, input.target, input.since ? { since: input.since } : {});
+    source = base ? new OverlayExtentSource(base, read) : read;
+  } catch (err) {
+    await base?.close();
+    throw err;
+  }
   // A snapshot never changes: its id is what the bytes provably are.
   const identity = diskIdentity(input.vm, input.diskKey, input.target, { etag: source.identity().etag ?? '' });
-  const reused = await claimStaged(sink, input, identity);
-  if (reused) return reused;
+  const reused = await claimStaged(sink, input, identity).catch(async (err: unknown) => {
+    await base?.close();
+    throw err;
+  });
+  if (reused) {
+    await base?.close();
+    return reused;
+  }
   const writer = await openImageDiskWriter(sink, {
     name: input.fileName,
     format: image.format,
@@ -101,5 +119,29 @@ export async function transferExtentDisk(
   } finally {
     clearInterval(ticker);
     await writer.close().catch(() => undefined);
+    await base?.close();
+  }
+}
+
+/**
+ * The image an earlier export wrote under this disk's name in the local output:
+ * the base an incremental export lays the changes over. The new image is staged
+ * beside it and replaces it only when the whole export is published.
+ */
+async function openEarlierImage(input: TransferDiskInput, format: 'raw' | 'qcow2'): Promise<LocalImageSource> {
+  if (input.sink.kind !== 'local') {
+    throw ApplicationFailure.create({
+      type: ErrorType.InvalidInput,
+      message: `since_snapshot: an incremental export updates the images of an earlier export in a local output; ${input.fileName} cannot be read back from S3`,
+      nonRetryable: true,
+    });
+  }
+  const path = join(input.sink.directory, input.fileName);
+  try {
+    return await openLocalImageSource(path, format);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const why = code === 'ENOENT' ? `there is no earlier export's ${input.fileName} to apply the changes to; export the snapshot it names there first` : (err as Error).message;
+    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `since_snapshot: ${why} (${path})`, nonRetryable: true });
   }
 }

@@ -69,6 +69,8 @@ export interface TransferDiskInput {
   ova?: { name: string; region: OvaRegion };
   /** Format raw or qcow2: the disk is written as that image (virtual size: the disk's capacity). */
   image?: { format: ImageFormat; virtualSize: number };
+  /** Incremental: the changes since this snapshot, laid over the image of the same name already in the (local) output. */
+  since?: string;
 }
 
 /**

@@ -50,6 +50,13 @@ export interface ExportOptions {
    * one). The result names them.
    */
   keepSnapshots?: boolean;
+  /**
+   * Incremental export (AWS): an earlier snapshot of the same disks, as an
+   * earlier export's result named it (keptSnapshot) or one snapshot id for a
+   * one-disk source. Only the blocks changed since it are read, laid over that
+   * export's raw/qcow2 images in the same local output, which the new images replace.
+   */
+  sinceSnapshot?: string;
 }
 
 /**
@@ -189,6 +196,8 @@ export interface ExportResult {
    * provider names it (AWS: "vol-…=snap-…" pairs, one per disk).
    */
   keptSnapshot?: string;
+  /** An incremental export: the snapshot its changes were read since (options.sinceSnapshot). */
+  sinceSnapshot?: string;
   totalSize: number;
   durationMs: number;
 }

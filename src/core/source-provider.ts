@@ -130,8 +130,10 @@ export interface SourceProvider {
    * Sources read as extents (AWS: EBS snapshot blocks): the disk `diskKey` of
    * `target` with its allocation map, read by the transfer's extent engine
    * instead of an HTTP DiskReader. Absent: openDiskReader is how disks are read.
+   * With `since` (an earlier snapshot of the same disks, as ExportOptions.sinceSnapshot
+   * names it), only the extents that changed since it, for an incremental export.
    */
-  openExtentSource?(vm: VmDescription, diskKey: number, target: ExportTarget): Promise<ExtentSource>;
+  openExtentSource?(vm: VmDescription, diskKey: number, target: ExportTarget, options?: { since?: string }): Promise<ExtentSource>;
 }
 
 /**

@@ -93,7 +93,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     transfers.diskNames = progress.disks.map((d) => d.fileName);
     // Refused before anything is made: an output holding an earlier export's files.
     // (Exports started before this check replay without it.)
-    if (patched(OUTPUT_OWNERSHIP_PATCH)) await control.checkOutput({ sink, names: outputNames(vm, transfers.diskNames, input.format), overwrite: input.overwrite ?? false });
+    if (patched(OUTPUT_OWNERSHIP_PATCH)) await control.checkOutput({ sink, names: outputNames(vm, transfers.diskNames, input.format), overwrite: replaces(input) });
 
     setPhase('preparing');
     prepared = await control.prepareExport({ jobId: input.jobId, source, vm, options: input.options });
@@ -156,7 +156,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
       ...(methods.some((m) => m.method !== method) ? { diskMethods: methods } : {}),
       ...(ova ? { ova } : {}),
       ...(pack ? { packMtime: mtime } : {}),
-      ...(input.overwrite ? { overwrite: true } : {}),
+      ...(replaces(input) ? { overwrite: true } : {}),
     });
     // Every streamed disk moved to the datastore: the lost session is aborted by cleanup, not completed.
     if (method === 'ovf') await sessions.complete();
@@ -175,6 +175,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
       files: finalized.files,
       ...(finalized.members ? { members: finalized.members } : {}),
       ...(input.options.keepSnapshots && prepared.createdSnapshotId ? { keptSnapshot: prepared.createdSnapshotId } : {}),
+      ...(input.options.sinceSnapshot ? { sinceSnapshot: input.options.sinceSnapshot } : {}),
       totalSize: finalized.files.reduce((sum, f) => sum + f.sizeBytes, 0),
       durationMs: Date.now() - startedAt,
     };
@@ -206,6 +207,11 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
       ...(kept.length ? { details: [{ kept }] } : {}),
     });
   }
+}
+
+/** Whether the export replaces an earlier one's files: asked (overwrite), or an incremental export, which updates them. */
+function replaces(input: ExportWorkflowInput): boolean {
+  return input.overwrite === true || input.options.sinceSnapshot !== undefined;
 }
 
 /** Every name the export publishes: the disks, the descriptor, the manifest, the archive. */
@@ -346,6 +352,7 @@ async function transferAll(
           ...(resumeFrom !== undefined ? { resumeFrom } : {}),
           ...(ova ? { ova: { name: ova.name, region: ova.regions[diskIndex]! } } : {}),
           ...(image ? { image: { format: image, virtualSize: disk.capacityBytes } } : {}),
+          ...(input.options.sinceSnapshot ? { since: input.options.sinceSnapshot } : {}),
         });
         state.state = 'done';
         state.bytesDone = done.bytes;
