@@ -1,0 +1,127 @@
+// Incremental exports through the whole workflow: a full export of a snapshot,
+// then an export of a later snapshot of the same volume naming the first one
+// (since_snapshot). The relay in front of moto's EBS API counts the blocks read:
+// the second export must fetch exactly the changed blocks, once each, and leave
+// an image qemu-img finds identical to the new snapshot's volume and to a full
+// export of it.
+import type { Client } from '@temporalio/client';
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { EXPORT_WORKFLOW_TYPE, type ExportResult, type ExportWorkflowInput } from '../../src/core/export-contract.js';
+import { qemuImg } from '../../src/formats/qcow2/test-support.js';
+import { ebsClient } from '../harness/aws-clients.js';
+import { awsExportInput, awsWorkerConfig, pointAwsAt } from '../harness/aws-export-env.js';
+import { EBS_BLOCK_SIZE, seedSnapshot, spacedBlockIndexes, type SeededSnapshot } from '../harness/aws-seed.js';
+import { startBlockCounter, type BlockCounter } from '../harness/ebs-block-counter.js';
+import { startWorker, temporalClient, type RunningWorker } from '../harness/export-env.js';
+
+const aws = inject('aws');
+const GiB = 2 ** 30;
+const config = awsWorkerConfig(aws);
+const root = config.output.allowedRoots![0]!;
+
+let counter: BlockCounter;
+let worker: RunningWorker;
+let temporal: Awaited<ReturnType<typeof temporalClient>>;
+let base: SeededSnapshot;
+let next: SeededSnapshot;
+/** The later snapshot's volume: the base's blocks, then the child's over them. */
+let nextVolume: string;
+let changed: number[];
+
+beforeAll(async () => {
+  counter = await startBlockCounter(aws.patched.endpoint);
+  pointAwsAt(aws.patched.endpoint, counter.endpoint);
+  const ebs = ebsClient(aws.patched);
+  try {
+    base = await seedSnapshot(ebs, { volumeSizeGiB: 1, blockIndexes: spacedBlockIndexes(120, 17) });
+    // 1% of the volume's 2048 blocks: 10 rewritten, 10 written for the first time.
+    changed = [...spacedBlockIndexes(10, 170, 17), ...spacedBlockIndexes(10, 100, 5)].sort((a, b) => a - b);
+    next = await seedSnapshot(ebs, { volumeSizeGiB: 1, blockIndexes: changed, parentSnapshotId: base.snapshotId });
+  } finally {
+    ebs.destroy();
+  }
+  nextVolume = await writeVolume([base, next], 'next-volume.raw');
+  worker = await startWorker(config);
+  temporal = await temporalClient(config);
+}, 120_000);
+
+afterAll(async () => {
+  await worker?.stop();
+  await temporal?.close();
+  await counter?.close();
+});
+
+async function writeVolume(layers: SeededSnapshot[], name: string): Promise<string> {
+  const path = join(root, name);
+  const fh = await open(path, 'w');
+  await fh.truncate(GiB);
+  for (const layer of layers) for (const [index, data] of layer.written) await fh.write(data, 0, data.length, index * EBS_BLOCK_SIZE);
+  await fh.close();
+  return path;
+}
+
+function run(client: Client, input: ExportWorkflowInput): Promise<ExportResult> {
+  return client.workflow.execute(EXPORT_WORKFLOW_TYPE, { taskQueue: config.temporal.taskQueue, workflowId: input.jobId, args: [input] });
+}
+
+function diskOf(result: ExportResult, format: string): string {
+  const disk = result.files.find((f) => f.name.endsWith(`.${format}`));
+  if (!disk) throw new Error(`no .${format} disk in ${result.files.map((f) => f.name).join(', ')}`);
+  return join(result.outputDir, disk.name);
+}
+
+async function expectManifestHolds(result: ExportResult, path: string): Promise<void> {
+  const sha = createHash('sha256').update(await readFile(path)).digest('hex');
+  const manifest = await readFile(result.manifestPath, 'utf8');
+  expect(manifest).toContain(sha);
+}
+
+describe.each(['qcow2', 'raw'] as const)('incremental export to %s', (format) => {
+  it('fetches only the changed blocks and yields the new snapshot, identical to a full export of it', async () => {
+    const dir = join(root, `incremental-${format}`);
+    const fullDir = join(root, `full-${format}`);
+    mkdirSync(dir, { recursive: true });
+    mkdirSync(fullDir, { recursive: true });
+    const id = `inc-${format}-${Date.now()}`;
+
+    counter.reset();
+    const first = await run(temporal.client, awsExportInput(`${id}-base`, base.snapshotId, dir, aws.patched.region, { format }));
+    expect(counter.reads(base.snapshotId).sort((a, b) => a - b)).toEqual([...base.written.keys()].sort((a, b) => a - b));
+    const image = diskOf(first, format);
+
+    counter.reset();
+    const second = await run(
+      temporal.client,
+      awsExportInput(`${id}-next`, next.snapshotId, dir, aws.patched.region, { format, options: { sinceSnapshot: base.snapshotId } }),
+    );
+    expect(second.sinceSnapshot).toBe(base.snapshotId);
+    // Exactly the changed blocks, once each; nothing of the base snapshot.
+    expect(counter.reads(next.snapshotId).sort((a, b) => a - b)).toEqual(changed);
+    expect(counter.reads(base.snapshotId)).toEqual([]);
+    // The incremental disk has the same name as the first export's: it replaced it.
+    expect(diskOf(second, format)).toBe(image);
+    expect((await qemuImg('compare', '-f', format, '-F', 'raw', image, nextVolume)).stdout).toContain('Images are identical');
+    await expectManifestHolds(second, image);
+
+    const full = await run(temporal.client, awsExportInput(`${id}-full`, next.snapshotId, fullDir, aws.patched.region, { format }));
+    expect((await qemuImg('compare', '-f', format, '-F', format, image, diskOf(full, format))).stdout).toContain('Images are identical');
+  }, 180_000);
+});
+
+describe('incremental export refusals', () => {
+  it('refuses since_snapshot when the output holds no earlier export to update, naming the field', async () => {
+    const dir = join(root, 'incremental-empty');
+    mkdirSync(dir, { recursive: true });
+    const input = awsExportInput(`inc-empty-${Date.now()}`, next.snapshotId, dir, aws.patched.region, { options: { sinceSnapshot: base.snapshotId } });
+    const failure = await run(temporal.client, input).then(
+      () => undefined,
+      (err: unknown) => err as { cause?: { type?: string; message?: string } },
+    );
+    expect(failure?.cause?.type).toBe('InvalidInput');
+    expect(failure?.cause?.message).toMatch(/since_snapshot: there is no earlier export's .*\.qcow2/);
+  }, 60_000);
+});
