@@ -21,7 +21,7 @@ import { startWorker, temporalClient, type RunningWorker } from '../harness/expo
 const aws = inject('aws');
 const GiB = 2 ** 30;
 const config = awsWorkerConfig(aws);
-const root = config.output.allowedRoots![0]!;
+const root = config.output.allowedRoots[0]!;
 
 let counter: BlockCounter;
 let worker: RunningWorker;
