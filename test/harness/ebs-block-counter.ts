@@ -1,7 +1,8 @@
 // An HTTP relay in front of moto that counts the EBS blocks read through it
 // (GET /snapshots/<id>/blocks/<index>): how a test sees which blocks an export
 // fetched, without asking the code under test. Everything else passes through.
-import { createServer, request, type Server } from 'node:http';
+// It can also hold each block read for a while: a transfer slow enough to kill.
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface BlockCounter {
@@ -13,18 +14,17 @@ export interface BlockCounter {
   close(): Promise<void>;
 }
 
+export interface BlockCounterOptions {
+  /** Holds every block read this long before relaying it. */
+  blockDelayMs?: number;
+}
+
 const BLOCK_PATH = /^\/snapshots\/([^/]+)\/blocks\/(\d+)(?:\?|$)/;
 
-export async function startBlockCounter(target: string): Promise<BlockCounter> {
+export async function startBlockCounter(target: string, options: BlockCounterOptions = {}): Promise<BlockCounter> {
   const upstream = new URL(target);
   const counted = new Map<string, number[]>();
-  const server: Server = createServer((req, res) => {
-    const match = req.method === 'GET' ? BLOCK_PATH.exec(req.url ?? '') : null;
-    if (match) {
-      const list = counted.get(match[1]!) ?? [];
-      list.push(Number(match[2]));
-      counted.set(match[1]!, list);
-    }
+  const relay = (req: IncomingMessage, res: ServerResponse): void => {
     const forward = request(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
       (answer) => {
@@ -34,6 +34,15 @@ export async function startBlockCounter(target: string): Promise<BlockCounter> {
     );
     forward.on('error', () => res.destroy());
     req.pipe(forward);
+  };
+  const server: Server = createServer((req, res) => {
+    const match = req.method === 'GET' ? BLOCK_PATH.exec(req.url ?? '') : null;
+    if (!match) return relay(req, res);
+    const list = counted.get(match[1]!) ?? [];
+    list.push(Number(match[2]));
+    counted.set(match[1]!, list);
+    if (options.blockDelayMs) setTimeout(() => relay(req, res), options.blockDelayMs);
+    else relay(req, res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -41,6 +50,10 @@ export async function startBlockCounter(target: string): Promise<BlockCounter> {
     endpoint: `http://127.0.0.1:${port}`,
     reads: (id) => [...(counted.get(id) ?? [])],
     reset: () => counted.clear(),
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
