@@ -31,6 +31,8 @@ export interface EbsSnapshotSourceOptions {
   concurrency?: number;
   /** Blocks per ListSnapshotBlocks page: 100..10000, default 10000. */
   pageSize?: number;
+  /** The snapshot's region, named in messages (the client knows it, but only asynchronously). */
+  region?: string;
 }
 
 /** A token is refreshed this long before the expiry its page announced. */
@@ -50,7 +52,7 @@ export class EbsSnapshotSource implements ExtentSource {
   ) {
     this.concurrency = o.concurrency ?? 32;
     this.maxReadBytes = blockSize;
-    this.where = `EBS snapshot ${o.snapshotId}`;
+    this.where = `EBS snapshot ${o.snapshotId}${o.region ? ` (${o.region})` : ''}`;
   }
 
   /** Asks the snapshot's size and block size (one page of one block). */
@@ -154,12 +156,12 @@ async function send<T>(o: EbsSnapshotSourceOptions, action: string, call: () => 
     if (name === 'AccessDeniedException') {
       throw ApplicationFailure.create({
         type: ErrorType.SourceRefused,
-        message: `EBS snapshot ${o.snapshotId}: access denied to ebs:${action}; grant it to the credentials the worker uses (README, AWS section)`,
+        message: `EBS snapshot ${o.snapshotId}${o.region ? ` in ${o.region}` : ''}: access denied to ebs:${action}; grant it to the credentials the worker uses (README, AWS section)`,
         nonRetryable: true,
       });
     }
     if (name === 'ResourceNotFoundException') {
-      throw ApplicationFailure.create({ type: ErrorType.SourceRefused, message: `EBS snapshot ${o.snapshotId} not found (${action})`, nonRetryable: true });
+      throw ApplicationFailure.create({ type: ErrorType.SourceRefused, message: `EBS snapshot ${o.snapshotId} not found${o.region ? ` in ${o.region}` : ''} (${action})`, nonRetryable: true });
     }
     throw err;
   }
