@@ -10,7 +10,16 @@ import type { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../core/errors.js';
 import type { DiskDescription, VmDescription, VmSummary } from '../../core/vm-description.js';
 import { failure, isNotFound } from './errors.js';
-import { controllerTypeOf, diskSlot, firmwareOf, guestOf, nameTag, nicsOf, orderedEbsDevices, powerStateOf } from './hardware.js';
+import {
+  controllerTypeOf,
+  diskSlot,
+  firmwareOf,
+  guestOf,
+  nameTag,
+  nicsOf,
+  orderedEbsDevices,
+  powerStateOf,
+} from './hardware.js';
 import type { Ec2Inventory } from './inventory.js';
 
 const GiB = 2 ** 30;
@@ -39,7 +48,11 @@ export async function describeRef(inv: Ec2Inventory, ref: string): Promise<VmDes
   const path = /^\/([^/]+)\/(.+)$/.exec(name);
   if (path) {
     if (path[1] !== region) {
-      throw failure(ErrorType.VmNotFound, `AWS: "${ref}" is in region ${path[1]}, and this source reads ${region}`, true);
+      throw failure(
+        ErrorType.VmNotFound,
+        `AWS: "${ref}" is in region ${path[1]}, and this source reads ${region}`,
+        true,
+      );
     }
     name = path[2]!;
   }
@@ -61,24 +74,38 @@ export async function describeRef(inv: Ec2Inventory, ref: string): Promise<VmDes
 }
 
 function notFound(region: string, ref: string): ApplicationFailure {
-  return failure(ErrorType.VmNotFound, `AWS ${region}: no instance, volume or snapshot "${ref}" (by id, or an instance's Name tag)`, true);
+  return failure(
+    ErrorType.VmNotFound,
+    `AWS ${region}: no instance, volume or snapshot "${ref}" (by id, or an instance's Name tag)`,
+    true,
+  );
 }
 
 function oneOf(region: string, ref: string, named: Instance[]): Instance {
   if (named.length === 1) return named[0]!;
   if (named.length === 0) throw notFound(region, ref);
   const ids = named.map((i) => i.InstanceId).join(', ');
-  throw failure(ErrorType.InvalidInput, `AWS ${region}: ${named.length} instances are named "${ref}" (${ids}): name the one to export by its instance id`, true);
+  throw failure(
+    ErrorType.InvalidInput,
+    `AWS ${region}: ${named.length} instances are named "${ref}" (${ids}): name the one to export by its instance id`,
+    true,
+  );
 }
 
 async function liveInstance(inv: Ec2Inventory, id: string): Promise<Instance> {
   const instance = await inv.instance(id);
-  if (instance.State?.Name === 'terminated') throw failure(ErrorType.VmNotFound, `AWS ${inv.region}: instance "${id}" is terminated`, true);
+  if (instance.State?.Name === 'terminated')
+    throw failure(ErrorType.VmNotFound, `AWS ${inv.region}: instance "${id}" is terminated`, true);
   return instance;
 }
 
 /** The summary fields of an instance (listVms and describe share them). */
-function instanceSummary(region: string, instance: Instance, type: InstanceTypeInfo | undefined, storageBytes: number): VmSummary {
+function instanceSummary(
+  region: string,
+  instance: Instance,
+  type: InstanceTypeInfo | undefined,
+  storageBytes: number,
+): VmSummary {
   const id = instance.InstanceId ?? '';
   const cpu = instance.CpuOptions;
   return {
@@ -87,7 +114,10 @@ function instanceSummary(region: string, instance: Instance, type: InstanceTypeI
     path: pathOf(region, id),
     powerState: powerStateOf(instance.State?.Name),
     ...guestOf(instance.Platform, instance.PlatformDetails, instance.Architecture),
-    numCpu: cpu?.CoreCount && cpu.ThreadsPerCore ? cpu.CoreCount * cpu.ThreadsPerCore : (type?.VCpuInfo?.DefaultVCpus ?? 0),
+    numCpu:
+      cpu?.CoreCount && cpu.ThreadsPerCore
+        ? cpu.CoreCount * cpu.ThreadsPerCore
+        : (type?.VCpuInfo?.DefaultVCpus ?? 0),
     memoryMb: type?.MemoryInfo?.SizeInMiB ?? 0,
     storageBytes,
   };
@@ -108,7 +138,11 @@ export async function describeInstance(inv: Ec2Inventory, instance: Instance): P
   const disks = devices.map(({ device, volumeId }, i): DiskDescription => {
     const volume = volumes.get(volumeId);
     if (!volume) {
-      throw failure(ErrorType.SourceChanged, `AWS ${inv.region}: volume ${volumeId} (${device} of ${id}) disappeared while the instance was described`, false);
+      throw failure(
+        ErrorType.SourceChanged,
+        `AWS ${inv.region}: volume ${volumeId} (${device} of ${id}) disappeared while the instance was described`,
+        false,
+      );
     }
     return volumeDisk(i, volume, device, controllerType);
   });
@@ -150,7 +184,9 @@ function volumeDisk(index: number, volume: Volume, label: string, controllerType
 /** One volume as a source: its one disk; on while the instance it is attached to runs. */
 export async function describeVolume(inv: Ec2Inventory, volume: Volume): Promise<VmDescription> {
   const id = volume.VolumeId ?? '';
-  const attachment = volume.Attachments?.find((a) => a.InstanceId && (a.State === 'attached' || a.State === 'attaching'));
+  const attachment = volume.Attachments?.find(
+    (a) => a.InstanceId && (a.State === 'attached' || a.State === 'attaching'),
+  );
   let instance: Instance | undefined;
   if (attachment?.InstanceId) {
     try {
@@ -159,14 +195,18 @@ export async function describeVolume(inv: Ec2Inventory, volume: Volume): Promise
       if (!isNotFound(err)) throw err; // terminated since: the volume is as good as detached
     }
   }
-  const type = instance?.InstanceType ? (await inv.instanceTypes([instance.InstanceType])).get(instance.InstanceType) : undefined;
+  const type = instance?.InstanceType
+    ? (await inv.instanceTypes([instance.InstanceType])).get(instance.InstanceType)
+    : undefined;
   const disk = volumeDisk(0, volume, attachment?.Device ?? id, controllerTypeOf(type?.Hypervisor));
   return {
     id,
     name: nameTag(volume.Tags) ?? id,
     path: pathOf(inv.region, id),
     powerState: instance ? powerStateOf(instance.State?.Name) : 'poweredOff',
-    ...(instance ? guestOf(instance.Platform, instance.PlatformDetails, instance.Architecture) : { guestId: 'otherLinux64Guest', guestFullName: 'EBS volume' }),
+    ...(instance
+      ? guestOf(instance.Platform, instance.PlatformDetails, instance.Architecture)
+      : { guestId: 'otherLinux64Guest', guestFullName: 'EBS volume' }),
     numCpu: 0,
     memoryMb: 0,
     storageBytes: disk.capacityBytes,
@@ -186,7 +226,11 @@ export async function describeVolume(inv: Ec2Inventory, volume: Volume): Promise
 export function describeSnapshot(region: string, snapshot: Snapshot): VmDescription {
   const id = snapshot.SnapshotId ?? '';
   if (snapshot.State === 'error') {
-    throw failure(ErrorType.InvalidInput, `AWS ${region}: snapshot ${id} is in state error${snapshot.StateMessage ? ` (${snapshot.StateMessage})` : ''}: it cannot be read`, true);
+    throw failure(
+      ErrorType.InvalidInput,
+      `AWS ${region}: snapshot ${id} is in state error${snapshot.StateMessage ? ` (${snapshot.StateMessage})` : ''}: it cannot be read`,
+      true,
+    );
   }
   const capacityBytes = (snapshot.VolumeSize ?? 0) * GiB;
   return {
@@ -228,13 +272,18 @@ export function describeSnapshot(region: string, snapshot: Snapshot): VmDescript
 /** Every live instance of the region as a summary line: three kinds of call whatever the count (instances, their types, their volumes). */
 export async function listInstances(inv: Ec2Inventory): Promise<VmSummary[]> {
   const instances = await inv.allInstances();
-  const volumeIds = instances.flatMap((i) => orderedEbsDevices(i.BlockDeviceMappings ?? [], i.RootDeviceName).map((d) => d.volumeId));
-  const [types, volumes] = await Promise.all([inv.instanceTypes(instances.map((i) => i.InstanceType ?? '')), inv.volumes(volumeIds)]);
+  const volumeIds = instances.flatMap((i) =>
+    orderedEbsDevices(i.BlockDeviceMappings ?? [], i.RootDeviceName).map((d) => d.volumeId),
+  );
+  const [types, volumes] = await Promise.all([
+    inv.instanceTypes(instances.map((i) => i.InstanceType ?? '')),
+    inv.volumes(volumeIds),
+  ]);
   return instances.map((instance) => {
-    const storageBytes = orderedEbsDevices(instance.BlockDeviceMappings ?? [], instance.RootDeviceName).reduce(
-      (sum, d) => sum + (volumes.get(d.volumeId)?.Size ?? 0) * GiB,
-      0,
-    );
+    const storageBytes = orderedEbsDevices(
+      instance.BlockDeviceMappings ?? [],
+      instance.RootDeviceName,
+    ).reduce((sum, d) => sum + (volumes.get(d.volumeId)?.Size ?? 0) * GiB, 0);
     return instanceSummary(inv.region, instance, types.get(instance.InstanceType ?? ''), storageBytes);
   });
 }

@@ -14,7 +14,13 @@ export interface AwsCallContext {
 }
 
 /** Refusals of the caller's permissions: final, the credentials need the action. */
-const ACCESS_DENIED = new Set(['UnauthorizedOperation', 'AccessDeniedException', 'AccessDenied', 'OptInRequired', 'Blocked']);
+const ACCESS_DENIED = new Set([
+  'UnauthorizedOperation',
+  'AccessDeniedException',
+  'AccessDenied',
+  'OptInRequired',
+  'Blocked',
+]);
 /** The credentials themselves refused (unknown, expired) or missing. */
 const AUTH_FAILED = new Set([
   'AuthFailure',
@@ -50,7 +56,9 @@ export function awsCode(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
   const e = err as { name?: unknown; Code?: unknown; $metadata?: unknown };
   if (typeof e.Code === 'string') return e.Code;
-  return typeof e.name === 'string' && (e.$metadata !== undefined || AUTH_FAILED.has(e.name)) ? e.name : undefined;
+  return typeof e.name === 'string' && (e.$metadata !== undefined || AUTH_FAILED.has(e.name))
+    ? e.name
+    : undefined;
 }
 
 /** AWS said the thing does not exist (or a lookup here found nothing). */
@@ -95,10 +103,18 @@ export function toFailure(err: unknown, ctx: AwsCallContext): unknown {
     return create(ErrorType.VmNotFound, `AWS ${ctx.region}: ${ctx.subject} not found (${code})`, true);
   }
   if (LIMITS.has(code)) {
-    return create(ErrorType.SourceRefused, `AWS ${ctx.region}: ${ctx.action} for ${ctx.subject} refused by a quota (${code})${detail}`, true);
+    return create(
+      ErrorType.SourceRefused,
+      `AWS ${ctx.region}: ${ctx.action} for ${ctx.subject} refused by a quota (${code})${detail}`,
+      true,
+    );
   }
   if (code === 'IncorrectInstanceState') {
-    return create(ErrorType.InvalidPowerState, `AWS ${ctx.region}: ${ctx.action} for ${ctx.subject}: ${code}${detail}`, false);
+    return create(
+      ErrorType.InvalidPowerState,
+      `AWS ${ctx.region}: ${ctx.action} for ${ctx.subject}: ${code}${detail}`,
+      false,
+    );
   }
   // Throttling that outlasted the adaptive retries, a 5xx, ...: retryable, under AWS's own code.
   return create(code, `AWS ${ctx.region}: ${ctx.action} for ${ctx.subject} failed: ${code}${detail}`, false);

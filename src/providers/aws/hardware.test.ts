@@ -5,12 +5,22 @@ import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { ErrorType } from '../../core/errors.js';
 import { awsCall, isNotFound } from './errors.js';
-import { controllerTypeOf, diskSlot, firmwareOf, guestOf, nicsOf, orderedEbsDevices, powerStateOf } from './hardware.js';
+import {
+  controllerTypeOf,
+  diskSlot,
+  firmwareOf,
+  guestOf,
+  nicsOf,
+  orderedEbsDevices,
+  powerStateOf,
+} from './hardware.js';
 import { encodeSnapshotSet, parseSnapshotSet } from './snapshots.js';
 
 describe('power states', () => {
   it('is off only when stopped (or terminated); booting and stopping instances still run', () => {
-    expect(['running', 'pending', 'stopping', 'shutting-down'].map(powerStateOf)).toEqual(Array(4).fill('poweredOn'));
+    expect(['running', 'pending', 'stopping', 'shutting-down'].map(powerStateOf)).toEqual(
+      Array(4).fill('poweredOn'),
+    );
     expect(['stopped', 'terminated'].map(powerStateOf)).toEqual(['poweredOff', 'poweredOff']);
   });
 });
@@ -29,8 +39,14 @@ describe('firmware', () => {
 
 describe('guest', () => {
   it('tells Windows from the rest, and names the platform', () => {
-    expect(guestOf('windows', 'Windows with SQL Server Standard', 'x86_64')).toEqual({ guestId: 'windows9Server64Guest', guestFullName: 'Windows with SQL Server Standard' });
-    expect(guestOf(undefined, undefined, 'arm64')).toEqual({ guestId: 'otherLinux64Guest', guestFullName: 'Linux/UNIX (arm64)' });
+    expect(guestOf('windows', 'Windows with SQL Server Standard', 'x86_64')).toEqual({
+      guestId: 'windows9Server64Guest',
+      guestFullName: 'Windows with SQL Server Standard',
+    });
+    expect(guestOf(undefined, undefined, 'arm64')).toEqual({
+      guestId: 'otherLinux64Guest',
+      guestFullName: 'Linux/UNIX (arm64)',
+    });
   });
 });
 
@@ -82,18 +98,29 @@ describe('snapshot set ids', () => {
     ];
     expect(parseSnapshotSet(encodeSnapshotSet(pairs), 'eu-west-1')).toEqual(pairs);
     for (const bad of ['', 'snap-12345678', 'vol-12345678=snap-1;rm', 'vol-12345678=snap-87654321,']) {
-      expect(() => parseSnapshotSet(bad, 'eu-west-1')).toThrow(expect.objectContaining({ type: ErrorType.InvalidInput }) as Error);
+      expect(() => parseSnapshotSet(bad, 'eu-west-1')).toThrow(
+        expect.objectContaining({ type: ErrorType.InvalidInput }) as Error,
+      );
     }
   });
 });
 
 describe('AWS errors', () => {
   const refuse = (name: string) => () =>
-    Promise.reject(new EC2ServiceException({ name, $fault: 'client', $metadata: { httpStatusCode: 403 }, message: `${name} message. Encoded authorization failure message: abc` }));
+    Promise.reject(
+      new EC2ServiceException({
+        name,
+        $fault: 'client',
+        $metadata: { httpStatusCode: 403 },
+        message: `${name} message. Encoded authorization failure message: abc`,
+      }),
+    );
   const ctx = { action: 'ec2:CreateSnapshots', region: 'eu-west-1', subject: 'instance i-0123456789abcdef0' };
 
   it('a missing permission is final and names the action and the region, without the encoded message', async () => {
-    const err = (await awsCall(ctx, refuse('UnauthorizedOperation')).catch((e: unknown) => e)) as ApplicationFailure;
+    const err = (await awsCall(ctx, refuse('UnauthorizedOperation')).catch(
+      (e: unknown) => e,
+    )) as ApplicationFailure;
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect(err.type).toBe(ErrorType.SourceRefused);
     expect(err.nonRetryable).toBe(true);
@@ -103,7 +130,8 @@ describe('AWS errors', () => {
   });
 
   it('refused credentials are AuthenticationFailed; NotFound codes VmNotFound; throttling stays retryable', async () => {
-    const failed = (name: string) => awsCall(ctx, refuse(name)).catch((e: unknown) => e as ApplicationFailure);
+    const failed = (name: string) =>
+      awsCall(ctx, refuse(name)).catch((e: unknown) => e as ApplicationFailure);
     expect((await failed('AuthFailure')).type).toBe(ErrorType.AuthenticationFailed);
     const missing = await failed('InvalidInstanceID.NotFound');
     expect(missing.type).toBe(ErrorType.VmNotFound);

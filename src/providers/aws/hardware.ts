@@ -45,7 +45,11 @@ export function firmwareOf(facts: BootFacts): Firmware {
 }
 
 /** vSphere-style guest ids, which the OVF writer maps to CIM OS ids: EC2 only tells Windows from the rest. */
-export function guestOf(platform: string | undefined, platformDetails: string | undefined, architecture: string | undefined): { guestId: string; guestFullName: string } {
+export function guestOf(
+  platform: string | undefined,
+  platformDetails: string | undefined,
+  architecture: string | undefined,
+): { guestId: string; guestFullName: string } {
   const windows = platform?.toLowerCase() === 'windows';
   const name = platformDetails || (windows ? 'Windows' : 'Linux/UNIX');
   return {
@@ -71,7 +75,10 @@ const DISKS_PER_CONTROLLER = 15;
 const CONTROLLER_KEY_BASE = 1000;
 
 /** The controller and slot of the `index`-th disk: one controller for up to 15 disks, unit = index (SCSI skips unit 7). */
-export function diskSlot(index: number, controllerType: string): { controllerKey: number; unitNumber: number } {
+export function diskSlot(
+  index: number,
+  controllerType: string,
+): { controllerKey: number; unitNumber: number } {
   const bus = Math.floor(index / DISKS_PER_CONTROLLER);
   const within = index % DISKS_PER_CONTROLLER;
   const unitNumber = controllerType === 'nvme' || within < 7 ? within : within + 1;
@@ -86,10 +93,19 @@ const byDeviceName = new Intl.Collator('en', { numeric: true });
  * (ephemeral) volumes never appear in BlockDeviceMappings with an Ebs part and
  * cannot be snapshotted: they are not exported.
  */
-export function orderedEbsDevices(mappings: readonly InstanceBlockDeviceMapping[], rootDeviceName: string | undefined): { device: string; volumeId: string }[] {
-  const devices = mappings.flatMap((m) => (m.DeviceName && m.Ebs?.VolumeId ? [{ device: m.DeviceName, volumeId: m.Ebs.VolumeId }] : []));
-  const isRoot = (device: string) => rootDeviceName !== undefined && (device === rootDeviceName || rootDeviceName.replace(/\d+$/, '') === device);
-  return devices.sort((a, b) => Number(isRoot(b.device)) - Number(isRoot(a.device)) || byDeviceName.compare(a.device, b.device));
+export function orderedEbsDevices(
+  mappings: readonly InstanceBlockDeviceMapping[],
+  rootDeviceName: string | undefined,
+): { device: string; volumeId: string }[] {
+  const devices = mappings.flatMap((m) =>
+    m.DeviceName && m.Ebs?.VolumeId ? [{ device: m.DeviceName, volumeId: m.Ebs.VolumeId }] : [],
+  );
+  const isRoot = (device: string) =>
+    rootDeviceName !== undefined &&
+    (device === rootDeviceName || rootDeviceName.replace(/\d+$/, '') === device);
+  return devices.sort(
+    (a, b) => Number(isRoot(b.device)) - Number(isRoot(a.device)) || byDeviceName.compare(a.device, b.device),
+  );
 }
 
 /**

@@ -28,7 +28,9 @@ const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
  */
 export function connectAws(options: AwsConnectOptions): Promise<AwsProvider> {
   if (!REGION.test(options.region)) {
-    return Promise.reject(failure(ErrorType.InvalidInput, `AWS: "${options.region}" is not a region name (e.g. eu-west-1)`, true));
+    return Promise.reject(
+      failure(ErrorType.InvalidInput, `AWS: "${options.region}" is not a region name (e.g. eu-west-1)`, true),
+    );
   }
   return Promise.resolve(new AwsProvider(createAwsClients(options), options));
 }

@@ -62,15 +62,25 @@ export class Ec2Inventory {
 
   /** Every live instance of the region. */
   allInstances(): Promise<Instance[]> {
-    return this.instances({ Filters: [{ Name: 'instance-state-name', Values: LIVE_INSTANCE_STATES }] }, 'the instances');
+    return this.instances(
+      { Filters: [{ Name: 'instance-state-name', Values: LIVE_INSTANCE_STATES }] },
+      'the instances',
+    );
   }
 
-  private async instances(input: { InstanceIds?: string[]; Filters?: Filter[] }, subject: string): Promise<Instance[]> {
+  private async instances(
+    input: { InstanceIds?: string[]; Filters?: Filter[] },
+    subject: string,
+  ): Promise<Instance[]> {
     return awsCall({ action: 'ec2:DescribeInstances', region: this.region, subject }, async () => {
       const out: Instance[] = [];
       // MaxResults cannot be combined with InstanceIds.
-      const pages = paginateDescribeInstances({ client: this.c.ec2, pageSize: input.InstanceIds ? undefined : 1000 }, input);
-      for await (const page of pages) for (const r of page.Reservations ?? []) out.push(...(r.Instances ?? []));
+      const pages = paginateDescribeInstances(
+        { client: this.c.ec2, pageSize: input.InstanceIds ? undefined : 1000 },
+        input,
+      );
+      for await (const page of pages)
+        for (const r of page.Reservations ?? []) out.push(...(r.Instances ?? []));
       return out;
     });
   }
@@ -79,10 +89,17 @@ export class Ec2Inventory {
   async volumes(ids: readonly string[]): Promise<Map<string, Volume>> {
     const out = new Map<string, Volume>();
     for (const part of chunks([...new Set(ids)], FILTER_VALUES)) {
-      await awsCall({ action: 'ec2:DescribeVolumes', region: this.region, subject: `volumes ${part.join(', ')}` }, async () => {
-        const pages = paginateDescribeVolumes({ client: this.c.ec2, pageSize: 500 }, { Filters: [{ Name: 'volume-id', Values: part }] });
-        for await (const page of pages) for (const v of page.Volumes ?? []) if (v.VolumeId) out.set(v.VolumeId, v);
-      });
+      await awsCall(
+        { action: 'ec2:DescribeVolumes', region: this.region, subject: `volumes ${part.join(', ')}` },
+        async () => {
+          const pages = paginateDescribeVolumes(
+            { client: this.c.ec2, pageSize: 500 },
+            { Filters: [{ Name: 'volume-id', Values: part }] },
+          );
+          for await (const page of pages)
+            for (const v of page.Volumes ?? []) if (v.VolumeId) out.set(v.VolumeId, v);
+        },
+      );
     }
     return out;
   }
@@ -94,8 +111,9 @@ export class Ec2Inventory {
   }
 
   async snapshot(id: string): Promise<Snapshot> {
-    const out = await awsCall({ action: 'ec2:DescribeSnapshots', region: this.region, subject: `snapshot "${id}"` }, () =>
-      this.c.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [id] })),
+    const out = await awsCall(
+      { action: 'ec2:DescribeSnapshots', region: this.region, subject: `snapshot "${id}"` },
+      () => this.c.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [id] })),
     );
     const s = out.Snapshots?.find((x) => x.SnapshotId === id);
     if (!s) return this.notFound(`snapshot "${id}"`);
@@ -112,17 +130,28 @@ export class Ec2Inventory {
     for (const part of chunks(missing, TYPES_PER_CALL)) {
       let infos: InstanceTypeInfo[];
       try {
-        const out = await awsCall({ action: 'ec2:DescribeInstanceTypes', region: this.region, subject: `instance types ${part.join(', ')}` }, () =>
-          this.c.ec2.send(new DescribeInstanceTypesCommand({ InstanceTypes: part as _InstanceType[] })),
+        const out = await awsCall(
+          {
+            action: 'ec2:DescribeInstanceTypes',
+            region: this.region,
+            subject: `instance types ${part.join(', ')}`,
+          },
+          () => this.c.ec2.send(new DescribeInstanceTypesCommand({ InstanceTypes: part as _InstanceType[] })),
         );
         infos = out.InstanceTypes ?? [];
       } catch (err) {
         if (awsCode(err) !== 'InvalidInstanceType') throw err;
         // One unknown type refuses the whole call: ask the others one by one.
         infos = [];
-        if (part.length > 1) for (const n of part) infos.push(...[...(await this.instanceTypes([n])).values()].filter((v) => v !== undefined));
+        if (part.length > 1)
+          for (const n of part)
+            infos.push(...[...(await this.instanceTypes([n])).values()].filter((v) => v !== undefined));
       }
-      for (const n of part) this.types.set(n, infos.find((t) => t.InstanceType === n));
+      for (const n of part)
+        this.types.set(
+          n,
+          infos.find((t) => t.InstanceType === n),
+        );
     }
     return new Map(names.map((n) => [n, this.types.get(n)]));
   }

@@ -23,10 +23,13 @@ export async function stopInstance(c: AwsClients, instanceId: string, o: StopOpt
     const out = await awsCall({ action: 'ec2:DescribeInstances', region: c.region, subject }, () =>
       c.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })),
     );
-    return out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === instanceId)?.State?.Name;
+    return out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === instanceId)?.State
+      ?.Name;
   };
   const stop = (force: boolean) =>
-    awsCall({ action: 'ec2:StopInstances', region: c.region, subject }, () => c.ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId], Force: force })));
+    awsCall({ action: 'ec2:StopInstances', region: c.region, subject }, () =>
+      c.ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId], Force: force })),
+    );
   /** Polls until stopped (true) or the deadline (false); an instance still booting is let finish first (EC2 refuses to stop it). */
   const until = async (deadline: number, force: boolean): Promise<boolean> => {
     let asked = false;
@@ -34,7 +37,11 @@ export async function stopInstance(c: AwsClients, instanceId: string, o: StopOpt
       const now = await state();
       if (now === 'stopped') return true;
       if (now === 'terminated' || now === 'shutting-down') {
-        throw failure(ErrorType.InvalidPowerState, `AWS ${c.region}: ${subject} is ${now}: it cannot be stopped for an export`, true);
+        throw failure(
+          ErrorType.InvalidPowerState,
+          `AWS ${c.region}: ${subject} is ${now}: it cannot be stopped for an export`,
+          true,
+        );
       }
       if (!asked && (now === 'running' || (force && now === 'stopping'))) {
         await stop(force);
@@ -49,5 +56,9 @@ export async function stopInstance(c: AwsClients, instanceId: string, o: StopOpt
   if ((await state()) === 'stopped') return;
   if (o.graceful && (await until(Date.now() + o.timeoutMs, false))) return;
   if (await until(Date.now() + o.forcedTimeoutMs, true)) return;
-  throw failure(ErrorType.Timeout, `AWS ${c.region}: ${subject} did not stop within ${Math.round(o.forcedTimeoutMs / 1000)} s of a forced stop`, false);
+  throw failure(
+    ErrorType.Timeout,
+    `AWS ${c.region}: ${subject} did not stop within ${Math.round(o.forcedTimeoutMs / 1000)} s of a forced stop`,
+    false,
+  );
 }

@@ -3,7 +3,16 @@
 // snapshot set of the instance (requiresSnapshot), the transfer reads each disk's
 // snapshot as extents (openExtentSource), cleanup deletes the set. There is no
 // export session and no HTTP disk reader: those calls answer NotSupported.
-import type { DiskReader, DiskReadPlan, ExportSession, ExportTarget, SessionState, SourceProvider } from '../../core/source-provider.js';
+import type {
+  DiskReader,
+  DiskReadPlan,
+  DiskReadVia,
+  ExportSession,
+  ExportTarget,
+  SessionOutcome,
+  SessionState,
+  SourceProvider,
+} from '../../core/source-provider.js';
 import type { ExtentSource } from '../../core/extent-source.js';
 import { ErrorType } from '../../core/errors.js';
 import type { VmDescription, VmRef, VmSummary } from '../../core/vm-description.js';
@@ -40,7 +49,10 @@ export class AwsProvider implements SourceProvider {
   ) {
     this.inventory = new Ec2Inventory(clients);
     this.pollIntervalMs = options.pollIntervalMs ?? 5_000;
-    this.snapshots = new SnapshotSets(clients, { timeoutMs: options.snapshotTimeoutMs ?? 2 * 3_600_000, pollIntervalMs: this.pollIntervalMs });
+    this.snapshots = new SnapshotSets(clients, {
+      timeoutMs: options.snapshotTimeoutMs ?? 2 * 3_600_000,
+      pollIntervalMs: this.pollIntervalMs,
+    });
   }
 
   get region(): string {
@@ -69,12 +81,23 @@ export class AwsProvider implements SourceProvider {
     const kind = sourceKindOf(vmId);
     if (kind === 'instance') {
       const instance = await this.inventory.instance(vmId);
-      const volumeIds = orderedEbsDevices(instance.BlockDeviceMappings ?? [], instance.RootDeviceName).map((d) => d.volumeId);
-      if (volumeIds.length === 0) throw failure(ErrorType.InvalidInput, `AWS ${this.region}: instance ${vmId} has no EBS volume to export`, true);
+      const volumeIds = orderedEbsDevices(instance.BlockDeviceMappings ?? [], instance.RootDeviceName).map(
+        (d) => d.volumeId,
+      );
+      if (volumeIds.length === 0)
+        throw failure(
+          ErrorType.InvalidInput,
+          `AWS ${this.region}: instance ${vmId} has no EBS volume to export`,
+          true,
+        );
       return this.snapshots.take({ instanceId: vmId, volumeIds }, name, description);
     }
     if (kind === 'volume') return this.snapshots.take({ volumeIds: [vmId] }, name, description);
-    throw failure(ErrorType.InvalidInput, `AWS ${this.region}: ${vmId} is ${kind === 'snapshot' ? 'already a snapshot: it is read as it is' : 'not an instance or volume id'}`, true);
+    throw failure(
+      ErrorType.InvalidInput,
+      `AWS ${this.region}: ${vmId} is ${kind === 'snapshot' ? 'already a snapshot: it is read as it is' : 'not an instance or volume id'}`,
+      true,
+    );
   }
 
   removeSnapshot(snapshotId: string): Promise<void> {
@@ -104,20 +127,28 @@ export class AwsProvider implements SourceProvider {
   }
 
   /** Nothing to release. */
-  releaseSession(): Promise<void> {
+  releaseSession(_sessionId: string, _outcome: SessionOutcome): Promise<void> {
     return Promise.resolve();
   }
 
-  openDiskReader(vm: VmDescription, diskKey: number): Promise<DiskReader> {
+  openDiskReader(vm: VmDescription, diskKey: number, _via: DiskReadVia): Promise<DiskReader> {
     return Promise.reject(
-      failure(ErrorType.NotSupported, `AWS: disk ${diskKey} of ${vm.name} is read as extents of its EBS snapshot (openExtentSource), not over HTTP`, true),
+      failure(
+        ErrorType.NotSupported,
+        `AWS: disk ${diskKey} of ${vm.name} is read as extents of its EBS snapshot (openExtentSource), not over HTTP`,
+        true,
+      ),
     );
   }
 
   planDiskReads(vm: VmDescription, diskKeys?: number[]): Promise<DiskReadPlan[]> {
     const disks = diskKeys ? vm.disks.filter((d) => diskKeys.includes(d.key)) : vm.disks;
     return Promise.resolve(
-      disks.map((d) => ({ diskKey: d.key, via: 'file' as const, reason: "resumable; EBS direct reads of the snapshot's blocks (only those holding data)" })),
+      disks.map((d) => ({
+        diskKey: d.key,
+        via: 'file' as const,
+        reason: "resumable; EBS direct reads of the snapshot's blocks (only those holding data)",
+      })),
     );
   }
 
@@ -128,10 +159,13 @@ export class AwsProvider implements SourceProvider {
    */
   async openExtentSource(vm: VmDescription, diskKey: number, target: ExportTarget): Promise<ExtentSource> {
     const disk = vm.disks.find((d) => d.key === diskKey);
-    if (!disk) throw failure(ErrorType.InvalidInput, `AWS ${this.region}: ${vm.name} has no disk ${diskKey}`, true);
+    if (!disk)
+      throw failure(ErrorType.InvalidInput, `AWS ${this.region}: ${vm.name} has no disk ${diskKey}`, true);
     let snapshotId: string | undefined;
     if (target.kind === 'snapshot') {
-      snapshotId = parseSnapshotSet(target.snapshotId, this.region).find((p) => p.volumeId === disk.backingFile)?.snapshotId ?? disk.snapshotId;
+      snapshotId =
+        parseSnapshotSet(target.snapshotId, this.region).find((p) => p.volumeId === disk.backingFile)
+          ?.snapshotId ?? disk.snapshotId;
       if (!snapshotId) {
         throw failure(
           ErrorType.InvalidInput,
@@ -150,7 +184,11 @@ export class AwsProvider implements SourceProvider {
       }
       const snapshot = await this.inventory.snapshot(snapshotId);
       if (snapshot.State !== 'completed') {
-        throw failure(ErrorType.TransferFailed, `AWS ${this.region}: snapshot ${snapshotId} is ${snapshot.State ?? 'not ready'} (${snapshot.Progress || '0%'}): read once it has completed`, false);
+        throw failure(
+          ErrorType.TransferFailed,
+          `AWS ${this.region}: snapshot ${snapshotId} is ${snapshot.State ?? 'not ready'} (${snapshot.Progress || '0%'}): read once it has completed`,
+          false,
+        );
       }
     }
     return EbsSnapshotSource.open({

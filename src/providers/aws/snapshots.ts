@@ -44,9 +44,15 @@ export function encodeSnapshotSet(pairs: readonly SnapshotPair[]): string {
 /** The pairs of a set id; InvalidInput when it is not one this provider made. */
 export function parseSnapshotSet(id: string, region: string): SnapshotPair[] {
   const parts = id.split(',');
-  const pairs = parts.map((part) => PAIR.exec(part.trim())).map((m) => (m ? { volumeId: m[1]!, snapshotId: m[2]! } : undefined));
+  const pairs = parts
+    .map((part) => PAIR.exec(part.trim()))
+    .map((m) => (m ? { volumeId: m[1]!, snapshotId: m[2]! } : undefined));
   if (id.trim() === '' || pairs.some((p) => p === undefined)) {
-    throw failure(ErrorType.InvalidInput, `AWS ${region}: "${id}" is not a snapshot set of this provider (vol-…=snap-…, comma-separated)`, true);
+    throw failure(
+      ErrorType.InvalidInput,
+      `AWS ${region}: "${id}" is not a snapshot set of this provider (vol-…=snap-…, comma-separated)`,
+      true,
+    );
   }
   return pairs as SnapshotPair[];
 }
@@ -74,14 +80,26 @@ export class SnapshotSets {
    * Snapshots of `volumeIds` (an instance's, in device order, when `instanceId` is
    * given: one CreateSnapshots, crash-consistent across them), completed, as a set id.
    */
-  async take(source: { instanceId?: string; volumeIds: string[] }, name: string, description: string): Promise<string> {
-    const subject = source.instanceId ? `instance ${source.instanceId}` : `volume ${source.volumeIds.join(', ')}`;
+  async take(
+    source: { instanceId?: string; volumeIds: string[] },
+    name: string,
+    description: string,
+  ): Promise<string> {
+    const subject = source.instanceId
+      ? `instance ${source.instanceId}`
+      : `volume ${source.volumeIds.join(', ')}`;
     const earlier = await this.tagged(name, source.volumeIds);
     const failed = earlier.filter((s) => s.State === 'error');
     await this.delete(failed.map((s) => s.SnapshotId ?? ''));
     const reused = new Map<string, string>();
     for (const s of earlier) {
-      if ((s.State === 'pending' || s.State === 'completed') && s.VolumeId && s.SnapshotId && !reused.has(s.VolumeId)) reused.set(s.VolumeId, s.SnapshotId);
+      if (
+        (s.State === 'pending' || s.State === 'completed') &&
+        s.VolumeId &&
+        s.SnapshotId &&
+        !reused.has(s.VolumeId)
+      )
+        reused.set(s.VolumeId, s.SnapshotId);
     }
     const missing = source.volumeIds.filter((v) => !reused.has(v));
     const tags: Tag[] = [
@@ -100,24 +118,38 @@ export class SnapshotSets {
           }),
         ),
       );
-      for (const s of out.Snapshots ?? []) if (s.VolumeId && s.SnapshotId) created.push({ volumeId: s.VolumeId, snapshotId: s.SnapshotId });
+      for (const s of out.Snapshots ?? [])
+        if (s.VolumeId && s.SnapshotId) created.push({ volumeId: s.VolumeId, snapshotId: s.SnapshotId });
     } else {
       // A volume, or the volumes an earlier, partial set lacks: one CreateSnapshot each.
       for (const volumeId of missing) {
-        const out = await awsCall({ action: 'ec2:CreateSnapshot', region: this.region, subject: `volume ${volumeId}` }, () =>
-          this.c.ec2.send(new CreateSnapshotCommand({ VolumeId: volumeId, Description: description, TagSpecifications: [{ ResourceType: 'snapshot', Tags: tags }] })),
+        const out = await awsCall(
+          { action: 'ec2:CreateSnapshot', region: this.region, subject: `volume ${volumeId}` },
+          () =>
+            this.c.ec2.send(
+              new CreateSnapshotCommand({
+                VolumeId: volumeId,
+                Description: description,
+                TagSpecifications: [{ ResourceType: 'snapshot', Tags: tags }],
+              }),
+            ),
         );
         if (out.SnapshotId) created.push({ volumeId, snapshotId: out.SnapshotId });
       }
     }
     const pairs = [...[...reused].map(([volumeId, snapshotId]) => ({ volumeId, snapshotId })), ...created];
     // Device order first; a volume attached since the instance was described comes last.
-    const order = (v: string) => (source.volumeIds.includes(v) ? source.volumeIds.indexOf(v) : source.volumeIds.length);
+    const order = (v: string) =>
+      source.volumeIds.includes(v) ? source.volumeIds.indexOf(v) : source.volumeIds.length;
     pairs.sort((a, b) => order(a.volumeId) - order(b.volumeId));
     try {
       const lacking = source.volumeIds.filter((v) => !pairs.some((p) => p.volumeId === v));
       if (lacking.length > 0) {
-        throw failure(ErrorType.SourceChanged, `AWS ${this.region}: no snapshot was taken of ${lacking.join(', ')} (${subject}): detached while it was snapshotted?`, false);
+        throw failure(
+          ErrorType.SourceChanged,
+          `AWS ${this.region}: no snapshot was taken of ${lacking.join(', ')} (${subject}): detached while it was snapshotted?`,
+          false,
+        );
       }
       await this.untilCompleted(pairs, subject);
     } catch (err) {
@@ -130,12 +162,19 @@ export class SnapshotSets {
   /** Deletes the snapshots of a set that this provider took (tagged); one already gone is fine. */
   async remove(setId: string): Promise<void> {
     const pairs = parseSnapshotSet(setId, this.region);
-    const found = await this.describe([{ Name: 'snapshot-id', Values: pairs.map((p) => p.snapshotId) }], `snapshot set ${setId}`);
+    const found = await this.describe(
+      [{ Name: 'snapshot-id', Values: pairs.map((p) => p.snapshotId) }],
+      `snapshot set ${setId}`,
+    );
     const ours = found.filter((s) => s.Tags?.some((t) => t.Key === CREATED_BY_TAG));
     await this.delete(ours.map((s) => s.SnapshotId ?? ''));
     const foreign = found.filter((s) => !ours.includes(s)).map((s) => s.SnapshotId);
     if (foreign.length > 0) {
-      throw failure(ErrorType.InvalidInput, `AWS ${this.region}: snapshot(s) ${foreign.join(', ')} were not taken by hypersdk (no ${CREATED_BY_TAG} tag): not deleted`, true);
+      throw failure(
+        ErrorType.InvalidInput,
+        `AWS ${this.region}: snapshot(s) ${foreign.join(', ')} were not taken by hypersdk (no ${CREATED_BY_TAG} tag): not deleted`,
+        true,
+      );
     }
   }
 
@@ -146,12 +185,22 @@ export class SnapshotSets {
       const found = await this.describe([{ Name: 'snapshot-id', Values: ids }], `snapshots of ${subject}`);
       const gone = ids.filter((id) => !found.some((s) => s.SnapshotId === id));
       if (gone.length > 0) {
-        throw failure(ErrorType.SourceChanged, `AWS ${this.region}: snapshot(s) ${gone.join(', ')} of ${subject} were deleted before they completed`, false);
+        throw failure(
+          ErrorType.SourceChanged,
+          `AWS ${this.region}: snapshot(s) ${gone.join(', ')} of ${subject} were deleted before they completed`,
+          false,
+        );
       }
       const failed = found.filter((s) => s.State === 'error');
       if (failed.length > 0) {
-        const what = failed.map((s) => `${s.SnapshotId} of ${s.VolumeId}${s.StateMessage ? ` (${s.StateMessage})` : ''}`).join('; ');
-        throw failure(ErrorType.TransferFailed, `AWS ${this.region}: snapshot of ${subject} failed: ${what}`, false);
+        const what = failed
+          .map((s) => `${s.SnapshotId} of ${s.VolumeId}${s.StateMessage ? ` (${s.StateMessage})` : ''}`)
+          .join('; ');
+        throw failure(
+          ErrorType.TransferFailed,
+          `AWS ${this.region}: snapshot of ${subject} failed: ${what}`,
+          false,
+        );
       }
       const pending = found.filter((s) => s.State !== 'completed');
       if (pending.length === 0) return;
@@ -173,7 +222,15 @@ export class SnapshotSets {
     const out: Snapshot[] = [];
     for (let i = 0; i < volumeIds.length; i += FILTER_VALUES) {
       const part = volumeIds.slice(i, i + FILTER_VALUES);
-      out.push(...(await this.describe([{ Name: `tag:${CREATED_BY_TAG}`, Values: [name] }, { Name: 'volume-id', Values: part }], `snapshots named ${name}`)));
+      out.push(
+        ...(await this.describe(
+          [
+            { Name: `tag:${CREATED_BY_TAG}`, Values: [name] },
+            { Name: 'volume-id', Values: part },
+          ],
+          `snapshots named ${name}`,
+        )),
+      );
     }
     // Newest first: a reused set takes each volume's latest.
     return out.sort((a, b) => (b.StartTime?.getTime() ?? 0) - (a.StartTime?.getTime() ?? 0));
@@ -183,7 +240,11 @@ export class SnapshotSets {
   private describe(filters: Filter[], subject: string): Promise<Snapshot[]> {
     return awsCall({ action: 'ec2:DescribeSnapshots', region: this.region, subject }, async () => {
       const out: Snapshot[] = [];
-      for await (const page of paginateDescribeSnapshots({ client: this.c.ec2, pageSize: 1000 }, { OwnerIds: ['self'], Filters: filters })) out.push(...(page.Snapshots ?? []));
+      for await (const page of paginateDescribeSnapshots(
+        { client: this.c.ec2, pageSize: 1000 },
+        { OwnerIds: ['self'], Filters: filters },
+      ))
+        out.push(...(page.Snapshots ?? []));
       return out;
     });
   }
@@ -192,7 +253,9 @@ export class SnapshotSets {
     for (const id of ids) {
       if (!id) continue;
       try {
-        await awsCall({ action: 'ec2:DeleteSnapshot', region: this.region, subject: `snapshot ${id}` }, () => this.c.ec2.send(new DeleteSnapshotCommand({ SnapshotId: id })));
+        await awsCall({ action: 'ec2:DeleteSnapshot', region: this.region, subject: `snapshot ${id}` }, () =>
+          this.c.ec2.send(new DeleteSnapshotCommand({ SnapshotId: id })),
+        );
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
