@@ -14,13 +14,20 @@ import {
 } from '@aws-sdk/client-ec2';
 import type { ApplicationFailure } from '@temporalio/common';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ErrorType } from '../../src/core/errors.js';
 import type { ExtentSource } from '../../src/core/extent-source.js';
 import type { VmDescription } from '../../src/core/vm-description.js';
+import { qemuImg } from '../../src/formats/qcow2/test-support.js';
+import { openImageDiskWriter } from '../../src/storage/image/image-disk-writer.js';
+import { LocalSink } from '../../src/storage/local-sink.js';
+import { transferExtents } from '../../src/transfer/extent-transfer.js';
 import { connectAws, CREATED_BY_TAG, type AwsProvider } from '../../src/providers/aws/index.js';
 import { ebsClient, ec2Client } from '../harness/aws-clients.js';
-import { seedInstance, type SeededInstance } from '../harness/aws-instance.js';
+import { seedInstance, writeExpectedImage, type SeededInstance } from '../harness/aws-instance.js';
 import { EBS_BLOCK_SIZE, seedSnapshot, type SeededSnapshot } from '../harness/aws-seed.js';
 
 const aws = inject('aws');
@@ -316,6 +323,35 @@ describe('snapshot sets', () => {
     expect(missing.message).toContain(web.volumes[1]!.device);
     const live = await failureOf(provider.openExtentSource(vm, 0, { kind: 'vm', vmId: vm.id }));
     expect(live.type).toBe(ErrorType.InvalidInput);
+  });
+
+  it('a disk of the set through the extent engine is the image writeExpectedImage writes (qemu-img compare)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hyper-awsprov-'));
+    const sink = new LocalSink(dir);
+    try {
+      const volume = web.volumes[1]!;
+      const source = await provider.openExtentSource(vm, 1, { kind: 'snapshot', snapshotId: setId });
+      const writer = await openImageDiskWriter(sink, {
+        name: 'disk-1.raw',
+        format: 'raw',
+        virtualSize: source.sizeBytes,
+        source: 'raw',
+        stage: false,
+      });
+      const result = await transferExtents({
+        source,
+        writer,
+        signal: new AbortController().signal,
+        onCheckpoint: () => undefined,
+      });
+      expect(result.bytesReceived).toBe(volume.seeded.written.size * EBS_BLOCK_SIZE);
+      const expected = await writeExpectedImage(volume, join(dir, 'expected.raw'));
+      const compared = await qemuImg('compare', '-f', 'raw', '-F', 'raw', join(dir, 'disk-1.raw'), expected);
+      expect(compared.stdout).toContain('Images are identical');
+    } finally {
+      await sink.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('removeSnapshot deletes the set; removing it again is fine; a snapshot hypersdk did not take is kept', async () => {
