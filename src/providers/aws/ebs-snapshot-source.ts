@@ -38,6 +38,8 @@ export interface EbsSnapshotSourceOptions {
    * block the earlier snapshot held and this one does not reads as zeros.
    */
   since?: string;
+  /** The snapshot's region, named in messages (the client knows it, but only asynchronously). */
+  region?: string;
 }
 
 /** The handle of a changed block this snapshot does not hold: it reads as zeros. */
@@ -60,7 +62,7 @@ export class EbsSnapshotSource implements ExtentSource {
   ) {
     this.concurrency = o.concurrency ?? 32;
     this.maxReadBytes = blockSize;
-    this.where = o.since ? `EBS snapshot ${o.snapshotId} (changes since ${o.since})` : `EBS snapshot ${o.snapshotId}`;
+    this.where = `EBS snapshot ${o.snapshotId}${o.region ? ` (${o.region})` : ''}${o.since ? ` (changes since ${o.since})` : ''}`;
   }
 
   /** Asks the snapshot's size and block size (one page of one block). */
@@ -183,12 +185,12 @@ async function send<T>(o: EbsSnapshotSourceOptions, action: string, call: () => 
     if (name === 'AccessDeniedException') {
       throw ApplicationFailure.create({
         type: ErrorType.SourceRefused,
-        message: `EBS snapshot ${o.snapshotId}: access denied to ebs:${action}; grant it to the credentials the worker uses (README, AWS section)`,
+        message: `EBS snapshot ${o.snapshotId}${o.region ? ` in ${o.region}` : ''}: access denied to ebs:${action}; grant it to the credentials the worker uses (README, AWS section)`,
         nonRetryable: true,
       });
     }
     if (name === 'ResourceNotFoundException') {
-      throw ApplicationFailure.create({ type: ErrorType.SourceRefused, message: `EBS snapshot ${o.snapshotId} not found (${action})`, nonRetryable: true });
+      throw ApplicationFailure.create({ type: ErrorType.SourceRefused, message: `EBS snapshot ${o.snapshotId} not found${o.region ? ` in ${o.region}` : ''} (${action})`, nonRetryable: true });
     }
     throw err;
   }
