@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { EXPORT_WORKFLOW_TYPE, type ExportResult, type ExportWorkflowInput } from '../../src/core/export-contract.js';
 import { qemuImg } from '../../src/formats/qcow2/test-support.js';
-import { ebsClient } from '../harness/aws-clients.js';
+import { CreateTagsCommand } from '@aws-sdk/client-ec2';
+import { ebsClient, ec2Client } from '../harness/aws-clients.js';
 import { awsExportInput, awsWorkerConfig, pointAwsAt } from '../harness/aws-export-env.js';
 import { EBS_BLOCK_SIZE, seedSnapshot, spacedBlockIndexes, type SeededSnapshot } from '../harness/aws-seed.js';
 import { startBlockCounter, type BlockCounter } from '../harness/ebs-block-counter.js';
@@ -36,13 +37,18 @@ beforeAll(async () => {
   counter = await startBlockCounter(aws.patched.endpoint);
   pointAwsAt(aws.patched.endpoint, counter.endpoint);
   const ebs = ebsClient(aws.patched);
+  const ec2 = ec2Client(aws.patched);
   try {
     base = await seedSnapshot(ebs, { volumeSizeGiB: 1, blockIndexes: spacedBlockIndexes(120, 17) });
     // 1% of the volume's 2048 blocks: 10 rewritten, 10 written for the first time.
     changed = [...spacedBlockIndexes(10, 170, 17), ...spacedBlockIndexes(10, 100, 5)].sort((a, b) => a - b);
     next = await seedSnapshot(ebs, { volumeSizeGiB: 1, blockIndexes: changed, parentSnapshotId: base.snapshotId });
+    // Snapshots of one volume carry its Name (CreateSnapshot copies the volume's tags):
+    // the exports of both then have the same file names, as a warm migration's do.
+    await ec2.send(new CreateTagsCommand({ Resources: [base.snapshotId, next.snapshotId], Tags: [{ Key: 'Name', Value: 'inc-volume' }] }));
   } finally {
     ebs.destroy();
+    ec2.destroy();
   }
   nextVolume = await writeVolume([base, next], 'next-volume.raw');
   worker = await startWorker(config);
