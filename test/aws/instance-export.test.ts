@@ -1,0 +1,103 @@
+// An EC2 instance with two EBS volumes exported through the whole workflow, as
+// hypervisord's workers run it: describe, snapshot the volumes (CreateSnapshots),
+// read each snapshot's blocks, write raw or qcow2 with an OVF and a manifest,
+// delete the snapshots. qemu-img judges every disk against the seeded volume.
+import { DescribeSnapshotsCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { createHash } from 'node:crypto';
+import { createReadStream, mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { EXPORT_WORKFLOW_TYPE, type ExportResult, type ExportWorkflowInput } from '../../src/core/export-contract.js';
+import { qemuImg } from '../../src/formats/qcow2/test-support.js';
+import { CREATED_BY_TAG } from '../../src/providers/aws/snapshots.js';
+import { ec2Client } from '../harness/aws-clients.js';
+import { awsExportInput, awsWorkerConfig, pointAwsAt } from '../harness/aws-export-env.js';
+import { spacedBlockIndexes } from '../harness/aws-seed.js';
+import { seedInstance, writeExpectedImage, type SeededInstance } from '../harness/aws-instance.js';
+import { startWorker, temporalClient, type RunningWorker } from '../harness/export-env.js';
+
+const aws = inject('aws');
+const config = awsWorkerConfig(aws);
+const root = config.output.allowedRoots[0]!;
+
+let worker: RunningWorker;
+let temporal: Awaited<ReturnType<typeof temporalClient>>;
+let ec2: EC2Client;
+let instance: SeededInstance;
+let expected: string[];
+
+beforeAll(async () => {
+  pointAwsAt(aws.patched.endpoint, aws.patched.endpoint);
+  ec2 = ec2Client(aws.patched);
+  instance = await seedInstance(aws.patched, {
+    name: `web-${Date.now()}`,
+    volumes: [
+      { sizeGiB: 1, blockIndexes: [0, 1, 2, ...spacedBlockIndexes(20, 97, 5), 2047] },
+      { sizeGiB: 2, blockIndexes: spacedBlockIndexes(30, 131, 3) },
+    ],
+  });
+  expected = await Promise.all(instance.volumes.map((v, i) => writeExpectedImage(v, join(root, `${instance.name}-volume-${i}.raw`))));
+  worker = await startWorker(config);
+  temporal = await temporalClient(config);
+}, 120_000);
+
+afterAll(async () => {
+  await worker?.stop();
+  await temporal?.close();
+  ec2?.destroy();
+});
+
+async function sha256Of(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+function run(input: ExportWorkflowInput): Promise<ExportResult> {
+  return temporal.client.workflow.execute(EXPORT_WORKFLOW_TYPE, { taskQueue: config.temporal.taskQueue, workflowId: input.jobId, args: [input] });
+}
+
+/** Snapshots this test's exports took and did not delete (tagged by the provider with the job). */
+async function leftSnapshots(jobId: string): Promise<string[]> {
+  const out = await ec2.send(new DescribeSnapshotsCommand({ Filters: [{ Name: `tag:${CREATED_BY_TAG}`, Values: [`hypersdk-export-${jobId}`] }] }));
+  return (out.Snapshots ?? []).map((s) => s.SnapshotId!);
+}
+
+describe.each(['qcow2', 'raw'] as const)('an instance with two volumes, exported to %s', (format) => {
+  it('writes each volume as an image identical to it, with an OVF and a manifest, and deletes its snapshots', async () => {
+    const dir = join(root, `instance-${format}`);
+    mkdirSync(dir, { recursive: true });
+    const jobId = `aws-instance-${format}-${Date.now()}`;
+    const result = await run(awsExportInput(jobId, instance.instanceId, dir, aws.patched.region, { format }));
+
+    expect(result.vmName).toBe(instance.name);
+    const disks = result.files.filter((f) => f.name.endsWith(`.${format}`));
+    expect(disks).toHaveLength(2);
+    for (const [i, disk] of disks.entries()) {
+      const path = join(dir, disk.name);
+      const info = JSON.parse((await qemuImg('info', '--output=json', '-f', format, path)).stdout) as { 'virtual-size': number };
+      expect(info['virtual-size']).toBe(instance.volumes[i]!.sizeGiB * 2 ** 30);
+      expect((await qemuImg('compare', '-f', format, '-F', 'raw', path, expected[i]!)).stdout).toContain('Images are identical');
+      expect(disk.sha256).toBe(await sha256Of(path));
+    }
+    expect(result.diskMethods?.every((m) => m.method === 'datastore' && m.reason.includes('EBS direct reads'))).toBe(true);
+    const ovf = await readFile(result.ovfPath, 'utf8');
+    for (const disk of disks) expect(ovf).toContain(disk.name);
+    expect(result.keptSnapshot).toBeUndefined();
+    expect(await leftSnapshots(jobId)).toEqual([]);
+  }, 120_000);
+});
+
+it('keeps the snapshots it took when the job says keep_snapshots, and names them in the result', async () => {
+  const dir = join(root, 'instance-kept');
+  mkdirSync(dir, { recursive: true });
+  const jobId = `aws-instance-kept-${Date.now()}`;
+  const result = await run(awsExportInput(jobId, instance.instanceId, dir, aws.patched.region, { options: { keepSnapshots: true } }));
+  const left = await leftSnapshots(jobId);
+  expect(left).toHaveLength(2);
+  // One pair per volume, in device order, naming the snapshots left.
+  const pairs = (result.keptSnapshot ?? '').split(',').map((p) => p.split('='));
+  expect(pairs.map(([volume]) => volume)).toEqual(instance.volumes.map((v) => v.volumeId));
+  expect(pairs.map(([, snapshot]) => snapshot).sort()).toEqual([...left].sort());
+}, 120_000);
