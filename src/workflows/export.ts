@@ -209,6 +209,11 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
   }
 }
 
+/** Whether the source has an export session that streams disks (vSphere's NFC lease): AWS reads only snapshots' blocks. */
+function streams(input: ExportWorkflowInput): boolean {
+  return input.source.provider === 'vsphere';
+}
+
 /** Whether the export replaces an earlier one's files: asked (overwrite), or an incremental export, which updates them. */
 function replaces(input: ExportWorkflowInput): boolean {
   return input.overwrite === true || input.options.sinceSnapshot !== undefined;
@@ -363,6 +368,7 @@ async function transferAll(
       } catch (err) {
         if (
           perDisk &&
+          streams(input) &&
           method === 'datastore' &&
           failureType(err) === ErrorType.SourceRefused &&
           !isCancellation(err) &&

@@ -1,6 +1,7 @@
 // An HTTP relay in front of moto that counts the EBS blocks read through it
 // (GET /snapshots/<id>/blocks/<index>): how a test sees which blocks an export
-// fetched, without asking the code under test. Everything else passes through.
+// fetched, without asking the code under test. Everything else passes through,
+// headers untouched (Host included: it is part of what a SigV4 signature signs).
 // It can also hold each block read for a while: a transfer slow enough to kill.
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,7 +27,7 @@ export async function startBlockCounter(target: string, options: BlockCounterOpt
   const counted = new Map<string, number[]>();
   const relay = (req: IncomingMessage, res: ServerResponse): void => {
     const forward = request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);

@@ -182,7 +182,9 @@ async function send<T>(o: EbsSnapshotSourceOptions, action: string, call: () => 
     return await call();
   } catch (err) {
     const name = (err as { name?: string }).name;
-    if (name === 'AccessDeniedException') {
+    // A 403 whose body is not the API's JSON error (a proxy's page, moto's XML) refuses
+    // just the same; a 403 the SDK could name as a credential problem is not a missing action.
+    if (name === 'AccessDeniedException' || (httpStatusOf(err) === 403 && !/signature|token|credential|unrecognized/i.test(name ?? ''))) {
       throw ApplicationFailure.create({
         type: ErrorType.SourceRefused,
         message: `EBS snapshot ${o.snapshotId}${o.region ? ` in ${o.region}` : ''}: access denied to ebs:${action}; grant it to the credentials the worker uses (README, AWS section)`,
@@ -194,6 +196,12 @@ async function send<T>(o: EbsSnapshotSourceOptions, action: string, call: () => 
     }
     throw err;
   }
+}
+
+/** The HTTP status of a failed SDK call, also when its error body could not be parsed. */
+function httpStatusOf(err: unknown): number | undefined {
+  const e = err as { $metadata?: { httpStatusCode?: number }; $response?: { statusCode?: number } };
+  return e.$metadata?.httpStatusCode ?? e.$response?.statusCode;
 }
 
 function isExpiredToken(err: unknown): boolean {
