@@ -71,7 +71,7 @@ export interface AwsJobParts {
  * `/<region>/<ref>`, the path GET /vms/list shows for an instance, names the
  * instance and its region; anything else is the reference itself.
  */
-function splitListedPath(vmPath: string): { ref: string; region?: string } {
+export function splitListedAwsPath(vmPath: string): { ref: string; region?: string } {
   const listed = /^\/([^/]+)\/([^/]+)\/?$/.exec(vmPath);
   if (listed && isAwsRegion(listed[1]!)) return { region: listed[1]!, ref: listed[2]! };
   return { ref: vmPath };
@@ -102,7 +102,7 @@ export function awsJobParts(config: HyperConfig, job: JobDefinitionInput, label:
   checkMethod(job.export_method, methodField, label);
   const format = formatOf(job.format, config.defaults.format, label);
 
-  const { ref, region: listedRegion } = splitListedPath(job.vm_path);
+  const { ref, region: listedRegion } = splitListedAwsPath(job.vm_path);
   if (ref.length > 256) {
     throw new JobRejected(
       `${label}vm_path: must be an instance id (i-...), an instance's Name tag (at most 256 characters), a volume (vol-...) or a snapshot (snap-...)`,

@@ -1,0 +1,129 @@
+// For unit tests: the gateway in-process (app.request) on a stand-in for the
+// Temporal client that records the workflows started and describes them back as
+// running, from the memo the gateway wrote. What a real Temporal server does with
+// them is the integration tests' business (test/api); here it is what the gateway
+// sends. Not part of the build (tsconfig.build.json excludes test-support.ts).
+import type { Client, WorkflowStartOptions } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../config/load.js';
+import type { HyperConfig } from '../config/types.js';
+import type { SourceProvider } from '../core/source-provider.js';
+import type { VmDescription } from '../core/vm-description.js';
+import { createApp } from './app.js';
+import type { AwsProviderFactory, ProviderFactory } from './deps.js';
+
+export interface StartedWorkflow {
+  workflowType: string;
+  options: WorkflowStartOptions;
+}
+
+/** A Temporal client that keeps started workflows in memory and describes them as running. */
+export function recordingTemporal(): { client: Client; started: StartedWorkflow[] } {
+  const started: StartedWorkflow[] = [];
+  const workflow = {
+    start: (workflowType: string, options: WorkflowStartOptions) => {
+      if (started.some((s) => s.options.workflowId === options.workflowId)) {
+        return Promise.reject(new WorkflowExecutionAlreadyStartedError('already started', options.workflowId, workflowType));
+      }
+      started.push({ workflowType, options });
+      return Promise.resolve({ workflowId: options.workflowId });
+    },
+    getHandle: (workflowId: string) => ({
+      describe: () => {
+        const found = started.find((s) => s.options.workflowId === workflowId);
+        if (!found) return Promise.reject(new WorkflowNotFoundError(`workflow ${workflowId} not found`, workflowId, undefined));
+        return Promise.resolve({
+          type: found.workflowType,
+          taskQueue: found.options.taskQueue,
+          workflowId,
+          runId: `run-${workflowId}`,
+          status: { name: 'RUNNING' },
+          memo: found.options.memo,
+          startTime: new Date(),
+          // No workflow task has run yet: the store asks no worker for progress.
+          historyLength: 2,
+          raw: { pendingActivities: [] },
+        });
+      },
+    }),
+  };
+  return { client: { workflow } as unknown as Client, started };
+}
+
+export async function unitConfig(env: Record<string, string> = {}): Promise<HyperConfig> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'hypersdk-unit-api-'));
+  const { config } = await loadConfig({ env: { HYPERSDK_DATA_DIR: dataDir, ...env }, persistSecretsKey: false });
+  return config;
+}
+
+export const noVcenter: ProviderFactory = () => Promise.reject(new Error('no vCenter in this test'));
+
+/** An AWS provider that lists `vms` and describes them by id; what it was opened for is recorded by the caller's factory. */
+export function fakeAwsProvider(vms: VmDescription[]): SourceProvider & { loggedOut: number } {
+  const provider = {
+    loggedOut: 0,
+    listVms: () => Promise.resolve(vms),
+    describeVm: (ref: string) => {
+      const vm = vms.find((v) => v.id === ref || v.name === ref);
+      return vm ? Promise.resolve(vm) : Promise.reject(Object.assign(new Error(`instance ${ref} not found`), { type: 'VmNotFound' }));
+    },
+    logout: () => {
+      provider.loggedOut++;
+      return Promise.resolve();
+    },
+  };
+  return provider as unknown as SourceProvider & { loggedOut: number };
+}
+
+export interface UnitGateway {
+  config: HyperConfig;
+  started: StartedWorkflow[];
+  request: (path: string, init?: RequestInit) => Promise<Response>;
+  close(): Promise<void>;
+}
+
+export async function unitGateway(options: { env?: Record<string, string>; awsProviderFactory?: AwsProviderFactory } = {}): Promise<UnitGateway> {
+  const config = await unitConfig(options.env);
+  const { client, started } = recordingTemporal();
+  const { app, close } = createApp({
+    config,
+    temporalClient: client,
+    providerFactory: noVcenter,
+    awsProviderFactory: options.awsProviderFactory ?? (() => Promise.reject(new Error('no AWS in this test'))),
+    startedAt: new Date(),
+  });
+  return { config, started, request: async (path, init) => app.request(path, init), close };
+}
+
+export const postJson = (body: unknown): RequestInit => ({
+  method: 'POST',
+  headers: { 'Content-Type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+/** An EC2 instance as the AWS provider describes it (path /<region>/<id>). */
+export function awsInstance(id: string, name: string, region = 'eu-west-1'): VmDescription {
+  return {
+    id,
+    name,
+    path: `/${region}/${id}`,
+    powerState: 'poweredOn',
+    guestId: 'linux',
+    guestFullName: 'Linux/UNIX',
+    numCpu: 2,
+    memoryMb: 4096,
+    storageBytes: 8 * 1024 ** 3,
+    provider: 'aws',
+    instanceUuid: id,
+    biosUuid: '',
+    firmware: 'efi',
+    hasSnapshots: false,
+    datacenter: region,
+    disks: [{ key: 0, label: '/dev/xvda', capacityBytes: 8 * 1024 ** 3, backingFile: 'vol-0aaa', datastore: `${region}a`, thin: true, controllerKey: 0, controllerType: 'nvme', unitNumber: 0 }],
+    nics: [],
+    cdroms: [],
+  };
+}
