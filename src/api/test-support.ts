@@ -3,9 +3,11 @@
 // running, from the memo the gateway wrote. What a real Temporal server does with
 // them is the integration tests' business (test/api); here it is what the gateway
 // sends. Not part of the build (tsconfig.build.json excludes test-support.ts).
+import { serve } from '@hono/node-server';
 import type { Client, WorkflowStartOptions } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import { mkdtempSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config/load.js';
@@ -82,6 +84,8 @@ export interface UnitGateway {
   config: HyperConfig;
   started: StartedWorkflow[];
   request: (path: string, init?: RequestInit) => Promise<Response>;
+  /** Serves the app on 127.0.0.1 (for the CLIs, which speak HTTP); resolves to its URL. */
+  listen(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -95,7 +99,26 @@ export async function unitGateway(options: { env?: Record<string, string>; awsPr
     awsProviderFactory: options.awsProviderFactory ?? (() => Promise.reject(new Error('no AWS in this test'))),
     startedAt: new Date(),
   });
-  return { config, started, request: async (path, init) => app.request(path, init), close };
+  let server: ReturnType<typeof serve> | undefined;
+  return {
+    config,
+    started,
+    request: async (path, init) => app.request(path, init),
+    listen: () =>
+      new Promise<string>((resolve) => {
+        server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, (info: AddressInfo) => resolve(`http://127.0.0.1:${info.port}`));
+      }),
+    close: async () => {
+      if (server) {
+        const s = server;
+        await new Promise<void>((resolve) => {
+          s.close(() => resolve());
+          (s as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        });
+      }
+      await close();
+    },
+  };
 }
 
 export const postJson = (body: unknown): RequestInit => ({
