@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import type { HyperConfig } from '../config/types.js';
+import type { ExportResult, ExportWorkflowInput } from '../core/export-contract.js';
 import type { SourceProvider } from '../core/source-provider.js';
 import type { VmDescription } from '../core/vm-description.js';
 import { createApp } from './app.js';
@@ -22,37 +23,72 @@ export interface StartedWorkflow {
   options: WorkflowStartOptions;
 }
 
-/** A Temporal client that keeps started workflows in memory and describes them as running. */
-export function recordingTemporal(): { client: Client; started: StartedWorkflow[] } {
+/**
+ * A Temporal client that keeps started workflows in memory and describes them as
+ * running or, once `complete` gave one its result (or `autoComplete` did at its
+ * start), as completed with that result.
+ */
+export function recordingTemporal(options: { autoComplete?: (input: ExportWorkflowInput) => ExportResult } = {}): {
+  client: Client;
+  started: StartedWorkflow[];
+  complete(workflowId: string, result: ExportResult): void;
+} {
   const started: StartedWorkflow[] = [];
+  const results = new Map<string, ExportResult>();
+  const startedAt = new Map<string, Date>();
   const workflow = {
-    start: (workflowType: string, options: WorkflowStartOptions) => {
-      if (started.some((s) => s.options.workflowId === options.workflowId)) {
-        return Promise.reject(new WorkflowExecutionAlreadyStartedError('already started', options.workflowId, workflowType));
+    start: (workflowType: string, start: WorkflowStartOptions) => {
+      if (started.some((s) => s.options.workflowId === start.workflowId)) {
+        return Promise.reject(new WorkflowExecutionAlreadyStartedError('already started', start.workflowId, workflowType));
       }
-      started.push({ workflowType, options });
-      return Promise.resolve({ workflowId: options.workflowId });
+      started.push({ workflowType, options: start });
+      startedAt.set(start.workflowId, new Date());
+      const input = (start.args as ExportWorkflowInput[] | undefined)?.[0];
+      if (options.autoComplete && input) results.set(start.workflowId, options.autoComplete(input));
+      return Promise.resolve({ workflowId: start.workflowId });
     },
     getHandle: (workflowId: string) => ({
       describe: () => {
         const found = started.find((s) => s.options.workflowId === workflowId);
         if (!found) return Promise.reject(new WorkflowNotFoundError(`workflow ${workflowId} not found`, workflowId, undefined));
+        const done = results.has(workflowId);
         return Promise.resolve({
           type: found.workflowType,
           taskQueue: found.options.taskQueue,
           workflowId,
           runId: `run-${workflowId}`,
-          status: { name: 'RUNNING' },
+          status: { name: done ? 'COMPLETED' : 'RUNNING' },
           memo: found.options.memo,
-          startTime: new Date(),
+          startTime: startedAt.get(workflowId)!,
+          ...(done ? { closeTime: new Date() } : {}),
           // No workflow task has run yet: the store asks no worker for progress.
           historyLength: 2,
           raw: { pendingActivities: [] },
         });
       },
+      result: () => {
+        const result = results.get(workflowId);
+        return result ? Promise.resolve(result) : Promise.reject(new Error(`workflow ${workflowId} has not completed`));
+      },
     }),
   };
-  return { client: { workflow } as unknown as Client, started };
+  return { client: { workflow } as unknown as Client, started, complete: (id, result) => results.set(id, result) };
+}
+
+/** What an export of `input` would answer: one image and its descriptor, in its output directory. */
+export function exportResultOf(input: ExportWorkflowInput): ExportResult {
+  const dir = input.sink.kind === 'local' ? input.sink.directory : `s3://${input.sink.bucket}/${input.sink.prefix}`;
+  const disk = { name: `${input.jobName}-disk1.${input.format === 'raw' ? 'raw' : 'qcow2'}`, sizeBytes: 1024, sha256: '0'.repeat(64) };
+  return {
+    vmName: input.jobName,
+    method: 'datastore',
+    outputDir: dir,
+    ovfPath: `${dir}/${input.jobName}.ovf`,
+    manifestPath: `${dir}/${input.jobName}.mf`,
+    files: [disk],
+    totalSize: disk.sizeBytes,
+    durationMs: 1_000,
+  };
 }
 
 export async function unitConfig(env: Record<string, string> = {}): Promise<HyperConfig> {
@@ -89,9 +125,11 @@ export interface UnitGateway {
   close(): Promise<void>;
 }
 
-export async function unitGateway(options: { env?: Record<string, string>; awsProviderFactory?: AwsProviderFactory } = {}): Promise<UnitGateway> {
+export async function unitGateway(
+  options: { env?: Record<string, string>; awsProviderFactory?: AwsProviderFactory; autoComplete?: (input: ExportWorkflowInput) => ExportResult } = {},
+): Promise<UnitGateway> {
   const config = await unitConfig(options.env);
-  const { client, started } = recordingTemporal();
+  const { client, started } = recordingTemporal(options.autoComplete ? { autoComplete: options.autoComplete } : {});
   const { app, close } = createApp({
     config,
     temporalClient: client,
