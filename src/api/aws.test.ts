@@ -204,10 +204,21 @@ describe('/vms with provider aws', () => {
     await gw.request('/vms/list?provider=aws&region=eu-west-1');
     expect(denied.opened).toHaveLength(2);
 
-    const optIn = awsGateway({}, Object.assign(new Error('You are not subscribed to this region'), { name: 'OptInRequired' }));
+    // As the AWS provider reports it: its failure type, AWS's code in the details, a message naming AWS and the region.
+    const optIn = awsGateway(
+      {},
+      Object.assign(new Error('AWS af-south-1: access denied to ec2:DescribeInstances (OptInRequired) for instances'), { type: 'SourceRefused', details: [{ awsCode: 'OptInRequired' }] }),
+    );
     const refused = await (await optIn.gw).request('/vms/list?provider=aws&region=af-south-1');
     expect(refused.status).toBe(400);
-    expect(await refused.json()).toMatchObject({ field: 'region', error: 'region: AWS refused the region: You are not subscribed to this region' });
+    expect(await refused.json()).toMatchObject({
+      field: 'region',
+      error: 'region: AWS refused the region: AWS af-south-1: access denied to ec2:DescribeInstances (OptInRequired) for instances',
+    });
+    const quota = awsGateway({}, Object.assign(new Error('AWS eu-west-1: ec2:DescribeInstances for instances failed: RequestLimitExceeded'), { type: 'RequestLimitExceeded' }));
+    const busy = await (await quota.gw).request('/vms/list?provider=aws&region=eu-west-1');
+    expect(busy.status).toBe(502);
+    expect(await busy.json()).toMatchObject({ error: 'AWS eu-west-1: ec2:DescribeInstances for instances failed: RequestLimitExceeded' });
   });
 
   it('releases the AWS providers when the gateway closes', async () => {

@@ -2,8 +2,12 @@
 // take them. Checked by shape only (the list of regions grows every year): a name
 // of the right shape that AWS does not know fails at AWS, with AWS's message.
 
-/** us-east-1, eu-west-3, ap-southeast-2, us-gov-west-1, cn-north-1, eusc-de-east-1 ... */
-export const AWS_REGION_PATTERN = /^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/;
+/**
+ * us-east-1, eu-west-3, ap-southeast-2, us-gov-west-1, cn-north-1 ...: the shape the
+ * AWS provider itself accepts (src/providers/aws), so that what the gateway takes
+ * the worker takes too.
+ */
+export const AWS_REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 
 export const AWS_REGION_SHAPE = 'an AWS region name such as us-east-1 or eu-west-1';
 

@@ -52,15 +52,20 @@ const AWS_REGION_ERRORS = new Set(['InvalidRegion', 'UnknownRegion', 'OptInRequi
  */
 function providerError(err: unknown, platform: 'vCenter' | 'AWS'): HttpError {
   if (err instanceof HttpError) return err;
-  const e = err as { type?: unknown; name?: unknown; code?: unknown; message?: unknown };
+  const e = err as { type?: unknown; name?: unknown; code?: unknown; message?: unknown; details?: unknown };
   const type = typeof e.type === 'string' ? e.type : typeof e.name === 'string' ? e.name : '';
-  const code = typeof e.code === 'string' ? e.code : '';
+  // The AWS provider keeps AWS's own error code in the failure's details.
+  const detail: unknown = Array.isArray(e.details) ? e.details[0] : undefined;
+  const awsCode = typeof (detail as { awsCode?: unknown } | undefined)?.awsCode === 'string' ? (detail as { awsCode: string }).awsCode : '';
+  const code = awsCode || (typeof e.code === 'string' ? e.code : '');
   const message = typeof e.message === 'string' ? e.message : `${platform} request failed`;
   if (type === 'VmNotFound') return new HttpError(404, message, { error_type: type });
   if (platform === 'AWS' && (AWS_REGION_ERRORS.has(type) || AWS_REGION_ERRORS.has(code))) {
     return new HttpError(400, `region: AWS refused the region: ${message}`, { field: 'region', error_type: type || code });
   }
-  return new HttpError(502, `${platform}: ${message}`, type ? { error_type: type } : {});
+  // The AWS provider's messages already begin with "AWS <region>:".
+  const said = message.startsWith(platform) ? message : `${platform}: ${message}`;
+  return new HttpError(502, said, type ? { error_type: type } : {});
 }
 
 export function vmRoutes(config: HyperConfig, cache: ProviderCache, awsCache: AwsProviderCache, temporal: Client): Hono {
