@@ -14,11 +14,12 @@ import { createMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { jobRoutes } from './routes/jobs.js';
 import { ProviderCache, vmRoutes } from './routes/vms.js';
+import { AwsProviderCache } from './aws-providers.js';
 import { VERSION } from './version.js';
 
 export interface GatewayApp {
   app: Hono;
-  /** Releases what the app holds (vCenter sessions). */
+  /** Releases what the app holds (vCenter sessions, AWS providers). */
   close: () => Promise<void>;
 }
 
@@ -32,6 +33,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   }
   const store = new TemporalJobStore(deps.temporalClient, config.temporal.taskQueue);
   const providers = new ProviderCache(deps.providerFactory);
+  const awsProviders = new AwsProviderCache(deps.awsProviderFactory);
   const metrics = createMetrics({ processMetrics: deps.processMetrics ?? false });
   const openapi = buildOpenApiDocument(VERSION);
 
@@ -93,9 +95,14 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   app.get('/capabilities', (c) => c.json(capabilities(config.defaults.method, deps.startedAt)));
 
   app.route('/jobs', jobRoutes(config, store, metrics));
-  app.route('/vms', vmRoutes(config, providers, deps.temporalClient));
+  app.route('/vms', vmRoutes(config, providers, awsProviders, deps.temporalClient));
   app.get('/openapi.json', (c) => c.json(openapi));
   app.get('/metrics', async (c) => c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }));
 
-  return { app, close: () => providers.close() };
+  return {
+    app,
+    close: async () => {
+      await Promise.all([providers.close(), awsProviders.close()]);
+    },
+  };
 }

@@ -148,21 +148,45 @@ export const errorResponseSchema = z
 
 // ---- /vms requests as the original's clients send them ------------------------------
 
-/** POST /vms/info, /vms/shutdown, /vms/poweroff, /vms/remove-cdrom (the original's VMOperationRequest; its Python SDK adds `vcenter`). */
+const providerField = z
+  .enum(['vsphere', 'aws'], { error: 'must be vsphere or aws' })
+  .optional()
+  .meta({ description: 'vsphere (default) or aws' });
+const regionField = z
+  .string()
+  .optional()
+  .meta({ description: "provider aws: the region, e.g. eu-west-1 (default: the daemon's aws.region, AWS_REGION)" });
+const profileField = z
+  .string()
+  .min(1)
+  .optional()
+  .meta({ description: "provider vsphere: a vCenter profile of the daemon's configuration; provider aws: a profile of the daemon's shared AWS config (default: its AWS credential chain)" });
+
+/**
+ * POST /vms/info, /vms/shutdown, /vms/poweroff, /vms/remove-cdrom (the original's
+ * VMOperationRequest; its Python SDK adds `vcenter`). Provider aws: /vms/info only.
+ */
 export const vmRequestSchema = z
   .object({
     vm_path: z.string().min(1, 'must not be empty').max(1024, 'must be at most 1024 characters'),
     /** Seconds; 0 or absent: 300 (the original's default). */
     timeout: z.number().int('must be a whole number of seconds').min(0, 'must not be negative').max(3600, 'must be at most 3600 seconds').optional(),
-    profile: z.string().min(1).optional(),
+    provider: providerField,
+    region: regionField,
+    profile: profileField,
     vcenter: vcenterSchema.optional(),
   })
   .meta({ id: 'VmRequest' });
 
-/** POST /vms/list: a profile, the Python SDK's vCenter config as the body itself, or under `vcenter`. */
+/**
+ * POST /vms/list: a profile, the Python SDK's vCenter config as the body itself, or
+ * under `vcenter`; or provider aws with a region (and a shared-config profile).
+ */
 export const vmListRequestSchema = z
   .object({
-    profile: z.string().min(1).optional(),
+    provider: providerField,
+    region: regionField,
+    profile: profileField,
     vcenter: vcenterSchema.optional(),
     server: z.string().min(1).optional(),
     username: z.string().min(1).optional(),

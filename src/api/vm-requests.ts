@@ -2,10 +2,13 @@
 // sends {vm_path, timeout?}; the Python SDK sends {vcenter: {...}, vm_path}, and
 // for /vms/list the vCenter config as the body itself.
 import type { z } from 'zod';
+import { awsProfileProblem, awsRegionProblem } from '../config/aws-region.js';
 import type { HyperConfig, VsphereProfile } from '../config/types.js';
 import { vcenterRefusal } from '../config/worker-rules.js';
 import type { InlineCredentials } from '../config/secrets.js';
 import { DEFAULT_VM_OPERATION_TIMEOUT_SECONDS } from '../core/vm-operation-contract.js';
+import { splitListedAwsPath } from '../jobs/aws-job.js';
+import type { AwsTarget } from './deps.js';
 import { badRequest } from './http-error.js';
 import { vmListRequestSchema, vmRequestSchema } from './schemas.js';
 
@@ -22,28 +25,87 @@ function rejectIssue(body: Record<string, unknown>, issues: z.core.$ZodIssue[]):
   throw badRequest(field, value === undefined && issue.code === 'invalid_type' ? 'is required' : issue.message);
 }
 
-/** {vm_path, timeout?, profile?, vcenter?}; the original also accepted `path` and `name` for vm_path. */
+const AWS_CREDENTIAL_CHAIN = "the daemon reads AWS with its own AWS credential chain (environment, ~/.aws, instance role), and profile names a profile of its shared AWS config";
+
+/** The vCenter fields of a request that names provider aws: refused, naming the first one that asks for something. */
+function refuseVcenterFields(body: Record<string, unknown>, fields: readonly string[]): void {
+  for (const field of fields) {
+    const value = body[field];
+    if (value !== undefined && value !== null && value !== '' && value !== false) {
+      throw badRequest(field, `vCenter settings do not apply to provider aws: ${AWS_CREDENTIAL_CHAIN}`);
+    }
+  }
+}
+
+/** A region given to a vSphere request would be silently ignored: refused instead. */
+function refuseRegion(region: string | undefined): void {
+  if (region !== undefined) throw badRequest('region', 'is for provider aws: add provider aws to list or describe the instances of an AWS region');
+}
+
+/** {vm_path, timeout?, provider?, region?, profile?, vcenter?}; the original also accepted `path` and `name` for vm_path. */
 export function parseVmRequest(raw: unknown): VmRequest & { timeoutSeconds: number } {
   if (raw !== undefined && !isRecord(raw)) throw badRequest('body', 'must be a JSON object with vm_path');
   const body = raw ?? {};
   const normalised = body.vm_path === undefined && (body.path !== undefined || body.name !== undefined) ? { ...body, vm_path: body.path ?? body.name } : body;
   const parsed = vmRequestSchema.safeParse(normalised);
   if (!parsed.success) rejectIssue(normalised, parsed.error.issues);
+  if (parsed.data.provider === 'aws') refuseVcenterFields(normalised, ['vcenter']);
+  else refuseRegion(parsed.data.region);
   const timeout = parsed.data.timeout;
   return { ...parsed.data, timeoutSeconds: timeout ? timeout : DEFAULT_VM_OPERATION_TIMEOUT_SECONDS };
 }
 
-/** POST /vms/list's body as {profile?, vcenter?}: the SDK's top-level server/username/password move under vcenter. */
-export function parseVmListRequest(raw: unknown): Pick<VmRequest, 'profile' | 'vcenter'> {
-  if (raw === undefined) return {};
-  if (!isRecord(raw)) throw badRequest('body', 'must be a JSON object (profile, or vcenter: {server, username, password, insecure})');
+/** What a VM list names: a vCenter (a profile or inline credentials), or an AWS region. */
+export type VmListRequest = ({ provider: 'vsphere' } & Pick<VmRequest, 'profile' | 'vcenter'>) | { provider: 'aws'; region?: string; profile?: string };
+
+/**
+ * POST /vms/list's body (and GET's query): {provider: aws, region?, profile?}, or a
+ * vCenter as {profile?, vcenter?} where the SDK's top-level server/username/password move under vcenter.
+ */
+export function parseVmListRequest(raw: unknown): VmListRequest {
+  if (raw === undefined) return { provider: 'vsphere' };
+  if (!isRecord(raw)) throw badRequest('body', 'must be a JSON object (profile, or vcenter: {server, username, password, insecure}, or provider: aws with region)');
   const parsed = vmListRequestSchema.safeParse(raw);
   if (!parsed.success) rejectIssue(raw, parsed.error.issues);
-  const { profile, vcenter, server, username, password, insecure } = parsed.data;
-  if (vcenter) return { ...(profile ? { profile } : {}), vcenter };
-  if (server === undefined) return profile ? { profile } : {};
+  const { provider, region, profile, vcenter, server, username, password, insecure } = parsed.data;
+  if (provider === 'aws') {
+    refuseVcenterFields(raw, ['vcenter', 'server', 'username', 'password', 'insecure']);
+    return { provider, ...(region !== undefined ? { region } : {}), ...(profile ? { profile } : {}) };
+  }
+  refuseRegion(region);
+  const vsphere = { provider: 'vsphere' as const, ...(profile ? { profile } : {}) };
+  if (vcenter) return { ...vsphere, vcenter };
+  if (server === undefined) return vsphere;
   if (!username) throw badRequest('username', 'is required with server');
-  return { ...(profile ? { profile } : {}), vcenter: { server, username, password: password ?? '', ...(insecure !== undefined ? { insecure } : {}) } };
+  return { ...vsphere, vcenter: { server, username, password: password ?? '', ...(insecure !== undefined ? { insecure } : {}) } };
+}
+
+/**
+ * The region (given, else the daemon's aws.region) and shared-config profile of an
+ * AWS request, each refused with a 400 naming its field when unusable.
+ */
+export function awsTargetOf(config: HyperConfig, request: { region?: string; profile?: string }): AwsTarget {
+  const { region, profile } = request;
+  const given = region === undefined ? undefined : awsRegionProblem(region);
+  if (given) throw badRequest('region', given);
+  const chosen = region ?? config.aws?.region;
+  if (chosen === undefined) {
+    throw badRequest('region', "is required for provider aws: give region (e.g. us-east-1), or set aws.region (AWS_REGION) in the daemon's configuration");
+  }
+  const fallback = awsRegionProblem(chosen);
+  if (fallback) throw badRequest('region', `not given, and the daemon's default aws.region ${fallback}; give region`);
+  const profileProblem = profile === undefined ? undefined : awsProfileProblem(profile);
+  if (profileProblem) throw badRequest('profile', profileProblem);
+  return { region: chosen, ...(profile ? { profile } : {}) };
+}
+
+/** An AWS /vms/info request: the instance (id, Name tag, volume or snapshot) and where to read it. A listed path /<region>/<id> names both. */
+export function awsVmOf(config: HyperConfig, request: VmRequest): { target: AwsTarget; ref: string } {
+  const { ref, region: listed } = splitListedAwsPath(request.vm_path);
+  if (listed !== undefined && request.region !== undefined && listed !== request.region) {
+    throw badRequest('vm_path', `names region ${listed} but region is ${request.region}: give one region`);
+  }
+  return { target: awsTargetOf(config, { ...request, ...(listed !== undefined ? { region: listed } : {}) }), ref };
 }
 
 /**

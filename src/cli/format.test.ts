@@ -26,6 +26,13 @@ const progress = (disks: Job['progress'] extends infer P ? (P extends { disks: i
   }) as NonNullable<Job['progress']>;
 
 describe('hyperctl query output', () => {
+  it('names the region of an AWS job beside its instance, and nothing more for vSphere', () => {
+    const aws = renderJob(job({ definition: { id: 'j2', name: 'web', vm_path: 'i-0abc1234', output_path: '/out/web', provider: 'aws', source: { region: 'eu-west-1' } } as Job['definition'] }), io);
+    expect(aws).toContain('  VM:       i-0abc1234 (AWS eu-west-1)\n');
+    const vsphere = renderJob(job({ definition: { id: 'j1', name: 'j1', vm_path: '/DC0/vm/x', output_path: '/out/x', provider: 'vsphere', profile: 'default' } as Job['definition'] }), io);
+    expect(vsphere).toContain('  VM:       /DC0/vm/x\n');
+  });
+
   it('says how each disk is read and why', () => {
     const text = renderJob(
       job({

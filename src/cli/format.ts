@@ -30,7 +30,8 @@ export function renderJob(job: Job, io: CliIo): string {
   const d = job.definition;
   const detail: string[] = [];
   detail.push(`  Name:     ${d.name}`);
-  detail.push(`  VM:       ${d.vm_path}`);
+  // An AWS job names its region (the instance id alone does not say where it is).
+  detail.push(`  VM:       ${d.vm_path}${d.provider === 'aws' && d.source ? ` (AWS ${d.source.region})` : ''}`);
   detail.push(`  Output:   ${d.output_path}`);
   detail.push(`  Started:  ${job.started_at}`);
   const p = job.progress;

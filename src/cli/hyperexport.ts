@@ -23,6 +23,9 @@ import type { RunOutcome } from './hyperexport/run.js';
 import { exitCodeOf, jsonReport, runExports, summarise, summariseQuietly } from './hyperexport/run.js';
 import { narrowVms, parseVmFilter, readBatchFile, type VmFilter } from './hyperexport/selection.js';
 import { DEFAULT_DAEMON_URL } from './commands/shared.js';
+import { AWS_PROFILE_HELP, awsProfileToSend, KEEP_SNAPSHOTS_HELP, providerOption, REGION_HELP, refuseAwsOnlyFlags, regionToSend, type Provider } from './commands/aws-flags.js';
+import type { AwsSourceFlags } from './hyperexport/backend.js';
+import { AWS_NEEDS_DAEMON } from './hyperexport/open-backend.js';
 import { processIo, type CliIo } from './io.js';
 
 export interface HyperexportOptions {
@@ -40,7 +43,10 @@ export interface HyperexportOptions {
   /** The original's name for -daemon; folded into `daemon` after parsing. */
   daemonUrl?: string;
   useDaemon?: boolean;
-  provider?: 'vsphere';
+  provider?: Provider;
+  region?: string;
+  awsProfile?: string;
+  keepSnapshots?: boolean;
   interactive?: boolean;
   tui?: boolean;
   resume?: boolean;
@@ -95,6 +101,10 @@ Examples:
   hyperexport -standalone -vm web01 -output ./out
                                                 no daemon: GOVC_URL/GOVC_USERNAME/GOVC_PASSWORD,
                                                 an embedded Temporal unless TEMPORAL_ADDRESS is set
+  hyperexport -provider aws -region eu-west-1 -vm i-0123456789abcdef0 -format raw
+                                                an EC2 instance (or its Name tag, vol-..., snap-...)
+                                                through the daemon, read with the daemon's AWS
+                                                credentials; -keep-snapshots keeps its EBS snapshots
 
 Daemon or not: hyperexport asks the daemon (-daemon, else HYPERVISOR_URL, HYPERVISORD_URL,
 HYPERSDK_DAEMON_URL, DAEMON_ADDR, else ${DEFAULT_DAEMON_URL}). When nothing answers there
@@ -130,7 +140,7 @@ function collectVms(value: string, previous: string[] | undefined): string[] {
 
 export function buildHyperexport(io: CliIo): Command {
   const program = new Command('hyperexport')
-    .description('Export VMware VMs to OVF/OVA with live progress: interactively, or with -vm.')
+    .description('Export VMware VMs to OVF/OVA (or AWS EC2 instances to raw/qcow2 images, -provider aws) with live progress: interactively, or with -vm.')
     .option('--vm <path>', 'VM inventory path, name, moref or UUID (repeatable, or a comma list)', collectVms)
     .option('--output <dir>', 'output directory (relative paths: from the current directory)')
     .addOption(new Option('--format <format>', 'what to produce: ovf or ova (the source disks as VMDK), raw or qcow2 (KVM-ready images written in one pass)').choices(['ovf', 'ova', 'raw', 'qcow2']))
@@ -145,7 +155,7 @@ export function buildHyperexport(io: CliIo): Command {
     .option('--token <token>', 'API token (env HYPERSDK_API_TOKEN)')
     .option('--standalone', 'export in this process even if a daemon answers (an in-process worker)')
     .option('--config <file>', '-standalone: configuration file (YAML, as hypervisord reads)')
-    .option('--profile <name>', 'vCenter profile of the configuration')
+    .option('--profile <name>', 'vCenter profile of the configuration (-provider aws: -aws-profile)')
     .option('--interval <seconds>', 'progress poll interval', seconds, 1)
     .option('--batch <file>', 'export the VMs listed in a file, one per line (blank lines and # comments skipped); adds to -vm')
     .option('--folder <path>', 'interactive list: only VMs whose inventory path contains this (e.g. /DC0/vm/prod)')
@@ -157,7 +167,10 @@ export function buildHyperexport(io: CliIo): Command {
     // The original hyperexport's spellings of what hyperexport already does.
     .option('--daemon-url <url>', "the original's name for -daemon")
     .option('--use-daemon', 'export through the daemon or not at all: no export in this process when none answers')
-    .addOption(new Option('--provider <name>', 'source platform (vSphere only, for now)').choices(['vsphere']))
+    .addOption(providerOption())
+    .option('--region <name>', REGION_HELP)
+    .option('--aws-profile <name>', AWS_PROFILE_HELP)
+    .option('--keep-snapshots', KEEP_SNAPSHOTS_HELP)
     .option('--interactive', 'pick VMs interactively (the default in a terminal without -vm); needs a terminal')
     .option('--tui', 'the same as -interactive')
     .option('--resume', 'accepted for the original\'s scripts: every export resumes by itself after an interruption')
@@ -220,6 +233,7 @@ function requestFor(vmPath: string, options: HyperexportOptions, output: string 
       ...(options.removeCdrom ? { remove_cdrom: true } : {}),
       ...(options.snapshot ? { snapshot: true } : {}),
       ...(options.powerOff ? { power_off: true } : {}),
+      ...(options.keepSnapshots ? { keep_snapshots: true } : {}),
     },
   };
 }
@@ -233,7 +247,8 @@ async function dryRun(backend: ExportBackend, vms: readonly string[], options: H
       const outputDir = outputFor(options.output, vm, vms.length > 1);
       plans.push(
         planExport(info, {
-          format: options.format ?? 'ovf',
+          // The daemon's default: qcow2 for AWS (unless its defaults.format is raw), ovf otherwise.
+          format: options.format ?? (options.provider === 'aws' ? 'qcow2' : 'ovf'),
           method: options.method ?? 'auto',
           snapshot: options.snapshot ?? false,
           powerOff: options.powerOff ?? false,
@@ -273,6 +288,30 @@ async function postExport(outcome: RunOutcome, options: HyperexportOptions, io: 
   }
 }
 
+/**
+ * -provider aws, checked before anything is opened: what an AWS export cannot do
+ * is a usage error naming the flag. Resolves to where the daemon reads (the region:
+ * -region, else AWS_REGION / AWS_DEFAULT_REGION here, else the daemon's), or
+ * undefined for vSphere.
+ */
+function awsFlagsOf(options: HyperexportOptions, env: NodeJS.ProcessEnv): AwsSourceFlags | undefined {
+  refuseAwsOnlyFlags(options);
+  if (options.provider !== 'aws') return undefined;
+  const refuse = (message: string) => new CliError(message, ExitCode.Usage);
+  if (options.standalone) throw refuse(`${AWS_NEEDS_DAEMON}: -standalone exports from vSphere only; leave out -standalone`);
+  if (options.profile !== undefined) throw refuse("-profile names a vCenter profile; for a profile of the daemon's shared AWS config give -aws-profile");
+  if (options.compress) throw refuse('-compress packs an OVA, which an AWS export does not produce (its disks are raw or qcow2 images); leave out -compress');
+  if (options.format === 'ovf' || options.format === 'ova') {
+    throw refuse(`-format ${options.format}: AWS disks are exported as raw or qcow2 images (each with an OVF descriptor beside them); give -format raw or qcow2`);
+  }
+  if (options.method !== undefined && options.method !== 'auto') {
+    throw refuse(`-method ${options.method} is a vSphere export method; an AWS export always reads EBS snapshot blocks: leave out -method`);
+  }
+  const region = regionToSend(options.region, env);
+  const profile = awsProfileToSend(options.awsProfile);
+  return { ...(region ? { region } : {}), ...(profile ? { profile } : {}) };
+}
+
 /** Checks that need no daemon or vCenter; resolves to the options with what the flags imply. */
 function settle(options: HyperexportOptions): HyperexportOptions {
   if (options.compress && options.format !== undefined && options.format !== 'ova') {
@@ -289,6 +328,7 @@ async function main(given: HyperexportOptions, io: CliIo, deps: HyperexportDeps)
     io.out(`hyperexport version ${VERSION}\n`);
     return ExitCode.Ok;
   }
+  const aws = awsFlagsOf(given, io.env);
   const options = settle(given);
   const named = [...(options.vm ?? []), ...(options.batch !== undefined ? await readBatchFile(options.batch) : [])];
   const filter: VmFilter | undefined = options.filter !== undefined ? parseVmFilter(options.filter) : undefined;
@@ -308,7 +348,7 @@ async function main(given: HyperexportOptions, io: CliIo, deps: HyperexportDeps)
   if (options.config && !options.standalone) throw new CliError('-config is read in -standalone mode only (the daemon has its own)', ExitCode.Usage);
 
   const silent = Boolean(options.json || options.quiet);
-  const backend = await openBackend({ ...options, silent }, io);
+  const backend = await openBackend({ ...options, ...(aws ? { aws } : {}), silent }, io);
   const interrupt = new AbortController();
   const force = new AbortController();
   const unsubscribe = (deps.onInterrupt ?? processInterrupt)(() => (interrupt.signal.aborted ? force.abort() : interrupt.abort()));
@@ -337,6 +377,7 @@ async function main(given: HyperexportOptions, io: CliIo, deps: HyperexportDeps)
             removeCdrom: options.removeCdrom ?? false,
             // Also when no daemon answered and the export runs here.
             outputRequired: !backend.picksOutput,
+            ...(aws ? { provider: 'aws' as const } : {}),
           },
           prompts,
         );
@@ -408,7 +449,9 @@ export async function runHyperexport(args: readonly string[], deps: HyperexportD
     if (err instanceof CliError) {
       io.err(`hyperexport: ${err.message}\n`);
       if (err.exitCode === ExitCode.Usage) io.err(`${USAGE}\n`);
-      if (err.exitCode === ExitCode.Unreachable && options.daemon !== undefined && /^cannot reach the daemon/.test(err.message)) {
+      if (err.exitCode === ExitCode.Unreachable && options.daemon !== undefined && /^cannot reach the daemon/.test(err.message) && options.provider === 'aws') {
+        io.err(`hint: ${AWS_NEEDS_DAEMON}: start 'hypervisord' where -daemon points, or leave out -daemon to use HYPERVISOR_URL or ${DEFAULT_DAEMON_URL}\n`);
+      } else if (err.exitCode === ExitCode.Unreachable && options.daemon !== undefined && /^cannot reach the daemon/.test(err.message)) {
         io.err("hint: -daemon names a daemon, so hyperexport does not export without it: start 'hypervisord' there, leave out -daemon to export here when no daemon answers, or pass -standalone (uses GOVC_URL, GOVC_USERNAME, GOVC_PASSWORD)\n");
       }
       return err.exitCode;

@@ -67,6 +67,8 @@ export const ENV_BINDINGS: EnvBinding[] = [
   { name: 'AWS_ENDPOINT_URL', path: ['s3', 'endpoint'], convert: asString },
   { name: 'AWS_REGION', path: ['s3', 'region'], convert: asString },
   { name: 'AWS_DEFAULT_REGION', path: ['s3', 'region'], convert: asString },
+  { name: 'AWS_REGION', path: ['aws', 'region'], convert: asString },
+  { name: 'AWS_DEFAULT_REGION', path: ['aws', 'region'], convert: asString },
   { name: 'AWS_ACCESS_KEY_ID', path: ['s3', 'access_key_id'], convert: asString },
   { name: 'AWS_SECRET_ACCESS_KEY', path: ['s3', 'secret_access_key'], convert: asString },
   { name: 'AWS_S3_FORCE_PATH_STYLE', path: ['s3', 'force_path_style'], convert: asBool },

@@ -107,6 +107,12 @@ export const fileSchema = z.object({
       allowed_buckets: z.array(nonEmpty.regex(/^[^\s/]+(\/\S*)?$/, 'must be "bucket" or "bucket/prefix"')).optional(),
     })
     .optional(),
+  aws: z
+    .object({
+      // Shape checked by loadConfig: a malformed AWS_REGION (set for an S3 endpoint) is a warning, not a refusal to start.
+      region: nonEmpty.optional(),
+    })
+    .optional(),
   output: z
     .object({
       allowed_roots: z.array(nonEmpty).min(1).optional(),

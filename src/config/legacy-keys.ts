@@ -38,7 +38,7 @@ const UNUSED: Record<string, string> = {
   ConnectionPool: 'vSphere sessions are pooled by the worker',
   Webhooks: 'webhooks are not implemented',
   DatabasePath: 'job state lives in Temporal',
-  AWS: 'exports are from vSphere; S3 output is the s3 section',
+  AWS: 'the original read its AWS section as "aws" in lower case only, and so does hypersdk (aws.region)',
   Azure: 'exports are from vSphere only',
   GCP: 'exports are from vSphere only',
   HyperV: 'exports are from vSphere only',
@@ -47,6 +47,30 @@ const UNUSED: Record<string, string> = {
   AlibabaCloud: 'exports are from vSphere only',
   Proxmox: 'exports are from vSphere only',
 };
+
+const AWS_CREDENTIALS =
+  'AWS credentials are never read from this file: workers use the standard AWS credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws profiles, an instance role)';
+
+/** Keys of the original's aws section other than region (which hypersdk reads as aws.region). */
+const UNUSED_AWS: Record<string, string> = {
+  access_key: AWS_CREDENTIALS,
+  secret_key: AWS_CREDENTIALS,
+  s3_bucket: 'S3 output goes to an s3:// output_path within s3.allowed_buckets',
+  export_format: "AWS disks are written as a job's format, raw or qcow2 (defaults.format when it is one of those)",
+  enabled: 'AWS sources need no switch',
+};
+
+/** Removes the original's aws.* settings hypersdk does without, with a warning each (names, never values). */
+function dropOriginalAwsKeys(raw: Record<string, unknown>, origins: OriginMap, warnings: string[]): void {
+  const section = raw.aws;
+  if (section === null || typeof section !== 'object' || Array.isArray(section)) return;
+  for (const key of Object.keys(section)) {
+    const reason = UNUSED_AWS[key];
+    if (reason === undefined) continue;
+    warnings.push(`${origins.describe(['aws', key])}: the original daemon's aws.${key} setting has no effect in hypersdk (${reason}); ignored`);
+    delete (section as Record<string, unknown>)[key];
+  }
+}
 
 /** Spelling-blind form of a key: VCenterURL, vcenter_url and vcenterurl are one key. */
 function folded(key: string): string {
@@ -90,6 +114,7 @@ export function applyLegacyKeys(
 ): void {
   const { warnings } = report;
   const mapped: string[] = [];
+  dropOriginalAwsKeys(raw, origins, warnings);
   for (const key of Object.keys(raw)) {
     const value = raw[key];
     const where = origins.describe([key]);

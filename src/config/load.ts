@@ -6,6 +6,7 @@ import { homedir, hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { DEFAULT_TASK_QUEUE } from '../core/export-contract.js';
+import { awsRegionProblem } from './aws-region.js';
 import { applyEnvironment } from './env.js';
 import { fileSchema, isLogLevel, workerIdentity, type FileConfig } from './file-schema.js';
 import { applyLegacyKeys } from './legacy-keys.js';
@@ -224,11 +225,30 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
       }),
     );
   }
+  checkAwsRegion(parsed.data.aws?.region, origins, warnings);
   const persist = options.persistSecretsKey ?? true;
   // Only the daemon (which persists) creates its data directory; the CLIs just name it.
   const dataDir = parsed.data.daemon?.data_dir ?? (persist ? await usableDefaultDataDir(env, options.cwd ?? process.cwd(), notes) : defaultDataDir(env));
   const config = await buildConfig(parsed.data, profileName, persist, origins, dataDir);
   return { config, warnings, notes };
+}
+
+/**
+ * aws.region must look like a region. Written in the file for AWS, a wrong one is
+ * an error; from AWS_REGION / AWS_DEFAULT_REGION, which S3-compatible set-ups set
+ * for their own endpoint ("minio"), it is a warning: the daemon still starts, and
+ * AWS jobs that name no region are refused with the reason.
+ */
+function checkAwsRegion(region: string | undefined, origins: OriginMap, warnings: string[]): void {
+  const problem = region === undefined ? undefined : awsRegionProblem(region);
+  if (!problem) return;
+  const path = ['aws', 'region'];
+  const origin = origins.origin(path);
+  if (origin.kind === 'env') {
+    warnings.push(`${origins.describe(path)}: ${problem}; AWS jobs and VM lists must name their region until it is one`);
+    return;
+  }
+  throw new ConfigError([{ key: origins.describe(path), ...(origin.kind === 'file' && origin.line !== undefined ? { line: origin.line } : {}), message: problem }]);
 }
 
 /** daemon.tls_cert and daemon.tls_key come as a pair; relative paths resolve under the data directory. */
@@ -359,6 +379,7 @@ async function buildConfig(
       forcePathStyle: file.s3?.force_path_style ?? Boolean(file.s3?.endpoint),
       allowedBuckets: file.s3?.allowed_buckets ?? [],
     },
+    aws: { ...(file.aws?.region ? { region: file.aws.region } : {}) },
     output: { allowedRoots },
     defaults: {
       method: d.method ?? 'auto',

@@ -62,7 +62,7 @@ describe('the original daemon configuration file', () => {
     );
     const { warnings } = await loadConfig({ file, env: { HYPERSDK_DATA_DIR: dir } });
     const text = warnings.join('\n');
-    for (const name of ['Timeout', 'ChunkSize', 'ShowETA', 'ConnectionPool', 'Webhooks', 'DatabasePath', 'AWS', 'HyperV', 'AlibabaCloud']) {
+    for (const name of ['Timeout', 'ChunkSize', 'ShowETA', 'ConnectionPool', 'Webhooks', 'DatabasePath', 'aws.secret_key', 'HyperV', 'AlibabaCloud']) {
       expect(text).toContain(`the original daemon's ${name} setting has no effect`);
     }
     expect(text).toContain('line 2');

@@ -78,6 +78,15 @@ export interface HyperConfig {
     allowInsecureHttp?: boolean;
   };
   s3: S3Settings;
+  /**
+   * AWS sources. Optional so that configurations built in code need not spell it;
+   * loadConfig always fills it in. Credentials are never here: workers use the
+   * standard AWS chain (environment, ~/.aws, instance role).
+   */
+  aws?: {
+    /** aws.region, AWS_REGION, AWS_DEFAULT_REGION: the region of AWS jobs and VM lists that name none. */
+    region?: string;
+  };
   output: {
     /** Absolute, symlinks resolved. The first is where relative output paths go. */
     allowedRoots: string[];

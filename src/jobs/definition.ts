@@ -2,7 +2,7 @@
 // live side by side: `method` is ours (auto, ovf, datastore; our CLIs show it) and
 // `export_method` is the original daemon's ("", ctl, govc, ovftool, web), because
 // its Python SDK builds an enum from that field and raises on any other value.
-import type { ExportMethod } from '../core/export-contract.js';
+import { isAwsSource, type ExportMethod, type ExportOptions, type SourceRef } from '../core/export-contract.js';
 import { EXPORT_METHODS, ORIGINAL_EXPORT_METHODS, type JobDefinition, type OriginalExportMethod } from './job-schemas.js';
 
 const ORIGINAL_OF: Record<ExportMethod, OriginalExportMethod> = { auto: '', ovf: 'govc', datastore: 'web' };
@@ -31,4 +31,19 @@ export function definitionView(stored: JobDefinition): JobDefinition {
   const exportMethod = isOriginalMethod(legacy.export_method) ? legacy.export_method : originalMethodOf(method);
   if (stored.method === method && stored.export_method === exportMethod && stored.output_dir === stored.output_path) return stored;
   return { ...stored, output_dir: stored.output_path, export_method: exportMethod, method };
+}
+
+/**
+ * How a definition names its source: a vSphere job its profile at the top level
+ * (the shape hyper2kvm reads, unchanged), an AWS job its region and shared-config
+ * profile under `source`.
+ */
+export function definitionSourceFields(source: SourceRef): Pick<JobDefinition, 'profile' | 'source'> {
+  if (isAwsSource(source)) return { source: { region: source.region, ...(source.profile ? { profile: source.profile } : {}) } };
+  return source.profile ? { profile: source.profile } : {};
+}
+
+/** The options of a definition that only some sources have (AWS: keep_snapshots). */
+export function definitionSourceOptions(source: SourceRef, options: ExportOptions): Pick<JobDefinition['options'], 'keep_snapshots'> {
+  return isAwsSource(source) ? { keep_snapshots: options.keepSnapshots ?? false } : {};
 }

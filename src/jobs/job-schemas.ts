@@ -26,7 +26,11 @@ export const jobDefinitionSchema = z
       .meta({ description: 'the original daemon\'s vocabulary: what the client sent if it was one of those, else ours mapped (auto -> "", ovf -> govc, datastore -> web)' }),
     method: z.enum(EXPORT_METHODS).meta({ description: 'how this server exports: auto, ovf or datastore' }),
     provider: z.enum(['vsphere', 'aws']),
-    profile: z.string().optional(),
+    profile: z.string().optional().meta({ description: 'provider vsphere: the vCenter profile' }),
+    source: z
+      .object({ region: z.string(), profile: z.string().optional() })
+      .optional()
+      .meta({ description: "provider aws: the region, and the profile of the worker's shared AWS config (absent: its default credential chain)" }),
     overwrite: z.boolean().optional(),
     options: z.object({
       parallel_downloads: z.number().int(),
@@ -34,6 +38,7 @@ export const jobDefinitionSchema = z
       snapshot: z.boolean(),
       power_off: z.boolean(),
       shutdown_timeout_seconds: z.number().int(),
+      keep_snapshots: z.boolean().optional().meta({ description: 'provider aws: the EBS snapshots the export took are kept' }),
     }),
     created_at: z.string(),
   })

@@ -2,6 +2,7 @@
 // as zod schemas: src/jobs/submit.ts validates with them and the gateway's
 // /openapi.json documents them.
 import { z } from 'zod';
+import { AWS_PROFILE_PATTERN, AWS_PROFILE_SHAPE, AWS_REGION_PATTERN, AWS_REGION_SHAPE } from '../config/aws-region.js';
 import { EXPORT_METHODS, JOB_ID_PATTERN, ORIGINAL_EXPORT_METHODS } from './job-schemas.js';
 
 export const jobOptionsSchema = z.object({
@@ -10,7 +11,27 @@ export const jobOptionsSchema = z.object({
   snapshot: z.boolean().optional(),
   power_off: z.boolean().optional(),
   shutdown_timeout_seconds: z.number().int().min(1).max(3600).optional(),
+  keep_snapshots: z
+    .boolean()
+    .optional()
+    .meta({ description: 'provider aws: keep the EBS snapshots the export took (default false: they are deleted at the end); the result names them' }),
 });
+
+/** Where an AWS job reads from. Never credentials: workers use their own AWS credential chain. */
+export const awsSourceSchema = z
+  .object({
+    region: z
+      .string()
+      .regex(AWS_REGION_PATTERN, `must be ${AWS_REGION_SHAPE}`)
+      .optional()
+      .meta({ description: "e.g. eu-west-1; default: the daemon's aws.region (AWS_REGION, AWS_DEFAULT_REGION)" }),
+    profile: z
+      .string()
+      .regex(AWS_PROFILE_PATTERN, `must be ${AWS_PROFILE_SHAPE}`)
+      .optional()
+      .meta({ description: "a profile of the worker's shared AWS config (~/.aws/config); default: the worker's default credential chain" }),
+  })
+  .meta({ id: 'AwsSource', description: 'provider aws only; credentials are never sent: the worker uses its own AWS credential chain' });
 
 export const vcenterSchema = z.object({
   server: z.string().min(1),
@@ -30,18 +51,28 @@ export const jobDefinitionInputSchema = z
     format: z
       .enum(['ovf', 'ova', 'vmdk', 'qcow2', 'raw'])
       .optional()
-      .meta({ description: 'ovf or ova (the source disks as VMDK files; vmdk is taken as ovf), raw or qcow2 (KVM-ready images written by the transfer, beside an OVF descriptor)' }),
+      .meta({
+        description:
+          'ovf or ova (the source disks as VMDK files; vmdk is taken as ovf), raw or qcow2 (KVM-ready images written by the transfer, beside an OVF descriptor). Provider aws: raw or qcow2 only (default qcow2, or defaults.format when it is one of those)',
+      }),
     export_method: z
       .enum([...EXPORT_METHODS, ...ORIGINAL_EXPORT_METHODS])
       .optional()
-      .meta({ description: 'auto, ovf or datastore; the original daemon\'s "", ctl, govc, ovftool and web are taken as auto' }),
+      .meta({ description: 'auto, ovf or datastore; the original daemon\'s "", ctl, govc, ovftool and web are taken as auto. Provider aws: auto only (EBS snapshot blocks)' }),
     options: jobOptionsSchema.optional(),
     overwrite: z
       .boolean()
       .optional()
       .meta({ description: 'replace files of an earlier export with the same names, once this export has succeeded (default: refuse the job with an OutputExists error)' }),
-    provider: z.literal('vsphere').optional(),
-    profile: z.string().min(1).optional(),
+    provider: z
+      .enum(['vsphere', 'aws'], { error: 'must be vsphere or aws' })
+      .optional()
+      .meta({
+        description:
+          'vsphere (default) or aws. With aws, vm_path is an instance id (i-...), an instance\'s Name tag, a volume (vol-...) or a snapshot (snap-...), and source names the region; the vCenter fields (profile, vcenter, vcenter_url, username, password, insecure) are refused',
+      }),
+    source: awsSourceSchema.optional(),
+    profile: z.string().min(1).optional().meta({ description: 'vCenter profile of the daemon configuration (provider vsphere)' }),
     vcenter: vcenterSchema.optional(),
     // The original daemon's top-level credential fields.
     vcenter_url: z.string().min(1).optional(),

@@ -7,8 +7,10 @@ import { resolveOutputPath, OutputPathNotAllowedError, safeFileName } from '../c
 import { sealCredentials } from '../config/secrets.js';
 import type { HyperConfig } from '../config/types.js';
 import { bucketRefusal, vcenterRefusal } from '../config/worker-rules.js';
-import type { ExportFormat, ExportMethod, ExportWorkflowInput, SinkRef, SourceRef } from '../core/export-contract.js';
-import { isOriginalMethod, originalMethodOf } from './definition.js';
+import type { ExportFormat, ExportMethod, ExportOptions, ExportWorkflowInput, SinkRef, SourceRef } from '../core/export-contract.js';
+import { awsJobParts, normaliseSource, refuseAwsFields } from './aws-job.js';
+import { definitionSourceFields, definitionSourceOptions, isOriginalMethod, originalMethodOf } from './definition.js';
+import { JobRejected } from './job-rejected.js';
 import type { JobDefinition, OriginalExportMethod } from './job-schemas.js';
 import { FIELD_ALIASES, IGNORED_FIELDS, jobDefinitionInputSchema, jobOptionsSchema, type JobDefinitionInput } from './submit-schemas.js';
 
@@ -24,9 +26,6 @@ export interface PreparedSubmit {
   /** Jobs that could not be prepared (errors holds one line each). */
   rejected: number;
 }
-
-/** A rejected job: the message names the field (`jobs[1].vm_path: ...`). */
-class JobRejected extends Error {}
 
 /** Names a rejection for a conflict with existing files (clients can tell it from bad input). */
 export const OUTPUT_EXISTS = 'OutputExists';
@@ -151,6 +150,7 @@ function normalise(given: Record<string, unknown>, label: string, warnings: stri
     }
     job.options = options;
   }
+  if (job.source !== undefined) job.source = normaliseSource(job.source, label, warnings);
   return job;
 }
 
@@ -177,6 +177,24 @@ function credentialsOf(job: JobDefinitionInput, label: string) {
   return undefined;
 }
 
+/** Where a vSphere job's credentials come from: its inline ones (sealed for this job) or a profile. */
+function vsphereSource(config: HyperConfig, job: JobDefinitionInput, jobId: string, label: string, warnings: string[]): SourceRef {
+  const inline = credentialsOf(job, label);
+  if (inline) {
+    // The workers refuse it too (VcenterNotAllowed); refusing here answers at submit and names the field.
+    const refusal = vcenterRefusal(config.vsphere, { url: inline.server, insecure: inline.insecure });
+    if (refusal) throw new JobRejected(`${label}${job.vcenter ? 'vcenter.server' : 'vcenter_url'}: ${refusal}`);
+    return { provider: 'vsphere', sealedCredentials: sealCredentials(config.secretsKey, inline, jobId) };
+  }
+  const profile = job.profile ?? config.vsphere.defaultProfile;
+  const known = Object.keys(config.vsphere.profiles);
+  if (job.profile && known.length > 0 && !known.includes(job.profile)) {
+    throw new JobRejected(`${label}profile: unknown vCenter profile "${job.profile}" (configured: ${known.join(', ')})`);
+  }
+  if (known.length === 0) warnings.push(`${label}profile: this gateway has no vCenter profile; the worker must have "${profile}"`);
+  return { provider: 'vsphere', profile };
+}
+
 function parseS3(config: HyperConfig, output: string, label: string): SinkRef | undefined {
   if (!output.startsWith('s3://')) return undefined;
   const rest = output.slice('s3://'.length);
@@ -198,27 +216,15 @@ async function prepareOne(
 ): Promise<PreparedJob> {
   if (!isRecord(item)) throw new JobRejected(`${label || 'body'}: a job must be an object with at least vm_path`);
   const job = validate(normalise(item, label, warnings), label);
-  const format = formatOf(job.format, config.defaults.format, label, warnings);
   const jobId = job.id ?? randomUUID();
-  const vmLeaf = job.vm_path.split('/').filter(Boolean).pop() ?? job.vm_path;
+  const aws = job.provider === 'aws' ? awsJobParts(config, job, label, methodFieldOf(item)) : undefined;
+  if (!aws) refuseAwsFields(job, label);
+  const format = aws?.format ?? formatOf(job.format, config.defaults.format, label, warnings);
+  const vmPath = aws?.vmRef ?? job.vm_path;
+  const vmLeaf = aws ? vmPath : (vmPath.split('/').filter(Boolean).pop() ?? vmPath);
   const name = job.name ?? vmLeaf;
 
-  let source: SourceRef;
-  const inline = credentialsOf(job, label);
-  if (inline) {
-    // The workers refuse it too (VcenterNotAllowed); refusing here answers at submit and names the field.
-    const refusal = vcenterRefusal(config.vsphere, { url: inline.server, insecure: inline.insecure });
-    if (refusal) throw new JobRejected(`${label}${job.vcenter ? 'vcenter.server' : 'vcenter_url'}: ${refusal}`);
-    source = { provider: 'vsphere', sealedCredentials: sealCredentials(config.secretsKey, inline, jobId) };
-  } else {
-    const profile = job.profile ?? config.vsphere.defaultProfile;
-    const known = Object.keys(config.vsphere.profiles);
-    if (job.profile && known.length > 0 && !known.includes(job.profile)) {
-      throw new JobRejected(`${label}profile: unknown vCenter profile "${job.profile}" (configured: ${known.join(', ')})`);
-    }
-    if (known.length === 0) warnings.push(`${label}profile: this gateway has no vCenter profile; the worker must have "${profile}"`);
-    source = { provider: 'vsphere', profile };
-  }
+  const source: SourceRef = aws?.source ?? vsphereSource(config, job, jobId, label, warnings);
 
   const requestedOutput = job.output_path ?? `${safeFileName(name)}-${jobId.slice(0, 8)}`;
   let sink = parseS3(config, requestedOutput, label);
@@ -240,20 +246,24 @@ async function prepareOne(
   }
 
   const d = config.defaults;
-  const { method, original } = methodOf(job.export_method, d.method, `${label}${methodFieldOf(item)}`, warnings);
+  // An AWS job reads EBS snapshot blocks whatever defaults.method says (a vSphere setting).
+  const { method, original } = aws
+    ? { method: 'auto' as const, original: '' as const }
+    : methodOf(job.export_method, d.method, `${label}${methodFieldOf(item)}`, warnings);
   const o = job.options ?? {};
-  const options = {
+  const options: ExportOptions = {
     parallelDownloads: o.parallel_downloads ?? d.parallelDownloads,
     removeCdrom: o.remove_cdrom ?? d.removeCdrom,
     snapshot: o.snapshot ?? d.snapshot,
     powerOff: o.power_off ?? d.powerOff,
     shutdownTimeoutSeconds: o.shutdown_timeout_seconds ?? d.shutdownTimeoutSeconds,
+    ...(aws ? { keepSnapshots: o.keep_snapshots ?? false } : {}),
   };
   const submittedAt = new Date().toISOString();
   const input: ExportWorkflowInput = {
     jobId,
     jobName: name,
-    vmPath: job.vm_path,
+    vmPath,
     format,
     method,
     options,
@@ -272,8 +282,8 @@ async function prepareOne(
     format: input.format,
     export_method: original,
     method: input.method,
-    provider: 'vsphere',
-    ...(source.profile ? { profile: source.profile } : {}),
+    provider: source.provider,
+    ...definitionSourceFields(source),
     ...(job.overwrite ? { overwrite: true } : {}),
     options: {
       parallel_downloads: options.parallelDownloads,
@@ -281,6 +291,7 @@ async function prepareOne(
       snapshot: options.snapshot,
       power_off: options.powerOff,
       shutdown_timeout_seconds: options.shutdownTimeoutSeconds,
+      ...definitionSourceOptions(source, options),
     },
     created_at: submittedAt,
   };

@@ -21,7 +21,7 @@ import {
 import { JobNameAttr, ProviderAttr, VmPathAttr } from '../temporal/search-attributes.js';
 import type { Job, JobDefinition, JobStatus } from './job-schemas.js';
 import { Limiter, mapLimit } from './concurrency.js';
-import { originalMethodOf } from './definition.js';
+import { definitionSourceFields, definitionSourceOptions, originalMethodOf } from './definition.js';
 import { failureOf, type JobFailure } from './failures.js';
 import { RateTracker } from './rate.js';
 import { jobView, progressView } from './views.js';
@@ -87,6 +87,7 @@ function quote(value: string): string {
 }
 
 export function definitionFromInput(input: ExportWorkflowInput): JobDefinition {
+  const { source } = input;
   return {
     id: input.jobId,
     name: input.jobName,
@@ -96,14 +97,15 @@ export function definitionFromInput(input: ExportWorkflowInput): JobDefinition {
     format: input.format,
     export_method: originalMethodOf(input.method),
     method: input.method,
-    provider: input.source.provider,
-    ...(input.source.profile ? { profile: input.source.profile } : {}),
+    provider: source.provider,
+    ...definitionSourceFields(source),
     options: {
       parallel_downloads: input.options.parallelDownloads,
       remove_cdrom: input.options.removeCdrom,
       snapshot: input.options.snapshot,
       power_off: input.options.powerOff,
       shutdown_timeout_seconds: input.options.shutdownTimeoutSeconds,
+      ...definitionSourceOptions(source, input.options),
     },
     created_at: input.submittedAt,
   };

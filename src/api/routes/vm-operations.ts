@@ -111,6 +111,12 @@ async function requireWorker(config: HyperConfig, temporal: Client): Promise<voi
 export function vmOperationHandler(config: HyperConfig, temporal: Client, operation: VmOperation) {
   return async (c: Context) => {
     const request = parseVmRequest(await readBody(c));
+    if (request.provider === 'aws') {
+      throw badRequest(
+        'provider',
+        `/vms/${operation} is not supported for provider aws (it has /vms/list and /vms/info); an export job's options.power_off stops an instance before its snapshots`,
+      );
+    }
     await requireWorker(config, temporal);
     const operationId = vmOperationId(operation, randomUUID());
     const input: VmOperationInput = {

@@ -1,17 +1,19 @@
-// /vms/*: discovery through the vSphere provider, and the VM operations
-// (vm-operations.ts). Providers are cached per profile (they re-login by
-// themselves); a failed connection is not cached.
+// /vms/*: discovery through the vSphere provider, or with provider aws through the
+// AWS provider of a region (list and info), and the VM operations (vm-operations.ts,
+// vSphere only). Providers are cached per profile, AWS ones per region and profile
+// (they re-login by themselves); a failed connection is not cached.
 import type { Client } from '@temporalio/client';
 import { Hono } from 'hono';
 import type { HyperConfig, VsphereProfile } from '../../config/types.js';
 import type { SourceProvider } from '../../core/source-provider.js';
 import type { VmSummary } from '../../core/vm-description.js';
+import type { AwsProviderCache } from '../aws-providers.js';
 import { readBody } from '../body.js';
-import type { ProviderFactory } from '../deps.js';
+import type { AwsTarget, ProviderFactory } from '../deps.js';
 import { badRequest, HttpError, now } from '../http-error.js';
 import { findProfile } from '../../config/profiles.js';
 import { VM_OPERATIONS } from '../../core/vm-operation-contract.js';
-import { inlineCredentials, parseVmListRequest, parseVmRequest, type VmRequest } from '../vm-requests.js';
+import { awsTargetOf, awsVmOf, inlineCredentials, parseVmListRequest, parseVmRequest, type VmListRequest, type VmRequest } from '../vm-requests.js';
 import { vmDescriptionView as description, vmInfoView as info, vmSummaryView as summary } from '../vm-views.js';
 import { vmOperationHandler } from './vm-operations.js';
 
@@ -41,16 +43,32 @@ export class ProviderCache {
   }
 }
 
-/** Provider failures as HTTP: a missing VM is 404, anything from vCenter is 502. */
-function providerError(err: unknown): HttpError {
-  const e = err as { type?: unknown; name?: unknown; message?: unknown };
+/** AWS errors that mean the region itself is wrong for this account: the client's to fix (400 naming region). */
+const AWS_REGION_ERRORS = new Set(['InvalidRegion', 'UnknownRegion', 'OptInRequired']);
+
+/**
+ * Provider failures as HTTP: a missing VM is 404, a region AWS refuses is 400,
+ * anything else from the platform (vCenter or AWS, named in the message) is 502.
+ */
+function providerError(err: unknown, platform: 'vCenter' | 'AWS'): HttpError {
+  if (err instanceof HttpError) return err;
+  const e = err as { type?: unknown; name?: unknown; code?: unknown; message?: unknown; details?: unknown };
   const type = typeof e.type === 'string' ? e.type : typeof e.name === 'string' ? e.name : '';
-  const message = typeof e.message === 'string' ? e.message : 'vCenter request failed';
+  // The AWS provider keeps AWS's own error code in the failure's details.
+  const detail: unknown = Array.isArray(e.details) ? e.details[0] : undefined;
+  const awsCode = typeof (detail as { awsCode?: unknown } | undefined)?.awsCode === 'string' ? (detail as { awsCode: string }).awsCode : '';
+  const code = awsCode || (typeof e.code === 'string' ? e.code : '');
+  const message = typeof e.message === 'string' ? e.message : `${platform} request failed`;
   if (type === 'VmNotFound') return new HttpError(404, message, { error_type: type });
-  return new HttpError(502, `vCenter: ${message}`, type ? { error_type: type } : {});
+  if (platform === 'AWS' && (AWS_REGION_ERRORS.has(type) || AWS_REGION_ERRORS.has(code))) {
+    return new HttpError(400, `region: AWS refused the region: ${message}`, { field: 'region', error_type: type || code });
+  }
+  // The AWS provider's messages already begin with "AWS <region>:".
+  const said = message.startsWith(platform) ? message : `${platform}: ${message}`;
+  return new HttpError(502, said, type ? { error_type: type } : {});
 }
 
-export function vmRoutes(config: HyperConfig, cache: ProviderCache, temporal: Client): Hono {
+export function vmRoutes(config: HyperConfig, cache: ProviderCache, awsCache: AwsProviderCache, temporal: Client): Hono {
   const app = new Hono();
 
   const providerFor = (name: string | undefined, field: string) => {
@@ -74,7 +92,7 @@ export function vmRoutes(config: HyperConfig, cache: ProviderCache, temporal: Cl
       try {
         return await work(await provider);
       } catch (err) {
-        throw providerError(err);
+        throw providerError(err, 'vCenter');
       }
     }
     let provider: SourceProvider | undefined;
@@ -82,23 +100,38 @@ export function vmRoutes(config: HyperConfig, cache: ProviderCache, temporal: Cl
       provider = await cache.connect(inline.profile);
       return await work(provider);
     } catch (err) {
-      throw providerError(err);
+      throw providerError(err, 'vCenter');
     } finally {
       await provider?.logout().catch(() => undefined);
     }
   };
 
-  const list = async (request: Pick<VmRequest, 'profile' | 'vcenter'>) => {
-    const vms: VmSummary[] = await withProvider(request, (p) => p.listVms());
+  /** Runs `work` on the AWS provider of a region (cached per region and profile). */
+  const withAws = async <T>(target: AwsTarget, work: (p: SourceProvider) => Promise<T>): Promise<T> => {
+    try {
+      return await work(await awsCache.get(target));
+    } catch (err) {
+      throw providerError(err, 'AWS');
+    }
+  };
+
+  const list = async (request: VmListRequest) => {
+    const vms: VmSummary[] =
+      request.provider === 'aws' ? await withAws(awsTargetOf(config, request), (p) => p.listVms()) : await withProvider(request, (p) => p.listVms());
     return { vms: vms.map(summary), total: vms.length, timestamp: now() };
   };
-  app.get('/list', async (c) => c.json(await list({ ...(c.req.query('profile') ? { profile: c.req.query('profile') } : {}) })));
+  app.get('/list', async (c) => {
+    const { provider, region, profile } = c.req.query();
+    const given = Object.entries({ provider, region, profile }).filter(([, v]) => v !== undefined && v !== '');
+    return c.json(await list(parseVmListRequest(Object.fromEntries(given))));
+  });
   // The Python SDK POSTs its vCenter config; the original's hyperctl GETs.
   app.post('/list', async (c) => c.json(await list(parseVmListRequest(await readBody(c)))));
 
   app.post('/info', async (c) => {
     const request = parseVmRequest(await readBody(c));
-    const vm = await withProvider(request, (p) => p.describeVm(request.vm_path));
+    const aws = request.provider === 'aws' ? awsVmOf(config, request) : undefined;
+    const vm = aws ? await withAws(aws.target, (p) => p.describeVm(aws.ref)) : await withProvider(request, (p) => p.describeVm(request.vm_path));
     // vm_info: the original's VMInfo keys; vm: the full description (hyperctl describe).
     return c.json({ success: true as const, vm_info: info(vm), vm: description(vm), timestamp: now() });
   });

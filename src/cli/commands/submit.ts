@@ -2,9 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { CliError } from '../daemon-client.js';
 import { ExitCode } from '../exit-codes.js';
+import { AWS_PROFILE_HELP, awsProfileToSend, KEEP_SNAPSHOTS_HELP, providerOption, REGION_HELP, refuseAwsOnlyFlags, regionToSend, type ProviderFlags } from './aws-flags.js';
 import { daemonClient, printJson, withCommonOptions, type CommandContext, type CommonOptions } from './shared.js';
 
-interface SubmitOptions extends CommonOptions {
+interface SubmitOptions extends CommonOptions, ProviderFlags {
   vm?: string;
   output?: string;
   file?: string;
@@ -34,26 +35,50 @@ function positiveInt(value: string): number {
   return n;
 }
 
+/**
+ * The job's source fields: nothing for vSphere (the shape the original's clients
+ * send), {provider: aws, source: {region?, profile?}} for AWS. Usage errors name the flag.
+ */
+function sourceFields(options: SubmitOptions, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  refuseAwsOnlyFlags(options);
+  if (options.provider !== 'aws') return options.provider ? { provider: options.provider } : {};
+  if (options.profile !== undefined) {
+    throw new CliError("-profile names a vCenter profile of the daemon; for a profile of the daemon's shared AWS config give -aws-profile", ExitCode.Usage);
+  }
+  const region = regionToSend(options.region, env);
+  const profile = awsProfileToSend(options.awsProfile);
+  const source = { ...(region ? { region } : {}), ...(profile ? { profile } : {}) };
+  return { provider: 'aws', ...(Object.keys(source).length ? { source } : {}) };
+}
+
 export function submitCommand(ctx: CommandContext): Command {
   return withCommonOptions(
     new Command('submit')
-      .description('submit an export job: -vm <path> -output <dir>, or -file job.yaml')
-      .option('--vm <path>', 'VM inventory path, name, moref or UUID')
+      .description('submit an export job: -vm <path> -output <dir>, or -file job.yaml; from AWS: -provider aws -vm <instance id, Name tag, vol-... or snap-...> [-region R]')
+      .option('--vm <path>', 'VM inventory path, name, moref or UUID; with -provider aws an instance id (i-...), Name tag, volume (vol-...) or snapshot (snap-...)')
       .option('--output <dir>', 'output directory (absolute, inside an allowed root, or relative to the first root)')
       .option('--file <job.yaml>', 'job file: one job or a "jobs:" list (YAML or JSON)')
       .option('--name <name>', 'job name')
       .option('--id <id>', 'job id (default: generated)')
-      .option('--format <ovf|ova|raw|qcow2>', 'what to produce: ovf or ova (the source disks as VMDK), raw or qcow2 (KVM-ready images, written in one pass)')
+      .option('--format <ovf|ova|raw|qcow2>', 'what to produce: ovf or ova (the source disks as VMDK), raw or qcow2 (KVM-ready images, written in one pass; AWS: these two only, default qcow2)')
       .option('--method <auto|ovf|datastore>', 'export method')
       .option('--parallel <n>', 'parallel disk downloads', positiveInt)
       .option('--remove-cdrom', 'drop CD-ROM drives from the OVF')
       .option('--snapshot', 'export a snapshot of a powered-on VM')
       .option('--power-off', 'shut a powered-on VM down before exporting')
       .option('--profile <name>', 'vCenter profile of the daemon configuration')
-      .option('--overwrite', 'replace an earlier export with the same file names in the output, once this one has succeeded'),
+      .option('--overwrite', 'replace an earlier export with the same file names in the output, once this one has succeeded')
+      .addOption(providerOption())
+      .option('--region <name>', REGION_HELP)
+      .option('--aws-profile <name>', AWS_PROFILE_HELP)
+      .option('--keep-snapshots', KEEP_SNAPSHOTS_HELP),
   ).action(async (options: SubmitOptions, command: Command) => {
     const { io } = ctx;
     if (!options.file && !options.vm) command.error('error: give -vm <path> (with -output <dir>) or -file <job.yaml>', { exitCode: ExitCode.Usage });
+    if (options.file && (options.provider || options.region !== undefined || options.awsProfile !== undefined || options.keepSnapshots)) {
+      throw new CliError('-provider, -region, -aws-profile and -keep-snapshots go with -vm; in a job file each job names its provider and source', ExitCode.Usage);
+    }
+    const source = options.file ? {} : sourceFields(options, io.env);
     const client = daemonClient(options, io);
     let response: SubmitResponse;
     try {
@@ -68,7 +93,9 @@ export function submitCommand(ctx: CommandContext): Command {
         if (options.removeCdrom) jobOptions.remove_cdrom = true;
         if (options.snapshot) jobOptions.snapshot = true;
         if (options.powerOff) jobOptions.power_off = true;
+        if (options.keepSnapshots) jobOptions.keep_snapshots = true;
         response = await client.post<SubmitResponse>('/jobs/submit', {
+          ...source,
           vm_path: options.vm,
           ...(options.output ? { output_path: options.output } : {}),
           ...(options.name ? { name: options.name } : {}),

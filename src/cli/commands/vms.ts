@@ -1,18 +1,47 @@
 import { Command } from 'commander';
 import { ExitCode } from '../exit-codes.js';
 import { formatBytes } from '../format.js';
+import { AWS_PROFILE_HELP, awsProfileToSend, providerOption, REGION_HELP, refuseAwsOnlyFlags, regionToSend, type ProviderFlags } from './aws-flags.js';
 import { daemonClient, printJson, withCommonOptions, type CommandContext, type CommonOptions } from './shared.js';
 import type { VmRow } from '../daemon-client.js';
+import { CliError } from '../daemon-client.js';
 
+type VmsOptions = CommonOptions & Omit<ProviderFlags, 'keepSnapshots'> & { profile?: string };
+
+/**
+ * Where the daemon looks: a vCenter profile, or with -provider aws a region and a
+ * shared-config profile. As request fields ({provider, region, profile}), both
+ * for the query string of GET /vms/list and the body of POST /vms/info.
+ */
+function targetFields(options: VmsOptions, env: NodeJS.ProcessEnv): Record<string, string> {
+  refuseAwsOnlyFlags(options);
+  if (options.provider !== 'aws') return options.profile ? { profile: options.profile } : {};
+  if (options.profile !== undefined) {
+    throw new CliError("-profile names a vCenter profile of the daemon; for a profile of the daemon's shared AWS config give -aws-profile", ExitCode.Usage);
+  }
+  const region = regionToSend(options.region, env);
+  const profile = awsProfileToSend(options.awsProfile);
+  return { provider: 'aws', ...(region ? { region } : {}), ...(profile ? { profile } : {}) };
+}
+
+function withTargetOptions(command: Command): Command {
+  return withCommonOptions(
+    command
+      .option('--profile <name>', 'vCenter profile')
+      .addOption(providerOption())
+      .option('--region <name>', REGION_HELP)
+      .option('--aws-profile <name>', AWS_PROFILE_HELP),
+  );
+}
 
 export function vmsCommand(ctx: CommandContext): Command {
-  const vms = new Command('vms').description('discover VMs through the daemon (list, info)');
+  const vms = new Command('vms').description('discover VMs through the daemon (list, info); -provider aws: the EC2 instances of a region');
   vms.addCommand(
-    withCommonOptions(new Command('list').description('list the VMs of the vCenter').option('--profile <name>', 'vCenter profile')).action(
-      async (options: CommonOptions & { profile?: string }) => {
+    withTargetOptions(new Command('list').description('list the VMs of the vCenter, or with -provider aws the instances of an AWS region (path /<region>/<instance id>)')).action(
+      async (options: VmsOptions) => {
         const { io } = ctx;
-        const query = options.profile ? `?profile=${encodeURIComponent(options.profile)}` : '';
-        const response = await daemonClient(options, io).get<{ vms: VmRow[]; total: number }>(`/vms/list${query}`);
+        const query = new URLSearchParams(targetFields(options, io.env)).toString();
+        const response = await daemonClient(options, io).get<{ vms: VmRow[]; total: number }>(`/vms/list${query ? `?${query}` : ''}`);
         if (options.json) printJson(io, response);
         else {
           for (const vm of response.vms) {
@@ -25,13 +54,13 @@ export function vmsCommand(ctx: CommandContext): Command {
     ),
   );
   vms.addCommand(
-    withCommonOptions(
-      new Command('info').description('describe one VM').requiredOption('--vm <path>', 'VM path, name, moref or UUID').option('--profile <name>', 'vCenter profile'),
-    ).action(async (options: CommonOptions & { vm: string; profile?: string }) => {
+    withTargetOptions(
+      new Command('info').description('describe one VM (-provider aws: an instance, volume or snapshot)').requiredOption('--vm <path>', 'VM path, name, moref or UUID; with -provider aws an instance id, Name tag, vol-... or snap-...'),
+    ).action(async (options: VmsOptions & { vm: string }) => {
       const { io } = ctx;
       const response = await daemonClient(options, io).post<{ vm: Record<string, unknown> }>('/vms/info', {
         vm_path: options.vm,
-        ...(options.profile ? { profile: options.profile } : {}),
+        ...targetFields(options, io.env),
       });
       if (options.json) printJson(io, response);
       else for (const [key, value] of Object.entries(response.vm)) io.out(`${key.padEnd(16)} ${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}\n`);

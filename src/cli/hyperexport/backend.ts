@@ -32,7 +32,13 @@ export interface ExportRequest {
   export_method?: 'auto' | 'ovf' | 'datastore';
   /** vCenter profile of the daemon's configuration. */
   profile?: string;
-  options: { parallel_downloads?: number; remove_cdrom?: boolean; snapshot?: boolean; power_off?: boolean };
+  options: { parallel_downloads?: number; remove_cdrom?: boolean; snapshot?: boolean; power_off?: boolean; keep_snapshots?: boolean };
+}
+
+/** -provider aws: where the daemon reads (absent region: the daemon's aws.region). */
+export interface AwsSourceFlags {
+  region?: string;
+  profile?: string;
 }
 
 export interface ExportBackend {

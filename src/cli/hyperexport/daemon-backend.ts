@@ -4,7 +4,7 @@ import type { Job } from '../../jobs/job-schemas.js';
 import type { DaemonClient } from '../daemon-client.js';
 import { CliError } from '../daemon-client.js';
 import { ExitCode } from '../exit-codes.js';
-import type { ExportBackend, ExportRequest, VmInfo, VmRow } from './backend.js';
+import type { AwsSourceFlags, ExportBackend, ExportRequest, VmInfo, VmRow } from './backend.js';
 
 interface SubmitResponse {
   job_ids: string[];
@@ -16,27 +16,43 @@ export class DaemonBackend implements ExportBackend {
   readonly label: string;
   readonly url: string;
   readonly picksOutput = true;
+  /** The fields that name where the daemon reads: a vCenter profile, or an AWS region and shared-config profile. */
+  private readonly target: Record<string, string>;
   constructor(
     private readonly client: DaemonClient,
     private readonly profile?: string,
+    /** -provider aws: the VMs are the EC2 instances of a region. */
+    private readonly aws?: AwsSourceFlags,
   ) {
     this.url = client.url;
-    this.label = `the daemon at ${client.url}`;
+    this.label = aws ? `the daemon at ${client.url} (AWS${aws.region ? ` ${aws.region}` : ''})` : `the daemon at ${client.url}`;
+    this.target = aws
+      ? { provider: 'aws', ...(aws.region ? { region: aws.region } : {}), ...(aws.profile ? { profile: aws.profile } : {}) }
+      : profile
+        ? { profile }
+        : {};
   }
 
   async listVms(): Promise<VmRow[]> {
-    const query = this.profile ? `?profile=${encodeURIComponent(this.profile)}` : '';
-    return (await this.client.get<{ vms: VmRow[] }>(`/vms/list${query}`)).vms;
+    const query = new URLSearchParams(this.target).toString();
+    return (await this.client.get<{ vms: VmRow[] }>(`/vms/list${query ? `?${query}` : ''}`)).vms;
   }
 
   async describeVm(vmPath: string): Promise<VmInfo> {
-    return (await this.client.post<{ vm: VmInfo }>('/vms/info', { vm_path: vmPath, ...(this.profile ? { profile: this.profile } : {}) })).vm;
+    return (await this.client.post<{ vm: VmInfo }>('/vms/info', { vm_path: vmPath, ...this.target })).vm;
+  }
+
+  /** The submit body: the request with its source (AWS: provider and source {region, profile}). */
+  private jobBody(request: ExportRequest): Record<string, unknown> {
+    if (!this.aws) return { ...request, ...(this.profile ? { profile: this.profile } : {}) };
+    const source = { ...(this.aws.region ? { region: this.aws.region } : {}), ...(this.aws.profile ? { profile: this.aws.profile } : {}) };
+    return { ...request, provider: 'aws', ...(Object.keys(source).length ? { source } : {}) };
   }
 
   async submit(request: ExportRequest): Promise<string> {
     let response: SubmitResponse;
     try {
-      response = await this.client.post<SubmitResponse>('/jobs/submit', { ...request, ...(this.profile ? { profile: this.profile } : {}) });
+      response = await this.client.post<SubmitResponse>('/jobs/submit', this.jobBody(request));
     } catch (err) {
       const body = (err as { body?: SubmitResponse }).body;
       if (err instanceof CliError && body?.errors?.length) throw new CliError(`the daemon refused ${request.vm_path}: ${body.errors.join('; ')}`, ExitCode.Failed);

@@ -29,7 +29,16 @@ export interface InteractiveDefaults {
   removeCdrom: boolean;
   /** Standalone mode has no daemon to choose the output directory. */
   outputRequired: boolean;
+  /** aws: EC2 instances, exported as raw or qcow2 images only, without CD-ROM drives to leave out. */
+  provider?: 'vsphere' | 'aws';
 }
+
+const FORMAT_CHOICES: Choice<ExportFormat>[] = [
+  { name: 'OVF (descriptor, disks and manifest in a directory)', value: 'ovf' },
+  { name: 'OVA (the same, packed into one tar file)', value: 'ova' },
+  { name: 'qcow2 (KVM-ready images, only allocated clusters, beside an OVF descriptor)', value: 'qcow2' },
+  { name: 'raw (KVM-ready sparse images beside an OVF descriptor)', value: 'raw' },
+];
 
 export interface Selection {
   vms: VmRow[];
@@ -59,16 +68,23 @@ export async function chooseInteractively(vms: readonly VmRow[], defaults: Inter
   if (chosen.length === 0) return undefined;
 
   let { snapshot, powerOff } = defaults;
+  const aws = defaults.provider === 'aws';
   let selected = chosen;
   const poweredOn = chosen.filter((vm) => vm.power_state === 'poweredOn');
   if (poweredOn.length > 0 && !snapshot && !powerOff) {
     const how = await prompts.select<'snapshot' | 'power-off' | 'skip'>({
-      message: `${poweredOn.length} selected VM(s) are powered on. How should they be exported?`,
-      choices: [
-        { name: 'export a snapshot (the VM keeps running; the snapshot is removed afterwards)', value: 'snapshot' },
-        { name: 'shut the VM down first (graceful, then hard power-off)', value: 'power-off' },
-        { name: 'skip the powered-on VMs', value: 'skip' },
-      ],
+      message: `${poweredOn.length} selected ${aws ? 'instance(s) are running' : 'VM(s) are powered on'}. How should they be exported?`,
+      choices: aws
+        ? [
+            { name: 'snapshot the volumes while it runs (crash-consistent; the instance keeps running)', value: 'snapshot' },
+            { name: 'stop the instance first, then snapshot its volumes', value: 'power-off' },
+            { name: 'skip the running instances', value: 'skip' },
+          ]
+        : [
+            { name: 'export a snapshot (the VM keeps running; the snapshot is removed afterwards)', value: 'snapshot' },
+            { name: 'shut the VM down first (graceful, then hard power-off)', value: 'power-off' },
+            { name: 'skip the powered-on VMs', value: 'skip' },
+          ],
       default: 'snapshot',
     });
     if (how === 'snapshot') snapshot = true;
@@ -80,14 +96,10 @@ export async function chooseInteractively(vms: readonly VmRow[], defaults: Inter
   const format =
     defaults.format ??
     (await prompts.select<ExportFormat>({
-      message: 'Package format',
-      choices: [
-        { name: 'OVF (descriptor, disks and manifest in a directory)', value: 'ovf' },
-        { name: 'OVA (the same, packed into one tar file)', value: 'ova' },
-        { name: 'qcow2 (KVM-ready images, only allocated clusters, beside an OVF descriptor)', value: 'qcow2' },
-        { name: 'raw (KVM-ready sparse images beside an OVF descriptor)', value: 'raw' },
-      ],
-      default: 'ovf',
+      message: aws ? 'Disk image format' : 'Package format',
+      // AWS disks are written as images only.
+      choices: aws ? FORMAT_CHOICES.filter((c) => c.value === 'qcow2' || c.value === 'raw') : FORMAT_CHOICES,
+      default: aws ? 'qcow2' : 'ovf',
     }));
 
   let output = defaults.output;
@@ -102,7 +114,7 @@ export async function chooseInteractively(vms: readonly VmRow[], defaults: Inter
   }
 
   let removeCdrom = defaults.removeCdrom;
-  if (!removeCdrom) removeCdrom = await prompts.confirm({ message: 'Leave CD-ROM drives out of the OVF?', default: false });
+  if (!removeCdrom && !aws) removeCdrom = await prompts.confirm({ message: 'Leave CD-ROM drives out of the OVF?', default: false });
 
   const total = selected.reduce((n, vm) => n + vm.storage_bytes, 0);
   const mode = snapshot ? ', snapshots of running VMs' : powerOff ? ', running VMs shut down first' : '';

@@ -1,0 +1,125 @@
+// The rules of a job with provider aws: what it reads (an instance, its Name tag, a
+// volume or a snapshot, in a region), what it may produce (raw or qcow2 images),
+// and the vSphere fields it refuses with what to use instead. Nothing secret is
+// taken: the worker reads AWS with its own credential chain.
+import { awsRegionProblem, isAwsRegion } from '../config/aws-region.js';
+import type { HyperConfig } from '../config/types.js';
+import { imageFormatOf, type AwsSourceRef, type ExportFormat, type ImageFormat } from '../core/export-contract.js';
+import { JobRejected } from './job-rejected.js';
+import type { JobDefinitionInput } from './submit-schemas.js';
+
+const CREDENTIAL_CHAIN = "AWS credentials come from the worker's AWS credential chain (environment, ~/.aws, instance role)";
+
+/** The vSphere fields an AWS job refuses, and what to use instead. */
+const VSPHERE_ONLY: Record<'profile' | 'vcenter' | 'vcenter_url' | 'username' | 'password' | 'insecure', string> = {
+  profile: `names a vCenter profile, which does not apply to provider aws: ${CREDENTIAL_CHAIN}; to use a profile of the worker's shared AWS config, give source.profile`,
+  vcenter: `vCenter credentials do not apply to provider aws: ${CREDENTIAL_CHAIN}, and source.profile names a profile of its shared AWS config`,
+  vcenter_url: `a vCenter URL does not apply to provider aws: give the AWS region as source.region`,
+  username: `vCenter credentials do not apply to provider aws: ${CREDENTIAL_CHAIN}, and source.profile names a profile of its shared AWS config`,
+  password: `vCenter credentials do not apply to provider aws: ${CREDENTIAL_CHAIN}, and source.profile names a profile of its shared AWS config`,
+  insecure: 'applies to a vCenter\'s TLS certificate, not to provider aws (AWS endpoints are always verified)',
+};
+
+/** Keys under `source` that would be credentials: refused rather than ignored, so nobody believes they were used. */
+const CREDENTIAL_KEY = /secret|access.?key|session.?token|password|credential/i;
+
+/** Fields the gateway reads from `source`; any other key is a warning (or, for credentials, a rejection). */
+const SOURCE_KEYS = new Set(['region', 'profile']);
+
+/**
+ * The Python SDK and other clients send empty or false vCenter fields with every
+ * job: only a value that asks for something is refused.
+ */
+function asksForSomething(value: unknown): boolean {
+  return value !== undefined && value !== null && value !== '' && value !== false;
+}
+
+/**
+ * Checks the keys under `source` before the schema does: credential-like keys are
+ * refused (they would be silently dropped otherwise), others warned about and dropped.
+ */
+export function normaliseSource(source: unknown, label: string, warnings: string[]): unknown {
+  if (source === null || typeof source !== 'object' || Array.isArray(source)) return source;
+  const kept: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(source)) {
+    if (SOURCE_KEYS.has(key)) kept[key] = value;
+    else if (CREDENTIAL_KEY.test(key)) {
+      throw new JobRejected(`${label}source.${key}: AWS credentials are never taken from a job: ${CREDENTIAL_CHAIN}; name a profile of its shared AWS config with source.profile`);
+    } else warnings.push(`${label}source.${key}: unknown field, ignored (source takes region and profile)`);
+  }
+  return kept;
+}
+
+/** A vSphere job refuses the AWS-only fields instead of ignoring them. */
+export function refuseAwsFields(job: JobDefinitionInput, label: string): void {
+  if (job.source !== undefined) {
+    throw new JobRejected(`${label}source: is for provider aws (region, profile); give provider: aws, or name a vCenter with profile or vcenter`);
+  }
+  if (job.options?.keep_snapshots !== undefined) {
+    throw new JobRejected(`${label}options.keep_snapshots: is for provider aws (EBS snapshots); a vSphere export always removes the snapshot it took`);
+  }
+}
+
+export interface AwsJobParts {
+  source: AwsSourceRef;
+  /** What the worker looks up: the instance id, Name tag, volume or snapshot. */
+  vmRef: string;
+  format: ImageFormat;
+}
+
+/**
+ * `/<region>/<ref>`, the path GET /vms/list shows for an instance, names the
+ * instance and its region; anything else is the reference itself.
+ */
+export function splitListedAwsPath(vmPath: string): { ref: string; region?: string } {
+  const listed = /^\/([^/]+)\/([^/]+)\/?$/.exec(vmPath);
+  if (listed && isAwsRegion(listed[1]!)) return { region: listed[1]!, ref: listed[2]! };
+  return { ref: vmPath };
+}
+
+function formatOf(requested: JobDefinitionInput['format'], fallback: ExportFormat, label: string): ImageFormat {
+  if (requested === undefined) return imageFormatOf(fallback) ?? 'qcow2';
+  const image = imageFormatOf(requested === 'vmdk' ? 'ovf' : requested);
+  if (image) return image;
+  throw new JobRejected(
+    `${label}format: ${requested} is not produced from AWS: AWS disks are exported as raw or qcow2 images (each with an OVF descriptor beside them); give format raw or qcow2`,
+  );
+}
+
+function checkMethod(requested: JobDefinitionInput['export_method'], field: string, label: string): void {
+  if (requested === undefined || requested === '' || requested === 'auto') return;
+  throw new JobRejected(`${label}${field}: "${requested}" is a vSphere export method; an AWS export always reads EBS snapshot blocks (auto): leave ${field} out or give auto`);
+}
+
+/**
+ * Validates an AWS job and returns its source, reference and format. `methodField`
+ * is the field the client named the method with (export_method or method).
+ */
+export function awsJobParts(config: HyperConfig, job: JobDefinitionInput, label: string, methodField: string): AwsJobParts {
+  for (const [field, why] of Object.entries(VSPHERE_ONLY)) {
+    if (asksForSomething(job[field as keyof typeof VSPHERE_ONLY])) throw new JobRejected(`${label}${field}: ${why}`);
+  }
+  checkMethod(job.export_method, methodField, label);
+  const format = formatOf(job.format, config.defaults.format, label);
+
+  const { ref, region: listedRegion } = splitListedAwsPath(job.vm_path);
+  if (ref.length > 256) {
+    throw new JobRejected(
+      `${label}vm_path: must be an instance id (i-...), an instance's Name tag (at most 256 characters), a volume (vol-...) or a snapshot (snap-...)`,
+    );
+  }
+  const given = job.source?.region;
+  if (given !== undefined && listedRegion !== undefined && given !== listedRegion) {
+    throw new JobRejected(`${label}vm_path: names region ${listedRegion} but source.region is ${given}: give one region`);
+  }
+  const region = given ?? listedRegion ?? config.aws?.region;
+  if (region === undefined) {
+    throw new JobRejected(
+      `${label}source.region: is required for provider aws: give source.region (e.g. us-east-1), or set aws.region (AWS_REGION) in the daemon's configuration`,
+    );
+  }
+  const problem = awsRegionProblem(region);
+  if (problem) throw new JobRejected(`${label}source.region: not given, and the daemon's default aws.region ${problem}; give source.region`);
+  const profile = job.source?.profile;
+  return { source: { provider: 'aws', region, ...(profile ? { profile } : {}) }, vmRef: ref, format };
+}
