@@ -23,8 +23,11 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
+/** What a daemon needs from the harness: Temporal, a work directory and, for vSphere, vcsim. */
+export type DaemonServices = Pick<ServiceInfo, 'workDir' | 'temporal'> & Partial<Pick<ServiceInfo, 'vcsim'>>;
+
 /** `extraEnv` also reaches the hyperctl runs of hyperctl(daemon, ...). */
-export async function startDaemon(services: ServiceInfo, extraYaml = '', extraEnv: NodeJS.ProcessEnv = {}): Promise<Daemon> {
+export async function startDaemon(services: DaemonServices, extraYaml = '', extraEnv: NodeJS.ProcessEnv = {}): Promise<Daemon> {
   const dir = join(services.workDir, `daemon-${randomBytes(3).toString('hex')}`);
   const exportRoot = join(dir, 'exports');
   mkdirSync(exportRoot, { recursive: true });
@@ -46,10 +49,9 @@ export async function startDaemon(services: ServiceInfo, extraYaml = '', extraEn
   );
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    GOVC_URL: services.vcsim.sdkUrl,
-    GOVC_USERNAME: services.vcsim.username,
-    GOVC_PASSWORD: services.vcsim.password,
-    GOVC_INSECURE: '1',
+    ...(services.vcsim
+      ? { GOVC_URL: services.vcsim.sdkUrl, GOVC_USERNAME: services.vcsim.username, GOVC_PASSWORD: services.vcsim.password, GOVC_INSECURE: '1' }
+      : {}),
     DAEMON_ADDR: `127.0.0.1:${port}`,
     HYPERVISOR_URL: `http://127.0.0.1:${port}`,
     ...extraEnv,
