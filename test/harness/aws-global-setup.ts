@@ -1,13 +1,15 @@
 // Starts the servers of the aws project (test/aws): two moto servers, one patched, one
-// as released, and a Temporal dev server for the exports, on 127.0.0.1 with free
-// ports, once per run; only this project pays for them.
+// as released, a Temporal dev server for the exports and a MinIO for their S3
+// outputs, on 127.0.0.1 with free ports, once per run; only this project pays for them.
 // HYPERSDK_MOTO_WITHOUT=<patch>[,<patch>] leaves patches out of the patched server,
 // to watch the test of each patch fail without it.
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { MOTO_PATCHES, startMoto, type MotoPatch } from '../../src/devservices/moto.js';
+import { startMinio } from '../../src/devservices/minio.js';
 import { startTemporalDevServer } from '../../src/devservices/temporal.js';
 import type { AwsServices } from './aws-services.js';
 
@@ -30,17 +32,28 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (!process.env.HYPERSDK_KEEP_WORKDIR) rmSync(workDir, { recursive: true, force: true });
   };
   try {
-    const [patched, unpatched, temporal] = await Promise.all([
+    const [patched, unpatched, temporal, minio] = await Promise.all([
       startMoto({ workDir, without }).then((m) => (started.push(m), m)),
       startMoto({ workDir, without: 'all' }).then((m) => (started.push(m), m)),
       startTemporalDevServer({ logDir: workDir }).then((s) => (started.push(s), s)),
+      startMinio({ workDir }).then((s) => (started.push(s), s)),
     ]);
+    const bucket = 'hypersdk-aws-test';
+    const s3 = new S3Client({
+      endpoint: minio.endpoint,
+      region: minio.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: minio.accessKeyId, secretAccessKey: minio.secretAccessKey },
+    });
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    s3.destroy();
     const services: AwsServices = {
       workDir,
       patched: { endpoint: patched.endpoint, region: patched.region },
       unpatched: { endpoint: unpatched.endpoint, region: unpatched.region },
       patchesLeftOut: without,
       temporal: { address: temporal.address, namespace: temporal.namespace },
+      minio: { endpoint: minio.endpoint, region: minio.region, accessKeyId: minio.accessKeyId, secretAccessKey: minio.secretAccessKey, bucket },
     };
     project.provide('aws', services);
   } catch (err) {

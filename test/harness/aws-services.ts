@@ -1,6 +1,7 @@
 // What the aws project's global setup hands to the tests (through vitest's provide/inject).
 import type { MotoPatch } from '../../src/devservices/moto.js';
 import type { MotoEndpoint } from './aws-clients.js';
+import type { ServiceInfo } from './services.js';
 
 export interface AwsServices {
   workDir: string;
@@ -12,6 +13,8 @@ export interface AwsServices {
   patchesLeftOut: MotoPatch[];
   /** The Temporal dev server the exports of this project run on. */
   temporal: { address: string; namespace: string };
+  /** S3 outputs: a MinIO with one bucket (its own keys, in the worker's s3 config, never the AWS source's chain). */
+  minio: Pick<ServiceInfo['minio'], 'endpoint' | 'region' | 'accessKeyId' | 'secretAccessKey' | 'bucket'>;
 }
 
 declare module 'vitest' {
