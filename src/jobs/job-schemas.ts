@@ -39,6 +39,10 @@ export const jobDefinitionSchema = z
       power_off: z.boolean(),
       shutdown_timeout_seconds: z.number().int(),
       keep_snapshots: z.boolean().optional().meta({ description: 'provider aws: the EBS snapshots the export took are kept' }),
+      since_snapshot: z
+        .string()
+        .optional()
+        .meta({ description: 'provider aws, an incremental export: the earlier snapshot of the same disks whose changes since are read (as the job gave it)' }),
     }),
     created_at: z.string(),
   })
