@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ExportWorkflowInput } from '../core/export-contract.js';
 import type { AwsTarget } from './deps.js';
-import { awsInstance, fakeAwsProvider, postJson, unitGateway, type UnitGateway } from './test-support.js';
+import { awsInstance, exportResultOf, fakeAwsProvider, postJson, unitGateway, type UnitGateway } from './test-support.js';
 
 interface SubmitAnswer {
   job_ids: string[];
@@ -78,6 +78,40 @@ describe('POST /jobs/submit with provider aws', () => {
     expect(job.definition).not.toHaveProperty('profile');
   });
 
+  it('starts an incremental export with options.sinceSnapshot, shows options.since_snapshot, and the result names kept_snapshot and since_snapshot', async () => {
+    // As the workflow answers: the snapshots it kept (keep_snapshots) and the one it read changes since.
+    const gw = await gateway({
+      env: { AWS_REGION: 'eu-west-1' },
+      autoComplete: (input) => ({
+        ...exportResultOf(input),
+        ...(input.options.keepSnapshots ? { keptSnapshot: 'vol-0aaa1111=snap-0ccc3333' } : {}),
+        ...(input.options.sinceSnapshot ? { sinceSnapshot: input.options.sinceSnapshot } : {}),
+      }),
+    });
+    const jobOf = async (id: string) =>
+      (await (await gw.request(`/jobs/${id}`)).json()) as { status: string; definition: { options: Record<string, unknown> }; result?: Record<string, unknown> };
+
+    // The first export keeps its snapshots; its result names them.
+    const first = await submit(gw, { provider: 'aws', vm_path: 'i-0123456789abcdef0', format: 'raw', output_path: 'web01', options: { keep_snapshots: true } });
+    expect(first.answer.errors).toBeUndefined();
+    const firstJob = await jobOf(first.answer.job_ids[0]!);
+    expect(firstJob.status).toBe('completed');
+    expect(firstJob.result).toMatchObject({ kept_snapshot: 'vol-0aaa1111=snap-0ccc3333' });
+    expect(firstJob.result).not.toHaveProperty('since_snapshot');
+    expect(firstJob.definition.options).not.toHaveProperty('since_snapshot');
+
+    // The next reads only what changed since, into the same output.
+    const since = firstJob.result!.kept_snapshot as string;
+    const next = await submit(gw, { provider: 'aws', vm_path: 'i-0123456789abcdef0', format: 'raw', output_path: 'web01', options: { keep_snapshots: true, since_snapshot: since } });
+    expect(next.status).toBe(200);
+    expect(next.answer).toMatchObject({ accepted: 1, rejected: 0 });
+    const input = (gw.started.at(-1)!.options.args as ExportWorkflowInput[])[0]!;
+    expect(input.options).toMatchObject({ sinceSnapshot: 'vol-0aaa1111=snap-0ccc3333', keepSnapshots: true });
+    const nextJob = await jobOf(next.answer.job_ids[0]!);
+    expect(nextJob.definition.options).toMatchObject({ since_snapshot: since, keep_snapshots: true });
+    expect(nextJob.result).toMatchObject({ kept_snapshot: 'vol-0aaa1111=snap-0ccc3333', since_snapshot: since });
+  });
+
   it('keeps the exact vSphere definition shape', async () => {
     const gw = await gateway();
     const { answer } = await submit(gw, { vm_path: '/DC0/vm/web01', output_path: 'web01' });
@@ -101,6 +135,15 @@ describe('POST /jobs/submit with provider aws', () => {
     [{ provider: 'aws', vm_path: 'i-0abc1234', source: { region: 'us-east-1', secret_access_key: 'hunter2' } }, /^source\.secret_access_key: AWS credentials are never taken from a job/],
     [{ provider: 'gcp', vm_path: 'x' }, /^provider: must be vsphere or aws$/],
     [{ vm_path: '/DC0/vm/a', options: { keep_snapshots: true } }, /^options\.keep_snapshots: is for provider aws/],
+    [{ vm_path: '/DC0/vm/a', options: { since_snapshot: 'snap-0123abcd' } }, /^options\.since_snapshot: is for provider aws/],
+    [
+      { provider: 'aws', vm_path: 'i-0abc1234', source: { region: 'us-east-1' }, options: { since_snapshot: 'vol-0aaa=snap-0bbb; rm -rf /' } },
+      /^options\.since_snapshot: must be one snapshot id \(snap-…, for a one-disk source\) or an earlier export's kept_snapshot: vol-…=snap-… pairs, comma-separated/,
+    ],
+    [
+      { provider: 'aws', vm_path: 'i-0abc1234', source: { region: 'us-east-1' }, output_path: 's3://exports/web01', options: { since_snapshot: 'snap-0123abcd' } },
+      /^options\.since_snapshot: an incremental export reads the earlier export's raw\/qcow2 images back from its output .* not s3:\/\/exports\/web01$/,
+    ],
   ])('refuses %j naming the field, starting nothing', async (body, expected) => {
     const gw = await gateway();
     const { status, answer } = await submit(gw, body);
@@ -232,7 +275,7 @@ describe('/vms with provider aws', () => {
 });
 
 describe('/openapi.json', () => {
-  it('documents provider aws, source, options.keep_snapshots and the VM list region', async () => {
+  it('documents provider aws, source, options.keep_snapshots and since_snapshot, result.kept_snapshot and the VM list region', async () => {
     const gw = await gateway();
     const parsed = (await (await gw.request('/openapi.json')).json()) as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>> };
     const submit = parsed.paths['/jobs/submit']!.post!.requestBody!.content['application/json']!.schema as {
@@ -243,12 +286,16 @@ describe('/openapi.json', () => {
     expect(job.source!.allOf).toEqual([{ $ref: '#/definitions/AwsSource' }]);
     expect(Object.keys(submit.definitions.AwsSource!.properties)).toEqual(['region', 'profile']);
     expect(Object.keys(job.options!.properties!)).toContain('keep_snapshots');
+    expect(Object.keys(job.options!.properties!)).toContain('since_snapshot');
+    expect(JSON.stringify(job.options!.properties!.since_snapshot)).toContain('"pattern"');
     const listSchema = JSON.stringify(parsed.paths['/vms/list']!.post!.requestBody!.content['application/json']!.schema);
     expect(listSchema).toContain('"region"');
     const listQuery = (parsed.paths['/vms/list']!.get as unknown as { parameters: { name: string }[] }).parameters.map((p) => p.name);
     expect(listQuery).toEqual(['provider', 'region', 'profile']);
     const jobSchema = JSON.stringify((parsed.paths['/jobs/{id}'] as unknown as { get: { responses: Record<string, unknown> } }).get.responses['200']);
     expect(jobSchema).toContain('"keep_snapshots"');
+    expect(jobSchema).toContain('"since_snapshot"');
+    expect(jobSchema).toContain('"kept_snapshot"');
     expect(jobSchema).toContain('"source"');
   });
 });

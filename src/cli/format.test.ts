@@ -87,6 +87,29 @@ describe('hyperctl query output read by hyper2kvm', () => {
     });
   }
 
+  it('a completed AWS export shows the snapshot it read changes since and the snapshots it kept; others show neither', () => {
+    const result: NonNullable<Job['result']> = {
+      vm_name: 'x',
+      method: 'datastore',
+      export_method: 'datastore',
+      success: true,
+      output_dir: '/out/x',
+      ovf_path: '/out/x/x.ovf',
+      manifest_path: '/out/x/x.mf',
+      files: ['/out/x/x.ovf'],
+      output_files: ['/out/x/x.ovf'],
+      file_details: [{ name: 'x.ovf', path: '/out/x/x.ovf', size: 10 }],
+      total_size: 10,
+      duration: 1_000_000_000,
+      duration_seconds: 1,
+    };
+    const incremental = renderJob(job({ status: 'completed', result: { ...result, since_snapshot: 'snap-0aaa1111', kept_snapshot: 'vol-0bbb2222=snap-0ccc3333' } }), io);
+    expect(incremental).toContain('  Since:    snap-0aaa1111 (incremental: only the blocks changed since were read)\n');
+    expect(incremental).toContain('  Kept:     vol-0bbb2222=snap-0ccc3333 (EBS snapshots kept; -since-snapshot for the next export to this output)\n');
+    const plain = renderJob(job({ status: 'completed', result }), io);
+    expect(plain).not.toMatch(/Since:|Kept:/);
+  });
+
   it('a completed job shows its duration in seconds, not the nanoseconds of result.duration', () => {
     const text = renderJob(
       job({

@@ -50,6 +50,10 @@ export function renderJob(job: Job, io: CliIo): string {
     detail.push(`  OVF:      ${job.result.ovf_path}`);
     if (job.result.ova_path) detail.push(`  OVA:      ${job.result.ova_path}`);
     detail.push(`  Files:    ${job.result.files.length} (${formatBytes(job.result.total_size)}) in ${job.result.duration_seconds}s`);
+    // AWS: an incremental export names what it read changes since; an export with
+    // -keep-snapshots what it kept, which the next one takes as -since-snapshot.
+    if (job.result.since_snapshot) detail.push(`  Since:    ${job.result.since_snapshot} (incremental: only the blocks changed since were read)`);
+    if (job.result.kept_snapshot) detail.push(`  Kept:     ${job.result.kept_snapshot} (EBS snapshots kept; -since-snapshot for the next export to this output)`);
   }
   if (job.completed_at) detail.push(`  Ended:    ${job.completed_at}`);
   if (job.error) detail.push(`  Error:    ${job.error}`);

@@ -2,7 +2,7 @@
 // on loopback (its Temporal client records the workflows started): what the flags
 // become in the export workflow's input, and the usage errors, with their exit codes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { awsInstance, fakeAwsProvider, unitGateway, type UnitGateway } from '../api/test-support.js';
+import { awsInstance, exportResultOf, fakeAwsProvider, unitGateway, type UnitGateway } from '../api/test-support.js';
 import type { AwsTarget } from '../api/deps.js';
 import type { ExportWorkflowInput } from '../core/export-contract.js';
 import { runHyperctl } from './hyperctl.js';
@@ -54,6 +54,21 @@ describe('hyperctl submit -provider aws', () => {
     });
   });
 
+  it('sends -since-snapshot as options.since_snapshot (an incremental export), one id or the kept vol=snap pairs, Go-style', async () => {
+    const pairs = await hyperctl(['submit', '-daemon', daemon, '-provider', 'aws', '-vm', 'i-0123456789abcdef0', '-output', 'web01', '-format', 'raw', '-since-snapshot=vol-0aaa1111=snap-0bbb2222,vol-0ccc3333=snap-0ddd4444', '-keep-snapshots']);
+    expect(pairs.code, pairs.err).toBe(0);
+    expect(inputOf(pairs.out)).toMatchObject({
+      vmPath: 'i-0123456789abcdef0',
+      format: 'raw',
+      options: { sinceSnapshot: 'vol-0aaa1111=snap-0bbb2222,vol-0ccc3333=snap-0ddd4444', keepSnapshots: true },
+    });
+    const one = await hyperctl(['submit', '-daemon', daemon, '-provider', 'aws', '-vm', 'vol-0aaa1111', '-output', 'vol', '--since-snapshot', 'snap-0bbb2222']);
+    expect(one.code, one.err).toBe(0);
+    expect(inputOf(one.out).options.sinceSnapshot).toBe('snap-0bbb2222');
+    const full = await hyperctl(['submit', '-daemon', daemon, '-provider', 'aws', '-vm', 'vol-0aaa1111', '-output', 'vol']);
+    expect(inputOf(full.out).options).not.toHaveProperty('sinceSnapshot');
+  });
+
   it("takes the region from this process's AWS_REGION, else AWS_DEFAULT_REGION, else leaves it to the daemon", async () => {
     const fromEnv = await hyperctl(['submit', '-daemon', daemon, '-provider', 'aws', '-vm', 'web-1'], { AWS_REGION: 'ap-southeast-1', AWS_DEFAULT_REGION: 'us-west-1' });
     expect(fromEnv.code, fromEnv.err).toBe(0);
@@ -79,7 +94,11 @@ describe('hyperctl submit -provider aws', () => {
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-region', 'Ireland'], {}, /hyperctl: -region "Ireland" is not an AWS region name such as us-east-1 or eu-west-1\n/],
     [['-provider', 'aws', '-vm', 'i-0abc1234'], { AWS_REGION: 'minio' }, /hyperctl: AWS_REGION "minio" is not an AWS region name such as us-east-1 or eu-west-1; give -region/],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-aws-profile', 'a b'], {}, /hyperctl: -aws-profile "a b" is not a profile name of the shared AWS config/],
-    [['-provider', 'aws', '-file', 'jobs.yaml'], {}, /hyperctl: -provider, -region, -aws-profile and -keep-snapshots go with -vm/],
+    [['-provider', 'aws', '-file', 'jobs.yaml'], {}, /hyperctl: -provider, -region, -aws-profile, -keep-snapshots and -since-snapshot go with -vm/],
+    [['-file', 'jobs.yaml', '-since-snapshot', 'snap-0bbb2222'], {}, /hyperctl: -provider, -region, -aws-profile, -keep-snapshots and -since-snapshot go with -vm; .*options\.since_snapshot/],
+    [['-vm', '/DC0/vm/a', '-since-snapshot', 'snap-0bbb2222'], {}, /hyperctl: -since-snapshot is for -provider aws: add -provider aws/],
+    [['-provider', 'aws', '-vm', 'i-0abc1234', '-since-snapshot', 'vol-0aaa1111'], {}, /hyperctl: -since-snapshot "vol-0aaa1111" is not one snapshot id \(snap-…, for a one-disk source\) or an earlier export's kept_snapshot: vol-…=snap-… pairs/],
+    [['-provider', 'aws', '-vm', 'i-0abc1234', '-output', 's3://exports/web01', '-since-snapshot', 'snap-0bbb2222'], {}, /hyperctl: -since-snapshot updates the earlier export's raw\/qcow2 images in the local output .* not s3:\/\/exports\/web01/],
   ])('submit %j is a usage error (exit 2) sending nothing', async (args, env, expected) => {
     const before = gw.started.length;
     const r = await hyperctl(['submit', '-daemon', daemon, ...args], env);
@@ -97,7 +116,43 @@ describe('hyperctl submit -provider aws', () => {
   it('documents the flags in --help', async () => {
     const r = await hyperctl(['submit', '--help']);
     expect(r.code).toBe(0);
-    for (const flag of ['--provider <name>', 'vsphere (default) or aws', '--region <name>', '--aws-profile <name>', '--keep-snapshots']) expect(r.out).toContain(flag);
+    for (const flag of ['--provider <name>', 'vsphere (default) or aws', '--region <name>', '--aws-profile <name>', '--keep-snapshots', '--since-snapshot <snapshots>']) expect(r.out).toContain(flag);
+  });
+});
+
+describe('hyperctl query of an AWS export', () => {
+  // A daemon whose exports complete at once, answering what the workflow does: the snapshots kept, the one read changes since.
+  let done: UnitGateway;
+  let url: string;
+  beforeAll(async () => {
+    done = await unitGateway({
+      env: { AWS_REGION: 'us-east-2' },
+      autoComplete: (input) => ({
+        ...exportResultOf(input),
+        ...(input.options.keepSnapshots ? { keptSnapshot: 'vol-0aaa1111=snap-0eee5555' } : {}),
+        ...(input.options.sinceSnapshot ? { sinceSnapshot: input.options.sinceSnapshot } : {}),
+      }),
+    });
+    url = await done.listen();
+  });
+  afterAll(async () => done?.close());
+
+  it('shows the kept snapshot, and the since snapshot of an incremental export, with -json giving result.kept_snapshot', async () => {
+    const first = await hyperctl(['submit', '-daemon', url, '-provider', 'aws', '-vm', 'i-0aaa1111', '-output', 'web01', '-keep-snapshots']);
+    const firstId = /Job ID: (\S+)/.exec(first.out)![1]!;
+    const shown = await hyperctl(['query', '-daemon', url, '-id', firstId]);
+    expect(shown.code, shown.err).toBe(0);
+    expect(shown.out).toContain('  Kept:     vol-0aaa1111=snap-0eee5555 (EBS snapshots kept; -since-snapshot for the next export to this output)\n');
+    expect(shown.out).not.toContain('Since:');
+    const json = JSON.parse((await hyperctl(['query', '-daemon', url, '-id', firstId, '-json'])).out) as { jobs: { result: { kept_snapshot: string } }[] };
+    const kept = json.jobs[0]!.result.kept_snapshot;
+    expect(kept).toBe('vol-0aaa1111=snap-0eee5555');
+
+    const next = await hyperctl(['submit', '-daemon', url, '-provider', 'aws', '-vm', 'i-0aaa1111', '-output', 'web01', '-since-snapshot', kept]);
+    expect(next.code, next.err).toBe(0);
+    const nextShown = await hyperctl(['query', '-daemon', url, '-id', /Job ID: (\S+)/.exec(next.out)![1]!]);
+    expect(nextShown.out).toContain('  Since:    vol-0aaa1111=snap-0eee5555 (incremental: only the blocks changed since were read)\n');
+    expect(nextShown.out).not.toContain('Kept:');
   });
 });
 

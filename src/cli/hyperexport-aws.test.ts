@@ -19,7 +19,12 @@ const opened: AwsTarget[] = [];
 beforeAll(async () => {
   gw = await unitGateway({
     env: { AWS_REGION: 'us-east-2' },
-    autoComplete: exportResultOf,
+    // As the workflow answers: the snapshots kept (keep_snapshots), the one an incremental export read changes since.
+    autoComplete: (input) => ({
+      ...exportResultOf(input),
+      ...(input.options.keepSnapshots ? { keptSnapshot: 'vol-0aaa=snap-0ccc3333' } : {}),
+      ...(input.options.sinceSnapshot ? { sinceSnapshot: input.options.sinceSnapshot } : {}),
+    }),
     awsProviderFactory: (target) => {
       opened.push(target);
       const running = awsInstance('i-0aaa1111', 'web-1', target.region);
@@ -74,6 +79,23 @@ describe('hyperexport -provider aws', () => {
     ]);
     const report = JSON.parse(r.out) as { exports: { vm_path: string; status: string }[] };
     expect(report.exports).toEqual([expect.objectContaining({ vm_path: 'i-0aaa1111', status: 'completed' }) as unknown]);
+  });
+
+  it('-since-snapshot exports incrementally (options.sinceSnapshot) and the summary names the since and kept snapshots to chain the next', async () => {
+    const before = gw.started.length;
+    const r = await hyperexport(['-daemon', daemon, '-provider', 'aws', '-region', 'eu-west-1', '-vm', 'i-0aaa1111', '-format', 'raw', '-since-snapshot', 'vol-0aaa=snap-0bbb2222', '--keep-snapshots', '-interval', '0.1']);
+    expect(r.code, r.err).toBe(0);
+    expect(inputsSince(before)).toEqual([
+      expect.objectContaining({ vmPath: 'i-0aaa1111', format: 'raw', options: expect.objectContaining({ sinceSnapshot: 'vol-0aaa=snap-0bbb2222', keepSnapshots: true }) as unknown }) as unknown,
+    ]);
+    expect(r.out).toContain('    since snapshot: vol-0aaa=snap-0bbb2222 (only the blocks changed since were read)\n');
+    expect(r.out).toContain('    kept snapshot: vol-0aaa=snap-0ccc3333 (give it as -since-snapshot to the next export to this output)\n');
+    // -json carries them in the result; a one-disk source takes one snapshot id (Go-style -flag=value).
+    const json = await hyperexport(['-daemon', daemon, '-provider', 'aws', '-vm', 'vol-0aaa', '-since-snapshot=snap-0bbb2222', '-json', '-interval', '0.1']);
+    expect(json.code, json.err).toBe(0);
+    const report = JSON.parse(json.out) as { exports: { result: Record<string, unknown> }[] };
+    expect(report.exports[0]!.result).toMatchObject({ since_snapshot: 'snap-0bbb2222' });
+    expect(report.exports[0]!.result).not.toHaveProperty('kept_snapshot');
   });
 
   it("takes the region from AWS_REGION here, else leaves it to the daemon's aws.region", async () => {
@@ -133,6 +155,10 @@ describe('hyperexport -provider aws', () => {
     [['-provider', 'gcp', '-vm', 'x'], "option '--provider <name>' argument 'gcp' is invalid. Allowed choices are vsphere, aws."],
     [['-vm', '/DC0/vm/a', '-region', 'eu-west-1'], 'hyperexport: -region is for -provider aws: add -provider aws'],
     [['-vm', '/DC0/vm/a', '-keep-snapshots'], 'hyperexport: -keep-snapshots is for -provider aws: add -provider aws'],
+    [['-vm', '/DC0/vm/a', '-since-snapshot', 'snap-0bbb2222'], 'hyperexport: -since-snapshot is for -provider aws: add -provider aws'],
+    [['-provider', 'aws', '-vm', 'i-0abc1234', '-since-snapshot', 'snap-0bbb2222,snap-0ccc3333'], 'hyperexport: -since-snapshot "snap-0bbb2222,snap-0ccc3333" is not one snapshot id (snap-…, for a one-disk source) or an earlier export\'s kept_snapshot'],
+    [['-provider', 'aws', '-vm', 'i-0abc1234', '-output', 's3://exports/web01', '-since-snapshot', 'snap-0bbb2222'], "hyperexport: -since-snapshot updates the earlier export's raw/qcow2 images in the local output it wrote them to, reading them back: give that directory as -output, not s3://exports/web01"],
+    [['-provider', 'aws', '-vm', 'i-0aaa1111,i-0bbb2222', '-since-snapshot', 'snap-0bbb2222'], "hyperexport: -since-snapshot names the earlier snapshots of one instance's disks: give it with one -vm, not 2"],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-standalone'], 'hyperexport: hyperexport --provider aws needs a daemon (hypervisord): -standalone exports from vSphere only; leave out -standalone'],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-format', 'ova'], 'hyperexport: -format ova: AWS disks are exported as raw or qcow2 images (each with an OVF descriptor beside them); give -format raw or qcow2'],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-compress'], 'hyperexport: -compress packs an OVA, which an AWS export does not produce'],
@@ -157,7 +183,7 @@ describe('hyperexport -provider aws', () => {
   it('documents the flags in --help', async () => {
     const r = await hyperexport(['--help']);
     expect(r.code).toBe(0);
-    for (const text of ['--provider <name>', 'vsphere (default) or aws', '--region <name>', '--aws-profile <name>', '--keep-snapshots', 'hyperexport -provider aws -region eu-west-1 -vm i-0123456789abcdef0']) {
+    for (const text of ['--provider <name>', 'vsphere (default) or aws', '--region <name>', '--aws-profile <name>', '--keep-snapshots', '--since-snapshot <snapshots>', '-since-snapshot vol-0aaa=snap-0bbb', 'hyperexport -provider aws -region eu-west-1 -vm i-0123456789abcdef0']) {
       expect(r.out).toContain(text);
     }
   });

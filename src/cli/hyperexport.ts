@@ -23,7 +23,18 @@ import type { RunOutcome } from './hyperexport/run.js';
 import { exitCodeOf, jsonReport, runExports, summarise, summariseQuietly } from './hyperexport/run.js';
 import { narrowVms, parseVmFilter, readBatchFile, type VmFilter } from './hyperexport/selection.js';
 import { DEFAULT_DAEMON_URL } from './commands/shared.js';
-import { AWS_PROFILE_HELP, awsProfileToSend, KEEP_SNAPSHOTS_HELP, providerOption, REGION_HELP, refuseAwsOnlyFlags, regionToSend, type Provider } from './commands/aws-flags.js';
+import {
+  AWS_PROFILE_HELP,
+  awsProfileToSend,
+  KEEP_SNAPSHOTS_HELP,
+  providerOption,
+  REGION_HELP,
+  refuseAwsOnlyFlags,
+  regionToSend,
+  SINCE_SNAPSHOT_HELP,
+  sinceSnapshotToSend,
+  type Provider,
+} from './commands/aws-flags.js';
 import type { AwsSourceFlags } from './hyperexport/backend.js';
 import { AWS_NEEDS_DAEMON } from './hyperexport/open-backend.js';
 import { processIo, type CliIo } from './io.js';
@@ -47,6 +58,7 @@ export interface HyperexportOptions {
   region?: string;
   awsProfile?: string;
   keepSnapshots?: boolean;
+  sinceSnapshot?: string;
   interactive?: boolean;
   tui?: boolean;
   resume?: boolean;
@@ -105,6 +117,9 @@ Examples:
                                                 an EC2 instance (or its Name tag, vol-..., snap-...)
                                                 through the daemon, read with the daemon's AWS
                                                 credentials; -keep-snapshots keeps its EBS snapshots
+  hyperexport -provider aws -vm i-0123456789abcdef0 -output ./out -since-snapshot vol-0aaa=snap-0bbb
+                                                incremental: only the blocks changed since the snapshot
+                                                an earlier export to ./out kept (its kept snapshot)
 
 Daemon or not: hyperexport asks the daemon (-daemon, else HYPERVISOR_URL, HYPERVISORD_URL,
 HYPERSDK_DAEMON_URL, DAEMON_ADDR, else ${DEFAULT_DAEMON_URL}). When nothing answers there
@@ -171,6 +186,7 @@ export function buildHyperexport(io: CliIo): Command {
     .option('--region <name>', REGION_HELP)
     .option('--aws-profile <name>', AWS_PROFILE_HELP)
     .option('--keep-snapshots', KEEP_SNAPSHOTS_HELP)
+    .option('--since-snapshot <snapshots>', SINCE_SNAPSHOT_HELP)
     .option('--interactive', 'pick VMs interactively (the default in a terminal without -vm); needs a terminal')
     .option('--tui', 'the same as -interactive')
     .option('--resume', 'accepted for the original\'s scripts: every export resumes by itself after an interruption')
@@ -234,6 +250,7 @@ function requestFor(vmPath: string, options: HyperexportOptions, output: string 
       ...(options.snapshot ? { snapshot: true } : {}),
       ...(options.powerOff ? { power_off: true } : {}),
       ...(options.keepSnapshots ? { keep_snapshots: true } : {}),
+      ...(options.sinceSnapshot !== undefined ? { since_snapshot: options.sinceSnapshot } : {}),
     },
   };
 }
@@ -307,6 +324,7 @@ function awsFlagsOf(options: HyperexportOptions, env: NodeJS.ProcessEnv): AwsSou
   if (options.method !== undefined && options.method !== 'auto') {
     throw refuse(`-method ${options.method} is a vSphere export method; an AWS export always reads EBS snapshot blocks: leave out -method`);
   }
+  sinceSnapshotToSend(options.sinceSnapshot, options.output);
   const region = regionToSend(options.region, env);
   const profile = awsProfileToSend(options.awsProfile);
   return { ...(region ? { region } : {}), ...(profile ? { profile } : {}) };
@@ -342,6 +360,12 @@ async function main(given: HyperexportOptions, io: CliIo, deps: HyperexportDeps)
   }
   if (named.length > 0 && (options.folder !== undefined || filter)) {
     throw new CliError(`${options.folder !== undefined ? '-folder' : '-filter'} narrows the interactive list; with -vm or -batch the VMs are already named (leave it out, or run without -vm in a terminal)`, ExitCode.Usage);
+  }
+  if (options.sinceSnapshot !== undefined && named.length !== 1) {
+    throw new CliError(
+      `-since-snapshot names the earlier snapshots of one instance's disks: give it with one -vm${named.length > 1 ? `, not ${named.length}` : ''} (the one whose earlier export kept them)`,
+      ExitCode.Usage,
+    );
   }
   if (options.snapshot && options.powerOff) throw new CliError('-snapshot and -power-off exclude each other: pick one', ExitCode.Usage);
   if (options.standalone && options.useDaemon) throw new CliError('-standalone exports in this process and -use-daemon only through the daemon: pick one', ExitCode.Usage);

@@ -1,6 +1,6 @@
 // Jobs with provider aws, as prepareSubmit turns them into workflow input and the
 // definition clients read back; every refusal names its field and what to use instead.
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -167,6 +167,58 @@ describe('an AWS job', () => {
     expect(warnings).toEqual(['source.zone: unknown field, ignored (source takes region and profile)']);
   });
 
+  it('takes options.since_snapshot (an incremental export) into options.sinceSnapshot and the definition, as one id or vol=snap pairs', async () => {
+    for (const since of ['snap-0fedcba9876543210', 'vol-0aaa1111=snap-0bbb2222', 'vol-0aaa1111=snap-0bbb2222,vol-0ccc3333=snap-0ddd4444']) {
+      const { job, errors, warnings } = await one({ provider: 'aws', vm_path: 'i-0abc1234', format: 'raw', output_path: 'web01', options: { since_snapshot: since } });
+      expect(errors).toEqual([]);
+      expect(warnings).toEqual([]);
+      expect(job!.input.options).toMatchObject({ sinceSnapshot: since, keepSnapshots: false });
+      // The workflow replaces the earlier export's files by itself: the job does not ask for overwrite.
+      expect(job!.input).not.toHaveProperty('overwrite');
+      expect(job!.definition.options).toMatchObject({ since_snapshot: since, keep_snapshots: false });
+      expect(definitionFromInput(job!.input)).toEqual(job!.definition);
+    }
+    // Chained: keep this export's snapshots for the next one while reading only what changed since the last.
+    const chained = await one({ provider: 'aws', vm_path: 'i-0abc1234', output_path: 'web01', options: { keep_snapshots: true, since_snapshot: 'snap-0123abcd' } });
+    expect(chained.job!.input.options).toMatchObject({ keepSnapshots: true, sinceSnapshot: 'snap-0123abcd' });
+    // Without it, neither the input nor the definition has the field.
+    const full = await one({ provider: 'aws', vm_path: 'i-0abc1234' });
+    expect(full.job!.input.options).not.toHaveProperty('sinceSnapshot');
+    expect(full.job!.definition.options).not.toHaveProperty('since_snapshot');
+  });
+
+  it('refuses a since_snapshot that is neither a snapshot id nor vol=snap pairs, naming options.since_snapshot', async () => {
+    for (const since of ['', 'snap-XYZ', 'i-0abc1234', 'vol-0aaa1111', 'vol-0aaa1111=snap-0bbb2222,', 'vol-0aaa1111=snap-0bbb2222, vol-0ccc3333=snap-0ddd4444', 'snap-0aaa,snap-0bbb']) {
+      expect(await errorOf({ provider: 'aws', vm_path: 'i-0abc1234', output_path: 'web01', options: { since_snapshot: since } })).toBe(
+        "options.since_snapshot: must be one snapshot id (snap-…, for a one-disk source) or an earlier export's kept_snapshot: vol-…=snap-… pairs, comma-separated, no spaces",
+      );
+    }
+    expect(await errorOf({ provider: 'aws', vm_path: 'i-0abc1234', options: { since_snapshot: true } })).toMatch(/^options\.since_snapshot: /);
+  });
+
+  it('refuses since_snapshot with an s3:// output_path, naming options.since_snapshot: the earlier images are read back from a local output', async () => {
+    const env = { AWS_REGION: 'eu-west-1', HYPERSDK_S3_ALLOWED_BUCKETS: 'exports' };
+    expect(await errorOf({ provider: 'aws', vm_path: 'i-0abc1234', output_path: 's3://exports/web01', options: { since_snapshot: 'snap-0123abcd' } }, env)).toBe(
+      "options.since_snapshot: an incremental export reads the earlier export's raw/qcow2 images back from its output and replaces them there, so it needs the local output_path that export wrote to, not s3://exports/web01",
+    );
+    // The same job without it goes to S3.
+    expect((await one({ provider: 'aws', vm_path: 'i-0abc1234', output_path: 's3://exports/web01' }, env)).job!.input.sink).toEqual({ kind: 's3', bucket: 'exports', prefix: 'web01/' });
+  });
+
+  it("is not refused because the earlier export's files are in output_path: an incremental export updates them", async () => {
+    const config = await configWith({ AWS_REGION: 'eu-west-1' });
+    const first = await prepareSubmit(config, { provider: 'aws', vm_path: 'i-0abc1234', output_path: 'web01', format: 'raw' });
+    const sink = first.jobs[0]!.input.sink;
+    if (sink.kind !== 'local') throw new Error('expected a local sink');
+    mkdirSync(sink.directory, { recursive: true });
+    for (const name of ['i-0abc1234.ovf', 'i-0abc1234.mf', 'i-0abc1234-disk1.raw']) writeFileSync(join(sink.directory, name), 'earlier');
+    const again = await prepareSubmit(config, { provider: 'aws', vm_path: 'i-0abc1234', output_path: 'web01', format: 'raw' });
+    expect(again.errors).toEqual([expect.stringMatching(/^output_path: OutputExists: .* already holds i-0abc1234-disk1\.raw, i-0abc1234\.mf, i-0abc1234\.ovf/) as unknown]);
+    const incremental = await prepareSubmit(config, { provider: 'aws', vm_path: 'i-0abc1234', output_path: 'web01', format: 'raw', options: { since_snapshot: 'snap-0123abcd' } });
+    expect(incremental.errors).toEqual([]);
+    expect(incremental.jobs[0]!.input).toMatchObject({ sink: { kind: 'local', directory: sink.directory }, options: { sinceSnapshot: 'snap-0123abcd' } });
+  });
+
   it('names the job in a batch, and an unknown provider lists both', async () => {
     const config = await configWith({});
     const batch = await prepareSubmit(config, { jobs: [{ vm_path: '/DC0/vm/a' }, { provider: 'aws', vm_path: 'i-0abc1234' }] });
@@ -190,12 +242,17 @@ describe('a vSphere job', () => {
     }
   });
 
-  it('refuses the AWS-only source and options.keep_snapshots, naming them', async () => {
+  it('refuses the AWS-only source, options.keep_snapshots and options.since_snapshot, naming them', async () => {
     expect(await errorOf({ vm_path: '/DC0/vm/a', source: { region: 'us-east-1' } })).toBe(
       'source: is for provider aws (region, profile); give provider: aws, or name a vCenter with profile or vcenter',
     );
     expect(await errorOf({ vm_path: '/DC0/vm/a', options: { keep_snapshots: true } })).toBe(
       'options.keep_snapshots: is for provider aws (EBS snapshots); a vSphere export always removes the snapshot it took',
     );
+    for (const provider of [{}, { provider: 'vsphere' }]) {
+      expect(await errorOf({ ...provider, vm_path: '/DC0/vm/a', output_path: 'a', options: { since_snapshot: 'snap-0123abcd' } })).toBe(
+        'options.since_snapshot: is for provider aws (an incremental export reads the EBS blocks changed since an earlier snapshot); a vSphere export always reads whole disks',
+      );
+    }
   });
 });

@@ -58,6 +58,22 @@ export function refuseAwsFields(job: JobDefinitionInput, label: string): void {
   if (job.options?.keep_snapshots !== undefined) {
     throw new JobRejected(`${label}options.keep_snapshots: is for provider aws (EBS snapshots); a vSphere export always removes the snapshot it took`);
   }
+  if (job.options?.since_snapshot !== undefined) {
+    throw new JobRejected(
+      `${label}options.since_snapshot: is for provider aws (an incremental export reads the EBS blocks changed since an earlier snapshot); a vSphere export always reads whole disks`,
+    );
+  }
+}
+
+/**
+ * An incremental export reads the earlier export's images back from its output and
+ * replaces them: only a local output_path has them to read.
+ */
+export function refuseIncrementalToS3(job: JobDefinitionInput, output: string, label: string): void {
+  if (job.options?.since_snapshot === undefined) return;
+  throw new JobRejected(
+    `${label}options.since_snapshot: an incremental export reads the earlier export's raw/qcow2 images back from its output and replaces them there, so it needs the local output_path that export wrote to, not ${output}`,
+  );
 }
 
 export interface AwsJobParts {

@@ -39,6 +39,10 @@ export const jobDefinitionSchema = z
       power_off: z.boolean(),
       shutdown_timeout_seconds: z.number().int(),
       keep_snapshots: z.boolean().optional().meta({ description: 'provider aws: the EBS snapshots the export took are kept' }),
+      since_snapshot: z
+        .string()
+        .optional()
+        .meta({ description: 'provider aws, an incremental export: the earlier snapshot of the same disks whose changes since are read (as the job gave it)' }),
     }),
     created_at: z.string(),
   })
@@ -106,6 +110,14 @@ export const jobResultSchema = z
       .array(z.object({ key: z.number().int(), file: z.string(), method: z.enum(['ovf', 'datastore']), reason: z.string() }))
       .optional()
       .meta({ description: 'how each disk was read (datastore: resumable; ovf: NFC stream) and why' }),
+    kept_snapshot: z
+      .string()
+      .optional()
+      .meta({
+        description:
+          'provider aws with options.keep_snapshots: the EBS snapshots the export read and kept (vol-…=snap-… pairs, comma-separated); give it as options.since_snapshot of the next export to the same output_path to read only what changed since',
+      }),
+    since_snapshot: z.string().optional().meta({ description: 'an incremental export: the earlier snapshot its changes were read since (options.since_snapshot)' }),
   })
   .meta({ id: 'JobResult' });
 export type JobResult = z.infer<typeof jobResultSchema>;

@@ -5,6 +5,15 @@ import { z } from 'zod';
 import { AWS_PROFILE_PATTERN, AWS_PROFILE_SHAPE, AWS_REGION_PATTERN, AWS_REGION_SHAPE } from '../config/aws-region.js';
 import { EXPORT_METHODS, JOB_ID_PATTERN, ORIGINAL_EXPORT_METHODS } from './job-schemas.js';
 
+/**
+ * An earlier snapshot of an AWS source's disks, as an earlier export's result names
+ * it (kept_snapshot: vol-…=snap-… pairs, comma-separated), or one snapshot id for a
+ * one-disk source. Whether it matches the source's disks only the worker can tell.
+ */
+export const SINCE_SNAPSHOT_PATTERN = /^(?:snap-[0-9a-f]+|vol-[0-9a-f]+=snap-[0-9a-f]+(?:,vol-[0-9a-f]+=snap-[0-9a-f]+)*)$/;
+export const SINCE_SNAPSHOT_SHAPE =
+  "one snapshot id (snap-…, for a one-disk source) or an earlier export's kept_snapshot: vol-…=snap-… pairs, comma-separated, no spaces";
+
 export const jobOptionsSchema = z.object({
   parallel_downloads: z.number().int().min(1).max(32).optional(),
   remove_cdrom: z.boolean().optional(),
@@ -15,6 +24,14 @@ export const jobOptionsSchema = z.object({
     .boolean()
     .optional()
     .meta({ description: 'provider aws: keep the EBS snapshots the export took (default false: they are deleted at the end); the result names them' }),
+  since_snapshot: z
+    .string()
+    .regex(SINCE_SNAPSHOT_PATTERN, `must be ${SINCE_SNAPSHOT_SHAPE}`)
+    .optional()
+    .meta({
+      description:
+        "provider aws: an incremental export. An earlier snapshot of the same disks, as an earlier export's result named it (kept_snapshot, e.g. vol-a=snap-x,vol-b=snap-y), or one snapshot id for a one-disk source: only the blocks changed since it are read, laid over that export's raw/qcow2 images in the same local output_path, which the new images replace (no overwrite needed; an s3:// output_path is refused)",
+    }),
 });
 
 /** Where an AWS job reads from. Never credentials: workers use their own AWS credential chain. */

@@ -8,7 +8,7 @@ import { sealCredentials } from '../config/secrets.js';
 import type { HyperConfig } from '../config/types.js';
 import { bucketRefusal, vcenterRefusal } from '../config/worker-rules.js';
 import type { ExportFormat, ExportMethod, ExportOptions, ExportWorkflowInput, SinkRef, SourceRef } from '../core/export-contract.js';
-import { awsJobParts, normaliseSource, refuseAwsFields } from './aws-job.js';
+import { awsJobParts, normaliseSource, refuseAwsFields, refuseIncrementalToS3 } from './aws-job.js';
 import { definitionSourceFields, definitionSourceOptions, isOriginalMethod, originalMethodOf } from './definition.js';
 import { JobRejected } from './job-rejected.js';
 import type { JobDefinition, OriginalExportMethod } from './job-schemas.js';
@@ -227,6 +227,7 @@ async function prepareOne(
   const source: SourceRef = aws?.source ?? vsphereSource(config, job, jobId, label, warnings);
 
   const requestedOutput = job.output_path ?? `${safeFileName(name)}-${jobId.slice(0, 8)}`;
+  if (requestedOutput.startsWith('s3://')) refuseIncrementalToS3(job, requestedOutput, label);
   let sink = parseS3(config, requestedOutput, label);
   let outputPath = requestedOutput;
   if (!sink) {
@@ -237,7 +238,10 @@ async function prepareOne(
       throw err;
     }
     sink = { kind: 'local', directory: outputPath };
-    const clash = job.overwrite ? [] : await existingExportFiles(outputPath, vmLeaf);
+    // An incremental export (since_snapshot) updates the earlier export's files, which
+    // must be there: the worker checks that they are, and replaces them.
+    const replaces = job.overwrite === true || job.options?.since_snapshot !== undefined;
+    const clash = replaces ? [] : await existingExportFiles(outputPath, vmLeaf);
     if (clash.length > 0) {
       throw new JobRejected(
         `${label}output_path: ${OUTPUT_EXISTS}: ${outputPath} already holds ${clash.join(', ')} from an earlier export; choose another output_path or set overwrite: true (the old files are replaced only once the new export has succeeded)`,
@@ -257,7 +261,7 @@ async function prepareOne(
     snapshot: o.snapshot ?? d.snapshot,
     powerOff: o.power_off ?? d.powerOff,
     shutdownTimeoutSeconds: o.shutdown_timeout_seconds ?? d.shutdownTimeoutSeconds,
-    ...(aws ? { keepSnapshots: o.keep_snapshots ?? false } : {}),
+    ...(aws ? { keepSnapshots: o.keep_snapshots ?? false, ...(o.since_snapshot !== undefined ? { sinceSnapshot: o.since_snapshot } : {}) } : {}),
   };
   const submittedAt = new Date().toISOString();
   const input: ExportWorkflowInput = {

@@ -43,6 +43,17 @@ describe('job views in the original vocabulary', () => {
     expect(view.output_files).toEqual(view.files);
   });
 
+  it('result.kept_snapshot and since_snapshot, when the export names them, so a client can chain incremental exports', () => {
+    const view = resultView({ ...result, keptSnapshot: 'vol-0aaa1111=snap-0bbb2222,vol-0ccc3333=snap-0ddd4444', sinceSnapshot: 'vol-0aaa1111=snap-0eee5555,vol-0ccc3333=snap-0fff6666' });
+    expect(view).toMatchObject({ kept_snapshot: 'vol-0aaa1111=snap-0bbb2222,vol-0ccc3333=snap-0ddd4444', since_snapshot: 'vol-0aaa1111=snap-0eee5555,vol-0ccc3333=snap-0fff6666' });
+    const job = jobView({ definition: legacyDefinition, status: 'completed', startedAt: new Date(0), closedAt: new Date(2000), result: { ...result, keptSnapshot: 'snap-0bbb2222' } });
+    expect(job.result).toMatchObject({ kept_snapshot: 'snap-0bbb2222' });
+    expect(job.result).not.toHaveProperty('since_snapshot');
+    // An export that names neither (vSphere, or AWS without keep_snapshots) shows neither.
+    expect(resultView(result)).not.toHaveProperty('kept_snapshot');
+    expect(resultView(result)).not.toHaveProperty('since_snapshot');
+  });
+
   it('a definition stored before `method` existed reads in both vocabularies', () => {
     expect(definitionView(legacyDefinition)).toMatchObject({ export_method: 'web', method: 'datastore', output_dir: 'web01' });
     const auto = definitionView({ ...legacyDefinition, export_method: 'auto' } as unknown as JobDefinition);

@@ -109,6 +109,9 @@ export function resultView(result: ExportResult): JobResult {
     duration: Math.round(result.durationMs * 1_000_000),
     duration_seconds: Math.round(result.durationMs) / 1000,
     ...(result.diskMethods ? { disks: result.diskMethods.map((m) => ({ key: m.diskKey, file: m.fileName, method: m.method, reason: m.reason })) } : {}),
+    // What a client chains incremental exports with: this one's kept_snapshot is the next one's since_snapshot.
+    ...(result.keptSnapshot !== undefined ? { kept_snapshot: result.keptSnapshot } : {}),
+    ...(result.sinceSnapshot !== undefined ? { since_snapshot: result.sinceSnapshot } : {}),
   };
 }
 

@@ -2,7 +2,18 @@ import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { CliError } from '../daemon-client.js';
 import { ExitCode } from '../exit-codes.js';
-import { AWS_PROFILE_HELP, awsProfileToSend, KEEP_SNAPSHOTS_HELP, providerOption, REGION_HELP, refuseAwsOnlyFlags, regionToSend, type ProviderFlags } from './aws-flags.js';
+import {
+  AWS_PROFILE_HELP,
+  awsProfileToSend,
+  KEEP_SNAPSHOTS_HELP,
+  providerOption,
+  REGION_HELP,
+  refuseAwsOnlyFlags,
+  regionToSend,
+  SINCE_SNAPSHOT_HELP,
+  sinceSnapshotToSend,
+  type ProviderFlags,
+} from './aws-flags.js';
 import { daemonClient, printJson, withCommonOptions, type CommandContext, type CommonOptions } from './shared.js';
 
 interface SubmitOptions extends CommonOptions, ProviderFlags {
@@ -54,7 +65,9 @@ function sourceFields(options: SubmitOptions, env: NodeJS.ProcessEnv): Record<st
 export function submitCommand(ctx: CommandContext): Command {
   return withCommonOptions(
     new Command('submit')
-      .description('submit an export job: -vm <path> -output <dir>, or -file job.yaml; from AWS: -provider aws -vm <instance id, Name tag, vol-... or snap-...> [-region R]')
+      .description(
+        'submit an export job: -vm <path> -output <dir>, or -file job.yaml; from AWS: -provider aws -vm <instance id, Name tag, vol-... or snap-...> [-region R] [-keep-snapshots] [-since-snapshot <kept snapshot>]',
+      )
       .option('--vm <path>', 'VM inventory path, name, moref or UUID; with -provider aws an instance id (i-...), Name tag, volume (vol-...) or snapshot (snap-...)')
       .option('--output <dir>', 'output directory (absolute, inside an allowed root, or relative to the first root)')
       .option('--file <job.yaml>', 'job file: one job or a "jobs:" list (YAML or JSON)')
@@ -71,14 +84,19 @@ export function submitCommand(ctx: CommandContext): Command {
       .addOption(providerOption())
       .option('--region <name>', REGION_HELP)
       .option('--aws-profile <name>', AWS_PROFILE_HELP)
-      .option('--keep-snapshots', KEEP_SNAPSHOTS_HELP),
+      .option('--keep-snapshots', KEEP_SNAPSHOTS_HELP)
+      .option('--since-snapshot <snapshots>', SINCE_SNAPSHOT_HELP),
   ).action(async (options: SubmitOptions, command: Command) => {
     const { io } = ctx;
     if (!options.file && !options.vm) command.error('error: give -vm <path> (with -output <dir>) or -file <job.yaml>', { exitCode: ExitCode.Usage });
-    if (options.file && (options.provider || options.region !== undefined || options.awsProfile !== undefined || options.keepSnapshots)) {
-      throw new CliError('-provider, -region, -aws-profile and -keep-snapshots go with -vm; in a job file each job names its provider and source', ExitCode.Usage);
+    if (options.file && (options.provider || options.region !== undefined || options.awsProfile !== undefined || options.keepSnapshots || options.sinceSnapshot !== undefined)) {
+      throw new CliError(
+        '-provider, -region, -aws-profile, -keep-snapshots and -since-snapshot go with -vm; in a job file each job names its provider and source (and options.since_snapshot)',
+        ExitCode.Usage,
+      );
     }
     const source = options.file ? {} : sourceFields(options, io.env);
+    const since = options.file ? undefined : sinceSnapshotToSend(options.sinceSnapshot, options.output);
     const client = daemonClient(options, io);
     let response: SubmitResponse;
     try {
@@ -94,6 +112,7 @@ export function submitCommand(ctx: CommandContext): Command {
         if (options.snapshot) jobOptions.snapshot = true;
         if (options.powerOff) jobOptions.power_off = true;
         if (options.keepSnapshots) jobOptions.keep_snapshots = true;
+        if (since !== undefined) jobOptions.since_snapshot = since;
         response = await client.post<SubmitResponse>('/jobs/submit', {
           ...source,
           vm_path: options.vm,

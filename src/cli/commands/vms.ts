@@ -6,7 +6,7 @@ import { daemonClient, printJson, withCommonOptions, type CommandContext, type C
 import type { VmRow } from '../daemon-client.js';
 import { CliError } from '../daemon-client.js';
 
-type VmsOptions = CommonOptions & Omit<ProviderFlags, 'keepSnapshots'> & { profile?: string };
+type VmsOptions = CommonOptions & Omit<ProviderFlags, 'keepSnapshots' | 'sinceSnapshot'> & { profile?: string };
 
 /**
  * Where the daemon looks: a vCenter profile, or with -provider aws a region and a

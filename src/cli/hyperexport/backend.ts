@@ -32,7 +32,7 @@ export interface ExportRequest {
   export_method?: 'auto' | 'ovf' | 'datastore';
   /** vCenter profile of the daemon's configuration. */
   profile?: string;
-  options: { parallel_downloads?: number; remove_cdrom?: boolean; snapshot?: boolean; power_off?: boolean; keep_snapshots?: boolean };
+  options: { parallel_downloads?: number; remove_cdrom?: boolean; snapshot?: boolean; power_off?: boolean; keep_snapshots?: boolean; since_snapshot?: string };
 }
 
 /** -provider aws: where the daemon reads (absent region: the daemon's aws.region). */

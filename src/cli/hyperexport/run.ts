@@ -126,6 +126,9 @@ export function summarise(outcome: RunOutcome, io: CliIo): void {
       for (const m of r.members ?? []) io.out(`    ${m.sha256}  ${r.ova_path ?? r.output_dir}/${m.name}\n`);
       // How each disk was read: datastore resumes after a fault, an NFC stream restarts from zero.
       for (const d of r.disks ?? []) io.out(`    ${d.file}: ${d.method} (${d.reason})\n`);
+      // AWS: what an incremental export read changes since, and the snapshots kept for the next one.
+      if (r.since_snapshot) io.out(`    since snapshot: ${r.since_snapshot} (only the blocks changed since were read)\n`);
+      if (r.kept_snapshot) io.out(`    kept snapshot: ${r.kept_snapshot} (give it as -since-snapshot to the next export to this output)\n`);
       for (const line of postLines(e)) io.out(`${line}\n`);
       if (e.postError) io.out(`    ${e.postError}\n`);
     } else if (job && FINAL_STATUSES.has(job.status)) {
