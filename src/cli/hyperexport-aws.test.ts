@@ -22,7 +22,7 @@ beforeAll(async () => {
     // As the workflow answers: the snapshots kept (keep_snapshots), the one an incremental export read changes since.
     autoComplete: (input) => ({
       ...exportResultOf(input),
-      ...(input.options.keepSnapshots ? { keptSnapshot: 'vol-0aaa=snap-0ccc3333' } : {}),
+      ...(input.options.keepSnapshots ? { keptSnapshot: 'vol-0aaa1111=snap-0ccc3333' } : {}),
       ...(input.options.sinceSnapshot ? { sinceSnapshot: input.options.sinceSnapshot } : {}),
     }),
     awsProviderFactory: (target) => {
@@ -83,15 +83,15 @@ describe('hyperexport -provider aws', () => {
 
   it('-since-snapshot exports incrementally (options.sinceSnapshot) and the summary names the since and kept snapshots to chain the next', async () => {
     const before = gw.started.length;
-    const r = await hyperexport(['-daemon', daemon, '-provider', 'aws', '-region', 'eu-west-1', '-vm', 'i-0aaa1111', '-format', 'raw', '-since-snapshot', 'vol-0aaa=snap-0bbb2222', '--keep-snapshots', '-interval', '0.1']);
+    const r = await hyperexport(['-daemon', daemon, '-provider', 'aws', '-region', 'eu-west-1', '-vm', 'i-0aaa1111', '-format', 'raw', '-since-snapshot', 'vol-0aaa1111=snap-0bbb2222', '--keep-snapshots', '-interval', '0.1']);
     expect(r.code, r.err).toBe(0);
     expect(inputsSince(before)).toEqual([
-      expect.objectContaining({ vmPath: 'i-0aaa1111', format: 'raw', options: expect.objectContaining({ sinceSnapshot: 'vol-0aaa=snap-0bbb2222', keepSnapshots: true }) as unknown }) as unknown,
+      expect.objectContaining({ vmPath: 'i-0aaa1111', format: 'raw', options: expect.objectContaining({ sinceSnapshot: 'vol-0aaa1111=snap-0bbb2222', keepSnapshots: true }) as unknown }) as unknown,
     ]);
-    expect(r.out).toContain('    since snapshot: vol-0aaa=snap-0bbb2222 (only the blocks changed since were read)\n');
-    expect(r.out).toContain('    kept snapshot: vol-0aaa=snap-0ccc3333 (give it as -since-snapshot to the next export to this output)\n');
+    expect(r.out).toContain('    since snapshot: vol-0aaa1111=snap-0bbb2222 (only the blocks changed since were read)\n');
+    expect(r.out).toContain('    kept snapshot: vol-0aaa1111=snap-0ccc3333 (give it as -since-snapshot to the next export to this output)\n');
     // -json carries them in the result; a one-disk source takes one snapshot id (Go-style -flag=value).
-    const json = await hyperexport(['-daemon', daemon, '-provider', 'aws', '-vm', 'vol-0aaa', '-since-snapshot=snap-0bbb2222', '-json', '-interval', '0.1']);
+    const json = await hyperexport(['-daemon', daemon, '-provider', 'aws', '-vm', 'vol-0aaa1111', '-since-snapshot=snap-0bbb2222', '-json', '-interval', '0.1']);
     expect(json.code, json.err).toBe(0);
     const report = JSON.parse(json.out) as { exports: { result: Record<string, unknown> }[] };
     expect(report.exports[0]!.result).toMatchObject({ since_snapshot: 'snap-0bbb2222' });

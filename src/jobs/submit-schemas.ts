@@ -1,8 +1,14 @@
 // What a client may send to submit jobs (POST /jobs/submit, hyperexport, job files),
 // as zod schemas: src/jobs/submit.ts validates with them and the gateway's
 // /openapi.json documents them.
+import { SINCE_SNAPSHOT } from '../core/aws-ids.js';
 import { z } from 'zod';
-import { AWS_PROFILE_PATTERN, AWS_PROFILE_SHAPE, AWS_REGION_PATTERN, AWS_REGION_SHAPE } from '../config/aws-region.js';
+import {
+  AWS_PROFILE_PATTERN,
+  AWS_PROFILE_SHAPE,
+  AWS_REGION_PATTERN,
+  AWS_REGION_SHAPE,
+} from '../config/aws-region.js';
 import { EXPORT_METHODS, JOB_ID_PATTERN, ORIGINAL_EXPORT_METHODS } from './job-schemas.js';
 
 /**
@@ -10,7 +16,7 @@ import { EXPORT_METHODS, JOB_ID_PATTERN, ORIGINAL_EXPORT_METHODS } from './job-s
  * it (kept_snapshot: vol-…=snap-… pairs, comma-separated), or one snapshot id for a
  * one-disk source. Whether it matches the source's disks only the worker can tell.
  */
-export const SINCE_SNAPSHOT_PATTERN = /^(?:snap-[0-9a-f]+|vol-[0-9a-f]+=snap-[0-9a-f]+(?:,vol-[0-9a-f]+=snap-[0-9a-f]+)*)$/;
+export const SINCE_SNAPSHOT_PATTERN = SINCE_SNAPSHOT;
 export const SINCE_SNAPSHOT_SHAPE =
   "one snapshot id (snap-…, for a one-disk source) or an earlier export's kept_snapshot: vol-…=snap-… pairs, comma-separated, no spaces";
 
@@ -23,7 +29,10 @@ export const jobOptionsSchema = z.object({
   keep_snapshots: z
     .boolean()
     .optional()
-    .meta({ description: 'provider aws: keep the EBS snapshots the export took (default false: they are deleted at the end); the result names them' }),
+    .meta({
+      description:
+        'provider aws: keep the EBS snapshots the export took (default false: they are deleted at the end); the result names them',
+    }),
   since_snapshot: z
     .string()
     .regex(SINCE_SNAPSHOT_PATTERN, `must be ${SINCE_SNAPSHOT_SHAPE}`)
@@ -41,14 +50,23 @@ export const awsSourceSchema = z
       .string()
       .regex(AWS_REGION_PATTERN, `must be ${AWS_REGION_SHAPE}`)
       .optional()
-      .meta({ description: "e.g. eu-west-1; default: the daemon's aws.region (AWS_REGION, AWS_DEFAULT_REGION)" }),
+      .meta({
+        description: "e.g. eu-west-1; default: the daemon's aws.region (AWS_REGION, AWS_DEFAULT_REGION)",
+      }),
     profile: z
       .string()
       .regex(AWS_PROFILE_PATTERN, `must be ${AWS_PROFILE_SHAPE}`)
       .optional()
-      .meta({ description: "a profile of the worker's shared AWS config (~/.aws/config); default: the worker's default credential chain" }),
+      .meta({
+        description:
+          "a profile of the worker's shared AWS config (~/.aws/config); default: the worker's default credential chain",
+      }),
   })
-  .meta({ id: 'AwsSource', description: 'provider aws only; credentials are never sent: the worker uses its own AWS credential chain' });
+  .meta({
+    id: 'AwsSource',
+    description:
+      'provider aws only; credentials are never sent: the worker uses its own AWS credential chain',
+  });
 
 export const vcenterSchema = z.object({
   server: z.string().min(1),
@@ -60,36 +78,43 @@ export const vcenterSchema = z.object({
 
 export const jobDefinitionInputSchema = z
   .object({
-    id: z.string().regex(JOB_ID_PATTERN, 'must be 1-128 letters, digits, ".", "_" or "-" (no ":" or "/")').optional(),
+    id: z
+      .string()
+      .regex(JOB_ID_PATTERN, 'must be 1-128 letters, digits, ".", "_" or "-" (no ":" or "/")')
+      .optional(),
     name: z.string().max(256).optional(),
     // Temporal indexes it as a Keyword search attribute, which has a length limit.
     vm_path: z.string().min(1, 'must not be empty').max(1024, 'must be at most 1024 characters'),
     output_path: z.string().min(1, 'must not be empty').optional(),
-    format: z
-      .enum(['ovf', 'ova', 'vmdk', 'qcow2', 'raw'])
-      .optional()
-      .meta({
-        description:
-          'ovf or ova (the source disks as VMDK files; vmdk is taken as ovf), raw or qcow2 (KVM-ready images written by the transfer, beside an OVF descriptor). Provider aws: raw or qcow2 only (default qcow2, or defaults.format when it is one of those)',
-      }),
+    format: z.enum(['ovf', 'ova', 'vmdk', 'qcow2', 'raw']).optional().meta({
+      description:
+        'ovf or ova (the source disks as VMDK files; vmdk is taken as ovf), raw or qcow2 (KVM-ready images written by the transfer, beside an OVF descriptor). Provider aws: raw or qcow2 only (default qcow2, or defaults.format when it is one of those)',
+    }),
     export_method: z
       .enum([...EXPORT_METHODS, ...ORIGINAL_EXPORT_METHODS])
       .optional()
-      .meta({ description: 'auto, ovf or datastore; the original daemon\'s "", ctl, govc, ovftool and web are taken as auto. Provider aws: auto only (EBS snapshot blocks)' }),
+      .meta({
+        description:
+          'auto, ovf or datastore; the original daemon\'s "", ctl, govc, ovftool and web are taken as auto. Provider aws: auto only (EBS snapshot blocks)',
+      }),
     options: jobOptionsSchema.optional(),
     overwrite: z
       .boolean()
       .optional()
-      .meta({ description: 'replace files of an earlier export with the same names, once this export has succeeded (default: refuse the job with an OutputExists error)' }),
-    provider: z
-      .enum(['vsphere', 'aws'], { error: 'must be vsphere or aws' })
-      .optional()
       .meta({
         description:
-          'vsphere (default) or aws. With aws, vm_path is an instance id (i-...), an instance\'s Name tag, a volume (vol-...) or a snapshot (snap-...), and source names the region; the vCenter fields (profile, vcenter, vcenter_url, username, password, insecure) are refused',
+          'replace files of an earlier export with the same names, once this export has succeeded (default: refuse the job with an OutputExists error)',
       }),
+    provider: z.enum(['vsphere', 'aws'], { error: 'must be vsphere or aws' }).optional().meta({
+      description:
+        "vsphere (default) or aws. With aws, vm_path is an instance id (i-...), an instance's Name tag, a volume (vol-...) or a snapshot (snap-...), and source names the region; the vCenter fields (profile, vcenter, vcenter_url, username, password, insecure) are refused",
+    }),
     source: awsSourceSchema.optional(),
-    profile: z.string().min(1).optional().meta({ description: 'vCenter profile of the daemon configuration (provider vsphere)' }),
+    profile: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: 'vCenter profile of the daemon configuration (provider vsphere)' }),
     vcenter: vcenterSchema.optional(),
     // The original daemon's top-level credential fields.
     vcenter_url: z.string().min(1).optional(),
@@ -97,13 +122,30 @@ export const jobDefinitionInputSchema = z
     password: z.string().optional(),
     insecure: z.boolean().optional(),
   })
-  .meta({ id: 'JobDefinitionInput', description: 'aliases: output_dir = output_path, method = export_method' });
+  .meta({
+    id: 'JobDefinitionInput',
+    description: 'aliases: output_dir = output_path, method = export_method',
+  });
 export type JobDefinitionInput = z.infer<typeof jobDefinitionInputSchema>;
 
 /** Fields real clients send that this server does not use: accepted with a warning. */
-export const IGNORED_FIELDS = ['compression', 'verify', 'created_at', 'updated_at', 'status', 'compress', 'thin', 'datacenter', 'metadata'] as const;
+export const IGNORED_FIELDS = [
+  'compression',
+  'verify',
+  'created_at',
+  'updated_at',
+  'status',
+  'compress',
+  'thin',
+  'datacenter',
+  'metadata',
+] as const;
 export const FIELD_ALIASES: Record<string, string> = { output_dir: 'output_path', method: 'export_method' };
 
 export const submitRequestSchema = z
-  .union([jobDefinitionInputSchema, z.object({ jobs: z.array(jobDefinitionInputSchema) }), z.array(jobDefinitionInputSchema)])
+  .union([
+    jobDefinitionInputSchema,
+    z.object({ jobs: z.array(jobDefinitionInputSchema) }),
+    z.array(jobDefinitionInputSchema),
+  ])
   .meta({ id: 'SubmitRequest' });

@@ -5,6 +5,7 @@
 // a description gives (/<region>/<id>), or an instance's Name tag (exactly one live
 // instance must carry it). Ids are looked up first; an id-shaped ref EC2 does not
 // know is tried as a Name before it is reported missing.
+import { INSTANCE_ID, SNAPSHOT_ID, VOLUME_ID } from '../../core/aws-ids.js';
 import type { Instance, InstanceTypeInfo, Snapshot, Volume } from '@aws-sdk/client-ec2';
 import type { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../core/errors.js';
@@ -27,9 +28,9 @@ const GiB = 2 ** 30;
 export type SourceKind = 'instance' | 'volume' | 'snapshot';
 
 const ID_PATTERNS: [SourceKind, RegExp][] = [
-  ['instance', /^i-[0-9a-f]{8,17}$/],
-  ['volume', /^vol-[0-9a-f]{8,17}$/],
-  ['snapshot', /^snap-[0-9a-f]{8,17}$/],
+  ['instance', INSTANCE_ID],
+  ['volume', VOLUME_ID],
+  ['snapshot', SNAPSHOT_ID],
 ];
 
 /** What an id names, by its prefix; undefined for anything else (a Name tag). */

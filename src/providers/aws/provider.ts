@@ -3,6 +3,7 @@
 // snapshot set of the instance (requiresSnapshot), the transfer reads each disk's
 // snapshot as extents (openExtentSource), cleanup deletes the set. There is no
 // export session and no HTTP disk reader: those calls answer NotSupported.
+import { SNAPSHOT_ID } from '../../core/aws-ids.js';
 import type {
   DiskReader,
   DiskReadPlan,
@@ -159,7 +160,12 @@ export class AwsProvider implements SourceProvider {
    * With `since`, only the blocks changed since the earlier snapshot of the same
    * disk it names (a snapshot set "vol-…=snap-…,…", or one snapshot id for a one-disk source).
    */
-  async openExtentSource(vm: VmDescription, diskKey: number, target: ExportTarget, options: { since?: string } = {}): Promise<ExtentSource> {
+  async openExtentSource(
+    vm: VmDescription,
+    diskKey: number,
+    target: ExportTarget,
+    options: { since?: string } = {},
+  ): Promise<ExtentSource> {
     const disk = vm.disks.find((d) => d.key === diskKey);
     if (!disk)
       throw failure(ErrorType.InvalidInput, `AWS ${this.region}: ${vm.name} has no disk ${diskKey}`, true);
@@ -205,7 +211,7 @@ export class AwsProvider implements SourceProvider {
 
   /** The snapshot of `disk` in `since`: its volume's pair in a snapshot set, or the one id of a one-disk source. */
   private earlierSnapshotOf(vm: VmDescription, disk: VmDescription['disks'][number], since: string): string {
-    if (/^snap-[0-9a-f]+$/.test(since.trim())) {
+    if (SNAPSHOT_ID.test(since.trim())) {
       if (vm.disks.length === 1) return since.trim();
       throw failure(
         ErrorType.InvalidInput,
@@ -215,7 +221,11 @@ export class AwsProvider implements SourceProvider {
     }
     const pair = parseSnapshotSet(since, this.region).find((p) => p.volumeId === disk.backingFile);
     if (!pair) {
-      throw failure(ErrorType.InvalidInput, `since_snapshot: ${since} has no snapshot of disk ${disk.label} (volume ${disk.backingFile}) of ${vm.name}`, true);
+      throw failure(
+        ErrorType.InvalidInput,
+        `since_snapshot: ${since} has no snapshot of disk ${disk.label} (volume ${disk.backingFile}) of ${vm.name}`,
+        true,
+      );
     }
     return pair.snapshotId;
   }

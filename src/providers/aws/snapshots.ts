@@ -14,6 +14,7 @@
 // before the failure is thrown, so nothing is left behind that no one will clean up.
 // removeSnapshot deletes only snapshots carrying hypersdk:created-by: a set id is
 // workflow input, and must not be a way to delete someone else's snapshots.
+import { SNAPSHOT_PAIR } from '../../core/aws-ids.js';
 import {
   CreateSnapshotCommand,
   CreateSnapshotsCommand,
@@ -35,7 +36,7 @@ export interface SnapshotPair {
   snapshotId: string;
 }
 
-const PAIR = /^(vol-[0-9a-f]{8,17})=(snap-[0-9a-f]{8,17})$/;
+const PAIR = SNAPSHOT_PAIR;
 
 export function encodeSnapshotSet(pairs: readonly SnapshotPair[]): string {
   return pairs.map((p) => `${p.volumeId}=${p.snapshotId}`).join(',');
