@@ -157,11 +157,11 @@ describe('hyperctl query of an AWS export', () => {
 });
 
 describe('hyperctl vms -provider aws', () => {
-  it('vms list prints the instances of a region as it prints VMs', async () => {
+  it('vms list prints the instances of a region as it prints VMs, each with its Name tag last', async () => {
     const r = await hyperctl(['vms', 'list', '-daemon', daemon, '-provider', 'aws', '-region', 'eu-north-1']);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toBe(
-      '/eu-north-1/i-0aaa1111\tpoweredOn\t2 CPU\t4096 MiB\t8.0 GiB\tLinux/UNIX\n/eu-north-1/i-0bbb2222\tpoweredOn\t2 CPU\t4096 MiB\t8.0 GiB\tLinux/UNIX\n2 VM(s)\n',
+      '/eu-north-1/i-0aaa1111\tpoweredOn\t2 CPU\t4096 MiB\t8.0 GiB\tLinux/UNIX\tweb-1\n/eu-north-1/i-0bbb2222\tpoweredOn\t2 CPU\t4096 MiB\t8.0 GiB\tLinux/UNIX\tdb-1\n2 VM(s)\n',
     );
     expect(opened.at(-1)).toEqual({ region: 'eu-north-1' });
     const json = await hyperctl(['-daemon', daemon, 'vms', 'list', '-provider', 'aws', '-aws-profile', 'audit', '-json'], { AWS_REGION: 'eu-south-1' });

@@ -29,7 +29,8 @@ afterAll(async () => {
 it('hyperctl vms list -provider aws lists the region\'s instances through hypervisord', async () => {
   const listed = await hyperctl(daemon, ['vms', 'list', '-provider', 'aws']);
   expect(listed.code, listed.stderr).toBe(0);
-  expect(listed.stdout).toMatch(new RegExp(`^/${aws.patched.region}/${instance.instanceId}\\tpoweredOn\\t`, 'm'));
+  // The id as the path, the Name tag last (what -vm also takes).
+  expect(listed.stdout).toMatch(new RegExp(`^/${aws.patched.region}/${instance.instanceId}\\tpoweredOn\\t.*\\t${instance.name}$`, 'm'));
 }, 60_000);
 
 it('hyperctl submit -provider aws exports an instance named by its Name tag into a qcow2 identical to its volume', async () => {

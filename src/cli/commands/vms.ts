@@ -45,7 +45,9 @@ export function vmsCommand(ctx: CommandContext): Command {
         if (options.json) printJson(io, response);
         else {
           for (const vm of response.vms) {
-            io.out(`${vm.path}\t${vm.power_state}\t${vm.num_cpu} CPU\t${vm.memory_mb} MiB\t${formatBytes(vm.storage_bytes)}\t${vm.guest_os}\n`);
+            // An instance's path is its id: its Name tag (what -vm also takes) comes last, where it adds a column only for AWS.
+            const name = vm.path.endsWith(`/${vm.name}`) ? '' : `\t${vm.name}`;
+            io.out(`${vm.path}\t${vm.power_state}\t${vm.num_cpu} CPU\t${vm.memory_mb} MiB\t${formatBytes(vm.storage_bytes)}\t${vm.guest_os}${name}\n`);
           }
           io.out(`${response.total} VM(s)\n`);
         }
