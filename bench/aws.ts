@@ -24,7 +24,7 @@ import { promisify } from 'node:util';
 import { startMoto } from '../src/devservices/moto.js';
 import { projectRoot } from '../src/devservices/tools.js';
 import { startToxiproxy } from '../src/devservices/toxiproxy.js';
-import { EbsSnapshotSource } from '../src/providers/aws/ebs-snapshot-source.js';
+import { closeBlockReader, EbsSnapshotSource } from '../src/providers/aws/ebs-snapshot-source.js';
 import { openImageDiskWriter } from '../src/storage/image/image-disk-writer.js';
 import { LocalSink } from '../src/storage/local-sink.js';
 import { transferExtents } from '../src/transfer/extent-transfer.js';
@@ -97,6 +97,7 @@ async function main(): Promise<void> {
       let wall = seconds(t);
       const used = process.cpuUsage(cpu);
       const cpuSeconds = (used.user + used.system) / 1e6;
+      await closeBlockReader(ebs);
       ebs.destroy();
       legs.push({ latencyMs, tool: 'ours', seconds: wall, cpuSeconds, dataMBps: dataBytes / 1e6 / wall, verified: result.sha256 === want && (await sha256Of(join(outDir, 'ours.raw'))) === want });
       log(`  ${latencyMs} ms, ours: ${wall.toFixed(2)} s (${(dataBytes / 1e6 / wall).toFixed(0)} MB/s of data, ${source.concurrency} reads in flight, CPU ${cpuSeconds.toFixed(1)} s, load ${load})`);

@@ -29,6 +29,13 @@ export interface ExtentSource {
   allocated(from: number, signal: AbortSignal): AsyncIterable<Extent>;
   /** Exactly the extent's bytes, verified as far as the source can (checksums). Called concurrently. */
   read(extent: Extent, signal: AbortSignal): Promise<Buffer>;
+  /**
+   * Takes back a buffer read() returned, once the transfer is done with it (it is
+   * in the image and the writer keeps no reference), to read another extent into:
+   * no allocation, page faults or garbage per block. Optional; a buffer the source
+   * did not make is ignored.
+   */
+  recycle?(data: Buffer): void;
   /** For messages: where the bytes come from, without secrets. */
   readonly where: string;
 }

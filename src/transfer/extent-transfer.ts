@@ -148,6 +148,8 @@ class ExtentRun {
         const refill = fill();
         refill.catch(() => undefined); // a failed write is the error reported
         await writer.writeAt(head.piece.offset, data);
+        // Written, and the writer keeps no reference: the source may read into it again.
+        if (writer.releasesChunks === true) source.recycle?.(data);
         await refill;
       }
     } finally {

@@ -14,7 +14,6 @@
 // is retryable (the engine reads the block again); AccessDenied is final and
 // names the action the credentials lack.
 import {
-  GetSnapshotBlockCommand,
   ListChangedBlocksCommand,
   ListSnapshotBlocksCommand,
   type EBSClient,
@@ -24,6 +23,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import { ErrorType } from '../../core/errors.js';
 import type { Extent, ExtentSource } from '../../core/extent-source.js';
+import { EbsBlockReader, watchEndpoint } from './ebs-block-reader.js';
 
 export interface EbsSnapshotSourceOptions {
   ebs: EBSClient;
@@ -67,6 +67,8 @@ export class EbsSnapshotSource implements ExtentSource {
 
   /** Asks the snapshot's size and block size (one page of one block). */
   static async open(o: EbsSnapshotSourceOptions): Promise<EbsSnapshotSource> {
+    // The block reads go to the endpoint this first SDK call resolves.
+    watchEndpoint(o.ebs);
     const first = await listPage(o, { MaxResults: 100 });
     if (first.VolumeSize === undefined || first.BlockSize === undefined || first.BlockSize <= 0) {
       throw ApplicationFailure.create({ type: ErrorType.TransferFailed, message: `EBS snapshot ${o.snapshotId}: ListSnapshotBlocks gave no volume or block size` });
@@ -152,24 +154,46 @@ export class EbsSnapshotSource implements ExtentSource {
     return block.BlockToken;
   }
 
+  /** A block buffer the transfer has written: read the next block into it. */
+  recycle(data: Buffer): void {
+    readers.get(this.o.ebs)?.recycle(data);
+  }
+
   private async getBlock(index: number, token: string, length: number, signal: AbortSignal): Promise<Buffer> {
-    const out = await send(this.o, 'GetSnapshotBlock', () =>
-      this.o.ebs.send(new GetSnapshotBlockCommand({ SnapshotId: this.o.snapshotId, BlockIndex: index, BlockToken: token }), { abortSignal: signal }),
-    );
-    const bytes = await out.BlockData!.transformToByteArray();
-    const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); // a view, not a copy
-    if (data.length !== (out.DataLength ?? data.length) || data.length !== length) {
-      throw ApplicationFailure.create({ type: ErrorType.TransferFailed, message: `${this.where}: block ${index} came with ${data.length} bytes, ${out.DataLength ?? '?'} announced, ${length} expected` });
+    const out = await send(this.o, 'GetSnapshotBlock', () => blockReaderOf(this.o.ebs).getBlock(this.o.snapshotId, index, token, signal));
+    const { data } = out;
+    if (data.length !== (out.dataLength ?? data.length) || data.length !== length) {
+      throw ApplicationFailure.create({ type: ErrorType.TransferFailed, message: `${this.where}: block ${index} came with ${data.length} bytes, ${out.dataLength ?? '?'} announced, ${length} expected` });
     }
-    if (out.ChecksumAlgorithm !== 'SHA256' || !out.Checksum) {
-      throw ApplicationFailure.create({ type: ErrorType.TransferFailed, message: `${this.where}: block ${index} came without a SHA-256 checksum (${out.ChecksumAlgorithm ?? 'none'})` });
+    if (out.checksumAlgorithm !== 'SHA256' || !out.checksum) {
+      throw ApplicationFailure.create({ type: ErrorType.TransferFailed, message: `${this.where}: block ${index} came without a SHA-256 checksum (${out.checksumAlgorithm ?? 'none'})` });
     }
     const actual = createHash('sha256').update(data).digest('base64');
-    if (actual !== out.Checksum) {
-      throw ApplicationFailure.create({ type: ErrorType.TransferFailed, message: `${this.where}: block ${index} does not match its checksum (${actual}, sent ${out.Checksum}); read again` });
+    if (actual !== out.checksum) {
+      throw ApplicationFailure.create({ type: ErrorType.TransferFailed, message: `${this.where}: block ${index} does not match its checksum (${actual}, sent ${out.checksum}); read again` });
     }
     return data;
   }
+}
+
+/** One block reader per client, shared by every snapshot it reads; closeBlockReader ends it with the client. */
+const readers = new WeakMap<EBSClient, EbsBlockReader>();
+const READER_CONNECTIONS = 64;
+
+function blockReaderOf(ebs: EBSClient): EbsBlockReader {
+  let reader = readers.get(ebs);
+  if (!reader) {
+    reader = new EbsBlockReader(ebs, READER_CONNECTIONS);
+    readers.set(ebs, reader);
+  }
+  return reader;
+}
+
+/** Closes the connections the block reads of `ebs` keep open (with the client, when its provider logs out). */
+export async function closeBlockReader(ebs: EBSClient): Promise<void> {
+  const reader = readers.get(ebs);
+  readers.delete(ebs);
+  await reader?.close();
 }
 
 function listPage(o: EbsSnapshotSourceOptions, page: { MaxResults: number; StartingBlockIndex?: number; NextToken?: string }): Promise<ListSnapshotBlocksCommandOutput> {

@@ -19,7 +19,7 @@ import { ErrorType } from '../../core/errors.js';
 import type { VmDescription, VmRef, VmSummary } from '../../core/vm-description.js';
 import type { AwsClients } from './clients.js';
 import { describeRef, listInstances, sourceKindOf } from './describe.js';
-import { EbsSnapshotSource } from './ebs-snapshot-source.js';
+import { closeBlockReader, EbsSnapshotSource } from './ebs-snapshot-source.js';
 import { failure } from './errors.js';
 import { orderedEbsDevices } from './hardware.js';
 import { Ec2Inventory } from './inventory.js';
@@ -231,9 +231,9 @@ export class AwsProvider implements SourceProvider {
   }
 
   /** Closes the clients' sockets; the provider is not used after. */
-  logout(): Promise<void> {
+  async logout(): Promise<void> {
+    await closeBlockReader(this.clients.ebs);
     this.clients.ec2.destroy();
     this.clients.ebs.destroy();
-    return Promise.resolve();
   }
 }
