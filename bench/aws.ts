@@ -12,7 +12,8 @@
 // scripts/build-coldsnap.sh on first use) of the same snapshot to a file. Each
 // output's SHA-256 must equal the seeded volume's. Then both again through
 // toxiproxy adding 20 ms to every answer, the latency that makes a reader's
-// parallelism count. Prints `ratio ours/coldsnap <time ratio>` per case and
+// parallelism count. Each case runs two rounds in alternating order (a sync before
+// every leg); the ratio is of the mean times. Prints `ratio ours/coldsnap <time ratio>` per case and
 // writes bench/results/aws-<time>.json.
 import { EBSClient } from '@aws-sdk/client-ebs';
 import { execFile } from 'node:child_process';
@@ -52,6 +53,45 @@ interface Leg {
   verified: boolean;
 }
 
+interface LegRun {
+  seconds: number;
+  cpuSeconds: number;
+  verified: boolean;
+  load: number;
+}
+
+/** Ours: the source and the extent engine into a sparse raw image, as a transfer activity runs them. */
+async function oursLeg(endpoint: string, region: string, snapshotId: string, outDir: string, want: string): Promise<LegRun> {
+  const load = loadAverage();
+  const ebs = new EBSClient({ endpoint, region, credentials: { accessKeyId: DUMMY.AWS_ACCESS_KEY_ID, secretAccessKey: DUMMY.AWS_SECRET_ACCESS_KEY } });
+  const t = performance.now();
+  const cpu = process.cpuUsage();
+  const source = await EbsSnapshotSource.open({ ebs, snapshotId, ...(concurrency ? { concurrency } : {}) });
+  const sink = new LocalSink(outDir);
+  const writer = await openImageDiskWriter(sink, { name: 'ours.raw', format: 'raw', virtualSize: source.sizeBytes, source: 'raw', stage: false });
+  const result = await transferExtents({ source, writer, signal: new AbortController().signal, onCheckpoint: () => undefined });
+  await sink.close();
+  const seconds = (performance.now() - t) / 1000;
+  const used = process.cpuUsage(cpu);
+  await closeBlockReader(ebs);
+  ebs.destroy();
+  return { seconds, cpuSeconds: (used.user + used.system) / 1e6, verified: result.sha256 === want && (await sha256Of(join(outDir, 'ours.raw'))) === want, load };
+}
+
+/** coldsnap download of the same snapshot to a file, its CPU from /usr/bin/time. */
+async function coldsnapLeg(coldsnap: string, endpoint: string, snapshotId: string, outDir: string, want: string): Promise<LegRun> {
+  const load = loadAverage();
+  const out = join(outDir, 'coldsnap.raw');
+  const t = performance.now();
+  const child = await run('/usr/bin/time', ['-f', '%U %S', coldsnap, 'download', snapshotId, out], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...DUMMY, AWS_ENDPOINT_URL: endpoint, AWS_EC2_METADATA_DISABLED: 'true' },
+    maxBuffer: 1 << 24,
+  });
+  const seconds = (performance.now() - t) / 1000;
+  const [user, system] = (child.stderr.trim().split('\n').pop() ?? '').split(' ').map(Number);
+  return { seconds, cpuSeconds: (user ?? NaN) + (system ?? NaN), verified: (await sha256Of(out)) === want, load };
+}
+
 async function main(): Promise<void> {
   await run('bash', [join(projectRoot, 'scripts', 'install-tools.sh'), 'moto', 'toxiproxy'], { maxBuffer: 1 << 24 });
   await run('bash', [join(projectRoot, 'scripts', 'build-coldsnap.sh')], { maxBuffer: 1 << 24 });
@@ -64,7 +104,7 @@ async function main(): Promise<void> {
   try {
     const direct = new EBSClient({ endpoint: moto.endpoint, region: moto.region, credentials: { accessKeyId: DUMMY.AWS_ACCESS_KEY_ID, secretAccessKey: DUMMY.AWS_SECRET_ACCESS_KEY } });
     const blocks = Array.from({ length: Math.floor((volumeGiB * GiB) / EBS_BLOCK_SIZE / dataEvery) }, (_, i) => i * dataEvery);
-    let t = performance.now();
+    const t = performance.now();
     const seeded = await seedSnapshot(direct, { volumeSizeGiB: volumeGiB, blockIndexes: blocks, concurrency: 8 });
     const dataBytes = blocks.length * EBS_BLOCK_SIZE;
     log(`seeded ${seeded.snapshotId}: ${volumeGiB} GiB volume, ${(dataBytes / GiB).toFixed(2)} GiB in ${blocks.length} blocks (${seconds(t).toFixed(0)} s)`);
@@ -81,41 +121,19 @@ async function main(): Promise<void> {
     for (const latencyMs of [0, LATENCY_MS]) {
       if (latencyMs > 0) await proxy.addToxic({ name: 'latency', type: 'latency', attributes: { latency: latencyMs, jitter: 0 } });
       const endpoint = `http://${proxy.listen}`;
-      const outDir = join(workDir, `out-${latencyMs}`);
-      mkdirSync(outDir, { recursive: true });
-
-      // Ours.
-      let load = loadAverage();
-      const ebs = new EBSClient({ endpoint, region: moto.region, credentials: { accessKeyId: DUMMY.AWS_ACCESS_KEY_ID, secretAccessKey: DUMMY.AWS_SECRET_ACCESS_KEY } });
-      t = performance.now();
-      const cpu = process.cpuUsage();
-      const source = await EbsSnapshotSource.open({ ebs, snapshotId: seeded.snapshotId, ...(concurrency ? { concurrency } : {}) });
-      const sink = new LocalSink(outDir);
-      const writer = await openImageDiskWriter(sink, { name: 'ours.raw', format: 'raw', virtualSize: source.sizeBytes, source: 'raw', stage: false });
-      const result = await transferExtents({ source, writer, signal: new AbortController().signal, onCheckpoint: () => undefined });
-      await sink.close();
-      let wall = seconds(t);
-      const used = process.cpuUsage(cpu);
-      const cpuSeconds = (used.user + used.system) / 1e6;
-      await closeBlockReader(ebs);
-      ebs.destroy();
-      legs.push({ latencyMs, tool: 'ours', seconds: wall, cpuSeconds, dataMBps: dataBytes / 1e6 / wall, verified: result.sha256 === want && (await sha256Of(join(outDir, 'ours.raw'))) === want });
-      log(`  ${latencyMs} ms, ours: ${wall.toFixed(2)} s (${(dataBytes / 1e6 / wall).toFixed(0)} MB/s of data, ${source.concurrency} reads in flight, CPU ${cpuSeconds.toFixed(1)} s, load ${load})`);
-
-      // coldsnap.
-      load = loadAverage();
-      const out = join(outDir, 'coldsnap.raw');
-      t = performance.now();
-      const child = await run('/usr/bin/time', ['-f', '%U %S', coldsnap, 'download', seeded.snapshotId, out], {
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...DUMMY, AWS_ENDPOINT_URL: endpoint, AWS_EC2_METADATA_DISABLED: 'true' },
-        maxBuffer: 1 << 24,
-      });
-      wall = seconds(t);
-      const [user, system] = (child.stderr.trim().split('\n').pop() ?? '').split(' ').map(Number);
-      const coldsnapCpu = (user ?? NaN) + (system ?? NaN);
-      legs.push({ latencyMs, tool: 'coldsnap', seconds: wall, cpuSeconds: coldsnapCpu, dataMBps: dataBytes / 1e6 / wall, verified: (await sha256Of(out)) === want });
-      log(`  ${latencyMs} ms, coldsnap: ${wall.toFixed(2)} s (${(dataBytes / 1e6 / wall).toFixed(0)} MB/s of data, CPU ${coldsnapCpu.toFixed(1)} s, load ${load})`);
-      rmSync(outDir, { recursive: true, force: true });
+      // Two rounds in alternating order, each leg after a sync: whichever runs first
+      // must not pay for the other's (or the seeding's) dirty pages being written back.
+      for (const order of [['ours', 'coldsnap'], ['coldsnap', 'ours']] as const) {
+        for (const tool of order) {
+          await run('sync');
+          const outDir = join(workDir, `out-${latencyMs}-${tool}`);
+          mkdirSync(outDir, { recursive: true });
+          const leg = tool === 'ours' ? await oursLeg(endpoint, moto.region, seeded.snapshotId, outDir, want) : await coldsnapLeg(coldsnap, endpoint, seeded.snapshotId, outDir, want);
+          legs.push({ latencyMs, tool, ...leg, dataMBps: dataBytes / 1e6 / leg.seconds });
+          log(`  ${latencyMs} ms, ${tool}: ${leg.seconds.toFixed(2)} s (${(dataBytes / 1e6 / leg.seconds).toFixed(0)} MB/s of data, CPU ${leg.cpuSeconds.toFixed(1)} s, load ${leg.load})`);
+          rmSync(outDir, { recursive: true, force: true });
+        }
+      }
       if (latencyMs > 0) await proxy.removeToxic('latency');
     }
   } finally {
@@ -124,10 +142,14 @@ async function main(): Promise<void> {
     rmSync(workDir, { recursive: true, force: true });
   }
 
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const ratios = [0, LATENCY_MS].map((latencyMs) => {
-    const ours = legs.find((l) => l.latencyMs === latencyMs && l.tool === 'ours')!;
-    const base = legs.find((l) => l.latencyMs === latencyMs && l.tool === 'coldsnap')!;
-    return { latencyMs, value: ours.seconds / base.seconds, verified: ours.verified && base.verified };
+    const of = (tool: Leg['tool']) => legs.filter((l) => l.latencyMs === latencyMs && l.tool === tool);
+    return {
+      latencyMs,
+      value: mean(of('ours').map((l) => l.seconds)) / mean(of('coldsnap').map((l) => l.seconds)),
+      verified: [...of('ours'), ...of('coldsnap')].every((l) => l.verified),
+    };
   });
   for (const r of ratios) {
     console.log(`ratio ours/coldsnap ${r.value.toFixed(2)}${r.latencyMs ? ` (+${r.latencyMs} ms per answer)` : ''}${r.verified ? '' : ' UNVERIFIED'}`);
