@@ -19,7 +19,7 @@ import { OverlayExtentSource } from '../transfer/overlay-extent-source.js';
 import type { TransferCheckpoint } from '../transfer/types.js';
 import type { ExportActivityDeps } from './deps.js';
 import { diskIdentity } from './disk-identity.js';
-import { claimStaged, ClaimRefresher, stagedRecord } from './staging.js';
+import { claimStaged, ClaimRefresher, stagedRecord, transferredDisk, verifiedRecord } from './staging.js';
 import type { TransferDiskInput, TransferredDisk } from './types.js';
 
 export type OpenExtentSource = (vm: VmDescription, diskKey: number, target: ExportTarget, options?: { since?: string }) => Promise<ExtentSource>;
@@ -99,18 +99,8 @@ export async function transferExtentDisk(
     });
     clearInterval(ticker);
     await claim.settle();
-    await sink.writeStaged(input.fileName, {
-      ...stagedRecord(input.jobId, identity, { bytes: result.bytes, sha256: result.sha256 }),
-      ...(result.file.state ? { sinkState: result.file.state } : last ? { sinkState: last.sink } : {}),
-    });
-    return {
-      diskKey: input.diskKey,
-      fileName: input.fileName,
-      bytes: result.bytes,
-      sha256: result.sha256,
-      resumedFromOffset: result.resumedFromOffset,
-      restartedFromZero: result.restartedFromZero,
-    };
+    await sink.writeStaged(input.fileName, verifiedRecord(input.jobId, identity, result, last));
+    return transferredDisk(input, result);
   } catch (err) {
     if (ctx.cancellationSignal.aborted) throw new CancelledFailure('transfer cancelled');
     // The engine removed the partial of a transfer no retry will resume: its claim goes too.

@@ -7,7 +7,32 @@ import { ErrorType } from '../core/errors.js';
 import type { OutputSink, StagedDiskRecord } from '../storage/sink.js';
 import type { DiskIdentity } from './disk-identity.js';
 import { provablySame } from './disk-identity.js';
+import type { TransferCheckpoint, TransferResult } from '../transfer/types.js';
 import type { TransferDiskInput, TransferredDisk } from './types.js';
+
+/**
+ * The record of a disk the transfer finished: verified, with its size and hash,
+ * and the sink's final state (an image's file says its own: S3's completed upload,
+ * which publish copies; else the last checkpoint's).
+ */
+export function verifiedRecord(jobId: string, source: DiskIdentity, result: TransferResult, last: TransferCheckpoint | undefined): StagedDiskRecord {
+  return {
+    ...stagedRecord(jobId, source, { bytes: result.bytes, sha256: result.sha256 }),
+    ...(result.file.state ? { sinkState: result.file.state } : last ? { sinkState: last.sink } : {}),
+  };
+}
+
+/** What the workflow is told of a disk the transfer finished. */
+export function transferredDisk(input: Pick<TransferDiskInput, 'diskKey' | 'fileName'>, result: TransferResult): TransferredDisk {
+  return {
+    diskKey: input.diskKey,
+    fileName: input.fileName,
+    bytes: result.bytes,
+    sha256: result.sha256,
+    resumedFromOffset: result.resumedFromOffset,
+    restartedFromZero: result.restartedFromZero,
+  };
+}
 
 export function stagedRecord(jobId: string, source: DiskIdentity, verified?: { bytes: number; sha256: string }): StagedDiskRecord {
   return { version: 1, jobId, verified: verified !== undefined, ...verified, source, updatedAt: new Date().toISOString() };

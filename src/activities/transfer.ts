@@ -20,7 +20,7 @@ import type { TransferCheckpoint } from '../transfer/types.js';
 import type { ExportActivityDeps } from './deps.js';
 import { diskIdentity } from './disk-identity.js';
 import { transferExtentDisk } from './extent-transfer.js';
-import { claimStaged, ClaimRefresher, stagedRecord } from './staging.js';
+import { claimStaged, ClaimRefresher, stagedRecord, transferredDisk, verifiedRecord } from './staging.js';
 import type { ExportActivities, TransferDiskInput } from './types.js';
 
 export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportActivities, 'transferDisk'> {
@@ -116,19 +116,8 @@ export function createTransferActivity(deps: ExportActivityDeps): Pick<ExportAct
         // No refresh may land after (and undo) the verified record.
         clearInterval(ticker);
         await claim.settle();
-        if (!input.ova) await sink.writeStaged(input.fileName, {
-          ...stagedRecord(input.jobId, identity, { bytes: result.bytes, sha256: result.sha256 }),
-          // An image's file says its own final state (S3: the completed upload publish copies).
-          ...(result.file.state ? { sinkState: result.file.state } : last ? { sinkState: last.sink } : {}),
-        });
-        return {
-          diskKey: input.diskKey,
-          fileName: input.fileName,
-          bytes: result.bytes,
-          sha256: result.sha256,
-          resumedFromOffset: result.resumedFromOffset,
-          restartedFromZero: result.restartedFromZero,
-        };
+        if (!input.ova) await sink.writeStaged(input.fileName, verifiedRecord(input.jobId, identity, result, last));
+        return transferredDisk(input, result);
       } catch (err) {
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure('transfer cancelled');
         if (input.mode === 'ovf' && sessionId && (await sessionIsGone(provider, sessionId))) {

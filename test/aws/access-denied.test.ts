@@ -14,11 +14,13 @@ import { awsExportInput, awsWorkerConfig, pointAwsAt } from '../harness/aws-expo
 import { seedSnapshot, type SeededSnapshot } from '../harness/aws-seed.js';
 import { seedInstance, type SeededInstance } from '../harness/aws-instance.js';
 import { startBlockCounter, type BlockCounter } from '../harness/ebs-block-counter.js';
-import { startWorker, temporalClient, type RunningWorker } from '../harness/export-env.js';
+import { useWorkerAndClient } from '../harness/export-env.js';
 
 const aws = inject('aws');
 const config = awsWorkerConfig(aws);
 const root = config.output.allowedRoots[0]!;
+// A worker in this process and a client, for the whole file (the AWS clients read the endpoint variables at the first export).
+const exports = useWorkerAndClient(config);
 
 // Everything an export needs except ebs:GetSnapshotBlock and ec2:CreateSnapshots.
 const POLICY = {
@@ -28,8 +30,6 @@ const POLICY = {
 
 let moto: Moto;
 let counter: BlockCounter;
-let worker: RunningWorker;
-let temporal: Awaited<ReturnType<typeof temporalClient>>;
 let snapshot: SeededSnapshot;
 let instance: SeededInstance;
 
@@ -72,19 +72,15 @@ beforeAll(async () => {
   process.env.AWS_SECRET_ACCESS_KEY = secret;
   counter = await startBlockCounter(moto.endpoint);
   pointAwsAt(moto.endpoint, counter.endpoint);
-  worker = await startWorker(config);
-  temporal = await temporalClient(config);
 }, 120_000);
 
 afterAll(async () => {
-  await worker?.stop();
-  await temporal?.close();
   await counter?.close();
   await moto?.stop();
 });
 
 async function failureOf(input: ExportWorkflowInput): Promise<{ type?: string; message?: string; retryState?: string }> {
-  const err = await temporal.client.workflow
+  const err = await exports.client.workflow
     .execute(EXPORT_WORKFLOW_TYPE, { taskQueue: config.temporal.taskQueue, workflowId: input.jobId, args: [input] })
     .then(() => undefined, (e: unknown) => e as WorkflowFailedError);
   const top = err?.cause as { type?: string; message?: string; cause?: { retryState?: string } } | undefined;

@@ -13,16 +13,16 @@ import { awsExportInput, awsWorkerConfig, pointAwsAt } from '../harness/aws-expo
 import { spacedBlockIndexes } from '../harness/aws-seed.js';
 import { seedInstance, type SeededInstance } from '../harness/aws-instance.js';
 import { startBlockCounter, type BlockCounter } from '../harness/ebs-block-counter.js';
-import { startWorker, temporalClient, type RunningWorker } from '../harness/export-env.js';
+import { useWorkerAndClient } from '../harness/export-env.js';
 
 const aws = inject('aws');
 const config = awsWorkerConfig(aws);
 const root = config.output.allowedRoots[0]!;
+// A worker in this process and a client, for the whole file (the AWS clients read the endpoint variables at the first export).
+const exports = useWorkerAndClient(config);
 const BLOCKS = 200;
 
 let counter: BlockCounter;
-let worker: RunningWorker;
-let temporal: Awaited<ReturnType<typeof temporalClient>>;
 let instance: SeededInstance;
 
 beforeAll(async () => {
@@ -30,13 +30,9 @@ beforeAll(async () => {
   counter = await startBlockCounter(aws.patched.endpoint, { blockDelayMs: 250 });
   pointAwsAt(aws.patched.endpoint, counter.endpoint);
   instance = await seedInstance(aws.patched, { name: 'cancelled', volumes: [{ sizeGiB: 1, blockIndexes: spacedBlockIndexes(BLOCKS, 10) }] });
-  worker = await startWorker(config);
-  temporal = await temporalClient(config);
 }, 120_000);
 
 afterAll(async () => {
-  await worker?.stop();
-  await temporal?.close();
   await counter?.close();
 });
 
@@ -45,7 +41,7 @@ it('stops, deletes its snapshots and removes only the files it created', async (
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'notes.txt'), 'not the export\'s');
   const jobId = `aws-cancel-${Date.now()}`;
-  const handle = await temporal.client.workflow.start(EXPORT_WORKFLOW_TYPE, {
+  const handle = await exports.client.workflow.start(EXPORT_WORKFLOW_TYPE, {
     taskQueue: config.temporal.taskQueue,
     workflowId: jobId,
     args: [awsExportInput(jobId, instance.instanceId, dir, aws.patched.region)],

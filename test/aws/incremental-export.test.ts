@@ -17,16 +17,16 @@ import { ebsClient, ec2Client } from '../harness/aws-clients.js';
 import { awsExportInput, awsWorkerConfig, pointAwsAt } from '../harness/aws-export-env.js';
 import { EBS_BLOCK_SIZE, seedSnapshot, spacedBlockIndexes, type SeededSnapshot } from '../harness/aws-seed.js';
 import { startBlockCounter, type BlockCounter } from '../harness/ebs-block-counter.js';
-import { startWorker, temporalClient, type RunningWorker } from '../harness/export-env.js';
+import { useWorkerAndClient } from '../harness/export-env.js';
 
 const aws = inject('aws');
 const GiB = 2 ** 30;
 const config = awsWorkerConfig(aws);
 const root = config.output.allowedRoots[0]!;
+// A worker in this process and a client, for the whole file (the AWS clients read the endpoint variables at the first export).
+const exports = useWorkerAndClient(config);
 
 let counter: BlockCounter;
-let worker: RunningWorker;
-let temporal: Awaited<ReturnType<typeof temporalClient>>;
 let base: SeededSnapshot;
 let next: SeededSnapshot;
 /** The later snapshot's volume: the base's blocks, then the child's over them. */
@@ -51,13 +51,9 @@ beforeAll(async () => {
     ec2.destroy();
   }
   nextVolume = await writeVolume([base, next], 'next-volume.raw');
-  worker = await startWorker(config);
-  temporal = await temporalClient(config);
 }, 120_000);
 
 afterAll(async () => {
-  await worker?.stop();
-  await temporal?.close();
   await counter?.close();
 });
 
@@ -95,13 +91,13 @@ describe.each(['qcow2', 'raw'] as const)('incremental export to %s', (format) =>
     const id = `inc-${format}-${Date.now()}`;
 
     counter.reset();
-    const first = await run(temporal.client, awsExportInput(`${id}-base`, base.snapshotId, dir, aws.patched.region, { format }));
+    const first = await run(exports.client, awsExportInput(`${id}-base`, base.snapshotId, dir, aws.patched.region, { format }));
     expect(counter.reads(base.snapshotId).sort((a, b) => a - b)).toEqual([...base.written.keys()].sort((a, b) => a - b));
     const image = diskOf(first, format);
 
     counter.reset();
     const second = await run(
-      temporal.client,
+      exports.client,
       awsExportInput(`${id}-next`, next.snapshotId, dir, aws.patched.region, { format, options: { sinceSnapshot: base.snapshotId } }),
     );
     expect(second.sinceSnapshot).toBe(base.snapshotId);
@@ -113,7 +109,7 @@ describe.each(['qcow2', 'raw'] as const)('incremental export to %s', (format) =>
     expect((await qemuImg('compare', '-f', format, '-F', 'raw', image, nextVolume)).stdout).toContain('Images are identical');
     await expectManifestHolds(second, image);
 
-    const full = await run(temporal.client, awsExportInput(`${id}-full`, next.snapshotId, fullDir, aws.patched.region, { format }));
+    const full = await run(exports.client, awsExportInput(`${id}-full`, next.snapshotId, fullDir, aws.patched.region, { format }));
     expect((await qemuImg('compare', '-f', format, '-F', format, image, diskOf(full, format))).stdout).toContain('Images are identical');
   }, 180_000);
 });
@@ -123,7 +119,7 @@ describe('incremental export refusals', () => {
     const dir = join(root, 'incremental-empty');
     mkdirSync(dir, { recursive: true });
     const input = awsExportInput(`inc-empty-${Date.now()}`, next.snapshotId, dir, aws.patched.region, { options: { sinceSnapshot: base.snapshotId } });
-    const failure = await run(temporal.client, input).then(
+    const failure = await run(exports.client, input).then(
       () => undefined,
       (err: unknown) => err as { cause?: { type?: string; message?: string } },
     );

@@ -15,14 +15,14 @@ import { ec2Client } from '../harness/aws-clients.js';
 import { awsExportInput, awsWorkerConfig, pointAwsAt } from '../harness/aws-export-env.js';
 import { spacedBlockIndexes } from '../harness/aws-seed.js';
 import { seedInstance, writeExpectedImage, type SeededInstance } from '../harness/aws-instance.js';
-import { startWorker, temporalClient, type RunningWorker } from '../harness/export-env.js';
+import { useWorkerAndClient } from '../harness/export-env.js';
 
 const aws = inject('aws');
 const config = awsWorkerConfig(aws);
 const root = config.output.allowedRoots[0]!;
+// A worker in this process and a client, for the whole file (the AWS clients read the endpoint variables at the first export).
+const exports = useWorkerAndClient(config);
 
-let worker: RunningWorker;
-let temporal: Awaited<ReturnType<typeof temporalClient>>;
 let ec2: EC2Client;
 let instance: SeededInstance;
 let expected: string[];
@@ -38,13 +38,9 @@ beforeAll(async () => {
     ],
   });
   expected = await Promise.all(instance.volumes.map((v, i) => writeExpectedImage(v, join(root, `${instance.name}-volume-${i}.raw`))));
-  worker = await startWorker(config);
-  temporal = await temporalClient(config);
 }, 120_000);
 
-afterAll(async () => {
-  await worker?.stop();
-  await temporal?.close();
+afterAll(() => {
   ec2?.destroy();
 });
 
@@ -55,7 +51,7 @@ async function sha256Of(path: string): Promise<string> {
 }
 
 function run(input: ExportWorkflowInput): Promise<ExportResult> {
-  return temporal.client.workflow.execute(EXPORT_WORKFLOW_TYPE, { taskQueue: config.temporal.taskQueue, workflowId: input.jobId, args: [input] });
+  return exports.client.workflow.execute(EXPORT_WORKFLOW_TYPE, { taskQueue: config.temporal.taskQueue, workflowId: input.jobId, args: [input] });
 }
 
 /** Snapshots this test's exports took and did not delete (tagged by the provider with the job). */

@@ -17,14 +17,14 @@ import { qemuImg } from '../../src/formats/qcow2/test-support.js';
 import { awsExportInput, awsWorkerConfig, pointAwsAt } from '../harness/aws-export-env.js';
 import { spacedBlockIndexes } from '../harness/aws-seed.js';
 import { seedInstance, writeExpectedImage, type SeededInstance } from '../harness/aws-instance.js';
-import { startWorker, temporalClient, type RunningWorker } from '../harness/export-env.js';
+import { useWorkerAndClient } from '../harness/export-env.js';
 
 const aws = inject('aws');
 const config = awsWorkerConfig(aws);
 const root = config.output.allowedRoots[0]!;
+// A worker in this process and a client, for the whole file (the AWS clients read the endpoint variables at the first export).
+const exports = useWorkerAndClient(config);
 
-let worker: RunningWorker;
-let temporal: Awaited<ReturnType<typeof temporalClient>>;
 let s3: S3Client;
 let instance: SeededInstance;
 let expected: string[];
@@ -45,13 +45,9 @@ beforeAll(async () => {
     ],
   });
   expected = await Promise.all(instance.volumes.map((v, i) => writeExpectedImage(v, join(root, `s3-volume-${i}.raw`))));
-  worker = await startWorker(config);
-  temporal = await temporalClient(config);
 }, 120_000);
 
-afterAll(async () => {
-  await worker?.stop();
-  await temporal?.close();
+afterAll(() => {
   s3?.destroy();
 });
 
@@ -69,7 +65,7 @@ describe.each(['qcow2'] as const)('an instance exported to S3 as %s', (format) =
       sink: { kind: 's3', bucket: aws.minio.bucket, prefix },
       outputPath: `s3://${aws.minio.bucket}/${prefix}`,
     });
-    const result = await temporal.client.workflow.execute<(i: typeof input) => Promise<ExportResult>>(EXPORT_WORKFLOW_TYPE, { taskQueue: config.temporal.taskQueue, workflowId: jobId, args: [input] });
+    const result = await exports.client.workflow.execute<(i: typeof input) => Promise<ExportResult>>(EXPORT_WORKFLOW_TYPE, { taskQueue: config.temporal.taskQueue, workflowId: jobId, args: [input] });
     const disks = result.files.filter((f) => f.name.endsWith(`.${format}`));
     expect(disks).toHaveLength(2);
     const manifestKey = result.files.find((f) => f.name.endsWith('.mf'))!.name;

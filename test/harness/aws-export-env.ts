@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { generateSecretsKey } from '../../src/config/secrets.js';
 import type { HyperConfig } from '../../src/config/types.js';
 import { DEFAULT_TASK_QUEUE, type ExportWorkflowInput } from '../../src/core/export-contract.js';
+import { exportInput } from './export-env.js';
 import type { AwsServices } from './aws-services.js';
 
 export function awsWorkerConfig(aws: AwsServices): HyperConfig {
@@ -44,25 +45,13 @@ export function pointAwsAt(ec2: string, ebs: string): void {
   process.env.AWS_ENDPOINT_URL_EBS = ebs;
 }
 
+/** An export of `vmPath` in `region` into `directory` (qcow2 unless overridden), as the gateway would start it. */
 export function awsExportInput(
   jobId: string,
   vmPath: string,
   directory: string,
   region: string,
-  overrides: Partial<Omit<ExportWorkflowInput, 'options'>> & { options?: Partial<ExportWorkflowInput['options']> } = {},
+  overrides: Parameters<typeof exportInput>[3] = {},
 ): ExportWorkflowInput {
-  const { options, ...rest } = overrides;
-  return {
-    jobId,
-    jobName: jobId,
-    vmPath,
-    format: 'qcow2',
-    method: 'auto',
-    source: { provider: 'aws', region },
-    sink: { kind: 'local', directory },
-    outputPath: directory,
-    submittedAt: new Date().toISOString(),
-    ...rest,
-    options: { parallelDownloads: 2, removeCdrom: false, snapshot: false, powerOff: false, shutdownTimeoutSeconds: 60, ...options },
-  };
+  return exportInput(jobId, vmPath, { kind: 'local', directory }, { format: 'qcow2', source: { provider: 'aws', region }, ...overrides });
 }

@@ -3,7 +3,6 @@
 // outputs, on 127.0.0.1 with free ports, once per run; only this project pays for them.
 // HYPERSDK_MOTO_WITHOUT=<patch>[,<patch>] leaves patches out of the patched server,
 // to watch the test of each patch fail without it.
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { MOTO_PATCHES, startMoto, type MotoPatch } from '../../src/devservices/m
 import { startMinio } from '../../src/devservices/minio.js';
 import { startTemporalDevServer } from '../../src/devservices/temporal.js';
 import type { AwsServices } from './aws-services.js';
+import { createBucket } from './minio-client.js';
 
 function patchesLeftOut(value: string | undefined): MotoPatch[] {
   const names = (value ?? '').split(',').filter((name) => name !== '');
@@ -39,14 +39,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       startMinio({ workDir }).then((s) => (started.push(s), s)),
     ]);
     const bucket = 'hypersdk-aws-test';
-    const s3 = new S3Client({
-      endpoint: minio.endpoint,
-      region: minio.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: minio.accessKeyId, secretAccessKey: minio.secretAccessKey },
-    });
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    s3.destroy();
+    await createBucket(minio, bucket);
     const services: AwsServices = {
       workDir,
       patched: { endpoint: patched.endpoint, region: patched.region },

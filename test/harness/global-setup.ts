@@ -2,7 +2,6 @@
 // and a temporary directory, and stops them when the run ends (pass, fail or
 // interrupt). Servers are launched with a parent-death signal, so even a killed
 // vitest leaves no orphan behind.
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import { toolPath } from '../../src/devservices/tools.js';
 import { startToxiproxy } from '../../src/devservices/toxiproxy.js';
 import { startVcsim } from '../../src/devservices/vcsim.js';
 import { govc } from './govc.js';
+import { createBucket } from './minio-client.js';
 import type { ServiceInfo } from './services.js';
 
 /** VMs the harness powers off, so tests have both power states (the rest stay on). */
@@ -36,14 +36,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     for (const vm of POWERED_OFF_VMS) await govc({ govc: govcPath, vcsim }, ['vm.power', '-off', '-force', vm]);
 
     const bucket = 'hypersdk-test';
-    const s3 = new S3Client({
-      endpoint: minio.endpoint,
-      region: minio.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: minio.accessKeyId, secretAccessKey: minio.secretAccessKey },
-    });
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    s3.destroy();
+    await createBucket(minio, bucket);
 
     const services: ServiceInfo = {
       workDir,
