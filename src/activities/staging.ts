@@ -65,7 +65,18 @@ export async function claimStaged(sink: OutputSink, input: TransferDiskInput, id
     await refuseIfJobAlive(sink, input, record);
     await sink.discardStaged(input.fileName);
   }
-  if (!ours) await sink.writeStaged(input.fileName, stagedRecord(input.jobId, identity));
+  if (ours) return undefined;
+  // Created only if no other claim appeared since the read above: of two exports
+  // of one VM into one output starting together, one writes and the other is refused.
+  const claim = stagedRecord(input.jobId, identity);
+  const other = sink.createStaged ? await sink.createStaged(input.fileName, claim) : await sink.writeStaged(input.fileName, claim);
+  if (other && other.jobId !== input.jobId) {
+    throw ApplicationFailure.create({
+      type: ErrorType.OutputInUse,
+      message: `export ${other.jobId} claimed ${input.fileName} in this output at the same moment; wait for it to end, cancel it, or choose another output`,
+      nonRetryable: true,
+    });
+  }
   return undefined;
 }
 

@@ -16,7 +16,7 @@
 // are created exclusively (0640) and an existing one is used only when it is ours.
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, readdir, rename, unlink } from 'node:fs/promises';
+import { link, lstat, readdir, rename, unlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { validateRelativeName } from './local-paths.js';
 import { delegatingWriter } from './delegating-writer.js';
@@ -229,6 +229,19 @@ export class LocalSink implements OutputSink {
     });
   }
 
+  async createStaged(name: string, record: StagedDiskRecord): Promise<StagedDiskRecord | undefined> {
+    const outcome = await this.held(async (d) => {
+      const { statePath, parentDir, uri } = await paths(d, name);
+      return writeAtomically(statePath, `${statePath}.${randomBytes(4).toString('hex')}.tmp`, parentDir, JSON.stringify(record), `the record of ${uri}`, { exclusive: true });
+    });
+    if (outcome === 'written') return undefined;
+    const found = await this.readStaged(name);
+    if (found) return found; // another claim came first
+    // An unreadable record (foreign, not this worker's) is no claim: replaced, as writeStaged does.
+    await this.writeStaged(name, record);
+    return undefined;
+  }
+
   writeStaged(name: string, record: StagedDiskRecord): Promise<void> {
     return this.held(async (d) => {
       const { statePath, parentDir, uri } = await paths(d, name);
@@ -328,7 +341,8 @@ async function writeAtomically(
   parentDir: string,
   data: Buffer | string,
   shown: string,
-): Promise<void> {
+  { exclusive = false }: { exclusive?: boolean } = {},
+): Promise<'written' | 'exists'> {
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
   let created = false;
   try {
@@ -348,8 +362,21 @@ async function writeAtomically(
     } finally {
       await fh.close();
     }
-    await rename(partialPath, finalPath);
+    if (exclusive) {
+      // link() fails where the name exists: of two writers racing, one wins.
+      try {
+        await link(partialPath, finalPath);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        await unlink(partialPath);
+        return 'exists';
+      }
+      await unlink(partialPath);
+    } else {
+      await rename(partialPath, finalPath);
+    }
     await fsyncDirectory(parentDir);
+    return 'written';
   } catch (err) {
     if (created) await unlink(partialPath).catch(() => undefined);
     throw sinkFailure(err, `writing ${shown}`);

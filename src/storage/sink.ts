@@ -223,6 +223,12 @@ export interface OutputSink {
   /** Writes the staging record atomically (no-op where the sink does not stage). */
   writeStaged(name: string, record: StagedDiskRecord): Promise<void>;
   /**
+   * Writes the staging record only if the disk has none: a claim that two jobs
+   * racing for one name cannot both win. Returns undefined when written, else the
+   * record found. Absent where the sink does not stage.
+   */
+  createStaged?(name: string, record: StagedDiskRecord): Promise<StagedDiskRecord | undefined>;
+  /**
    * Moves a staged, verified disk under its final name, atomically replacing an
    * older file of that name; idempotent (a retry after the move succeeds).
    * Sinks that do not stage: the file is already there.

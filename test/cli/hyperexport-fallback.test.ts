@@ -224,7 +224,7 @@ describe("the original's flags", () => {
       [['-vm', 'x', '-verify', '-output', 's3://bucket/x'], '-verify'],
       [['-batch', '/no/such/file'], '-batch /no/such/file'],
       [['-vm', 'x', '-quiet=maybe'], '-quiet is a switch'],
-      [['-vm', 'x', '-provider', 'aws'], "'--provider <name>' argument 'aws' is invalid"],
+      [['-vm', 'x', '-provider', 'gcp'], "'--provider <name>' argument 'gcp' is invalid"],
       [['-vm', 'x', '-interactive'], '-interactive picks the VMs in a menu'],
       [['-tui'], '-tui needs a terminal'],
       [['-vm', 'x', '-standalone', '-use-daemon'], '-standalone exports in this process and -use-daemon'],
