@@ -27,7 +27,7 @@ describe('claimStaged', () => {
       const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
       expect(refused, `round ${round}`).toHaveLength(1);
       expect((refused[0]!.reason as { type?: string }).type).toBe(ErrorType.OutputInUse);
-      const winner = outcomes[0]!.status === 'fulfilled' ? 'job-a' : 'job-b';
+      const winner = outcomes[0].status === 'fulfilled' ? 'job-a' : 'job-b';
       expect((await sink.readStaged('web-disk1.vmdk'))?.jobId).toBe(winner);
       // The winner's retry (same job) keeps its claim.
       await expect(claimStaged(sink, input(winner), identity)).resolves.toBeUndefined();
