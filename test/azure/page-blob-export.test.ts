@@ -14,6 +14,7 @@ import { PageBlobSource, type PageBlobSourceOptions } from '../../src/providers/
 import { openImageDiskWriter } from '../../src/storage/image/image-disk-writer.js';
 import { LocalSink } from '../../src/storage/local-sink.js';
 import { transferExtents } from '../../src/transfer/extent-transfer.js';
+import type { TransferCheckpoint } from '../../src/transfer/types.js';
 import { startBlobCounter, type BlobCounter } from '../harness/azure-blob-counter.js';
 import { blobSasUrl, type AzureAccount } from '../harness/azure-sas.js';
 import { footerChecksum, seedPageBlob, writeExpectedImage, type SeededBlob } from '../harness/azure-seed.js';
@@ -138,6 +139,60 @@ describe('a page blob through the extent engine', () => {
   });
 });
 
+describe('a transfer stopped mid-way (as a killed worker is)', () => {
+  it('resumes at its checkpoint over the same blob: nothing before it is fetched again, and the image is the disk', async () => {
+    // Many small ranges, read one at a time and slowly, so the stop comes between checkpoints.
+    const ranges = Array.from({ length: 120 }, (_, i) => ({ offset: i * 2 * MiB, length: 64 * 1024 }));
+    const blob = await seedPageBlob(azure, { container: 'snapshots', blob: 'resumed.vhd', diskBytes: 256 * MiB, ranges });
+    const image = await writeExpectedImage(blob, join(dir, 'resumed-expected.raw'));
+    const slow = await startBlobCounter(azure.blobEndpoint, { readDelayMs: 10 });
+    const account = { ...azure, blobEndpoint: `${slow.origin}/${azure.account}` };
+    const sink = new LocalSink(dir);
+    const name = 'resumed.qcow2';
+    const stop = new AbortController();
+    let last: TransferCheckpoint | undefined;
+    const relays = [slow];
+    try {
+      const first = await PageBlobSource.open({ sas: sasFor(blob, 3600, account), concurrency: 1 });
+      const writer = await openImageDiskWriter(sink, { name, format: 'qcow2', virtualSize: first.sizeBytes, source: 'raw', stage: false });
+      const stopped = await transferExtents({
+        source: first,
+        writer,
+        signal: stop.signal,
+        checkpointEveryMs: 20,
+        onCheckpoint: (cp) => {
+          last = JSON.parse(JSON.stringify(cp)) as TransferCheckpoint; // as a heartbeat carries it
+          if (cp.offset >= 40 * 2 * MiB) stop.abort(new Error('stopped as a killed worker would be'));
+        },
+      }).catch((err: unknown) => err);
+      await first.close();
+      expect((stopped as Error).message).toContain('killed worker');
+      const resumeAt = last!.offset;
+      const before = ranges.filter((r) => r.offset + r.length <= resumeAt).length;
+      expect(before).toBeGreaterThanOrEqual(40);
+      expect(before).toBeLessThan(ranges.length);
+      expect(last!.source).toMatchObject({ sizeBytes: 256 * MiB, etag: first.identity().etag });
+
+      // A relay of its own: a read the stop cancelled may still reach the first one late.
+      const counter = await startBlobCounter(azure.blobEndpoint);
+      relays.push(counter);
+      const second = await PageBlobSource.open({ sas: sasFor(blob, 3600, { ...azure, blobEndpoint: `${counter.origin}/${azure.account}` }), concurrency: 4 });
+      const resumed = await openImageDiskWriter(sink, { name, format: 'qcow2', virtualSize: second.sizeBytes, source: 'raw', stage: false, checkpoint: { offset: last!.offset, sink: last!.sink } });
+      const result = await transferExtents({ source: second, writer: resumed, checkpoint: last!, signal: new AbortController().signal, onCheckpoint: () => undefined });
+      await second.close();
+      expect(result.resumedFromOffset).toBe(resumeAt);
+      // Only what lies at or after the checkpoint was fetched (and the footer, at open).
+      const fetched = counter.reads().filter((r) => r.start < blob.diskBytes);
+      expect(fetched.every((r) => r.end >= resumeAt)).toBe(true);
+      expect(fetched.length).toBe(ranges.length - before);
+      await expectValidCopy(join(dir, name), image, 256 * MiB);
+    } finally {
+      await sink.close();
+      await Promise.all(relays.map((r) => r.close()));
+    }
+  });
+});
+
 describe('a SAS that expires', () => {
   it('mid-transfer is renewed when the blob refuses it (403), and the transfer completes', async () => {
     const slow = await startBlobCounter(azure.blobEndpoint, { readDelayMs: 400 });
@@ -149,7 +204,7 @@ describe('a SAS that expires', () => {
         asked++;
         return sasFor(seeded, asked === 1 ? 3 : 3600, account)();
       };
-      const source = await PageBlobSource.open({ sas, concurrency: 2, maxReadBytes: MiB, renewBeforeMs: 0 });
+      const source = await PageBlobSource.open({ sas, concurrency: 2, maxReadBytes: MiB / 2, renewBeforeMs: 0 });
       await exportBlob(source, 'qcow2', 'renewed.qcow2');
       expect(source.renewals).toBeGreaterThanOrEqual(1);
       expect(asked).toBe(source.renewals + 1);
