@@ -216,22 +216,39 @@ describe('a SAS that expires', () => {
     }
   });
 
-  it('soon is renewed before it is used, without a refusal', async () => {
+  it('soon is renewed before it ends (in the second half of its life), without a refusal', async () => {
+    const slow = await startBlobCounter(azure.blobEndpoint, { readDelayMs: 400 });
+    try {
+      const account = { ...azure, blobEndpoint: `${slow.origin}/${azure.account}` };
+      let asked = 0;
+      const sas: PageBlobSourceOptions['sas'] = () => {
+        asked++;
+        return Promise.resolve({
+          url: blobSasUrl(account, { container: seeded.container, blob: seeded.blob, expiresAt: new Date(Date.now() + 3600_000) }),
+          // The first grant says it ends in four seconds: renewed two seconds in, before the blob would refuse it.
+          expiresAt: new Date(Date.now() + (asked === 1 ? 4000 : 3600_000)),
+        });
+      };
+      const source = await PageBlobSource.open({ sas, concurrency: 2, maxReadBytes: MiB / 2, renewBeforeMs: 3000 });
+      await exportBlob(source, 'raw', 'early.raw');
+      expect(source.renewals).toBe(1);
+      expect(slow.reads().every((r) => r.status === 206)).toBe(true);
+      await expectIdentical(join(dir, 'early.raw'), 'raw');
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('shorter-lived than the renewal margin is not renewed at every request', async () => {
     relay.reset();
     let asked = 0;
-    const sas: PageBlobSourceOptions['sas'] = () => {
-      asked++;
-      return Promise.resolve({
-        url: blobSasUrl(viaRelay, { container: seeded.container, blob: seeded.blob, expiresAt: new Date(Date.now() + 3600_000) }),
-        // The first grant says it ends within the renewal margin.
-        expiresAt: new Date(Date.now() + (asked === 1 ? 30_000 : 3600_000)),
-      });
-    };
-    const source = await PageBlobSource.open({ sas });
-    await exportBlob(source, 'raw', 'early.raw');
-    expect(source.renewals).toBe(1);
-    expect(relay.reads().every((r) => r.status === 206)).toBe(true);
-    await expectIdentical(join(dir, 'early.raw'), 'raw');
+    // Every grant lives 40 s, less than the two minutes a SAS is renewed before it ends.
+    const sas: PageBlobSourceOptions['sas'] = () => (asked++, sasFor(seeded, 40)());
+    const source = await PageBlobSource.open({ sas, concurrency: 4 });
+    await exportBlob(source, 'raw', 'short-grants.raw');
+    expect(source.renewals).toBe(0);
+    expect(asked).toBe(1);
+    await expectIdentical(join(dir, 'short-grants.raw'), 'raw');
   });
 });
 

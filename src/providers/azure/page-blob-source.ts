@@ -63,6 +63,8 @@ const BUSY_BASE_MS = 200;
 interface Access {
   url: URL;
   expiresAt: number;
+  /** When sas() gave it: a SAS is renewed early by at most half its lifetime. */
+  grantedAt: number;
   generation: number;
 }
 
@@ -197,6 +199,10 @@ export class PageBlobSource implements ExtentSource {
     );
     const data = Buffer.from(await res.body.arrayBuffer());
     const range = `[${offset}, +${length})`;
+    const served = header(res, 'content-range');
+    if (res.statusCode === 206 && served !== undefined && !served.startsWith(`bytes ${offset}-${offset + length - 1}/`)) {
+      throw retryable(`${this.where}: the read of ${range} was answered with the range ${served}`);
+    }
     if (data.length !== length) throw retryable(`${this.where}: the read of ${range} returned ${data.length} bytes`);
     if (md5) {
       const sent = header(res, 'content-md5');
@@ -235,7 +241,9 @@ export class PageBlobSource implements ExtentSource {
     let renewedFor = -1;
     for (let attempt = 1; ; attempt++) {
       let access = this.access;
-      if (access.expiresAt - (this.o.renewBeforeMs ?? 120_000) <= Date.now()) access = await this.renew(access);
+      // Early, but by at most half the SAS's lifetime: grants shorter than the margin are not renewed at every request.
+      const early = Math.min(this.o.renewBeforeMs ?? 120_000, (access.expiresAt - access.grantedAt) / 2);
+      if (access.expiresAt - early <= Date.now()) access = await this.renew(access);
       const spec = build();
       let res: Dispatcher.ResponseData;
       try {
@@ -312,7 +320,7 @@ async function grant(o: PageBlobSourceOptions, generation: number): Promise<Acce
   }
   const se = url.searchParams.get('se');
   const expiresAt = g.expiresAt?.getTime() ?? (se ? Date.parse(se) : NaN);
-  return { url, expiresAt: Number.isFinite(expiresAt) ? expiresAt : Infinity, generation };
+  return { url, expiresAt: Number.isFinite(expiresAt) ? expiresAt : Infinity, grantedAt: Date.now(), generation };
 }
 
 function whereOf(o: PageBlobSourceOptions, url: URL): string {
