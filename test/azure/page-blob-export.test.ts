@@ -310,6 +310,22 @@ describe('a blob that is not a fixed VHD', () => {
   });
 });
 
+describe('a busy account', () => {
+  it('answers 503 ServerBusy: the reads back off and try again, and the image is the disk', async () => {
+    const busy = await startBlobCounter(azure.blobEndpoint, { busyReads: 6 });
+    try {
+      const account = { ...azure, blobEndpoint: `${busy.origin}/${azure.account}` };
+      const source = await PageBlobSource.open({ sas: sasFor(seeded, 3600, account), concurrency: 2 });
+      const result = await exportBlob(source, 'raw', 'busy.raw');
+      expect(busy.reads().filter((r) => r.status === 503)).toHaveLength(6);
+      expect(result.bytesReceived).toBe(ALLOCATED);
+      await expectIdentical(join(dir, 'busy.raw'), 'raw');
+    } finally {
+      await busy.close();
+    }
+  });
+});
+
 describe('a read corrupted on the way', () => {
   it('fails its MD5, is read again, and the image is still the disk', async () => {
     // The first two answers for the first extent arrive with a byte flipped.

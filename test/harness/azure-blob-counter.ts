@@ -3,7 +3,7 @@
 // bytes served, and every Get Page Ranges call. How a test sees that only
 // allocated pages were fetched, without asking the code under test. Everything
 // passes through untouched. It can hold each ranged read for a while (a transfer
-// slow enough for a SAS to expire in it) and flip a byte in the first reads of
+// slow enough for a SAS to expire in it), answer every other read 503 ServerBusy, and flip a byte in the first reads of
 // an offset while keeping their Content-MD5 (a read corrupted on the way).
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -32,6 +32,8 @@ export interface BlobCounterOptions {
   readDelayMs?: number;
   /** The first `times` successful ranged reads starting at `start` arrive with one byte flipped (and the true Content-MD5). */
   corrupt?: { start: number; times: number };
+  /** Every other ranged read, N in all, is answered 503 ServerBusy by the relay itself (a throttled account). */
+  busyReads?: number;
 }
 
 export async function startBlobCounter(target: string, options: BlobCounterOptions = {}): Promise<BlobCounter> {
@@ -39,6 +41,8 @@ export async function startBlobCounter(target: string, options: BlobCounterOptio
   let reads: BlobRead[] = [];
   let lists: string[] = [];
   let corrupt = options.corrupt?.times ?? 0;
+  let busy = options.busyReads ?? 0;
+  let arrivals = 0;
   const relay = (req: IncomingMessage, res: ServerResponse, read?: Omit<BlobRead, 'status' | 'bytes'>): void => {
     const forward = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       const status = answer.statusCode ?? 502;
@@ -72,6 +76,14 @@ export async function startBlobCounter(target: string, options: BlobCounterOptio
     const range = req.method === 'GET' && comp === null ? /^bytes=(\d+)-(\d+)$/.exec(String(req.headers['x-ms-range'] ?? req.headers.range ?? '')) : null;
     if (!range) return relay(req, res);
     const read = { path: url.pathname, start: Number(range[1]), end: Number(range[2]) };
+    if (busy > 0 && arrivals++ % 2 === 0) {
+      busy--;
+      reads.push({ ...read, status: 503, bytes: 0 });
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/xml', 'x-ms-error-code': 'ServerBusy' });
+      res.end('<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code><Message>The server is busy.</Message></Error>');
+      return;
+    }
     if (options.readDelayMs) setTimeout(() => relay(req, res, read), options.readDelayMs);
     else relay(req, res, read);
   });
