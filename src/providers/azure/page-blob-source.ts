@@ -274,7 +274,7 @@ export class PageBlobSource implements ExtentSource {
         }
         throw ApplicationFailure.create({
           type: ErrorType.SourceRefused,
-          message: `${this.where}: ${what} refused (403${code ? ` ${code}` : ''})${expired ? ' with a SAS just renewed' : ''}: the SAS was revoked, is for another blob, or was not signed for read${detail ? ` (${redactUrlsInText(detail)})` : ''}`,
+          message: `${this.where}: ${what} refused (403${code ? ` ${code}` : ''})${renewedFor >= 0 ? ' with a SAS just renewed' : ''}: the access was revoked, or the SAS is for another blob or not for reading${detail ? ` (${redactUrlsInText(detail).slice(0, 300)})` : ''}`,
           nonRetryable: true,
         });
       }
