@@ -17,8 +17,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
-          // test/aws has its own project and servers (below).
-          exclude: [...configDefaults.exclude, 'test/aws/**'],
+          // test/aws and test/azure have their own projects and servers (below).
+          exclude: [...configDefaults.exclude, 'test/aws/**', 'test/azure/**'],
           environment: 'node',
           globalSetup: ['test/harness/global-setup.ts'],
           setupFiles: ['test/harness/quiet-runtime.ts'],
@@ -58,6 +58,20 @@ export default defineConfig({
           hookTimeout: 120_000,
           maxWorkers: 2,
           sequence: { groupOrder: 3 },
+        },
+      },
+      {
+        // The Azure tests (test/azure) against Azurite on loopback: their own global
+        // setup starts it, so the other projects never wait for it.
+        test: {
+          name: 'azure',
+          include: ['test/azure/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/harness/azure-global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          maxWorkers: 2,
+          sequence: { groupOrder: 4 },
         },
       },
     ],
