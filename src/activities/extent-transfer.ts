@@ -12,6 +12,7 @@ import { ErrorType } from '../core/errors.js';
 import type { ExtentSource } from '../core/extent-source.js';
 import type { ExportTarget } from '../core/source-provider.js';
 import type { VmDescription } from '../core/vm-description.js';
+import type { OutputSink } from '../storage/sink.js';
 import { openImageDiskWriter } from '../storage/image/image-disk-writer.js';
 import { transferExtents } from '../transfer/extent-transfer.js';
 import { openLocalImageSource, type LocalImageSource } from '../transfer/local-image-source.js';
@@ -33,8 +34,7 @@ export async function transferExtentDisk(
   openExtentSource: OpenExtentSource,
   checkpoint: TransferCheckpoint | undefined,
 ): Promise<TransferredDisk> {
-  const ctx = Context.current();
-  const image = input.image;
+  const { image, target } = input;
   if (!image) {
     throw ApplicationFailure.create({
       type: ErrorType.InvalidInput,
@@ -42,29 +42,33 @@ export async function transferExtentDisk(
       nonRetryable: true,
     });
   }
-  if (!input.target) {
+  if (!target) {
     throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `${input.fileName}: no export target to read the disk from`, nonRetryable: true });
   }
   const sink = await deps.sinks.open(input.sink);
   const base = input.since ? await openEarlierImage(input, image.format) : undefined;
-  let source: ExtentSource;
   try {
-    const read = await openExtentSource(input.vm, input.diskKey, input.target, input.since ? { since: input.since } : {});
-    source = base ? new OverlayExtentSource(base, read) : read;
-  } catch (err) {
+    const read = await openExtentSource(input.vm, input.diskKey, target, input.since ? { since: input.since } : {});
+    return await transferSource(deps, { ...input, target }, sink, image, base ? new OverlayExtentSource(base, read) : read, checkpoint);
+  } finally {
     await base?.close();
-    throw err;
   }
+}
+
+/** The staged image of the disk written from `source`, heartbeating the engine's checkpoints. */
+async function transferSource(
+  deps: ExportActivityDeps,
+  input: TransferDiskInput & { target: ExportTarget },
+  sink: OutputSink,
+  image: NonNullable<TransferDiskInput['image']>,
+  source: ExtentSource,
+  checkpoint: TransferCheckpoint | undefined,
+): Promise<TransferredDisk> {
+  const ctx = Context.current();
   // A snapshot never changes: its id is what the bytes provably are.
   const identity = diskIdentity(input.vm, input.diskKey, input.target, { etag: source.identity().etag ?? '' });
-  const reused = await claimStaged(sink, input, identity).catch(async (err: unknown) => {
-    await base?.close();
-    throw err;
-  });
-  if (reused) {
-    await base?.close();
-    return reused;
-  }
+  const reused = await claimStaged(sink, input, identity);
+  if (reused) return reused;
   const writer = await openImageDiskWriter(sink, {
     name: input.fileName,
     format: image.format,
@@ -109,7 +113,6 @@ export async function transferExtentDisk(
   } finally {
     clearInterval(ticker);
     await writer.close().catch(() => undefined);
-    await base?.close();
   }
 }
 

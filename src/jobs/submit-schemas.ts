@@ -16,7 +16,6 @@ import { EXPORT_METHODS, JOB_ID_PATTERN, ORIGINAL_EXPORT_METHODS } from './job-s
  * it (kept_snapshot: vol-…=snap-… pairs, comma-separated), or one snapshot id for a
  * one-disk source. Whether it matches the source's disks only the worker can tell.
  */
-export const SINCE_SNAPSHOT_PATTERN = SINCE_SNAPSHOT;
 export const SINCE_SNAPSHOT_SHAPE =
   "one snapshot id (snap-…, for a one-disk source) or an earlier export's kept_snapshot: vol-…=snap-… pairs, comma-separated, no spaces";
 
@@ -35,7 +34,7 @@ export const jobOptionsSchema = z.object({
     }),
   since_snapshot: z
     .string()
-    .regex(SINCE_SNAPSHOT_PATTERN, `must be ${SINCE_SNAPSHOT_SHAPE}`)
+    .regex(SINCE_SNAPSHOT, `must be ${SINCE_SNAPSHOT_SHAPE}`)
     .optional()
     .meta({
       description:

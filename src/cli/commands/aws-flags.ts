@@ -5,7 +5,8 @@
 // names a vCenter profile of the daemon (the original's meaning).
 import { Option } from 'commander';
 import { awsProfileProblem, awsRegionProblem } from '../../config/aws-region.js';
-import { SINCE_SNAPSHOT_PATTERN, SINCE_SNAPSHOT_SHAPE } from '../../jobs/submit-schemas.js';
+import { SINCE_SNAPSHOT } from '../../core/aws-ids.js';
+import { SINCE_SNAPSHOT_SHAPE } from '../../jobs/submit-schemas.js';
 import { CliError } from '../daemon-client.js';
 import { ExitCode } from '../exit-codes.js';
 
@@ -72,7 +73,7 @@ export function awsProfileToSend(flag: string | undefined): string | undefined {
  */
 export function sinceSnapshotToSend(flag: string | undefined, output: string | undefined): string | undefined {
   if (flag === undefined) return undefined;
-  if (!SINCE_SNAPSHOT_PATTERN.test(flag)) throw new CliError(`-since-snapshot ${JSON.stringify(flag)} is not ${SINCE_SNAPSHOT_SHAPE}`, ExitCode.Usage);
+  if (!SINCE_SNAPSHOT.test(flag)) throw new CliError(`-since-snapshot ${JSON.stringify(flag)} is not ${SINCE_SNAPSHOT_SHAPE}`, ExitCode.Usage);
   if (output?.startsWith('s3://')) {
     throw new CliError(
       `-since-snapshot updates the earlier export's raw/qcow2 images in the local output it wrote them to, reading them back: give that directory as -output, not ${output}`,

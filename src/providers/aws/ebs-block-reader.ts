@@ -114,11 +114,6 @@ export class EbsBlockReader {
     this.pool.set(data.length, free);
   }
 
-  /** Whether the client's endpoint is known yet (after its first request). */
-  get ready(): boolean {
-    return endpoints.has(this.ebs);
-  }
-
   async getBlock(snapshotId: string, index: number, token: string, signal: AbortSignal): Promise<BlockAnswer> {
     for (let attempt = 1; ; attempt++) {
       try {
