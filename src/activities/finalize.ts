@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { manifestFileName, ovaFileName, ovfFileName } from '../export/disk-files.js';
 import { ErrorType } from '../core/errors.js';
 import { generateManifest, generateOvf } from '../export/ovf.js';
-import { imageFormatOf, type ExportedFile } from '../core/export-contract.js';
+import { diskImageOf, type ExportedFile } from '../core/export-contract.js';
 import type { ExportActivityDeps } from './deps.js';
 import { packOva } from './ova.js';
 import { packOvaFromStaged } from './ova-pack.js';
@@ -21,14 +21,14 @@ const sha256 = (data: string | Buffer) => createHash('sha256').update(data).dige
 
 export function createFinalizeActivity(deps: ExportActivityDeps): Pick<ExportActivities, 'finalizeExport'> {
   return {
-    async finalizeExport({ jobId, sink: sinkRef, vm, disks, format, removeCdrom, method, diskMethods, ova: inPlace, packMtime, overwrite }): Promise<FinalizedExport> {
+    async finalizeExport({ jobId, sink: sinkRef, vm, disks, format, diskImage, removeCdrom, method, diskMethods, ova: inPlace, packMtime, overwrite }): Promise<FinalizedExport> {
       const sink = await deps.sinks.open(sinkRef);
       // An OVA of disks whose sizes came with the transfers: packed resumably from the staged copies.
       const packing = format === 'ova' && packMtime !== undefined && sink.archives !== undefined;
       if (!overwrite && !packing) await refuseNewcomers(sink, vm, disks, inPlace?.name);
       if (inPlace) return finalizeOvaInPlace(sink, vm, disks, inPlace, removeCdrom);
       const ovfName = ovfFileName(vm);
-      const image = imageFormatOf(format);
+      const image = diskImageOf({ format, ...(diskImage ? { diskImage } : {}) });
       const ovf = generateOvf(
         vm,
         disks.map((d) => {

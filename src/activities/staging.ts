@@ -108,7 +108,7 @@ async function refuseIfJobAlive(sink: OutputSink, input: TransferDiskInput, reco
   refuseIfInUse(record, input.fileName);
   if (!record.verified) return;
   for (const [i] of input.vm.disks.entries()) {
-    const sibling = diskFileName(input.vm, i);
+    const sibling = diskFileName(input.vm, i, input.image?.format);
     if (sibling === input.fileName) continue;
     const other = await sink.readStaged(sibling);
     if (other?.jobId === record.jobId) refuseIfInUse(other, sibling);

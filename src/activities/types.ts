@@ -123,6 +123,8 @@ export interface FinalizeInput {
   vm: VmDescription;
   disks: TransferredDisk[];
   format: ExportFormat;
+  /** Format ovf/ova whose disks were written as images of this format (ExportWorkflowInput.diskImage). */
+  diskImage?: ImageFormat;
   removeCdrom: boolean;
   /** How the disks were read: decides the disk format the OVF declares. */
   method: Exclude<ExportMethod, 'auto'>;

@@ -128,7 +128,7 @@ describe('POST /jobs/submit with provider aws', () => {
   it.each([
     [{ provider: 'aws', vm_path: 'i-0abc1234' }, /^source\.region: is required for provider aws/],
     [{ provider: 'aws', vm_path: 'i-0abc1234', source: { region: 'mars-1' } }, /^source\.region: must be an AWS region name/],
-    [{ provider: 'aws', vm_path: 'i-0abc1234', source: { region: 'us-east-1' }, format: 'ova' }, /^format: ova is not produced from AWS: AWS disks are exported as raw or qcow2 images/],
+    [{ provider: 'aws', vm_path: 'i-0abc1234', source: { region: 'us-east-1' }, format: 'vmdk' }, /^format: vmdk is the source's own VMDK disk files, and EBS volumes have none/],
     [{ provider: 'aws', vm_path: 'i-0abc1234', source: { region: 'us-east-1' }, export_method: 'ovf' }, /^export_method: "ovf" is a vSphere export method/],
     [{ provider: 'aws', vm_path: 'i-0abc1234', source: { region: 'us-east-1' }, profile: 'default' }, /^profile: .*give source\.profile$/],
     [{ provider: 'aws', vm_path: 'i-0abc1234', source: { region: 'us-east-1' }, password: 'hunter2' }, /^password: vCenter credentials do not apply to provider aws/],

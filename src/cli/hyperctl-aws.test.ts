@@ -80,9 +80,9 @@ describe('hyperctl submit -provider aws', () => {
   });
 
   it('prints what the daemon refused, naming the field (exit 1)', async () => {
-    const r = await hyperctl(['submit', '-daemon', daemon, '-provider', 'aws', '-vm', 'i-0abc1234', '-region', 'eu-west-1', '-format', 'ova']);
+    const r = await hyperctl(['submit', '-daemon', daemon, '-provider', 'aws', '-vm', 'i-0abc1234', '-region', 'eu-west-1', '-format', 'vmdk']);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/^Submit rejected:\n {2}- format: ova is not produced from AWS: AWS disks are exported as raw or qcow2 images/);
+    expect(r.err).toMatch(/^Submit rejected:\n {2}- format: vmdk is the source's own VMDK disk files, and EBS volumes have none/);
     expect(r.out).toBe('');
   });
 

@@ -98,6 +98,13 @@ describe('hyperexport -provider aws', () => {
     expect(report.exports[0]!.result).not.toHaveProperty('kept_snapshot');
   });
 
+  it('-format ova reaches the daemon, which describes the instance with qcow2 disks (diskImage)', async () => {
+    const before = gw.started.length;
+    const r = await hyperexport(['-daemon', daemon, '-provider', 'aws', '-region', 'eu-west-1', '-vm', 'i-0aaa1111', '-format', 'ova', '-quiet', '-interval', '0.1']);
+    expect(r.code, r.err).toBe(0);
+    expect(inputsSince(before)).toEqual([expect.objectContaining({ vmPath: 'i-0aaa1111', format: 'ova', diskImage: 'qcow2' }) as unknown]);
+  });
+
   it("takes the region from AWS_REGION here, else leaves it to the daemon's aws.region", async () => {
     let before = gw.started.length;
     const fromEnv = await hyperexport(['-daemon', daemon, '-provider', 'aws', '-vm', 'web-1', '-quiet', '-interval', '0.1'], { env: { AWS_REGION: 'eu-central-2' } });
@@ -120,8 +127,8 @@ describe('hyperexport -provider aws', () => {
       },
       select: <T>(c: { message: string; choices: Choice<T>[] }) => {
         asked.push(`select:${c.message}`);
-        if (c.message === 'Disk image format') formats = c.choices.map((x) => x.value);
-        return Promise.resolve((c.message === 'Disk image format' ? 'qcow2' : 'power-off') as T);
+        if (c.message.startsWith('Format (')) formats = c.choices.map((x) => x.value);
+        return Promise.resolve((c.message.startsWith('Format (') ? 'qcow2' : 'power-off') as T);
       },
       input: () => Promise.resolve(''),
       confirm: (c) => {
@@ -135,7 +142,7 @@ describe('hyperexport -provider aws', () => {
     expect(opened.at(-1)).toEqual({ region: 'sa-east-1' });
     expect(asked[0]).toBe('checkbox:/sa-east-1/i-0aaa1111,/sa-east-1/i-0bbb2222');
     expect(asked[1]).toBe('select:1 selected instance(s) are running. How should they be exported?');
-    expect(formats).toEqual(['qcow2', 'raw']);
+    expect(formats).toEqual(['ovf', 'ova', 'qcow2', 'raw']);
     expect(asked.filter((a) => a.includes('CD-ROM'))).toEqual([]);
     // The listed path /<region>/<id> names the instance and its region.
     expect(inputsSince(before).map((i) => [i.vmPath, i.source, i.format, i.options.powerOff])).toEqual([
@@ -160,8 +167,6 @@ describe('hyperexport -provider aws', () => {
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-output', 's3://exports/web01', '-since-snapshot', 'snap-0bbb2222'], "hyperexport: -since-snapshot updates the earlier export's raw/qcow2 images in the local output it wrote them to, reading them back: give that directory as -output, not s3://exports/web01"],
     [['-provider', 'aws', '-vm', 'i-0aaa1111,i-0bbb2222', '-since-snapshot', 'snap-0bbb2222'], "hyperexport: -since-snapshot names the earlier snapshots of one instance's disks: give it with one -vm, not 2"],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-standalone'], 'hyperexport: hyperexport --provider aws needs a daemon (hypervisord): -standalone exports from vSphere only; leave out -standalone'],
-    [['-provider', 'aws', '-vm', 'i-0abc1234', '-format', 'ova'], 'hyperexport: -format ova: AWS disks are exported as raw or qcow2 images (each with an OVF descriptor beside them); give -format raw or qcow2'],
-    [['-provider', 'aws', '-vm', 'i-0abc1234', '-compress'], 'hyperexport: -compress packs an OVA, which an AWS export does not produce'],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-method', 'datastore'], 'hyperexport: -method datastore is a vSphere export method'],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-profile', 'default'], 'hyperexport: -profile names a vCenter profile; for a profile of the daemon\'s shared AWS config give -aws-profile'],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-region', 'Ireland'], 'hyperexport: -region "Ireland" is not an AWS region name such as us-east-1 or eu-west-1'],

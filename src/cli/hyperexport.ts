@@ -158,7 +158,7 @@ export function buildHyperexport(io: CliIo): Command {
     .description('Export VMware VMs to OVF/OVA (or AWS EC2 instances to raw/qcow2 images, -provider aws) with live progress: interactively, or with -vm.')
     .option('--vm <path>', 'VM inventory path, name, moref or UUID (repeatable, or a comma list)', collectVms)
     .option('--output <dir>', 'output directory (relative paths: from the current directory)')
-    .addOption(new Option('--format <format>', 'what to produce: ovf or ova (the source disks as VMDK), raw or qcow2 (KVM-ready images written in one pass)').choices(['ovf', 'ova', 'raw', 'qcow2']))
+    .addOption(new Option('--format <format>', 'what to produce: ovf or ova (the source disks as VMDK; from AWS, as qcow2), raw or qcow2 (KVM-ready images written in one pass)').choices(['ovf', 'ova', 'raw', 'qcow2']))
     .addOption(new Option('--method <method>', 'export method').choices(['auto', 'ovf', 'datastore']))
     .option('--snapshot', 'powered-on VMs: export a snapshot (the VM keeps running)')
     .option('--power-off', 'powered-on VMs: shut them down before exporting')
@@ -317,10 +317,6 @@ function awsFlagsOf(options: HyperexportOptions, env: NodeJS.ProcessEnv): AwsSou
   const refuse = (message: string) => new CliError(message, ExitCode.Usage);
   if (options.standalone) throw refuse(`${AWS_NEEDS_DAEMON}: -standalone exports from vSphere only; leave out -standalone`);
   if (options.profile !== undefined) throw refuse("-profile names a vCenter profile; for a profile of the daemon's shared AWS config give -aws-profile");
-  if (options.compress) throw refuse('-compress packs an OVA, which an AWS export does not produce (its disks are raw or qcow2 images); leave out -compress');
-  if (options.format === 'ovf' || options.format === 'ova') {
-    throw refuse(`-format ${options.format}: AWS disks are exported as raw or qcow2 images (each with an OVF descriptor beside them); give -format raw or qcow2`);
-  }
   if (options.method !== undefined && options.method !== 'auto') {
     throw refuse(`-method ${options.method} is a vSphere export method; an AWS export always reads EBS snapshot blocks: leave out -method`);
   }

@@ -20,6 +20,15 @@ export type ImageFormat = 'raw' | 'qcow2';
 export function imageFormatOf(format: ExportFormat): ImageFormat | undefined {
   return format === 'raw' || format === 'qcow2' ? format : undefined;
 }
+
+/**
+ * The image format an export writes its disks in: raw or qcow2 for those formats,
+ * the job's diskImage for an ovf/ova of a source with no disk files of its own
+ * (AWS), none for the source's VMDK files.
+ */
+export function diskImageOf(input: Pick<ExportWorkflowInput, 'format' | 'diskImage'>): ImageFormat | undefined {
+  return imageFormatOf(input.format) ?? input.diskImage;
+}
 /**
  * auto: per disk, the datastore method (ranged reads of the flat extent: resumable)
  * whenever the disk's backing is one flat extent with no parent that the datastore
@@ -101,6 +110,12 @@ export interface ExportWorkflowInput {
   jobName: string;
   vmPath: string;
   format: ExportFormat;
+  /**
+   * For format ovf/ova: the disks are written as images of this format (the
+   * descriptor references them, the OVA holds them) instead of as the source's
+   * VMDK files. Set for sources that have no disk files of their own (AWS).
+   */
+  diskImage?: ImageFormat;
   method: ExportMethod;
   options: ExportOptions;
   source: SourceRef;

@@ -142,18 +142,28 @@ describe('an AWS job', () => {
     expect((await prepareSubmit(config, { provider: 'aws', vm_path: 'i-0abc1234' })).jobs[0]!.input.method).toBe('auto');
   });
 
-  it('refuses ovf, ova and vmdk naming format; takes raw and qcow2, and defaults.format when it is one of those', async () => {
-    for (const format of ['ovf', 'ova', 'vmdk']) {
-      expect(await errorOf({ provider: 'aws', vm_path: 'i-0abc1234', format })).toBe(
-        `format: ${format} is not produced from AWS: AWS disks are exported as raw or qcow2 images (each with an OVF descriptor beside them); give format raw or qcow2`,
-      );
-    }
+  it('takes raw and qcow2 as images, ovf and ova as the instance described with qcow2 disks, refuses vmdk naming format, and takes defaults.format when it is raw or qcow2', async () => {
+    expect(await errorOf({ provider: 'aws', vm_path: 'i-0abc1234', format: 'vmdk' })).toBe(
+      "format: vmdk is the source's own VMDK disk files, and EBS volumes have none: give qcow2 or raw (images), or ovf or ova (the instance described with qcow2 disks)",
+    );
     for (const format of ['raw', 'qcow2'] as const) {
-      expect((await one({ provider: 'aws', vm_path: 'i-0abc1234', format })).job!.input.format).toBe(format);
+      const { input } = (await one({ provider: 'aws', vm_path: 'i-0abc1234', format })).job!;
+      expect(input.format).toBe(format);
+      expect(input.diskImage).toBeUndefined();
+    }
+    for (const format of ['ovf', 'ova'] as const) {
+      expect((await one({ provider: 'aws', vm_path: 'i-0abc1234', format })).job!.input).toMatchObject({ format, diskImage: 'qcow2' });
     }
     const config = await configWith({ AWS_REGION: 'eu-west-1' });
     config.defaults.format = 'raw';
     expect((await prepareSubmit(config, { provider: 'aws', vm_path: 'i-0abc1234' })).jobs[0]!.input.format).toBe('raw');
+  });
+
+  it('refuses an incremental export to an OVA (its images are inside the archive), naming since_snapshot', async () => {
+    expect(await errorOf({ provider: 'aws', vm_path: 'i-0abc1234', format: 'ova', options: { since_snapshot: 'snap-0123abcd' } })).toBe(
+      'options.since_snapshot: an incremental export updates the disk images an earlier export left in its output, and an OVA holds them inside one archive: give format qcow2, raw or ovf',
+    );
+    expect((await one({ provider: 'aws', vm_path: 'i-0abc1234', format: 'ovf', options: { since_snapshot: 'snap-0123abcd' } })).job!.input.options.sinceSnapshot).toBe('snap-0123abcd');
   });
 
   it('refuses credentials under source (never dropped silently) and warns about other unknown keys there', async () => {

@@ -80,7 +80,9 @@ export interface AwsJobParts {
   source: AwsSourceRef;
   /** What the worker looks up: the instance id, Name tag, volume or snapshot. */
   vmRef: string;
-  format: ImageFormat;
+  format: ExportFormat;
+  /** For ovf/ova: the image format of the disks the descriptor references (AWS volumes have no VMDK files). */
+  diskImage?: ImageFormat;
 }
 
 /**
@@ -93,13 +95,23 @@ export function splitListedAwsPath(vmPath: string): { ref: string; region?: stri
   return { ref: vmPath };
 }
 
-function formatOf(requested: JobDefinitionInput['format'], fallback: ExportFormat, label: string): ImageFormat {
-  if (requested === undefined) return imageFormatOf(fallback) ?? 'qcow2';
-  const image = imageFormatOf(requested === 'vmdk' ? 'ovf' : requested);
-  if (image) return image;
-  throw new JobRejected(
-    `${label}format: ${requested} is not produced from AWS: AWS disks are exported as raw or qcow2 images (each with an OVF descriptor beside them); give format raw or qcow2`,
-  );
+/** The disks of an AWS OVF/OVA: qcow2, KVM-ready and storing only the blocks that hold data. */
+const AWS_OVF_DISK_IMAGE: ImageFormat = 'qcow2';
+
+/**
+ * raw and qcow2 as asked (each with an OVF descriptor beside the images); ovf and
+ * ova describe the instance with qcow2 disks. Without a format: the configured
+ * default when it is raw or qcow2, else qcow2 (ovf's files under another name).
+ */
+function formatOf(requested: JobDefinitionInput['format'], fallback: ExportFormat, label: string): Pick<AwsJobParts, 'format' | 'diskImage'> {
+  if (requested === undefined) return { format: imageFormatOf(fallback) ?? 'qcow2' };
+  if (requested === 'vmdk') {
+    throw new JobRejected(
+      `${label}format: vmdk is the source's own VMDK disk files, and EBS volumes have none: give qcow2 or raw (images), or ovf or ova (the instance described with qcow2 disks)`,
+    );
+  }
+  const image = imageFormatOf(requested);
+  return image ? { format: image } : { format: requested, diskImage: AWS_OVF_DISK_IMAGE };
 }
 
 function checkMethod(requested: JobDefinitionInput['export_method'], field: string, label: string): void {
@@ -116,7 +128,12 @@ export function awsJobParts(config: HyperConfig, job: JobDefinitionInput, label:
     if (asksForSomething(job[field as keyof typeof VSPHERE_ONLY])) throw new JobRejected(`${label}${field}: ${why}`);
   }
   checkMethod(job.export_method, methodField, label);
-  const format = formatOf(job.format, config.defaults.format, label);
+  const formats = formatOf(job.format, config.defaults.format, label);
+  if (formats.format === 'ova' && job.options?.since_snapshot !== undefined) {
+    throw new JobRejected(
+      `${label}options.since_snapshot: an incremental export updates the disk images an earlier export left in its output, and an OVA holds them inside one archive: give format qcow2, raw or ovf`,
+    );
+  }
 
   const { ref, region: listedRegion } = splitListedAwsPath(job.vm_path);
   if (ref.length > 256) {
@@ -137,5 +154,5 @@ export function awsJobParts(config: HyperConfig, job: JobDefinitionInput, label:
   const problem = awsRegionProblem(region);
   if (problem) throw new JobRejected(`${label}source.region: not given, and the daemon's default aws.region ${problem}; give source.region`);
   const profile = job.source?.profile;
-  return { source: { provider: 'aws', region, ...(profile ? { profile } : {}) }, vmRef: ref, format };
+  return { source: { provider: 'aws', region, ...(profile ? { profile } : {}) }, vmRef: ref, ...formats };
 }

@@ -87,7 +87,7 @@ export const jobDefinitionInputSchema = z
     output_path: z.string().min(1, 'must not be empty').optional(),
     format: z.enum(['ovf', 'ova', 'vmdk', 'qcow2', 'raw']).optional().meta({
       description:
-        'ovf or ova (the source disks as VMDK files; vmdk is taken as ovf), raw or qcow2 (KVM-ready images written by the transfer, beside an OVF descriptor). Provider aws: raw or qcow2 only (default qcow2, or defaults.format when it is one of those)',
+        'ovf or ova (the source disks as VMDK files; vmdk is taken as ovf), raw or qcow2 (KVM-ready images written by the transfer, beside an OVF descriptor). Provider aws: raw or qcow2, or ovf/ova describing the instance with qcow2 disks; vmdk is refused (default qcow2, or defaults.format when it is raw or qcow2)',
     }),
     export_method: z
       .enum([...EXPORT_METHODS, ...ORIGINAL_EXPORT_METHODS])

@@ -269,6 +269,7 @@ async function prepareOne(
     jobName: name,
     vmPath,
     format,
+    ...(aws?.diskImage ? { diskImage: aws.diskImage } : {}),
     method,
     options,
     source,

@@ -14,7 +14,7 @@ import {
 import type { OvaPlan, PreparedExport, TransferredDisk } from '../activities/types.js';
 import { diskFileName, manifestFileName, ovaFileName, ovfFileName } from '../export/disk-files.js';
 import {
-  imageFormatOf,
+  diskImageOf,
   PROGRESS_QUERY,
   type DiskMethod,
   type DiskProgress,
@@ -83,7 +83,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     progress.disks = vm.disks.map(
       (d, i): DiskProgress => ({
         key: d.key,
-        fileName: diskFileName(vm, i, input.format),
+        fileName: diskFileName(vm, i, diskImageOf(input) ?? input.format),
         sizeBytes: d.capacityBytes,
         bytesDone: 0,
         state: 'pending',
@@ -119,7 +119,8 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     // An OVA whose disk sizes are known before the transfers (datastore reads) is
     // written in place: the disks go straight into the archive.
     let ova: OvaPlan | undefined;
-    if (input.format === 'ova' && sink.kind === 'local' && method === 'datastore' && patched(OVA_IN_PLACE_PATCH)) {
+    // (Not for disks written as images: their sizes are known only once written.)
+    if (input.format === 'ova' && !input.diskImage && sink.kind === 'local' && method === 'datastore' && patched(OVA_IN_PLACE_PATCH)) {
       ova =
         (await control.prepareOva({
           jobId: input.jobId,
@@ -151,6 +152,7 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
       vm,
       disks: transferred,
       format: input.format,
+      ...(input.diskImage ? { diskImage: input.diskImage } : {}),
       removeCdrom: input.options.removeCdrom,
       method,
       ...(methods.some((m) => m.method !== method) ? { diskMethods: methods } : {}),
@@ -320,7 +322,7 @@ async function transferAll(
   const queue = vm.disks.map((disk, index) => ({ disk, index }));
   const results: TransferredDisk[] = [];
   const parallel = Math.max(1, Math.min(input.options.parallelDownloads, queue.length));
-  const image = imageFormatOf(input.format);
+  const image = diskImageOf(input);
 
   const runOne = async (diskIndex: number): Promise<TransferredDisk> => {
     const disk = vm.disks[diskIndex]!;

@@ -29,7 +29,7 @@ export interface InteractiveDefaults {
   removeCdrom: boolean;
   /** Standalone mode has no daemon to choose the output directory. */
   outputRequired: boolean;
-  /** aws: EC2 instances, exported as raw or qcow2 images only, without CD-ROM drives to leave out. */
+  /** aws: EC2 instances, whose disks are written as images (an OVF/OVA holds qcow2), without CD-ROM drives to leave out. */
   provider?: 'vsphere' | 'aws';
 }
 
@@ -96,9 +96,9 @@ export async function chooseInteractively(vms: readonly VmRow[], defaults: Inter
   const format =
     defaults.format ??
     (await prompts.select<ExportFormat>({
-      message: aws ? 'Disk image format' : 'Package format',
+      message: aws ? 'Format (OVF/OVA disks are qcow2)' : 'Package format',
       // AWS disks are written as images only.
-      choices: aws ? FORMAT_CHOICES.filter((c) => c.value === 'qcow2' || c.value === 'raw') : FORMAT_CHOICES,
+      choices: FORMAT_CHOICES,
       default: aws ? 'qcow2' : 'ovf',
     }));
 
