@@ -9,7 +9,7 @@ import { ErrorType } from '../core/errors.js';
 import type { VmDescription } from '../core/vm-description.js';
 import { LocalSink } from '../storage/local-sink.js';
 import { diskIdentity } from './disk-identity.js';
-import { claimStaged } from './staging.js';
+import { claimStaged, stagedRecord } from './staging.js';
 import type { TransferDiskInput } from './types.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hypersdk-claim-'));
@@ -33,5 +33,18 @@ describe('claimStaged', () => {
       await expect(claimStaged(sink, input(winner), identity)).resolves.toBeUndefined();
       await sink.close();
     }
+  });
+
+  it("refuses to discard a job's verified image while that job still writes the VM's next one (the siblings are looked up by the image's name)", async () => {
+    const two = { ...vm, disks: [{ key: 0, capacityBytes: 1 }, { key: 1, capacityBytes: 1 }] } as unknown as VmDescription;
+    const sink = new LocalSink(join(dir, 'siblings'));
+    const identity = diskIdentity(two, 0, { kind: 'vm', vmId: 'vm-1' }, undefined);
+    // job-a finished web-disk1.qcow2 (verified; without validators, not provably the same source, so not reusable) and is writing web-disk2.qcow2.
+    await sink.writeStaged('web-disk1.qcow2', stagedRecord('job-a', identity, { bytes: 1, sha256: 'a'.repeat(64) }));
+    await sink.writeStaged('web-disk2.qcow2', stagedRecord('job-a', identity));
+    const qcow2 = { jobId: 'job-b', vm: two, diskKey: 0, fileName: 'web-disk1.qcow2', image: { format: 'qcow2', virtualSize: 1 } } as TransferDiskInput;
+    await expect(claimStaged(sink, qcow2, identity)).rejects.toMatchObject({ type: ErrorType.OutputInUse, message: expect.stringContaining('export job-a is writing web-disk2.qcow2') as unknown });
+    expect((await sink.readStaged('web-disk1.qcow2'))?.jobId).toBe('job-a');
+    await sink.close();
   });
 });
