@@ -30,8 +30,8 @@ export function renderJob(job: Job, io: CliIo): string {
   const d = job.definition;
   const detail: string[] = [];
   detail.push(`  Name:     ${d.name}`);
-  // An AWS job names its region (the instance id alone does not say where it is).
-  detail.push(`  VM:       ${d.vm_path}${d.provider === 'aws' && d.source ? ` (AWS ${d.source.region})` : ''}`);
+  // A cloud job names where the VM is (an instance id or VM name alone does not say).
+  detail.push(`  VM:       ${d.vm_path}${whereOf(d.source)}`);
   detail.push(`  Output:   ${d.output_path}`);
   detail.push(`  Started:  ${job.started_at}`);
   const p = job.progress;
@@ -60,4 +60,10 @@ export function renderJob(job: Job, io: CliIo): string {
   const body = guardStatusWords(detail.join('\n'), job.status);
   const header = guardStatusWords(`Job ${d.id}`, job.status);
   return `${header}\n  Status:   ${colour(job.status)}\n${body}\n`;
+}
+
+function whereOf(source: Job['definition']['source']): string {
+  if (!source) return '';
+  if ('region' in source) return ` (AWS ${source.region})`;
+  return ` (Azure subscription ${source.subscription_id}${source.resource_group ? `, resource group ${source.resource_group}` : ''})`;
 }

@@ -73,7 +73,7 @@ export interface ExportOptions {
  * configuration; `sealedCredentials` is inline vCenter credentials encrypted by the
  * gateway with the shared secrets key (AES-256-GCM), opaque to Temporal.
  */
-export type SourceRef = VsphereSourceRef | AwsSourceRef;
+export type SourceRef = VsphereSourceRef | AwsSourceRef | AzureSourceRef;
 
 export interface VsphereSourceRef {
   provider: 'vsphere';
@@ -99,6 +99,27 @@ export interface AwsSourceRef {
 
 export function isAwsSource(source: SourceRef): source is AwsSourceRef {
   return source.provider === 'aws';
+}
+
+/**
+ * An Azure subscription, read with the worker's own credentials from the standard
+ * Azure chain (@azure/identity: environment, workload or managed identity, Azure
+ * CLI): nothing secret travels with the job. The VM is the job's vmPath: a full
+ * resource id (/subscriptions/…/resourceGroups/…/providers/Microsoft.Compute/
+ * virtualMachines/…), or a VM name in `resourceGroup` of `subscriptionId`.
+ */
+export interface AzureSourceRef {
+  provider: 'azure';
+  /** The subscription (a GUID) holding the VM. */
+  subscriptionId: string;
+  /** The VM's resource group; absent when vmPath is a full resource id. */
+  resourceGroup?: string;
+  /** Never set: Azure credentials never travel with a job (present for code that reads SourceRef fields). */
+  sealedCredentials?: never;
+}
+
+export function isAzureSource(source: SourceRef): source is AzureSourceRef {
+  return source.provider === 'azure';
 }
 
 export type SinkRef =

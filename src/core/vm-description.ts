@@ -63,7 +63,7 @@ export interface CdromDescription {
 }
 
 export interface VmDescription extends VmSummary {
-  provider: 'vsphere' | 'aws';
+  provider: 'vsphere' | 'aws' | 'azure';
   instanceUuid: string;
   biosUuid: string;
   firmware: Firmware;

@@ -2,7 +2,7 @@
 // live side by side: `method` is ours (auto, ovf, datastore; our CLIs show it) and
 // `export_method` is the original daemon's ("", ctl, govc, ovftool, web), because
 // its Python SDK builds an enum from that field and raises on any other value.
-import { isAwsSource, type ExportMethod, type ExportOptions, type SourceRef } from '../core/export-contract.js';
+import { isAwsSource, isAzureSource, type ExportMethod, type ExportOptions, type SourceRef } from '../core/export-contract.js';
 import { EXPORT_METHODS, ORIGINAL_EXPORT_METHODS, type JobDefinition, type OriginalExportMethod } from './job-schemas.js';
 
 const ORIGINAL_OF: Record<ExportMethod, OriginalExportMethod> = { auto: '', ovf: 'govc', datastore: 'web' };
@@ -40,6 +40,7 @@ export function definitionView(stored: JobDefinition): JobDefinition {
  */
 export function definitionSourceFields(source: SourceRef): Pick<JobDefinition, 'profile' | 'source'> {
   if (isAwsSource(source)) return { source: { region: source.region, ...(source.profile ? { profile: source.profile } : {}) } };
+  if (isAzureSource(source)) return { source: { subscription_id: source.subscriptionId, ...(source.resourceGroup ? { resource_group: source.resourceGroup } : {}) } };
   return source.profile ? { profile: source.profile } : {};
 }
 

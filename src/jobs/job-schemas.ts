@@ -25,12 +25,18 @@ export const jobDefinitionSchema = z
       .enum(ORIGINAL_EXPORT_METHODS)
       .meta({ description: 'the original daemon\'s vocabulary: what the client sent if it was one of those, else ours mapped (auto -> "", ovf -> govc, datastore -> web)' }),
     method: z.enum(EXPORT_METHODS).meta({ description: 'how this server exports: auto, ovf or datastore' }),
-    provider: z.enum(['vsphere', 'aws']),
+    provider: z.enum(['vsphere', 'aws', 'azure']),
     profile: z.string().optional().meta({ description: 'provider vsphere: the vCenter profile' }),
     source: z
-      .object({ region: z.string(), profile: z.string().optional() })
+      .union([
+        z.object({ region: z.string(), profile: z.string().optional() }),
+        z.object({ subscription_id: z.string(), resource_group: z.string().optional() }),
+      ])
       .optional()
-      .meta({ description: "provider aws: the region, and the profile of the worker's shared AWS config (absent: its default credential chain)" }),
+      .meta({
+        description:
+          "provider aws: the region, and the profile of the worker's shared AWS config (absent: its default credential chain); provider azure: the subscription, and the resource group when vm_path is a VM name",
+      }),
     overwrite: z.boolean().optional(),
     options: z.object({
       parallel_downloads: z.number().int(),

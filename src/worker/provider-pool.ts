@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { findProfile } from '../config/profiles.js';
 import type { HyperConfig, VsphereProfile } from '../config/types.js';
 import { vcenterRefusal } from '../config/worker-rules.js';
-import { isAwsSource, type SourceRef } from '../core/export-contract.js';
+import { isAwsSource, isAzureSource, type SourceRef } from '../core/export-contract.js';
 import { ErrorType } from '../core/errors.js';
 import type { SourceProvider } from '../core/source-provider.js';
 import { connectAws, type AwsConnectOptions } from '../providers/aws/index.js';
@@ -86,6 +86,7 @@ export class ProviderPool {
   private keyOf(source: SourceRef): string {
     // The worker's own AWS credentials: one client set per region and profile.
     if (isAwsSource(source)) return `aws:${source.region}:${source.profile ?? ''}`;
+    if (isAzureSource(source)) return `azure:${source.subscriptionId}`;
     if (source.sealedCredentials) {
       // Per job too: a session opened for one job is never handed to another job
       // that carries a copy of the same blob (it would skip the job check).
@@ -102,6 +103,9 @@ export class ProviderPool {
   private profileOf(source: SourceRef): VsphereProfile {
     if (isAwsSource(source)) {
       throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `an AWS source (${source.region}) has no vSphere profile`, nonRetryable: true });
+    }
+    if (isAzureSource(source)) {
+      throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `an Azure source (subscription ${source.subscriptionId}) has no vSphere profile`, nonRetryable: true });
     }
     if (source.sealedCredentials) {
       const jobId = this.jobId();
