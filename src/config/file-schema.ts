@@ -113,6 +113,17 @@ export const fileSchema = z.object({
       region: nonEmpty.optional(),
     })
     .optional(),
+  azure: z
+    .object({
+      subscription_id: z.uuid('must be a subscription id (a GUID)').optional(),
+      resource_group: z
+        .string()
+        .regex(/^[-\w.()]{1,89}[-\w()]$/, 'must be a resource group name: 1-90 letters, digits, _ - . ( ), not ending in .')
+        .optional(),
+      resource_manager_endpoint: z.url({ protocol: /^https$/, error: 'must be an https:// URL' }).optional(),
+      ca_file: nonEmpty.optional(),
+    })
+    .optional(),
   output: z
     .object({
       allowed_roots: z.array(nonEmpty).min(1).optional(),

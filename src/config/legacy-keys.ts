@@ -39,7 +39,7 @@ const UNUSED: Record<string, string> = {
   Webhooks: 'webhooks are not implemented',
   DatabasePath: 'job state lives in Temporal',
   AWS: 'the original read its AWS section as "aws" in lower case only, and so does hypersdk (aws.region)',
-  Azure: 'exports are from vSphere only',
+  Azure: 'the Azure section is read as "azure" in lower case (azure.subscription_id, azure.resource_group); credentials come from the workers\' Azure chain',
   GCP: 'exports are from vSphere only',
   HyperV: 'exports are from vSphere only',
   OCI: 'exports are from vSphere only',

@@ -239,6 +239,9 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
  * for their own endpoint ("minio"), it is a warning: the daemon still starts, and
  * AWS jobs that name no region are refused with the reason.
  */
+/** Azure's public cloud; sovereign clouds and tests set azure.resource_manager_endpoint. */
+export const AZURE_RESOURCE_MANAGER = 'https://management.azure.com';
+
 function checkAwsRegion(region: string | undefined, origins: OriginMap, warnings: string[]): void {
   const problem = region === undefined ? undefined : awsRegionProblem(region);
   if (!problem) return;
@@ -380,6 +383,12 @@ async function buildConfig(
       allowedBuckets: file.s3?.allowed_buckets ?? [],
     },
     aws: { ...(file.aws?.region ? { region: file.aws.region } : {}) },
+    azure: {
+      ...(file.azure?.subscription_id ? { subscriptionId: file.azure.subscription_id } : {}),
+      ...(file.azure?.resource_group ? { resourceGroup: file.azure.resource_group } : {}),
+      resourceManagerEndpoint: file.azure?.resource_manager_endpoint ?? AZURE_RESOURCE_MANAGER,
+      ...(file.azure?.ca_file ? { caFile: file.azure.ca_file } : {}),
+    },
     output: { allowedRoots },
     defaults: {
       method: d.method ?? 'auto',

@@ -87,6 +87,21 @@ export interface HyperConfig {
     /** aws.region, AWS_REGION, AWS_DEFAULT_REGION: the region of AWS jobs and VM lists that name none. */
     region?: string;
   };
+  /**
+   * Azure sources. Optional so that configurations built in code need not spell it;
+   * loadConfig always fills it in. Credentials are never here: workers use the
+   * standard Azure chain (@azure/identity: environment, workload or managed identity, Azure CLI).
+   */
+  azure?: {
+    /** azure.subscription_id, AZURE_SUBSCRIPTION_ID: the subscription of Azure jobs and VM lists that name none. */
+    subscriptionId?: string;
+    /** azure.resource_group: the resource group of Azure jobs that give a VM name and none. */
+    resourceGroup?: string;
+    /** Azure Resource Manager (sovereign clouds, private endpoints, tests); default https://management.azure.com. */
+    resourceManagerEndpoint: string;
+    /** PEM file of extra CA certificates the workers trust for Resource Manager (a private CA). */
+    caFile?: string;
+  };
   output: {
     /** Absolute, symlinks resolved. The first is where relative output paths go. */
     allowedRoots: string[];
