@@ -29,12 +29,12 @@ import {
   KEEP_SNAPSHOTS_HELP,
   providerOption,
   REGION_HELP,
-  refuseAwsOnlyFlags,
+  refuseForeignFlags,
   regionToSend,
   SINCE_SNAPSHOT_HELP,
   sinceSnapshotToSend,
   type Provider,
-} from './commands/aws-flags.js';
+} from './commands/provider-flags.js';
 import type { AwsSourceFlags } from './hyperexport/backend.js';
 import { AWS_NEEDS_DAEMON } from './hyperexport/open-backend.js';
 import { processIo, type CliIo } from './io.js';
@@ -312,7 +312,7 @@ async function postExport(outcome: RunOutcome, options: HyperexportOptions, io: 
  * undefined for vSphere.
  */
 function awsFlagsOf(options: HyperexportOptions, env: NodeJS.ProcessEnv): AwsSourceFlags | undefined {
-  refuseAwsOnlyFlags(options);
+  refuseForeignFlags(options);
   if (options.provider !== 'aws') return undefined;
   const refuse = (message: string) => new CliError(message, ExitCode.Usage);
   if (options.standalone) throw refuse(`${AWS_NEEDS_DAEMON}: -standalone exports from vSphere only; leave out -standalone`);
