@@ -109,7 +109,8 @@ describe('a page blob through the extent engine', () => {
     expect(reads.every((r) => r.status === 206)).toBe(true);
     expect(reads.every((r) => insideWritten(seeded, r.start, r.end))).toBe(true);
     expect(reads.reduce((sum, r) => sum + r.bytes, 0)).toBe(ALLOCATED + 512);
-    expect(Math.max(...reads.map((r) => r.end - r.start + 1))).toBeLessThanOrEqual(4 * MiB);
+    expect(Math.max(...reads.map((r) => r.end - r.start + 1))).toBeLessThanOrEqual(source.maxReadBytes);
+    expect(source.maxReadBytes).toBe(8 * MiB);
     expect(source.renewals).toBe(0);
   });
 
@@ -327,12 +328,12 @@ describe('a busy account', () => {
 });
 
 describe('a read corrupted on the way', () => {
-  it('fails its MD5, is read again, and the image is still the disk', async () => {
+  it('with verifyMd5, fails its MD5, is read again, and the image is still the disk', async () => {
     // The first two answers for the first extent arrive with a byte flipped.
     const faulty = await startBlobCounter(azure.blobEndpoint, { corrupt: { start: 0, times: 2 } });
     try {
       const account = { ...azure, blobEndpoint: `${faulty.origin}/${azure.account}` };
-      const source = await PageBlobSource.open({ sas: sasFor(seeded, 3600, account), concurrency: 1 });
+      const source = await PageBlobSource.open({ sas: sasFor(seeded, 3600, account), concurrency: 1, verifyMd5: true });
       const refused: string[] = [];
       const read = source.read.bind(source);
       source.read = (extent, signal) =>
