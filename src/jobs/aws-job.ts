@@ -99,15 +99,15 @@ export function splitListedAwsPath(vmPath: string): { ref: string; region?: stri
 const AWS_OVF_DISK_IMAGE: ImageFormat = 'qcow2';
 
 /**
- * raw and qcow2 as asked (each with an OVF descriptor beside the images); ovf and
- * ova describe the instance with qcow2 disks. Without a format: the configured
- * default when it is raw or qcow2, else qcow2 (ovf's files under another name).
+ * raw, qcow2 and vhd as asked (each with an OVF descriptor beside the images); ovf
+ * and ova describe the instance with qcow2 disks. Without a format: the configured
+ * default when it is an image format, else qcow2 (ovf's files under another name).
  */
 function formatOf(requested: JobDefinitionInput['format'], fallback: ExportFormat, label: string): Pick<AwsJobParts, 'format' | 'diskImage'> {
   if (requested === undefined) return { format: imageFormatOf(fallback) ?? 'qcow2' };
   if (requested === 'vmdk') {
     throw new JobRejected(
-      `${label}format: vmdk is the source's own VMDK disk files, and EBS volumes have none: give qcow2 or raw (images), or ovf or ova (the instance described with qcow2 disks)`,
+      `${label}format: vmdk is the source's own VMDK disk files, and EBS volumes have none: give qcow2, raw or vhd (images), or ovf or ova (the instance described with qcow2 disks)`,
     );
   }
   const image = imageFormatOf(requested);
