@@ -47,7 +47,7 @@ describe('fixedVhdFooter', () => {
     expect(vhdChecksum(footer)).toBe(checksumByDefinition(footer));
     expect(fixedVhdFooterProblem(footer, size)).toBeUndefined();
     const changed = Buffer.from(footer);
-    changed[30] ^= 1;
+    changed[30] = changed[30]! ^ 1;
     expect(fixedVhdFooterProblem(changed, size)).toMatch(/checksum/);
   });
 
