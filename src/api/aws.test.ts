@@ -133,7 +133,7 @@ describe('POST /jobs/submit with provider aws', () => {
     [{ provider: 'aws', vm_path: 'i-0abc1234', source: { region: 'us-east-1' }, profile: 'default' }, /^profile: .*give source\.profile$/],
     [{ provider: 'aws', vm_path: 'i-0abc1234', source: { region: 'us-east-1' }, password: 'hunter2' }, /^password: vCenter credentials do not apply to provider aws/],
     [{ provider: 'aws', vm_path: 'i-0abc1234', source: { region: 'us-east-1', secret_access_key: 'hunter2' } }, /^source\.secret_access_key: AWS credentials are never taken from a job/],
-    [{ provider: 'gcp', vm_path: 'x' }, /^provider: must be vsphere or aws$/],
+    [{ provider: 'gcp', vm_path: 'x' }, /^provider: must be vsphere, aws or azure$/],
     [{ vm_path: '/DC0/vm/a', options: { keep_snapshots: true } }, /^options\.keep_snapshots: is for provider aws/],
     [{ vm_path: '/DC0/vm/a', options: { since_snapshot: 'snap-0123abcd' } }, /^options\.since_snapshot: is for provider aws/],
     [
@@ -282,9 +282,9 @@ describe('/openapi.json', () => {
       definitions: Record<string, { properties: Record<string, { enum?: string[]; allOf?: { $ref: string }[]; properties?: Record<string, unknown> }> }>;
     };
     const job = submit.definitions.JobDefinitionInput!.properties;
-    expect(job.provider!.enum).toEqual(['vsphere', 'aws']);
-    expect(job.source!.allOf).toEqual([{ $ref: '#/definitions/AwsSource' }]);
-    expect(Object.keys(submit.definitions.AwsSource!.properties)).toEqual(['region', 'profile']);
+    expect(job.provider!.enum).toEqual(['vsphere', 'aws', 'azure']);
+    expect(job.source!.allOf).toEqual([{ $ref: '#/definitions/CloudSource' }]);
+    expect(Object.keys(submit.definitions.CloudSource!.properties)).toEqual(['region', 'profile', 'subscription_id', 'resource_group']);
     expect(Object.keys(job.options!.properties!)).toContain('keep_snapshots');
     expect(Object.keys(job.options!.properties!)).toContain('since_snapshot');
     expect(JSON.stringify(job.options!.properties!.since_snapshot)).toContain('"pattern"');

@@ -87,15 +87,15 @@ describe('hyperctl submit -provider aws', () => {
   });
 
   it.each([
-    [['-provider', 'gcp', '-vm', 'x'], {}, /option '--provider <name>' argument 'gcp' is invalid\. Allowed choices are vsphere, aws\./],
+    [['-provider', 'gcp', '-vm', 'x'], {}, /option '--provider <name>' argument 'gcp' is invalid\. Allowed choices are vsphere, aws, azure\./],
     [['-vm', '/DC0/vm/a', '-region', 'eu-west-1'], {}, /hyperctl: -region is for -provider aws: add -provider aws/],
     [['-vm', '/DC0/vm/a', '-aws-profile', 'p', '-keep-snapshots'], {}, /hyperctl: -aws-profile, -keep-snapshots are for -provider aws/],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-profile', 'default'], {}, /hyperctl: -profile names a vCenter profile of the daemon; .* give -aws-profile/],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-region', 'Ireland'], {}, /hyperctl: -region "Ireland" is not an AWS region name such as us-east-1 or eu-west-1\n/],
     [['-provider', 'aws', '-vm', 'i-0abc1234'], { AWS_REGION: 'minio' }, /hyperctl: AWS_REGION "minio" is not an AWS region name such as us-east-1 or eu-west-1; give -region/],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-aws-profile', 'a b'], {}, /hyperctl: -aws-profile "a b" is not a profile name of the shared AWS config/],
-    [['-provider', 'aws', '-file', 'jobs.yaml'], {}, /hyperctl: -provider, -region, -aws-profile, -keep-snapshots and -since-snapshot go with -vm/],
-    [['-file', 'jobs.yaml', '-since-snapshot', 'snap-0bbb2222'], {}, /hyperctl: -provider, -region, -aws-profile, -keep-snapshots and -since-snapshot go with -vm; .*options\.since_snapshot/],
+    [['-provider', 'aws', '-file', 'jobs.yaml'], {}, /hyperctl: -provider, -region, -aws-profile, -keep-snapshots, -since-snapshot, -subscription and -resource-group go with -vm/],
+    [['-file', 'jobs.yaml', '-since-snapshot', 'snap-0bbb2222'], {}, /hyperctl: -provider, -region, -aws-profile, -keep-snapshots, -since-snapshot, -subscription and -resource-group go with -vm; .*options\.since_snapshot/],
     [['-vm', '/DC0/vm/a', '-since-snapshot', 'snap-0bbb2222'], {}, /hyperctl: -since-snapshot is for -provider aws: add -provider aws/],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-since-snapshot', 'vol-0aaa1111'], {}, /hyperctl: -since-snapshot "vol-0aaa1111" is not one snapshot id \(snap-…, for a one-disk source\) or an earlier export's kept_snapshot: vol-…=snap-… pairs/],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-output', 's3://exports/web01', '-since-snapshot', 'snap-0bbb2222'], {}, /hyperctl: -since-snapshot updates the earlier export's raw\/qcow2 images in the local output .* not s3:\/\/exports\/web01/],
@@ -126,7 +126,11 @@ describe('hyperctl submit -provider aws', () => {
   it('documents the flags in --help', async () => {
     const r = await hyperctl(['submit', '--help']);
     expect(r.code).toBe(0);
-    for (const flag of ['--provider <name>', 'vsphere (default) or aws', '--region <name>', '--aws-profile <name>', '--keep-snapshots', '--since-snapshot <snapshots>', '--format <ovf|ova|raw|qcow2|vhd>', 'vhd: a fixed VHD']) expect(r.out).toContain(flag);
+    // Help text wraps where it likes: compared with its whitespace folded.
+    const text = r.out.replace(/\s+/g, ' ');
+    for (const flag of ['--provider <name>', 'vsphere (default), aws or azure', '--region <name>', '--aws-profile <name>', '--keep-snapshots', '--since-snapshot <snapshots>', '--subscription <id>', '--resource-group <name>', '--format <ovf|ova|raw|qcow2|vhd>', 'vhd: a fixed VHD']) {
+      expect(text).toContain(flag);
+    }
   });
 });
 
@@ -188,9 +192,9 @@ describe('hyperctl vms -provider aws', () => {
   });
 
   it('refuses another provider listing both, and -region without -provider aws (exit 2)', async () => {
-    const bad = await hyperctl(['vms', 'list', '-daemon', daemon, '-provider', 'azure']);
+    const bad = await hyperctl(['vms', 'list', '-daemon', daemon, '-provider', 'gcp']);
     expect(bad.code).toBe(2);
-    expect(bad.err).toContain('Allowed choices are vsphere, aws.');
+    expect(bad.err).toContain('Allowed choices are vsphere, aws, azure.');
     const region = await hyperctl(['vms', 'list', '-daemon', daemon, '-region', 'eu-west-1']);
     expect(region.code).toBe(2);
     expect(region.err).toContain('-region is for -provider aws');

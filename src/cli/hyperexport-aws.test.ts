@@ -159,7 +159,7 @@ describe('hyperexport -provider aws', () => {
   });
 
   it.each([
-    [['-provider', 'gcp', '-vm', 'x'], "option '--provider <name>' argument 'gcp' is invalid. Allowed choices are vsphere, aws."],
+    [['-provider', 'gcp', '-vm', 'x'], "option '--provider <name>' argument 'gcp' is invalid. Allowed choices are vsphere, aws, azure."],
     [['-vm', '/DC0/vm/a', '-region', 'eu-west-1'], 'hyperexport: -region is for -provider aws: add -provider aws'],
     [['-vm', '/DC0/vm/a', '-keep-snapshots'], 'hyperexport: -keep-snapshots is for -provider aws: add -provider aws'],
     [['-vm', '/DC0/vm/a', '-since-snapshot', 'snap-0bbb2222'], 'hyperexport: -since-snapshot is for -provider aws: add -provider aws'],
@@ -188,7 +188,7 @@ describe('hyperexport -provider aws', () => {
   it('documents the flags in --help', async () => {
     const r = await hyperexport(['--help']);
     expect(r.code).toBe(0);
-    for (const text of ['--provider <name>', 'vsphere (default) or aws', '--region <name>', '--aws-profile <name>', '--keep-snapshots', '--since-snapshot <snapshots>', '-since-snapshot vol-0aaa=snap-0bbb', 'hyperexport -provider aws -region eu-west-1 -vm i-0123456789abcdef0', 'raw, qcow2 or vhd', '"qcow2", "vhd")']) {
+    for (const text of ['--provider <name>', 'vsphere (default), aws or azure', '--region <name>', '--aws-profile <name>', '--keep-snapshots', '--since-snapshot <snapshots>', '-since-snapshot vol-0aaa=snap-0bbb', 'hyperexport -provider aws -region eu-west-1 -vm i-0123456789abcdef0', 'raw, qcow2 or vhd', '"qcow2", "vhd")']) {
       expect(r.out).toContain(text);
     }
   });

@@ -29,14 +29,17 @@ import {
   KEEP_SNAPSHOTS_HELP,
   providerOption,
   REGION_HELP,
-  refuseAwsOnlyFlags,
+  refuseForeignFlags,
   regionToSend,
+  azureSourceToSend,
+  RESOURCE_GROUP_HELP,
+  SUBSCRIPTION_HELP,
   SINCE_SNAPSHOT_HELP,
   sinceSnapshotToSend,
   type Provider,
-} from './commands/aws-flags.js';
-import type { AwsSourceFlags } from './hyperexport/backend.js';
-import { AWS_NEEDS_DAEMON } from './hyperexport/open-backend.js';
+} from './commands/provider-flags.js';
+import type { CloudSourceFlags } from './hyperexport/backend.js';
+import { needsDaemon } from './hyperexport/open-backend.js';
 import { processIo, type CliIo } from './io.js';
 
 export interface HyperexportOptions {
@@ -120,6 +123,9 @@ Examples:
   hyperexport -provider aws -vm i-0123456789abcdef0 -output ./out -since-snapshot vol-0aaa=snap-0bbb
                                                 incremental: only the blocks changed since the snapshot
                                                 an earlier export to ./out kept (its kept snapshot)
+  hyperexport -provider azure -vm web-01 -resource-group rg-prod -subscription <id> -format qcow2
+                                                an Azure VM (or its resource id as -vm) through the
+                                                daemon, read from snapshots of its managed disks
 
 Daemon or not: hyperexport asks the daemon (-daemon, else HYPERVISOR_URL, HYPERVISORD_URL,
 HYPERSDK_DAEMON_URL, DAEMON_ADDR, else ${DEFAULT_DAEMON_URL}). When nothing answers there
@@ -155,7 +161,7 @@ function collectVms(value: string, previous: string[] | undefined): string[] {
 
 export function buildHyperexport(io: CliIo): Command {
   const program = new Command('hyperexport')
-    .description('Export VMware VMs to OVF/OVA (or AWS EC2 instances to raw/qcow2 images, -provider aws) with live progress: interactively, or with -vm.')
+    .description('Export VMware VMs to OVF/OVA (or AWS EC2 instances and Azure VMs to raw/qcow2 images, -provider aws or azure) with live progress: interactively, or with -vm.')
     .option('--vm <path>', 'VM inventory path, name, moref or UUID (repeatable, or a comma list)', collectVms)
     .option('--output <dir>', 'output directory (relative paths: from the current directory)')
     .addOption(new Option('--format <format>', 'what to produce: ovf or ova (the source disks as VMDK; from AWS, as qcow2), raw, qcow2 or vhd (KVM-ready images written in one pass; vhd: a fixed VHD, as Azure serves a disk)').choices(['ovf', 'ova', 'raw', 'qcow2', 'vhd']))
@@ -187,6 +193,8 @@ export function buildHyperexport(io: CliIo): Command {
     .option('--aws-profile <name>', AWS_PROFILE_HELP)
     .option('--keep-snapshots', KEEP_SNAPSHOTS_HELP)
     .option('--since-snapshot <snapshots>', SINCE_SNAPSHOT_HELP)
+    .option('--subscription <id>', SUBSCRIPTION_HELP)
+    .option('--resource-group <name>', RESOURCE_GROUP_HELP)
     .option('--interactive', 'pick VMs interactively (the default in a terminal without -vm); needs a terminal')
     .option('--tui', 'the same as -interactive')
     .option('--resume', 'accepted for the original\'s scripts: every export resumes by itself after an interruption')
@@ -265,7 +273,7 @@ async function dryRun(backend: ExportBackend, vms: readonly string[], options: H
       plans.push(
         planExport(info, {
           // The daemon's default: qcow2 for AWS (unless its defaults.format is raw), ovf otherwise.
-          format: options.format ?? (options.provider === 'aws' ? 'qcow2' : 'ovf'),
+          format: options.format ?? (options.provider === 'aws' || options.provider === 'azure' ? 'qcow2' : 'ovf'),
           method: options.method ?? 'auto',
           snapshot: options.snapshot ?? false,
           powerOff: options.powerOff ?? false,
@@ -306,24 +314,31 @@ async function postExport(outcome: RunOutcome, options: HyperexportOptions, io: 
 }
 
 /**
- * -provider aws, checked before anything is opened: what an AWS export cannot do
- * is a usage error naming the flag. Resolves to where the daemon reads (the region:
- * -region, else AWS_REGION / AWS_DEFAULT_REGION here, else the daemon's), or
- * undefined for vSphere.
+ * -provider aws or azure, checked before anything is opened: what a cloud export
+ * cannot do is a usage error naming the flag. Resolves to where the daemon reads
+ * (AWS: -region, else AWS_REGION / AWS_DEFAULT_REGION here, else the daemon's;
+ * Azure: -subscription, else AZURE_SUBSCRIPTION_ID here, else the daemon's, and
+ * -resource-group), or undefined for vSphere.
  */
-function awsFlagsOf(options: HyperexportOptions, env: NodeJS.ProcessEnv): AwsSourceFlags | undefined {
-  refuseAwsOnlyFlags(options);
-  if (options.provider !== 'aws') return undefined;
+function cloudFlagsOf(options: HyperexportOptions, env: NodeJS.ProcessEnv): CloudSourceFlags | undefined {
+  refuseForeignFlags(options);
+  const provider = options.provider;
+  if (provider !== 'aws' && provider !== 'azure') return undefined;
   const refuse = (message: string) => new CliError(message, ExitCode.Usage);
-  if (options.standalone) throw refuse(`${AWS_NEEDS_DAEMON}: -standalone exports from vSphere only; leave out -standalone`);
-  if (options.profile !== undefined) throw refuse("-profile names a vCenter profile; for a profile of the daemon's shared AWS config give -aws-profile");
+  if (options.standalone) throw refuse(`${needsDaemon(provider)}: -standalone exports from vSphere only; leave out -standalone`);
   if (options.method !== undefined && options.method !== 'auto') {
-    throw refuse(`-method ${options.method} is a vSphere export method; an AWS export always reads EBS snapshot blocks: leave out -method`);
+    const how = provider === 'aws' ? 'an AWS export always reads EBS snapshot blocks' : 'an Azure export always reads the pages of managed-disk snapshots';
+    throw refuse(`-method ${options.method} is a vSphere export method; ${how}: leave out -method`);
   }
+  if (provider === 'azure') {
+    if (options.profile !== undefined) throw refuse("-profile names a vCenter profile; an Azure export uses the daemon's Azure credentials: leave out -profile");
+    return { provider, fields: azureSourceToSend(options, env) };
+  }
+  if (options.profile !== undefined) throw refuse("-profile names a vCenter profile; for a profile of the daemon's shared AWS config give -aws-profile");
   sinceSnapshotToSend(options.sinceSnapshot, options.output);
   const region = regionToSend(options.region, env);
   const profile = awsProfileToSend(options.awsProfile);
-  return { ...(region ? { region } : {}), ...(profile ? { profile } : {}) };
+  return { provider, fields: { ...(region ? { region } : {}), ...(profile ? { profile } : {}) } };
 }
 
 /** Checks that need no daemon or vCenter; resolves to the options with what the flags imply. */
@@ -342,7 +357,7 @@ async function main(given: HyperexportOptions, io: CliIo, deps: HyperexportDeps)
     io.out(`hyperexport version ${VERSION}\n`);
     return ExitCode.Ok;
   }
-  const aws = awsFlagsOf(given, io.env);
+  const cloud = cloudFlagsOf(given, io.env);
   const options = settle(given);
   const named = [...(options.vm ?? []), ...(options.batch !== undefined ? await readBatchFile(options.batch) : [])];
   const filter: VmFilter | undefined = options.filter !== undefined ? parseVmFilter(options.filter) : undefined;
@@ -368,7 +383,7 @@ async function main(given: HyperexportOptions, io: CliIo, deps: HyperexportDeps)
   if (options.config && !options.standalone) throw new CliError('-config is read in -standalone mode only (the daemon has its own)', ExitCode.Usage);
 
   const silent = Boolean(options.json || options.quiet);
-  const backend = await openBackend({ ...options, ...(aws ? { aws } : {}), silent }, io);
+  const backend = await openBackend({ ...options, ...(cloud ? { cloud } : {}), silent }, io);
   const interrupt = new AbortController();
   const force = new AbortController();
   const unsubscribe = (deps.onInterrupt ?? processInterrupt)(() => (interrupt.signal.aborted ? force.abort() : interrupt.abort()));
@@ -397,7 +412,7 @@ async function main(given: HyperexportOptions, io: CliIo, deps: HyperexportDeps)
             removeCdrom: options.removeCdrom ?? false,
             // Also when no daemon answered and the export runs here.
             outputRequired: !backend.picksOutput,
-            ...(aws ? { provider: 'aws' as const } : {}),
+            ...(cloud ? { provider: cloud.provider } : {}),
           },
           prompts,
         );
@@ -469,8 +484,8 @@ export async function runHyperexport(args: readonly string[], deps: HyperexportD
     if (err instanceof CliError) {
       io.err(`hyperexport: ${err.message}\n`);
       if (err.exitCode === ExitCode.Usage) io.err(`${USAGE}\n`);
-      if (err.exitCode === ExitCode.Unreachable && options.daemon !== undefined && /^cannot reach the daemon/.test(err.message) && options.provider === 'aws') {
-        io.err(`hint: ${AWS_NEEDS_DAEMON}: start 'hypervisord' where -daemon points, or leave out -daemon to use HYPERVISOR_URL or ${DEFAULT_DAEMON_URL}\n`);
+      if (err.exitCode === ExitCode.Unreachable && options.daemon !== undefined && /^cannot reach the daemon/.test(err.message) && (options.provider === 'aws' || options.provider === 'azure')) {
+        io.err(`hint: ${needsDaemon(options.provider)}: start 'hypervisord' where -daemon points, or leave out -daemon to use HYPERVISOR_URL or ${DEFAULT_DAEMON_URL}\n`);
       } else if (err.exitCode === ExitCode.Unreachable && options.daemon !== undefined && /^cannot reach the daemon/.test(err.message)) {
         io.err("hint: -daemon names a daemon, so hyperexport does not export without it: start 'hypervisord' there, leave out -daemon to export here when no daemon answers, or pass -standalone (uses GOVC_URL, GOVC_USERNAME, GOVC_PASSWORD)\n");
       }

@@ -53,7 +53,7 @@ describe('azure config', () => {
   });
 
   it.each([
-    ['subscription_id: my-subscription', 'azure.subscription_id', 'must be a subscription id (a GUID)'],
+    ['subscription_id: my-subscription', 'azure.subscription_id', 'must be a subscription id (a GUID such as'],
     ['resource_group: "rg."', 'azure.resource_group', 'must be a resource group name'],
     ['resource_manager_endpoint: http://management.azure.com', 'azure.resource_manager_endpoint', 'must be an https:// URL'],
   ])('%s is refused naming the key', async (line, key, message) => {

@@ -2,6 +2,7 @@
 // field is optional here: defaults are applied when building HyperConfig, so that
 // "missing" and "wrong" stay distinguishable in error messages.
 import { z } from 'zod';
+import { RESOURCE_GROUP, RESOURCE_GROUP_SHAPE, SUBSCRIPTION_ID, SUBSCRIPTION_SHAPE } from '../core/azure-ids.js';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -115,11 +116,8 @@ export const fileSchema = z.object({
     .optional(),
   azure: z
     .object({
-      subscription_id: z.uuid('must be a subscription id (a GUID)').optional(),
-      resource_group: z
-        .string()
-        .regex(/^[-\w.()]{1,89}[-\w()]$/, 'must be a resource group name: 1-90 letters, digits, _ - . ( ), not ending in .')
-        .optional(),
+      subscription_id: z.string().regex(SUBSCRIPTION_ID, `must be ${SUBSCRIPTION_SHAPE}`).optional(),
+      resource_group: z.string().regex(RESOURCE_GROUP, `must be ${RESOURCE_GROUP_SHAPE}`).optional(),
       resource_manager_endpoint: z.url({ protocol: /^https$/, error: 'must be an https:// URL' }).optional(),
       ca_file: nonEmpty.optional(),
     })

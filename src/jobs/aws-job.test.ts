@@ -144,7 +144,7 @@ describe('an AWS job', () => {
 
   it('takes raw, qcow2 and vhd as images, ovf and ova as the instance described with qcow2 disks, refuses vmdk naming format, and takes defaults.format when it is an image format', async () => {
     expect(await errorOf({ provider: 'aws', vm_path: 'i-0abc1234', format: 'vmdk' })).toBe(
-      "format: vmdk is the source's own VMDK disk files, and EBS volumes have none: give qcow2, raw or vhd (images), or ovf or ova (the instance described with qcow2 disks)",
+      "format: vmdk is the source's own VMDK disk files, and EBS volumes have none: give qcow2, raw or vhd (images), or ovf or ova (the VM described with qcow2 disks)",
     );
     for (const format of ['raw', 'qcow2', 'vhd'] as const) {
       const { input } = (await one({ provider: 'aws', vm_path: 'i-0abc1234', format })).job!;
@@ -231,12 +231,12 @@ describe('an AWS job', () => {
     expect(incremental.jobs[0]!.input).toMatchObject({ sink: { kind: 'local', directory: sink.directory }, options: { sinceSnapshot: 'snap-0123abcd' } });
   });
 
-  it('names the job in a batch, and an unknown provider lists both', async () => {
+  it('names the job in a batch, and an unknown provider lists the three', async () => {
     const config = await configWith({});
     const batch = await prepareSubmit(config, { jobs: [{ vm_path: '/DC0/vm/a' }, { provider: 'aws', vm_path: 'i-0abc1234' }] });
     expect(batch.jobs).toHaveLength(1);
     expect(batch.errors).toEqual([expect.stringMatching(/^jobs\[1\]\.source\.region: is required for provider aws/) as unknown]);
-    expect(await errorOf({ provider: 'azure', vm_path: 'x' })).toBe('provider: must be vsphere or aws');
+    expect(await errorOf({ provider: 'gcp', vm_path: 'x' })).toBe('provider: must be vsphere, aws or azure');
   });
 });
 
@@ -256,7 +256,7 @@ describe('a vSphere job', () => {
 
   it('refuses the AWS-only source, options.keep_snapshots and options.since_snapshot, naming them', async () => {
     expect(await errorOf({ vm_path: '/DC0/vm/a', source: { region: 'us-east-1' } })).toBe(
-      'source: is for provider aws (region, profile); give provider: aws, or name a vCenter with profile or vcenter',
+      'source: is for providers aws (region, profile) and azure (subscription_id, resource_group); give provider: aws or azure, or name a vCenter with profile or vcenter',
     );
     expect(await errorOf({ vm_path: '/DC0/vm/a', options: { keep_snapshots: true } })).toBe(
       'options.keep_snapshots: is for provider aws (EBS snapshots); a vSphere export always removes the snapshot it took',

@@ -9,6 +9,7 @@ import {
   AWS_REGION_PATTERN,
   AWS_REGION_SHAPE,
 } from '../config/aws-region.js';
+import { RESOURCE_GROUP, RESOURCE_GROUP_SHAPE, SUBSCRIPTION_ID, SUBSCRIPTION_SHAPE } from '../core/azure-ids.js';
 import { EXPORT_METHODS, JOB_ID_PATTERN, ORIGINAL_EXPORT_METHODS } from './job-schemas.js';
 
 /**
@@ -42,8 +43,12 @@ export const jobOptionsSchema = z.object({
     }),
 });
 
-/** Where an AWS job reads from. Never credentials: workers use their own AWS credential chain. */
-export const awsSourceSchema = z
+/**
+ * Where a cloud job reads from: an AWS region (and shared-config profile), or an
+ * Azure subscription and resource group. Never credentials: workers use their own
+ * AWS or Azure credential chain. Each provider reads its own keys only.
+ */
+export const cloudSourceSchema = z
   .object({
     region: z
       .string()
@@ -60,11 +65,21 @@ export const awsSourceSchema = z
         description:
           "a profile of the worker's shared AWS config (~/.aws/config); default: the worker's default credential chain",
       }),
+    subscription_id: z
+      .string()
+      .regex(SUBSCRIPTION_ID, `must be ${SUBSCRIPTION_SHAPE}`)
+      .optional()
+      .meta({ description: "provider azure: the VM's subscription; default: the one its resource id names, else the daemon's azure.subscription_id (AZURE_SUBSCRIPTION_ID)" }),
+    resource_group: z
+      .string()
+      .regex(RESOURCE_GROUP, `must be ${RESOURCE_GROUP_SHAPE}`)
+      .optional()
+      .meta({ description: "provider azure: the VM's resource group when vm_path is a VM name; default: the daemon's azure.resource_group" }),
   })
   .meta({
-    id: 'AwsSource',
+    id: 'CloudSource',
     description:
-      'provider aws only; credentials are never sent: the worker uses its own AWS credential chain',
+      'provider aws: region and profile; provider azure: subscription_id and resource_group. Credentials are never sent: the worker uses its own AWS or Azure credential chain',
   });
 
 export const vcenterSchema = z.object({
@@ -87,14 +102,14 @@ export const jobDefinitionInputSchema = z
     output_path: z.string().min(1, 'must not be empty').optional(),
     format: z.enum(['ovf', 'ova', 'vmdk', 'qcow2', 'raw', 'vhd']).optional().meta({
       description:
-        'ovf or ova (the source disks as VMDK files; vmdk is taken as ovf), raw, qcow2 or vhd (KVM-ready images written by the transfer, beside an OVF descriptor; vhd: a fixed VHD, the disk then its 512-byte footer, as Azure serves a disk). Provider aws: raw, qcow2 or vhd, or ovf/ova describing the instance with qcow2 disks; vmdk is refused (default qcow2, or defaults.format when it is raw, qcow2 or vhd)',
+        'ovf or ova (the source disks as VMDK files; vmdk is taken as ovf), raw, qcow2 or vhd (KVM-ready images written by the transfer, beside an OVF descriptor; vhd: a fixed VHD, the disk then its 512-byte footer, as Azure serves a disk). Providers aws and azure: raw, qcow2 or vhd, or ovf/ova describing the VM with qcow2 disks; vmdk is refused (default qcow2, or defaults.format when it is raw, qcow2 or vhd)',
     }),
     export_method: z
       .enum([...EXPORT_METHODS, ...ORIGINAL_EXPORT_METHODS])
       .optional()
       .meta({
         description:
-          'auto, ovf or datastore; the original daemon\'s "", ctl, govc, ovftool and web are taken as auto. Provider aws: auto only (EBS snapshot blocks)',
+          'auto, ovf or datastore; the original daemon\'s "", ctl, govc, ovftool and web are taken as auto. Providers aws and azure: auto only (EBS snapshot blocks, managed-disk snapshot pages)',
       }),
     options: jobOptionsSchema.optional(),
     overwrite: z
@@ -104,11 +119,11 @@ export const jobDefinitionInputSchema = z
         description:
           'replace files of an earlier export with the same names, once this export has succeeded (default: refuse the job with an OutputExists error)',
       }),
-    provider: z.enum(['vsphere', 'aws'], { error: 'must be vsphere or aws' }).optional().meta({
+    provider: z.enum(['vsphere', 'aws', 'azure'], { error: 'must be vsphere, aws or azure' }).optional().meta({
       description:
-        "vsphere (default) or aws. With aws, vm_path is an instance id (i-...), an instance's Name tag, a volume (vol-...) or a snapshot (snap-...), and source names the region; the vCenter fields (profile, vcenter, vcenter_url, username, password, insecure) are refused",
+        "vsphere (default), aws or azure. With aws, vm_path is an instance id (i-...), an instance's Name tag, a volume (vol-...) or a snapshot (snap-...), and source names the region. With azure, vm_path is a VM resource id, or a VM name with source.resource_group (and source.subscription_id). For both, the vCenter fields (profile, vcenter, vcenter_url, username, password, insecure) are refused",
     }),
-    source: awsSourceSchema.optional(),
+    source: cloudSourceSchema.optional(),
     profile: z
       .string()
       .min(1)

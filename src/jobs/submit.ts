@@ -8,7 +8,8 @@ import { sealCredentials } from '../config/secrets.js';
 import type { HyperConfig } from '../config/types.js';
 import { bucketRefusal, vcenterRefusal } from '../config/worker-rules.js';
 import type { ExportFormat, ExportMethod, ExportOptions, ExportWorkflowInput, SinkRef, SourceRef } from '../core/export-contract.js';
-import { awsJobParts, normaliseSource, refuseAwsFields, refuseIncrementalToS3 } from './aws-job.js';
+import { awsJobParts, normaliseAwsSource, refuseAwsFields, refuseIncrementalToS3 } from './aws-job.js';
+import { azureJobParts, normaliseAzureSource } from './azure-job.js';
 import { definitionSourceFields, definitionSourceOptions, isOriginalMethod, originalMethodOf } from './definition.js';
 import { JobRejected } from './job-rejected.js';
 import type { JobDefinition, OriginalExportMethod } from './job-schemas.js';
@@ -150,7 +151,8 @@ function normalise(given: Record<string, unknown>, label: string, warnings: stri
     }
     job.options = options;
   }
-  if (job.source !== undefined) job.source = normaliseSource(job.source, label, warnings);
+  if (job.source !== undefined && job.provider === 'azure') job.source = normaliseAzureSource(job.source, label, warnings);
+  else if (job.source !== undefined) job.source = normaliseAwsSource(job.source, label, warnings);
   return job;
 }
 
@@ -217,14 +219,20 @@ async function prepareOne(
   if (!isRecord(item)) throw new JobRejected(`${label || 'body'}: a job must be an object with at least vm_path`);
   const job = validate(normalise(item, label, warnings), label);
   const jobId = job.id ?? randomUUID();
-  const aws = job.provider === 'aws' ? awsJobParts(config, job, label, methodFieldOf(item)) : undefined;
-  if (!aws) refuseAwsFields(job, label);
-  const format = aws?.format ?? formatOf(job.format, config.defaults.format, label, warnings);
-  const vmPath = aws?.vmRef ?? job.vm_path;
+  const cloud =
+    job.provider === 'aws'
+      ? awsJobParts(config, job, label, methodFieldOf(item))
+      : job.provider === 'azure'
+        ? azureJobParts(config, job, label, methodFieldOf(item))
+        : undefined;
+  const aws = cloud?.source.provider === 'aws' ? cloud : undefined;
+  if (!cloud) refuseAwsFields(job, label);
+  const format = cloud?.format ?? formatOf(job.format, config.defaults.format, label, warnings);
+  const vmPath = cloud?.vmRef ?? job.vm_path;
   const vmLeaf = aws ? vmPath : (vmPath.split('/').filter(Boolean).pop() ?? vmPath);
   const name = job.name ?? vmLeaf;
 
-  const source: SourceRef = aws?.source ?? vsphereSource(config, job, jobId, label, warnings);
+  const source: SourceRef = cloud?.source ?? vsphereSource(config, job, jobId, label, warnings);
 
   const requestedOutput = job.output_path ?? `${safeFileName(name)}-${jobId.slice(0, 8)}`;
   if (requestedOutput.startsWith('s3://')) refuseIncrementalToS3(job, requestedOutput, label);
@@ -250,8 +258,8 @@ async function prepareOne(
   }
 
   const d = config.defaults;
-  // An AWS job reads EBS snapshot blocks whatever defaults.method says (a vSphere setting).
-  const { method, original } = aws
+  // A cloud job reads its snapshots one way whatever defaults.method says (a vSphere setting).
+  const { method, original } = cloud
     ? { method: 'auto' as const, original: '' as const }
     : methodOf(job.export_method, d.method, `${label}${methodFieldOf(item)}`, warnings);
   const o = job.options ?? {};
@@ -269,7 +277,7 @@ async function prepareOne(
     jobName: name,
     vmPath,
     format,
-    ...(aws?.diskImage ? { diskImage: aws.diskImage } : {}),
+    ...(cloud?.diskImage ? { diskImage: cloud.diskImage } : {}),
     method,
     options,
     source,

@@ -8,12 +8,15 @@ import {
   KEEP_SNAPSHOTS_HELP,
   providerOption,
   REGION_HELP,
-  refuseAwsOnlyFlags,
+  refuseForeignFlags,
+  azureSourceToSend,
+  RESOURCE_GROUP_HELP,
+  SUBSCRIPTION_HELP,
   regionToSend,
   SINCE_SNAPSHOT_HELP,
   sinceSnapshotToSend,
   type ProviderFlags,
-} from './aws-flags.js';
+} from './provider-flags.js';
 import { daemonClient, printJson, withCommonOptions, type CommandContext, type CommonOptions } from './shared.js';
 
 interface SubmitOptions extends CommonOptions, ProviderFlags {
@@ -48,10 +51,16 @@ function positiveInt(value: string): number {
 
 /**
  * The job's source fields: nothing for vSphere (the shape the original's clients
- * send), {provider: aws, source: {region?, profile?}} for AWS. Usage errors name the flag.
+ * send), {provider: aws, source: {region?, profile?}} for AWS, {provider: azure,
+ * source: {subscription_id?, resource_group?}} for Azure. Usage errors name the flag.
  */
 function sourceFields(options: SubmitOptions, env: NodeJS.ProcessEnv): Record<string, unknown> {
-  refuseAwsOnlyFlags(options);
+  refuseForeignFlags(options);
+  if (options.provider === 'azure') {
+    if (options.profile !== undefined) throw new CliError('-profile names a vCenter profile of the daemon; an Azure export uses the daemon\'s Azure credentials: leave out -profile', ExitCode.Usage);
+    const source = azureSourceToSend(options, env);
+    return { provider: 'azure', ...(Object.keys(source).length ? { source } : {}) };
+  }
   if (options.provider !== 'aws') return options.provider ? { provider: options.provider } : {};
   if (options.profile !== undefined) {
     throw new CliError("-profile names a vCenter profile of the daemon; for a profile of the daemon's shared AWS config give -aws-profile", ExitCode.Usage);
@@ -66,14 +75,17 @@ export function submitCommand(ctx: CommandContext): Command {
   return withCommonOptions(
     new Command('submit')
       .description(
-        'submit an export job: -vm <path> -output <dir>, or -file job.yaml; from AWS: -provider aws -vm <instance id, Name tag, vol-... or snap-...> [-region R] [-keep-snapshots] [-since-snapshot <kept snapshot>]',
+        'submit an export job: -vm <path> -output <dir>, or -file job.yaml; from AWS: -provider aws -vm <instance id, Name tag, vol-... or snap-...> [-region R] [-keep-snapshots] [-since-snapshot <kept snapshot>]; from Azure: -provider azure -vm <VM resource id, or name with -resource-group> [-subscription S]',
       )
-      .option('--vm <path>', 'VM inventory path, name, moref or UUID; with -provider aws an instance id (i-...), Name tag, volume (vol-...) or snapshot (snap-...)')
+      .option(
+        '--vm <path>',
+        'VM inventory path, name, moref or UUID; with -provider aws an instance id (i-...), Name tag, volume (vol-...) or snapshot (snap-...); with -provider azure a VM resource id, or a VM name with -resource-group',
+      )
       .option('--output <dir>', 'output directory (absolute, inside an allowed root, or relative to the first root)')
       .option('--file <job.yaml>', 'job file: one job or a "jobs:" list (YAML or JSON)')
       .option('--name <name>', 'job name')
       .option('--id <id>', 'job id (default: generated)')
-      .option('--format <ovf|ova|raw|qcow2|vhd>', 'what to produce: ovf or ova (the source disks as VMDK; from AWS, as qcow2 images), raw, qcow2 or vhd (KVM-ready images, written in one pass; vhd: a fixed VHD, as Azure serves a disk; AWS default qcow2)')
+      .option('--format <ovf|ova|raw|qcow2|vhd>', 'what to produce: ovf or ova (the source disks as VMDK; from AWS and Azure, as qcow2 images), raw, qcow2 or vhd (KVM-ready images, written in one pass; vhd: a fixed VHD, as Azure serves a disk; AWS and Azure default qcow2)')
       .option('--method <auto|ovf|datastore>', 'export method')
       .option('--parallel <n>', 'parallel disk downloads', positiveInt)
       .option('--remove-cdrom', 'drop CD-ROM drives from the OVF')
@@ -85,13 +97,16 @@ export function submitCommand(ctx: CommandContext): Command {
       .option('--region <name>', REGION_HELP)
       .option('--aws-profile <name>', AWS_PROFILE_HELP)
       .option('--keep-snapshots', KEEP_SNAPSHOTS_HELP)
-      .option('--since-snapshot <snapshots>', SINCE_SNAPSHOT_HELP),
+      .option('--since-snapshot <snapshots>', SINCE_SNAPSHOT_HELP)
+      .option('--subscription <id>', SUBSCRIPTION_HELP)
+      .option('--resource-group <name>', RESOURCE_GROUP_HELP),
   ).action(async (options: SubmitOptions, command: Command) => {
     const { io } = ctx;
     if (!options.file && !options.vm) command.error('error: give -vm <path> (with -output <dir>) or -file <job.yaml>', { exitCode: ExitCode.Usage });
-    if (options.file && (options.provider || options.region !== undefined || options.awsProfile !== undefined || options.keepSnapshots || options.sinceSnapshot !== undefined)) {
+    const sourceFlags = [options.provider, options.region, options.awsProfile, options.sinceSnapshot, options.subscription, options.resourceGroup];
+    if (options.file && (options.keepSnapshots || sourceFlags.some((f) => f !== undefined))) {
       throw new CliError(
-        '-provider, -region, -aws-profile, -keep-snapshots and -since-snapshot go with -vm; in a job file each job names its provider and source (and options.since_snapshot)',
+        '-provider, -region, -aws-profile, -keep-snapshots, -since-snapshot, -subscription and -resource-group go with -vm; in a job file each job names its provider and source (and options.since_snapshot)',
         ExitCode.Usage,
       );
     }

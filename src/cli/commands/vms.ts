@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { ExitCode } from '../exit-codes.js';
 import { formatBytes } from '../format.js';
-import { AWS_PROFILE_HELP, awsProfileToSend, providerOption, REGION_HELP, refuseAwsOnlyFlags, regionToSend, type ProviderFlags } from './aws-flags.js';
+import { AWS_PROFILE_HELP, awsProfileToSend, providerOption, REGION_HELP, refuseForeignFlags, regionToSend, type ProviderFlags } from './provider-flags.js';
 import { daemonClient, printJson, withCommonOptions, type CommandContext, type CommonOptions } from './shared.js';
 import type { VmRow } from '../daemon-client.js';
 import { CliError } from '../daemon-client.js';
@@ -14,7 +14,7 @@ type VmsOptions = CommonOptions & Omit<ProviderFlags, 'keepSnapshots' | 'sinceSn
  * for the query string of GET /vms/list and the body of POST /vms/info.
  */
 function targetFields(options: VmsOptions, env: NodeJS.ProcessEnv): Record<string, string> {
-  refuseAwsOnlyFlags(options);
+  refuseForeignFlags(options);
   if (options.provider !== 'aws') return options.profile ? { profile: options.profile } : {};
   if (options.profile !== undefined) {
     throw new CliError("-profile names a vCenter profile of the daemon; for a profile of the daemon's shared AWS config give -aws-profile", ExitCode.Usage);

@@ -35,10 +35,14 @@ export interface ExportRequest {
   options: { parallel_downloads?: number; remove_cdrom?: boolean; snapshot?: boolean; power_off?: boolean; keep_snapshots?: boolean; since_snapshot?: string };
 }
 
-/** -provider aws: where the daemon reads (absent region: the daemon's aws.region). */
-export interface AwsSourceFlags {
-  region?: string;
-  profile?: string;
+/**
+ * -provider aws or azure: where the daemon reads, as the request fields that name
+ * it (aws: region, profile; azure: subscription_id, resource_group). A field left
+ * out is the daemon's default (aws.region, azure.subscription_id ...).
+ */
+export interface CloudSourceFlags {
+  provider: 'aws' | 'azure';
+  fields: Record<string, string>;
 }
 
 export interface ExportBackend {

@@ -4,7 +4,7 @@ import type { Job } from '../../jobs/job-schemas.js';
 import type { DaemonClient } from '../daemon-client.js';
 import { CliError } from '../daemon-client.js';
 import { ExitCode } from '../exit-codes.js';
-import type { AwsSourceFlags, ExportBackend, ExportRequest, VmInfo, VmRow } from './backend.js';
+import type { CloudSourceFlags, ExportBackend, ExportRequest, VmInfo, VmRow } from './backend.js';
 
 interface SubmitResponse {
   job_ids: string[];
@@ -16,21 +16,17 @@ export class DaemonBackend implements ExportBackend {
   readonly label: string;
   readonly url: string;
   readonly picksOutput = true;
-  /** The fields that name where the daemon reads: a vCenter profile, or an AWS region and shared-config profile. */
+  /** The fields that name where the daemon reads: a vCenter profile, or a cloud provider and its source fields. */
   private readonly target: Record<string, string>;
   constructor(
     private readonly client: DaemonClient,
     private readonly profile?: string,
-    /** -provider aws: the VMs are the EC2 instances of a region. */
-    private readonly aws?: AwsSourceFlags,
+    /** -provider aws or azure: the VMs are the EC2 instances of a region, or the VMs of a subscription. */
+    private readonly cloud?: CloudSourceFlags,
   ) {
     this.url = client.url;
-    this.label = aws ? `the daemon at ${client.url} (AWS${aws.region ? ` ${aws.region}` : ''})` : `the daemon at ${client.url}`;
-    this.target = aws
-      ? { provider: 'aws', ...(aws.region ? { region: aws.region } : {}), ...(aws.profile ? { profile: aws.profile } : {}) }
-      : profile
-        ? { profile }
-        : {};
+    this.label = cloud ? `the daemon at ${client.url} (${cloudLabel(cloud)})` : `the daemon at ${client.url}`;
+    this.target = cloud ? { provider: cloud.provider, ...cloud.fields } : profile ? { profile } : {};
   }
 
   async listVms(): Promise<VmRow[]> {
@@ -42,11 +38,11 @@ export class DaemonBackend implements ExportBackend {
     return (await this.client.post<{ vm: VmInfo }>('/vms/info', { vm_path: vmPath, ...this.target })).vm;
   }
 
-  /** The submit body: the request with its source (AWS: provider and source {region, profile}). */
+  /** The submit body: the request with its source (a cloud provider and its source fields). */
   private jobBody(request: ExportRequest): Record<string, unknown> {
-    if (!this.aws) return { ...request, ...(this.profile ? { profile: this.profile } : {}) };
-    const source = { ...(this.aws.region ? { region: this.aws.region } : {}), ...(this.aws.profile ? { profile: this.aws.profile } : {}) };
-    return { ...request, provider: 'aws', ...(Object.keys(source).length ? { source } : {}) };
+    if (!this.cloud) return { ...request, ...(this.profile ? { profile: this.profile } : {}) };
+    const source = this.cloud.fields;
+    return { ...request, provider: this.cloud.provider, ...(Object.keys(source).length ? { source } : {}) };
   }
 
   async submit(request: ExportRequest): Promise<string> {
@@ -74,4 +70,11 @@ export class DaemonBackend implements ExportBackend {
   }
 
   async close(): Promise<void> {}
+}
+
+/** "AWS eu-west-1", "Azure subscription …": where the VMs listed are. */
+function cloudLabel(cloud: CloudSourceFlags): string {
+  if (cloud.provider === 'aws') return `AWS${cloud.fields.region ? ` ${cloud.fields.region}` : ''}`;
+  const { subscription_id: subscription, resource_group: group } = cloud.fields;
+  return `Azure${subscription ? ` subscription ${subscription}` : ''}${group ? ` resource group ${group}` : ''}`;
 }

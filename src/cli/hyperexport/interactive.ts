@@ -29,8 +29,8 @@ export interface InteractiveDefaults {
   removeCdrom: boolean;
   /** Standalone mode has no daemon to choose the output directory. */
   outputRequired: boolean;
-  /** aws: EC2 instances, whose disks are written as images (an OVF/OVA holds qcow2), without CD-ROM drives to leave out. */
-  provider?: 'vsphere' | 'aws';
+  /** aws, azure: cloud VMs, whose disks are written as images (an OVF/OVA holds qcow2), without CD-ROM drives to leave out. */
+  provider?: 'vsphere' | 'aws' | 'azure';
 }
 
 const FORMAT_CHOICES: Choice<ExportFormat>[] = [
@@ -70,6 +70,7 @@ export async function chooseInteractively(vms: readonly VmRow[], defaults: Inter
 
   let { snapshot, powerOff } = defaults;
   const aws = defaults.provider === 'aws';
+  const cloud = aws || defaults.provider === 'azure';
   let selected = chosen;
   const poweredOn = chosen.filter((vm) => vm.power_state === 'poweredOn');
   if (poweredOn.length > 0 && !snapshot && !powerOff) {
@@ -81,7 +82,13 @@ export async function chooseInteractively(vms: readonly VmRow[], defaults: Inter
             { name: 'stop the instance first, then snapshot its volumes', value: 'power-off' },
             { name: 'skip the running instances', value: 'skip' },
           ]
-        : [
+        : cloud
+          ? [
+              { name: "snapshot the managed disks while it runs (crash-consistent; the VM keeps running)", value: 'snapshot' },
+              { name: 'deallocate the VM first, then snapshot its disks', value: 'power-off' },
+              { name: 'skip the running VMs', value: 'skip' },
+            ]
+          : [
             { name: 'export a snapshot (the VM keeps running; the snapshot is removed afterwards)', value: 'snapshot' },
             { name: 'shut the VM down first (graceful, then hard power-off)', value: 'power-off' },
             { name: 'skip the powered-on VMs', value: 'skip' },
@@ -97,10 +104,10 @@ export async function chooseInteractively(vms: readonly VmRow[], defaults: Inter
   const format =
     defaults.format ??
     (await prompts.select<ExportFormat>({
-      message: aws ? 'Format (OVF/OVA disks are qcow2)' : 'Package format',
-      // AWS disks are written as images only.
+      message: cloud ? 'Format (OVF/OVA disks are qcow2)' : 'Package format',
+      // Cloud disks are written as images only (an OVF/OVA references qcow2).
       choices: FORMAT_CHOICES,
-      default: aws ? 'qcow2' : 'ovf',
+      default: cloud ? 'qcow2' : 'ovf',
     }));
 
   let output = defaults.output;
@@ -115,7 +122,7 @@ export async function chooseInteractively(vms: readonly VmRow[], defaults: Inter
   }
 
   let removeCdrom = defaults.removeCdrom;
-  if (!removeCdrom && !aws) removeCdrom = await prompts.confirm({ message: 'Leave CD-ROM drives out of the OVF?', default: false });
+  if (!removeCdrom && !cloud) removeCdrom = await prompts.confirm({ message: 'Leave CD-ROM drives out of the OVF?', default: false });
 
   const total = selected.reduce((n, vm) => n + vm.storage_bytes, 0);
   const mode = snapshot ? ', snapshots of running VMs' : powerOff ? ', running VMs shut down first' : '';

@@ -8,7 +8,7 @@ import { resolveDaemonUrl } from '../commands/shared.js';
 import { CliError, DaemonClient } from '../daemon-client.js';
 import { ExitCode } from '../exit-codes.js';
 import type { CliIo } from '../io.js';
-import type { AwsSourceFlags, ExportBackend } from './backend.js';
+import type { CloudSourceFlags, ExportBackend } from './backend.js';
 import { DaemonBackend } from './daemon-backend.js';
 import { probeDaemon } from './daemon-probe.js';
 
@@ -20,13 +20,16 @@ export interface BackendChoice {
   useDaemon?: boolean;
   config?: string;
   profile?: string;
-  /** -provider aws: only a daemon exports from AWS (this process has no AWS worker). */
-  aws?: AwsSourceFlags;
+  /** -provider aws or azure: only a daemon exports from a cloud (this process has no worker for one). */
+  cloud?: CloudSourceFlags;
   /** No notes on stderr ("starting Temporal..."): -json and -quiet. */
   silent: boolean;
 }
 
-export const AWS_NEEDS_DAEMON = 'hyperexport --provider aws needs a daemon (hypervisord)';
+/** What a cloud export cannot do without a daemon. */
+export function needsDaemon(provider: CloudSourceFlags['provider']): string {
+  return `hyperexport --provider ${provider} needs a daemon (hypervisord)`;
+}
 
 async function openStandalone(choice: BackendChoice, io: CliIo): Promise<ExportBackend> {
   // Loaded on demand: the Temporal worker and the vSphere client are heavy, and daemon mode needs neither.
@@ -42,17 +45,17 @@ async function openStandalone(choice: BackendChoice, io: CliIo): Promise<ExportB
 }
 
 export async function openBackend(choice: BackendChoice, io: CliIo): Promise<ExportBackend> {
-  if (choice.standalone && choice.aws) throw new CliError(`${AWS_NEEDS_DAEMON}: -standalone exports from vSphere only; leave out -standalone`, ExitCode.Usage);
+  if (choice.standalone && choice.cloud) throw new CliError(`${needsDaemon(choice.cloud.provider)}: -standalone exports from vSphere only; leave out -standalone`, ExitCode.Usage);
   if (choice.standalone) return openStandalone(choice, io);
   const url = resolveDaemonUrl(choice.daemon, io.env);
   const token = choice.token ?? io.env.HYPERSDK_API_TOKEN;
-  const daemon = new DaemonBackend(new DaemonClient({ url, ...(token ? { token } : {}) }), choice.profile, choice.aws);
+  const daemon = new DaemonBackend(new DaemonClient({ url, ...(token ? { token } : {}) }), choice.profile, choice.cloud);
   if (choice.daemon !== undefined || choice.useDaemon) return daemon;
 
   const probe = await probeDaemon(daemon.url);
   if (probe.reachable) return daemon;
-  if (choice.aws) {
-    throw new CliError(`no daemon at ${daemon.url} (${probe.reason}): ${AWS_NEEDS_DAEMON}; start 'hypervisord', or point -daemon / HYPERVISOR_URL at one`, ExitCode.Unreachable);
+  if (choice.cloud) {
+    throw new CliError(`no daemon at ${daemon.url} (${probe.reason}): ${needsDaemon(choice.cloud.provider)}; start 'hypervisord', or point -daemon / HYPERVISOR_URL at one`, ExitCode.Unreachable);
   }
   const { MissingCredentialsError } = await import('./standalone-backend.js');
   let standalone: ExportBackend;
