@@ -1,5 +1,5 @@
 // One disk of a source read as extents (AWS: an EBS snapshot's blocks) into a
-// raw or qcow2 image, by the transfer's extent engine: only the extents that hold
+// raw, qcow2 or vhd image, by the transfer's extent engine: only the extents that hold
 // data are fetched, several at once, each verified by the source. A retry
 // (killed worker, dropped connection) resumes from the last heartbeat's
 // checkpoint at block granularity; like every disk, the image is staged until
@@ -7,7 +7,7 @@
 // the blocks changed since an earlier snapshot, laid over that export's image.
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { join } from 'node:path';
-import type { TransferHeartbeat } from '../core/export-contract.js';
+import type { ImageFormat, TransferHeartbeat } from '../core/export-contract.js';
 import { ErrorType } from '../core/errors.js';
 import type { ExtentSource } from '../core/extent-source.js';
 import type { ExportTarget } from '../core/source-provider.js';
@@ -38,7 +38,7 @@ export async function transferExtentDisk(
   if (!image) {
     throw ApplicationFailure.create({
       type: ErrorType.InvalidInput,
-      message: `${input.fileName}: this source's disks are read as blocks and written as images; export them with format raw or qcow2`,
+      message: `${input.fileName}: this source's disks are read as blocks and written as images; export them with format raw, qcow2 or vhd`,
       nonRetryable: true,
     });
   }
@@ -121,7 +121,7 @@ async function transferSource(
  * the base an incremental export lays the changes over. The new image is staged
  * beside it and replaces it only when the whole export is published.
  */
-async function openEarlierImage(input: TransferDiskInput, format: 'raw' | 'qcow2'): Promise<LocalImageSource> {
+async function openEarlierImage(input: TransferDiskInput, format: ImageFormat): Promise<LocalImageSource> {
   if (input.sink.kind !== 'local') {
     throw ApplicationFailure.create({
       type: ErrorType.InvalidInput,

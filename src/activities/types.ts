@@ -67,7 +67,7 @@ export interface TransferDiskInput {
   resumeFrom?: unknown;
   /** An OVA written in place: the disk goes straight into this region of the archive's partial. */
   ova?: { name: string; region: OvaRegion };
-  /** Format raw or qcow2: the disk is written as that image (virtual size: the disk's capacity). */
+  /** Format raw, qcow2 or vhd: the disk is written as that image (virtual size: the disk's capacity). */
   image?: { format: ImageFormat; virtualSize: number };
   /** Incremental: the changes since this snapshot, laid over the image of the same name already in the (local) output. */
   since?: string;

@@ -107,6 +107,16 @@ describe('hyperctl submit -provider aws', () => {
     expect(gw.started.length).toBe(before);
   });
 
+  it('sends -format vhd through the REST API as format vhd, for AWS and vSphere alike', async () => {
+    const aws = await hyperctl(['submit', '-daemon', daemon, '-provider', 'aws', '-vm', 'i-0123456789abcdef0', '-region', 'eu-west-3', '-output', 'vhd-aws', '-format', 'vhd']);
+    expect(aws.code, aws.err).toBe(0);
+    expect(inputOf(aws.out)).toMatchObject({ format: 'vhd', source: { provider: 'aws' } });
+    expect(inputOf(aws.out).diskImage).toBeUndefined();
+    const vsphere = await hyperctl(['submit', '-daemon', daemon, '-vm', '/DC0/vm/a', '-output', 'vhd-vsphere', '-format=vhd']);
+    expect(vsphere.code, vsphere.err).toBe(0);
+    expect(inputOf(vsphere.out)).toMatchObject({ format: 'vhd', source: { provider: 'vsphere' } });
+  });
+
   it('leaves a vSphere submit as it was: no provider sent, a vSphere source', async () => {
     const r = await hyperctl(['submit', '-daemon', daemon, '-vm', '/DC0/vm/a', '-output', 'a-out']);
     expect(r.code, r.err).toBe(0);
@@ -118,7 +128,7 @@ describe('hyperctl submit -provider aws', () => {
     expect(r.code).toBe(0);
     // Help text wraps where it likes: compared with its whitespace folded.
     const text = r.out.replace(/\s+/g, ' ');
-    for (const flag of ['--provider <name>', 'vsphere (default), aws or azure', '--region <name>', '--aws-profile <name>', '--keep-snapshots', '--since-snapshot <snapshots>', '--subscription <id>', '--resource-group <name>']) {
+    for (const flag of ['--provider <name>', 'vsphere (default), aws or azure', '--region <name>', '--aws-profile <name>', '--keep-snapshots', '--since-snapshot <snapshots>', '--subscription <id>', '--resource-group <name>', '--format <ovf|ova|raw|qcow2|vhd>', 'vhd: a fixed VHD']) {
       expect(text).toContain(flag);
     }
   });

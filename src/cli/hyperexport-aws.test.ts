@@ -142,7 +142,7 @@ describe('hyperexport -provider aws', () => {
     expect(opened.at(-1)).toEqual({ region: 'sa-east-1' });
     expect(asked[0]).toBe('checkbox:/sa-east-1/i-0aaa1111,/sa-east-1/i-0bbb2222');
     expect(asked[1]).toBe('select:1 selected instance(s) are running. How should they be exported?');
-    expect(formats).toEqual(['ovf', 'ova', 'qcow2', 'raw']);
+    expect(formats).toEqual(['ovf', 'ova', 'qcow2', 'raw', 'vhd']);
     expect(asked.filter((a) => a.includes('CD-ROM'))).toEqual([]);
     // The listed path /<region>/<id> names the instance and its region.
     expect(inputsSince(before).map((i) => [i.vmPath, i.source, i.format, i.options.powerOff])).toEqual([
@@ -188,7 +188,7 @@ describe('hyperexport -provider aws', () => {
   it('documents the flags in --help', async () => {
     const r = await hyperexport(['--help']);
     expect(r.code).toBe(0);
-    for (const text of ['--provider <name>', 'vsphere (default), aws or azure', '--region <name>', '--aws-profile <name>', '--keep-snapshots', '--since-snapshot <snapshots>', '-since-snapshot vol-0aaa=snap-0bbb', 'hyperexport -provider aws -region eu-west-1 -vm i-0123456789abcdef0']) {
+    for (const text of ['--provider <name>', 'vsphere (default), aws or azure', '--region <name>', '--aws-profile <name>', '--keep-snapshots', '--since-snapshot <snapshots>', '-since-snapshot vol-0aaa=snap-0bbb', 'hyperexport -provider aws -region eu-west-1 -vm i-0123456789abcdef0', 'raw, qcow2 or vhd', '"qcow2", "vhd")']) {
       expect(r.out).toContain(text);
     }
   });

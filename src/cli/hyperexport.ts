@@ -164,7 +164,7 @@ export function buildHyperexport(io: CliIo): Command {
     .description('Export VMware VMs to OVF/OVA (or AWS EC2 instances and Azure VMs to raw/qcow2 images, -provider aws or azure) with live progress: interactively, or with -vm.')
     .option('--vm <path>', 'VM inventory path, name, moref or UUID (repeatable, or a comma list)', collectVms)
     .option('--output <dir>', 'output directory (relative paths: from the current directory)')
-    .addOption(new Option('--format <format>', 'what to produce: ovf or ova (the source disks as VMDK; from AWS, as qcow2), raw or qcow2 (KVM-ready images written in one pass)').choices(['ovf', 'ova', 'raw', 'qcow2']))
+    .addOption(new Option('--format <format>', 'what to produce: ovf or ova (the source disks as VMDK; from AWS, as qcow2), raw, qcow2 or vhd (KVM-ready images written in one pass; vhd: a fixed VHD, as Azure serves a disk)').choices(['ovf', 'ova', 'raw', 'qcow2', 'vhd']))
     .addOption(new Option('--method <method>', 'export method').choices(['auto', 'ovf', 'datastore']))
     .option('--snapshot', 'powered-on VMs: export a snapshot (the VM keeps running)')
     .option('--power-off', 'powered-on VMs: shut them down before exporting')

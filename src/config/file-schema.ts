@@ -130,7 +130,7 @@ export const fileSchema = z.object({
   defaults: z
     .object({
       method: z.enum(['auto', 'ovf', 'datastore']).optional(),
-      format: z.enum(['ovf', 'ova', 'raw', 'qcow2']).optional(),
+      format: z.enum(['ovf', 'ova', 'raw', 'qcow2', 'vhd']).optional(),
       parallel_downloads: z.number().int().min(1).max(32).optional(),
       remove_cdrom: z.boolean().optional(),
       snapshot: z.boolean().optional(),

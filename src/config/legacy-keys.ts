@@ -56,7 +56,7 @@ const UNUSED_AWS: Record<string, string> = {
   access_key: AWS_CREDENTIALS,
   secret_key: AWS_CREDENTIALS,
   s3_bucket: 'S3 output goes to an s3:// output_path within s3.allowed_buckets',
-  export_format: "AWS disks are written as a job's format, raw or qcow2 (defaults.format when it is one of those)",
+  export_format: "AWS disks are written as a job's format, raw, qcow2 or vhd (defaults.format when it is one of those)",
   enabled: 'AWS sources need no switch',
 };
 

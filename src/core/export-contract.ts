@@ -8,17 +8,20 @@ export const DEFAULT_TASK_QUEUE = 'hypersdk-export';
 
 /**
  * ovf / ova: the source's disks as VMDK files beside an OVF descriptor (in one
- * tar for ova). raw / qcow2: each disk written as a KVM-ready image by the
- * transfer itself (sparse raw, or qcow2 storing only allocated clusters), beside
- * an OVF descriptor that references them.
+ * tar for ova). raw / qcow2 / vhd: each disk written as a KVM-ready image by the
+ * transfer itself (sparse raw, qcow2 storing only allocated clusters, or a fixed
+ * VHD: the sparse raw disk followed by its 512-byte footer, as Azure serves a
+ * disk), beside an OVF descriptor that references them.
  */
-export type ExportFormat = 'ovf' | 'ova' | 'raw' | 'qcow2';
+export type ExportFormat = 'ovf' | 'ova' | 'raw' | 'qcow2' | 'vhd';
 
 /** The formats whose disks are written as images (storage/image/), not as the source's bytes. */
-export type ImageFormat = 'raw' | 'qcow2';
+export type ImageFormat = 'raw' | 'qcow2' | 'vhd';
+
+export const IMAGE_FORMATS: readonly ImageFormat[] = ['raw', 'qcow2', 'vhd'];
 
 export function imageFormatOf(format: ExportFormat): ImageFormat | undefined {
-  return format === 'raw' || format === 'qcow2' ? format : undefined;
+  return (IMAGE_FORMATS as readonly string[]).includes(format) ? (format as ImageFormat) : undefined;
 }
 
 /**

@@ -18,9 +18,9 @@ export function safeFileName(name: string, fallback = 'vm'): string {
   return cleaned === '' || cleaned === '.' || cleaned === '..' ? fallback : cleaned;
 }
 
-/** "<vm>-disk<N>.vmdk" (the source's disks, as the original names them), ".raw" or ".qcow2" for images. */
+/** "<vm>-disk<N>.vmdk" (the source's disks, as the original names them), ".raw", ".qcow2" or ".vhd" for images. */
 export function diskFileName(vm: Pick<VmDescription, 'name'>, index: number, format?: ExportFormat): string {
-  const extension = format === 'raw' || format === 'qcow2' ? format : 'vmdk';
+  const extension = format === 'raw' || format === 'qcow2' || format === 'vhd' ? format : 'vmdk';
   return `${safeFileName(vm.name)}-disk${index + 1}.${extension}`;
 }
 

@@ -18,15 +18,19 @@ export interface OvfOptions {
    * What the disk files hold: NFC exports deliver streamOptimized VMDKs; datastore
    * downloads deliver the flat extent (raw) bytes.
    */
-  diskFormat: 'streamOptimized' | 'flat' | 'raw' | 'qcow2';
+  diskFormat: 'streamOptimized' | 'flat' | 'raw' | 'qcow2' | 'vhd';
 }
 
-/** Raw and qcow2 have no VMware URI: QEMU's own documentation of the format stands for it. */
+/**
+ * Raw and qcow2 have no VMware URI: QEMU's own documentation of the format stands
+ * for it. A VHD is named by Microsoft's specification of the format.
+ */
 const DISK_FORMAT_URI = {
   streamOptimized: 'http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized',
   flat: 'http://www.vmware.com/interfaces/specifications/vmdk.html#monolithicFlat',
   raw: 'https://www.qemu.org/docs/master/system/qemu-block-drivers.html#disk-image-file-formats',
   qcow2: 'https://www.qemu.org/docs/master/interop/qcow2.html',
+  vhd: 'https://www.microsoft.com/en-us/download/details.aspx?id=23850',
 } as const;
 
 const xmlEscape = (s: string): string =>

@@ -142,11 +142,11 @@ describe('an AWS job', () => {
     expect((await prepareSubmit(config, { provider: 'aws', vm_path: 'i-0abc1234' })).jobs[0]!.input.method).toBe('auto');
   });
 
-  it('takes raw and qcow2 as images, ovf and ova as the instance described with qcow2 disks, refuses vmdk naming format, and takes defaults.format when it is raw or qcow2', async () => {
+  it('takes raw, qcow2 and vhd as images, ovf and ova as the instance described with qcow2 disks, refuses vmdk naming format, and takes defaults.format when it is an image format', async () => {
     expect(await errorOf({ provider: 'aws', vm_path: 'i-0abc1234', format: 'vmdk' })).toBe(
-      "format: vmdk is the source's own VMDK disk files, and EBS volumes have none: give qcow2 or raw (images), or ovf or ova (the VM described with qcow2 disks)",
+      "format: vmdk is the source's own VMDK disk files, and EBS volumes have none: give qcow2, raw or vhd (images), or ovf or ova (the VM described with qcow2 disks)",
     );
-    for (const format of ['raw', 'qcow2'] as const) {
+    for (const format of ['raw', 'qcow2', 'vhd'] as const) {
       const { input } = (await one({ provider: 'aws', vm_path: 'i-0abc1234', format })).job!;
       expect(input.format).toBe(format);
       expect(input.diskImage).toBeUndefined();
@@ -157,6 +157,8 @@ describe('an AWS job', () => {
     const config = await configWith({ AWS_REGION: 'eu-west-1' });
     config.defaults.format = 'raw';
     expect((await prepareSubmit(config, { provider: 'aws', vm_path: 'i-0abc1234' })).jobs[0]!.input.format).toBe('raw');
+    config.defaults.format = 'vhd';
+    expect((await prepareSubmit(config, { provider: 'aws', vm_path: 'i-0abc1234' })).jobs[0]!.input.format).toBe('vhd');
   });
 
   it('refuses an incremental export to an OVA (its images are inside the archive), naming since_snapshot', async () => {

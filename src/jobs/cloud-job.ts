@@ -32,7 +32,7 @@ export interface CloudJobFormat {
 }
 
 /**
- * raw and qcow2 as asked (each with an OVF descriptor beside the images); ovf and
+ * raw, qcow2 and vhd as asked (each with an OVF descriptor beside the images); ovf and
  * ova describe the VM with qcow2 disks. Without a format: the configured default
  * when it is an image format, else qcow2 (ovf's files under another name).
  * `noVmdk` says why vmdk is refused, e.g. "EBS volumes have none".
@@ -41,7 +41,7 @@ export function cloudJobFormat(requested: JobDefinitionInput['format'], fallback
   if (requested === undefined) return { format: imageFormatOf(fallback) ?? 'qcow2' };
   if (requested === 'vmdk') {
     throw new JobRejected(
-      `${label}format: vmdk is the source's own VMDK disk files, and ${noVmdk}: give qcow2 or raw (images), or ovf or ova (the VM described with qcow2 disks)`,
+      `${label}format: vmdk is the source's own VMDK disk files, and ${noVmdk}: give qcow2, raw or vhd (images), or ovf or ova (the VM described with qcow2 disks)`,
     );
   }
   const image = imageFormatOf(requested);

@@ -20,7 +20,7 @@ export const jobDefinitionSchema = z
     vm_path: z.string(),
     output_path: z.string(),
     output_dir: z.string().meta({ description: 'the same as output_path (the original daemon\'s web API name)' }),
-    format: z.enum(['ovf', 'ova', 'raw', 'qcow2']).meta({ description: 'what will be produced' }),
+    format: z.enum(['ovf', 'ova', 'raw', 'qcow2', 'vhd']).meta({ description: 'what will be produced' }),
     export_method: z
       .enum(ORIGINAL_EXPORT_METHODS)
       .meta({ description: 'the original daemon\'s vocabulary: what the client sent if it was one of those, else ours mapped (auto -> "", ovf -> govc, datastore -> web)' }),

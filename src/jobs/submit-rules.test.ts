@@ -114,12 +114,12 @@ describe('prepareSubmit: what the original daemon\'s clients send', () => {
     expect(ours.jobs[0]!.definition).toMatchObject({ export_method: 'govc', method: 'ovf' });
   });
 
-  it('takes vmdk as ovf with a warning, and qcow2 and raw as they are', async () => {
+  it('takes vmdk as ovf with a warning, and qcow2, raw and vhd as they are', async () => {
     const config = await configWith({});
     const vmdk = await prepareSubmit(config, { vm_path: '/DC0/vm/a', format: 'vmdk' });
     expect(vmdk.jobs[0]!.input.format).toBe('ovf');
     expect(fieldWarnings(vmdk.warnings)[0]).toMatch(/^format: vmdk is produced as ovf/);
-    for (const format of ['qcow2', 'raw'] as const) {
+    for (const format of ['qcow2', 'raw', 'vhd'] as const) {
       const taken = await prepareSubmit(config, { jobs: [{ vm_path: '/DC0/vm/ok' }, { vm_path: '/DC0/vm/a', format }] });
       expect(taken.errors).toEqual([]);
       expect(taken.jobs.map((j) => j.input.format)).toEqual([config.defaults.format, format]);

@@ -100,9 +100,9 @@ export const jobDefinitionInputSchema = z
     // Temporal indexes it as a Keyword search attribute, which has a length limit.
     vm_path: z.string().min(1, 'must not be empty').max(1024, 'must be at most 1024 characters'),
     output_path: z.string().min(1, 'must not be empty').optional(),
-    format: z.enum(['ovf', 'ova', 'vmdk', 'qcow2', 'raw']).optional().meta({
+    format: z.enum(['ovf', 'ova', 'vmdk', 'qcow2', 'raw', 'vhd']).optional().meta({
       description:
-        'ovf or ova (the source disks as VMDK files; vmdk is taken as ovf), raw or qcow2 (KVM-ready images written by the transfer, beside an OVF descriptor). Providers aws and azure: raw or qcow2, or ovf/ova describing the VM with qcow2 disks; vmdk is refused (default qcow2, or defaults.format when it is raw or qcow2)',
+        'ovf or ova (the source disks as VMDK files; vmdk is taken as ovf), raw, qcow2 or vhd (KVM-ready images written by the transfer, beside an OVF descriptor; vhd: a fixed VHD, the disk then its 512-byte footer, as Azure serves a disk). Providers aws and azure: raw, qcow2 or vhd, or ovf/ova describing the VM with qcow2 disks; vmdk is refused (default qcow2, or defaults.format when it is raw, qcow2 or vhd)',
     }),
     export_method: z
       .enum([...EXPORT_METHODS, ...ORIGINAL_EXPORT_METHODS])

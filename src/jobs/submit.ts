@@ -46,7 +46,7 @@ async function existingExportFiles(dir: string, vmName: string): Promise<string[
   }
   const ours = new Set([`${base}.ovf`, `${base}.mf`, `${base}.ova`]);
   const isDisk = (e: string) => {
-    const m = e.startsWith(`${base}-disk`) ? /^(\d+)\.(vmdk|raw|qcow2)$/.exec(e.slice(base.length + 5)) : null;
+    const m = e.startsWith(`${base}-disk`) ? /^(\d+)\.(vmdk|raw|qcow2|vhd)$/.exec(e.slice(base.length + 5)) : null;
     return m !== null;
   };
   return entries.filter((e) => ours.has(e) || isDisk(e)).sort();

@@ -63,7 +63,8 @@ export interface LegacyS3WriterState {
  */
 export interface ImageWriterState {
   kind: 'image';
-  format: 'raw' | 'qcow2';
+  /** vhd: the raw image with a footer written at finish; it resumes from `raw` like a raw image. */
+  format: 'raw' | 'qcow2' | 'vhd';
   /** What the source serves: the disk's bytes, or a streamOptimized VMDK decoded on the fly. */
   encoding: 'raw' | 'vmdk-stream';
   /** The qcow2 writer's checkpoint (formats/qcow2/state.ts, under 56 KiB); absent when nothing can resume. */

@@ -4,8 +4,12 @@
 // map is the file's content: it is read once in large chunks (a sparse file's
 // holes read as zeros at memory speed, without touching the device) and only the
 // non-zero granules are extents; reading them again then comes from the page cache.
+// A fixed VHD is read as the raw disk before its footer, which must be a fixed
+// VHD's footer for a disk of that size.
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Extent, ExtentSource } from '../core/extent-source.js';
+import type { ImageFormat } from '../core/export-contract.js';
+import { fixedVhdFooterProblem, VHD_FOOTER_SIZE } from '../core/vhd-footer.js';
 import { Qcow2Reader } from '../formats/qcow2/reader.js';
 
 const SCAN_CHUNK_BYTES = 4 << 20;
@@ -16,17 +20,32 @@ export interface LocalImageSource extends ExtentSource {
   close(): Promise<void>;
 }
 
-/** Opens `path` as an image of `format`; throws ENOENT when there is no such file, Qcow2ReadError when it is not a plain qcow2. */
-export async function openLocalImageSource(path: string, format: 'raw' | 'qcow2'): Promise<LocalImageSource> {
+/**
+ * Opens `path` as an image of `format`; throws ENOENT when there is no such file,
+ * Qcow2ReadError when it is not a plain qcow2, an Error naming the problem when it
+ * is not a fixed VHD.
+ */
+export async function openLocalImageSource(path: string, format: ImageFormat): Promise<LocalImageSource> {
   const file = await open(path, 'r');
   try {
     const stat = await file.stat();
     const qcow2 = format === 'qcow2' ? await Qcow2Reader.open(file, path) : undefined;
-    return new LocalImage(file, path, qcow2, qcow2 ? qcow2.virtualSize : stat.size, `${stat.size}-${stat.mtimeMs}`);
+    const size = qcow2 ? qcow2.virtualSize : format === 'vhd' ? await vhdDiskSize(file, path, stat.size) : stat.size;
+    return new LocalImage(file, path, qcow2, size, `${stat.size}-${stat.mtimeMs}`);
   } catch (err) {
     await file.close();
     throw err;
   }
+}
+
+/** The size of the disk a fixed VHD holds before its footer, once the footer is checked. */
+async function vhdDiskSize(file: FileHandle, path: string, fileBytes: number): Promise<number> {
+  const diskBytes = fileBytes - VHD_FOOTER_SIZE;
+  const footer = Buffer.alloc(VHD_FOOTER_SIZE);
+  const { bytesRead } = diskBytes >= 0 ? await file.read(footer, 0, VHD_FOOTER_SIZE, diskBytes) : { bytesRead: 0 };
+  const problem = bytesRead === VHD_FOOTER_SIZE ? fixedVhdFooterProblem(footer, diskBytes) : `it is ${fileBytes} bytes, shorter than a VHD footer`;
+  if (problem) throw new Error(`${path} is not a fixed VHD: ${problem}`);
+  return diskBytes;
 }
 
 class LocalImage implements LocalImageSource {

@@ -82,7 +82,9 @@ async function expectManifestHolds(result: ExportResult, path: string): Promise<
   expect(manifest).toContain(sha);
 }
 
-describe.each(['qcow2', 'raw'] as const)('incremental export to %s', (format) => {
+describe.each(['qcow2', 'raw', 'vhd'] as const)('incremental export to %s', (format) => {
+  // qemu calls a VHD's driver vpc; an earlier vhd is read back as the disk before its footer.
+  const driver = format === 'vhd' ? 'vpc' : format;
   it('fetches only the changed blocks and yields the new snapshot, identical to a full export of it', async () => {
     const dir = join(root, `incremental-${format}`);
     const fullDir = join(root, `full-${format}`);
@@ -106,11 +108,11 @@ describe.each(['qcow2', 'raw'] as const)('incremental export to %s', (format) =>
     expect(counter.reads(base.snapshotId)).toEqual([]);
     // The incremental disk has the same name as the first export's: it replaced it.
     expect(diskOf(second, format)).toBe(image);
-    expect((await qemuImg('compare', '-f', format, '-F', 'raw', image, nextVolume)).stdout).toContain('Images are identical');
+    expect((await qemuImg('compare', '-f', driver, '-F', 'raw', image, nextVolume)).stdout).toContain('Images are identical');
     await expectManifestHolds(second, image);
 
     const full = await run(exports.client, awsExportInput(`${id}-full`, next.snapshotId, fullDir, aws.patched.region, { format }));
-    expect((await qemuImg('compare', '-f', format, '-F', format, image, diskOf(full, format))).stdout).toContain('Images are identical');
+    expect((await qemuImg('compare', '-f', driver, '-F', driver, image, diskOf(full, format))).stdout).toContain('Images are identical');
   }, 180_000);
 });
 

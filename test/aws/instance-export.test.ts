@@ -1,15 +1,16 @@
 // An EC2 instance with two EBS volumes exported through the whole workflow, as
 // hypervisord's workers run it: describe, snapshot the volumes (CreateSnapshots),
-// read each snapshot's blocks, write raw or qcow2 with an OVF and a manifest,
+// read each snapshot's blocks, write raw, qcow2 or vhd with an OVF and a manifest,
 // delete the snapshots. qemu-img judges every disk against the seeded volume.
 import { DescribeSnapshotsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { EXPORT_WORKFLOW_TYPE, type ExportResult, type ExportWorkflowInput } from '../../src/core/export-contract.js';
 import { qemuImg } from '../../src/formats/qcow2/test-support.js';
+import { fixedVhdFooterProblem, VHD_FOOTER_SIZE } from '../../src/core/vhd-footer.js';
 import { CREATED_BY_TAG } from '../../src/providers/aws/snapshots.js';
 import { ec2Client } from '../harness/aws-clients.js';
 import { awsExportInput, awsWorkerConfig, pointAwsAt } from '../harness/aws-export-env.js';
@@ -63,6 +64,7 @@ async function leftSnapshots(jobId: string): Promise<string[]> {
 describe.each([
   { format: 'qcow2', image: 'qcow2' },
   { format: 'raw', image: 'raw' },
+  { format: 'vhd', image: 'vhd' },
   { format: 'ovf', image: 'qcow2' },
 ] as const)('an instance with two volumes, exported to $format', ({ format, image }) => {
   it('writes each volume as an image identical to it, with an OVF and a manifest, and deletes its snapshots', async () => {
@@ -74,16 +76,29 @@ describe.each([
     expect(result.vmName).toBe(instance.name);
     const disks = result.files.filter((f) => f.name.endsWith(`.${image}`));
     expect(disks).toHaveLength(2);
+    // qemu calls a VHD's driver vpc.
+    const driver = image === 'vhd' ? 'vpc' : image;
     for (const [i, disk] of disks.entries()) {
       const path = join(dir, disk.name);
-      const info = JSON.parse((await qemuImg('info', '--output=json', '-f', image, path)).stdout) as { 'virtual-size': number };
-      expect(info['virtual-size']).toBe(instance.volumes[i]!.sizeGiB * 2 ** 30);
-      expect((await qemuImg('compare', '-f', image, '-F', 'raw', path, expected[i]!)).stdout).toContain('Images are identical');
+      const size = instance.volumes[i]!.sizeGiB * 2 ** 30;
+      const info = JSON.parse((await qemuImg('info', '--output=json', '-f', driver, path)).stdout) as { 'virtual-size': number };
+      expect(info['virtual-size']).toBe(size);
+      expect((await qemuImg('compare', '-f', driver, '-F', 'raw', path, expected[i]!)).stdout).toContain('Images are identical');
+      // The manifest's hash is the whole file's: a VHD's footer included.
       expect(disk.sha256).toBe(sha256Of(path));
+      if (image === 'vhd') {
+        expect(statSync(path).size).toBe(size + VHD_FOOTER_SIZE);
+        const footer = Buffer.alloc(VHD_FOOTER_SIZE);
+        const fh = await open(path, 'r');
+        await fh.read(footer, 0, VHD_FOOTER_SIZE, size);
+        await fh.close();
+        expect(fixedVhdFooterProblem(footer, size)).toBeUndefined();
+      }
     }
     expect(result.diskMethods?.every((m) => m.method === 'datastore' && m.reason.includes('EBS direct reads'))).toBe(true);
     const ovf = await readFile(result.ovfPath, 'utf8');
     for (const disk of disks) expect(ovf).toContain(disk.name);
+    if (image === 'vhd') expect(ovf.match(/ovf:format="[^"]*"/g)).toEqual(Array(2).fill('ovf:format="https://www.microsoft.com/en-us/download/details.aspx?id=23850"'));
     expect(result.keptSnapshot).toBeUndefined();
     expect(await leftSnapshots(jobId)).toEqual([]);
   }, 120_000);

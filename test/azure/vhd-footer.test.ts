@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeTempDir, MiB } from '../../src/formats/test-support.js';
 import { qemuImg } from '../../src/formats/qcow2/test-support.js';
-import { fixedVhdFooter, fixedVhdFooterProblem, readVhdFooter, vhdChecksum, vhdGeometry } from '../../src/providers/azure/vhd-footer.js';
+import { fixedVhdFooter, fixedVhdFooterProblem, readVhdFooter, vhdChecksum, vhdGeometry } from '../../src/core/vhd-footer.js';
 
 const { dir, cleanup } = makeTempDir('hyper-vhd-');
 afterAll(cleanup);

@@ -1,6 +1,7 @@
-// Exports to raw and qcow2 through the whole workflow, from vcsim's datastore
+// Exports to raw, qcow2 and vhd through the whole workflow, from vcsim's datastore
 // (the flat extent, ranged reads) and from its NFC lease, judged by qemu-img:
-// `check` on every qcow2, `compare` of every image with the disk it came from.
+// `check` on every qcow2, `compare` of every image with the disk it came from
+// (a vhd read by its vpc driver, at exactly the disk's size).
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -9,7 +10,8 @@ import { describe, expect, inject, it } from 'vitest';
 import type { ExportWorkflowInput } from '../../src/core/export-contract.js';
 import { parseManifest } from '../../src/export/ovf.js';
 import { qemuImg } from '../../src/formats/qcow2/test-support.js';
-import { expectValidCopy } from '../../src/formats/qcow2/test-judge.js';
+import { expectValidCopy, expectVhdCopy } from '../../src/formats/qcow2/test-judge.js';
+import { VHD_FOOTER_SIZE } from '../../src/core/vhd-footer.js';
 import { exportInput, testConfig, useWorkerAndClient } from '../harness/export-env.js';
 import { createTestVm, sha256File, startExport } from './helpers.js';
 import { writePatternedDisk } from './patterned-disk.js';
@@ -36,6 +38,8 @@ describe.each([
   ['qcow2', 'ovf'],
   ['raw', 'ovf'],
   ['raw', 'datastore'],
+  ['vhd', 'datastore'],
+  ['vhd', 'ovf'],
 ] as const)('format %s, method %s', (format, method) => {
   it('writes images qemu-img finds identical to the source disks, an OVF that references them and a verifying manifest', async () => {
     const name = `img-${format}-${method}-${randomBytes(2).toString('hex')}`;
@@ -54,17 +58,20 @@ describe.each([
       expect(storedDataBytes).toBeLessThan(source.dataBytes + 8 * 64 * 1024);
       expect(statSync(imagePath).size).toBeLessThan(source.dataBytes + 2 * MiB);
     } else {
-      const compare = await qemuImg('compare', '-f', 'raw', '-F', 'raw', imagePath, source.path);
-      expect(compare.stdout).toContain('Images are identical');
-      expect(compare.code).toBe(0);
-      expect(statSync(imagePath).size).toBe(DISK_BYTES);
+      if (format === 'vhd') await expectVhdCopy(imagePath, source.path, DISK_BYTES);
+      else {
+        const compare = await qemuImg('compare', '-f', 'raw', '-F', 'raw', imagePath, source.path);
+        expect(compare.stdout).toContain('Images are identical');
+        expect(compare.code).toBe(0);
+      }
+      expect(statSync(imagePath).size).toBe(DISK_BYTES + (format === 'vhd' ? VHD_FOOTER_SIZE : 0));
       // Sparse: the long zero runs are holes.
       expect(statSync(imagePath).blocks * 512).toBeLessThan(DISK_BYTES / 2);
     }
 
     const ovf = readFileSync(join(outDir, `${name}.ovf`), 'utf8');
     expect(ovf).toContain(`ovf:href="${image}"`);
-    expect(ovf).toContain(format === 'qcow2' ? 'interop/qcow2.html' : 'qemu-block-drivers.html');
+    expect(ovf).toContain(format === 'qcow2' ? 'interop/qcow2.html' : format === 'vhd' ? 'download/details.aspx?id=23850' : 'qemu-block-drivers.html');
     const manifest = parseManifest(readFileSync(join(outDir, `${name}.mf`), 'utf8'));
     expect([...manifest.keys()].sort()).toEqual([image, `${name}.ovf`].sort());
     for (const [file, sha] of manifest) expect(await sha256File(join(outDir, file)), file).toBe(sha);
@@ -75,6 +82,7 @@ describe.each([
 describe.each([
   ['qcow2', 'datastore'],
   ['raw', 'ovf'],
+  ['vhd', 'datastore'],
 ] as const)('format %s, method %s, to S3', (format, method) => {
   it('uploads an image qemu-img finds identical to the source disk (after download), with a verifying manifest', async () => {
     const name = `img-s3-${format}-${method}-${randomBytes(2).toString('hex')}`;
@@ -96,6 +104,7 @@ describe.each([
     const got = await s3.send(new GetObjectCommand({ Bucket: services.minio.bucket, Key: `${name}/${image}` }));
     writeFileSync(local, await got.Body!.transformToByteArray());
     if (format === 'qcow2') await expectValidCopy(local, source.path, DISK_BYTES);
+    else if (format === 'vhd') await expectVhdCopy(local, source.path, DISK_BYTES);
     else expect((await qemuImg('compare', '-f', 'raw', '-F', 'raw', local, source.path)).stdout).toContain('Images are identical');
     const mf = await s3.send(new GetObjectCommand({ Bucket: services.minio.bucket, Key: `${name}/${name}.mf` }));
     const manifest = parseManifest(await mf.Body!.transformToString());

@@ -1,5 +1,5 @@
-// kill -9 of the worker while it writes a qcow2 or raw image: a new worker
-// finishes the export, resuming the qcow2 or local raw image from its
+// kill -9 of the worker while it writes a qcow2, raw or vhd image: a new worker
+// finishes the export, resuming the qcow2 or local raw (or vhd) image from its
 // heartbeated checkpoint where the source serves ranges (datastore), and qemu-img finds the image identical
 // to the disk. Transfers run through toxiproxy with a bandwidth limit so there is
 // time to kill the worker mid-way.
@@ -10,7 +10,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ExportWorkflowInput } from '../../src/core/export-contract.js';
 import { qemuImg } from '../../src/formats/qcow2/test-support.js';
-import { expectValidCopy } from '../../src/formats/qcow2/test-judge.js';
+import { expectValidCopy, expectVhdCopy } from '../../src/formats/qcow2/test-judge.js';
 import type { ServiceInfo } from '../harness/services.js';
 import { exportInput, temporalClient, testConfig } from '../harness/export-env.js';
 import { minioClient } from '../harness/minio-client.js';
@@ -35,13 +35,14 @@ afterAll(async () => {
   await stop?.();
 });
 
-type Case = { format: 'qcow2' | 'raw'; method: 'datastore' | 'ovf'; sink: 'local' | 's3'; resumes: boolean };
+type Case = { format: 'qcow2' | 'raw' | 'vhd'; method: 'datastore' | 'ovf'; sink: 'local' | 's3'; resumes: boolean };
 
 describe('kill -9 of the worker while it writes an image', () => {
   it.each<Case>([
     { format: 'qcow2', method: 'datastore', sink: 'local', resumes: true },
     { format: 'qcow2', method: 'datastore', sink: 's3', resumes: true },
     { format: 'raw', method: 'datastore', sink: 'local', resumes: true },
+    { format: 'vhd', method: 'datastore', sink: 'local', resumes: true },
     { format: 'raw', method: 'ovf', sink: 'local', resumes: false },
   ])('$format via $method to $sink: the new worker ends with an image identical to the disk (resumes: $resumes)', async ({ format, method, sink, resumes }) => {
     const config = testConfig(services, { vcsimHost: proxy.listen, heartbeatIntervalMs: 1_000 });
@@ -81,6 +82,7 @@ describe('kill -9 of the worker while it writes an image', () => {
         expect(readdirSync(outDir).filter((n) => n.startsWith('.'))).toEqual([]);
       }
       if (format === 'qcow2') await expectValidCopy(imagePath, source.path, DISK);
+      else if (format === 'vhd') await expectVhdCopy(imagePath, source.path, DISK);
       else {
         const compare = await qemuImg('compare', '-f', 'raw', '-F', 'raw', imagePath, source.path);
         expect(compare.stdout).toContain('Images are identical');

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qemuImg } from '../../src/formats/qcow2/test-support.js';
-import { expectValidCopy } from '../../src/formats/qcow2/test-judge.js';
+import { expectValidCopy, expectVhdCopy } from '../../src/formats/qcow2/test-judge.js';
 import { openImageDiskWriter } from '../../src/storage/image/image-disk-writer.js';
 import { LocalSink } from '../../src/storage/local-sink.js';
 import { transferExtents, type Extent } from '../../src/transfer/extent-transfer.js';
@@ -109,7 +109,7 @@ interface Run {
 async function exportImage(
   server: RangeServer,
   outDir: string,
-  format: 'raw' | 'qcow2',
+  format: 'raw' | 'qcow2' | 'vhd',
   options: { allocation?: Extent[]; checkpoint?: TransferCheckpoint; signal?: AbortSignal; onCheckpoint?: (cp: TransferCheckpoint) => void; maxReadBytes?: number } = {},
 ): Promise<Run> {
   const sink = new LocalSink(outDir);
@@ -148,8 +148,9 @@ async function exportImage(
   return out;
 }
 
-async function expectIdentical(path: string, format: 'raw' | 'qcow2'): Promise<void> {
+async function expectIdentical(path: string, format: 'raw' | 'qcow2' | 'vhd'): Promise<void> {
   if (format === 'qcow2') await expectValidCopy(path, rawPath, DISK);
+  else if (format === 'vhd') await expectVhdCopy(path, rawPath, DISK);
   else expect((await qemuImg('compare', '-f', 'raw', '-F', 'raw', path, rawPath)).stdout).toContain('Images are identical');
 }
 
@@ -157,7 +158,7 @@ const outside = (requests: [number, number][]) =>
   requests.filter(([first, last]) => !MAP.some((e) => first >= e.offset && last < e.offset + e.length));
 
 describe('transferExtents over HTTP ranges', () => {
-  it.each(['qcow2', 'raw'] as const)('%s: with an allocation map only the mapped bytes are fetched, several at a time, and the image is the disk', async (format) => {
+  it.each(['qcow2', 'raw', 'vhd'] as const)('%s: with an allocation map only the mapped bytes are fetched, several at a time, and the image is the disk', async (format) => {
     const server = await startRangeServer(disk);
     server.delayMs = 5;
     try {
@@ -194,7 +195,7 @@ describe('transferExtents over HTTP ranges', () => {
     }
   });
 
-  it.each(['qcow2', 'raw'] as const)('%s: a transfer stopped mid-way resumes from its checkpoint and fetches only what followed it', async (format) => {
+  it.each(['qcow2', 'raw', 'vhd'] as const)('%s: a transfer stopped mid-way resumes from its checkpoint and fetches only what followed it', async (format) => {
     const server = await startRangeServer(disk);
     server.delayMs = 40;
     try {

@@ -85,7 +85,7 @@ export function submitCommand(ctx: CommandContext): Command {
       .option('--file <job.yaml>', 'job file: one job or a "jobs:" list (YAML or JSON)')
       .option('--name <name>', 'job name')
       .option('--id <id>', 'job id (default: generated)')
-      .option('--format <ovf|ova|raw|qcow2>', 'what to produce: ovf or ova (the source disks as VMDK; from AWS and Azure, as qcow2 images), raw or qcow2 (KVM-ready images, written in one pass; AWS and Azure default qcow2)')
+      .option('--format <ovf|ova|raw|qcow2|vhd>', 'what to produce: ovf or ova (the source disks as VMDK; from AWS and Azure, as qcow2 images), raw, qcow2 or vhd (KVM-ready images, written in one pass; vhd: a fixed VHD, as Azure serves a disk; AWS and Azure default qcow2)')
       .option('--method <auto|ovf|datastore>', 'export method')
       .option('--parallel <n>', 'parallel disk downloads', positiveInt)
       .option('--remove-cdrom', 'drop CD-ROM drives from the OVF')

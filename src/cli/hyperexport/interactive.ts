@@ -38,6 +38,7 @@ const FORMAT_CHOICES: Choice<ExportFormat>[] = [
   { name: 'OVA (the same, packed into one tar file)', value: 'ova' },
   { name: 'qcow2 (KVM-ready images, only allocated clusters, beside an OVF descriptor)', value: 'qcow2' },
   { name: 'raw (KVM-ready sparse images beside an OVF descriptor)', value: 'raw' },
+  { name: 'vhd (fixed VHDs, as Azure serves a disk: sparse raw images with a footer, beside an OVF descriptor)', value: 'vhd' },
 ];
 
 export interface Selection {

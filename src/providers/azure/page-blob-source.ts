@@ -31,7 +31,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { ErrorType } from '../../core/errors.js';
 import type { Extent, ExtentSource } from '../../core/extent-source.js';
 import { redactUrl, redactUrlsInText } from '../../core/redact.js';
-import { fixedVhdFooterProblem, VHD_FOOTER_SIZE } from './vhd-footer.js';
+import { fixedVhdFooterProblem, VHD_FOOTER_SIZE } from '../../core/vhd-footer.js';
 
 export interface SasGrant {
   url: string;

@@ -2,7 +2,9 @@
 // (formats/qcow2) on an ImageFile; a sparse raw image written by offset in a
 // local file (storage/raw: every all-zero 4 KiB block a hole); or, where the
 // sink cannot seek (S3), a raw image written as one stream through the sink's
-// ordinary disk writer, the zeros included.
+// ordinary disk writer, the zeros included. A fixed VHD is either raw image with
+// a trailer: its 512-byte footer, made when the image is finished and written
+// once, after the disk's last byte.
 import { NodeSha256 } from '../../core/resumable-sha256.js';
 import { DEFAULT_CLUSTER_BITS, fullImageHeader, MAX_STATE_BYTES, qcow2Geometry, Qcow2Writer, type Qcow2WriterState } from '../../formats/qcow2/index.js';
 import { PredictedHashImageFile } from './predicted-hash.js';
@@ -126,6 +128,22 @@ export class Qcow2Encoder implements ImageEncoder {
 
 const ZEROS = Buffer.alloc(1024 * 1024);
 
+/**
+ * What follows the disk's bytes in the file (a fixed VHD's footer): its length is
+ * known when the writer opens, its bytes are made at finish.
+ */
+export interface ImageTrailer {
+  bytes: number;
+  make(): Buffer;
+}
+
+function trailerBytes(trailer: ImageTrailer | undefined): Buffer | undefined {
+  if (!trailer) return undefined;
+  const bytes = trailer.make();
+  if (bytes.length !== trailer.bytes) throw new Error(`the image's trailer is ${bytes.length} bytes, ${trailer.bytes} were announced`);
+  return bytes;
+}
+
 /** A raw image as one stream: gaps become zero chunks (the local writer leaves them as holes). */
 export class SequentialRawEncoder implements ImageEncoder {
   private position = 0;
@@ -134,12 +152,13 @@ export class SequentialRawEncoder implements ImageEncoder {
   private constructor(
     private readonly out: DiskWriter,
     private readonly virtualSize: number,
+    private readonly trailer: ImageTrailer | undefined,
   ) {}
 
-  static async create(sink: OutputSink, name: string, virtualSize: number, stage: boolean): Promise<SequentialRawEncoder> {
+  static async create(sink: OutputSink, name: string, virtualSize: number, stage: boolean, trailer?: ImageTrailer): Promise<SequentialRawEncoder> {
     // Opened without a checkpoint: a new file (or upload) from byte 0.
-    const out = await sink.openDiskWriter(name, { sizeBytes: virtualSize, stage });
-    return new SequentialRawEncoder(out, virtualSize);
+    const out = await sink.openDiskWriter(name, { sizeBytes: virtualSize + (trailer?.bytes ?? 0), stage });
+    return new SequentialRawEncoder(out, virtualSize, trailer);
   }
 
   private async put(chunk: Buffer): Promise<void> {
@@ -166,6 +185,8 @@ export class SequentialRawEncoder implements ImageEncoder {
 
   async finish(): Promise<FinishedFile & { sha256: string }> {
     await this.zerosTo(this.virtualSize);
+    const trailer = trailerBytes(this.trailer);
+    if (trailer) await this.put(trailer);
     await this.out.flush();
     const { state } = await this.out.commit();
     const done = await this.out.finish();
@@ -181,20 +202,25 @@ export class SequentialRawEncoder implements ImageEncoder {
   }
 }
 
-/** A raw image in a local file: data written at its offsets, zeros never written (holes), hashed as it goes. */
+/**
+ * A raw image in a local file: data written at its offsets, zeros never written
+ * (holes), hashed as it goes; a trailer, if any, written and hashed after the disk
+ * at finish (a resume cuts the file back to the disk, so it is never written twice).
+ */
 export class SparseRawEncoder implements ImageEncoder {
   private constructor(
     private readonly file: ImageFile,
     private readonly writer: RawSparseWriter,
+    private readonly trailer: ImageTrailer | undefined,
   ) {}
 
-  static async create(file: ImageFile & { handle: FileHandle }, virtualSize: number): Promise<SparseRawEncoder> {
-    return new SparseRawEncoder(file, await RawSparseWriter.create(file.handle, { sizeBytes: virtualSize }));
+  static async create(file: ImageFile & { handle: FileHandle }, virtualSize: number, trailer?: ImageTrailer): Promise<SparseRawEncoder> {
+    return new SparseRawEncoder(file, await RawSparseWriter.create(file.handle, { sizeBytes: virtualSize }), trailer);
   }
 
   /** Continues from a checkpoint: the file keeps its first `offset` bytes (re-read once for the hash), the rest is cut. */
-  static async resume(file: ImageFile & { handle: FileHandle }, state: RawSparseState, virtualSize: number): Promise<SparseRawEncoder> {
-    return new SparseRawEncoder(file, await RawSparseWriter.resume(file.handle, state, { sizeBytes: virtualSize }));
+  static async resume(file: ImageFile & { handle: FileHandle }, state: RawSparseState, virtualSize: number, trailer?: ImageTrailer): Promise<SparseRawEncoder> {
+    return new SparseRawEncoder(file, await RawSparseWriter.resume(file.handle, state, { sizeBytes: virtualSize }), trailer);
   }
 
   /** Where input must continue after a resume. */
@@ -213,7 +239,7 @@ export class SparseRawEncoder implements ImageEncoder {
   }
 
   async finish(): Promise<FinishedFile & { sha256: string }> {
-    const { sha256 } = await this.writer.finish();
+    const { sha256 } = await this.writer.finish(trailerBytes(this.trailer));
     return { ...(await this.file.finish()), sha256 };
   }
 

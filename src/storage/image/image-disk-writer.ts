@@ -1,5 +1,8 @@
-// A DiskWriter that turns what the source serves into a raw or qcow2 image in
-// the same pass: no staging copy, no conversion afterwards.
+// A DiskWriter that turns what the source serves into a raw, qcow2 or fixed VHD
+// image in the same pass: no staging copy, no conversion afterwards. A fixed VHD
+// is the raw image (sparse where the file can seek) followed by its 512-byte
+// footer (core/vhd-footer.ts), written once at finish; it resumes exactly as raw
+// does, from the sparse raw writer's checkpoint.
 //
 // The source serves either the disk's own bytes (a datastore flat extent, or a
 // lease that serves the flat file) or a streamOptimized VMDK (what a real ESXi
@@ -14,22 +17,24 @@
 // ranges): its checkpoints report progress only, and a retry starts the image over.
 //
 // Hashing: the file is not the bytes received, so this writer hashes what it
-// writes (raw) or reads the finished image back (qcow2, whose header comes last),
+// writes (raw, vhd: the footer included) or reads the finished image back (qcow2, whose header comes last),
 // and the engine hashes nothing (hashesOutput).
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../core/errors.js';
+import type { ImageFormat } from '../../core/export-contract.js';
+import { fixedVhdFooter, VHD_FOOTER_SIZE, VHD_OUTPUT_CREATOR } from '../../core/vhd-footer.js';
 import { Qcow2WriterError } from '../../formats/qcow2/index.js';
 import { decodeStreamOptimized, VmdkStreamError } from '../../formats/vmdk-stream/index.js';
 import { descriptorServed, looksLikeTextDescriptor } from './descriptor-guard.js';
 import type { DiskWriter, FinishedFile, ImageFile, ImageWriterState, OutputSink, WriterCommit, WriterResumePoint } from '../sink.js';
 import type { FileHandle } from 'node:fs/promises';
-import { Qcow2Encoder, SequentialRawEncoder, SparseRawEncoder, type ImageEncoder } from './encoders.js';
+import { Qcow2Encoder, SequentialRawEncoder, SparseRawEncoder, type ImageEncoder, type ImageTrailer } from './encoders.js';
 import { PushFeed } from './push-feed.js';
 import { isImageNotReadable } from '../s3-image-file.js';
 import { RawWriterError } from '../raw/errors.js';
 import type { RawSparseState } from '../raw/raw-sparse-writer.js';
 
-export type ImageFormat = 'raw' | 'qcow2';
+export type { ImageFormat };
 
 export interface ImageDiskWriterOptions {
   name: string;
@@ -66,6 +71,13 @@ export interface ImageDiskWriter extends DiskWriter {
 export async function openImageDiskWriter(sink: OutputSink, options: ImageDiskWriterOptions): Promise<ImageDiskWriter> {
   if (options.format === 'qcow2' && !sink.openImageFile) {
     throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `${sink.location} cannot hold a qcow2 image`, nonRetryable: true });
+  }
+  if (options.format === 'vhd' && (options.virtualSize <= 0 || options.virtualSize % 512 !== 0)) {
+    throw ApplicationFailure.create({
+      type: ErrorType.InvalidInput,
+      message: `${options.name}: a fixed VHD holds whole 512-byte sectors, and this disk is ${options.virtualSize} bytes (${options.virtualSize % 512} past the last whole sector); export it as raw or qcow2`,
+      nonRetryable: true,
+    });
   }
   const writer = new ImageWriter(sink, options);
   await writer.tryResume(options.checkpoint);
@@ -122,13 +134,13 @@ class ImageWriter implements ImageDiskWriter {
     const saved = cp?.sink.kind === 'image' ? cp.sink : undefined;
     if (!saved || saved.format !== this.options.format || saved.encoding !== 'raw') return;
     const qcow2 = this.options.format === 'qcow2' ? saved.qcow2 : undefined;
-    const raw = this.options.format === 'raw' && this.sink.imagesSeekable ? (saved.raw as RawSparseState | undefined) : undefined;
+    const raw = this.options.format !== 'qcow2' && this.sink.imagesSeekable ? (saved.raw as RawSparseState | undefined) : undefined;
     if (qcow2 === undefined && raw === undefined) return;
     const file = await this.openFile(saved.file);
     try {
       let encoder: Qcow2Encoder | SparseRawEncoder;
       if (qcow2 !== undefined) encoder = await Qcow2Encoder.resume(file, qcow2);
-      else if (hasHandle(file)) encoder = await SparseRawEncoder.resume(file, raw!, this.options.virtualSize);
+      else if (hasHandle(file)) encoder = await SparseRawEncoder.resume(file, raw!, this.options.virtualSize, this.trailer());
       else throw new Error(`${this.sink.location}: a seekable image file without a file handle`);
       this.encoder = encoder;
       this.mode = 'raw';
@@ -156,15 +168,22 @@ class ImageWriter implements ImageDiskWriter {
     });
   }
 
+  /** What follows the disk in the file: a fixed VHD's footer, made when the image is finished. */
+  private trailer(): ImageTrailer | undefined {
+    if (this.options.format !== 'vhd') return undefined;
+    const size = this.options.virtualSize;
+    return { bytes: VHD_FOOTER_SIZE, make: () => fixedVhdFooter(size, { creatorApplication: VHD_OUTPUT_CREATOR }) };
+  }
+
   private async newEncoder(): Promise<ImageEncoder> {
     const { format, virtualSize, stage, name } = this.options;
-    // A raw image in a file that can seek gets holes; anywhere else it is written as one stream, zeros included.
-    if (format === 'raw' && !this.sink.imagesSeekable) return SequentialRawEncoder.create(this.sink, name, virtualSize, stage);
+    // A raw image (a VHD's disk too) in a file that can seek gets holes; anywhere else it is written as one stream, zeros included.
+    if (format !== 'qcow2' && !this.sink.imagesSeekable) return SequentialRawEncoder.create(this.sink, name, virtualSize, stage, this.trailer());
     const file = await this.openFile();
     try {
-      if (format === 'raw') {
+      if (format !== 'qcow2') {
         if (!hasHandle(file)) throw new Error(`${this.sink.location}: a seekable image file without a file handle`);
-        return await SparseRawEncoder.create(file, virtualSize);
+        return await SparseRawEncoder.create(file, virtualSize, this.trailer());
       }
       return await Qcow2Encoder.create(file, virtualSize, this.headBytes);
     } catch (err) {

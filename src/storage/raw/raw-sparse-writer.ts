@@ -13,6 +13,11 @@
 // block therefore leaves exactly the zeros it held. This is also what makes a
 // resume overwrite whatever an earlier attempt wrote past its checkpoint.
 //
+// A trailer (a fixed VHD's footer) may follow the disk: finish() writes it after
+// the last byte of the disk and hashes it last. Until then the file is exactly the
+// disk's size, and a resume cuts it back to that size, so a trailer an earlier
+// attempt wrote is never left in the middle, nor written twice.
+//
 // Resume after kill -9: checkpoint() fdatasyncs and returns a small JSON state
 // (offset, size, and with 'saved-state' hashing the hash-wasm state: 273 bytes of
 // JSON for a 1 TiB disk) whatever the disk size. resume() continues from that offset.
@@ -43,7 +48,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { NodeSha256, WasmSha256, type ResumableSha256 } from '../../core/resumable-sha256.js';
 import { RawWriterError } from './errors.js';
-import { RunWriter } from './run-writer.js';
+import { RunWriter, writeFully } from './run-writer.js';
 import { nonZeroRuns, ZERO_CHUNK_BYTES, ZEROS } from './zero-blocks.js';
 
 export type RawHashing = 'saved-state' | 'reread-prefix';
@@ -247,10 +252,23 @@ export class RawSparseWriter {
     });
   }
 
-  /** Treats the rest of the disk as zeros, makes the file durable and returns its SHA-256. The handle stays open. */
-  async finish(): Promise<RawSparseResult> {
+  /**
+   * Treats the rest of the disk as zeros, writes `trailer` (if any) right after
+   * the disk's last byte, makes the file durable and returns its SHA-256, the
+   * trailer included. The handle stays open.
+   */
+  async finish(trailer?: Buffer): Promise<RawSparseResult> {
     await this.zerosUpTo(this.sizeBytes, 'finish');
     return this.exclusive(async () => {
+      if (trailer && trailer.length > 0) {
+        try {
+          await writeFully(this.fh, trailer, this.sizeBytes);
+        } catch (err) {
+          this.unusable = new RawWriterError('Unusable', `writing the ${trailer.length}-byte trailer after the disk failed; resume from the last checkpoint`, { cause: err });
+          throw err;
+        }
+        this.hasher.update(trailer);
+      }
       await this.durable();
       this.syncedAt = this.position;
       this.unusable = new RawWriterError('Unusable', 'the image is finished; nothing more can be written');

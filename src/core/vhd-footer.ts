@@ -14,6 +14,10 @@
 //
 // The checksum is the one's complement of the sum of the footer's bytes with the
 // checksum field taken as zero.
+//
+// Here on the ground floor because two floors use it: the Azure provider checks
+// the footer of the page blob it reads, and the image writers (storage/image/)
+// end a `vhd` output with one.
 
 export const VHD_FOOTER_SIZE = 512;
 export const VHD_COOKIE = 'conectix';
@@ -109,6 +113,15 @@ export function vhdGeometry(size: number): { cylinders: number; heads: number; s
   }
   return { cylinders: Math.floor(cylinderTimesHeads / heads), heads, sectorsPerTrack };
 }
+
+/**
+ * The creator application of the VHDs this project writes. qemu's vpc driver
+ * takes a VHD's size from its CHS geometry (which rounds most sizes down) unless
+ * the creator is one it knows to write the exact current size: Hyper-V's "win "
+ * is one, and Azure's disks are Hyper-V's format, so an output carries it and
+ * reads back at exactly the disk's size.
+ */
+export const VHD_OUTPUT_CREATOR = 'win ';
 
 export interface FixedVhdFooterOptions {
   timestamp?: Date;
