@@ -2,9 +2,9 @@
 // export, made thousands of times a GiB (one per 512 KiB block). Each request is
 // signed with SigV4 by @smithy/signature-v4 (the SDK's own signer, with the SDK
 // client's credentials, region and endpoint) and dispatched on one undici pool
-// with a handler of its own: each chunk is copied as it arrives into one buffer
-// of the announced length (no stream, no chunk list), reused once the transfer
-// has written it (recycle). Measured on
+// through core/pooled-get: each chunk is copied as it arrives into one buffer of
+// the announced length (no stream, no chunk list), reused once the transfer has
+// written it (recycle). Measured on
 // the project's 2-core machine against moto, the SDK command cost about twice the
 // CPU per block (deserialisation middleware, a stream collected and then
 // concatenated, a second copy of every block).
@@ -20,7 +20,7 @@ import type { EBSClient } from '@aws-sdk/client-ebs';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { Agent } from 'undici';
-import type { IncomingHttpHeaders } from 'undici/types/header.js';
+import { PooledGetter } from '../../core/pooled-get.js';
 
 export interface BlockAnswer {
   data: Buffer;
@@ -92,26 +92,20 @@ class NodeSha256 {
 
 export class EbsBlockReader {
   private readonly agent: Agent;
+  private readonly getter: PooledGetter;
   private signer: SignatureV4 | undefined;
-  /** Block buffers given back (recycle), by length; only ones this reader made. */
-  private readonly pool = new Map<number, Buffer[]>();
-  private readonly issued = new WeakSet<Buffer>();
-  private readonly maxPooled: number;
 
   constructor(
     private readonly ebs: EBSClient,
     connections: number,
   ) {
     this.agent = new Agent({ connections, pipelining: 1 });
-    this.maxPooled = connections * 2;
+    this.getter = new PooledGetter(this.agent, connections * 2);
   }
 
   /** Takes back a block buffer this reader returned, once its bytes are no longer needed. */
   recycle(data: Buffer): void {
-    if (!this.issued.has(data)) return;
-    const free = this.pool.get(data.length) ?? [];
-    if (free.length < this.maxPooled) free.push(data);
-    this.pool.set(data.length, free);
+    this.getter.recycle(data);
   }
 
   async getBlock(snapshotId: string, index: number, token: string, signal: AbortSignal): Promise<BlockAnswer> {
@@ -148,7 +142,14 @@ export class EbsBlockReader {
       headers: { host },
     });
     const origin = `${endpoint.protocol}//${host}`;
-    const res = await this.exchange(origin, `${path}?blockToken=${encodeURIComponent(token)}`, signed.headers, signal);
+    const res = await this.getter.request({
+      origin,
+      path: `${path}?blockToken=${encodeURIComponent(token)}`,
+      headers: signed.headers,
+      signal,
+      pooled: (status) => status === 200,
+      lengthHeaders: ['x-amz-data-length', 'content-length'],
+    });
     const header = (name: string) => {
       const v = res.headers[name];
       return Array.isArray(v) ? v[0] : v;
@@ -158,68 +159,6 @@ export class EbsBlockReader {
     return { data: res.body, checksum: header('x-amz-checksum'), checksumAlgorithm: header('x-amz-checksum-algorithm'), dataLength: announced === undefined ? undefined : Number(announced) };
   }
 
-  /**
-   * One GET through the pool's dispatcher, the body copied as it arrives into one
-   * buffer of the announced length (x-amz-Data-Length, else Content-Length) taken
-   * from the pool: no stream, no chunk list, no second copy.
-   */
-  private exchange(origin: string, path: string, headers: Record<string, string>, signal: AbortSignal): Promise<{ statusCode: number; headers: IncomingHttpHeaders; body: Buffer }> {
-    return new Promise((resolve, reject) => {
-      let statusCode = 0;
-      let answerHeaders: IncomingHttpHeaders = {};
-      let body: Buffer | undefined;
-      const extra: Buffer[] = [];
-      let at = 0;
-      let settled = false;
-      const fail = (err: Error) => {
-        if (settled) return;
-        settled = true;
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      };
-      let abortRequest: ((reason: Error) => void) | undefined;
-      const onAbort = () => abortRequest?.(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-      if (signal.aborted) return fail(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.agent.dispatch(
-        { origin, path, method: 'GET', headers },
-        {
-          onRequestStart: (controller) => {
-            abortRequest = (reason) => controller.abort(reason);
-          },
-          onResponseStart: (_controller, status, h) => {
-            statusCode = status;
-            answerHeaders = h;
-            const length = Number(first(h['x-amz-data-length']) ?? first(h['content-length']));
-            if (status === 200 && Number.isSafeInteger(length) && length >= 0) body = this.buffer(length);
-          },
-          onResponseData: (_controller, chunk) => {
-            if (body && at + chunk.length <= body.length) chunk.copy(body, at);
-            else extra.push(chunk);
-            at += chunk.length;
-          },
-          onResponseEnd: () => {
-            if (settled) return;
-            settled = true;
-            signal.removeEventListener('abort', onAbort);
-            // Short or long: what came, so the caller's length check names the difference.
-            const data = !body ? Buffer.concat(extra) : at === body.length ? body : at < body.length ? body.subarray(0, at) : Buffer.concat([body, ...extra]).subarray(0, at);
-            resolve({ statusCode, headers: answerHeaders, body: data });
-          },
-          onResponseError: (_controller, err) => fail(err),
-        },
-      );
-    });
-  }
-
-  private buffer(length: number): Buffer {
-    const reused = this.pool.get(length)?.pop();
-    if (reused) return reused;
-    const fresh = Buffer.allocUnsafe(length);
-    this.issued.add(fresh);
-    return fresh;
-  }
-
   private async signerFor(): Promise<SignatureV4> {
     if (!this.signer) {
       const config = this.ebs.config;
@@ -227,10 +166,6 @@ export class EbsBlockReader {
     }
     return this.signer;
   }
-}
-
-function first(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /** An error answer as the SDK would raise it: its name from x-amzn-ErrorType or the body, the reason and status kept. */

@@ -27,7 +27,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { XMLParser } from 'fast-xml-parser';
 import { createHash } from 'node:crypto';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
+import { first, PooledGetter, type PooledAnswer } from '../../core/pooled-get.js';
 import { ErrorType } from '../../core/errors.js';
 import type { Extent, ExtentSource } from '../../core/extent-source.js';
 import { redactUrl, redactUrlsInText } from '../../core/redact.js';
@@ -98,6 +99,7 @@ export class PageBlobSource implements ExtentSource {
   private renewing: Promise<Access> | undefined;
   private size = 0;
   private etag = '';
+  private readonly getter: PooledGetter;
 
   private constructor(
     private readonly o: PageBlobSourceOptions,
@@ -105,6 +107,7 @@ export class PageBlobSource implements ExtentSource {
     private readonly agent: Dispatcher,
   ) {
     this.access = first;
+    this.getter = new PooledGetter(agent, (o.concurrency ?? 16) * 2);
     this.concurrency = o.concurrency ?? 16;
     this.maxReadBytes = o.maxReadBytes ?? (o.verifyMd5 ? MAX_MD5_RANGE : DEFAULT_READ);
     this.where = whereOf(o, first.url);
@@ -143,7 +146,6 @@ export class PageBlobSource implements ExtentSource {
   /** HEAD: the blob's size (returned) and ETag (kept); a blob other than a page blob is refused. */
   private async properties(): Promise<number> {
     const res = await this.send('read properties', () => ({ method: 'HEAD', query: {}, headers: {} }), new AbortController().signal, [200]);
-    await res.body.dump().catch(() => undefined);
     const type = header(res, 'x-ms-blob-type');
     if (type !== undefined && type !== 'PageBlob') throw notADisk(`${this.where}: the blob is a ${type}, not a page blob`);
     const size = Number(header(res, 'content-length'));
@@ -192,6 +194,11 @@ export class PageBlobSource implements ExtentSource {
     return this.readRange(extent.offset, extent.length, signal);
   }
 
+  /** A buffer read returned, written now: the next read of its size reuses it. */
+  recycle(data: Buffer): void {
+    this.getter.recycle(data);
+  }
+
   /** Closes the connections the reads keep open. */
   close(): Promise<void> {
     return this.agent.close();
@@ -204,8 +211,9 @@ export class PageBlobSource implements ExtentSource {
       () => ({ method: 'GET', query: {}, headers: { 'x-ms-range': `bytes=${offset}-${offset + length - 1}`, ...(md5 ? { 'x-ms-range-get-content-md5': 'true' } : {}) } }),
       signal,
       [200, 206],
+      true,
     );
-    const data = Buffer.from(await res.body.arrayBuffer());
+    const data = res.body;
     const range = `[${offset}, +${length})`;
     const served = header(res, 'content-range');
     if (res.statusCode === 206 && served !== undefined && !served.startsWith(`bytes ${offset}-${offset + length - 1}/`)) {
@@ -232,7 +240,7 @@ export class PageBlobSource implements ExtentSource {
       signal,
       [200],
     );
-    return parsePageList(await res.body.text(), this.where);
+    return parsePageList(res.body.toString('utf8'), this.where);
   }
 
   /**
@@ -245,7 +253,9 @@ export class PageBlobSource implements ExtentSource {
     build: () => { method: 'GET' | 'HEAD'; query: Record<string, string>; headers: Record<string, string> },
     signal: AbortSignal,
     ok: number[],
-  ): Promise<Dispatcher.ResponseData> {
+    /** A read of the disk: its body goes into a pooled buffer (recycle). */
+    pooled = false,
+  ): Promise<PooledAnswer> {
     let renewedFor = -1;
     for (let attempt = 1; ; attempt++) {
       let access = this.access;
@@ -253,13 +263,16 @@ export class PageBlobSource implements ExtentSource {
       const early = Math.min(this.o.renewBeforeMs ?? 120_000, (access.expiresAt - access.grantedAt) / 2);
       if (access.expiresAt - early <= Date.now()) access = await this.renew(access);
       const spec = build();
-      let res: Dispatcher.ResponseData;
+      let res: PooledAnswer;
+      const url = withQuery(access.url, spec.query);
       try {
-        res = await request(withQuery(access.url, spec.query), {
+        res = await this.getter.request({
+          origin: url.origin,
+          path: `${url.pathname}${url.search}`,
           method: spec.method,
           headers: { 'x-ms-version': AZURE_STORAGE_VERSION, ...spec.headers },
-          dispatcher: this.agent,
           signal,
+          pooled: (status) => pooled && ok.includes(status),
         });
       } catch (err) {
         if (signal.aborted) throw err;
@@ -267,8 +280,7 @@ export class PageBlobSource implements ExtentSource {
         throw retryable(`${this.where}: ${what}: ${redactUrlsInText(err instanceof Error ? err.message : String(err))}`);
       }
       if (ok.includes(res.statusCode)) return res;
-      const body = spec.method === 'HEAD' ? '' : await res.body.text().catch(() => '');
-      if (spec.method === 'HEAD') await res.body.dump().catch(() => undefined);
+      const body = res.body.toString('utf8');
       const code = header(res, 'x-ms-error-code') ?? xmlField(body, 'Code');
       const detail = xmlField(body, 'AuthenticationErrorDetail');
       if (res.statusCode === 403) {
@@ -335,16 +347,15 @@ function whereOf(o: PageBlobSourceOptions, url: URL): string {
   return o.name ? `page blob ${o.name}` : `page blob ${redactUrl(url)}`;
 }
 
-function withQuery(base: URL, query: Record<string, string>): string {
-  if (Object.keys(query).length === 0) return base.toString();
+function withQuery(base: URL, query: Record<string, string>): URL {
+  if (Object.keys(query).length === 0) return base;
   const u = new URL(base);
   for (const [k, v] of Object.entries(query)) u.searchParams.set(k, v);
-  return u.toString();
+  return u;
 }
 
-function header(res: Dispatcher.ResponseData, name: string): string | undefined {
-  const v = res.headers[name];
-  return Array.isArray(v) ? v[0] : v;
+function header(res: PooledAnswer, name: string): string | undefined {
+  return first(res.headers[name]);
 }
 
 function xmlField(body: string, name: string): string | undefined {
