@@ -85,6 +85,7 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
     profiles: config.vsphere.profiles,
     defaultProfile: config.vsphere.defaultProfile,
     vsphereRules: config.vsphere,
+    ...(config.azure ? { azure: config.azure } : {}),
     connect: options.connectProvider ?? ((p: VsphereProfile) => connectVsphere(p)),
     openSealed: (sealed, jobId) => {
       const c = openCredentials(config.secretsKey, sealed, jobId);
