@@ -8,7 +8,7 @@ import { azureCall, failure } from './errors.js';
 import { isDeallocated } from './hardware.js';
 import type { ResourceId } from './ids.js';
 
-export async function deallocateVm(client: ComputeManagementClient, vm: ResourceId, o: { timeoutMs: number; pollIntervalMs: number }): Promise<void> {
+export async function deallocateVm(client: ComputeManagementClient, vm: ResourceId, o: { timeoutMs: number; pollIntervalMs?: number }): Promise<void> {
   const subject = `VM "${vm.name}" in resource group ${vm.resourceGroup}`;
   const view = await azureCall({ action: 'Microsoft.Compute/virtualMachines/read', subject }, () => client.virtualMachines.get(vm.resourceGroup, vm.name, { expand: 'instanceView' }));
   if (isDeallocated(view.instanceView?.statuses)) return;
@@ -16,7 +16,7 @@ export async function deallocateVm(client: ComputeManagementClient, vm: Resource
   const timer = setTimeout(() => abort.abort(), o.timeoutMs);
   try {
     await azureCall({ action: 'Microsoft.Compute/virtualMachines/deallocate/action', subject }, () =>
-      client.virtualMachines.beginDeallocateAndWait(vm.resourceGroup, vm.name, { updateIntervalInMs: o.pollIntervalMs, abortSignal: abort.signal }),
+      client.virtualMachines.beginDeallocateAndWait(vm.resourceGroup, vm.name, { ...(o.pollIntervalMs ? { updateIntervalInMs: o.pollIntervalMs } : {}), abortSignal: abort.signal }),
     );
   } catch (err) {
     if (abort.signal.aborted) throw failure(ErrorType.Timeout, `Azure: ${subject} was not deallocated within ${Math.round(o.timeoutMs / 1000)} s`, false);

@@ -33,7 +33,7 @@ export interface AzureProviderOptions {
   resourceGroup?: string;
   /** How long snapshots may take to become readable (default 2 h). */
   snapshotTimeoutMs?: number;
-  /** How often long-running operations and snapshot copies are polled (default 5 s). */
+  /** How often long-running operations and snapshot copies are polled (default: the SDK's 2 s, or the Retry-After Azure sends; copies every 5 s). */
   pollIntervalMs?: number;
   /** How long one GrantAccess lasts before the transfer asks for another (default 1 h). */
   accessSeconds?: number;
@@ -46,15 +46,15 @@ const NO_SESSION = 'Azure disks are read from snapshots through GrantAccess, no 
 export class AzureProvider implements SourceProvider {
   private readonly inventory: AzureInventory;
   private readonly snapshots: SnapshotSets;
-  private readonly pollIntervalMs: number;
+  private readonly pollIntervalMs: number | undefined;
 
   constructor(
     readonly client: ComputeManagementClient,
     private readonly options: AzureProviderOptions,
   ) {
     this.inventory = new AzureInventory(client, options.subscriptionId, options.resourceGroup);
-    this.pollIntervalMs = options.pollIntervalMs ?? 5_000;
-    this.snapshots = new SnapshotSets(client, { timeoutMs: options.snapshotTimeoutMs ?? 2 * 3_600_000, pollIntervalMs: this.pollIntervalMs });
+    this.pollIntervalMs = options.pollIntervalMs;
+    this.snapshots = new SnapshotSets(client, { timeoutMs: options.snapshotTimeoutMs ?? 2 * 3_600_000, ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}) });
   }
 
   listVms(): Promise<VmSummary[]> {
@@ -93,7 +93,7 @@ export class AzureProvider implements SourceProvider {
 
   /** Deallocates the VM (Azure shuts the guest down first); `graceful` is Azure's own. */
   async powerOff(vmId: string, options: { graceful: boolean; timeoutMs: number }): Promise<void> {
-    await deallocateVm(this.client, this.inventory.ref(vmId), { timeoutMs: options.timeoutMs, pollIntervalMs: this.pollIntervalMs });
+    await deallocateVm(this.client, this.inventory.ref(vmId), { timeoutMs: options.timeoutMs, ...(this.pollIntervalMs ? { pollIntervalMs: this.pollIntervalMs } : {}) });
   }
 
   openExportSession(_target: ExportTarget): Promise<ExportSession> {

@@ -25,8 +25,8 @@ export const CREATED_BY_TAG = 'hypersdk:created-by';
 export interface SnapshotOptions {
   /** How long a set may take to become readable (default 2 h). */
   timeoutMs: number;
-  /** How often Resource Manager's long-running operations and the copy progress are polled. */
-  pollIntervalMs: number;
+  /** How often Resource Manager's long-running operations and the copy progress are polled (default: the SDK's interval or Azure's Retry-After; copies every 5 s). */
+  pollIntervalMs?: number;
 }
 
 export interface DiskToSnapshot {
@@ -43,6 +43,11 @@ export class SnapshotSets {
     private readonly client: ComputeManagementClient,
     private readonly o: SnapshotOptions,
   ) {}
+
+  /** Options of a long-running operation's poller. */
+  private lro(): { updateIntervalInMs?: number } {
+    return this.o.pollIntervalMs ? { updateIntervalInMs: this.o.pollIntervalMs } : {};
+  }
 
   /** Snapshots of `disks`, readable, as a set id. */
   async take(vmName: string, disks: readonly DiskToSnapshot[], name: string, description: string): Promise<string> {
@@ -97,7 +102,7 @@ export class SnapshotSets {
           creationData: { createOption: 'Copy', sourceResourceId: d.diskId },
           incremental: true,
         },
-        { updateIntervalInMs: this.o.pollIntervalMs },
+        this.lro(),
       ),
     );
   }
@@ -114,7 +119,7 @@ export class SnapshotSets {
       if (Date.now() >= deadline) {
         throw failure(ErrorType.Timeout, `Azure: ${subjectOf(snapshot)} of VM ${vmName} was not readable within ${Math.round(this.o.timeoutMs / 60_000)} min (${s.provisioningState ?? 'no state'}, ${s.completionPercent ?? 0}% copied)`, false);
       }
-      await sleep(this.o.pollIntervalMs);
+      await sleep(this.o.pollIntervalMs ?? 5_000);
     }
   }
 
@@ -122,7 +127,7 @@ export class SnapshotSets {
   async grantRead(snapshot: ResourceId, durationSeconds: number): Promise<{ url: string; expiresAt: Date }> {
     const granted = Date.now();
     const access = await azureCall({ action: 'Microsoft.Compute/snapshots/beginGetAccess/action', subject: subjectOf(snapshot) }, () =>
-      this.client.snapshots.beginGrantAccessAndWait(snapshot.resourceGroup, snapshot.name, { access: 'Read', durationInSeconds: durationSeconds }, { updateIntervalInMs: this.o.pollIntervalMs }),
+      this.client.snapshots.beginGrantAccessAndWait(snapshot.resourceGroup, snapshot.name, { access: 'Read', durationInSeconds: durationSeconds }, this.lro()),
     );
     if (!access.accessSAS) throw failure(ErrorType.TransferFailed, `Azure: GrantAccess on ${subjectOf(snapshot)} answered no SAS`, false);
     return { url: access.accessSAS, expiresAt: new Date(granted + durationSeconds * 1000) };
@@ -131,7 +136,7 @@ export class SnapshotSets {
   /** Ends every read access to the snapshot (RevokeAccess); one without access is left as it is. */
   revoke(snapshot: ResourceId): Promise<void> {
     return azureCall({ action: 'Microsoft.Compute/snapshots/endGetAccess/action', subject: subjectOf(snapshot) }, () =>
-      this.client.snapshots.beginRevokeAccessAndWait(snapshot.resourceGroup, snapshot.name, { updateIntervalInMs: this.o.pollIntervalMs }),
+      this.client.snapshots.beginRevokeAccessAndWait(snapshot.resourceGroup, snapshot.name, this.lro()),
     );
   }
 
@@ -139,7 +144,7 @@ export class SnapshotSets {
     try {
       await this.revoke(snapshot);
       await azureCall({ action: 'Microsoft.Compute/snapshots/delete', subject: subjectOf(snapshot) }, () =>
-        this.client.snapshots.beginDeleteAndWait(snapshot.resourceGroup, snapshot.name, { updateIntervalInMs: this.o.pollIntervalMs }),
+        this.client.snapshots.beginDeleteAndWait(snapshot.resourceGroup, snapshot.name, this.lro()),
       );
     } catch (err) {
       if (!isNotFound(err)) throw err; // gone already: what removal wants
