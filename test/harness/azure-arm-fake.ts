@@ -36,7 +36,8 @@
 // State (`state`): snapshots that exist and were deleted, their access (granted,
 // revoked: counts), the Resource Manager calls made: what tests assert on.
 // Faults: `sasMode` 'wrong-blob' (a SAS signed for another blob: Azurite answers
-// 403) or 'write-only' (no read permission: 403); `sasSeconds` shortens every grant.
+// 403) or 'write-only' (no read permission: 403); `sasSeconds` shortens every grant;
+// `deniedActions` answers 403 AuthorizationFailed to the RBAC actions it holds.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -139,6 +140,8 @@ export class ArmFake {
   readonly state = { snapshots: new Map<string, FakeSnapshot>(), deleted: [] as FakeSnapshot[], calls: [] as ArmCall[], tokensIssued: 0 };
   /** How GrantAccess mints SAS URLs: right, or refused by Azurite with 403. */
   sasMode: 'ok' | 'wrong-blob' | 'write-only' = 'ok';
+  /** RBAC actions the identity lacks (e.g. "Microsoft.Compute/snapshots/write"): answered 403 AuthorizationFailed. */
+  readonly deniedActions = new Set<string>();
   /** Polls a long-running operation answers InProgress before it is done. */
   operationPolls = 1;
   /** When set, every SAS lasts this long whatever the grant asked. */
@@ -281,6 +284,10 @@ export class ArmFake {
       return send(200, { value: [...this.vms.values()].map((v) => this.vmJson(v, false)) });
     }
     if (!group) throw new HttpError(404, 'NotFound', `no route ${method} ${url.pathname}`);
+    const rbac = `Microsoft.Compute/${collection}${action ? `/${action}/action` : method === 'GET' ? '/read' : method === 'DELETE' ? '/delete' : '/write'}`;
+    if ([...this.deniedActions].some((a) => a.toLowerCase() === rbac.toLowerCase())) {
+      throw new HttpError(403, 'AuthorizationFailed', `The client '${randomUUID()}' with object id '${randomUUID()}' does not have authorization to perform action '${rbac}' over scope '${url.pathname}' or the scope is invalid.`);
+    }
     if (type === 'virtualmachines') return this.routeVm(method, group, name, action, url, send);
     if (type === 'disks' && name && !action && method === 'GET') return send(200, this.diskJson(this.disk(group, name)));
     if (type === 'snapshots' && name) return this.routeSnapshot(method, group, name, action, body, send);
