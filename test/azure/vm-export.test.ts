@@ -127,3 +127,20 @@ describe.each(['qcow2', 'raw'] as const)('a VM with an OS and a data disk, expor
     }
   }, 120_000);
 });
+
+it('deallocates a running VM first when the job says power_off, and exports its disks', async () => {
+  const seeded = await seedVm(azure, env.fake, {
+    name: 'batch2',
+    resourceGroup: 'rg-apps',
+    dir: join(root(), 'expected-poweroff'),
+    disks: [{ sizeBytes: 4 * MiB, ranges: [{ offset: 512 * 1024, length: 4096 }] }],
+  });
+  const dir = join(root(), 'poweroff');
+  mkdirSync(dir, { recursive: true });
+  const jobId = `azure-poweroff-${Date.now()}`;
+  const result = await run(azureExportInput(jobId, seeded.vmId, dir, { format: 'raw', options: { powerOff: true } }));
+  expect(env.fake.vms.get('rg-apps/batch2')?.powerState).toBe('deallocated');
+  expect(env.fake.state.calls.filter((c) => c.method === 'POST' && c.path.endsWith('/virtualMachines/batch2/deallocate'))).toHaveLength(1);
+  const disk = result.files.find((f) => f.name.endsWith('.raw'))!;
+  expect((await qemuImg('compare', '-f', 'raw', '-F', 'raw', join(dir, disk.name), seeded.disks[0]!.expected)).stdout).toContain('Images are identical');
+}, 60_000);
