@@ -61,13 +61,15 @@ export default defineConfig({
         },
       },
       {
-        // The Azure tests (test/azure) against Azurite on loopback: their own global
-        // setup starts it, so the other projects never wait for it.
+        // The Azure tests (test/azure) against Azurite and a Temporal dev server on
+        // loopback: their own global setup starts them, so the other projects never
+        // wait for them. Each file starts its Resource Manager stand-in.
         test: {
           name: 'azure',
           include: ['test/azure/**/*.test.ts'],
           environment: 'node',
           globalSetup: ['test/harness/azure-global-setup.ts'],
+          setupFiles: ['test/harness/azure-test-env.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           maxWorkers: 2,

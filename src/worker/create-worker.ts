@@ -12,7 +12,7 @@ import { openCredentials } from '../config/secrets.js';
 import type { HyperConfig, VsphereProfile } from '../config/types.js';
 import { connectVsphere } from '../providers/vsphere/index.js';
 import { connectTemporal } from '../temporal/connection.js';
-import { ProviderPool, type ProviderConnector } from './provider-pool.js';
+import { ProviderPool, type AzureConnector, type ProviderConnector } from './provider-pool.js';
 import { createSinkFactory } from './sinks.js';
 import { cachedWorkflowBundle } from './workflow-bundle.js';
 import { sdkWorkerIdentity, workerTaskQueue } from './worker-queue.js';
@@ -23,6 +23,8 @@ export interface ExportWorkerOptions {
   connection?: NativeConnection;
   /** Defaults to the real vSphere provider. */
   connectProvider?: ProviderConnector;
+  /** Defaults to the real Azure provider (connectAzure) with the worker's azure configuration. */
+  connectAzure?: AzureConnector;
   /**
    * Pre-built workflow bundle. Default: the one kept in <data_dir>/workflow-bundle,
    * made by a child process when the workflow code changed (workflow-bundle.ts).
@@ -85,6 +87,8 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
     profiles: config.vsphere.profiles,
     defaultProfile: config.vsphere.defaultProfile,
     vsphereRules: config.vsphere,
+    ...(config.azure ? { azure: config.azure } : {}),
+    ...(options.connectAzure ? { connectAzure: options.connectAzure } : {}),
     connect: options.connectProvider ?? ((p: VsphereProfile) => connectVsphere(p)),
     openSealed: (sealed, jobId) => {
       const c = openCredentials(config.secretsKey, sealed, jobId);

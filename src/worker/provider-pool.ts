@@ -7,14 +7,17 @@ import { createHash } from 'node:crypto';
 import { findProfile } from '../config/profiles.js';
 import type { HyperConfig, VsphereProfile } from '../config/types.js';
 import { vcenterRefusal } from '../config/worker-rules.js';
-import { isAwsSource, isAzureSource, type SourceRef } from '../core/export-contract.js';
+import { isAwsSource, isAzureSource, type AzureSourceRef, type SourceRef } from '../core/export-contract.js';
 import { ErrorType } from '../core/errors.js';
 import type { SourceProvider } from '../core/source-provider.js';
 import { connectAws, type AwsConnectOptions } from '../providers/aws/index.js';
+import { connectAzure, type AzureConnectOptions } from '../providers/azure/index.js';
 
 export type ProviderConnector = (profile: VsphereProfile) => Promise<SourceProvider>;
 /** Connects to an AWS region with this worker's own AWS credential chain. */
 export type AwsConnector = (options: AwsConnectOptions) => Promise<SourceProvider>;
+/** Connects to an Azure subscription with this worker's own Azure credential chain. */
+export type AzureConnector = (options: AzureConnectOptions) => Promise<SourceProvider>;
 
 export interface ProviderPoolOptions {
   profiles: Record<string, VsphereProfile>;
@@ -22,6 +25,10 @@ export interface ProviderPoolOptions {
   connect: ProviderConnector;
   /** AWS sources (default: connectAws, the worker's standard AWS chain and endpoints). */
   connectAws?: AwsConnector;
+  /** Azure sources (default: connectAzure, the worker's standard Azure chain). */
+  connectAzure?: AzureConnector;
+  /** The worker's azure section: Resource Manager endpoint and extra CA, default subscription and resource group. */
+  azure?: HyperConfig['azure'];
   /**
    * Where inline credentials may go (vsphere.allowed_hosts, default the profiles'
    * hosts; https only unless vsphere.allow_insecure_http and the job says insecure).
@@ -56,7 +63,9 @@ export class ProviderPool {
     if (!session) {
       session = isAwsSource(source)
         ? (this.options.connectAws ?? connectAws)({ region: source.region, ...(source.profile ? { profile: source.profile } : {}) })
-        : this.options.connect(this.profileOf(source));
+        : isAzureSource(source)
+          ? (this.options.connectAzure ?? connectAzure)(this.azureOptions(source))
+          : this.options.connect(this.profileOf(source));
       this.sessions.set(key, session);
       // A failed login must not stay cached: the next attempt logs in again.
       session.catch(() => this.sessions.delete(key));
@@ -86,7 +95,10 @@ export class ProviderPool {
   private keyOf(source: SourceRef): string {
     // The worker's own AWS credentials: one client set per region and profile.
     if (isAwsSource(source)) return `aws:${source.region}:${source.profile ?? ''}`;
-    if (isAzureSource(source)) return `azure:${source.subscriptionId}`;
+    if (isAzureSource(source)) {
+      const o = this.azureOptions(source);
+      return `azure:${o.subscriptionId}:${o.resourceGroup ?? ''}`;
+    }
     if (source.sealedCredentials) {
       // Per job too: a session opened for one job is never handed to another job
       // that carries a copy of the same blob (it would skip the job check).
@@ -94,6 +106,18 @@ export class ProviderPool {
       return `sealed:${createHash('sha256').update(job).update('\0').update(source.sealedCredentials).digest('hex')}`;
     }
     return `profile:${source.profile ?? this.options.defaultProfile}`;
+  }
+
+  /** The subscription and resource group a source names (else the worker's defaults), with the worker's endpoint and CA. */
+  private azureOptions(source: AzureSourceRef): AzureConnectOptions {
+    const azure = this.options.azure;
+    const resourceGroup = source.resourceGroup ?? azure?.resourceGroup;
+    return {
+      subscriptionId: source.subscriptionId || (azure?.subscriptionId ?? ''),
+      ...(resourceGroup ? { resourceGroup } : {}),
+      ...(azure?.resourceManagerEndpoint ? { resourceManagerEndpoint: azure.resourceManagerEndpoint } : {}),
+      ...(azure?.caFile ? { caFile: azure.caFile } : {}),
+    };
   }
 
   private jobId(): string | undefined {

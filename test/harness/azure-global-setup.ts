@@ -1,24 +1,35 @@
-// Starts the server of the azure project (test/azure): Azurite's blob service on
-// 127.0.0.1 with a free port and a per-run account key, once per run; only this
-// project pays for it.
+// Starts the servers of the azure project (test/azure): Azurite's blob service on
+// 127.0.0.1 with a free port and a per-run account key, and a Temporal dev server
+// for the exports, once per run; only this project pays for them. The Resource
+// Manager stand-in (azure-arm-fake.ts) is started by each test file that exports,
+// in its own process, so that the file can read the stand-in's state.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startAzurite } from '../../src/devservices/azurite.js';
+import { startTemporalDevServer } from '../../src/devservices/temporal.js';
 import type { AzureServices } from './azure-services.js';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const workDir = mkdtempSync(join(tmpdir(), 'hypersdk-azure-'));
-  let stop: (() => Promise<void>) | undefined;
+  const started: { stop(): Promise<void> }[] = [];
   const stopAll = async () => {
-    await stop?.();
+    await Promise.allSettled(started.map((s) => s.stop()));
     if (!process.env.HYPERSDK_KEEP_WORKDIR) rmSync(workDir, { recursive: true, force: true });
   };
   try {
-    const azurite = await startAzurite({ workDir });
-    stop = () => azurite.stop();
-    const services: AzureServices = { workDir, blobEndpoint: azurite.blobEndpoint, account: azurite.account, accountKey: azurite.accountKey };
+    const [azurite, temporal] = await Promise.all([
+      startAzurite({ workDir }).then((s) => (started.push(s), s)),
+      startTemporalDevServer({ logDir: workDir }).then((s) => (started.push(s), s)),
+    ]);
+    const services: AzureServices = {
+      workDir,
+      blobEndpoint: azurite.blobEndpoint,
+      account: azurite.account,
+      accountKey: azurite.accountKey,
+      temporal: { address: temporal.address, namespace: temporal.namespace },
+    };
     project.provide('azure', services);
   } catch (err) {
     await stopAll();

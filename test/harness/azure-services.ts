@@ -3,6 +3,8 @@ import type { AzureAccount } from './azure-sas.js';
 
 export interface AzureServices extends AzureAccount {
   workDir: string;
+  /** The Temporal dev server the exports of this project run on. */
+  temporal: { address: string; namespace: string };
 }
 
 declare module 'vitest' {
