@@ -14,7 +14,7 @@ import { createMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { jobRoutes } from './routes/jobs.js';
 import { ProviderCache, vmRoutes } from './routes/vms.js';
-import { AwsProviderCache } from './aws-providers.js';
+import { awsProviderCache, azureProviderCache, connectAzureLazily } from './cloud-providers.js';
 import { VERSION } from './version.js';
 
 export interface GatewayApp {
@@ -33,7 +33,8 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   }
   const store = new TemporalJobStore(deps.temporalClient, config.temporal.taskQueue);
   const providers = new ProviderCache(deps.providerFactory);
-  const awsProviders = new AwsProviderCache(deps.awsProviderFactory);
+  const awsProviders = awsProviderCache(deps.awsProviderFactory);
+  const azureProviders = azureProviderCache(deps.azureProviderFactory ?? connectAzureLazily(config));
   const metrics = createMetrics({ processMetrics: deps.processMetrics ?? false });
   const openapi = buildOpenApiDocument(VERSION);
 
@@ -95,14 +96,14 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   app.get('/capabilities', (c) => c.json(capabilities(config.defaults.method, deps.startedAt)));
 
   app.route('/jobs', jobRoutes(config, store, metrics));
-  app.route('/vms', vmRoutes(config, providers, awsProviders, deps.temporalClient));
+  app.route('/vms', vmRoutes(config, providers, { aws: awsProviders, azure: azureProviders }, deps.temporalClient));
   app.get('/openapi.json', (c) => c.json(openapi));
   app.get('/metrics', async (c) => c.text(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }));
 
   return {
     app,
     close: async () => {
-      await Promise.all([providers.close(), awsProviders.close()]);
+      await Promise.all([providers.close(), awsProviders.close(), azureProviders.close()]);
     },
   };
 }

@@ -200,7 +200,7 @@ describe('/vms with provider aws', () => {
   it.each([
     ['/vms/list?provider=aws', undefined, 'region', /^region: is required for provider aws: give region/],
     ['/vms/list?provider=aws&region=Frankfurt', undefined, 'region', /^region: "Frankfurt" is not an AWS region name such as us-east-1/],
-    ['/vms/list?provider=gcp', undefined, 'provider', /^provider: must be vsphere or aws$/],
+    ['/vms/list?provider=gcp', undefined, 'provider', /^provider: must be vsphere, aws or azure$/],
     ['/vms/list?region=eu-west-1', undefined, 'region', /^region: is for provider aws/],
     ['/vms/list', { provider: 'aws', region: 'eu-west-1', server: 'vc.example', username: 'u', password: 'hunter2' }, 'server', /^server: vCenter settings do not apply to provider aws/],
     ['/vms/list', { provider: 'aws', region: 'eu-west-1', profile: 'a b' }, 'profile', /^profile: "a b" is not a profile name of the shared AWS config/],

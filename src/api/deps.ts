@@ -13,6 +13,14 @@ export interface AwsTarget {
 
 export type AwsProviderFactory = (target: AwsTarget) => Promise<SourceProvider>;
 
+/** Where an Azure provider reads: a subscription, and the resource group VM names and lists are in (absent: the whole subscription). */
+export interface AzureTarget {
+  subscriptionId: string;
+  resourceGroup?: string;
+}
+
+export type AzureProviderFactory = (target: AzureTarget) => Promise<SourceProvider>;
+
 export interface GatewayDeps {
   config: HyperConfig;
   temporalClient: Client;
@@ -24,6 +32,12 @@ export interface GatewayDeps {
    * gateway's own AWS credential chain, loaded on first use.
    */
   awsProviderFactory?: AwsProviderFactory;
+  /**
+   * Opens the Azure provider of a subscription (/vms/list and /vms/info with provider
+   * azure); cached per subscription and resource group. Default: the Azure provider
+   * with the gateway's own Azure credential chain and azure settings, loaded on first use.
+   */
+  azureProviderFactory?: AzureProviderFactory;
   startedAt: Date;
   logger?: Logger;
   /** Process metrics (CPU, memory, event loop) in /metrics; off for in-process tests. */

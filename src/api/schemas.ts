@@ -149,9 +149,17 @@ export const errorResponseSchema = z
 // ---- /vms requests as the original's clients send them ------------------------------
 
 const providerField = z
-  .enum(['vsphere', 'aws'], { error: 'must be vsphere or aws' })
+  .enum(['vsphere', 'aws', 'azure'], { error: 'must be vsphere, aws or azure' })
   .optional()
-  .meta({ description: 'vsphere (default) or aws' });
+  .meta({ description: 'vsphere (default), aws or azure' });
+const subscriptionField = z
+  .string()
+  .optional()
+  .meta({ description: "provider azure: the subscription id (default: the one a VM resource id names, else the daemon's azure.subscription_id, AZURE_SUBSCRIPTION_ID)" });
+const resourceGroupField = z
+  .string()
+  .optional()
+  .meta({ description: "provider azure: the resource group of a VM given by name, and of the VMs listed (default: the daemon's azure.resource_group; a list without one covers the subscription)" });
 const regionField = z
   .string()
   .optional()
@@ -174,6 +182,8 @@ export const vmRequestSchema = z
     provider: providerField,
     region: regionField,
     profile: profileField,
+    subscription_id: subscriptionField,
+    resource_group: resourceGroupField,
     vcenter: vcenterSchema.optional(),
   })
   .meta({ id: 'VmRequest' });
@@ -187,6 +197,8 @@ export const vmListRequestSchema = z
     provider: providerField,
     region: regionField,
     profile: profileField,
+    subscription_id: subscriptionField,
+    resource_group: resourceGroupField,
     vcenter: vcenterSchema.optional(),
     server: z.string().min(1).optional(),
     username: z.string().min(1).optional(),

@@ -16,7 +16,7 @@ import type { ExportResult, ExportWorkflowInput } from '../core/export-contract.
 import type { SourceProvider } from '../core/source-provider.js';
 import type { VmDescription } from '../core/vm-description.js';
 import { createApp } from './app.js';
-import type { AwsProviderFactory, ProviderFactory } from './deps.js';
+import type { AwsProviderFactory, AzureProviderFactory, ProviderFactory } from './deps.js';
 
 export interface StartedWorkflow {
   workflowType: string;
@@ -126,7 +126,12 @@ export interface UnitGateway {
 }
 
 export async function unitGateway(
-  options: { env?: Record<string, string>; awsProviderFactory?: AwsProviderFactory; autoComplete?: (input: ExportWorkflowInput) => ExportResult } = {},
+  options: {
+    env?: Record<string, string>;
+    awsProviderFactory?: AwsProviderFactory;
+    azureProviderFactory?: AzureProviderFactory;
+    autoComplete?: (input: ExportWorkflowInput) => ExportResult;
+  } = {},
 ): Promise<UnitGateway> {
   const config = await unitConfig(options.env);
   const { client, started } = recordingTemporal(options.autoComplete ? { autoComplete: options.autoComplete } : {});
@@ -135,6 +140,7 @@ export async function unitGateway(
     temporalClient: client,
     providerFactory: noVcenter,
     awsProviderFactory: options.awsProviderFactory ?? (() => Promise.reject(new Error('no AWS in this test'))),
+    azureProviderFactory: options.azureProviderFactory ?? (() => Promise.reject(new Error('no Azure in this test'))),
     startedAt: new Date(),
   });
   let server: ReturnType<typeof serve> | undefined;
@@ -186,5 +192,17 @@ export function awsInstance(id: string, name: string, region = 'eu-west-1'): VmD
     disks: [{ key: 0, label: '/dev/xvda', capacityBytes: 8 * 1024 ** 3, backingFile: 'vol-0aaa', datastore: `${region}a`, thin: true, controllerKey: 0, controllerType: 'nvme', unitNumber: 0 }],
     nics: [],
     cdroms: [],
+  };
+}
+
+/** An Azure VM as the provider describes it: its resource id is its id and path. */
+export function azureVm(subscriptionId: string, resourceGroup: string, name: string): VmDescription {
+  const id = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.Compute/virtualMachines/${name}`;
+  return {
+    ...awsInstance(id, name),
+    path: id,
+    provider: 'azure',
+    datacenter: 'westeurope',
+    disks: [{ key: 0, label: 'os', capacityBytes: 30 * 1024 ** 3, backingFile: `${name}_OsDisk`, datastore: resourceGroup, thin: true, controllerKey: 0, controllerType: 'scsi', unitNumber: 0 }],
   };
 }

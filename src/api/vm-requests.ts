@@ -8,7 +8,8 @@ import { vcenterRefusal } from '../config/worker-rules.js';
 import type { InlineCredentials } from '../config/secrets.js';
 import { DEFAULT_VM_OPERATION_TIMEOUT_SECONDS } from '../core/vm-operation-contract.js';
 import { splitListedAwsPath } from '../jobs/aws-job.js';
-import type { AwsTarget } from './deps.js';
+import type { AwsTarget, AzureTarget } from './deps.js';
+import { parseVmResourceId, RESOURCE_GROUP, RESOURCE_GROUP_SHAPE, SUBSCRIPTION_ID, SUBSCRIPTION_SHAPE, VM_NAME } from '../core/azure-ids.js';
 import { badRequest } from './http-error.js';
 import { vmListRequestSchema, vmRequestSchema } from './schemas.js';
 
@@ -37,9 +38,26 @@ function refuseVcenterFields(body: Record<string, unknown>, fields: readonly str
   }
 }
 
-/** A region given to a vSphere request would be silently ignored: refused instead. */
-function refuseRegion(region: string | undefined): void {
-  if (region !== undefined) throw badRequest('region', 'is for provider aws: add provider aws to list or describe the instances of an AWS region');
+const AZURE_CREDENTIAL_CHAIN = "the daemon reads Azure with its own Azure credential chain (environment, workload or managed identity, Azure CLI)";
+
+/** The vCenter fields (and AWS profile) of a request that names provider azure: refused, naming the first one that asks for something. */
+function refuseForAzure(body: Record<string, unknown>, fields: readonly string[]): void {
+  for (const field of fields) {
+    const value = body[field];
+    if (value === undefined || value === null || value === '' || value === false) continue;
+    if (field === 'region') throw badRequest('region', 'is for provider aws; an Azure VM is named by its resource id, or by name with resource_group');
+    throw badRequest(field, `${field === 'profile' ? 'names a vCenter or AWS profile, which does not apply' : 'vCenter settings do not apply'} to provider azure: ${AZURE_CREDENTIAL_CHAIN}`);
+  }
+}
+
+/** A cloud field given to a request of another provider would be silently ignored: refused instead. */
+function refuseCloudFields(request: { provider?: string; region?: string; subscription_id?: string; resource_group?: string }): void {
+  if (request.provider !== 'aws' && request.region !== undefined) {
+    throw badRequest('region', 'is for provider aws: add provider aws to list or describe the instances of an AWS region');
+  }
+  for (const field of ['subscription_id', 'resource_group'] as const) {
+    if (request.provider !== 'azure' && request[field] !== undefined) throw badRequest(field, 'is for provider azure: add provider azure to list or describe the VMs of an Azure subscription');
+  }
 }
 
 /** {vm_path, timeout?, provider?, region?, profile?, vcenter?}; the original also accepted `path` and `name` for vm_path. */
@@ -50,13 +68,17 @@ export function parseVmRequest(raw: unknown): VmRequest & { timeoutSeconds: numb
   const parsed = vmRequestSchema.safeParse(normalised);
   if (!parsed.success) rejectIssue(normalised, parsed.error.issues);
   if (parsed.data.provider === 'aws') refuseVcenterFields(normalised, ['vcenter']);
-  else refuseRegion(parsed.data.region);
+  if (parsed.data.provider === 'azure') refuseForAzure(normalised, ['vcenter', 'profile']);
+  refuseCloudFields(parsed.data);
   const timeout = parsed.data.timeout;
   return { ...parsed.data, timeoutSeconds: timeout ? timeout : DEFAULT_VM_OPERATION_TIMEOUT_SECONDS };
 }
 
-/** What a VM list names: a vCenter (a profile or inline credentials), or an AWS region. */
-export type VmListRequest = ({ provider: 'vsphere' } & Pick<VmRequest, 'profile' | 'vcenter'>) | { provider: 'aws'; region?: string; profile?: string };
+/** What a VM list names: a vCenter (a profile or inline credentials), an AWS region, or an Azure subscription. */
+export type VmListRequest =
+  | ({ provider: 'vsphere' } & Pick<VmRequest, 'profile' | 'vcenter'>)
+  | { provider: 'aws'; region?: string; profile?: string }
+  | { provider: 'azure'; subscription_id?: string; resource_group?: string };
 
 /**
  * POST /vms/list's body (and GET's query): {provider: aws, region?, profile?}, or a
@@ -67,12 +89,16 @@ export function parseVmListRequest(raw: unknown): VmListRequest {
   if (!isRecord(raw)) throw badRequest('body', 'must be a JSON object (profile, or vcenter: {server, username, password, insecure}, or provider: aws with region)');
   const parsed = vmListRequestSchema.safeParse(raw);
   if (!parsed.success) rejectIssue(raw, parsed.error.issues);
-  const { provider, region, profile, vcenter, server, username, password, insecure } = parsed.data;
+  const { provider, region, profile, vcenter, server, username, password, insecure, subscription_id, resource_group } = parsed.data;
+  refuseCloudFields(parsed.data);
   if (provider === 'aws') {
     refuseVcenterFields(raw, ['vcenter', 'server', 'username', 'password', 'insecure']);
     return { provider, ...(region !== undefined ? { region } : {}), ...(profile ? { profile } : {}) };
   }
-  refuseRegion(region);
+  if (provider === 'azure') {
+    refuseForAzure(raw, ['profile', 'vcenter', 'server', 'username', 'password', 'insecure']);
+    return { provider, ...(subscription_id !== undefined ? { subscription_id } : {}), ...(resource_group !== undefined ? { resource_group } : {}) };
+  }
   const vsphere = { provider: 'vsphere' as const, ...(profile ? { profile } : {}) };
   if (vcenter) return { ...vsphere, vcenter };
   if (server === undefined) return vsphere;
@@ -106,6 +132,44 @@ export function awsVmOf(config: HyperConfig, request: VmRequest): { target: AwsT
     throw badRequest('vm_path', `names region ${listed} but region is ${request.region}: give one region`);
   }
   return { target: awsTargetOf(config, { ...request, ...(listed !== undefined ? { region: listed } : {}) }), ref };
+}
+
+/**
+ * The subscription (given, else the daemon's azure.subscription_id) and resource
+ * group (given, else the daemon's; absent: the whole subscription) of an Azure
+ * request, each refused with a 400 naming its field when malformed or missing.
+ */
+export function azureTargetOf(config: HyperConfig, request: { subscription_id?: string; resource_group?: string }): AzureTarget {
+  const subscriptionId = request.subscription_id ?? config.azure?.subscriptionId;
+  if (subscriptionId === undefined) {
+    throw badRequest('subscription_id', "is required for provider azure: give subscription_id, or set azure.subscription_id (AZURE_SUBSCRIPTION_ID) in the daemon's configuration");
+  }
+  if (!SUBSCRIPTION_ID.test(subscriptionId)) throw badRequest('subscription_id', `must be ${SUBSCRIPTION_SHAPE}`);
+  const resourceGroup = request.resource_group ?? config.azure?.resourceGroup;
+  if (resourceGroup !== undefined && !RESOURCE_GROUP.test(resourceGroup)) throw badRequest('resource_group', `must be ${RESOURCE_GROUP_SHAPE}`);
+  return { subscriptionId, ...(resourceGroup !== undefined ? { resourceGroup } : {}) };
+}
+
+/** An Azure /vms/info request: a VM resource id (which names its subscription and group), or a VM name in the request's (or the daemon's) resource group. */
+export function azureVmOf(config: HyperConfig, request: VmRequest): { target: AzureTarget; ref: string } {
+  const byId = parseVmResourceId(request.vm_path);
+  if (byId) {
+    if (request.subscription_id !== undefined && request.subscription_id.toLowerCase() !== byId.subscriptionId.toLowerCase()) {
+      throw badRequest('vm_path', `names subscription ${byId.subscriptionId} but subscription_id is ${request.subscription_id}: give one subscription`);
+    }
+    if (request.resource_group !== undefined && request.resource_group.toLowerCase() !== byId.resourceGroup.toLowerCase()) {
+      throw badRequest('vm_path', `names resource group ${byId.resourceGroup} but resource_group is ${request.resource_group}: give one resource group`);
+    }
+    return { target: { subscriptionId: byId.subscriptionId, resourceGroup: byId.resourceGroup }, ref: request.vm_path };
+  }
+  if (request.vm_path.startsWith('/') || !VM_NAME.test(request.vm_path)) {
+    throw badRequest('vm_path', 'must be a VM resource id (/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Compute/virtualMachines/<name>) or a VM name with resource_group');
+  }
+  const target = azureTargetOf(config, request);
+  if (target.resourceGroup === undefined) {
+    throw badRequest('resource_group', "is required for provider azure with a VM name: give resource_group, a VM resource id as vm_path, or set azure.resource_group in the daemon's configuration");
+  }
+  return { target, ref: request.vm_path };
 }
 
 /**

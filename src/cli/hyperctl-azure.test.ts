@@ -2,7 +2,8 @@
 // on loopback (its Temporal client records the workflows started): what the flags
 // become in the export workflow's input, and the usage errors, with their exit codes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { unitGateway, type UnitGateway } from '../api/test-support.js';
+import { azureVm, fakeAwsProvider, unitGateway, type UnitGateway } from '../api/test-support.js';
+import type { AzureTarget } from '../api/deps.js';
 import type { ExportWorkflowInput } from '../core/export-contract.js';
 import { runHyperctl } from './hyperctl.js';
 import type { CliIo } from './io.js';
@@ -12,9 +13,16 @@ const VM_ID = `/subscriptions/${SUB}/resourceGroups/rg-prod/providers/Microsoft.
 
 let gw: UnitGateway;
 let daemon: string;
+const opened: AzureTarget[] = [];
 
 beforeAll(async () => {
-  gw = await unitGateway({ env: {} });
+  gw = await unitGateway({
+    env: {},
+    azureProviderFactory: (target) => {
+      opened.push(target);
+      return Promise.resolve(fakeAwsProvider([azureVm(target.subscriptionId, target.resourceGroup ?? 'rg-prod', 'web-01')]));
+    },
+  });
   daemon = await gw.listen();
 });
 afterAll(async () => gw?.close());
@@ -77,5 +85,29 @@ describe('hyperctl submit -provider azure', () => {
     expect(r.code, r.err).toBe(2);
     expect(r.err).toContain(expected);
     expect(gw.started.length).toBe(before);
+  });
+});
+
+describe('hyperctl vms -provider azure', () => {
+  it('lists the VMs of -subscription and -resource-group (their resource ids), and describes one', async () => {
+    const list = await hyperctl(['vms', 'list', '-daemon', daemon, '-provider', 'azure', '-subscription', SUB, '-resource-group', 'rg-prod']);
+    expect(list.code, list.err).toBe(0);
+    expect(list.out).toContain(`${VM_ID}\tpoweredOn\t2 CPU`);
+    expect(list.out).toMatch(/1 VM\(s\)\n$/);
+    expect(opened.at(-1)).toEqual({ subscriptionId: SUB, resourceGroup: 'rg-prod' });
+    const info = await hyperctl(['vms', 'info', '-daemon', daemon, '-provider', 'azure', '-vm', VM_ID, '-json']);
+    expect(info.code, info.err).toBe(0);
+    expect((JSON.parse(info.out) as { vm: { name: string } }).vm.name).toBe('web-01');
+  });
+
+  it('refuses -profile and another provider\'s flags (exit 2), asking nothing', async () => {
+    const before = opened.length;
+    const profile = await hyperctl(['vms', 'list', '-daemon', daemon, '-provider', 'azure', '-profile', 'vc1']);
+    expect(profile.code).toBe(2);
+    expect(profile.err).toContain("-profile names a vCenter profile of the daemon; Azure is read with the daemon's Azure credentials");
+    const region = await hyperctl(['vms', 'list', '-daemon', daemon, '-provider', 'azure', '-region', 'eu-west-1']);
+    expect(region.code).toBe(2);
+    expect(region.err).toContain('-region is for -provider aws');
+    expect(opened.length).toBe(before);
   });
 });

@@ -163,7 +163,7 @@ describe('an AWS job', () => {
 
   it('refuses an incremental export to an OVA (its images are inside the archive), naming since_snapshot', async () => {
     expect(await errorOf({ provider: 'aws', vm_path: 'i-0abc1234', format: 'ova', options: { since_snapshot: 'snap-0123abcd' } })).toBe(
-      'options.since_snapshot: an incremental export updates the disk images an earlier export left in its output, and an OVA holds them inside one archive: give format qcow2, raw or ovf',
+      'options.since_snapshot: an incremental export updates the disk images an earlier export left in its output, and an OVA holds them inside one archive: give format qcow2, raw, vhd or ovf',
     );
     expect((await one({ provider: 'aws', vm_path: 'i-0abc1234', format: 'ovf', options: { since_snapshot: 'snap-0123abcd' } })).job!.input.options.sinceSnapshot).toBe('snap-0123abcd');
   });

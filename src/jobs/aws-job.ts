@@ -94,7 +94,7 @@ export function awsJobParts(config: HyperConfig, job: JobDefinitionInput, label:
   const formats = cloudJobFormat(job.format, config.defaults.format, label, 'EBS volumes have none');
   if (formats.format === 'ova' && job.options?.since_snapshot !== undefined) {
     throw new JobRejected(
-      `${label}options.since_snapshot: an incremental export updates the disk images an earlier export left in its output, and an OVA holds them inside one archive: give format qcow2, raw or ovf`,
+      `${label}options.since_snapshot: an incremental export updates the disk images an earlier export left in its output, and an OVA holds them inside one archive: give format qcow2, raw, vhd or ovf`,
     );
   }
 

@@ -111,11 +111,9 @@ async function requireWorker(config: HyperConfig, temporal: Client): Promise<voi
 export function vmOperationHandler(config: HyperConfig, temporal: Client, operation: VmOperation) {
   return async (c: Context) => {
     const request = parseVmRequest(await readBody(c));
-    if (request.provider === 'aws') {
-      throw badRequest(
-        'provider',
-        `/vms/${operation} is not supported for provider aws (it has /vms/list and /vms/info); an export job's options.power_off stops an instance before its snapshots`,
-      );
+    if (request.provider === 'aws' || request.provider === 'azure') {
+      const stops = request.provider === 'aws' ? 'stops an instance before its snapshots' : 'deallocates a VM before its snapshots';
+      throw badRequest('provider', `/vms/${operation} is not supported for provider ${request.provider} (it has /vms/list and /vms/info); an export job's options.power_off ${stops}`);
     }
     await requireWorker(config, temporal);
     const operationId = vmOperationId(operation, randomUUID());

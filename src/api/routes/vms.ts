@@ -7,13 +7,13 @@ import { Hono } from 'hono';
 import type { HyperConfig, VsphereProfile } from '../../config/types.js';
 import type { SourceProvider } from '../../core/source-provider.js';
 import type { VmSummary } from '../../core/vm-description.js';
-import type { AwsProviderCache } from '../aws-providers.js';
+import type { CloudProviderCache } from '../cloud-providers.js';
 import { readBody } from '../body.js';
-import type { AwsTarget, ProviderFactory } from '../deps.js';
+import type { AwsTarget, AzureTarget, ProviderFactory } from '../deps.js';
 import { badRequest, HttpError, now } from '../http-error.js';
 import { findProfile } from '../../config/profiles.js';
 import { VM_OPERATIONS } from '../../core/vm-operation-contract.js';
-import { awsTargetOf, awsVmOf, inlineCredentials, parseVmListRequest, parseVmRequest, type VmListRequest, type VmRequest } from '../vm-requests.js';
+import { awsTargetOf, awsVmOf, azureTargetOf, azureVmOf, inlineCredentials, parseVmListRequest, parseVmRequest, type VmListRequest, type VmRequest } from '../vm-requests.js';
 import { vmDescriptionView as description, vmInfoView as info, vmSummaryView as summary } from '../vm-views.js';
 import { vmOperationHandler } from './vm-operations.js';
 
@@ -48,9 +48,9 @@ const AWS_REGION_ERRORS = new Set(['InvalidRegion', 'UnknownRegion', 'OptInRequi
 
 /**
  * Provider failures as HTTP: a missing VM is 404, a region AWS refuses is 400,
- * anything else from the platform (vCenter or AWS, named in the message) is 502.
+ * anything else from the platform (vCenter, AWS or Azure, named in the message) is 502.
  */
-function providerError(err: unknown, platform: 'vCenter' | 'AWS'): HttpError {
+function providerError(err: unknown, platform: 'vCenter' | 'AWS' | 'Azure'): HttpError {
   if (err instanceof HttpError) return err;
   const e = err as { type?: unknown; name?: unknown; code?: unknown; message?: unknown; details?: unknown };
   const type = typeof e.type === 'string' ? e.type : typeof e.name === 'string' ? e.name : '';
@@ -68,7 +68,12 @@ function providerError(err: unknown, platform: 'vCenter' | 'AWS'): HttpError {
   return new HttpError(502, said, type ? { error_type: type } : {});
 }
 
-export function vmRoutes(config: HyperConfig, cache: ProviderCache, awsCache: AwsProviderCache, temporal: Client): Hono {
+export interface CloudCaches {
+  aws: CloudProviderCache<AwsTarget>;
+  azure: CloudProviderCache<AzureTarget>;
+}
+
+export function vmRoutes(config: HyperConfig, cache: ProviderCache, clouds: CloudCaches, temporal: Client): Hono {
   const app = new Hono();
 
   const providerFor = (name: string | undefined, field: string) => {
@@ -109,20 +114,33 @@ export function vmRoutes(config: HyperConfig, cache: ProviderCache, awsCache: Aw
   /** Runs `work` on the AWS provider of a region (cached per region and profile). */
   const withAws = async <T>(target: AwsTarget, work: (p: SourceProvider) => Promise<T>): Promise<T> => {
     try {
-      return await work(await awsCache.get(target));
+      return await work(await clouds.aws.get(target));
     } catch (err) {
       throw providerError(err, 'AWS');
     }
   };
 
+  /** Runs `work` on the Azure provider of a subscription (cached per subscription and resource group). */
+  const withAzure = async <T>(target: AzureTarget, work: (p: SourceProvider) => Promise<T>): Promise<T> => {
+    try {
+      return await work(await clouds.azure.get(target));
+    } catch (err) {
+      throw providerError(err, 'Azure');
+    }
+  };
+
   const list = async (request: VmListRequest) => {
     const vms: VmSummary[] =
-      request.provider === 'aws' ? await withAws(awsTargetOf(config, request), (p) => p.listVms()) : await withProvider(request, (p) => p.listVms());
+      request.provider === 'aws'
+        ? await withAws(awsTargetOf(config, request), (p) => p.listVms())
+        : request.provider === 'azure'
+          ? await withAzure(azureTargetOf(config, request), (p) => p.listVms())
+          : await withProvider(request, (p) => p.listVms());
     return { vms: vms.map(summary), total: vms.length, timestamp: now() };
   };
   app.get('/list', async (c) => {
-    const { provider, region, profile } = c.req.query();
-    const given = Object.entries({ provider, region, profile }).filter(([, v]) => v !== undefined && v !== '');
+    const { provider, region, profile, subscription_id, resource_group } = c.req.query();
+    const given = Object.entries({ provider, region, profile, subscription_id, resource_group }).filter(([, v]) => v !== undefined && v !== '');
     return c.json(await list(parseVmListRequest(Object.fromEntries(given))));
   });
   // The Python SDK POSTs its vCenter config; the original's hyperctl GETs.
@@ -131,7 +149,12 @@ export function vmRoutes(config: HyperConfig, cache: ProviderCache, awsCache: Aw
   app.post('/info', async (c) => {
     const request = parseVmRequest(await readBody(c));
     const aws = request.provider === 'aws' ? awsVmOf(config, request) : undefined;
-    const vm = aws ? await withAws(aws.target, (p) => p.describeVm(aws.ref)) : await withProvider(request, (p) => p.describeVm(request.vm_path));
+    const azure = request.provider === 'azure' ? azureVmOf(config, request) : undefined;
+    const vm = aws
+      ? await withAws(aws.target, (p) => p.describeVm(aws.ref))
+      : azure
+        ? await withAzure(azure.target, (p) => p.describeVm(azure.ref))
+        : await withProvider(request, (p) => p.describeVm(request.vm_path));
     // vm_info: the original's VMInfo keys; vm: the full description (hyperctl describe).
     return c.json({ success: true as const, vm_info: info(vm), vm: description(vm), timestamp: now() });
   });
