@@ -87,7 +87,7 @@ describe('POST /jobs/submit with provider azure', () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as { accepted: number; job_ids: string[] };
     expect(body.accepted).toBe(1);
-    const input = gw.started.find((s) => s.options.workflowId === body.job_ids[0])!.options.args![0];
+    const input = (gw.started.find((s) => s.options.workflowId === body.job_ids[0])!.options.args as unknown[])[0];
     expect(input).toMatchObject({ vmPath: 'web-01', format: 'raw', source: { provider: 'azure', subscriptionId: SUB, resourceGroup: 'rg-prod' } });
     const refused = await gw.request('/jobs/submit', postJson({ provider: 'azure', vm_path: 'web-01' }));
     expect(refused.status).toBe(200);
