@@ -7,6 +7,7 @@
 // disk order (OS disk, then data disks by LUN). Only this provider parses it: the
 // workflow records it and hands it back (openExtentSource, removeSnapshot).
 import { createHash } from 'node:crypto';
+import { RESOURCE_GROUP, SUBSCRIPTION_ID as GUID } from '../../core/azure-ids.js';
 import { ErrorType } from '../../core/errors.js';
 import { failure } from './errors.js';
 
@@ -19,10 +20,6 @@ export interface ResourceId {
 }
 
 const COMPUTE_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Compute\/([^/]+)\/([^/]+)\/?$/i;
-/** Subscriptions are GUIDs. */
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** Resource groups: 1-90 letters, digits, _ - . ( ), not ending in ".". */
-const RESOURCE_GROUP = /^[-\w.()]{0,89}[-\w()]$/;
 /** VM, disk and snapshot names: 1-80 letters, digits, _ - . (Azure allows fewer for some). */
 const NAME = /^\w[-\w.]{0,79}$/;
 
