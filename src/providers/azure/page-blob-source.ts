@@ -36,7 +36,7 @@ import { fixedVhdFooterProblem, VHD_FOOTER_SIZE } from '../../core/vhd-footer.js
 
 export interface SasGrant {
   url: string;
-  /** When the SAS stops working; default: its `se` parameter, if any. */
+  /** When the SAS stops working, as the grantor knows it; the SAS's own `se`, if earlier, wins. */
   expiresAt?: Date;
 }
 
@@ -338,9 +338,12 @@ async function grant(o: PageBlobSourceOptions, generation: number): Promise<Acce
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `the SAS given for the page blob is not an HTTP(S) URL (${url.protocol})`, nonRetryable: true });
   }
+  // The earlier of what the grantor says and what the SAS itself says (its `se`):
+  // a SAS signed with a stored policy has no `se`, and one may end before the
+  // duration asked for.
   const se = url.searchParams.get('se');
-  const expiresAt = g.expiresAt?.getTime() ?? (se ? Date.parse(se) : NaN);
-  return { url, expiresAt: Number.isFinite(expiresAt) ? expiresAt : Infinity, grantedAt: Date.now(), generation };
+  const ends = [g.expiresAt?.getTime(), se ? Date.parse(se) : undefined].filter((t): t is number => t !== undefined && Number.isFinite(t));
+  return { url, expiresAt: ends.length ? Math.min(...ends) : Infinity, grantedAt: Date.now(), generation };
 }
 
 function whereOf(o: PageBlobSourceOptions, url: URL): string {
