@@ -16,7 +16,7 @@ import { constants } from 'node:fs';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { sha256OfFile } from '../formats/qcow2/index.js';
 import { DirectAppender } from './direct-appender.js';
-import { DIRECT_ALIGN } from './direct-io.js';
+import { DIRECT_ALIGN, openDirect } from './direct-io.js';
 import { fsyncDirectory, type LocalWriterPaths } from './local-disk-writer.js';
 import { openOwnedOrCreate } from './output-directory.js';
 import type { FinishedFile, ImageFile, OpenImageFileOptions, WriterState } from './sink.js';
@@ -82,6 +82,14 @@ export class LocalImageFile implements ImageFile {
     this.direct = null;
     // Writes are awaited one at a time, so none of the handle's is in flight.
     if (direct) void direct.close().catch(() => undefined);
+  }
+
+  /**
+   * A second handle on the partial for O_DIRECT writes (a sparse raw image's
+   * aligned data), or undefined where the file system refuses it. The caller closes it.
+   */
+  openDirect(): Promise<FileHandle | undefined> {
+    return openDirect(this.paths.partialPath);
   }
 
   /** The direct appender, opened at the first append of at least a block at an aligned offset. */
