@@ -4,14 +4,12 @@
 // snapshot as extents (openExtentSource), cleanup deletes the set. There is no
 // export session and no HTTP disk reader: those calls answer NotSupported.
 import { SNAPSHOT_ID } from '../../core/aws-ids.js';
+import { SessionlessProvider } from '../../core/sessionless-provider.js';
 import type {
   DiskReader,
   DiskReadPlan,
   DiskReadVia,
-  ExportSession,
   ExportTarget,
-  SessionOutcome,
-  SessionState,
   SourceProvider,
 } from '../../core/source-provider.js';
 import type { ExtentSource } from '../../core/extent-source.js';
@@ -37,9 +35,8 @@ export interface AwsProviderOptions {
   readConcurrency?: number;
 }
 
-const NO_SESSION = 'AWS disks are read from EBS snapshots, no export session';
-
-export class AwsProvider implements SourceProvider {
+export class AwsProvider extends SessionlessProvider implements SourceProvider {
+  protected readonly noSession = 'AWS disks are read from EBS snapshots, no export session';
   private readonly inventory: Ec2Inventory;
   private readonly snapshots: SnapshotSets;
   private readonly pollIntervalMs: number;
@@ -48,6 +45,7 @@ export class AwsProvider implements SourceProvider {
     readonly clients: AwsClients,
     private readonly options: AwsProviderOptions = {},
   ) {
+    super();
     this.inventory = new Ec2Inventory(clients);
     this.pollIntervalMs = options.pollIntervalMs ?? 5_000;
     this.snapshots = new SnapshotSets(clients, {
@@ -112,24 +110,6 @@ export class AwsProvider implements SourceProvider {
       pollIntervalMs: this.pollIntervalMs,
       forcedTimeoutMs: this.options.forcedStopTimeoutMs ?? 10 * 60_000,
     });
-  }
-
-  openExportSession(_target: ExportTarget): Promise<ExportSession> {
-    return Promise.reject(failure(ErrorType.NotSupported, NO_SESSION, true));
-  }
-
-  /** There is none to be in: 'done'. */
-  sessionState(_sessionId: string): Promise<SessionState> {
-    return Promise.resolve('done');
-  }
-
-  keepSessionAlive(_sessionId: string, _percent: number): Promise<void> {
-    return Promise.reject(failure(ErrorType.NotSupported, NO_SESSION, true));
-  }
-
-  /** Nothing to release. */
-  releaseSession(_sessionId: string, _outcome: SessionOutcome): Promise<void> {
-    return Promise.resolve();
   }
 
   openDiskReader(vm: VmDescription, diskKey: number, _via: DiskReadVia): Promise<DiskReader> {

@@ -8,14 +8,12 @@
 import type { ComputeManagementClient } from '@azure/arm-compute';
 import { ErrorType } from '../../core/errors.js';
 import type { ExtentSource } from '../../core/extent-source.js';
+import { SessionlessProvider } from '../../core/sessionless-provider.js';
 import type {
   DiskReader,
   DiskReadPlan,
   DiskReadVia,
-  ExportSession,
   ExportTarget,
-  SessionOutcome,
-  SessionState,
   SourceProvider,
 } from '../../core/source-provider.js';
 import type { VmDescription, VmRef, VmSummary } from '../../core/vm-description.js';
@@ -41,9 +39,8 @@ export interface AzureProviderOptions {
   readConcurrency?: number;
 }
 
-const NO_SESSION = 'Azure disks are read from snapshots through GrantAccess, no export session';
-
-export class AzureProvider implements SourceProvider {
+export class AzureProvider extends SessionlessProvider implements SourceProvider {
+  protected readonly noSession = 'Azure disks are read from snapshots through GrantAccess, no export session';
   private readonly inventory: AzureInventory;
   private readonly snapshots: SnapshotSets;
   private readonly pollIntervalMs: number | undefined;
@@ -52,6 +49,7 @@ export class AzureProvider implements SourceProvider {
     readonly client: ComputeManagementClient,
     private readonly options: AzureProviderOptions,
   ) {
+    super();
     this.inventory = new AzureInventory(client, options.subscriptionId, options.resourceGroup);
     this.pollIntervalMs = options.pollIntervalMs;
     this.snapshots = new SnapshotSets(client, { timeoutMs: options.snapshotTimeoutMs ?? 2 * 3_600_000, ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}) });
@@ -94,24 +92,6 @@ export class AzureProvider implements SourceProvider {
   /** Deallocates the VM (Azure shuts the guest down first); `graceful` is Azure's own. */
   async powerOff(vmId: string, options: { graceful: boolean; timeoutMs: number }): Promise<void> {
     await deallocateVm(this.client, this.inventory.ref(vmId), { timeoutMs: options.timeoutMs, ...(this.pollIntervalMs ? { pollIntervalMs: this.pollIntervalMs } : {}) });
-  }
-
-  openExportSession(_target: ExportTarget): Promise<ExportSession> {
-    return Promise.reject(failure(ErrorType.NotSupported, NO_SESSION, true));
-  }
-
-  /** There is none to be in: 'done'. */
-  sessionState(_sessionId: string): Promise<SessionState> {
-    return Promise.resolve('done');
-  }
-
-  keepSessionAlive(_sessionId: string, _percent: number): Promise<void> {
-    return Promise.reject(failure(ErrorType.NotSupported, NO_SESSION, true));
-  }
-
-  /** Nothing to release. */
-  releaseSession(_sessionId: string, _outcome: SessionOutcome): Promise<void> {
-    return Promise.resolve();
   }
 
   openDiskReader(vm: VmDescription, diskKey: number, _via: DiskReadVia): Promise<DiskReader> {
