@@ -52,9 +52,9 @@ it('hyperctl submit -provider aws exports an instance named by its Name tag into
   expect((await qemuImg('compare', '-f', 'qcow2', '-F', 'raw', join(output, disk!), expected)).stdout).toContain('Images are identical');
 }, 120_000);
 
-it('refuses an AWS job for an OVA, naming the format and what to use instead', async () => {
-  const refused = await hyperctl(daemon, ['submit', '-provider', 'aws', '-vm', instance.instanceId, '-format', 'ova', '-output', join(daemon.exportRoot, 'never')]);
+it('refuses an AWS job for VMDK files (EBS has none), naming the format and what to use instead', async () => {
+  const refused = await hyperctl(daemon, ['submit', '-provider', 'aws', '-vm', instance.instanceId, '-format', 'vmdk', '-output', join(daemon.exportRoot, 'never')]);
   expect(refused.code).not.toBe(0);
-  expect(refused.stdout + refused.stderr).toMatch(/format.*(raw|qcow2)/);
+  expect(refused.stdout + refused.stderr).toMatch(/format: vmdk .*EBS volumes have none: give qcow2, raw or vhd/);
   expect(readdirSync(daemon.exportRoot)).not.toContain('never');
 }, 60_000);

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { qemuImg } from '../../src/formats/qcow2/test-support.js';
 import { expectValidCopy } from '../../src/formats/qcow2/test-judge.js';
 import { PageBlobSource, type PageBlobSourceOptions } from '../../src/providers/azure/page-blob-source.js';
@@ -197,13 +197,20 @@ describe('a transfer stopped mid-way (as a killed worker is)', () => {
 describe('a SAS that expires', () => {
   it('mid-transfer is renewed when the blob refuses it (403), and the transfer completes', async () => {
     const slow = await startBlobCounter(azure.blobEndpoint, { readDelayMs: 400 });
+    // This process's clock runs 2.5 s behind the service's: the first SAS (three
+    // seconds, by the service's clock) is still valid here when Azurite starts
+    // refusing it, so the refusal itself, a real 403, must lead to the renewal.
+    const firstSas = sasFor(seeded, 3, { ...azure, blobEndpoint: `${slow.origin}/${azure.account}` });
+    const first = await firstSas();
+    vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+    vi.setSystemTime(Date.now() - 2500);
     try {
       const account = { ...azure, blobEndpoint: `${slow.origin}/${azure.account}` };
       let asked = 0;
-      // The first SAS lives three seconds; GrantAccess again gives an hour.
+      // GrantAccess again gives an hour.
       const sas: PageBlobSourceOptions['sas'] = () => {
         asked++;
-        return sasFor(seeded, asked === 1 ? 3 : 3600, account)();
+        return asked === 1 ? Promise.resolve(first) : sasFor(seeded, 3600, account)();
       };
       const source = await PageBlobSource.open({ sas, concurrency: 2, maxReadBytes: MiB / 2, renewBeforeMs: 0 });
       await exportBlob(source, 'qcow2', 'renewed.qcow2');
@@ -213,6 +220,7 @@ describe('a SAS that expires', () => {
       expect(slow.reads().some((r) => r.status === 403)).toBe(true);
       await expectIdentical(join(dir, 'renewed.qcow2'), 'qcow2');
     } finally {
+      vi.useRealTimers();
       await slow.close();
     }
   });
