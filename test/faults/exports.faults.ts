@@ -536,7 +536,12 @@ describe(`fault injection (seed ${seed})`, () => {
             `${plan.name}: ${status}${error ? ` (${error})` : ''} in ${(outcome.wallMs / 1000).toFixed(1)} s; ` +
               `bytes transferred twice ${(twice / MiB).toFixed(1)} MiB; lease opened ${leaseOpens}×; data lost ${dataLost}`,
           );
-          if (plan.faults.some((f) => f.kind === 'lease-abort') && faults.some((f) => f.export === plan.index && f.kind === 'lease-abort' && f.injected)) {
+          // An aborted lease must be reopened, unless a Temporal restart came first in the
+          // same export: heartbeats recorded after it can lag the transfer, so the abort,
+          // timed by them, may land when the stream has been read to its end (seed
+          // 1516558382: progress 45% after the restart, the export done 0 bytes later).
+          const wasInjected = (kind: FaultKind) => faults.some((f) => f.export === plan.index && f.kind === kind && f.injected);
+          if (wasInjected('lease-abort') && !wasInjected('restart-temporal')) {
             expect(leaseOpens, 'an aborted lease is reopened').toBeGreaterThanOrEqual(2);
           }
           // auto took the resumable way: every fault may cost at most about one
