@@ -9,7 +9,7 @@ import type { InlineCredentials } from '../config/secrets.js';
 import { DEFAULT_VM_OPERATION_TIMEOUT_SECONDS } from '../core/vm-operation-contract.js';
 import { splitListedAwsPath } from '../jobs/aws-job.js';
 import type { AwsTarget, AzureTarget } from './deps.js';
-import { parseVmResourceId, RESOURCE_GROUP, RESOURCE_GROUP_SHAPE, SUBSCRIPTION_ID, SUBSCRIPTION_SHAPE, VM_NAME } from '../core/azure-ids.js';
+import { isAzureRefProblem, resolveAzureScope, resolveAzureVm } from '../core/azure-ids.js';
 import { badRequest } from './http-error.js';
 import { vmListRequestSchema, vmRequestSchema } from './schemas.js';
 
@@ -28,27 +28,19 @@ function rejectIssue(body: Record<string, unknown>, issues: z.core.$ZodIssue[]):
 
 const AWS_CREDENTIAL_CHAIN = "the daemon reads AWS with its own AWS credential chain (environment, ~/.aws, instance role), and profile names a profile of its shared AWS config";
 
-/** The vCenter fields of a request that names provider aws: refused, naming the first one that asks for something. */
-function refuseVcenterFields(body: Record<string, unknown>, fields: readonly string[]): void {
+/** Fields of a request that do not apply to its provider: refused, naming the first one that asks for something. */
+function refuseFields(body: Record<string, unknown>, fields: readonly string[], reason: (field: string) => string): void {
   for (const field of fields) {
     const value = body[field];
-    if (value !== undefined && value !== null && value !== '' && value !== false) {
-      throw badRequest(field, `vCenter settings do not apply to provider aws: ${AWS_CREDENTIAL_CHAIN}`);
-    }
+    if (value !== undefined && value !== null && value !== '' && value !== false) throw badRequest(field, reason(field));
   }
 }
 
 const AZURE_CREDENTIAL_CHAIN = "the daemon reads Azure with its own Azure credential chain (environment, workload or managed identity, Azure CLI)";
 
-/** The vCenter fields (and AWS profile) of a request that names provider azure: refused, naming the first one that asks for something. */
-function refuseForAzure(body: Record<string, unknown>, fields: readonly string[]): void {
-  for (const field of fields) {
-    const value = body[field];
-    if (value === undefined || value === null || value === '' || value === false) continue;
-    if (field === 'region') throw badRequest('region', 'is for provider aws; an Azure VM is named by its resource id, or by name with resource_group');
-    throw badRequest(field, `${field === 'profile' ? 'names a vCenter or AWS profile, which does not apply' : 'vCenter settings do not apply'} to provider azure: ${AZURE_CREDENTIAL_CHAIN}`);
-  }
-}
+const notForAws = () => `vCenter settings do not apply to provider aws: ${AWS_CREDENTIAL_CHAIN}`;
+const notForAzure = (field: string) =>
+  `${field === 'profile' ? 'names a vCenter or AWS profile, which does not apply' : 'vCenter settings do not apply'} to provider azure: ${AZURE_CREDENTIAL_CHAIN}`;
 
 /** A cloud field given to a request of another provider would be silently ignored: refused instead. */
 function refuseCloudFields(request: { provider?: string; region?: string; subscription_id?: string; resource_group?: string }): void {
@@ -67,8 +59,8 @@ export function parseVmRequest(raw: unknown): VmRequest & { timeoutSeconds: numb
   const normalised = body.vm_path === undefined && (body.path !== undefined || body.name !== undefined) ? { ...body, vm_path: body.path ?? body.name } : body;
   const parsed = vmRequestSchema.safeParse(normalised);
   if (!parsed.success) rejectIssue(normalised, parsed.error.issues);
-  if (parsed.data.provider === 'aws') refuseVcenterFields(normalised, ['vcenter']);
-  if (parsed.data.provider === 'azure') refuseForAzure(normalised, ['vcenter', 'profile']);
+  if (parsed.data.provider === 'aws') refuseFields(normalised, ['vcenter'], notForAws);
+  if (parsed.data.provider === 'azure') refuseFields(normalised, ['vcenter', 'profile'], notForAzure);
   refuseCloudFields(parsed.data);
   const timeout = parsed.data.timeout;
   return { ...parsed.data, timeoutSeconds: timeout ? timeout : DEFAULT_VM_OPERATION_TIMEOUT_SECONDS };
@@ -92,11 +84,11 @@ export function parseVmListRequest(raw: unknown): VmListRequest {
   const { provider, region, profile, vcenter, server, username, password, insecure, subscription_id, resource_group } = parsed.data;
   refuseCloudFields(parsed.data);
   if (provider === 'aws') {
-    refuseVcenterFields(raw, ['vcenter', 'server', 'username', 'password', 'insecure']);
+    refuseFields(raw, ['vcenter', 'server', 'username', 'password', 'insecure'], notForAws);
     return { provider, ...(region !== undefined ? { region } : {}), ...(profile ? { profile } : {}) };
   }
   if (provider === 'azure') {
-    refuseForAzure(raw, ['profile', 'vcenter', 'server', 'username', 'password', 'insecure']);
+    refuseFields(raw, ['profile', 'vcenter', 'server', 'username', 'password', 'insecure'], notForAzure);
     return { provider, ...(subscription_id !== undefined ? { subscription_id } : {}), ...(resource_group !== undefined ? { resource_group } : {}) };
   }
   const vsphere = { provider: 'vsphere' as const, ...(profile ? { profile } : {}) };
@@ -134,42 +126,25 @@ export function awsVmOf(config: HyperConfig, request: VmRequest): { target: AwsT
   return { target: awsTargetOf(config, { ...request, ...(listed !== undefined ? { region: listed } : {}) }), ref };
 }
 
+/** A request names its subscription and group at its top level. */
+const REQUEST_FIELDS = { subscription: 'subscription_id', group: 'resource_group' };
+
 /**
  * The subscription (given, else the daemon's azure.subscription_id) and resource
  * group (given, else the daemon's; absent: the whole subscription) of an Azure
  * request, each refused with a 400 naming its field when malformed or missing.
  */
 export function azureTargetOf(config: HyperConfig, request: { subscription_id?: string; resource_group?: string }): AzureTarget {
-  const subscriptionId = request.subscription_id ?? config.azure?.subscriptionId;
-  if (subscriptionId === undefined) {
-    throw badRequest('subscription_id', "is required for provider azure: give subscription_id, or set azure.subscription_id (AZURE_SUBSCRIPTION_ID) in the daemon's configuration");
-  }
-  if (!SUBSCRIPTION_ID.test(subscriptionId)) throw badRequest('subscription_id', `must be ${SUBSCRIPTION_SHAPE}`);
-  const resourceGroup = request.resource_group ?? config.azure?.resourceGroup;
-  if (resourceGroup !== undefined && !RESOURCE_GROUP.test(resourceGroup)) throw badRequest('resource_group', `must be ${RESOURCE_GROUP_SHAPE}`);
-  return { subscriptionId, ...(resourceGroup !== undefined ? { resourceGroup } : {}) };
+  const scope = resolveAzureScope({ subscriptionId: request.subscription_id, resourceGroup: request.resource_group }, config.azure, REQUEST_FIELDS);
+  if (isAzureRefProblem(scope)) throw badRequest(scope.field, scope.message);
+  return scope;
 }
 
 /** An Azure /vms/info request: a VM resource id (which names its subscription and group), or a VM name in the request's (or the daemon's) resource group. */
 export function azureVmOf(config: HyperConfig, request: VmRequest): { target: AzureTarget; ref: string } {
-  const byId = parseVmResourceId(request.vm_path);
-  if (byId) {
-    if (request.subscription_id !== undefined && request.subscription_id.toLowerCase() !== byId.subscriptionId.toLowerCase()) {
-      throw badRequest('vm_path', `names subscription ${byId.subscriptionId} but subscription_id is ${request.subscription_id}: give one subscription`);
-    }
-    if (request.resource_group !== undefined && request.resource_group.toLowerCase() !== byId.resourceGroup.toLowerCase()) {
-      throw badRequest('vm_path', `names resource group ${byId.resourceGroup} but resource_group is ${request.resource_group}: give one resource group`);
-    }
-    return { target: { subscriptionId: byId.subscriptionId, resourceGroup: byId.resourceGroup }, ref: request.vm_path };
-  }
-  if (request.vm_path.startsWith('/') || !VM_NAME.test(request.vm_path)) {
-    throw badRequest('vm_path', 'must be a VM resource id (/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Compute/virtualMachines/<name>) or a VM name with resource_group');
-  }
-  const target = azureTargetOf(config, request);
-  if (target.resourceGroup === undefined) {
-    throw badRequest('resource_group', "is required for provider azure with a VM name: give resource_group, a VM resource id as vm_path, or set azure.resource_group in the daemon's configuration");
-  }
-  return { target, ref: request.vm_path };
+  const vm = resolveAzureVm(request.vm_path, { subscriptionId: request.subscription_id, resourceGroup: request.resource_group }, config.azure, REQUEST_FIELDS);
+  if (isAzureRefProblem(vm)) throw badRequest(vm.field, vm.message);
+  return { target: { subscriptionId: vm.subscriptionId, resourceGroup: vm.resourceGroup }, ref: vm.vmRef };
 }
 
 /**

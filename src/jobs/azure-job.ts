@@ -4,7 +4,7 @@
 // refuses with what to use instead. Nothing secret is taken: the worker reads
 // Azure with its own credential chain.
 import type { HyperConfig } from '../config/types.js';
-import { parseVmResourceId, RESOURCE_GROUP, RESOURCE_GROUP_SHAPE, SUBSCRIPTION_ID, SUBSCRIPTION_SHAPE, VM_NAME } from '../core/azure-ids.js';
+import { isAzureRefProblem, resolveAzureVm } from '../core/azure-ids.js';
 import type { AzureSourceRef } from '../core/export-contract.js';
 import { refuseAwsOptions } from './aws-job.js';
 import { checkAutoMethod, cloudJobFormat, keepSourceKeys, refuseVsphereFields, type CloudJobFormat, type VsphereField } from './cloud-job.js';
@@ -23,8 +23,8 @@ const VSPHERE_ONLY: Record<VsphereField, string> = {
   insecure: "applies to a vCenter's TLS certificate, not to provider azure (Azure endpoints are always verified)",
 };
 
-const VM_PATH_SHAPE =
-  'a VM resource id (/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Compute/virtualMachines/<name>) or a VM name (1-64 letters, digits, _ - .) with source.resource_group';
+/** A job names its subscription and group under source. */
+const JOB_FIELDS = { subscription: 'source.subscription_id', group: 'source.resource_group' };
 
 /** The keys of `source` an Azure job reads: others are warned about, credentials refused. */
 export function normaliseAzureSource(source: unknown, label: string, warnings: string[]): unknown {
@@ -47,33 +47,8 @@ export function azureJobParts(config: HyperConfig, job: JobDefinitionInput, labe
   checkAutoMethod(job.export_method, methodField, label, 'an Azure export always reads the pages of managed-disk snapshots');
   const formats = cloudJobFormat(job.format, config.defaults.format, label, 'Azure managed disks have none');
 
-  const given = job.source;
-  const byId = parseVmResourceId(job.vm_path);
-  if (byId) {
-    // The id says where the VM is; source fields that say otherwise are a mistake.
-    if (given?.subscription_id !== undefined && given.subscription_id.toLowerCase() !== byId.subscriptionId.toLowerCase()) {
-      throw new JobRejected(`${label}vm_path: names subscription ${byId.subscriptionId} but source.subscription_id is ${given.subscription_id}: give one subscription`);
-    }
-    if (given?.resource_group !== undefined && given.resource_group.toLowerCase() !== byId.resourceGroup.toLowerCase()) {
-      throw new JobRejected(`${label}vm_path: names resource group ${byId.resourceGroup} but source.resource_group is ${given.resource_group}: give one resource group`);
-    }
-    return { source: { provider: 'azure', subscriptionId: byId.subscriptionId, resourceGroup: byId.resourceGroup }, vmRef: job.vm_path, ...formats };
-  }
-  if (job.vm_path.startsWith('/') || !VM_NAME.test(job.vm_path)) throw new JobRejected(`${label}vm_path: must be ${VM_PATH_SHAPE}`);
-
-  const subscriptionId = given?.subscription_id ?? config.azure?.subscriptionId;
-  if (subscriptionId === undefined) {
-    throw new JobRejected(
-      `${label}source.subscription_id: is required for provider azure with a VM name: give source.subscription_id, a VM resource id as vm_path, or set azure.subscription_id (AZURE_SUBSCRIPTION_ID) in the daemon's configuration`,
-    );
-  }
-  if (!SUBSCRIPTION_ID.test(subscriptionId)) throw new JobRejected(`${label}source.subscription_id: must be ${SUBSCRIPTION_SHAPE}`);
-  const resourceGroup = given?.resource_group ?? config.azure?.resourceGroup;
-  if (resourceGroup === undefined) {
-    throw new JobRejected(
-      `${label}source.resource_group: is required for provider azure with a VM name: give source.resource_group, a VM resource id as vm_path, or set azure.resource_group in the daemon's configuration`,
-    );
-  }
-  if (!RESOURCE_GROUP.test(resourceGroup)) throw new JobRejected(`${label}source.resource_group: must be ${RESOURCE_GROUP_SHAPE}`);
-  return { source: { provider: 'azure', subscriptionId, resourceGroup }, vmRef: job.vm_path, ...formats };
+  const given = { subscriptionId: job.source?.subscription_id, resourceGroup: job.source?.resource_group };
+  const vm = resolveAzureVm(job.vm_path, given, config.azure, JOB_FIELDS);
+  if (isAzureRefProblem(vm)) throw new JobRejected(`${label}${vm.field}: ${vm.message}`);
+  return { source: { provider: 'azure', subscriptionId: vm.subscriptionId, resourceGroup: vm.resourceGroup }, vmRef: vm.vmRef, ...formats };
 }
