@@ -53,8 +53,12 @@ export class WasmSha256 implements ResumableSha256 {
   update(chunk: Buffer): void {
     this.hasher.update(chunk);
   }
+  /** The state to continue from (base64), for create(state). */
+  state(): string {
+    return Buffer.from(this.hasher.save()).toString('base64');
+  }
   checkpoint(): HashCheckpoint {
-    return { algorithm: 'sha256', kind: 'hash-wasm-state', state: Buffer.from(this.hasher.save()).toString('base64') };
+    return { algorithm: 'sha256', kind: 'hash-wasm-state', state: this.state() };
   }
   digestHex(): string {
     return this.hasher.digest('hex');

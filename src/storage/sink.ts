@@ -71,6 +71,8 @@ export interface ImageWriterState {
   qcow2?: unknown;
   /** A local sparse raw image's checkpoint (storage/raw: offset and size, ~100 bytes); absent when nothing can resume. */
   raw?: unknown;
+  /** A raw or vhd image sent as one stream (S3): the SHA-256 state at the checkpoint's offset (encoders.ts, ~150 bytes); its upload is in `file`. */
+  stream?: unknown;
   /** The image file's own state (S3: its upload). */
   file?: WriterState;
 }

@@ -5,18 +5,19 @@
 // ordinary disk writer, the zeros included. A fixed VHD is either raw image with
 // a trailer: its 512-byte footer, made when the image is finished and written
 // once, after the disk's last byte.
-import { NodeSha256 } from '../../core/resumable-sha256.js';
+import { WasmSha256 } from '../../core/resumable-sha256.js';
 import { DEFAULT_CLUSTER_BITS, fullImageHeader, MAX_STATE_BYTES, qcow2Geometry, Qcow2Writer, type Qcow2WriterState } from '../../formats/qcow2/index.js';
 import { PredictedHashImageFile } from './predicted-hash.js';
 import { RawSparseWriter, type RawSparseState } from '../raw/raw-sparse-writer.js';
 import type { FileHandle } from 'node:fs/promises';
-import type { DiskWriter, FinishedFile, ImageFile, OutputSink } from '../sink.js';
+import type { DiskWriter, FinishedFile, ImageFile, OutputSink, WriterState } from '../sink.js';
 
 export interface EncoderCheckpoint {
   /** Guest bytes before this offset are durable and need not be sent again. */
   offset: number;
   qcow2?: Qcow2WriterState;
   raw?: RawSparseState;
+  stream?: RawStreamState;
   file?: ReturnType<ImageFile['state']>;
 }
 
@@ -144,25 +145,86 @@ function trailerBytes(trailer: ImageTrailer | undefined): Buffer | undefined {
   return bytes;
 }
 
-/** A raw image as one stream: gaps become zero chunks (the local writer leaves them as holes). */
+/** What a raw image sent as one stream resumes from, beside its writer's own state: the hash of the bytes before the offset. */
+export interface RawStreamState {
+  /** hash-wasm's SHA-256 state (base64) at the checkpoint's offset. */
+  hashState: string;
+}
+
+/**
+ * A raw image as one stream (S3): gaps become zero chunks (the local writer leaves
+ * them as holes). It resumes where its writer does: the writer's durable points
+ * are whole parts, so the hash state is saved at every part boundary the stream
+ * crosses, and a checkpoint carries the one at the writer's durable offset (hash-wasm:
+ * Node's SHA-256 cannot save its state).
+ */
 export class SequentialRawEncoder implements ImageEncoder {
-  private position = 0;
-  private readonly hash = new NodeSha256();
+  /** Hash states at the writer's commit boundaries past its last checkpoint, by offset. */
+  private readonly snapshots = new Map<number, string>();
 
   private constructor(
     private readonly out: DiskWriter,
     private readonly virtualSize: number,
     private readonly trailer: ImageTrailer | undefined,
+    private readonly hash: WasmSha256,
+    private position: number,
   ) {}
+
+  private static size(virtualSize: number, trailer: ImageTrailer | undefined): number {
+    return virtualSize + (trailer?.bytes ?? 0);
+  }
 
   static async create(sink: OutputSink, name: string, virtualSize: number, stage: boolean, trailer?: ImageTrailer): Promise<SequentialRawEncoder> {
     // Opened without a checkpoint: a new file (or upload) from byte 0.
-    const out = await sink.openDiskWriter(name, { sizeBytes: virtualSize + (trailer?.bytes ?? 0), stage });
-    return new SequentialRawEncoder(out, virtualSize, trailer);
+    const out = await sink.openDiskWriter(name, { sizeBytes: SequentialRawEncoder.size(virtualSize, trailer), stage });
+    return new SequentialRawEncoder(out, virtualSize, trailer, await WasmSha256.create(), 0);
   }
 
+  /**
+   * Continues the stream its writer's checkpoint describes, or starts it over where
+   * the writer cannot continue there (the upload is gone, or the checkpoint has the
+   * trailer in it already).
+   */
+  static async resume(
+    sink: OutputSink,
+    name: string,
+    virtualSize: number,
+    stage: boolean,
+    trailer: ImageTrailer | undefined,
+    cp: { offset: number; file: WriterState; stream: RawStreamState },
+  ): Promise<SequentialRawEncoder> {
+    if (cp.offset > virtualSize) return SequentialRawEncoder.create(sink, name, virtualSize, stage, trailer);
+    const out = await sink.openDiskWriter(name, { sizeBytes: SequentialRawEncoder.size(virtualSize, trailer), stage, checkpoint: { offset: cp.offset, sink: cp.file } });
+    try {
+      if (out.resumeOffset === cp.offset && cp.offset > 0) {
+        return new SequentialRawEncoder(out, virtualSize, trailer, await WasmSha256.create(cp.stream.hashState), cp.offset);
+      }
+      if (out.resumeOffset > 0) await out.reset();
+      return new SequentialRawEncoder(out, virtualSize, trailer, await WasmSha256.create(), 0);
+    } catch (err) {
+      await out.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Where input must continue. */
+  get resumeOffset(): number {
+    return this.position;
+  }
+
+  /** Hashes `chunk`, saving the state at each of the writer's commit boundaries it crosses, then writes it. */
   private async put(chunk: Buffer): Promise<void> {
-    this.hash.update(chunk);
+    const g = this.out.commitGranularity;
+    let at = 0;
+    let pos = this.position;
+    while (at < chunk.length) {
+      const boundary = g > 1 ? (Math.floor(pos / g) + 1) * g : Infinity;
+      const n = Math.min(chunk.length - at, boundary - pos);
+      this.hash.update(n === chunk.length ? chunk : chunk.subarray(at, at + n));
+      at += n;
+      pos += n;
+      if (pos === boundary) this.snapshots.set(pos, this.hash.state());
+    }
     await this.out.write(chunk);
     this.position += chunk.length;
   }
@@ -178,9 +240,13 @@ export class SequentialRawEncoder implements ImageEncoder {
     await this.put(data);
   }
 
-  /** A stream decoded on the fly restarts from its first byte: nothing to resume from. */
-  checkpoint(): Promise<undefined> {
-    return Promise.resolve(undefined);
+  /** What the writer made durable, with the hash state at that offset; undefined while nothing is. */
+  async checkpoint(): Promise<EncoderCheckpoint | undefined> {
+    const { offset, state } = await this.out.commit();
+    const hashState = offset === this.position ? this.hash.state() : this.snapshots.get(offset);
+    for (const k of this.snapshots.keys()) if (k < offset) this.snapshots.delete(k);
+    if (offset === 0 || hashState === undefined) return undefined;
+    return { offset, stream: { hashState }, file: state };
   }
 
   async finish(): Promise<FinishedFile & { sha256: string }> {

@@ -13,7 +13,8 @@
 //
 // Resume: from the disk's own bytes into qcow2, the qcow2 writer's checkpoint
 // travels in the heartbeat (under 56 KiB) and the next attempt continues at its
-// offset with a ranged GET. A decoded stream cannot be resumed (a lease serves no
+// offset with a ranged GET; a raw or vhd image continues from the sparse writer's
+// checkpoint (local) or from its upload's and the saved SHA-256 state (S3). A decoded stream cannot be resumed (a lease serves no
 // ranges): its checkpoints report progress only, and a retry starts the image over.
 //
 // Hashing: the file is not the bytes received, so this writer hashes what it
@@ -28,7 +29,7 @@ import { decodeStreamOptimized, VmdkStreamError } from '../../formats/vmdk-strea
 import { descriptorServed, looksLikeTextDescriptor } from './descriptor-guard.js';
 import type { DiskWriter, FinishedFile, ImageFile, ImageWriterState, OutputSink, WriterCommit, WriterResumePoint } from '../sink.js';
 import type { FileHandle } from 'node:fs/promises';
-import { Qcow2Encoder, SequentialRawEncoder, SparseRawEncoder, type ImageEncoder, type ImageTrailer } from './encoders.js';
+import { Qcow2Encoder, SequentialRawEncoder, SparseRawEncoder, type ImageEncoder, type ImageTrailer, type RawStreamState } from './encoders.js';
 import { PushFeed } from './push-feed.js';
 import { isImageNotReadable } from '../s3-image-file.js';
 import { RawWriterError } from '../raw/errors.js';
@@ -56,6 +57,13 @@ type Mode = 'undecided' | 'raw' | 'vmdk-stream';
 /** A local image file exposes its handle, for the sparse raw writer's holes and direct writes. */
 function hasHandle(file: ImageFile): file is ImageFile & { handle: FileHandle } {
   return typeof (file as { handle?: unknown }).handle === 'object';
+}
+
+/** A saved stream state as this version writes it, else undefined (the image starts over). */
+function rawStreamState(saved: unknown): RawStreamState | undefined {
+  if (typeof saved !== 'object' || saved === null) return undefined;
+  const { hashState } = saved as { hashState?: unknown };
+  return typeof hashState === 'string' && hashState.length > 0 ? { hashState } : undefined;
 }
 
 /** An image writer that also takes the disk as extents with gaps (transfer/extent-transfer.ts). */
@@ -127,12 +135,22 @@ class ImageWriter implements ImageDiskWriter {
   /**
    * Continues an image of the disk's own bytes from its checkpoint: a qcow2
    * anywhere, a sparse raw image in a file that can seek (written from extents:
-   * a raw image of a plain byte stream goes through the sink's ordinary writer).
-   * Anything else (a decoded stream, a raw stream to S3) starts over.
+   * a raw image of a plain byte stream goes through the sink's ordinary writer),
+   * a raw or vhd image sent as one stream (S3) from its writer's checkpoint and
+   * the hash state saved with it. A decoded stream starts over.
    */
   async tryResume(cp: WriterResumePoint | undefined): Promise<void> {
     const saved = cp?.sink.kind === 'image' ? cp.sink : undefined;
-    if (!saved || saved.format !== this.options.format || saved.encoding !== 'raw') return;
+    if (!cp || !saved || saved.format !== this.options.format || saved.encoding !== 'raw') return;
+    const stream = this.options.format !== 'qcow2' && !this.sink.imagesSeekable ? rawStreamState(saved.stream) : undefined;
+    if (stream !== undefined && saved.file !== undefined) {
+      const { name, virtualSize, stage } = this.options;
+      const encoder = await SequentialRawEncoder.resume(this.sink, name, virtualSize, stage, this.trailer(), { offset: cp.offset, file: saved.file, stream });
+      this.encoder = encoder;
+      this.mode = 'raw';
+      this.position = this.resumedAt = encoder.resumeOffset;
+      return;
+    }
     const qcow2 = this.options.format === 'qcow2' ? saved.qcow2 : undefined;
     const raw = this.options.format !== 'qcow2' && this.sink.imagesSeekable ? (saved.raw as RawSparseState | undefined) : undefined;
     if (qcow2 === undefined && raw === undefined) return;
@@ -314,7 +332,15 @@ class ImageWriter implements ImageDiskWriter {
     if (!cp) return { offset: this.position, state: { kind: 'image', format, encoding } };
     return {
       offset: cp.offset,
-      state: { kind: 'image', format, encoding, ...(cp.qcow2 ? { qcow2: cp.qcow2 } : {}), ...(cp.raw ? { raw: cp.raw } : {}), ...(cp.file ? { file: cp.file } : {}) },
+      state: {
+        kind: 'image',
+        format,
+        encoding,
+        ...(cp.qcow2 ? { qcow2: cp.qcow2 } : {}),
+        ...(cp.raw ? { raw: cp.raw } : {}),
+        ...(cp.stream ? { stream: cp.stream } : {}),
+        ...(cp.file ? { file: cp.file } : {}),
+      },
     };
   }
 
