@@ -5,7 +5,7 @@
 // checkpoint had not yet made durable, never the disk from the start. Into a
 // local qcow2, and into a raw image uploaded to S3 (MinIO) as one stream, whose
 // checkpoint is its last whole part with the SHA-256 state at that offset.
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
@@ -18,6 +18,7 @@ import { qemuImg } from '../../src/formats/qcow2/test-support.js';
 import { ebsClient } from '../harness/aws-clients.js';
 import { awsExportInput, awsWorkerConfig, pointAwsAt } from '../harness/aws-export-env.js';
 import { EBS_BLOCK_SIZE, seedSnapshot, spacedBlockIndexes, type SeededSnapshot } from '../harness/aws-seed.js';
+import { minioClient } from '../harness/minio-client.js';
 import { startBlockCounter, type BlockCounter } from '../harness/ebs-block-counter.js';
 import { temporalClient } from '../harness/export-env.js';
 import { spawnWorker, type WorkerProcess } from '../harness/worker-process.js';
@@ -123,12 +124,7 @@ it('resumes a raw image uploaded to S3 from its last whole part, with the SHA-25
   expectResumed(all, readByFirst);
 
   // Read back with the AWS SDK, not the project's sink, and judged by qemu-img and a hash of its own.
-  const s3 = new S3Client({
-    endpoint: aws.minio.endpoint,
-    region: aws.minio.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: aws.minio.accessKeyId, secretAccessKey: aws.minio.secretAccessKey },
-  });
+  const s3 = minioClient(aws);
   try {
     const download = async (key: string, path: string) => {
       const object = await s3.send(new GetObjectCommand({ Bucket: aws.minio.bucket, Key: `${prefix}${key}` }));

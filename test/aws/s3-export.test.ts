@@ -5,7 +5,7 @@
 // project's sink) and judged by qemu-img against the seeded volumes; the manifest
 // object names each disk's SHA-256. vhd too, from a one-volume instance: like raw,
 // its holes go up as zeros, then the footer.
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
@@ -20,6 +20,7 @@ import { awsExportInput, awsWorkerConfig, pointAwsAt } from '../harness/aws-expo
 import { spacedBlockIndexes } from '../harness/aws-seed.js';
 import { seedInstance, writeExpectedImage, type SeededInstance } from '../harness/aws-instance.js';
 import { useWorkerAndClient } from '../harness/export-env.js';
+import { minioClient } from '../harness/minio-client.js';
 
 const aws = inject('aws');
 const config = awsWorkerConfig(aws);
@@ -33,12 +34,7 @@ let expected: string[];
 
 beforeAll(async () => {
   pointAwsAt(aws.patched.endpoint, aws.patched.endpoint);
-  s3 = new S3Client({
-    endpoint: aws.minio.endpoint,
-    region: aws.minio.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: aws.minio.accessKeyId, secretAccessKey: aws.minio.secretAccessKey },
-  });
+  s3 = minioClient(aws);
   instance = await seedInstance(aws.patched, {
     name: 's3-bound',
     volumes: [

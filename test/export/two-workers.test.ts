@@ -4,7 +4,7 @@
 // transfer resumes where its partial file is not. S3 exports may run anywhere.
 // Both processes share this machine's disk here, so "same machine" is checked in
 // the history (ActivityTaskStarted identity), which is what decides it there.
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { WorkflowHandle } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
@@ -20,6 +20,7 @@ import { identityOfSdkIdentity } from '../../src/worker/worker-queue.js';
 import { exportInput, temporalClient, testConfig } from '../harness/export-env.js';
 import { govc } from '../harness/govc.js';
 import { activityResults, activityRuns, type ActivityRun } from '../harness/history.js';
+import { minioClient } from '../harness/minio-client.js';
 import { createProxy, type Proxy } from '../harness/toxiproxy.js';
 import { spawnWorker, type WorkerProcess } from '../harness/worker-process.js';
 import { createTestVm, sha256File, startExport, transferResults, waitForTransfers } from './helpers.js';
@@ -179,12 +180,7 @@ describe('two worker processes on one task queue', () => {
   it('spreads the transfers of S3 exports over both workers, without claims, even beside a local export', async () => {
     const name = `wq-s3-${hex()}`;
     const vm = await createTestVm(services, name, { disks: 2, sizeBytes: 16 * MiB, poweredOn: false });
-    const s3 = new S3Client({
-      endpoint: services.minio.endpoint,
-      region: services.minio.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: services.minio.accessKeyId, secretAccessKey: services.minio.secretAccessKey },
-    });
+    const s3 = minioClient(services);
     try {
       // Six exports of one powered-off VM at once (datastore reads only: no snapshot, no lease to share).
       const handles = await Promise.all(
