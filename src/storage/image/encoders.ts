@@ -181,9 +181,10 @@ export class SequentialRawEncoder implements ImageEncoder {
   }
 
   /**
-   * Continues the stream its writer's checkpoint describes, or starts it over where
-   * the writer cannot continue there (the upload is gone, or the checkpoint has the
-   * trailer in it already).
+   * Continues the stream its writer's checkpoint describes, or starts it over in
+   * the same writer where that cannot be done (the upload is gone, the checkpoint
+   * has the trailer in it already, its hash state does not load): the writer drops
+   * what it had, so no second upload is left behind.
    */
   static async resume(
     sink: OutputSink,
@@ -193,12 +194,10 @@ export class SequentialRawEncoder implements ImageEncoder {
     trailer: ImageTrailer | undefined,
     cp: { offset: number; file: WriterState; stream: RawStreamState },
   ): Promise<SequentialRawEncoder> {
-    if (cp.offset > virtualSize) return SequentialRawEncoder.create(sink, name, virtualSize, stage, trailer);
     const out = await sink.openDiskWriter(name, { sizeBytes: SequentialRawEncoder.size(virtualSize, trailer), stage, checkpoint: { offset: cp.offset, sink: cp.file } });
     try {
-      if (out.resumeOffset === cp.offset && cp.offset > 0) {
-        return new SequentialRawEncoder(out, virtualSize, trailer, await WasmSha256.create(cp.stream.hashState), cp.offset);
-      }
+      const hash = out.resumeOffset === cp.offset && cp.offset > 0 && cp.offset <= virtualSize ? await WasmSha256.create(cp.stream.hashState).catch(() => undefined) : undefined;
+      if (hash) return new SequentialRawEncoder(out, virtualSize, trailer, hash, cp.offset);
       if (out.resumeOffset > 0) await out.reset();
       return new SequentialRawEncoder(out, virtualSize, trailer, await WasmSha256.create(), 0);
     } catch (err) {
