@@ -9,7 +9,7 @@ import { open, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fixedVhdFooterProblem, readVhdFooter, VHD_FOOTER_SIZE } from '../../core/vhd-footer.js';
 import { LocalSink } from '../local-sink.js';
 import type { WriterResumePoint } from '../sink.js';
@@ -38,8 +38,16 @@ const EXTENTS = [
 const disk = Buffer.alloc(DISK);
 for (const e of EXTENTS) e.data.copy(disk, e.offset);
 
+/** Sinks hold their directory open until closed: each test's are closed after it. */
+const sinks: LocalSink[] = [];
+afterEach(async () => {
+  await Promise.all(sinks.splice(0).map((s) => s.close()));
+});
+
 function writerIn(dir: string, checkpoint?: WriterResumePoint, virtualSize = DISK) {
-  return openImageDiskWriter(new LocalSink(dir), { name: 'disk.vhd', format: 'vhd', virtualSize, source: 'raw', stage: false, ...(checkpoint ? { checkpoint } : {}) });
+  const sink = new LocalSink(dir);
+  sinks.push(sink);
+  return openImageDiskWriter(sink, { name: 'disk.vhd', format: 'vhd', virtualSize, source: 'raw', stage: false, ...(checkpoint ? { checkpoint } : {}) });
 }
 
 /** The file is the disk's bytes and one valid footer after them; returns the footer. */
