@@ -3,7 +3,8 @@
 // continued by a second one opened with its checkpoint, from the upload's last
 // whole part and the SHA-256 state saved with it. The object is read back with the
 // AWS SDK and judged by qemu-img and a SHA-256 of its own; a checkpoint whose hash
-// state does not load starts the image over in the same upload.
+// state does not load starts the image over in the same upload. A streamOptimized
+// VMDK decoded on the fly (qemu-img made it) uploads as raw too, without resume.
 import { GetObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -102,6 +103,25 @@ describe('raw and vhd images uploaded as one stream (MinIO)', () => {
     const compare = await qemuImg('compare', '-f', format === 'vhd' ? 'vpc' : 'raw', '-F', 'raw', object.path, sourceRaw);
     expect(compare.stdout).toContain('Images are identical');
     expect(await openUploads(`${prefix}${name}`)).toBe(0);
+  });
+
+  it('a streamOptimized VMDK decoded on the fly uploads as raw, identical, with its checkpoints reporting progress only (a lease serves no ranges)', async () => {
+    const { prefix, sink } = newSink();
+    const vmdk = join(tmp.dir, 'source.vmdk');
+    await qemuImg('convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', sourceRaw, vmdk);
+    const stream = await readFile(vmdk);
+    const writer = await openImageDiskWriter(sink, { name: 'decoded.raw', format: 'raw', virtualSize: VIRTUAL, source: 'sniff', stage: false });
+    for (let at = 0; at < stream.length; at += MiB) await writer.write(stream.subarray(at, at + MiB));
+    const midway = (await writer.commit()).state as ImageWriterState;
+    expect(midway).toMatchObject({ kind: 'image', encoding: 'vmdk-stream' });
+    expect(midway.stream).toBeUndefined();
+    await writer.flush();
+    const finished = await writer.finish();
+    await writer.close();
+
+    const object = await download(`${prefix}decoded.raw`);
+    expect(finished.sha256).toBe(object.sha256);
+    expect(object.sha256).toBe(createHash('sha256').update(await readFile(sourceRaw)).digest('hex'));
   });
 
   it('a checkpoint whose hash state does not load starts the image over in the same upload, and the image is still right', async () => {

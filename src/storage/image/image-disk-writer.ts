@@ -193,10 +193,11 @@ class ImageWriter implements ImageDiskWriter {
     return { bytes: VHD_FOOTER_SIZE, make: () => fixedVhdFooter(size, { creatorApplication: VHD_OUTPUT_CREATOR }) };
   }
 
-  private async newEncoder(): Promise<ImageEncoder> {
+  /** `resumable` false: a decoded stream, which restarts from its first byte whatever the encoder could save. */
+  private async newEncoder(resumable = true): Promise<ImageEncoder> {
     const { format, virtualSize, stage, name } = this.options;
     // A raw image (a VHD's disk too) in a file that can seek gets holes; anywhere else it is written as one stream, zeros included.
-    if (format !== 'qcow2' && !this.sink.imagesSeekable) return SequentialRawEncoder.create(this.sink, name, virtualSize, stage, this.trailer());
+    if (format !== 'qcow2' && !this.sink.imagesSeekable) return SequentialRawEncoder.create(this.sink, name, virtualSize, stage, this.trailer(), resumable);
     const file = await this.openFile();
     try {
       if (format !== 'qcow2') {
@@ -286,7 +287,7 @@ class ImageWriter implements ImageDiskWriter {
           if (event.capacityBytes !== this.options.virtualSize) {
             throw this.sizeFailure(`the streamOptimized VMDK's capacity is ${event.capacityBytes} bytes, the disk's ${this.options.virtualSize}`);
           }
-          this.encoder = await this.newEncoder();
+          this.encoder = await this.newEncoder(false);
         } else if (event.kind === 'data') {
           await this.encoder!.write(event.offset, event.data);
         } else {
