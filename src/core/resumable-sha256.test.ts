@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { NodeSha256, WasmSha256 } from './resumable-sha256.js';
+import { hashAcrossBoundaries, loadWasmSha256, NodeSha256, WasmSha256 } from './resumable-sha256.js';
 
 describe('resumable SHA-256', () => {
   const data = randomBytes(3 * 1024 * 1024 + 11);
@@ -25,5 +25,38 @@ describe('resumable SHA-256', () => {
     h.update(data.subarray(10));
     expect(h.digestHex()).toBe(expected);
     expect(new NodeSha256().checkpoint().kind).toBe('reread-prefix');
+  });
+});
+
+describe('hashAcrossBoundaries', () => {
+  const data = randomBytes(10_000);
+  const expected = createHash('sha256').update(data).digest('hex');
+
+  it('stops at every multiple of the granularity, with a state that resumes from there', async () => {
+    const h = await WasmSha256.create();
+    const states = new Map<number, string>();
+    // chunks of uneven sizes that start and end off the boundaries
+    for (const [from, to] of [[0, 999], [999, 1000], [1000, 4321], [4321, 10_000]] as const) {
+      hashAcrossBoundaries(h, data.subarray(from, to), from, 1000, (at) => states.set(at, h.state()));
+    }
+    expect([...states.keys()]).toEqual([1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10_000]);
+    expect(h.digestHex()).toBe(expected);
+    for (const at of [1000, 4000, 9000]) {
+      const resumed = await loadWasmSha256(states.get(at)!);
+      resumed!.update(data.subarray(at));
+      expect(resumed!.digestHex()).toBe(expected);
+    }
+  });
+
+  it('with no granularity hashes the chunk whole and reports nothing', () => {
+    const h = new NodeSha256();
+    const seen: number[] = [];
+    hashAcrossBoundaries(h, data, 0, 0, (at) => seen.push(at));
+    expect(seen).toEqual([]);
+    expect(h.digestHex()).toBe(expected);
+  });
+
+  it('a state that does not load gives undefined, not an error', async () => {
+    expect(await loadWasmSha256(Buffer.from('not a hash state').toString('base64'))).toBeUndefined();
   });
 });

@@ -65,3 +65,41 @@ export class WasmSha256 implements ResumableSha256 {
     return this.hasher.digest('hex');
   }
 }
+
+/**
+ * Hashes `chunk`, which starts at stream offset `position`, and calls
+ * `atBoundary(offset)` each time the hash reaches a multiple of `granularity`
+ * (a writer's commit points), where the caller saves the state it will need if
+ * the writer's checkpoint lands there. `granularity` ≤ 1: no boundaries.
+ */
+export function hashAcrossBoundaries(
+  hasher: ResumableSha256,
+  chunk: Buffer,
+  position: number,
+  granularity: number,
+  atBoundary: (offset: number) => void,
+): void {
+  if (granularity <= 1) {
+    hasher.update(chunk);
+    return;
+  }
+  let at = 0;
+  let pos = position;
+  while (at < chunk.length) {
+    const boundary = (Math.floor(pos / granularity) + 1) * granularity;
+    const n = Math.min(chunk.length - at, boundary - pos);
+    hasher.update(n === chunk.length ? chunk : chunk.subarray(at, at + n));
+    at += n;
+    pos += n;
+    if (pos === boundary) atBoundary(pos);
+  }
+}
+
+/** A saved hash-wasm state loaded, or undefined where it does not load (damaged, or from another version): the caller then starts over. */
+export async function loadWasmSha256(state: string): Promise<WasmSha256 | undefined> {
+  try {
+    return await WasmSha256.create(state);
+  } catch {
+    return undefined;
+  }
+}

@@ -28,7 +28,7 @@ import type { DiskWriter, WriterCommit } from '../storage/sink.js';
 import { headerValue, parseContentRange } from './content-range.js';
 import { cancellation } from './cancellation.js';
 import { classifyTransferError, failure, redactUrl } from './failures.js';
-import { NodeSha256, WasmSha256, type ResumableSha256 } from '../core/resumable-sha256.js';
+import { hashAcrossBoundaries, loadWasmSha256, NodeSha256, WasmSha256, type ResumableSha256 } from '../core/resumable-sha256.js';
 import { WorkerSha256 } from '../core/hash-worker.js';
 import { identityMismatch } from './source-identity.js';
 import { httpGet, type HttpBody } from './http-get.js';
@@ -131,8 +131,9 @@ function newHasher(writer: DiskWriter): Promise<ResumableSha256> {
 async function recoverPrefixHash(req: TransferRequest): Promise<ResumableSha256 | undefined> {
   const { writer, checkpoint: cp } = req;
   if (writer.prefixHashing === 'saved-state') {
+    // A state that does not load starts the disk over, as a missing one does.
     if (cp?.hash.kind !== 'hash-wasm-state' || cp.offset !== writer.resumeOffset) return undefined;
-    return WasmSha256.create(cp.hash.state);
+    return loadWasmSha256(cp.hash.state);
   }
   if (!writer.readPrefix) return undefined;
   const hasher = new NodeSha256();
@@ -524,16 +525,7 @@ class TransferState {
   /** Hashes a chunk, saving the hash state at each multiple of `g` it crosses. */
   private hashWithSnapshots(chunk: Buffer, g: number): void {
     const hasher = this.mainHasher();
-    let at = 0;
-    let pos = this.position;
-    while (at < chunk.length) {
-      const boundary = (Math.floor(pos / g) + 1) * g;
-      const n = Math.min(chunk.length - at, boundary - pos);
-      hasher.update(chunk.subarray(at, at + n));
-      at += n;
-      pos += n;
-      if (pos === boundary) this.snapshots.set(pos, hasher.checkpoint());
-    }
+    hashAcrossBoundaries(hasher, chunk, this.position, g, (at) => this.snapshots.set(at, hasher.checkpoint()));
   }
 
   private tick(): void {

@@ -114,6 +114,23 @@ describe('transferDisk to S3 (MinIO)', () => {
     expect(await uploadsOf(key)).toBe(0);
   });
 
+  it('a checkpoint whose hash state does not load starts over in the same upload, correct object', async () => {
+    newSink();
+    server = await startSourceServer(12 * MIB, { dropAfterBytes: 11 * MIB });
+    const first = await attempt(sink, 'w.vmdk', server.url);
+    const cp = first.last!;
+    expect(cp.offset).toBe(2 * PART);
+    const { uploadId } = cp.sink as { uploadId: string };
+    const damaged = { ...cp, hash: { algorithm: 'sha256' as const, kind: 'hash-wasm-state' as const, state: Buffer.from('not a hash state').toString('base64') } };
+    server.behaviour.dropAfterBytes = undefined;
+    const second = await attempt(sink, 'w.vmdk', server.url, { checkpoint: damaged });
+    expect(second.error).toBeUndefined();
+    expect(second.result?.restartedFromZero).toBe(true);
+    expect(second.checkpoints.at(-1)?.cp.sink).toMatchObject({ uploadId });
+    expect(await objectSha256(`${prefix}w.vmdk`)).toBe(server.sha256);
+    expect(await uploadsOf(`${prefix}w.vmdk`)).toBe(0);
+  });
+
   it('starts a new upload from zero when the checkpointed upload is gone', async () => {
     newSink();
     server = await startSourceServer(12 * MIB, { dropAfterBytes: 11 * MIB });

@@ -5,7 +5,7 @@
 // ordinary disk writer, the zeros included. A fixed VHD is either raw image with
 // a trailer: its 512-byte footer, made when the image is finished and written
 // once, after the disk's last byte.
-import { NodeSha256, WasmSha256 } from '../../core/resumable-sha256.js';
+import { hashAcrossBoundaries, loadWasmSha256, NodeSha256, WasmSha256 } from '../../core/resumable-sha256.js';
 import { DEFAULT_CLUSTER_BITS, fullImageHeader, MAX_STATE_BYTES, qcow2Geometry, Qcow2Writer, type Qcow2WriterState } from '../../formats/qcow2/index.js';
 import { PredictedHashImageFile } from './predicted-hash.js';
 import { RawSparseWriter, type RawSparseState } from '../raw/raw-sparse-writer.js';
@@ -203,7 +203,7 @@ export class SequentialRawEncoder implements ImageEncoder {
   ): Promise<SequentialRawEncoder> {
     const out = await sink.openDiskWriter(name, { sizeBytes: SequentialRawEncoder.size(virtualSize, trailer), stage, checkpoint: { offset: cp.offset, sink: cp.file } });
     try {
-      const hash = out.resumeOffset === cp.offset && cp.offset > 0 && cp.offset <= virtualSize ? await WasmSha256.create(cp.stream.hashState).catch(() => undefined) : undefined;
+      const hash = out.resumeOffset === cp.offset && cp.offset > 0 && cp.offset <= virtualSize ? await loadWasmSha256(cp.stream.hashState) : undefined;
       if (hash) return new SequentialRawEncoder(out, virtualSize, trailer, hash, cp.offset);
       if (out.resumeOffset > 0) await out.reset();
       return new SequentialRawEncoder(out, virtualSize, trailer, await WasmSha256.create(), 0);
@@ -221,17 +221,9 @@ export class SequentialRawEncoder implements ImageEncoder {
   /** Hashes `chunk`, saving the state at each of the writer's commit boundaries it crosses, then writes it. */
   private async put(chunk: Buffer): Promise<void> {
     const saveable = this.hash instanceof WasmSha256 ? this.hash : undefined;
-    const g = saveable ? this.out.commitGranularity : 0;
-    let at = 0;
-    let pos = this.position;
-    while (at < chunk.length) {
-      const boundary = g > 1 ? (Math.floor(pos / g) + 1) * g : Infinity;
-      const n = Math.min(chunk.length - at, boundary - pos);
-      this.hash.update(n === chunk.length ? chunk : chunk.subarray(at, at + n));
-      at += n;
-      pos += n;
-      if (pos === boundary && saveable) this.snapshots.set(pos, saveable.state());
-    }
+    hashAcrossBoundaries(this.hash, chunk, this.position, saveable ? this.out.commitGranularity : 0, (at) => {
+      if (saveable) this.snapshots.set(at, saveable.state());
+    });
     await this.out.write(chunk);
     this.position += chunk.length;
   }
