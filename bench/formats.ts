@@ -18,10 +18,11 @@
 // 3. A 4 GiB raw disk (3 GiB data, 1 GiB zero runs) over loopback HTTP into qcow2:
 //    ours against `qemu-img convert -O qcow2` reading the same URL through its
 //    http block driver. Target: ours ≤ 1.0 × its time. Reported beside it: qemu-img
-//    -t writeback (flushes at the end: as durable as ours), the same followed by
-//    a SHA-256 of its image (ours includes the manifest's SHA-256, which for a thin
-//    qcow2 means reading the image back: its header is written last), -m 1 (one
-//    request at a time), and from the local file (it skips holes: no like-for-like baseline).
+//    -t writeback (flushes at the end: as durable as ours); qemu-img, an fsync of
+//    its image, then its SHA-256 (what ours delivers: ours includes the manifest's
+//    SHA-256, which for a thin qcow2 means reading the image back, its header
+//    being written last); -m 1 (one request at a time); and from the local file
+//    (it skips holes: no like-for-like baseline).
 //    Beside them, per round, the floor any durable export meets on this machine: dd
 //    writing the image's size with O_DIRECT (then fsync), and openssl's SHA-256 of
 //    ours' image (a thin qcow2 is hashed once complete: its header comes last).
@@ -31,6 +32,9 @@
 //    most runs with its default parallelism: the server has answered every request
 //    and holds only idle keep-alive connections, qemu-img sleeps in poll. Such an
 //    attempt is killed after QEMU_HANG_S and retried; the ratio uses completed runs.
+//    On 2026-12-02 afternoon every attempt (default, -m 4, -m 2) ran instead at
+//    ~30 MB/s (`-p`: 17% in 25 s) while curl read the same URL at 1.3 GB/s, so no
+//    qemu-img HTTP leg completed within QEMU_HANG_S that day.
 //
 // Every output is judged by qemu-img (check, compare) or by SHA-256 against the
 // source. The HTTP server runs in its own process (bench/loopback-http.ts) and so
@@ -337,6 +341,7 @@ async function section2(workDir: string, legs: Leg[], ratios: Ratio[]): Promise<
   ratios.push({ section: 2, what: 'time 64 GiB/2 GiB data ÷ time 2 GiB allocated (streamOptimized → qcow2)', value, target: '≤ 1.50', pass: verified && value <= 1.5, verified });
 }
 
+const QEMU_DURABLE_HASHED = 'qemu-img (HTTP) + fsync + SHA-256';
 const DEVICE_FLOOR = 'device floor (dd oflag=direct of the image size)';
 const IMAGE_HASH = 'SHA-256 of the image (openssl, page cache)';
 
@@ -410,9 +415,11 @@ async function section3(workDir: string, legs: Leg[], ratios: Ratio[]): Promise<
       for (const [name, args, hashAfter] of [
         ['qemu-img (HTTP)', [http], false],
         ['qemu-img (HTTP, -t writeback)', ['-t', 'writeback', http], false],
-        // What a user who needs the manifest's SHA-256 runs: the convert, flushed, then a SHA-256 of the image
-        // (openssl: coreutils' sha256sum here runs at a third of its speed, which would flatter ours).
-        ['qemu-img (HTTP, -t writeback) + SHA-256', ['-t', 'writeback', http], true],
+        // What a user who needs what ours delivers runs: the convert (its defaults), the
+        // image flushed to the device (coreutils sync FILE: an fsync), then its SHA-256
+        // for the manifest (openssl: coreutils' sha256sum here runs at a third of its
+        // speed, which would flatter ours).
+        [QEMU_DURABLE_HASHED, [http], true],
         // One request at a time (-m 1: one coroutine): slower, but it has not been seen to hang.
         ['qemu-img (HTTP, -m 1)', ['-m', '1', http], false],
         ['qemu-img (local file)', [raw.path], false],
@@ -431,7 +438,10 @@ async function section3(workDir: string, legs: Leg[], ratios: Ratio[]): Promise<
           loadBefore = loadAverage();
           t = performance.now();
           converted = await qemuImg(['convert', '-f', 'raw', '-O', 'qcow2', ...args, out], QEMU_HANG_S * 1000);
-          if (converted.code === 0 && hashAfter) await run('openssl', ['dgst', '-sha256', out]);
+          if (converted.code === 0 && hashAfter) {
+            await run('sync', [out]);
+            await run('openssl', ['dgst', '-sha256', out]);
+          }
           wall = seconds(t);
           if (converted.code === 0) break;
           hangs++;
@@ -456,7 +466,7 @@ async function section3(workDir: string, legs: Leg[], ratios: Ratio[]): Promise<
   for (const [name, what, reference] of [
     ['qemu-img (HTTP)', 'time ours ÷ time qemu-img convert, both from loopback HTTP', false],
     ['qemu-img (HTTP, -t writeback)', 'time ours ÷ time qemu-img convert -t writeback (flushed, durable as ours), loopback HTTP', true],
-    ['qemu-img (HTTP, -t writeback) + SHA-256', 'time ours ÷ time qemu-img convert -t writeback then openssl SHA-256 (what ours delivers: durable and hashed), loopback HTTP', true],
+    [QEMU_DURABLE_HASHED, 'time ours ÷ time qemu-img convert, fsync of its image, openssl SHA-256 (what ours delivers: durable and hashed), loopback HTTP', true],
     ['qemu-img (HTTP, -m 1)', 'time ours ÷ time qemu-img convert -m 1 (one request at a time), loopback HTTP', true],
     ['qemu-img (local file)', 'time ours ÷ time qemu-img convert from the local file (it skips the holes)', true],
   ] as const) {
