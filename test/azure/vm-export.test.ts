@@ -44,7 +44,7 @@ beforeAll(async () => {
       { sizeBytes: OS_DISK, ranges: OS_RANGES },
       { sizeBytes: DATA_DISK, ranges: DATA_RANGES },
     ],
-    vm: { securityType: 'TrustedLaunch' },
+    vm: { securityType: 'TrustedLaunch', nicMacs: ['00-0D-3A-5B-1C-2D'] },
   });
 }, 60_000);
 
@@ -79,9 +79,23 @@ it('describes the VM through Resource Manager: size, firmware, disks in LUN orde
     [vm.disks[0]!.id, OS_DISK, 'pvscsi'],
     [vm.disks[1]!.id, DATA_DISK, 'pvscsi'],
   ]);
-  expect(byName.nics.map((n) => n.label)).toEqual(['web1-nic']);
+  // The MAC from the NIC resource (Microsoft.Network), in the colon form the other providers use.
+  expect(byName.nics.map((n) => [n.label, n.macAddress, n.network])).toEqual([['web1-nic', '00:0d:3a:5b:1c:2d', 'rg-apps-vnet/default']]);
   const listed = await provider.listVms();
   expect(listed.map((s) => [s.name, s.path, s.numCpu, s.memoryMb])).toEqual([['web1', vm.vmId, 2, 8192]]);
+});
+
+it('describes the VM without MAC addresses, and does not fail, when the identity may not read its NICs', async () => {
+  env.fake.deniedActions.add('Microsoft.Network/networkInterfaces/read');
+  try {
+    const provider = await connectAzure({ subscriptionId: SUBSCRIPTION, resourceGroup: 'rg-apps', resourceManagerEndpoint: env.fake.endpoint, caFile: env.fake.caFile });
+    const d = await provider.describeVm('web1');
+    expect(d.nics.map((n) => [n.label, n.macAddress, n.network])).toEqual([['web1-nic', '', 'web1-nic']]);
+    expect(d.disks).toHaveLength(2);
+    expect(env.fake.state.calls.filter((c) => c.path.endsWith('/networkInterfaces/web1-nic')).at(-1)?.status).toBe(403);
+  } finally {
+    env.fake.deniedActions.delete('Microsoft.Network/networkInterfaces/read');
+  }
 });
 
 // vhd: a fixed VHD again (as Azure serves it), read by qemu-img as vpc.

@@ -16,6 +16,8 @@
 //   GET    …/disks/N
 //   GET|PUT|DELETE …/snapshots/N                                        (PUT, DELETE long-running)
 //   POST   …/snapshots/N/beginGetAccess, …/snapshots/N/endGetAccess    (long-running)
+//   GET    /subscriptions/S/resourceGroups/G/providers/Microsoft.Network/networkInterfaces/N
+//          (a VM's NIC: its MAC address as Azure writes it, "00-0D-3A-…", and its subnet)
 // Long-running operations answer 201/202 with Azure-AsyncOperation (the status:
 // InProgress on the first poll, then Succeeded) and Location (202 until done, then
 // the result: GrantAccess's {accessSAS}), and Retry-After: 0 so polls are quick.
@@ -72,6 +74,8 @@ export interface FakeVm {
   osDisk: string;
   dataDisks: { lun: number; disk: string }[];
   nics: string[];
+  /** The NICs' MAC addresses in Azure's spelling ("00-0D-3A-12-34-56"), by position in `nics`; absent: none yet. */
+  nicMacs?: string[];
 }
 
 export interface FakeSize {
@@ -132,6 +136,7 @@ class HttpError extends Error {
 }
 
 const ROUTE = /^\/subscriptions\/([^/]+)(?:\/resourceGroups\/([^/]+))?\/providers\/Microsoft\.Compute\/([^/]+)(?:\/([^/]+)(?:\/([^/]+))?)?\/?$/i;
+const NIC_ROUTE = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Network\/networkInterfaces\/([^/]+)\/?$/i;
 const OPERATION = /^\/subscriptions\/([^/]+)\/providers\/Microsoft\.Compute\/locations\/([^/]+)\/(operations|operationResults)\/([^/]+)$/i;
 
 export class ArmFake {
@@ -274,6 +279,8 @@ export class ArmFake {
       if (!op.finished) return send(202, undefined, { location: url.toString(), 'retry-after': '0' });
       return send(200, op.result);
     }
+    const nic = NIC_ROUTE.exec(url.pathname);
+    if (nic && method === 'GET') return send(200, this.nicJson(nic[1]!, nic[2]!, nic[3]!));
     const m = ROUTE.exec(url.pathname);
     if (!m) throw new HttpError(404, 'NotFound', `no route ${method} ${url.pathname}`);
     const [, subscription, group, collection, name, action] = m as unknown as (string | undefined)[];
@@ -292,6 +299,31 @@ export class ArmFake {
     if (type === 'disks' && name && !action && method === 'GET') return send(200, this.diskJson(this.disk(group, name)));
     if (type === 'snapshots' && name) return this.routeSnapshot(method, group, name, action, body, send);
     throw new HttpError(404, 'NotFound', `no route ${method} ${url.pathname}`);
+  }
+
+  /** A NIC of one of the VMs, in the Network provider's JSON shape. */
+  private nicJson(subscription: string, group: string, name: string): unknown {
+    const rbac = 'Microsoft.Network/networkInterfaces/read';
+    if ([...this.deniedActions].some((a) => a.toLowerCase() === rbac.toLowerCase())) {
+      throw new HttpError(403, 'AuthorizationFailed', `The client '${randomUUID()}' does not have authorization to perform action '${rbac}'.`);
+    }
+    const vm = subscription === this.o.subscriptionId ? [...this.vms.values()].find((v) => v.resourceGroup.toLowerCase() === group.toLowerCase() && v.nics.includes(name)) : undefined;
+    if (!vm) throw new HttpError(404, 'ResourceNotFound', `The Resource 'Microsoft.Network/networkInterfaces/${name}' under resource group '${group}' was not found.`);
+    const i = vm.nics.indexOf(name);
+    const vnet = `/subscriptions/${subscription}/resourceGroups/${group}/providers/Microsoft.Network/virtualNetworks/${group}-vnet`;
+    return {
+      id: `/subscriptions/${subscription}/resourceGroups/${group}/providers/Microsoft.Network/networkInterfaces/${name}`,
+      name,
+      type: 'Microsoft.Network/networkInterfaces',
+      location: this.o.location,
+      properties: {
+        provisioningState: 'Succeeded',
+        ...(vm.nicMacs?.[i] ? { macAddress: vm.nicMacs[i] } : {}),
+        primary: i === 0,
+        ipConfigurations: [{ name: 'ipconfig1', properties: { primary: true, privateIPAddress: `10.0.0.${4 + i}`, subnet: { id: `${vnet}/subnets/default` } } }],
+        virtualMachine: { id: this.vmId(vm.resourceGroup, vm.name) },
+      },
+    };
   }
 
   private routeVm(method: string, group: string, name: string | undefined, action: string | undefined, url: URL, send: (status: number, body?: unknown, headers?: Record<string, string>) => void): void {

@@ -2,13 +2,14 @@
 // with its instance view (power state), its size's vCPUs and memory (the
 // location's resource SKUs, asked once per location), its managed disks (each
 // disk's GET gives its exact size) in the order OS disk, data disks by LUN, its
-// NICs. listVms: the VMs of the resource group, or of the whole subscription.
+// NICs with their MAC addresses (network.ts). listVms: the VMs of the resource group, or of the whole subscription.
 import type { ComputeManagementClient, Disk, ResourceSku, VirtualMachine } from '@azure/arm-compute';
 import { ErrorType } from '../../core/errors.js';
 import type { DiskDescription, VmDescription, VmSummary } from '../../core/vm-description.js';
 import { azureCall, failure } from './errors.js';
 import { controllerTypeOf, diskSlot, firmwareOf, guestOf, nicsOf, orderedDisks, powerStateOf, sizeOf } from './hardware.js';
 import { parseComputeId, vmRefOf, type ResourceId } from './ids.js';
+import type { NicDetails, NicReader } from './network.js';
 
 const GiB = 2 ** 30;
 /** VM GETs in flight at once when listing (each asks for its instance view). */
@@ -21,7 +22,18 @@ export class AzureInventory {
     readonly client: ComputeManagementClient,
     readonly subscriptionId: string,
     readonly resourceGroup: string | undefined,
+    /** Absent: NICs are described without MAC addresses. */
+    private readonly nics?: NicReader,
   ) {}
+
+  /** The MAC address and network of each NIC that could be read, by lower-cased NIC id. */
+  async nicDetails(interfaces: readonly { id?: string }[] | undefined): Promise<Map<string, NicDetails>> {
+    const reader = this.nics;
+    if (!reader) return new Map();
+    const ids = (interfaces ?? []).flatMap((n) => (n.id ? [n.id] : []));
+    const read = await Promise.all(ids.map(async (id) => [id.toLowerCase(), await reader.read(id)] as const));
+    return new Map(read.flatMap(([id, r]) => ('found' in r ? [[id, r.found] as const] : [])));
+  }
 
   /** The VM a reference names (resource id, or name in the source's resource group). */
   ref(ref: string): ResourceId {
@@ -116,7 +128,10 @@ export async function describeRef(inv: AzureInventory, ref: string): Promise<VmD
       backingType: `azure:${disk.sku?.name ?? 'managed-disk'}`,
     };
   });
-  const summary = await summaryOf(inv, vm, id, disks.reduce((sum, d) => sum + d.capacityBytes, 0));
+  const [summary, nicDetails] = await Promise.all([
+    summaryOf(inv, vm, id, disks.reduce((sum, d) => sum + d.capacityBytes, 0)),
+    inv.nicDetails(vm.networkProfile?.networkInterfaces),
+  ]);
   return {
     ...summary,
     provider: 'azure',
@@ -126,7 +141,7 @@ export async function describeRef(inv: AzureInventory, ref: string): Promise<VmD
     hasSnapshots: false,
     datacenter: vm.location ?? '',
     disks,
-    nics: nicsOf(vm.networkProfile?.networkInterfaces),
+    nics: nicsOf(vm.networkProfile?.networkInterfaces, nicDetails),
     cdroms: [],
   };
 }

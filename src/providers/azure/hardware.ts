@@ -116,11 +116,17 @@ export function nameOfId(id: string | undefined): string {
 }
 
 /**
- * The VM's NICs, primary first. Their MAC addresses live in the network resource
- * provider (Microsoft.Network), which this provider does not read: the OVF gets
- * the NICs' names and the importer assigns addresses.
+ * The VM's NICs, primary first, with the MAC address and network each one's
+ * resource gives (`details`, by NIC id; network.ts). Without details a NIC keeps
+ * its name as its network and an empty MAC, which the importer then assigns.
  */
-export function nicsOf(interfaces: readonly { id?: string; primary?: boolean }[] | undefined): NicDescription[] {
+export function nicsOf(
+  interfaces: readonly { id?: string; primary?: boolean }[] | undefined,
+  details: ReadonlyMap<string, { macAddress: string; network: string }> = new Map(),
+): NicDescription[] {
   const ordered = [...(interfaces ?? [])].sort((a, b) => Number(b.primary ?? false) - Number(a.primary ?? false));
-  return ordered.map((nic, i) => ({ key: i, label: nameOfId(nic.id) || `eth${i}`, macAddress: '', network: nameOfId(nic.id), adapterType: 'virtio' }));
+  return ordered.map((nic, i) => {
+    const d = nic.id ? details.get(nic.id.toLowerCase()) : undefined;
+    return { key: i, label: nameOfId(nic.id) || `eth${i}`, macAddress: d?.macAddress ?? '', network: d?.network || nameOfId(nic.id), adapterType: 'virtio' };
+  });
 }

@@ -17,16 +17,20 @@ import type {
   SourceProvider,
 } from '../../core/source-provider.js';
 import type { VmDescription, VmRef, VmSummary } from '../../core/vm-description.js';
+import { resourceManagerOrigin } from './clients.js';
 import { AzureInventory, describeRef, listVms } from './describe.js';
 import { failure } from './errors.js';
 import { orderedDisks } from './hardware.js';
 import { parseComputeId, parseSnapshotSet, sameId } from './ids.js';
+import { NicReader } from './network.js';
 import { PageBlobSource } from './page-blob-source.js';
 import { deallocateVm } from './power.js';
 import { SnapshotSets } from './snapshots.js';
 
 export interface AzureProviderOptions {
   subscriptionId: string;
+  /** Resource Manager's endpoint, as the client was built for (clients.ts); the NICs are read there too. Default: Azure's public cloud. */
+  resourceManagerEndpoint?: string;
   /** Where VMs named without a resource id are, and what listVms lists (absent: the whole subscription). */
   resourceGroup?: string;
   /** How long snapshots may take to become readable (default 2 h). */
@@ -50,7 +54,7 @@ export class AzureProvider extends SessionlessProvider implements SourceProvider
     private readonly options: AzureProviderOptions,
   ) {
     super();
-    this.inventory = new AzureInventory(client, options.subscriptionId, options.resourceGroup);
+    this.inventory = new AzureInventory(client, options.subscriptionId, options.resourceGroup, new NicReader(client, resourceManagerOrigin(options.resourceManagerEndpoint)));
     this.pollIntervalMs = options.pollIntervalMs;
     this.snapshots = new SnapshotSets(client, { timeoutMs: options.snapshotTimeoutMs ?? 2 * 3_600_000, ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}) });
   }
