@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +58,10 @@ describe('child environment', () => {
     Object.assign(process.env, secrets);
     const proc = launch('sleeper', 'sleep', { args: ['30'], logFile: join(logDir, 'env.log') });
     try {
+      // Until the child has called execve, /proc shows the environment it was forked
+      // with (this process's): wait, boundedly, until it is sleep.
+      for (let i = 0; i < 200 && !readlinkSync(`/proc/${proc.pid}/exe`).endsWith('/sleep'); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(readlinkSync(`/proc/${proc.pid}/exe`)).toMatch(/\/sleep$/);
       // The kernel's copy of what the process really got.
       const environ = readFileSync(`/proc/${proc.pid}/environ`, 'latin1').split('\0').filter(Boolean);
       const names = environ.map((kv) => kv.slice(0, kv.indexOf('=')));
