@@ -58,7 +58,16 @@ describe('generateOvf', () => {
     expect(byType(17).map((i) => i['rasd:HostResource'])).toEqual(['ovf:/disk/vmdisk1', 'ovf:/disk/vmdisk2']);
     expect(byType(17).every((i) => i['rasd:Parent'] === byType(6)[0]!['rasd:InstanceID'])).toBe(true);
     expect(byType(10)[0]!['rasd:Connection']).toBe('VM Network');
+    expect(byType(10)[0]!['rasd:Address']).toBe('00:50:56:00:00:01');
     expect(byType(15)).toHaveLength(1);
+  });
+
+  it('leaves the MAC out of a NIC whose source has none', () => {
+    const noMac = { ...vm, nics: [{ ...vm.nics[0]!, macAddress: '' }] };
+    const items = parse(generateOvf(noMac, files, { removeCdrom: false, diskFormat: 'streamOptimized' })).Envelope.VirtualSystem.VirtualHardwareSection.Item;
+    const nic = items.find((i) => i['rasd:ResourceType'] === 10)!;
+    expect(nic['rasd:Connection']).toBe('VM Network');
+    expect(nic).not.toHaveProperty('rasd:Address');
   });
 
   it('declares each disk\'s own format when the disks of one export were read different ways', () => {

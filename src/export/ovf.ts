@@ -135,6 +135,10 @@ export function generateOvf(vm: VmDescription, disks: OvfDiskFile[], options: Ov
   const networks = [...new Set(vm.nics.map((n) => n.network))];
   vm.nics.forEach((n, i) => {
     item({
+      // The MAC, where the source has one, as ovftool writes it with --exportFlags=mac
+      // and importers (virt-v2v, oVirt, vCenter) read it: the guest's network
+      // configuration may be bound to it.
+      Address: n.macAddress || undefined,
       AddressOnParent: 7 + i,
       AutomaticAllocation: 'true',
       Connection: n.network,

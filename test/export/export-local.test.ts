@@ -50,11 +50,19 @@ describe('export of a powered-on VM with snapshot mode to a local directory', ()
     // An independent client accepts the package.
     const imported = `imported-${jobId}`;
     await govc(services, ['import.ovf', '-name', imported, '-ds', 'LocalDS_0', '-pool', '/DC0/host/DC0_C0/Resources', result.ovfPath], 180_000);
-    const info = JSON.parse(await govc(services, ['vm.info', '-json', imported])) as {
-      virtualMachines: { config: { hardware: { device: { backing?: { fileName?: string } }[] } } }[];
-    };
-    const importedDisks = info.virtualMachines[0]!.config.hardware.device.filter((d) => d.backing?.fileName?.endsWith('.vmdk'));
+    type VmInfo = { virtualMachines: { config: { hardware: { device: { backing?: { fileName?: string }; macAddress?: string }[] } } }[] };
+    const devicesOf = async (name: string) => (JSON.parse(await govc(services, ['vm.info', '-json', name])) as VmInfo).virtualMachines[0]!.config.hardware.device;
+    const importedDevices = await devicesOf(imported);
+    const importedDisks = importedDevices.filter((d) => d.backing?.fileName?.endsWith('.vmdk'));
     expect(importedDisks).toHaveLength(2);
+    // The OVF carries each NIC's MAC as govc reads it from the source (rasd:Address of
+    // the ethernet items), and an importer takes the descriptor with it. (vcsim's import
+    // gives the new NIC a MAC of its own, so the imported VM cannot judge the value.)
+    const sourceMacs = (await devicesOf(vm)).flatMap((d) => (d.macAddress ? [d.macAddress] : []));
+    expect(sourceMacs.length).toBeGreaterThan(0);
+    const ovfItems = readFileSync(result.ovfPath, 'utf8').split('<Item>').slice(1);
+    const ovfMacs = ovfItems.filter((i) => i.includes('<rasd:ResourceType>10</rasd:ResourceType>')).map((i) => /<rasd:Address>([^<]*)<\/rasd:Address>/.exec(i)?.[1]);
+    expect(ovfMacs).toEqual(sourceMacs);
 
     // The vCenter password is nowhere in the workflow history.
     const history = await handle.fetchHistory();
