@@ -32,7 +32,7 @@ export class AzureInventory {
     if (!reader) return new Map();
     const ids = (interfaces ?? []).flatMap((n) => (n.id ? [n.id] : []));
     const read = await Promise.all(ids.map(async (id) => [id.toLowerCase(), await reader.read(id)] as const));
-    return new Map(read.flatMap(([id, r]) => ('found' in r ? [[id, r.found] as const] : [])));
+    return new Map(read.flatMap(([id, details]) => (details ? [[id, details] as const] : [])));
   }
 
   /** The VM a reference names (resource id, or name in the source's resource group). */

@@ -24,9 +24,6 @@ export interface NicDetails {
   network: string;
 }
 
-/** What a NIC GET may answer: the NIC, or why its details stay empty. */
-export type NicLookup = { found: NicDetails } | { missing: 'denied' | 'not-found'; message: string };
-
 interface NicResource {
   properties?: {
     macAddress?: string;
@@ -61,15 +58,15 @@ export class NicReader {
     private readonly origin: string,
   ) {}
 
-  async read(nicId: string): Promise<NicLookup> {
+  /** The NIC's details; undefined where the identity may not read it (403) or it is gone (404). */
+  async read(nicId: string): Promise<NicDetails | undefined> {
     const subject = `network interface "${nameOfId(nicId)}"`;
     return azureCall({ action: READ_ACTION, subject }, async () => {
       const url = `${this.origin}${nicId}?api-version=${API_VERSION}`;
       const res = await this.client.pipeline.sendRequest(this.http, createPipelineRequest({ url, method: 'GET' }));
-      if (res.status === 200) return { found: nicDetailsOf(JSON.parse(res.bodyAsText ?? '{}') as NicResource) };
+      if (res.status === 200) return nicDetailsOf(JSON.parse(res.bodyAsText ?? '{}') as NicResource);
+      if (res.status === 403 || res.status === 404) return undefined;
       const code = errorCode(res.bodyAsText ?? undefined) ?? `HTTP${res.status}`;
-      if (res.status === 403) return { missing: 'denied', message: `access denied to ${READ_ACTION} (${code})` };
-      if (res.status === 404) return { missing: 'not-found', message: `not found (${code})` };
       throw new RestError(`GET ${nameOfId(nicId)}: ${code}`, { statusCode: res.status, code });
     });
   }
