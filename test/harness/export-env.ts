@@ -83,9 +83,40 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
+/** TASK_QUEUE_TYPE_WORKFLOW of Temporal's API. */
+const WORKFLOW_TASK_QUEUE = 1;
+
+/**
+ * Waits (bounded) until Temporal lists a poller on the workflow task queue. `run()`
+ * returns before the first poll reaches the server; a gateway that checks for a
+ * worker (the VM operations answer 503 without one) would otherwise race it.
+ */
+async function untilPolled(config: HyperConfig, done: Promise<void>): Promise<void> {
+  const temporal = await temporalClient(config);
+  const { client } = temporal;
+  let stopped = false;
+  const markStopped = () => (stopped = true);
+  void done.then(markStopped, markStopped);
+  try {
+    for (let attempt = 0; attempt < 150 && !stopped; attempt += 1) {
+      const { pollers } = await client.workflowService.describeTaskQueue({
+        namespace: config.temporal.namespace,
+        taskQueue: { name: config.temporal.taskQueue },
+        taskQueueType: WORKFLOW_TASK_QUEUE,
+      });
+      if (pollers?.length) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    if (!stopped) throw new Error(`no poller appeared on task queue ${config.temporal.taskQueue} within 15 s of starting the worker`);
+  } finally {
+    await temporal.close();
+  }
+}
+
 export async function startWorker(config: HyperConfig): Promise<RunningWorker> {
   const worker = await createExportWorker({ config });
   const done = worker.run();
+  await untilPolled(config, done);
   return {
     worker,
     done,
