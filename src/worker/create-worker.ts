@@ -127,6 +127,12 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
     // Give in-flight transfers a moment to commit and heartbeat before shutdown.
     shutdownGraceTime: '10 seconds',
   } satisfies Partial<WorkerOptions>;
+  // After a worker dies, its workflows' next task waits on that worker's sticky
+  // queue until this passes (the SDK's default is 10 s), then any worker replays the
+  // history. An export's history is a few hundred events, replayed in milliseconds,
+  // so a short wait costs little even when a busy live worker misses it, and a
+  // killed worker's exports lose 2 s here instead of 10.
+  const stickyQueueScheduleToStartTimeout = '2 seconds';
   // The pinned worker must stay on its own queue and never run workflows, whatever the caller overrides.
   const { taskQueue: _queue, workflowsPath: _path, workflowBundle: _bundle, ...activityOverrides } = options.workerOptions ?? {};
   let worker: Worker;
@@ -142,6 +148,7 @@ export async function createExportWorker(options: ExportWorkerOptions): Promise<
       taskQueue: config.temporal.taskQueue,
       ...(workflowBundle ? { workflowBundle } : {}),
       ...workflowExecution,
+      stickyQueueScheduleToStartTimeout,
       ...options.workerOptions,
     });
     pinnedWorker = await Worker.create({ ...common, ...activityOverrides, taskQueue: ownQueue });
