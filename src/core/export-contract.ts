@@ -157,6 +157,12 @@ export interface ExportWorkflowInput {
    * with short timeouts instead of waiting minutes.
    */
   controlHeartbeatTimeoutMs?: number;
+  /**
+   * Heartbeat timeout of the disk transfers (default 20 s): how long a killed
+   * worker's transfer goes unnoticed before a retry resumes it. Not in the REST
+   * API: the kill tests shorten it, with worker heartbeats every second.
+   */
+  transferHeartbeatTimeoutMs?: number;
   submittedAt: string;
 }
 

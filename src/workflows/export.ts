@@ -76,7 +76,10 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
 
   try {
     setPhase('connecting');
-    const tuning = input.controlHeartbeatTimeoutMs ? { controlHeartbeatTimeoutMs: input.controlHeartbeatTimeoutMs } : {};
+    const tuning = {
+      ...(input.controlHeartbeatTimeoutMs ? { controlHeartbeatTimeoutMs: input.controlHeartbeatTimeoutMs } : {}),
+      ...(input.transferHeartbeatTimeoutMs ? { transferHeartbeatTimeoutMs: input.transferHeartbeatTimeoutMs } : {}),
+    };
     ({ control, transferDisk, keepSessionAlive, finalizeExport } = activitiesFor(sink, await claimWorkerFor(sink, tuning), tuning));
     const vm = await control.describeVm({ source, vmPath: input.vmPath });
     progress.vmName = vm.name;

@@ -28,20 +28,25 @@ export interface JobActivities {
   finalizeExport: ExportActivities['finalizeExport'];
 }
 
-/** Per-job overrides of the activity options (see ExportWorkflowInput.controlHeartbeatTimeoutMs). */
+/** Per-job overrides of the activity options (see ExportWorkflowInput.controlHeartbeatTimeoutMs and transferHeartbeatTimeoutMs). */
 export interface ActivityTuning {
   controlHeartbeatTimeoutMs?: number;
+  transferHeartbeatTimeoutMs?: number;
 }
 
 function tuned(options: ActivityOptions, tuning: ActivityTuning): ActivityOptions {
   return tuning.controlHeartbeatTimeoutMs ? { ...options, heartbeatTimeout: tuning.controlHeartbeatTimeoutMs } : options;
 }
 
+function tunedTransfer(tuning: ActivityTuning): ActivityOptions {
+  return tuning.transferHeartbeatTimeoutMs ? { ...transferOptions, heartbeatTimeout: tuning.transferHeartbeatTimeoutMs } : transferOptions;
+}
+
 /** Every activity on the workflow's own (shared) task queue: any worker may run it. */
 export function sharedQueueActivities(tuning: ActivityTuning = {}): JobActivities {
   return {
     control: proxyActivities<ExportActivities>(tuned(controlOptions, tuning)),
-    transferDisk: proxyActivities<ExportActivities>(transferOptions).transferDisk,
+    transferDisk: proxyActivities<ExportActivities>(tunedTransfer(tuning)).transferDisk,
     keepSessionAlive: proxyActivities<ExportActivities>(keepAliveOptions).keepLeaseAlive,
     finalizeExport: proxyActivities<ExportActivities>(tuned(finalizeOptions, tuning)).finalizeExport,
   };
@@ -73,7 +78,7 @@ export function activitiesFor(sink: SinkRef, claim?: WorkerClaim, tuning: Activi
     scheduleToStartTimeout: claim.lostTimeoutMs,
   });
   const pinnedControl = proxyActivities<ExportActivities>(pin(tuned(controlOptions, tuning)));
-  const { transferDisk } = proxyActivities<ExportActivities>(pin(transferOptions));
+  const { transferDisk } = proxyActivities<ExportActivities>(pin(tunedTransfer(tuning)));
   const { keepLeaseAlive: keepSessionAlive } = proxyActivities<ExportActivities>(pin(keepAliveOptions));
   const { finalizeExport } = proxyActivities<ExportActivities>(pin(tuned(finalizeOptions, tuning)));
   const shared = sharedQueueActivities(tuning);

@@ -20,7 +20,7 @@ import { awsExportInput, awsWorkerConfig, pointAwsAt } from '../harness/aws-expo
 import { EBS_BLOCK_SIZE, seedSnapshot, spacedBlockIndexes, type SeededSnapshot } from '../harness/aws-seed.js';
 import { minioClient } from '../harness/minio-client.js';
 import { startBlockCounter, type BlockCounter } from '../harness/ebs-block-counter.js';
-import { temporalClient } from '../harness/export-env.js';
+import { KILLED_TRANSFER_NOTICED_MS, temporalClient } from '../harness/export-env.js';
 import { spawnWorker, type WorkerProcess } from '../harness/worker-process.js';
 
 const aws = inject('aws');
@@ -106,7 +106,7 @@ function expectResumed(all: number[], readByFirst: number): void {
 it('resumes a killed transfer from its checkpoint: blocks read twice are the last moments only', async () => {
   const dir = join(root, 'kill-resume');
   mkdirSync(dir, { recursive: true });
-  const input = awsExportInput(`aws-kill-${Date.now()}`, seeded.snapshotId, dir, aws.patched.region, { format: 'qcow2' });
+  const input = awsExportInput(`aws-kill-${Date.now()}`, seeded.snapshotId, dir, aws.patched.region, { format: 'qcow2', transferHeartbeatTimeoutMs: KILLED_TRANSFER_NOTICED_MS });
   const { result, all, readByFirst } = await exportKilledHalfWay(input, 'aws-worker');
   expectResumed(all, readByFirst);
   const disk = result.files.find((f) => f.name.endsWith('.qcow2'))!;
@@ -117,6 +117,7 @@ it('resumes a raw image uploaded to S3 from its last whole part, with the SHA-25
   const prefix = `aws-kill-raw-${Date.now()}/`;
   const input = awsExportInput(`aws-kill-s3-${Date.now()}`, seeded.snapshotId, '/unused', aws.patched.region, {
     format: 'raw',
+    transferHeartbeatTimeoutMs: KILLED_TRANSFER_NOTICED_MS,
     sink: { kind: 's3', bucket: aws.minio.bucket, prefix },
     outputPath: `s3://${aws.minio.bucket}/${prefix}`,
   });

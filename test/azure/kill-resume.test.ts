@@ -11,6 +11,7 @@ import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { EXPORT_WORKFLOW_TYPE, type ExportResult } from '../../src/core/export-contract.js';
 import { qemuImg } from '../../src/formats/qcow2/test-support.js';
 import { azureExportInput, seedVm, useAzureExports, type SeededVm } from '../harness/azure-export-env.js';
+import { KILLED_TRANSFER_NOTICED_MS } from '../harness/export-env.js';
 import { spawnWorker, type WorkerProcess } from '../harness/worker-process.js';
 
 const azure = inject('azure');
@@ -44,7 +45,7 @@ it('resumes a killed transfer from its checkpoint: runs read twice are the last 
   mkdirSync(dir, { recursive: true });
   // The worker's environment is this process's: the stand-in's identity endpoint, the narrowed credential chain.
   workers.push(await spawnWorker(env.config, root, 'azure-worker-1'));
-  const input = azureExportInput(`azure-kill-${Date.now()}`, vm.vmId, dir, { format: 'qcow2' });
+  const input = azureExportInput(`azure-kill-${Date.now()}`, vm.vmId, dir, { format: 'qcow2', transferHeartbeatTimeoutMs: KILLED_TRANSFER_NOTICED_MS });
   const handle = await env.client.workflow.start(EXPORT_WORKFLOW_TYPE, { taskQueue: env.config.temporal.taskQueue, workflowId: input.jobId, args: [input] });
   const dataReads = () => env.relay.reads().filter((r) => r.path.includes('/snapshots/') && r.start < DISK && r.status === 206);
   // Bounded wait for the transfer to be half-way.

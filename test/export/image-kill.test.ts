@@ -13,7 +13,7 @@ import type { ExportWorkflowInput } from '../../src/core/export-contract.js';
 import { qemuImg } from '../../src/formats/qcow2/test-support.js';
 import { expectValidCopy, expectVhdCopy } from '../../src/formats/qcow2/test-judge.js';
 import type { ServiceInfo } from '../harness/services.js';
-import { exportInput, temporalClient, testConfig } from '../harness/export-env.js';
+import { exportInput, KILLED_TRANSFER_NOTICED_MS, temporalClient, testConfig } from '../harness/export-env.js';
 import { minioClient } from '../harness/minio-client.js';
 import type { Proxy } from '../harness/toxiproxy.js';
 import { diskLocalPath, vmDisks } from '../harness/vcsim-disks.js';
@@ -64,7 +64,7 @@ describe('kill -9 of the worker while it writes an image', () => {
       const handle = await startExport(
         temporal.client,
         config.temporal.taskQueue,
-        exportInput(`kill-${name}`, vm.path, target, { method, format, options: { snapshot: poweredOn } }),
+        exportInput(`kill-${name}`, vm.path, target, { method, format, options: { snapshot: poweredOn }, transferHeartbeatTimeoutMs: KILLED_TRANSFER_NOTICED_MS }),
       );
       const beats = await waitForTransfers(handle, (b) => b.some((t) => t.bytesDone >= 0.35 * DISK));
       await first.kill('SIGKILL');

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ServiceInfo } from '../harness/services.js';
-import { exportInput, temporalClient, testConfig } from '../harness/export-env.js';
+import { exportInput, KILLED_TRANSFER_NOTICED_MS, temporalClient, testConfig } from '../harness/export-env.js';
 import { govc } from '../harness/govc.js';
 import type { Proxy } from '../harness/toxiproxy.js';
 import { spawnWorker } from '../harness/worker-process.js';
@@ -51,7 +51,7 @@ describe('kill -9 of the worker mid-transfer', () => {
       const handle = await startExport(
         temporal.client,
         config.temporal.taskQueue,
-        exportInput(`kill-${name}`, vm.path, { kind: 'local', directory: outDir }, { method, options: { snapshot: poweredOn } }),
+        exportInput(`kill-${name}`, vm.path, { kind: 'local', directory: outDir }, { method, options: { snapshot: poweredOn }, transferHeartbeatTimeoutMs: KILLED_TRANSFER_NOTICED_MS }),
       );
       const beats = await waitForTransfers(handle, (b) => b.some((t) => t.bytesDone >= 0.3 * DISK));
       await first.kill('SIGKILL');

@@ -17,7 +17,7 @@ import type { HyperConfig } from '../../src/config/types.js';
 import { parseManifest } from '../../src/export/ovf.js';
 import { workflowsPath } from '../../src/worker/create-worker.js';
 import { identityOfSdkIdentity } from '../../src/worker/worker-queue.js';
-import { exportInput, temporalClient, testConfig } from '../harness/export-env.js';
+import { exportInput, KILLED_TRANSFER_NOTICED_MS, temporalClient, testConfig } from '../harness/export-env.js';
 import { govc } from '../harness/govc.js';
 import { activityResults, activityRuns, type ActivityRun } from '../harness/history.js';
 import { minioClient } from '../harness/minio-client.js';
@@ -247,7 +247,7 @@ describe('the worker that holds a local export dies', () => {
   });
 
   it('waits for that worker to come back (same identity) and finishes there with the right hash', async () => {
-    const config = testConfig(services, { vcsimHost: proxy.listen });
+    const config = testConfig(services, { vcsimHost: proxy.listen, heartbeatIntervalMs: 1_000 });
     const prefix = `wq-kill-${hex()}`;
     const workers = await startPair(config, prefix);
     const client = await temporalClient(config);
@@ -258,7 +258,7 @@ describe('the worker that holds a local export dies', () => {
       const handle = await startExport(
         client.client,
         config.temporal.taskQueue,
-        exportInput(`wq-kill-${name}`, vm.path, { kind: 'local', directory: outDir }, { method: 'datastore' }),
+        exportInput(`wq-kill-${name}`, vm.path, { kind: 'local', directory: outDir }, { method: 'datastore', transferHeartbeatTimeoutMs: KILLED_TRANSFER_NOTICED_MS }),
       );
       // The holder is the worker that is writing the partial file now.
       const running = await waitForPending(handle, 'transferDisk', (p) => p.state === PENDING_ACTIVITY_STATE_STARTED, 60_000);
@@ -306,7 +306,7 @@ describe('the worker that holds a local export dies', () => {
   }, 240_000);
 
   it('fails with WorkerLost naming the worker when it stays away past the lost timeout', async () => {
-    const config = testConfig(services, { vcsimHost: proxy.listen, lostTimeoutMs: 5_000 });
+    const config = testConfig(services, { vcsimHost: proxy.listen, lostTimeoutMs: 5_000, heartbeatIntervalMs: 1_000 });
     const prefix = `wq-lost-${hex()}`;
     const workers = await startPair(config, prefix);
     const client = await temporalClient(config);
@@ -319,7 +319,7 @@ describe('the worker that holds a local export dies', () => {
       const handle = await startExport(
         client.client,
         config.temporal.taskQueue,
-        exportInput(`wq-lost-${name}`, vm.path, { kind: 'local', directory: outDir }, { method: 'datastore', options: { snapshot: true } }),
+        exportInput(`wq-lost-${name}`, vm.path, { kind: 'local', directory: outDir }, { method: 'datastore', options: { snapshot: true }, transferHeartbeatTimeoutMs: KILLED_TRANSFER_NOTICED_MS }),
       );
       const claim = await waitForClaim(handle);
       expect(claim.lostTimeoutMs).toBe(5_000);

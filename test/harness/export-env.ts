@@ -24,6 +24,14 @@ export interface TestConfigOptions {
   lostTimeoutMs?: number;
 }
 
+/**
+ * The transfers' heartbeat timeout of the kill tests (ExportWorkflowInput.
+ * transferHeartbeatTimeoutMs; 20 s in production): how soon Temporal gives a
+ * killed worker's transfer to another. Their workers heartbeat every second or
+ * faster, so a live transfer has six chances before it would be timed out.
+ */
+export const KILLED_TRANSFER_NOTICED_MS = 6_000;
+
 export function testConfig(services: ServiceInfo, options: TestConfigOptions = {}): HyperConfig {
   const root = join(services.workDir, 'exports');
   mkdirSync(root, { recursive: true });
