@@ -8,6 +8,9 @@ export default defineConfig({
           name: 'unit',
           include: ['src/**/*.test.ts', 'scripts/**/*.test.ts'],
           environment: 'node',
+          // Pure logic, no module state shared between files: one module cache per
+          // worker instead of one per file (86 files: 108 s instead of 153 s here).
+          isolate: false,
           // Projects run one after the other (unit, integration, faults): each
           // has its own worker count, and the two cores are shared.
           sequence: { groupOrder: 0 },
