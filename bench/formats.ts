@@ -343,7 +343,10 @@ async function section2(workDir: string, legs: Leg[], ratios: Ratio[]): Promise<
   ratios.push({ section: 2, what: 'time 64 GiB/2 GiB data ÷ time 2 GiB allocated (streamOptimized → qcow2)', value, target: '≤ 1.50', pass: verified && value <= 1.5, verified });
 }
 
+const QEMU_DEFAULT = 'qemu-img (HTTP)';
 const QEMU_ONE_REQUEST = 'qemu-img (HTTP, -m 1)';
+const QEMU_WRITEBACK = 'qemu-img (HTTP, -m 1, -t writeback)';
+const QEMU_LOCAL = 'qemu-img (local file)';
 const QEMU_DURABLE_HASHED = 'qemu-img (HTTP, -m 1) + fsync + SHA-256';
 const DEVICE_FLOOR = 'device floor (dd oflag=direct of the image size)';
 const IMAGE_HASH = 'SHA-256 of the image (openssl, page cache)';
@@ -416,17 +419,17 @@ async function section3(workDir: string, legs: Leg[], ratios: Ratio[]): Promise<
       // with -t writeback (flushed at the end, durable as ours is); then from the local file.
       const http = `json:${JSON.stringify({ file: { driver: 'http', url } })}`;
       for (const [name, args, hashAfter] of [
-        ['qemu-img (HTTP)', [http], false],
+        [QEMU_DEFAULT, [http], false],
         // One request at a time (-m 1: one coroutine): the only setting that has
         // completed the 4 GiB source here (the default, -m 2 and -m 8 stall).
         [QEMU_ONE_REQUEST, ['-m', '1', http], false],
-        ['qemu-img (HTTP, -m 1, -t writeback)', ['-m', '1', '-t', 'writeback', http], false],
+        [QEMU_WRITEBACK, ['-m', '1', '-t', 'writeback', http], false],
         // What a user who needs what ours delivers runs: the convert, the image
         // flushed to the device (coreutils sync FILE: an fsync), then its SHA-256
         // for the manifest (openssl: coreutils' sha256sum here runs at a third of its
         // speed, which would flatter ours).
         [QEMU_DURABLE_HASHED, ['-m', '1', http], true],
-        ['qemu-img (local file)', [raw.path], false],
+        [QEMU_LOCAL, [raw.path], false],
       ] as const) {
         const out = join(outDir, `qemu-${round}.qcow2`);
         let converted = { code: 1, out: '' };
@@ -472,13 +475,13 @@ async function section3(workDir: string, legs: Leg[], ratios: Ratio[]): Promise<
   // default where that completes, else -m 1) it is a reference: that run ends
   // before the device can hold its bytes (the device-floor ratio below), which
   // no export that fsyncs before it publishes can match (docs/PERFORMANCE.md).
-  const qemuBare = Number.isFinite(verifiedMedian(mine, 'qemu-img (HTTP)')) ? 'qemu-img (HTTP)' : QEMU_ONE_REQUEST;
+  const qemuBare = Number.isFinite(verifiedMedian(mine, QEMU_DEFAULT)) ? QEMU_DEFAULT : QEMU_ONE_REQUEST;
   for (const [name, what, reference] of [
     [QEMU_DURABLE_HASHED, 'time ours ÷ time qemu-img convert -m 1, fsync of its image, openssl SHA-256 (what ours delivers: durable and hashed), loopback HTTP', false],
     [qemuBare, `time ours ÷ time qemu-img convert${qemuBare === QEMU_ONE_REQUEST ? ' -m 1 (its default stalled)' : ''}, both from loopback HTTP (it neither flushes nor hashes)`, true],
-    ['qemu-img (HTTP)', 'time ours ÷ time qemu-img convert (its default -m 8), loopback HTTP', true],
-    ['qemu-img (HTTP, -m 1, -t writeback)', 'time ours ÷ time qemu-img convert -m 1 -t writeback (flushed, durable as ours), loopback HTTP', true],
-    ['qemu-img (local file)', 'time ours ÷ time qemu-img convert from the local file (it skips the holes)', true],
+    [QEMU_DEFAULT, 'time ours ÷ time qemu-img convert (its default -m 8), loopback HTTP', true],
+    [QEMU_WRITEBACK, 'time ours ÷ time qemu-img convert -m 1 -t writeback (flushed, durable as ours), loopback HTTP', true],
+    [QEMU_LOCAL, 'time ours ÷ time qemu-img convert from the local file (it skips the holes)', true],
   ] as const) {
     const value = ours / verifiedMedian(mine, name);
     const verified = oursVerified && Number.isFinite(value);

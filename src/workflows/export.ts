@@ -76,11 +76,8 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
 
   try {
     setPhase('connecting');
-    const tuning = {
-      ...(input.controlHeartbeatTimeoutMs ? { controlHeartbeatTimeoutMs: input.controlHeartbeatTimeoutMs } : {}),
-      ...(input.transferHeartbeatTimeoutMs ? { transferHeartbeatTimeoutMs: input.transferHeartbeatTimeoutMs } : {}),
-    };
-    ({ control, transferDisk, keepSessionAlive, finalizeExport } = activitiesFor(sink, await claimWorkerFor(sink, tuning), tuning));
+    // The input carries the per-job activity tuning (its heartbeat timeouts).
+    ({ control, transferDisk, keepSessionAlive, finalizeExport } = activitiesFor(sink, await claimWorkerFor(sink, input), input));
     const vm = await control.describeVm({ source, vmPath: input.vmPath });
     progress.vmName = vm.name;
     progress.disks = vm.disks.map(

@@ -10,7 +10,7 @@
 import { ApplicationFailure, log, patched, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { ClaimWorkerActivities, WorkerClaim } from '../activities/claim-worker.js';
 import type { CleanupInput, CleanupResult, ExportActivities } from '../activities/types.js';
-import type { SinkRef } from '../core/export-contract.js';
+import type { ExportWorkflowInput, SinkRef } from '../core/export-contract.js';
 import { ErrorType } from '../core/errors.js';
 import { controlOptions, finalizeOptions, keepAliveOptions, transferOptions } from './activity-options.js';
 
@@ -28,19 +28,15 @@ export interface JobActivities {
   finalizeExport: ExportActivities['finalizeExport'];
 }
 
-/** Per-job overrides of the activity options (see ExportWorkflowInput.controlHeartbeatTimeoutMs and transferHeartbeatTimeoutMs). */
-export interface ActivityTuning {
-  controlHeartbeatTimeoutMs?: number;
-  transferHeartbeatTimeoutMs?: number;
+/** Per-job overrides of the activity options: the export's input carries them (see ExportWorkflowInput). */
+export type ActivityTuning = Pick<ExportWorkflowInput, 'controlHeartbeatTimeoutMs' | 'transferHeartbeatTimeoutMs'>;
+
+function withHeartbeatTimeout(options: ActivityOptions, heartbeatTimeoutMs: number | undefined): ActivityOptions {
+  return heartbeatTimeoutMs ? { ...options, heartbeatTimeout: heartbeatTimeoutMs } : options;
 }
 
-function tuned(options: ActivityOptions, tuning: ActivityTuning): ActivityOptions {
-  return tuning.controlHeartbeatTimeoutMs ? { ...options, heartbeatTimeout: tuning.controlHeartbeatTimeoutMs } : options;
-}
-
-function tunedTransfer(tuning: ActivityTuning): ActivityOptions {
-  return tuning.transferHeartbeatTimeoutMs ? { ...transferOptions, heartbeatTimeout: tuning.transferHeartbeatTimeoutMs } : transferOptions;
-}
+const tuned = (options: ActivityOptions, tuning: ActivityTuning) => withHeartbeatTimeout(options, tuning.controlHeartbeatTimeoutMs);
+const tunedTransfer = (tuning: ActivityTuning) => withHeartbeatTimeout(transferOptions, tuning.transferHeartbeatTimeoutMs);
 
 /** Every activity on the workflow's own (shared) task queue: any worker may run it. */
 export function sharedQueueActivities(tuning: ActivityTuning = {}): JobActivities {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { generateSecretsKey } from '../../src/config/secrets.js';
 import type { HyperConfig } from '../../src/config/types.js';
 import { DEFAULT_TASK_QUEUE, type ExportWorkflowInput } from '../../src/core/export-contract.js';
+import { hasWorkflowPoller } from '../../src/jobs/task-queue-pollers.js';
 import { createExportWorker, type ExportWorker } from '../../src/worker/create-worker.js';
 import type { ServiceInfo } from './services.js';
 
@@ -91,9 +92,6 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-/** TASK_QUEUE_TYPE_WORKFLOW of Temporal's API. */
-const WORKFLOW_TASK_QUEUE = 1;
-
 /**
  * Waits (bounded) until Temporal lists a poller on the workflow task queue. `run()`
  * returns before the first poll reaches the server; a gateway that checks for a
@@ -107,12 +105,7 @@ async function untilPolled(config: HyperConfig, done: Promise<void>): Promise<vo
   void done.then(markStopped, markStopped);
   try {
     for (let attempt = 0; attempt < 150 && !stopped; attempt += 1) {
-      const { pollers } = await client.workflowService.describeTaskQueue({
-        namespace: config.temporal.namespace,
-        taskQueue: { name: config.temporal.taskQueue },
-        taskQueueType: WORKFLOW_TASK_QUEUE,
-      });
-      if (pollers?.length) return;
+      if (await hasWorkflowPoller(client, config.temporal.namespace, config.temporal.taskQueue)) return;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     if (!stopped) throw new Error(`no poller appeared on task queue ${config.temporal.taskQueue} within 15 s of starting the worker`);

@@ -8,6 +8,7 @@ import { sealCredentials } from '../../config/secrets.js';
 import type { HyperConfig } from '../../config/types.js';
 import type { SourceRef } from '../../core/export-contract.js';
 import { ErrorType } from '../../core/errors.js';
+import { hasWorkflowPoller } from '../../jobs/task-queue-pollers.js';
 import {
   VM_OPERATION_WORKFLOW_TYPE,
   VmOperationErrorType,
@@ -90,20 +91,12 @@ function failed(err: unknown, operation: VmOperation, vmPath: string, operationI
   return new HttpError(502, `vCenter refused ${operation} of ${vmPath}: ${message}`, extra);
 }
 
-/** TASK_QUEUE_TYPE_WORKFLOW of Temporal's API. */
-const WORKFLOW_TASK_QUEUE = 1;
-
 /**
  * Refuses (503) when no worker polls the task queue: the operation would only wait
  * out its timeout (up to an hour) and then be dropped.
  */
 async function requireWorker(config: HyperConfig, temporal: Client): Promise<void> {
-  const { pollers } = await temporal.workflowService.describeTaskQueue({
-    namespace: config.temporal.namespace,
-    taskQueue: { name: config.temporal.taskQueue },
-    taskQueueType: WORKFLOW_TASK_QUEUE,
-  });
-  if (!pollers?.length) {
+  if (!(await hasWorkflowPoller(temporal, config.temporal.namespace, config.temporal.taskQueue))) {
     throw new HttpError(503, `no worker polls task queue ${config.temporal.taskQueue}: start hypervisord (or a worker) for that queue, then retry`);
   }
 }
