@@ -4,9 +4,9 @@
 // (killed worker, dropped connection) resumes from the last heartbeat's
 // checkpoint at block granularity; like every disk, the image is staged until
 // finalize publishes the export. An incremental export (input.since) reads only
-// the blocks changed since an earlier snapshot, laid over that export's image.
+// the blocks changed since an earlier snapshot, laid over the image that export
+// published in the same output (a local directory or S3).
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
-import { join } from 'node:path';
 import type { ImageFormat, TransferHeartbeat } from '../core/export-contract.js';
 import { ErrorType } from '../core/errors.js';
 import type { ExtentSource } from '../core/extent-source.js';
@@ -15,7 +15,7 @@ import type { VmDescription } from '../core/vm-description.js';
 import type { OutputSink } from '../storage/sink.js';
 import { openImageDiskWriter } from '../storage/image/image-disk-writer.js';
 import { transferExtents } from '../transfer/extent-transfer.js';
-import { openLocalImageSource, type LocalImageSource } from '../transfer/local-image-source.js';
+import { openEarlierImageSource, type EarlierImageSource } from '../transfer/earlier-image-source.js';
 import { OverlayExtentSource } from '../transfer/overlay-extent-source.js';
 import type { TransferCheckpoint } from '../transfer/types.js';
 import type { ExportActivityDeps } from './deps.js';
@@ -46,7 +46,7 @@ export async function transferExtentDisk(
     throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `${input.fileName}: no export target to read the disk from`, nonRetryable: true });
   }
   const sink = await deps.sinks.open(input.sink);
-  const base = input.since ? await openEarlierImage(input, image.format) : undefined;
+  const base = input.since ? await openEarlierImage(sink, input.fileName, image.format) : undefined;
   try {
     const read = await openExtentSource(input.vm, input.diskKey, target, input.since ? { since: input.since } : {});
     return await transferSource(deps, { ...input, target }, sink, image, base ? new OverlayExtentSource(base, read) : read, checkpoint);
@@ -117,24 +117,17 @@ async function transferSource(
 }
 
 /**
- * The image an earlier export wrote under this disk's name in the local output:
- * the base an incremental export lays the changes over. The new image is staged
- * beside it and replaces it only when the whole export is published.
+ * The image an earlier export published under this disk's name in the same
+ * output: the base an incremental export lays the changes over. The new image is
+ * staged beside it and replaces it only when the whole export is published.
  */
-async function openEarlierImage(input: TransferDiskInput, format: ImageFormat): Promise<LocalImageSource> {
-  if (input.sink.kind !== 'local') {
-    throw ApplicationFailure.create({
-      type: ErrorType.InvalidInput,
-      message: `since_snapshot: an incremental export updates the images of an earlier export in a local output; ${input.fileName} cannot be read back from S3`,
-      nonRetryable: true,
-    });
-  }
-  const path = join(input.sink.directory, input.fileName);
+async function openEarlierImage(sink: OutputSink, name: string, format: ImageFormat): Promise<EarlierImageSource> {
   try {
-    return await openLocalImageSource(path, format);
+    return await openEarlierImageSource(await sink.openFinished(name), format);
   } catch (err) {
+    if (err instanceof ApplicationFailure) throw err; // the sink's own verdict, retryable (S3 unreachable) or not (access denied)
     const code = (err as { code?: unknown }).code;
-    const why = code === 'ENOENT' ? `there is no earlier export's ${input.fileName} to apply the changes to; export the snapshot it names there first` : (err as Error).message;
-    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `since_snapshot: ${why} (${path})`, nonRetryable: true });
+    const why = code === 'ENOENT' ? `there is no earlier export's ${name} to apply the changes to; export the snapshot it names there first` : (err as Error).message;
+    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `since_snapshot: ${why} (${sink.describe(name)})`, nonRetryable: true });
   }
 }

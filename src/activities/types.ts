@@ -69,7 +69,7 @@ export interface TransferDiskInput {
   ova?: { name: string; region: OvaRegion };
   /** Format raw, qcow2 or vhd: the disk is written as that image (virtual size: the disk's capacity). */
   image?: { format: ImageFormat; virtualSize: number };
-  /** Incremental: the changes since this snapshot, laid over the image of the same name already in the (local) output. */
+  /** Incremental: the changes since this snapshot, laid over the image of the same name already in the output. */
   since?: string;
 }
 

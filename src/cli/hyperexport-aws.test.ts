@@ -164,7 +164,6 @@ describe('hyperexport -provider aws', () => {
     [['-vm', '/DC0/vm/a', '-keep-snapshots'], 'hyperexport: -keep-snapshots is for -provider aws: add -provider aws'],
     [['-vm', '/DC0/vm/a', '-since-snapshot', 'snap-0bbb2222'], 'hyperexport: -since-snapshot is for -provider aws: add -provider aws'],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-since-snapshot', 'snap-0bbb2222,snap-0ccc3333'], 'hyperexport: -since-snapshot "snap-0bbb2222,snap-0ccc3333" is not one snapshot id (snap-…, for a one-disk source) or an earlier export\'s kept_snapshot'],
-    [['-provider', 'aws', '-vm', 'i-0abc1234', '-output', 's3://exports/web01', '-since-snapshot', 'snap-0bbb2222'], "hyperexport: -since-snapshot updates the earlier export's raw/qcow2 images in the local output it wrote them to, reading them back: give that directory as -output, not s3://exports/web01"],
     [['-provider', 'aws', '-vm', 'i-0aaa1111,i-0bbb2222', '-since-snapshot', 'snap-0bbb2222'], "hyperexport: -since-snapshot names the earlier snapshots of one instance's disks: give it with one -vm, not 2"],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-standalone'], 'hyperexport: hyperexport --provider aws needs a daemon (hypervisord): -standalone exports from vSphere only; leave out -standalone'],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-method', 'datastore'], 'hyperexport: -method datastore is a vSphere export method'],

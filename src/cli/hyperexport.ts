@@ -335,7 +335,7 @@ function cloudFlagsOf(options: HyperexportOptions, env: NodeJS.ProcessEnv): Clou
     return { provider, fields: azureSourceToSend(options, env) };
   }
   if (options.profile !== undefined) throw refuse("-profile names a vCenter profile; for a profile of the daemon's shared AWS config give -aws-profile");
-  sinceSnapshotToSend(options.sinceSnapshot, options.output);
+  sinceSnapshotToSend(options.sinceSnapshot);
   const region = regionToSend(options.region, env);
   const profile = awsProfileToSend(options.awsProfile);
   return { provider, fields: { ...(region ? { region } : {}), ...(profile ? { profile } : {}) } };

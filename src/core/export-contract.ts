@@ -66,7 +66,7 @@ export interface ExportOptions {
    * Incremental export (AWS): an earlier snapshot of the same disks, as an
    * earlier export's result named it (keptSnapshot) or one snapshot id for a
    * one-disk source. Only the blocks changed since it are read, laid over that
-   * export's raw/qcow2 images in the same local output, which the new images replace.
+   * export's images in the same output (local or S3), which the new images replace.
    */
   sinceSnapshot?: string;
 }

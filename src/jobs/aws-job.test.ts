@@ -208,13 +208,11 @@ describe('an AWS job', () => {
     expect(await errorOf({ provider: 'aws', vm_path: 'i-0abc1234', options: { since_snapshot: true } })).toMatch(/^options\.since_snapshot: /);
   });
 
-  it('refuses since_snapshot with an s3:// output_path, naming options.since_snapshot: the earlier images are read back from a local output', async () => {
+  it('takes since_snapshot with an s3:// output_path: the earlier images are read back from the bucket', async () => {
     const env = { AWS_REGION: 'eu-west-1', HYPERSDK_S3_ALLOWED_BUCKETS: 'exports' };
-    expect(await errorOf({ provider: 'aws', vm_path: 'i-0abc1234', output_path: 's3://exports/web01', options: { since_snapshot: 'snap-0123abcd' } }, env)).toBe(
-      "options.since_snapshot: an incremental export reads the earlier export's raw/qcow2 images back from its output and replaces them there, so it needs the local output_path that export wrote to, not s3://exports/web01",
-    );
-    // The same job without it goes to S3.
-    expect((await one({ provider: 'aws', vm_path: 'i-0abc1234', output_path: 's3://exports/web01' }, env)).job!.input.sink).toEqual({ kind: 's3', bucket: 'exports', prefix: 'web01/' });
+    const job = (await one({ provider: 'aws', vm_path: 'i-0abc1234', output_path: 's3://exports/web01', options: { since_snapshot: 'snap-0123abcd' } }, env)).job!;
+    expect(job.input.sink).toEqual({ kind: 's3', bucket: 'exports', prefix: 'web01/' });
+    expect(job.input.options.sinceSnapshot).toBe('snap-0123abcd');
   });
 
   it("is not refused because the earlier export's files are in output_path: an incremental export updates them", async () => {

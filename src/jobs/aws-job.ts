@@ -57,17 +57,6 @@ export function refuseAwsFields(job: JobDefinitionInput, label: string): void {
   refuseAwsOptions(job, label, 'a vSphere export', 'a vSphere export always removes the snapshot it took');
 }
 
-/**
- * An incremental export reads the earlier export's images back from its output and
- * replaces them: only a local output_path has them to read.
- */
-export function refuseIncrementalToS3(job: JobDefinitionInput, output: string, label: string): void {
-  if (job.options?.since_snapshot === undefined) return;
-  throw new JobRejected(
-    `${label}options.since_snapshot: an incremental export reads the earlier export's raw/qcow2 images back from its output and replaces them there, so it needs the local output_path that export wrote to, not ${output}`,
-  );
-}
-
 export interface AwsJobParts extends CloudJobFormat {
   source: AwsSourceRef;
   /** What the worker looks up: the instance id, Name tag, volume or snapshot. */

@@ -8,7 +8,7 @@ import { sealCredentials } from '../config/secrets.js';
 import type { HyperConfig } from '../config/types.js';
 import { bucketRefusal, vcenterRefusal } from '../config/worker-rules.js';
 import type { ExportFormat, ExportMethod, ExportOptions, ExportWorkflowInput, SinkRef, SourceRef } from '../core/export-contract.js';
-import { awsJobParts, normaliseAwsSource, refuseAwsFields, refuseIncrementalToS3 } from './aws-job.js';
+import { awsJobParts, normaliseAwsSource, refuseAwsFields } from './aws-job.js';
 import { azureJobParts, normaliseAzureSource } from './azure-job.js';
 import { definitionSourceFields, definitionSourceOptions, isOriginalMethod, originalMethodOf } from './definition.js';
 import { JobRejected } from './job-rejected.js';
@@ -235,7 +235,6 @@ async function prepareOne(
   const source: SourceRef = cloud?.source ?? vsphereSource(config, job, jobId, label, warnings);
 
   const requestedOutput = job.output_path ?? `${safeFileName(name)}-${jobId.slice(0, 8)}`;
-  if (requestedOutput.startsWith('s3://')) refuseIncrementalToS3(job, requestedOutput, label);
   let sink = parseS3(config, requestedOutput, label);
   let outputPath = requestedOutput;
   if (!sink) {

@@ -27,6 +27,7 @@ import type {
   ArchiveStaging,
   DiskWriter,
   FinishedFile,
+  FinishedFileReader,
   ImageFile,
   OpenDiskWriterOptions,
   OpenImageFileOptions,
@@ -296,6 +297,31 @@ export class LocalSink implements OutputSink {
         throw sinkFailure(err, `removing the staged copy of ${name}`);
       }
     });
+  }
+
+  /** The published file (never a link or another user's file), the directory held open until it is closed. */
+  async openFinished(name: string): Promise<FinishedFileReader> {
+    const dir = await this.open();
+    const release = dir.hold();
+    try {
+      const { finalPath, uri } = await paths(dir, name);
+      const fh = await openOwned(finalPath, constants.O_RDONLY, uri);
+      const { size, mtimeMs } = await fh.stat().catch(async (err: unknown) => {
+        await fh.close();
+        throw err;
+      });
+      return {
+        uri,
+        sizeBytes: size,
+        version: `${size}-${mtimeMs}`,
+        cheapScan: true,
+        read: (buffer, offset, length, position) => fh.read(buffer, offset, length, position),
+        close: () => fh.close().finally(release),
+      };
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   describe(name: string): string {

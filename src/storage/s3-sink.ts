@@ -32,17 +32,12 @@ import { abortUploadsOfKey, openS3DiskWriter, publishStagedUpload } from './s3-d
 import { compactS3State } from './s3-parts-digest.js';
 import { MIN_S3_PART_BYTES, openS3ImageFile } from './s3-image-file.js';
 import { publishStagedImage } from './s3-image-publish.js';
-import type { DiskWriter, FinishedFile, ImageFile, OpenDiskWriterOptions, OpenImageFileOptions, OutputSink, StagedDiskRecord } from './sink.js';
+import type { DiskWriter, FinishedFile, FinishedFileReader, ImageFile, OpenDiskWriterOptions, OpenImageFileOptions, OutputSink, StagedDiskRecord } from './sink.js';
 import { sinkFailure } from './sink-errors.js';
+import { isNotFound, openS3ObjectReader } from './s3-object-reader.js';
 
 /** Where staging records live under the prefix (a leading dot: never a valid export file name). */
 const STAGING_DIR = '.hypersdk';
-
-function isNotFound(err: unknown): boolean {
-  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  const code = (err as { name?: string }).name;
-  return status === 404 || code === 'NoSuchKey' || code === 'NotFound';
-}
 
 export interface S3SinkOptions {
   client: S3Client;
@@ -239,6 +234,11 @@ export class S3Sink implements OutputSink {
     } catch (err) {
       throw sinkFailure(err, `discarding the staged upload of s3://${this.bucket}/${key}`);
     }
+  }
+
+  /** The published object, read with ranged GETs held to the ETag it has now. */
+  openFinished(name: string): Promise<FinishedFileReader> {
+    return openS3ObjectReader({ client: this.client, bucket: this.bucket, key: this.key(name) });
   }
 
   describe(name: string): string {

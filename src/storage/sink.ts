@@ -245,6 +245,27 @@ export interface OutputSink {
   openImageFile?(name: string, options: OpenImageFileOptions): Promise<ImageFile>;
   /** True when its image files take writes anywhere (local files); false: appends and a head written last (S3). */
   readonly imagesSeekable?: boolean;
+  /**
+   * A published file, read back by offset: the earlier image an incremental
+   * export lays a snapshot's changes over. Rejects with code ENOENT when there is none.
+   */
+  openFinished(name: string): Promise<FinishedFileReader>;
+}
+
+/** A published file of the sink, read by offset; closed by its reader. */
+export interface FinishedFileReader {
+  readonly uri: string;
+  readonly sizeBytes: number;
+  /** Changes whenever the file does (local: size and mtime; S3: the ETag). */
+  readonly version: string;
+  /**
+   * True when reading all of it costs no more than reading what it holds (a local
+   * file's holes read as zeros at memory speed, and again from the page cache):
+   * a raw image is then scanned for its data instead of read back whole.
+   */
+  readonly cheapScan: boolean;
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  close(): Promise<void>;
 }
 
 /**

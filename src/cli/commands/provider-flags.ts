@@ -34,7 +34,7 @@ export const REGION_HELP = 'provider aws: the AWS region (default: AWS_REGION, e
 export const AWS_PROFILE_HELP = "provider aws: a profile of the daemon's shared AWS config (default: its AWS credential chain)";
 export const KEEP_SNAPSHOTS_HELP = 'provider aws: keep the EBS snapshots the export took (default: deleted at the end); the result names them (kept snapshot)';
 export const SINCE_SNAPSHOT_HELP =
-  "provider aws: an incremental export: read only the blocks changed since an earlier export's kept snapshot (vol-...=snap-...,...; or one snap-... of a one-disk source), laid over that export's raw/qcow2 images in the same local output, which the new images replace";
+  "provider aws: an incremental export: read only the blocks changed since an earlier export's kept snapshot (vol-...=snap-...,...; or one snap-... of a one-disk source), laid over that export's raw/qcow2/vhd images in the same output (a directory or s3://), which the new images replace";
 
 /**
  * The region to send: -region, else this process's AWS_REGION / AWS_DEFAULT_REGION,
@@ -95,19 +95,9 @@ export function awsProfileToSend(flag: string | undefined): string | undefined {
   return flag;
 }
 
-/**
- * -since-snapshot, checked before anything is sent: its shape, and a local output
- * (the earlier export's images are read back from it). Absent `output`: the daemon's
- * default directory, which is local.
- */
-export function sinceSnapshotToSend(flag: string | undefined, output: string | undefined): string | undefined {
+/** -since-snapshot, its shape checked before anything is sent. */
+export function sinceSnapshotToSend(flag: string | undefined): string | undefined {
   if (flag === undefined) return undefined;
   if (!SINCE_SNAPSHOT.test(flag)) throw new CliError(`-since-snapshot ${JSON.stringify(flag)} is not ${SINCE_SNAPSHOT_SHAPE}`, ExitCode.Usage);
-  if (output?.startsWith('s3://')) {
-    throw new CliError(
-      `-since-snapshot updates the earlier export's raw/qcow2 images in the local output it wrote them to, reading them back: give that directory as -output, not ${output}`,
-      ExitCode.Usage,
-    );
-  }
   return flag;
 }

@@ -111,7 +111,7 @@ export function submitCommand(ctx: CommandContext): Command {
       );
     }
     const source = options.file ? {} : sourceFields(options, io.env);
-    const since = options.file ? undefined : sinceSnapshotToSend(options.sinceSnapshot, options.output);
+    const since = options.file ? undefined : sinceSnapshotToSend(options.sinceSnapshot);
     const client = daemonClient(options, io);
     let response: SubmitResponse;
     try {

@@ -4,7 +4,6 @@
 // compressed clusters, no internal snapshots, not marked dirty. Anything else is
 // refused by name rather than read wrongly. A cluster marked "reads as zeros"
 // (v3) counts as unallocated.
-import type { FileHandle } from 'node:fs/promises';
 import { MAX_CLUSTER_BITS, MIN_CLUSTER_BITS, QCOW2_MAGIC, qcow2Geometry, readU64, type Qcow2Geometry } from './layout.js';
 
 /** The offset bits (9..55) of an L1 or L2 entry; bit 62 marks a compressed cluster, bit 0 a zero cluster. */
@@ -13,6 +12,11 @@ const COMPRESSED_HIGH_BIT = 0x4000_0000;
 
 export class Qcow2ReadError extends Error {
   override readonly name = 'Qcow2ReadError';
+}
+
+/** What the reader needs of the image: reads by offset (a local file, an object's ranged GETs). */
+export interface Qcow2ImageBytes {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
 }
 
 /** A run of guest bytes whose host bytes are contiguous in the file. */
@@ -26,7 +30,7 @@ export class Qcow2Reader {
   private readonly l2Cache = new Map<number, Buffer>();
 
   private constructor(
-    private readonly file: Pick<FileHandle, 'read'>,
+    private readonly file: Qcow2ImageBytes,
     readonly geometry: Qcow2Geometry,
     private readonly l1: Buffer,
   ) {}
@@ -35,7 +39,7 @@ export class Qcow2Reader {
     return this.geometry.virtualSize;
   }
 
-  static async open(file: Pick<FileHandle, 'read'>, name: string): Promise<Qcow2Reader> {
+  static async open(file: Qcow2ImageBytes, name: string): Promise<Qcow2Reader> {
     const header = Buffer.alloc(104);
     const { bytesRead } = await file.read(header, 0, header.length, 0);
     if (bytesRead < 72 || header.readUInt32BE(0) !== QCOW2_MAGIC) throw new Qcow2ReadError(`${name} is not a qcow2 image (no qcow2 magic)`);

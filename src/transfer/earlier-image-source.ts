@@ -1,37 +1,37 @@
-// An image an earlier export wrote, read back as an ExtentSource: the base an
+// An image an earlier export published, read back as an ExtentSource: the base an
 // incremental export applies a snapshot's changes over (overlay-extent-source.ts).
-// qcow2: its L2 tables are the allocation map. Raw: Node has no SEEK_DATA, so the
-// map is the file's content: it is read once in large chunks (a sparse file's
-// holes read as zeros at memory speed, without touching the device) and only the
-// non-zero granules are extents; reading them again then comes from the page cache.
-// A fixed VHD is read as the raw disk before its footer, which must be a fixed
-// VHD's footer for a disk of that size.
-import { open, type FileHandle } from 'node:fs/promises';
+// qcow2: its L2 tables are the allocation map, so only its clusters are read. Raw
+// in a local file: Node has no SEEK_DATA, so the map is the file's content: it is
+// read once in large chunks (a sparse file's holes read as zeros at memory speed,
+// without touching the device) and only the non-zero granules are extents; reading
+// them again then comes from the page cache. Raw in S3: an object has no holes and
+// no page cache, so the whole disk is one extent, read once. A fixed VHD is read as
+// the raw disk before its footer, which must be a fixed VHD's footer for a disk of
+// that size.
 import type { Extent, ExtentSource } from '../core/extent-source.js';
 import type { ImageFormat } from '../core/export-contract.js';
 import { fixedVhdFooterProblem, VHD_FOOTER_SIZE } from '../core/vhd-footer.js';
 import { Qcow2Reader } from '../formats/qcow2/reader.js';
+import type { FinishedFileReader } from '../storage/sink.js';
 
 const SCAN_CHUNK_BYTES = 4 << 20;
 const RAW_GRANULE_BYTES = 64 << 10;
 const MAX_READ_BYTES = 1 << 20;
 
-export interface LocalImageSource extends ExtentSource {
+export interface EarlierImageSource extends ExtentSource {
   close(): Promise<void>;
 }
 
 /**
- * Opens `path` as an image of `format`; throws ENOENT when there is no such file,
+ * Reads `file` as an image of `format`, and closes it with the source. Throws
  * Qcow2ReadError when it is not a plain qcow2, an Error naming the problem when it
- * is not a fixed VHD.
+ * is not a fixed VHD (the file is closed then).
  */
-export async function openLocalImageSource(path: string, format: ImageFormat): Promise<LocalImageSource> {
-  const file = await open(path, 'r');
+export async function openEarlierImageSource(file: FinishedFileReader, format: ImageFormat): Promise<EarlierImageSource> {
   try {
-    const stat = await file.stat();
-    const qcow2 = format === 'qcow2' ? await Qcow2Reader.open(file, path) : undefined;
-    const size = qcow2 ? qcow2.virtualSize : format === 'vhd' ? await vhdDiskSize(file, path, stat.size) : stat.size;
-    return new LocalImage(file, path, qcow2, size, `${stat.size}-${stat.mtimeMs}`);
+    const qcow2 = format === 'qcow2' ? await Qcow2Reader.open(file, file.uri) : undefined;
+    const size = qcow2 ? qcow2.virtualSize : format === 'vhd' ? await vhdDiskSize(file) : file.sizeBytes;
+    return new EarlierImage(file, qcow2, size);
   } catch (err) {
     await file.close();
     throw err;
@@ -39,32 +39,30 @@ export async function openLocalImageSource(path: string, format: ImageFormat): P
 }
 
 /** The size of the disk a fixed VHD holds before its footer, once the footer is checked. */
-async function vhdDiskSize(file: FileHandle, path: string, fileBytes: number): Promise<number> {
-  const diskBytes = fileBytes - VHD_FOOTER_SIZE;
+async function vhdDiskSize(file: FinishedFileReader): Promise<number> {
+  const diskBytes = file.sizeBytes - VHD_FOOTER_SIZE;
   const footer = Buffer.alloc(VHD_FOOTER_SIZE);
   const { bytesRead } = diskBytes >= 0 ? await file.read(footer, 0, VHD_FOOTER_SIZE, diskBytes) : { bytesRead: 0 };
-  const problem = bytesRead === VHD_FOOTER_SIZE ? fixedVhdFooterProblem(footer, diskBytes) : `it is ${fileBytes} bytes, shorter than a VHD footer`;
-  if (problem) throw new Error(`${path} is not a fixed VHD: ${problem}`);
+  const problem = bytesRead === VHD_FOOTER_SIZE ? fixedVhdFooterProblem(footer, diskBytes) : `it is ${file.sizeBytes} bytes, shorter than a VHD footer`;
+  if (problem) throw new Error(`${file.uri} is not a fixed VHD: ${problem}`);
   return diskBytes;
 }
 
-class LocalImage implements LocalImageSource {
+class EarlierImage implements EarlierImageSource {
   readonly concurrency = 1;
   readonly maxReadBytes = MAX_READ_BYTES;
   readonly where: string;
 
   constructor(
-    private readonly file: FileHandle,
-    path: string,
+    private readonly file: FinishedFileReader,
     private readonly qcow2: Qcow2Reader | undefined,
     readonly sizeBytes: number,
-    private readonly version: string,
   ) {
-    this.where = `earlier image ${path}`;
+    this.where = `earlier image ${file.uri}`;
   }
 
   identity(): { sizeBytes: number; etag: string } {
-    return { sizeBytes: this.sizeBytes, etag: this.version };
+    return { sizeBytes: this.sizeBytes, etag: this.file.version };
   }
 
   async *allocated(from: number, signal: AbortSignal): AsyncIterable<Extent> {
@@ -75,7 +73,8 @@ class LocalImage implements LocalImageSource {
       }
       return;
     }
-    yield* this.nonZeroRuns(from, signal);
+    if (this.file.cheapScan) yield* this.nonZeroRuns(from, signal);
+    else if (from < this.sizeBytes) yield { offset: from, length: this.sizeBytes - from };
   }
 
   private async *nonZeroRuns(from: number, signal: AbortSignal): AsyncGenerator<Extent> {
