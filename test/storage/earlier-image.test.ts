@@ -84,6 +84,23 @@ describe('an earlier image in S3', () => {
     }
   });
 
+  it('reads clusters that follow each other in the object with one ranged GET, not one per cluster', async () => {
+    const sink = await s3With('vm-disk1.qcow2', qcow2);
+    const file = await sink.openFinished('vm-disk1.qcow2');
+    const reads: number[] = [];
+    const counted = { ...file, read: (b: Buffer, o: number, l: number, p: number) => (reads.push(l), file.read(b, o, l, p)) };
+    const source = await openEarlierImageSource(counted, 'qcow2');
+    try {
+      reads.length = 0;
+      const first = EXTENTS[0]!;
+      expect((await source.read({ offset: first.offset, length: first.data.length }, new AbortController().signal)).equals(first.data)).toBe(true);
+      // The region's L2 table, then the 16 clusters of 64 KiB in one request.
+      expect(reads).toEqual([64 * 1024, first.data.length]);
+    } finally {
+      await source.close();
+    }
+  });
+
   it('reads a raw object whole, as one extent: an object has no holes to skip', async () => {
     const source = await open(await s3With('vm-disk1.raw', disk), 'vm-disk1.raw', 'raw');
     try {

@@ -27,7 +27,7 @@ export interface Qcow2Run {
 }
 
 export class Qcow2Reader {
-  private readonly l2Cache = new Map<number, Buffer>();
+  private readonly l2Cache = new Map<number, Promise<Buffer | undefined>>();
 
   private constructor(
     private readonly file: Qcow2ImageBytes,
@@ -92,18 +92,26 @@ export class Qcow2Reader {
     if (run) yield run;
   }
 
-  /** Guest bytes [offset, offset+length): allocated clusters from the file, the rest zeros. */
+  /**
+   * Guest bytes [offset, offset+length): allocated clusters from the file, the rest
+   * zeros. Clusters that follow each other in the file too are read at once: one
+   * request, not one per cluster, where each read is a round trip (S3).
+   */
   async read(offset: number, length: number): Promise<Buffer> {
     const g = this.geometry;
     const out = Buffer.alloc(length);
-    for (let at = offset; at < offset + length; ) {
+    const end = offset + length;
+    for (let at = offset; at < end; ) {
       const cluster = Math.floor(at / g.clusterSize);
-      const within = at - cluster * g.clusterSize;
-      const n = Math.min(g.clusterSize - within, offset + length - at);
       const host = await this.hostOffset(cluster);
+      let n = Math.min((cluster + 1) * g.clusterSize, end) - at;
       if (host !== undefined) {
-        const { bytesRead } = await this.file.read(out, at - offset, n, host + within);
-        if (bytesRead !== n) throw new Qcow2ReadError(`short read of guest cluster ${cluster} at host offset ${host}`);
+        const start = host + (at - cluster * g.clusterSize);
+        for (let next = cluster + 1; at + n < end && (await this.hostOffset(next)) === host + (next - cluster) * g.clusterSize; next++) {
+          n = Math.min((next + 1) * g.clusterSize, end) - at;
+        }
+        const { bytesRead } = await this.file.read(out, at - offset, n, start);
+        if (bytesRead !== n) throw new Qcow2ReadError(`short read of guest bytes ${at}-${at + n - 1} at host offset ${start}`);
       }
       at += n;
     }
@@ -123,9 +131,19 @@ export class Qcow2Reader {
     return offset === 0 ? undefined : offset;
   }
 
-  private async l2Table(region: number): Promise<Buffer | undefined> {
+  /** The region's L2 table; reads of one region in flight at once share one fetch of it. */
+  private l2Table(region: number): Promise<Buffer | undefined> {
     const cached = this.l2Cache.get(region);
     if (cached) return cached;
+    const table = this.fetchL2Table(region);
+    // Regions are walked in order: keep a few tables, not every one a large disk has.
+    if (this.l2Cache.size >= 8) this.l2Cache.delete(this.l2Cache.keys().next().value!);
+    this.l2Cache.set(region, table);
+    table.catch(() => this.l2Cache.get(region) === table && this.l2Cache.delete(region)); // a failed fetch is tried again
+    return table;
+  }
+
+  private async fetchL2Table(region: number): Promise<Buffer | undefined> {
     const high = this.l1.readUInt32BE(region * 8);
     const low = this.l1.readUInt32BE(region * 8 + 4);
     const offset = (high & OFFSET_MASK_HIGH) * 2 ** 32 + (low & 0xffff_fe00);
@@ -133,9 +151,6 @@ export class Qcow2Reader {
     const table = Buffer.alloc(this.geometry.clusterSize);
     const { bytesRead } = await this.file.read(table, 0, table.length, offset);
     if (bytesRead !== table.length) throw new Qcow2ReadError(`short read of the L2 table of region ${region}`);
-    // Regions are walked in order: keep a few tables, not every one a large disk has.
-    if (this.l2Cache.size >= 8) this.l2Cache.delete(this.l2Cache.keys().next().value!);
-    this.l2Cache.set(region, table);
     return table;
   }
 }
