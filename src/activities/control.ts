@@ -134,7 +134,7 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
     }
   }
 
-  async function cleanupExport({ source, sink, leaseId: sessionId, leaseCompleted: sessionCompleted, createdSnapshotId, files }: CleanupInput): Promise<CleanupResult> {
+  async function cleanupExport({ source, sink, leaseId: sessionId, leaseCompleted: sessionCompleted, createdSnapshotId, keptSnapshotId, files }: CleanupInput): Promise<CleanupResult> {
     // Every step runs even if an earlier one fails; the first error is reported after.
     const errors: unknown[] = [];
     const attempt = async (step: () => Promise<void>) => {
@@ -152,6 +152,7 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
       deps.sessionProgress.forget(sessionId);
     }
     if (createdSnapshotId) await attempt(async () => (await providers.get(source)).removeSnapshot(createdSnapshotId));
+    if (keptSnapshotId) await attempt(async () => (await providers.get(source)).endSnapshotAccess?.(keptSnapshotId));
     const kept: string[] = [];
     // A sink the worker's rules refuse holds nothing of this job: nothing to remove.
     const output = files?.disks.length ? await deps.sinks.open(sink).catch(refusedSink) : undefined;

@@ -160,6 +160,8 @@ export interface CleanupInput {
   /** The session was already released as completed: nothing to abort. */
   leaseCompleted: boolean;
   createdSnapshotId?: string;
+  /** A snapshot the job keeps (keepSnapshots, after success): it stays, but the read access the export was given ends. */
+  keptSnapshotId?: string;
   /** Staged disks of this export to clean up (absent: leave the output alone, e.g. a session reopen). */
   files?: {
     jobId: string;

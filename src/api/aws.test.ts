@@ -134,7 +134,7 @@ describe('POST /jobs/submit with provider aws', () => {
     [{ provider: 'aws', vm_path: 'i-0abc1234', source: { region: 'us-east-1' }, password: 'hunter2' }, /^password: vCenter credentials do not apply to provider aws/],
     [{ provider: 'aws', vm_path: 'i-0abc1234', source: { region: 'us-east-1', secret_access_key: 'hunter2' } }, /^source\.secret_access_key: AWS credentials are never taken from a job/],
     [{ provider: 'gcp', vm_path: 'x' }, /^provider: must be vsphere, aws or azure$/],
-    [{ vm_path: '/DC0/vm/a', options: { keep_snapshots: true } }, /^options\.keep_snapshots: is for provider aws/],
+    [{ vm_path: '/DC0/vm/a', options: { keep_snapshots: true } }, /^options\.keep_snapshots: is for providers aws and azure/],
     [{ vm_path: '/DC0/vm/a', options: { since_snapshot: 'snap-0123abcd' } }, /^options\.since_snapshot: is for provider aws/],
     [
       { provider: 'aws', vm_path: 'i-0abc1234', source: { region: 'us-east-1' }, options: { since_snapshot: 'vol-0aaa=snap-0bbb; rm -rf /' } },

@@ -93,7 +93,8 @@ describe('hyperctl submit -provider aws', () => {
   it.each([
     [['-provider', 'gcp', '-vm', 'x'], {}, /option '--provider <name>' argument 'gcp' is invalid\. Allowed choices are vsphere, aws, azure\./],
     [['-vm', '/DC0/vm/a', '-region', 'eu-west-1'], {}, /hyperctl: -region is for -provider aws: add -provider aws/],
-    [['-vm', '/DC0/vm/a', '-aws-profile', 'p', '-keep-snapshots'], {}, /hyperctl: -aws-profile, -keep-snapshots are for -provider aws/],
+    [['-vm', '/DC0/vm/a', '-aws-profile', 'p', '-keep-snapshots'], {}, /hyperctl: -aws-profile is for -provider aws/],
+    [['-vm', '/DC0/vm/a', '-keep-snapshots'], {}, /hyperctl: -keep-snapshots is for -provider aws or azure \(a vSphere export always removes the snapshot it took\)/],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-profile', 'default'], {}, /hyperctl: -profile names a vCenter profile of the daemon; .* give -aws-profile/],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-region', 'Ireland'], {}, /hyperctl: -region "Ireland" is not an AWS region name such as us-east-1 or eu-west-1\n/],
     [['-provider', 'aws', '-vm', 'i-0abc1234'], { AWS_REGION: 'minio' }, /hyperctl: AWS_REGION "minio" is not an AWS region name such as us-east-1 or eu-west-1; give -region/],

@@ -161,7 +161,7 @@ describe('hyperexport -provider aws', () => {
   it.each([
     [['-provider', 'gcp', '-vm', 'x'], "option '--provider <name>' argument 'gcp' is invalid. Allowed choices are vsphere, aws, azure."],
     [['-vm', '/DC0/vm/a', '-region', 'eu-west-1'], 'hyperexport: -region is for -provider aws: add -provider aws'],
-    [['-vm', '/DC0/vm/a', '-keep-snapshots'], 'hyperexport: -keep-snapshots is for -provider aws: add -provider aws'],
+    [['-vm', '/DC0/vm/a', '-keep-snapshots'], 'hyperexport: -keep-snapshots is for -provider aws or azure (a vSphere export always removes the snapshot it took): add -provider aws or azure'],
     [['-vm', '/DC0/vm/a', '-since-snapshot', 'snap-0bbb2222'], 'hyperexport: -since-snapshot is for -provider aws: add -provider aws'],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-since-snapshot', 'snap-0bbb2222,snap-0ccc3333'], 'hyperexport: -since-snapshot "snap-0bbb2222,snap-0ccc3333" is not one snapshot id (snap-…, for a one-disk source) or an earlier export\'s kept_snapshot'],
     [['-provider', 'aws', '-vm', 'i-0aaa1111,i-0bbb2222', '-since-snapshot', 'snap-0bbb2222'], "hyperexport: -since-snapshot names the earlier snapshots of one instance's disks: give it with one -vm, not 2"],

@@ -45,6 +45,13 @@ describe('hyperexport -provider azure', () => {
     expect(report.exports).toEqual([expect.objectContaining({ vm_path: VM_ID, status: 'completed' }) as unknown]);
   });
 
+  it('sends -keep-snapshots as options.keepSnapshots', async () => {
+    const before = gw.started.length;
+    const r = await hyperexport(['-daemon', daemon, '-provider', 'azure', '-vm', VM_ID, '-keep-snapshots', '-quiet', '-interval', '0.1']);
+    expect(r.code, r.err).toBe(0);
+    expect(inputsSince(before)).toEqual([expect.objectContaining({ vmPath: VM_ID, options: expect.objectContaining({ keepSnapshots: true }) as unknown }) as unknown]);
+  });
+
   it('exports a VM by name with -resource-group, the subscription from AZURE_SUBSCRIPTION_ID here, and -format ova', async () => {
     const before = gw.started.length;
     const r = await hyperexport(['-daemon', daemon, '-provider', 'azure', '-vm', 'db-7', '-resource-group', 'rg-db', '-format', 'ova', '-quiet', '-interval', '0.1'], { AZURE_SUBSCRIPTION_ID: SUB });
@@ -69,7 +76,6 @@ describe('hyperexport -provider azure', () => {
     [['-provider', 'azure', '-vm', VM_ID, '-method', 'datastore'], 'hyperexport: -method datastore is a vSphere export method; an Azure export always reads the pages of managed-disk snapshots'],
     [['-provider', 'azure', '-vm', VM_ID, '-profile', 'vc1'], "hyperexport: -profile names a vCenter profile; an Azure export uses the daemon's Azure credentials"],
     [['-provider', 'azure', '-vm', 'db-7', '-subscription', 'prod'], 'hyperexport: -subscription "prod" is not a subscription id'],
-    [['-provider', 'azure', '-vm', VM_ID, '-keep-snapshots'], 'hyperexport: -keep-snapshots is for -provider aws: add -provider aws'],
     [['-vm', '/DC0/vm/a', '-subscription', SUB], 'hyperexport: -subscription is for -provider azure: add -provider azure'],
   ])('%j is a usage error (exit 2) sending nothing', async (args, expected) => {
     const before = gw.started.length;

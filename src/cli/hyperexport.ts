@@ -125,7 +125,8 @@ Examples:
                                                 an earlier export to ./out kept (its kept snapshot)
   hyperexport -provider azure -vm web-01 -resource-group rg-prod -subscription <id> -format qcow2
                                                 an Azure VM (or its resource id as -vm) through the
-                                                daemon, read from snapshots of its managed disks
+                                                daemon, read from snapshots of its managed disks;
+                                                -keep-snapshots keeps them (their access revoked)
 
 Daemon or not: hyperexport asks the daemon (-daemon, else HYPERVISOR_URL, HYPERVISORD_URL,
 HYPERSDK_DAEMON_URL, DAEMON_ADDR, else ${DEFAULT_DAEMON_URL}). When nothing answers there

@@ -89,6 +89,12 @@ export interface SourceProvider {
 
   createSnapshot(vmId: string, name: string, description?: string): Promise<string>;
   removeSnapshot(snapshotId: string): Promise<void>;
+  /**
+   * Ends the read access an export was given to a snapshot the job keeps (Azure:
+   * RevokeAccess on each snapshot of the set). Absent where reading a snapshot
+   * grants nothing that outlives the export (AWS).
+   */
+  endSnapshotAccess?(snapshotId: string): Promise<void>;
   /** Graceful guest shutdown, polling up to `timeoutMs`; then a hard power-off. */
   powerOff(vmId: string, options: { graceful: boolean; timeoutMs: number }): Promise<void>;
 

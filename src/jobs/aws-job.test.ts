@@ -257,7 +257,7 @@ describe('a vSphere job', () => {
       'source: is for providers aws (region, profile) and azure (subscription_id, resource_group); give provider: aws or azure, or name a vCenter with profile or vcenter',
     );
     expect(await errorOf({ vm_path: '/DC0/vm/a', options: { keep_snapshots: true } })).toBe(
-      'options.keep_snapshots: is for provider aws (EBS snapshots); a vSphere export always removes the snapshot it took',
+      'options.keep_snapshots: is for providers aws and azure (the snapshots a cloud export takes); a vSphere export always removes the snapshot it took',
     );
     for (const provider of [{}, { provider: 'vsphere' }]) {
       expect(await errorOf({ ...provider, vm_path: '/DC0/vm/a', output_path: 'a', options: { since_snapshot: 'snap-0123abcd' } })).toBe(

@@ -33,13 +33,18 @@ export function normaliseAwsSource(source: unknown, label: string, warnings: str
 }
 
 /**
- * A job of another provider refuses the AWS-only options instead of ignoring them;
+ * A job of another provider refuses the cloud-only options instead of ignoring them;
  * `removes` says what that provider does with the snapshots it takes.
  */
 export function refuseAwsOptions(job: JobDefinitionInput, label: string, anExport: string, removes: string): void {
   if (job.options?.keep_snapshots !== undefined) {
-    throw new JobRejected(`${label}options.keep_snapshots: is for provider aws (EBS snapshots); ${removes}`);
+    throw new JobRejected(`${label}options.keep_snapshots: is for providers aws and azure (the snapshots a cloud export takes); ${removes}`);
   }
+  refuseSinceSnapshot(job, label, anExport);
+}
+
+/** since_snapshot is AWS's alone (EBS changed blocks). */
+export function refuseSinceSnapshot(job: JobDefinitionInput, label: string, anExport: string): void {
   if (job.options?.since_snapshot !== undefined) {
     throw new JobRejected(
       `${label}options.since_snapshot: is for provider aws (an incremental export reads the EBS blocks changed since an earlier snapshot); ${anExport} always reads whole disks`,

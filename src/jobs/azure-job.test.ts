@@ -45,10 +45,17 @@ describe('an Azure job', () => {
       source: { provider: 'azure', subscriptionId: SUB, resourceGroup: 'rg-prod' },
       options: { powerOff: true },
     });
-    expect(input.options).not.toHaveProperty('keepSnapshots');
+    expect(input.options.keepSnapshots).toBe(false);
     expect(definition).toMatchObject({ provider: 'azure', vm_path: VM_ID, source: { subscription_id: SUB, resource_group: 'rg-prod' }, format: 'qcow2', method: 'auto' });
     expect(definition).not.toHaveProperty('profile');
     expect(definitionFromInput(input)).toEqual(definition);
+  });
+
+  it('keeps its snapshots when asked (keep_snapshots), in the input and the definition', async () => {
+    const { job } = await one({ provider: 'azure', vm_path: VM_ID, output_path: 'web01', options: { keep_snapshots: true } });
+    expect(job!.input.options.keepSnapshots).toBe(true);
+    expect(job!.definition.options.keep_snapshots).toBe(true);
+    expect(definitionFromInput(job!.input)).toEqual(job!.definition);
   });
 
   it("by name takes source.subscription_id and resource_group, else the daemon's azure section", async () => {
@@ -83,7 +90,6 @@ describe('an Azure job', () => {
     [{ vm_path: VM_ID, profile: 'vc1' }, /^profile: names a vCenter profile, which does not apply to provider azure/],
     [{ vm_path: VM_ID, password: 'hunter2' }, /^password: vCenter credentials do not apply to provider azure/],
     [{ vm_path: VM_ID, export_method: 'datastore' }, /^export_method: "datastore" is a vSphere export method; an Azure export always reads the pages of managed-disk snapshots \(auto\)/],
-    [{ vm_path: VM_ID, options: { keep_snapshots: true } }, /^options\.keep_snapshots: is for provider aws \(EBS snapshots\); an Azure export always deletes the snapshots it took/],
     [{ vm_path: VM_ID, options: { since_snapshot: 'snap-0123abcd' } }, /^options\.since_snapshot: is for provider aws \(.*\); an Azure export always reads whole disks$/],
   ])('%j is refused naming the field', async (body, expected) => {
     expect(await errorOf({ provider: 'azure', ...body })).toMatch(expected);

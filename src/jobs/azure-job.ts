@@ -6,7 +6,7 @@
 import type { HyperConfig } from '../config/types.js';
 import { isAzureRefProblem, resolveAzureVm } from '../core/azure-ids.js';
 import type { AzureSourceRef } from '../core/export-contract.js';
-import { refuseAwsOptions } from './aws-job.js';
+import { refuseSinceSnapshot } from './aws-job.js';
 import { checkAutoMethod, cloudJobFormat, keepSourceKeys, refuseVsphereFields, type CloudJobFormat, type VsphereField } from './cloud-job.js';
 import { JobRejected } from './job-rejected.js';
 import type { JobDefinitionInput } from './submit-schemas.js';
@@ -43,7 +43,7 @@ export interface AzureJobParts extends CloudJobFormat {
  */
 export function azureJobParts(config: HyperConfig, job: JobDefinitionInput, label: string, methodField: string): AzureJobParts {
   refuseVsphereFields(job, label, VSPHERE_ONLY);
-  refuseAwsOptions(job, label, 'an Azure export', 'an Azure export always deletes the snapshots it took, and revokes their access');
+  refuseSinceSnapshot(job, label, 'an Azure export');
   checkAutoMethod(job.export_method, methodField, label, 'an Azure export always reads the pages of managed-disk snapshots');
   const formats = cloudJobFormat(job.format, config.defaults.format, label, 'Azure managed disks have none');
 

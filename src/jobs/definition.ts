@@ -44,8 +44,8 @@ export function definitionSourceFields(source: SourceRef): Pick<JobDefinition, '
   return source.profile ? { profile: source.profile } : {};
 }
 
-/** The options of a definition that only some sources have (AWS: keep_snapshots, and since_snapshot when given). */
+/** The options of a definition that only some sources have (AWS and Azure: keep_snapshots; AWS: since_snapshot when given). */
 export function definitionSourceOptions(source: SourceRef, options: ExportOptions): Pick<JobDefinition['options'], 'keep_snapshots' | 'since_snapshot'> {
-  if (!isAwsSource(source)) return {};
+  if (!isAwsSource(source) && !isAzureSource(source)) return {};
   return { keep_snapshots: options.keepSnapshots ?? false, ...(options.sinceSnapshot !== undefined ? { since_snapshot: options.sinceSnapshot } : {}) };
 }

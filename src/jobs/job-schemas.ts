@@ -44,7 +44,7 @@ export const jobDefinitionSchema = z
       snapshot: z.boolean(),
       power_off: z.boolean(),
       shutdown_timeout_seconds: z.number().int(),
-      keep_snapshots: z.boolean().optional().meta({ description: 'provider aws: the EBS snapshots the export took are kept' }),
+      keep_snapshots: z.boolean().optional().meta({ description: 'providers aws and azure: the snapshots the export took are kept' }),
       since_snapshot: z
         .string()
         .optional()
@@ -121,7 +121,7 @@ export const jobResultSchema = z
       .optional()
       .meta({
         description:
-          'provider aws with options.keep_snapshots: the EBS snapshots the export read and kept (vol-…=snap-… pairs, comma-separated); give it as options.since_snapshot of the next export to the same output_path to read only what changed since',
+          'with options.keep_snapshots: the snapshots the export read and kept. AWS: vol-…=snap-… pairs, comma-separated; give it as options.since_snapshot of the next export to the same output_path to read only what changed since. Azure: <managed disk id>=<snapshot id> pairs, comma-separated (each snapshot tagged hypersdk:created-by)',
       }),
     since_snapshot: z.string().optional().meta({ description: 'an incremental export: the earlier snapshot its changes were read since (options.since_snapshot)' }),
   })

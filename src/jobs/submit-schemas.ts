@@ -31,7 +31,7 @@ export const jobOptionsSchema = z.object({
     .optional()
     .meta({
       description:
-        'provider aws: keep the EBS snapshots the export took (default false: they are deleted at the end); the result names them',
+        'providers aws and azure: keep the snapshots the export took (EBS snapshots; managed-disk snapshots, whose read access still ends) (default false: they are deleted at the end); the result names them',
     }),
   since_snapshot: z
     .string()

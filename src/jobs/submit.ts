@@ -268,7 +268,8 @@ async function prepareOne(
     snapshot: o.snapshot ?? d.snapshot,
     powerOff: o.power_off ?? d.powerOff,
     shutdownTimeoutSeconds: o.shutdown_timeout_seconds ?? d.shutdownTimeoutSeconds,
-    ...(aws ? { keepSnapshots: o.keep_snapshots ?? false, ...(o.since_snapshot !== undefined ? { sinceSnapshot: o.since_snapshot } : {}) } : {}),
+    ...(cloud ? { keepSnapshots: o.keep_snapshots ?? false } : {}),
+    ...(aws && o.since_snapshot !== undefined ? { sinceSnapshot: o.since_snapshot } : {}),
   };
   const submittedAt = new Date().toISOString();
   const input: ExportWorkflowInput = {

@@ -253,8 +253,13 @@ async function cleanUp(
     // The session's fields keep their recorded names (leaseId, leaseCompleted).
     ...(sessions.current ? { leaseId: sessions.current.id } : {}),
     leaseCompleted: sessions.completed,
-    // Snapshots the job keeps (keepSnapshots) stay once the export succeeded: a later incremental export starts from them.
-    ...(prepared?.createdSnapshotId && !(transfers.succeeded && input.options.keepSnapshots) ? { createdSnapshotId: prepared.createdSnapshotId } : {}),
+    // Snapshots the job keeps (keepSnapshots) stay once the export succeeded (a later
+    // incremental export starts from them); only the read access the export had ends.
+    ...(prepared?.createdSnapshotId
+      ? transfers.succeeded && input.options.keepSnapshots
+        ? { keptSnapshotId: prepared.createdSnapshotId }
+        : { createdSnapshotId: prepared.createdSnapshotId }
+      : {}),
     ...(transfers.succeeded
       ? {}
       : {

@@ -163,3 +163,33 @@ it('deallocates a running VM first when the job says power_off, and exports its 
   const disk = result.files.find((f) => f.name.endsWith('.raw'))!;
   expect((await qemuImg('compare', '-f', 'raw', '-F', 'raw', join(dir, disk.name), seeded.disks[0]!.expected)).stdout).toContain('Images are identical');
 }, 60_000);
+
+it('keeps its snapshots when the job says keep_snapshots, with their read access revoked, and names them in the result', async () => {
+  const seeded = await seedVm(azure, env.fake, {
+    name: 'kept3',
+    resourceGroup: 'rg-apps',
+    dir: join(root(), 'expected-kept'),
+    disks: [{ sizeBytes: 4 * MiB, ranges: [{ offset: 0, length: 8192 }, { offset: 3 * MiB, length: 4096 }] }],
+  });
+  const dir = join(root(), 'kept');
+  mkdirSync(dir, { recursive: true });
+  const jobId = `azure-kept-${Date.now()}`;
+  const result = await run(azureExportInput(jobId, seeded.vmId, dir, { format: 'raw', options: { keepSnapshots: true } }));
+  const disk = result.files.find((f) => f.name.endsWith('.raw'))!;
+  expect((await qemuImg('compare', '-f', 'raw', '-F', 'raw', join(dir, disk.name), seeded.disks[0]!.expected)).stdout).toContain('Images are identical');
+
+  const tag = `hypersdk-export-${jobId}`;
+  const kept = env.fake.snapshotsTagged(tag);
+  expect(kept.map((s) => s.sourceDiskId)).toEqual([seeded.disks[0]!.id]);
+  expect(env.fake.deletedTagged(tag)).toEqual([]);
+  expect(kept[0]!.grants).toBeGreaterThanOrEqual(1);
+  expect(kept[0]!.revokes).toBeGreaterThanOrEqual(1);
+  expect(kept[0]!.accessActive).toBe(false);
+  expect(result.keptSnapshot).toContain(kept[0]!.name);
+
+  // What the result names is what removes them later.
+  const provider = await connectAzure({ subscriptionId: SUBSCRIPTION, resourceGroup: 'rg-apps', resourceManagerEndpoint: env.fake.endpoint, caFile: env.fake.caFile });
+  await provider.removeSnapshot(result.keptSnapshot!);
+  expect(env.fake.snapshotsTagged(tag)).toEqual([]);
+  expect(env.fake.deletedTagged(tag)).toHaveLength(1);
+}, 60_000);

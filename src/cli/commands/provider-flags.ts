@@ -32,7 +32,7 @@ export function providerOption(): Option {
 
 export const REGION_HELP = 'provider aws: the AWS region (default: AWS_REGION, else AWS_DEFAULT_REGION here, else the daemon\'s aws.region)';
 export const AWS_PROFILE_HELP = "provider aws: a profile of the daemon's shared AWS config (default: its AWS credential chain)";
-export const KEEP_SNAPSHOTS_HELP = 'provider aws: keep the EBS snapshots the export took (default: deleted at the end); the result names them (kept snapshot)';
+export const KEEP_SNAPSHOTS_HELP = 'providers aws and azure: keep the snapshots the export took (default: deleted at the end); the result names them (kept snapshot)';
 export const SINCE_SNAPSHOT_HELP =
   "provider aws: an incremental export: read only the blocks changed since an earlier export's kept snapshot (vol-...=snap-...,...; or one snap-... of a one-disk source), laid over that export's raw/qcow2/vhd images in the same output (a directory or s3://), which the new images replace";
 
@@ -56,7 +56,6 @@ export function refuseForeignFlags(flags: ProviderFlags): void {
     aws: [
       flags.region !== undefined ? '-region' : '',
       flags.awsProfile !== undefined ? '-aws-profile' : '',
-      flags.keepSnapshots ? '-keep-snapshots' : '',
       flags.sinceSnapshot !== undefined ? '-since-snapshot' : '',
     ].filter(Boolean),
     azure: [flags.subscription !== undefined ? '-subscription' : '', flags.resourceGroup !== undefined ? '-resource-group' : ''].filter(Boolean),
@@ -64,6 +63,9 @@ export function refuseForeignFlags(flags: ProviderFlags): void {
   for (const [provider, given] of Object.entries(own)) {
     if (flags.provider === provider || given.length === 0) continue;
     throw new CliError(`${given.join(', ')} ${given.length > 1 ? 'are' : 'is'} for -provider ${provider}: add -provider ${provider}`, ExitCode.Usage);
+  }
+  if (flags.keepSnapshots && flags.provider !== 'aws' && flags.provider !== 'azure') {
+    throw new CliError('-keep-snapshots is for -provider aws or azure (a vSphere export always removes the snapshot it took): add -provider aws or azure', ExitCode.Usage);
   }
 }
 

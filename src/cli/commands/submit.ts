@@ -75,7 +75,7 @@ export function submitCommand(ctx: CommandContext): Command {
   return withCommonOptions(
     new Command('submit')
       .description(
-        'submit an export job: -vm <path> -output <dir>, or -file job.yaml; from AWS: -provider aws -vm <instance id, Name tag, vol-... or snap-...> [-region R] [-keep-snapshots] [-since-snapshot <kept snapshot>]; from Azure: -provider azure -vm <VM resource id, or name with -resource-group> [-subscription S]',
+        'submit an export job: -vm <path> -output <dir>, or -file job.yaml; from AWS: -provider aws -vm <instance id, Name tag, vol-... or snap-...> [-region R] [-keep-snapshots] [-since-snapshot <kept snapshot>]; from Azure: -provider azure -vm <VM resource id, or name with -resource-group> [-subscription S] [-keep-snapshots]',
       )
       .option(
         '--vm <path>',

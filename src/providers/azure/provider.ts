@@ -93,6 +93,11 @@ export class AzureProvider extends SessionlessProvider implements SourceProvider
     return this.snapshots.remove(snapshotId);
   }
 
+  /** A set the job keeps: its snapshots stay, their read access (the export's SAS) ends. */
+  endSnapshotAccess(snapshotId: string): Promise<void> {
+    return this.snapshots.revokeAll(snapshotId);
+  }
+
   /** Deallocates the VM (Azure shuts the guest down first); `graceful` is Azure's own. */
   async powerOff(vmId: string, options: { graceful: boolean; timeoutMs: number }): Promise<void> {
     await deallocateVm(this.client, this.inventory.ref(vmId), { timeoutMs: options.timeoutMs, ...(this.pollIntervalMs ? { pollIntervalMs: this.pollIntervalMs } : {}) });

@@ -151,6 +151,13 @@ export class SnapshotSets {
     }
   }
 
+  /** Ends the read access to every snapshot of the set (a set the job keeps); one already gone is no error. */
+  async revokeAll(set: string): Promise<void> {
+    const results = await Promise.allSettled(parseSnapshotSet(set).map(({ snapshot }) => this.revoke(snapshot)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !isNotFound(r.reason));
+    if (failed) throw failed.reason;
+  }
+
   /** Revokes access to and deletes every snapshot of the set this provider made (tagged); the rest is refused. */
   async remove(set: string): Promise<void> {
     const pairs = parseSnapshotSet(set);
