@@ -27,6 +27,13 @@ export interface S3Settings {
    * no S3 output is allowed.
    */
   allowedBuckets?: string[];
+  /**
+   * A request to S3 whose connection moves no byte for this long fails and is
+   * retried (default 60 s). Without it a stalled endpoint (a dropped route, a
+   * firewall that swallows packets) hung the transfer forever: its activity kept
+   * heartbeating, so Temporal never timed it out. Not a file key: tests shorten it.
+   */
+  idleTimeoutMs?: number;
 }
 
 export interface HyperConfig {

@@ -29,6 +29,9 @@ export interface SinkFactory {
   close(): void;
 }
 
+const S3_CONNECT_TIMEOUT_MS = 10_000;
+const S3_IDLE_TIMEOUT_MS = 60_000;
+
 /**
  * Opens the sink a workflow names; one S3 client per worker, built on first use.
  * The AWS SDK is imported then too: a worker that only ever writes local files
@@ -41,6 +44,8 @@ export function createSinkFactory(s3Settings: S3Settings, rules: SinkRules): Sin
     return (client ??= new S3Client({
       region: s3Settings.region,
       forcePathStyle: s3Settings.forcePathStyle,
+      // An idle limit, not a deadline (the SDK's requestTimeout): a part still uploading at any speed never trips it.
+      requestHandler: { connectionTimeout: S3_CONNECT_TIMEOUT_MS, socketTimeout: s3Settings.idleTimeoutMs ?? S3_IDLE_TIMEOUT_MS },
       ...(s3Settings.endpoint ? { endpoint: s3Settings.endpoint } : {}),
       ...(s3Settings.accessKeyId && s3Settings.secretAccessKey
         ? {
