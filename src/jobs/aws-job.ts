@@ -32,17 +32,6 @@ export function normaliseAwsSource(source: unknown, label: string, warnings: str
   );
 }
 
-/**
- * A job of another provider refuses the cloud-only options instead of ignoring them;
- * `removes` says what that provider does with the snapshots it takes.
- */
-export function refuseAwsOptions(job: JobDefinitionInput, label: string, anExport: string, removes: string): void {
-  if (job.options?.keep_snapshots !== undefined) {
-    throw new JobRejected(`${label}options.keep_snapshots: is for providers aws and azure (the snapshots a cloud export takes); ${removes}`);
-  }
-  refuseSinceSnapshot(job, label, anExport);
-}
-
 /** since_snapshot is AWS's alone (EBS changed blocks). */
 export function refuseSinceSnapshot(job: JobDefinitionInput, label: string, anExport: string): void {
   if (job.options?.since_snapshot !== undefined) {
@@ -59,7 +48,10 @@ export function refuseAwsFields(job: JobDefinitionInput, label: string): void {
       `${label}source: is for providers aws (region, profile) and azure (subscription_id, resource_group); give provider: aws or azure, or name a vCenter with profile or vcenter`,
     );
   }
-  refuseAwsOptions(job, label, 'a vSphere export', 'a vSphere export always removes the snapshot it took');
+  if (job.options?.keep_snapshots !== undefined) {
+    throw new JobRejected(`${label}options.keep_snapshots: is for providers aws and azure (the snapshots a cloud export takes); a vSphere export always removes the snapshot it took`);
+  }
+  refuseSinceSnapshot(job, label, 'a vSphere export');
 }
 
 export interface AwsJobParts extends CloudJobFormat {
