@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { daemonCommand } from '../src/daemon/process-settings.js';
-import { dyingWithParent, freePort } from '../src/devservices/process.js';
+import { dyingWithParent } from '../src/devservices/process.js';
+import { freePort } from '../src/devservices/ports.js';
 import { projectRoot } from '../src/devservices/tools.js';
 
 export const run = promisify(execFile);

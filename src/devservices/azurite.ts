@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { childEnvironment } from '../core/child-env.js';
 import { probeStatus } from './http-probe.js';
-import { freePort, launch, waitUntilReady, type ManagedProcess } from './process.js';
+import { launch, waitUntilReady, type ManagedProcess } from './process.js';
+import { freePort, retryOnPortClash } from './ports.js';
 import { projectRoot } from './tools.js';
 
 export interface Azurite {
@@ -35,7 +36,11 @@ export function azuriteBlobPath(): string {
   return path;
 }
 
-export async function startAzurite(options: AzuriteOptions): Promise<Azurite> {
+export function startAzurite(options: AzuriteOptions): Promise<Azurite> {
+  return retryOnPortClash(() => startAzuriteOnce(options));
+}
+
+async function startAzuriteOnce(options: AzuriteOptions): Promise<Azurite> {
   const account = options.account ?? 'hypersdktest';
   if (!/^[a-z0-9]{3,24}$/.test(account)) throw new Error(`Azurite: '${account}' is not a storage account name (3-24 lowercase letters and digits)`);
   const accountKey = randomBytes(64).toString('base64');

@@ -3,7 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { childEnvironment } from '../core/child-env.js';
 import { probeStatus } from './http-probe.js';
-import { freePort, launch, waitUntilReady, type ManagedProcess } from './process.js';
+import { launch, waitUntilReady, type ManagedProcess } from './process.js';
+import { freePort, retryOnPortClash } from './ports.js';
 import { toolPath } from './tools.js';
 
 export interface Minio {
@@ -17,7 +18,11 @@ export interface Minio {
 }
 
 /** Starts a MinIO server on 127.0.0.1 with per-run random root credentials. */
-export async function startMinio(options: { workDir: string }): Promise<Minio> {
+export function startMinio(options: { workDir: string }): Promise<Minio> {
+  return retryOnPortClash(() => startMinioOnce(options));
+}
+
+async function startMinioOnce(options: { workDir: string }): Promise<Minio> {
   const port = await freePort();
   const consolePort = await freePort();
   const dataDir = join(options.workDir, 'minio-data');

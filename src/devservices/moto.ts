@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { childEnvironment } from '../core/child-env.js';
 import { probeStatus } from './http-probe.js';
-import { freePort, launch, waitUntilReady, type ManagedProcess } from './process.js';
+import { launch, waitUntilReady, type ManagedProcess } from './process.js';
+import { freePort, retryOnPortClash } from './ports.js';
 import { projectRoot } from './tools.js';
 
 /**
@@ -45,7 +46,11 @@ export function motoPython(): string {
  * Starts moto in server mode on 127.0.0.1, through the launcher that patches it first.
  * moto keeps everything in memory and checks no signature: any credentials do.
  */
-export async function startMoto(options: MotoOptions): Promise<Moto> {
+export function startMoto(options: MotoOptions): Promise<Moto> {
+  return retryOnPortClash(() => startMotoOnce(options));
+}
+
+async function startMotoOnce(options: MotoOptions): Promise<Moto> {
   const without = options.without ?? [];
   const patches = without === 'all' ? [] : MOTO_PATCHES.filter((p) => !without.includes(p));
   const port = await freePort();

@@ -1,10 +1,9 @@
 import { mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CHILD_ENV_NAMES, childEnvironment } from '../core/child-env.js';
-import { freePort, launch, waitUntilReady } from './process.js';
+import { launch, waitUntilReady } from './process.js';
 
 const logDir = mkdtempSync(join(tmpdir(), 'hypersdk-proc-'));
 
@@ -30,19 +29,6 @@ describe('launch / stop', () => {
       waitUntilReady(proc, () => Promise.reject(new Error('connection refused')), 300),
     ).rejects.toThrow(/idler was not ready after 300 ms \(last probe error: connection refused\)/);
     expect(proc.exited).toBe(true);
-  });
-});
-
-describe('freePort', () => {
-  it('returns a port that can be bound on loopback', async () => {
-    const port = await freePort();
-    expect(port).toBeGreaterThan(0);
-    const server = createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', resolve);
-    });
-    await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 });
 

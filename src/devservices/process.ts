@@ -2,8 +2,7 @@
 // toxiproxy) that the tests, the benchmarks, the demo and hypervisord's embedded
 // mode run on loopback.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { closeSync, createWriteStream, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { childEnvironment } from '../core/child-env.js';
 
@@ -11,6 +10,8 @@ export interface ManagedProcess {
   readonly name: string;
   readonly pid: number;
   readonly logFile: string;
+  /** Size of the log when this process was launched: what it wrote starts there (logs are appended to). */
+  readonly logStart: number;
   /** True once the process has exited (for whatever reason). */
   readonly exited: boolean;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
@@ -37,6 +38,7 @@ export function dyingWithParent(binary: string, args: readonly string[]): [strin
 
 export function launch(name: string, binary: string, options: LaunchOptions): ManagedProcess {
   const [command, args] = dyingWithParent(binary, options.args);
+  const logStart = existsSync(options.logFile) ? statSync(options.logFile).size : 0;
   const log = createWriteStream(options.logFile, { flags: 'a' });
   const child: ChildProcess = spawn(command, args, {
     env: options.env ?? childEnvironment(),
@@ -64,6 +66,7 @@ export function launch(name: string, binary: string, options: LaunchOptions): Ma
     name,
     pid,
     logFile: options.logFile,
+    logStart,
     get exited() {
       return exited;
     },
@@ -86,22 +89,6 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port assigned'));
-      });
-    });
-  });
-}
-
 /**
  * Polls `probe` until it returns a value, the process dies, or `timeoutMs` passes.
  * The error carries the tail of the server's log, which is what one needs to see.
@@ -113,20 +100,52 @@ export async function waitUntilReady<T>(
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
+  let lostPort = false;
   while (Date.now() < deadline) {
     if (proc.exited) break;
     try {
       const value = await probe();
-      if (value !== undefined) return value;
+      // Another server answering on the port while ours has died (it lost the port) is no success.
+      if (value !== undefined && !proc.exited) return value;
     } catch (err) {
       lastError = err;
     }
+    // Some servers (toxiproxy) log a failed bind and live on; the probe would
+    // then talk to whoever holds the port until the deadline.
+    if (PORT_TAKEN.test(logSince(proc))) {
+      lostPort = true;
+      break;
+    }
     await sleep(100);
   }
-  const why = proc.exited ? 'exited before it was ready' : `was not ready after ${timeoutMs} ms`;
+  const why = lostPort
+    ? 'lost its port to another process (address already in use)'
+    : proc.exited
+      ? 'exited before it was ready'
+      : `was not ready after ${timeoutMs} ms`;
   await proc.stop();
   const detail = lastError instanceof Error ? ` (last probe error: ${lastError.message})` : '';
   throw new Error(`${proc.name} ${why}${detail}. Log tail (${proc.logFile}):\n${logTail(proc.logFile)}`);
+}
+
+/** How servers (Go's net, Node's listen) say their port was taken. */
+const PORT_TAKEN = /address already in use|EADDRINUSE/i;
+
+/** The last 64 KiB this process wrote to its log. */
+function logSince(proc: ManagedProcess): string {
+  let fd: number | undefined;
+  try {
+    fd = openSync(proc.logFile, 'r');
+    const size = statSync(proc.logFile).size;
+    const start = Math.max(proc.logStart, size - 65_536);
+    const buffer = Buffer.alloc(Math.max(0, size - start));
+    const read = readSync(fd, buffer, 0, buffer.length, start);
+    return buffer.subarray(0, read).toString('utf8');
+  } catch {
+    return '';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 export function logTail(file: string, lines = 20): string {

@@ -1,7 +1,8 @@
 import { Connection } from '@temporalio/client';
 import { join } from 'node:path';
 import { searchAttributes } from '../temporal/search-attributes.js';
-import { freePort, launch, waitUntilReady, type ManagedProcess } from './process.js';
+import { launch, waitUntilReady, type ManagedProcess } from './process.js';
+import { freePort, retryOnPortClash } from './ports.js';
 import { toolPath } from './tools.js';
 
 export interface TemporalDevServer {
@@ -25,7 +26,11 @@ export interface TemporalDevServerOptions {
 }
 
 /** Starts `temporal server start-dev` on 127.0.0.1 with hypersdk's search attributes. */
-export async function startTemporalDevServer(options: TemporalDevServerOptions): Promise<TemporalDevServer> {
+export function startTemporalDevServer(options: TemporalDevServerOptions): Promise<TemporalDevServer> {
+  return retryOnPortClash(() => startTemporalDevServerOnce(options));
+}
+
+async function startTemporalDevServerOnce(options: TemporalDevServerOptions): Promise<TemporalDevServer> {
   const port = options.port ?? (await freePort());
   const namespace = options.namespace ?? 'default';
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--namespace', namespace];

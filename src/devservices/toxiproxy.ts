@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { probeStatus } from './http-probe.js';
-import { freePort, launch, waitUntilReady, type ManagedProcess } from './process.js';
+import { launch, waitUntilReady, type ManagedProcess } from './process.js';
+import { freePort, retryOnPortClash } from './ports.js';
 import { toolPath } from './tools.js';
 
 export interface Toxiproxy {
@@ -11,7 +12,11 @@ export interface Toxiproxy {
 }
 
 /** Starts toxiproxy-server on 127.0.0.1; proxies and toxics are created through its API. */
-export async function startToxiproxy(options: { workDir: string }): Promise<Toxiproxy> {
+export function startToxiproxy(options: { workDir: string }): Promise<Toxiproxy> {
+  return retryOnPortClash(() => startToxiproxyOnce(options));
+}
+
+async function startToxiproxyOnce(options: { workDir: string }): Promise<Toxiproxy> {
   const port = await freePort();
   const proc = launch('toxiproxy', toolPath('toxiproxy-server'), {
     args: ['-host', '127.0.0.1', '-port', String(port)],

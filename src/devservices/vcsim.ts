@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { childEnvironment } from '../core/child-env.js';
 import { probeStatus } from './http-probe.js';
-import { freePort, launch, waitUntilReady, type ManagedProcess } from './process.js';
+import { launch, waitUntilReady, type ManagedProcess } from './process.js';
+import { freePort, retryOnPortClash } from './ports.js';
 import { toolPath } from './tools.js';
 
 export interface Vcsim {
@@ -32,7 +33,11 @@ export interface VcsimOptions {
 }
 
 /** Starts vcsim, VMware's vSphere API simulator, on 127.0.0.1 with fixed credentials. */
-export async function startVcsim(options: VcsimOptions): Promise<Vcsim> {
+export function startVcsim(options: VcsimOptions): Promise<Vcsim> {
+  return retryOnPortClash(() => startVcsimOnce(options));
+}
+
+async function startVcsimOnce(options: VcsimOptions): Promise<Vcsim> {
   const port = await freePort();
   const username = options.username ?? 'hyper';
   const password = options.password ?? 'hyper-secret';

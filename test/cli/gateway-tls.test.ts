@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { daemonCommand } from '../../src/daemon/process-settings.js';
-import { dyingWithParent, freePort } from '../../src/devservices/process.js';
+import { dyingWithParent } from '../../src/devservices/process.js';
+import { freePort } from '../../src/devservices/ports.js';
 import { makeTestPki, type TestPki } from '../harness/certs.js';
 import { runBin, type BinRun } from '../harness/run-bin.js';
 

@@ -15,7 +15,7 @@ import { startGateway, type RunningGateway } from '../../src/api/gateway.js';
 import { runHyperexport } from '../../src/cli/hyperexport.js';
 import type { Prompts } from '../../src/cli/hyperexport/interactive.js';
 import type { VmRow } from '../../src/cli/hyperexport/backend.js';
-import { freePort } from '../../src/devservices/process.js';
+import { freePort } from '../../src/devservices/ports.js';
 import { connectVsphere } from '../../src/providers/vsphere/index.js';
 import { Client, Connection } from '@temporalio/client';
 import { createTestVm, sha256File } from '../export/helpers.js';

@@ -7,7 +7,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { daemonCommand } from '../../src/daemon/process-settings.js';
-import { dyingWithParent, freePort } from '../../src/devservices/process.js';
+import { dyingWithParent } from '../../src/devservices/process.js';
+import { freePort } from '../../src/devservices/ports.js';
 import type { ServiceInfo } from '../harness/services.js';
 import { runBin, type BinRun } from '../harness/run-bin.js';
 

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { freePort } from '../../src/devservices/process.js';
+import { freePort } from '../../src/devservices/ports.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../../src/devservices/temporal.js';
 import { exportInput, startWorker, temporalClient, testConfig } from '../harness/export-env.js';
 import { createProxy } from '../harness/toxiproxy.js';

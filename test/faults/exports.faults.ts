@@ -25,7 +25,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { TransferredDisk } from '../../src/activities/types.js';
 import type { HyperConfig } from '../../src/config/types.js';
-import { freePort } from '../../src/devservices/process.js';
+import { freePort } from '../../src/devservices/ports.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../../src/devservices/temporal.js';
 import { startVcsim, type Vcsim } from '../../src/devservices/vcsim.js';
 import type { ExportResult } from '../../src/core/export-contract.js';

@@ -1,7 +1,7 @@
 // A small client for toxiproxy's admin API: put a proxy in front of a service and
 // inject network faults (bandwidth limits, latency, resets, stalls) on loopback.
 import { request } from 'undici';
-import { freePort } from '../../src/devservices/process.js';
+import { freePort } from '../../src/devservices/ports.js';
 
 export interface Proxy {
   name: string;
