@@ -165,7 +165,6 @@ describe('hyperexport -provider aws', () => {
     [['-vm', '/DC0/vm/a', '-since-snapshot', 'snap-0bbb2222'], 'hyperexport: -since-snapshot is for -provider aws: add -provider aws'],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-since-snapshot', 'snap-0bbb2222,snap-0ccc3333'], 'hyperexport: -since-snapshot "snap-0bbb2222,snap-0ccc3333" is not one snapshot id (snap-…, for a one-disk source) or an earlier export\'s kept_snapshot'],
     [['-provider', 'aws', '-vm', 'i-0aaa1111,i-0bbb2222', '-since-snapshot', 'snap-0bbb2222'], "hyperexport: -since-snapshot names the earlier snapshots of one instance's disks: give it with one -vm, not 2"],
-    [['-provider', 'aws', '-vm', 'i-0abc1234', '-standalone'], 'hyperexport: hyperexport --provider aws needs a daemon (hypervisord): -standalone exports from vSphere only; leave out -standalone'],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-method', 'datastore'], 'hyperexport: -method datastore is a vSphere export method'],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-profile', 'default'], 'hyperexport: -profile names a vCenter profile; for a profile of the daemon\'s shared AWS config give -aws-profile'],
     [['-provider', 'aws', '-vm', 'i-0abc1234', '-region', 'Ireland'], 'hyperexport: -region "Ireland" is not an AWS region name such as us-east-1 or eu-west-1'],
@@ -177,11 +176,12 @@ describe('hyperexport -provider aws', () => {
     expect(gw.started.length).toBe(before);
   });
 
-  it('with no daemon answering says that AWS needs one (exit 3) instead of exporting here', async () => {
+  it('with no daemon answering exports here, and with no region to read refuses naming -region (exit 2) before contacting anything', async () => {
     const url = `http://127.0.0.1:${await closedPort()}`;
-    const r = await hyperexport(['-provider', 'aws', '-region', 'eu-west-1', '-vm', 'i-0abc1234'], { env: { HYPERVISOR_URL: url } });
-    expect(r.code).toBe(3);
-    expect(r.err).toBe(`hyperexport: no daemon at ${url} (ECONNREFUSED): hyperexport --provider aws needs a daemon (hypervisord); start 'hypervisord', or point -daemon / HYPERVISOR_URL at one\n`);
+    const r = await hyperexport(['-provider', 'aws', '-vm', 'i-0abc1234'], { env: { HYPERVISOR_URL: url } });
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`hyperexport: no daemon at ${url} (ECONNREFUSED); exporting here (standalone)\n`);
+    expect(r.err).toContain("hyperexport: -region: is required for provider aws: give -region (e.g. us-east-1), or set aws.region (AWS_REGION) in this process's configuration\n");
   });
 
   it('documents the flags in --help', async () => {

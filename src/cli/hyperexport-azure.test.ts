@@ -61,18 +61,18 @@ describe('hyperexport -provider azure', () => {
     ]);
   });
 
-  it('says that Azure needs a daemon when none answers, exporting nothing here', async () => {
+  it('exports here when no daemon answers; a VM name with no subscription to read is refused naming -subscription (exit 2) before contacting anything', async () => {
     const server = createServer();
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const { port } = server.address() as { port: number };
     await new Promise<void>((r) => server.close(() => r()));
-    const r = await hyperexport(['-provider', 'azure', '-vm', VM_ID], { HYPERVISOR_URL: `http://127.0.0.1:${port}` });
-    expect(r.code).not.toBe(0);
-    expect(r.err).toContain('hyperexport --provider azure needs a daemon (hypervisord)');
+    const r = await hyperexport(['-provider', 'azure', '-vm', 'db-7', '-resource-group', 'rg-db'], { HYPERVISOR_URL: `http://127.0.0.1:${port}` });
+    expect(r.code, r.err).toBe(2);
+    expect(r.err).toContain('exporting here (standalone)');
+    expect(r.err).toContain("hyperexport: -subscription: is required for provider azure with a VM name: give -subscription, a VM resource id as -vm, or set");
   });
 
   it.each([
-    [['-provider', 'azure', '-vm', VM_ID, '-standalone'], 'hyperexport: hyperexport --provider azure needs a daemon (hypervisord): -standalone exports from vSphere only; leave out -standalone'],
     [['-provider', 'azure', '-vm', VM_ID, '-method', 'datastore'], 'hyperexport: -method datastore is a vSphere export method; an Azure export always reads the pages of managed-disk snapshots'],
     [['-provider', 'azure', '-vm', VM_ID, '-profile', 'vc1'], "hyperexport: -profile names a vCenter profile; an Azure export uses the daemon's Azure credentials"],
     [['-provider', 'azure', '-vm', 'db-7', '-subscription', 'prod'], 'hyperexport: -subscription "prod" is not a subscription id'],

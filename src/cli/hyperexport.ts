@@ -39,7 +39,6 @@ import {
   type Provider,
 } from './commands/provider-flags.js';
 import type { CloudSourceFlags } from './hyperexport/backend.js';
-import { needsDaemon } from './hyperexport/open-backend.js';
 import { processIo, type CliIo } from './io.js';
 
 export interface HyperexportOptions {
@@ -98,8 +97,9 @@ Exit codes:
   1  an export failed or was refused, a VM was not found, or -verify / -compress failed
   2  usage error (unknown flag, bad value, no -vm outside a terminal, unreadable -batch file)
   3  the -daemon named is unreachable; or no daemon answers and the export cannot run
-     here either (no GOVC_* credentials, vCenter or Temporal unreachable)
-  4  authentication failed (-token / HYPERSDK_API_TOKEN, or the vCenter credentials)
+     here either (no GOVC_* credentials, no cloud region or subscription; vCenter, the
+     cloud or Temporal unreachable)
+  4  authentication failed (-token / HYPERSDK_API_TOKEN, or the vCenter or cloud credentials)
   130  interrupted with Ctrl-C (the exports this run started are cancelled)
 `;
 
@@ -118,20 +118,22 @@ Examples:
                                                 an embedded Temporal unless TEMPORAL_ADDRESS is set
   hyperexport -provider aws -region eu-west-1 -vm i-0123456789abcdef0 -format raw
                                                 an EC2 instance (or its Name tag, vol-..., snap-...)
-                                                through the daemon, read with the daemon's AWS
-                                                credentials; -keep-snapshots keeps its EBS snapshots
+                                                read with the AWS credentials of the daemon, or of
+                                                this process when no daemon answers (or -standalone);
+                                                -keep-snapshots keeps its EBS snapshots
   hyperexport -provider aws -vm i-0123456789abcdef0 -output ./out -since-snapshot vol-0aaa=snap-0bbb
                                                 incremental: only the blocks changed since the snapshot
                                                 an earlier export to ./out kept (its kept snapshot)
   hyperexport -provider azure -vm web-01 -resource-group rg-prod -subscription <id> -format qcow2
-                                                an Azure VM (or its resource id as -vm) through the
-                                                daemon, read from snapshots of its managed disks;
-                                                -keep-snapshots keeps them (their access revoked)
+                                                an Azure VM (or its resource id as -vm), read from
+                                                snapshots of its managed disks by the daemon or this
+                                                process; -keep-snapshots keeps them (access revoked)
 
 Daemon or not: hyperexport asks the daemon (-daemon, else HYPERVISOR_URL, HYPERVISORD_URL,
 HYPERSDK_DAEMON_URL, DAEMON_ADDR, else ${DEFAULT_DAEMON_URL}). When nothing answers there
 (connection refused, unknown host, no answer in 3 s) it says so on one line and exports
-in this process, as with -standalone (GOVC_* credentials needed). A daemon that answers
+in this process, as with -standalone (GOVC_* credentials needed; with -provider aws or
+azure this process's AWS or Azure credentials and region or subscription). A daemon that answers
 with an error (401, 5xx) is never bypassed. A URL given with -daemon is never bypassed
 either: if it does not answer, hyperexport stops with exit 3.
 
@@ -139,7 +141,8 @@ Flags take one dash or two: -vm x == --vm x; switches take Go's -quiet=true|fals
 With several VMs, each goes to <output>/<vm name>. Ctrl-C cancels the exports this run
 started (exit 130). -verify and -compress read the exported files after the job, so the
 output directory must be readable here (standalone, or a daemon on this machine).
-Environment: HYPERVISOR_URL (daemon), HYPERSDK_API_TOKEN, GOVC_* and TEMPORAL_ADDRESS (standalone).
+Environment: HYPERVISOR_URL (daemon), HYPERSDK_API_TOKEN; standalone: GOVC_* (vSphere), the
+AWS_* or AZURE_* credential variables (-provider aws or azure), TEMPORAL_ADDRESS.
 `;
 
 function positiveInt(value: string): number {
@@ -326,7 +329,6 @@ function cloudFlagsOf(options: HyperexportOptions, env: NodeJS.ProcessEnv): Clou
   const provider = options.provider;
   if (provider !== 'aws' && provider !== 'azure') return undefined;
   const refuse = (message: string) => new CliError(message, ExitCode.Usage);
-  if (options.standalone) throw refuse(`${needsDaemon(provider)}: -standalone exports from vSphere only; leave out -standalone`);
   if (options.method !== undefined && options.method !== 'auto') {
     const how = provider === 'aws' ? 'an AWS export always reads EBS snapshot blocks' : 'an Azure export always reads the pages of managed-disk snapshots';
     throw refuse(`-method ${options.method} is a vSphere export method; ${how}: leave out -method`);
@@ -341,6 +343,13 @@ function cloudFlagsOf(options: HyperexportOptions, env: NodeJS.ProcessEnv): Clou
   const profile = awsProfileToSend(options.awsProfile);
   return { provider, fields: { ...(region ? { region } : {}), ...(profile ? { profile } : {}) } };
 }
+
+/** What a standalone run reads with, by provider (for hints). */
+const STANDALONE_CREDENTIALS = {
+  vsphere: 'GOVC_URL, GOVC_USERNAME, GOVC_PASSWORD',
+  aws: "this process's AWS credentials and AWS_REGION",
+  azure: "this process's Azure credentials and AZURE_SUBSCRIPTION_ID",
+} as const;
 
 /** Checks that need no daemon or vCenter; resolves to the options with what the flags imply. */
 function settle(options: HyperexportOptions): HyperexportOptions {
@@ -485,10 +494,9 @@ export async function runHyperexport(args: readonly string[], deps: HyperexportD
     if (err instanceof CliError) {
       io.err(`hyperexport: ${err.message}\n`);
       if (err.exitCode === ExitCode.Usage) io.err(`${USAGE}\n`);
-      if (err.exitCode === ExitCode.Unreachable && options.daemon !== undefined && /^cannot reach the daemon/.test(err.message) && (options.provider === 'aws' || options.provider === 'azure')) {
-        io.err(`hint: ${needsDaemon(options.provider)}: start 'hypervisord' where -daemon points, or leave out -daemon to use HYPERVISOR_URL or ${DEFAULT_DAEMON_URL}\n`);
-      } else if (err.exitCode === ExitCode.Unreachable && options.daemon !== undefined && /^cannot reach the daemon/.test(err.message)) {
-        io.err("hint: -daemon names a daemon, so hyperexport does not export without it: start 'hypervisord' there, leave out -daemon to export here when no daemon answers, or pass -standalone (uses GOVC_URL, GOVC_USERNAME, GOVC_PASSWORD)\n");
+      if (err.exitCode === ExitCode.Unreachable && options.daemon !== undefined && /^cannot reach the daemon/.test(err.message)) {
+        const credentials = STANDALONE_CREDENTIALS[options.provider === 'aws' || options.provider === 'azure' ? options.provider : 'vsphere'];
+        io.err(`hint: -daemon names a daemon, so hyperexport does not export without it: start 'hypervisord' there, leave out -daemon to export here when no daemon answers, or pass -standalone (uses ${credentials})\n`);
       }
       return err.exitCode;
     }

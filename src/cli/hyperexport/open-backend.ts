@@ -20,32 +20,31 @@ export interface BackendChoice {
   useDaemon?: boolean;
   config?: string;
   profile?: string;
-  /** -provider aws or azure: only a daemon exports from a cloud (this process has no worker for one). */
+  /** -provider aws or azure: the cloud a daemon, or this process with its own credentials, reads. */
   cloud?: CloudSourceFlags;
   /** No notes on stderr ("starting Temporal..."): -json and -quiet. */
   silent: boolean;
 }
 
-/** What a cloud export cannot do without a daemon. */
-export function needsDaemon(provider: CloudSourceFlags['provider']): string {
-  return `hyperexport --provider ${provider} needs a daemon (hypervisord)`;
-}
-
 async function openStandalone(choice: BackendChoice, io: CliIo): Promise<ExportBackend> {
-  // Loaded on demand: the Temporal worker and the vSphere client are heavy, and daemon mode needs neither.
-  const { StandaloneBackend } = await import('./standalone-backend.js');
-  return StandaloneBackend.open({
+  const options = {
     ...(choice.config ? { configFile: choice.config } : {}),
     ...(choice.profile ? { profile: choice.profile } : {}),
     env: io.env,
-    note: (text) => {
+    note: (text: string) => {
       if (!choice.silent) io.err(text);
     },
-  });
+  };
+  // Loaded on demand: the Temporal worker and the providers are heavy, and daemon mode needs neither.
+  if (choice.cloud) {
+    const { CloudStandaloneBackend } = await import('./standalone-cloud-backend.js');
+    return CloudStandaloneBackend.open(choice.cloud, options);
+  }
+  const { StandaloneBackend } = await import('./standalone-backend.js');
+  return StandaloneBackend.open(options);
 }
 
 export async function openBackend(choice: BackendChoice, io: CliIo): Promise<ExportBackend> {
-  if (choice.standalone && choice.cloud) throw new CliError(`${needsDaemon(choice.cloud.provider)}: -standalone exports from vSphere only; leave out -standalone`, ExitCode.Usage);
   if (choice.standalone) return openStandalone(choice, io);
   const url = resolveDaemonUrl(choice.daemon, io.env);
   const token = choice.token ?? io.env.HYPERSDK_API_TOKEN;
@@ -54,10 +53,7 @@ export async function openBackend(choice: BackendChoice, io: CliIo): Promise<Exp
 
   const probe = await probeDaemon(daemon.url);
   if (probe.reachable) return daemon;
-  if (choice.cloud) {
-    throw new CliError(`no daemon at ${daemon.url} (${probe.reason}): ${needsDaemon(choice.cloud.provider)}; start 'hypervisord', or point -daemon / HYPERVISOR_URL at one`, ExitCode.Unreachable);
-  }
-  const { MissingCredentialsError } = await import('./standalone-backend.js');
+  const { MissingCredentialsError } = await import('./standalone-config.js');
   let standalone: ExportBackend;
   try {
     standalone = await openStandalone(choice, io);
