@@ -16,6 +16,7 @@ import type { OutputSink } from '../storage/sink.js';
 import { openImageDiskWriter } from '../storage/image/image-disk-writer.js';
 import { transferExtents } from '../transfer/extent-transfer.js';
 import { openEarlierImageSource, type EarlierImageSource } from '../transfer/earlier-image-source.js';
+import { openTarMember } from '../formats/tar-member.js';
 import { OverlayExtentSource } from '../transfer/overlay-extent-source.js';
 import type { TransferCheckpoint } from '../transfer/types.js';
 import type { ExportActivityDeps } from './deps.js';
@@ -46,7 +47,7 @@ export async function transferExtentDisk(
     throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `${input.fileName}: no export target to read the disk from`, nonRetryable: true });
   }
   const sink = await deps.sinks.open(input.sink);
-  const base = input.since ? await openEarlierImage(sink, input.fileName, image.format) : undefined;
+  const base = input.since ? await openEarlierImage(sink, input.fileName, image.format, input.sinceArchive) : undefined;
   try {
     const read = await openExtentSource(input.vm, input.diskKey, target, input.since ? { since: input.since } : {});
     return await transferSource(deps, { ...input, target }, sink, image, base ? new OverlayExtentSource(base, read) : read, checkpoint);
@@ -118,16 +119,20 @@ async function transferSource(
 
 /**
  * The image an earlier export published under this disk's name in the same
- * output: the base an incremental export lays the changes over. The new image is
- * staged beside it and replaces it only when the whole export is published.
+ * output (or packed under it into the archive `archive`, for an OVA): the base an
+ * incremental export lays the changes over. The new image is staged beside it and
+ * replaces it only when the whole export is published.
  */
-async function openEarlierImage(sink: OutputSink, name: string, format: ImageFormat): Promise<EarlierImageSource> {
+async function openEarlierImage(sink: OutputSink, name: string, format: ImageFormat, archive: string | undefined): Promise<EarlierImageSource> {
+  const where = archive ? `${sink.describe(archive)}, member ${name}` : sink.describe(name);
   try {
-    return await openEarlierImageSource(await sink.openFinished(name), format);
+    const file = archive ? await openTarMember(await sink.openFinished(archive), name) : await sink.openFinished(name);
+    if (!file) throw new Error(`the earlier export's ${archive} holds no ${name} to apply the changes to; it was exported with another format or disk layout`);
+    return await openEarlierImageSource(file, format);
   } catch (err) {
     if (err instanceof ApplicationFailure) throw err; // the sink's own verdict, retryable (S3 unreachable) or not (access denied)
     const code = (err as { code?: unknown }).code;
-    const why = code === 'ENOENT' ? `there is no earlier export's ${name} to apply the changes to; export the snapshot it names there first` : (err as Error).message;
-    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `since_snapshot: ${why} (${sink.describe(name)})`, nonRetryable: true });
+    const why = code === 'ENOENT' ? `there is no earlier export's ${archive ?? name} to apply the changes to; export the snapshot it names there first` : (err as Error).message;
+    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `since_snapshot: ${why} (${where})`, nonRetryable: true });
   }
 }

@@ -71,6 +71,8 @@ export interface TransferDiskInput {
   image?: { format: ImageFormat; virtualSize: number };
   /** Incremental: the changes since this snapshot, laid over the image of the same name already in the output. */
   since?: string;
+  /** Incremental to an OVA: the earlier image is the member of this name's archive (the OVA the new one replaces). */
+  sinceArchive?: string;
 }
 
 /**

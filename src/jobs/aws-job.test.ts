@@ -161,10 +161,8 @@ describe('an AWS job', () => {
     expect((await prepareSubmit(config, { provider: 'aws', vm_path: 'i-0abc1234' })).jobs[0]!.input.format).toBe('vhd');
   });
 
-  it('refuses an incremental export to an OVA (its images are inside the archive), naming since_snapshot', async () => {
-    expect(await errorOf({ provider: 'aws', vm_path: 'i-0abc1234', format: 'ova', options: { since_snapshot: 'snap-0123abcd' } })).toBe(
-      'options.since_snapshot: an incremental export updates the disk images an earlier export left in its output, and an OVA holds them inside one archive: give format qcow2, raw, vhd or ovf',
-    );
+  it('takes an incremental export to an OVA or an OVF (the earlier images are read where that export left them)', async () => {
+    expect((await one({ provider: 'aws', vm_path: 'i-0abc1234', format: 'ova', options: { since_snapshot: 'snap-0123abcd' } })).job!.input.options.sinceSnapshot).toBe('snap-0123abcd');
     expect((await one({ provider: 'aws', vm_path: 'i-0abc1234', format: 'ovf', options: { since_snapshot: 'snap-0123abcd' } })).job!.input.options.sinceSnapshot).toBe('snap-0123abcd');
   });
 

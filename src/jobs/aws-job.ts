@@ -78,11 +78,6 @@ export function awsJobParts(config: HyperConfig, job: JobDefinitionInput, label:
   refuseVsphereFields(job, label, VSPHERE_ONLY);
   checkAutoMethod(job.export_method, methodField, label, 'an AWS export always reads EBS snapshot blocks');
   const formats = cloudJobFormat(job.format, config.defaults.format, label, 'EBS volumes have none');
-  if (formats.format === 'ova' && job.options?.since_snapshot !== undefined) {
-    throw new JobRejected(
-      `${label}options.since_snapshot: an incremental export updates the disk images an earlier export left in its output, and an OVA holds them inside one archive: give format qcow2, raw, vhd or ovf`,
-    );
-  }
 
   const { ref, region: listedRegion } = splitListedAwsPath(job.vm_path);
   if (ref.length > 256) {

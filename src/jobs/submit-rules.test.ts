@@ -48,6 +48,22 @@ describe('prepareSubmit: S3 outputs only in s3.allowed_buckets', () => {
     });
     expect(refused.errors[0]).toMatch(/s3\.allowed_buckets/);
   });
+
+  it('refuses format ova into S3 at the door (an OVA is packed in a local directory), naming the field and what to give', async () => {
+    const config = await configWith({ HYPERSDK_S3_ALLOWED_BUCKETS: 'exports' });
+    const refused = await prepareSubmit(config, {
+      jobs: [
+        { vm_path: '/DC0/vm/a', output_path: 's3://exports/a', format: 'ova' },
+        { vm_path: 'i-0abc1234', provider: 'aws', source: { region: 'eu-west-1' }, output_path: 's3://exports/b', format: 'ova' },
+        { vm_path: '/DC0/vm/c', output_path: 's3://exports/c', format: 'ovf' },
+      ],
+    });
+    expect(refused.errors).toEqual([
+      'jobs[0].format: ova is packed in a local output directory, not in s3://exports/a: give format ovf (the descriptor, manifest and disks as objects)',
+      'jobs[1].format: ova is packed in a local output directory, not in s3://exports/b: give format ovf (the descriptor, manifest and disks as objects), or qcow2, raw or vhd',
+    ]);
+    expect(refused.jobs.map((j) => j.input.sink)).toEqual([{ kind: 's3', bucket: 'exports', prefix: 'c/' }]);
+  });
 });
 
 describe('prepareSubmit: what the original daemon\'s clients send', () => {

@@ -236,6 +236,10 @@ async function prepareOne(
 
   const requestedOutput = job.output_path ?? `${safeFileName(name)}-${jobId.slice(0, 8)}`;
   let sink = parseS3(config, requestedOutput, label);
+  if (sink && format === 'ova') {
+    // The worker refuses it too, but only once every disk is transferred.
+    throw new JobRejected(`${label}format: ova is packed in a local output directory, not in ${requestedOutput}: give format ovf (the descriptor, manifest and disks as objects)${cloud ? ', or qcow2, raw or vhd' : ''}`);
+  }
   let outputPath = requestedOutput;
   if (!sink) {
     try {

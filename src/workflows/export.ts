@@ -365,6 +365,7 @@ async function transferAll(
           ...(ova ? { ova: { name: ova.name, region: ova.regions[diskIndex]! } } : {}),
           ...(image ? { image: { format: image, virtualSize: disk.capacityBytes } } : {}),
           ...(input.options.sinceSnapshot ? { since: input.options.sinceSnapshot } : {}),
+          ...(input.options.sinceSnapshot && input.format === 'ova' ? { sinceArchive: ovaFileName(vm) } : {}),
         });
         state.state = 'done';
         state.bytesDone = done.bytes;

@@ -4,11 +4,13 @@
 // the second export must fetch exactly the changed blocks, once each, and leave
 // an image qemu-img finds identical to the new snapshot's volume and to a full
 // export of it. The same into S3 (MinIO): the earlier image is read back from its
-// object, the new one replaces it, and nothing of the job's staging stays behind.
+// object, the new one replaces it, and nothing of the job's staging stays behind;
+// and into an OVA, whose earlier image is read inside the earlier archive.
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { Client } from '@temporalio/client';
 import { createHash } from 'node:crypto';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createWriteStream, mkdirSync, readdirSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -130,6 +132,38 @@ describe.each(['qcow2', 'raw', 'vhd'] as const)('incremental export to %s', (for
     expect((await qemuImg('compare', '-f', driver, '-F', driver, image, diskOf(full, format))).stdout).toContain('Images are identical');
   }, 180_000);
 });
+
+// An OVA holds its disk inside the archive: the incremental export reads the
+// earlier image where it lies in the earlier OVA (tar headers walked, no copy),
+// and the new OVA replaces the old one. GNU tar unpacks it for qemu-img to judge.
+it('incremental export to an OVA: the disk packed in the earlier archive is the base, and the new archive holds the new snapshot', async () => {
+  const dir = join(root, 'incremental-ova');
+  mkdirSync(dir, { recursive: true });
+  const id = `inc-ova-${Date.now()}`;
+  const first = await run(exports.client, awsExportInput(`${id}-base`, base.snapshotId, dir, aws.patched.region, { format: 'ova', diskImage: 'qcow2' }));
+  expect(first.ovaPath).toBeDefined();
+  const before = readdirSync(dir).sort();
+
+  counter.reset();
+  const second = await run(
+    exports.client,
+    awsExportInput(`${id}-next`, next.snapshotId, dir, aws.patched.region, { format: 'ova', diskImage: 'qcow2', options: { sinceSnapshot: base.snapshotId } }),
+  );
+  expect(counter.reads(next.snapshotId).sort((a, b) => a - b)).toEqual(changed);
+  expect(counter.reads(base.snapshotId)).toEqual([]);
+  expect(second.ovaPath).toBe(first.ovaPath);
+  // The archive replaced the old one; nothing staged or unpacked is left beside it.
+  expect(readdirSync(dir).sort()).toEqual(before);
+
+  const unpacked = join(root, 'incremental-ova-unpacked');
+  mkdirSync(unpacked, { recursive: true });
+  execFileSync('tar', ['-xf', second.ovaPath!, '-C', unpacked]);
+  const disk = readdirSync(unpacked).find((f) => f.endsWith('.qcow2'));
+  expect(disk, readdirSync(unpacked).join(', ')).toBeDefined();
+  expect((await qemuImg('compare', '-f', 'qcow2', '-F', 'raw', join(unpacked, disk!), nextVolume)).stdout).toContain('Images are identical');
+  const manifest = await readFile(join(unpacked, readdirSync(unpacked).find((f) => f.endsWith('.mf'))!), 'utf8');
+  expect(manifest).toContain(createHash('sha256').update(await readFile(join(unpacked, disk!))).digest('hex'));
+}, 180_000);
 
 // qcow2 only: its map says which clusters to read back. A raw or VHD object has no
 // holes, so all of it is read back (1 GiB here: a minute against MinIO on this
