@@ -39,7 +39,7 @@ export const jobOptionsSchema = z.object({
     .optional()
     .meta({
       description:
-        "provider aws: an incremental export. An earlier snapshot of the same disks, as an earlier export's result named it (kept_snapshot, e.g. vol-a=snap-x,vol-b=snap-y), or one snapshot id for a one-disk source: only the blocks changed since it are read, laid over that export's raw/qcow2/vhd images in the same output_path (a directory or s3://), which the new images replace (no overwrite needed)",
+        "provider aws: an incremental export. An earlier snapshot of the same disks, as an earlier export's result named it (kept_snapshot, e.g. vol-a=snap-x,vol-b=snap-y), or one snapshot id for a one-disk source: only the blocks changed since it are read, laid over that export's raw/qcow2/vhd images (or those inside its OVA) in the same output_path (a directory or s3://), which the new images replace (no overwrite needed)",
     }),
 });
 

@@ -34,7 +34,7 @@ export const REGION_HELP = 'provider aws: the AWS region (default: AWS_REGION, e
 export const AWS_PROFILE_HELP = "provider aws: a profile of the daemon's shared AWS config (default: its AWS credential chain)";
 export const KEEP_SNAPSHOTS_HELP = 'providers aws and azure: keep the snapshots the export took (default: deleted at the end); the result names them (kept snapshot)';
 export const SINCE_SNAPSHOT_HELP =
-  "provider aws: an incremental export: read only the blocks changed since an earlier export's kept snapshot (vol-...=snap-...,...; or one snap-... of a one-disk source), laid over that export's raw/qcow2/vhd images in the same output (a directory or s3://), which the new images replace";
+  "provider aws: an incremental export: read only the blocks changed since an earlier export's kept snapshot (vol-...=snap-...,...; or one snap-... of a one-disk source), laid over that export's raw/qcow2/vhd images (or those inside its OVA) in the same output (a directory or s3://), which the new images replace";
 
 /**
  * The region to send: -region, else this process's AWS_REGION / AWS_DEFAULT_REGION,
