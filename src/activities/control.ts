@@ -8,6 +8,7 @@ import type { SourceRef } from '../core/export-contract.js';
 import type { CleanupInput, CleanupResult, ExportActivities, PreparedExport } from './types.js';
 import type { ExportActivityDeps } from './deps.js';
 import { whileHeartbeating } from './heartbeat.js';
+import { ovaNeedsLocalOutput } from './ova.js';
 
 type ControlActivities = Pick<
   ExportActivities,
@@ -100,9 +101,11 @@ export function createControlActivities(deps: ExportActivityDeps): ControlActivi
 
     completeLease: ({ source, leaseId: sessionId }) => whileHeartbeating(() => completeSession(source, sessionId)),
 
-    async checkOutput({ sink, names, overwrite }) {
+    async checkOutput({ sink, names, overwrite, archive }) {
       // Opening checks the worker's own rules (allowed roots, buckets), with overwrite too.
       const output = await deps.sinks.open(sink);
+      // Before any disk is read: finalize could only refuse it once all were transferred.
+      if (archive !== undefined && sink.kind !== 'local') throw ovaNeedsLocalOutput(archive);
       if (overwrite) return;
       const found = await output.existing(names);
       if (found.length === 0) return;

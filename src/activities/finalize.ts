@@ -7,7 +7,7 @@ import { ErrorType } from '../core/errors.js';
 import { generateManifest, generateOvf } from '../export/ovf.js';
 import { diskImageOf, type ExportedFile } from '../core/export-contract.js';
 import type { ExportActivityDeps } from './deps.js';
-import { packOva } from './ova.js';
+import { ovaNeedsLocalOutput, packOva } from './ova.js';
 import { packOvaFromStaged } from './ova-pack.js';
 import type { ExportActivities, FinalizeInput, FinalizedExport, TransferredDisk } from './types.js';
 import type { OutputSink } from '../storage/sink.js';
@@ -82,13 +82,7 @@ export function createFinalizeActivity(deps: ExportActivityDeps): Pick<ExportAct
       };
       if (format !== 'ova') return result;
 
-      if (sinkRef.kind !== 'local') {
-        throw ApplicationFailure.create({
-          type: ErrorType.NotSupported,
-          message: 'format ova is available for local output directories; use format ovf for S3',
-          nonRetryable: true,
-        });
-      }
+      if (sinkRef.kind !== 'local') throw ovaNeedsLocalOutput(ovaFileName(vm));
       const ova = await whileHeartbeating(() => packOva(sink, ovaFileName(vm), files.map((f) => f.name)));
       return { ...result, ovaPath: ova.uri, files: [...files, { name: ova.name, sizeBytes: ova.sizeBytes, sha256: ova.sha256 }] };
     },

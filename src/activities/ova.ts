@@ -6,11 +6,22 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
+import { ApplicationFailure } from '@temporalio/activity';
 import { create as createTar } from 'tar';
+import { ErrorType } from '../core/errors.js';
 import { LocalSink } from '../storage/local-sink.js';
 import { validateRelativeName } from '../storage/local-paths.js';
 import { createExclusive, openOwned } from '../storage/output-directory.js';
 import type { OutputSink } from '../storage/sink.js';
+
+/** An OVA is packed in a local directory (the gateway refuses format ova into S3 at submit; the worker again). */
+export function ovaNeedsLocalOutput(archive: string): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: ErrorType.NotSupported,
+    message: `format ova: ${archive} is packed in a local output directory; use format ovf for S3`,
+    nonRetryable: true,
+  });
+}
 
 export interface PackedOva {
   name: string;

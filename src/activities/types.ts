@@ -117,6 +117,8 @@ export interface CheckOutputInput {
   /** Every final name the export will publish. */
   names: string[];
   overwrite: boolean;
+  /** Format ova: the archive the export packs (in a local directory only). */
+  archive?: string;
 }
 
 export interface FinalizeInput {

@@ -93,7 +93,10 @@ export async function exportVmWorkflow(input: ExportWorkflowInput): Promise<Expo
     transfers.diskNames = progress.disks.map((d) => d.fileName);
     // Refused before anything is made: an output holding an earlier export's files.
     // (Exports started before this check replay without it.)
-    if (patched(OUTPUT_OWNERSHIP_PATCH)) await control.checkOutput({ sink, names: outputNames(vm, transfers.diskNames, input.format), overwrite: replaces(input) });
+    if (patched(OUTPUT_OWNERSHIP_PATCH)) {
+      const archive = input.format === 'ova' ? { archive: ovaFileName(vm) } : {};
+      await control.checkOutput({ sink, names: outputNames(vm, transfers.diskNames, input.format), overwrite: replaces(input), ...archive });
+    }
 
     setPhase('preparing');
     prepared = await control.prepareExport({ jobId: input.jobId, source, vm, options: input.options });

@@ -202,6 +202,20 @@ describe('the worker enforces its own rules on workflow input', () => {
     }
   });
 
+  it('format ova into an allowed bucket fails in checkOutput, before any disk is read, and writes no object', async () => {
+    const { path } = await testVm();
+    const prefix = `allowed-prefix/ova-${randomBytes(3).toString('hex')}/`;
+    const handle = await startExport(
+      temporal.client,
+      config.temporal.taskQueue,
+      exportInput(`rules-ova-${randomBytes(3).toString('hex')}`, path, { kind: 's3', bucket: services.minio.bucket, prefix }, { format: 'ova' }),
+    );
+    const failure = await expectRefused(handle, 'checkOutput', 'NotSupported', /format ova: .*\.ova is packed in a local output directory; use format ovf for S3/);
+    expect(failure.nonRetryable).toBe(true);
+    expect((await activityRuns(handle)).filter((r) => r.type === 'transferDisk')).toEqual([]);
+    expect(await keysUnder(services.minio.bucket, prefix)).toEqual([]);
+  });
+
   it('inline credentials for an unlisted vCenter, or over http://, fail non-retryably before any connection', async () => {
     const { path } = await testVm();
     for (const [server, key] of [
