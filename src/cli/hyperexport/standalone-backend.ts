@@ -2,7 +2,6 @@
 // (GOVC_* or a -config file), discovery straight from vCenter, and exports on the
 // standalone engine (Temporal and a worker in this process, started lazily).
 import type { Job } from '../../jobs/job-schemas.js';
-import { prepareSubmit } from '../../jobs/submit.js';
 import type { HyperConfig, VsphereProfile } from '../../config/types.js';
 import type { VmDescription, VmSummary } from '../../core/vm-description.js';
 import { connectVsphere, type VsphereProvider } from '../../providers/vsphere/index.js';
@@ -97,13 +96,8 @@ export class StandaloneBackend implements ExportBackend {
     }
   }
 
-  async submit(request: ExportRequest): Promise<string> {
-    if (request.output_path) request = { ...request, output_path: await this.engine.allowOutput(request.output_path) };
-    const prepared = await prepareSubmit(this.config, { ...request, profile: this.profileName });
-    const job = prepared.jobs[0];
-    if (!job) throw new CliError(`cannot export ${request.vm_path}: ${prepared.errors.join('; ')}`, ExitCode.Failed);
-    await this.engine.start(job.input);
-    return job.input.jobId;
+  submit(request: ExportRequest): Promise<string> {
+    return this.engine.submit(request, { profile: this.profileName });
   }
 
   job(id: string): Promise<Job> {

@@ -12,7 +12,6 @@ import type { HyperConfig } from '../../config/types.js';
 import { ErrorType } from '../../core/errors.js';
 import type { SourceProvider } from '../../core/source-provider.js';
 import type { Job } from '../../jobs/job-schemas.js';
-import { prepareSubmit } from '../../jobs/submit.js';
 import { CliError } from '../daemon-client.js';
 import { ExitCode } from '../exit-codes.js';
 import type { CloudSourceFlags, ExportBackend, ExportRequest, VmInfo, VmRow } from './backend.js';
@@ -61,13 +60,8 @@ export class CloudStandaloneBackend implements ExportBackend {
   async submit(request: ExportRequest): Promise<string> {
     // Where the VM is read from must be known before anything starts (a usage error, as in describeVm).
     this.vmOf(request.vm_path);
-    if (request.output_path) request = { ...request, output_path: await this.engine.allowOutput(request.output_path) };
     const source = this.cloud.fields;
-    const prepared = await prepareSubmit(this.config, { ...request, provider: this.cloud.provider, ...(Object.keys(source).length ? { source } : {}) });
-    const job = prepared.jobs[0];
-    if (!job) throw new CliError(`cannot export ${request.vm_path}: ${prepared.errors.join('; ')}`, ExitCode.Failed);
-    await this.engine.start(job.input);
-    return job.input.jobId;
+    return await this.engine.submit(request, { provider: this.cloud.provider, ...(Object.keys(source).length ? { source } : {}) });
   }
 
   job(id: string): Promise<Job> {

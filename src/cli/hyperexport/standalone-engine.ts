@@ -14,12 +14,13 @@ import type { HyperConfig } from '../../config/types.js';
 import { realpathLongestPrefix } from '../../config/output-path.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../../devservices/temporal.js';
 import type { Job } from '../../jobs/job-schemas.js';
+import { prepareSubmit } from '../../jobs/submit.js';
 import { startExportWorkflow, TemporalJobStore } from '../../jobs/temporal-jobs.js';
-import type { ExportWorkflowInput } from '../../core/export-contract.js';
 import { connectTemporal } from '../../temporal/connection.js';
 import { createExportWorker } from '../../worker/create-worker.js';
 import { CliError } from '../daemon-client.js';
 import { ExitCode } from '../exit-codes.js';
+import type { ExportRequest } from './backend.js';
 
 interface Running {
   client: Client;
@@ -42,7 +43,7 @@ export class StandaloneEngine {
    * Output paths are the user's own here: the directory (relative to the working
    * directory) or s3:// bucket asked for is allowed as is. Resolves to the path to submit.
    */
-  async allowOutput(path: string): Promise<string> {
+  private async allowOutput(path: string): Promise<string> {
     if (path.startsWith('s3://')) {
       // The bucket (and prefix) asked for is the user's own too; the credentials are theirs.
       const target = path.slice('s3://'.length).replace(/\/+$/, '');
@@ -55,9 +56,18 @@ export class StandaloneEngine {
     return absolute;
   }
 
-  async start(input: ExportWorkflowInput): Promise<void> {
+  /**
+   * Submits `request` as the gateway would, with `source` (a vCenter profile, or a
+   * cloud provider and its source fields), and starts it; resolves to its job id.
+   */
+  async submit(request: ExportRequest, source: Record<string, unknown>): Promise<string> {
+    if (request.output_path) request = { ...request, output_path: await this.allowOutput(request.output_path) };
+    const prepared = await prepareSubmit(this.config, { ...request, ...source });
+    const job = prepared.jobs[0];
+    if (!job) throw new CliError(`cannot export ${request.vm_path}: ${prepared.errors.join('; ')}`, ExitCode.Failed);
     const running = await this.started();
-    await startExportWorkflow(running.client, running.taskQueue, input);
+    await startExportWorkflow(running.client, running.taskQueue, job.input);
+    return job.input.jobId;
   }
 
   async job(id: string): Promise<Job> {
