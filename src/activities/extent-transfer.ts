@@ -16,7 +16,7 @@ import type { OutputSink } from '../storage/sink.js';
 import { openImageDiskWriter } from '../storage/image/image-disk-writer.js';
 import { transferExtents } from '../transfer/extent-transfer.js';
 import { openEarlierImageSource, type EarlierImageSource } from '../transfer/earlier-image-source.js';
-import { openTarMember } from '../formats/tar-member.js';
+import { openTarMember } from '../storage/finished-tar-member.js';
 import { OverlayExtentSource } from '../transfer/overlay-extent-source.js';
 import type { TransferCheckpoint } from '../transfer/types.js';
 import type { ExportActivityDeps } from './deps.js';

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { create as createTar } from 'tar';
 import { describe, expect, it } from 'vitest';
 import type { FinishedFileReader } from '../storage/sink.js';
-import { findTarMember, openTarMember, TarReadError } from './tar-member.js';
+import { openTarMember } from '../storage/finished-tar-member.js';
+import { findTarMember, TarReadError } from './tar-member.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tar-member-'));
 const LONG = `${'a-very-long-directory-name-'.repeat(3)}/${'and-a-long-file-name-'.repeat(4)}disk1.qcow2`;

@@ -6,7 +6,13 @@
 // member's), GNU long names ('L'), GNU base-256 sizes; global pax headers ('g')
 // are skipped. Only what
 // a regular file member needs is read; a member that is not one is not found.
-import type { FinishedFileReader } from '../storage/sink.js';
+
+/** What the walk reads: the archive's bytes by position (a finished output file is one). */
+export interface TarArchiveBytes {
+  readonly uri: string;
+  readonly sizeBytes: number;
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+}
 
 const BLOCK = 512;
 /** Headers read before giving up: an OVA has a descriptor, a manifest and its disks, each with at most a pax header. */
@@ -23,7 +29,7 @@ export interface TarMember {
 }
 
 /** Finds `name` among the archive's members; undefined when it holds no regular file of that name. */
-export async function findTarMember(archive: FinishedFileReader, name: string): Promise<TarMember | undefined> {
+export async function findTarMember(archive: TarArchiveBytes, name: string): Promise<TarMember | undefined> {
   const header = Buffer.alloc(BLOCK);
   let position = 0;
   let pax: Record<string, string> = {};
@@ -50,38 +56,6 @@ export async function findTarMember(archive: FinishedFileReader, name: string): 
     position = data + Math.ceil(size / BLOCK) * BLOCK;
   }
   return undefined;
-}
-
-/**
- * The member `name` of `archive` as a file of its own (reads are shifted and
- * bounded to it); closing it closes the archive. Undefined (the archive closed)
- * when there is no such member.
- */
-export async function openTarMember(archive: FinishedFileReader, name: string): Promise<FinishedFileReader | undefined> {
-  let member: TarMember | undefined;
-  try {
-    member = await findTarMember(archive, name);
-  } catch (err) {
-    await archive.close();
-    throw err;
-  }
-  if (!member) {
-    await archive.close();
-    return undefined;
-  }
-  const { offset, sizeBytes } = member;
-  return {
-    uri: `${archive.uri}#${name}`,
-    sizeBytes,
-    version: archive.version,
-    // The archive was written as a stream: the member has no holes to skip.
-    cheapScan: false,
-    read: (buffer, bufferOffset, length, position) => {
-      const bounded = Math.max(0, Math.min(length, sizeBytes - position));
-      return bounded === 0 ? Promise.resolve({ bytesRead: 0 }) : archive.read(buffer, bufferOffset, bounded, offset + position);
-    },
-    close: () => archive.close(),
-  };
 }
 
 function checksumMatches(header: Buffer): boolean {
@@ -111,7 +85,7 @@ function ustarName(header: Buffer): string {
 }
 
 /** The data of a header-like member (a pax header, a GNU long name): small by nature. */
-async function readSmall(archive: FinishedFileReader, offset: number, size: number, what: string): Promise<Buffer> {
+async function readSmall(archive: TarArchiveBytes, offset: number, size: number, what: string): Promise<Buffer> {
   if (size > 1 << 20) throw new TarReadError(`${archive.uri}: a ${what} of ${size} bytes at ${offset - BLOCK} is larger than any OVA holds`);
   const data = Buffer.alloc(size);
   const { bytesRead } = await archive.read(data, 0, size, offset);
@@ -120,7 +94,7 @@ async function readSmall(archive: FinishedFileReader, offset: number, size: numb
 }
 
 /** Records of a pax extended header: "<length> <key>=<value>\n" each. */
-async function paxRecords(archive: FinishedFileReader, offset: number, size: number): Promise<Record<string, string>> {
+async function paxRecords(archive: TarArchiveBytes, offset: number, size: number): Promise<Record<string, string>> {
   const data = await readSmall(archive, offset, size, 'pax header');
   const records: Record<string, string> = {};
   let at = 0;
