@@ -4,8 +4,8 @@
 // unpacking a copy. The headers are walked from the start: POSIX ustar (name in
 // prefix + name), pax extended headers ('x': path= and size= override the next
 // member's), GNU long names ('L'), GNU base-256 sizes; global pax headers ('g')
-// are skipped. Only what
-// a regular file member needs is read; a member that is not one is not found.
+// are skipped. Only what a regular file member needs is read; a member that is
+// not one is not found.
 
 /** What the walk reads: the archive's bytes by position (a finished output file is one). */
 export interface TarArchiveBytes {
