@@ -2,15 +2,21 @@
 // its own credentials (here moto's, through the standard AWS variables), runs the
 // export on an in-process worker (Temporal through TEMPORAL_ADDRESS), and writes
 // what qemu-img finds identical to the volume. No daemon is started anywhere here.
+import { DescribeSnapshotsCommand } from '@aws-sdk/client-ec2';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { qemuImg } from '../../src/formats/qcow2/test-support.js';
 import { freePort } from '../../src/devservices/ports.js';
+import { CREATED_BY_TAG } from '../../src/providers/aws/snapshots.js';
+import { ec2Client } from '../harness/aws-clients.js';
+import { spacedBlockIndexes } from '../harness/aws-seed.js';
 import { seedInstance, writeExpectedImage, type SeededInstance } from '../harness/aws-instance.js';
-import { runBin } from '../harness/run-bin.js';
+import { startBlockCounter } from '../harness/ebs-block-counter.js';
+import { binPath, runBin } from '../harness/run-bin.js';
 
 const aws = inject('aws');
 let instance: SeededInstance;
@@ -90,3 +96,45 @@ it('names a missing instance and exits 1, exporting nothing', async () => {
   expect(run.stdout + run.stderr).toMatch(/i-0123456789abcdef0.*(not found|does not exist)/i);
   expect(readdirSync(work)).not.toContain('missing');
 }, 60_000);
+
+it('Ctrl-C cancels the export it runs: exit 130, its snapshot deleted by the in-process worker, only the files it created removed', async () => {
+  const blocks = 300;
+  const slow = await seedInstance(aws.patched, { name: `hx-sa-slow-${randomBytes(3).toString('hex')}`, volumes: [{ sizeGiB: 1, blockIndexes: spacedBlockIndexes(blocks, 6) }] });
+  // Each block held 400 ms, 32 at a time: the transfer has seconds to go when Ctrl-C comes.
+  const counter = await startBlockCounter(aws.patched.endpoint, { blockDelayMs: 400 });
+  const ec2 = ec2Client(aws.patched);
+  const dir = join(work, 'interrupted');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'notes.txt'), "not the export's");
+  const child = spawn(process.execPath, [binPath('hyperexport'), '-provider', 'aws', '-standalone', '-region', slow.region, '-vm', slow.instanceId, '-output', dir, '-interval', '0.2'], {
+    env: awsShell({ AWS_ENDPOINT_URL_EBS: counter.endpoint }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    const deadline = Date.now() + 60_000;
+    let jobId: string | undefined;
+    let taken: string | undefined;
+    const ours = async () =>
+      jobId ? ((await ec2.send(new DescribeSnapshotsCommand({ Filters: [{ Name: `tag:${CREATED_BY_TAG}`, Values: [`hypersdk-export-${jobId}`] }] }))).Snapshots ?? []) : [];
+    while (!(taken && counter.reads(taken).length >= blocks / 8) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      jobId ??= /submitted as job (\S+)/.exec(output)?.[1];
+      taken ??= (await ours())[0]?.SnapshotId;
+    }
+    expect(taken, output).toBeDefined();
+    expect(counter.reads(taken!).length).toBeLessThan(blocks);
+    child.kill('SIGINT');
+    expect(await exited, output).toBe(130);
+    expect(output).toContain('Interrupted: cancelling 1 export(s)');
+    expect(await ours()).toEqual([]);
+    expect(readdirSync(dir)).toEqual(['notes.txt']);
+  } finally {
+    child.kill('SIGKILL');
+    ec2.destroy();
+    await counter.close();
+  }
+}, 120_000);
