@@ -17,6 +17,9 @@ import { spacedBlockIndexes } from '../harness/aws-seed.js';
 import { seedInstance, writeExpectedImage, type SeededInstance } from '../harness/aws-instance.js';
 import { startBlockCounter } from '../harness/ebs-block-counter.js';
 import { binPath, runBin } from '../harness/run-bin.js';
+import { runHyperexport } from '../../src/cli/hyperexport.js';
+import type { Choice, Prompts } from '../../src/cli/hyperexport/interactive.js';
+import { pointAwsAt } from '../harness/aws-export-env.js';
 
 const aws = inject('aws');
 let instance: SeededInstance;
@@ -138,3 +141,32 @@ it('Ctrl-C cancels the export it runs: exit 130, its snapshot deleted by the in-
     await counter.close();
   }
 }, 120_000);
+
+it('in a terminal, lists the region\'s instances itself, and the one picked is planned (-dry-run) with its volume', async () => {
+  // In this process: the AWS clients read moto's address from the environment.
+  pointAwsAt(aws.patched.endpoint, aws.patched.endpoint);
+  const listed: string[] = [];
+  const prompts: Prompts = {
+    checkbox: <T>(c: { choices: Choice<T>[] }) => {
+      listed.push(...c.choices.map((x) => x.name));
+      return Promise.resolve(c.choices.filter((x) => x.name.includes(instance.instanceId)).map((x) => x.value));
+    },
+    select: <T>(c: { message: string; choices: Choice<T>[] }) => Promise.resolve(c.choices[0]!.value),
+    input: () => Promise.resolve(join(work, 'picked')),
+    confirm: () => Promise.resolve(true),
+  };
+  let out = '';
+  let err = '';
+  const code = await runHyperexport(['-provider', 'aws', '-standalone', '-region', instance.region, '-dry-run'], {
+    io: { out: (t) => void (out += t), err: (t) => void (err += t), isTty: false, env: { HYPERSDK_DATA_DIR: join(work, 'state') } },
+    interactive: true,
+    prompts,
+    onInterrupt: () => () => undefined,
+    columns: 100,
+  });
+  expect(code, err).toBe(0);
+  expect(listed.some((name) => name.includes(`/${instance.region}/${instance.instanceId}`))).toBe(true);
+  expect(out).toContain(`Dry run through standalone mode (AWS ${instance.region})`);
+  expect(out).toContain(instance.volumes[0]!.volumeId);
+  expect(readdirSync(work)).not.toContain('picked');
+}, 60_000);
