@@ -152,17 +152,18 @@ function where(target: Target): string {
  * exit 4, a missing VM or another refusal with a failure type is 1, and anything
  * untyped (no answer, DNS, TLS) means the cloud was not reached: 3.
  */
-function cloudError(err: unknown, cloud: 'aws' | 'azure'): CliError {
+export function cloudError(err: unknown, cloud: 'aws' | 'azure'): CliError {
   if (err instanceof CliError) return err;
   const e = err as { type?: unknown; message?: unknown };
   const type = typeof e.type === 'string' ? e.type : undefined;
   const platform = PLATFORM[cloud];
-  const message = typeof e.message === 'string' ? e.message : String(err);
+  // The providers speak of the worker, which here is this process.
+  const message = (typeof e.message === 'string' ? e.message : String(err)).replace(/the worker's/g, "this process's");
   const said = message.startsWith(platform) ? message : `${platform}: ${message}`;
   if (type === ErrorType.VmNotFound) return new CliError(`${said}; run 'hyperexport -provider ${cloud} -standalone' in a terminal to list them`, ExitCode.Failed);
   if (type === ErrorType.AuthenticationFailed || type === ErrorType.SourceRefused) {
-    const chain = cloud === 'aws' ? 'AWS_PROFILE or AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY' : 'AZURE_TENANT_ID, AZURE_CLIENT_ID and a secret or certificate, or az login';
-    return new CliError(`${said}; this process reads with its own credentials (${chain})`, ExitCode.Unauthorized);
+    const chain = cloud === 'aws' ? 'AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY' : 'AZURE_TENANT_ID, AZURE_CLIENT_ID and a secret or certificate, or az login';
+    return new CliError(`${said} (${chain})`, ExitCode.Unauthorized);
   }
   return new CliError(said, type ? ExitCode.Failed : ExitCode.Unreachable);
 }
