@@ -3,7 +3,7 @@
 // credentials (the standard AWS or Azure chain, as a worker's), and exported on
 // the standalone engine. Requests are resolved as the gateway resolves them, so
 // a VM named here is the VM a daemon would export.
-import { connectAwsLazily, connectAzureLazily } from '../../api/cloud-providers.js';
+import { awsProviderCache, azureProviderCache, connectAzureLazily, type CloudProviderCache } from '../../api/cloud-providers.js';
 import type { AwsTarget, AzureTarget } from '../../api/deps.js';
 import { HttpError } from '../../api/http-error.js';
 import { vmDescriptionView, vmSummaryView } from '../../api/vm-views.js';
@@ -25,7 +25,9 @@ export class CloudStandaloneBackend implements ExportBackend {
   readonly label: string;
   readonly picksOutput = false;
   private readonly engine: StandaloneEngine;
-  private readonly providers = new Map<string, Promise<SourceProvider>>();
+  /** Opened on first use, as the gateway's are (the AWS chain's default: its own lazily loaded provider). */
+  private readonly aws = awsProviderCache();
+  private readonly azure: CloudProviderCache<AzureTarget>;
 
   private constructor(
     private readonly config: HyperConfig,
@@ -33,6 +35,7 @@ export class CloudStandaloneBackend implements ExportBackend {
     options: StandaloneOptions,
   ) {
     this.engine = new StandaloneEngine(config, (text) => options.note(text));
+    this.azure = azureProviderCache(connectAzureLazily(config));
     let target: Target | undefined;
     try {
       target = this.listTarget();
@@ -74,9 +77,7 @@ export class CloudStandaloneBackend implements ExportBackend {
 
   async close(): Promise<void> {
     await this.engine.close();
-    const providers = [...this.providers.values()];
-    this.providers.clear();
-    await Promise.allSettled(providers.map(async (p) => (await p.catch(() => undefined))?.logout()));
+    await Promise.all([this.aws.close(), this.azure.close()]);
   }
 
   /** The VM a -vm names and where it is read from, as the gateway resolves it. */
@@ -107,13 +108,7 @@ export class CloudStandaloneBackend implements ExportBackend {
   }
 
   private async withProvider<T>(target: Target, work: (provider: SourceProvider) => Promise<T>): Promise<T> {
-    const key = JSON.stringify(target);
-    let provider = this.providers.get(key);
-    if (!provider) {
-      provider = target.cloud === 'aws' ? connectAwsLazily(target.target) : connectAzureLazily(this.config)(target.target);
-      provider.catch(() => this.providers.delete(key));
-      this.providers.set(key, provider);
-    }
+    const provider = target.cloud === 'aws' ? this.aws.get(target.target) : this.azure.get(target.target);
     try {
       return await work(await provider);
     } catch (err) {
